@@ -1,0 +1,1 @@
+"""The ``secretsync`` command line. Subcommands load lazily so ``--help`` stays fast."""

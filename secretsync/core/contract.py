@@ -1,0 +1,326 @@
+"""The provider contract: a factory that validates config and opens a client, and the client.
+
+Modelled on External Secrets Operator's two levels (``Provider`` -> ``SecretsClient``):
+
+* a :class:`ProviderFactory` is stateless; it turns a store URL or a store spec into a
+  config mapping, validates it (raising :class:`~secretsync.core.errors.InvalidConfig`
+  naming the field) and opens a client;
+* a :class:`SecretsClient` talks to one store. Each operation either returns or raises an
+  error of :mod:`secretsync.core.errors`; no SDK exception ever crosses this boundary.
+
+What a backend cannot do is *declared* in :class:`Capabilities` rather than discovered
+by calling a method that raises ``NotImplementedError``: callers (the controller's change
+detection, the migrator's compare-and-set) branch on capabilities up front.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from .errors import NotFound, ProviderError
+from .settings import ClientSettings
+from .values import SecretValue
+
+
+class Access(enum.Enum):
+    READ_ONLY = "ReadOnly"
+    READ_WRITE = "ReadWrite"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend supports. Declared, so callers can plan instead of probing."""
+
+    access: Access = Access.READ_WRITE
+    #: get_many maps onto a real batch API (AWS BatchGetSecretValue) rather than a loop.
+    batch_get: bool = False
+    #: Largest batch one backend call takes (1 when there is no batch API).
+    max_batch: int = 1
+    #: Old versions can be read back by id.
+    versions: bool = False
+    #: Secrets carry key/value tags (labels) that list can filter on.
+    tags: bool = False
+    #: put supports expected_version (compare-and-set) atomically on the backend.
+    compare_and_set: bool = False
+    #: Values may be arbitrary bytes (not only UTF-8 text).
+    binary: bool = True
+    #: delete is soft (recoverable) unless force=True.
+    soft_delete: bool = False
+
+    @property
+    def read_write(self) -> bool:
+        return self.access is Access.READ_WRITE
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "access": self.access.value,
+            "batchGet": self.batch_get,
+            "maxBatch": self.max_batch,
+            "versions": self.versions,
+            "tags": self.tags,
+            "compareAndSet": self.compare_and_set,
+            "binary": self.binary,
+            "softDelete": self.soft_delete,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SecretMetadata:
+    """What a list returns: never a value. ``version`` + ``updated`` drive change detection."""
+
+    name: str
+    version: str | None = None
+    updated: datetime | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "updated": self.updated.isoformat() if self.updated else None,
+            "tags": dict(self.tags),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    """Server-side where the backend can (prefix, tags), client-side otherwise (regex)."""
+
+    prefix: str | None = None
+    name_regex: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def matches(self, meta: SecretMetadata) -> bool:
+        """Client-side check; adapters apply it after any server-side filtering."""
+        if self.prefix and not meta.name.startswith(self.prefix):
+            return False
+        if self.name_regex and not re.search(self.name_regex, meta.name):
+            return False
+        return all(meta.tags.get(k) == v for k, v in self.tags.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A value together with the provider version it was read at."""
+
+    value: SecretValue
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    name: str
+    version: str | None = None
+
+
+class ValidationStatus(enum.Enum):
+    READY = "Ready"
+    UNKNOWN = "Unknown"
+    ERROR = "Error"
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    status: ValidationStatus
+    message: str = ""
+
+
+@runtime_checkable
+class SecretsClient(Protocol):
+    """A client for one store. Thread-safe: the controller shares one per store."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def get(self, name: str, *, version: str | None = None, prop: str | None = None) -> SecretValue:
+        """One secret's value (latest unless ``version``; one JSON property if ``prop``).
+
+        Raises NotFound when the secret, the version or the property does not exist.
+        """
+        ...
+
+    def get_many(self, names: Sequence[str]) -> dict[str, Fetched | ProviderError]:
+        """Latest values of many secrets, batched where the backend can.
+
+        Each name maps to its value or to the error for that name (NotFound included), so
+        one missing secret does not fail the batch. Errors that hit the whole call raise.
+        """
+        ...
+
+    def describe(self, name: str) -> SecretMetadata:
+        """Metadata of one secret (no value). Raises NotFound."""
+        ...
+
+    def list(self, flt: ListFilter | None = None) -> Iterator[SecretMetadata]:
+        """Metadata of every secret matching ``flt``; pages lazily; never values."""
+        ...
+
+    def put(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        tags: Mapping[str, str] | None = None,
+        if_absent: bool = False,
+        expected_version: str | None = None,
+    ) -> PutResult:
+        """Create the secret or add a new version.
+
+        ``if_absent``: raise Conflict if it exists. ``expected_version``: raise Conflict
+        unless the current version is this one (compare-and-set).
+        """
+        ...
+
+    def delete(self, name: str, *, force: bool = False) -> None:
+        """Delete (soft where the backend can, unless ``force``). Raises NotFound."""
+        ...
+
+    def exists(self, name: str) -> bool:
+        """True/False for a definite answer; any other failure raises."""
+        ...
+
+    def validate(self) -> Validation:
+        """Can we reach the store with these credentials? Never raises."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ClientBase(abc.ABC):
+    """Shared behaviour for adapters: generic get_many / exists / validate built on the rest.
+
+    Adapters override what their backend does better (a batch API, a cheap existence
+    check) and declare it in their capabilities.
+    """
+
+    provider_name: str = "unknown"
+
+    def __init__(self, settings: ClientSettings | None = None) -> None:
+        self.settings = settings or ClientSettings()
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @abc.abstractmethod
+    def get(self, name: str, *, version: str | None = None, prop: str | None = None) -> SecretValue: ...
+
+    @abc.abstractmethod
+    def describe(self, name: str) -> SecretMetadata: ...
+
+    @abc.abstractmethod
+    def list(self, flt: ListFilter | None = None) -> Iterator[SecretMetadata]: ...
+
+    @abc.abstractmethod
+    def put(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        tags: Mapping[str, str] | None = None,
+        if_absent: bool = False,
+        expected_version: str | None = None,
+    ) -> PutResult: ...
+
+    @abc.abstractmethod
+    def delete(self, name: str, *, force: bool = False) -> None: ...
+
+    def get_versioned(self, name: str) -> Fetched:
+        """Latest value with its version. Default: describe + get (two calls); override."""
+        meta = self.describe(name)
+        return Fetched(self.get(name, version=meta.version), meta.version)
+
+    def get_many(self, names: Sequence[str]) -> dict[str, Fetched | ProviderError]:
+        out: dict[str, Fetched | ProviderError] = {}
+        for name in dict.fromkeys(names):
+            try:
+                out[name] = self.get_versioned(name)
+            except NotFound as exc:
+                out[name] = exc
+        return out
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.describe(name)
+        except NotFound:
+            return False
+        return True
+
+    def validate(self) -> Validation:
+        try:
+            for _ in self.list():
+                break
+        except ProviderError as exc:
+            return Validation(ValidationStatus.ERROR, str(exc))
+        return Validation(ValidationStatus.READY)
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> ClientBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} provider={self.provider_name}>"
+
+
+def extract_property(value: SecretValue, prop: str | None, *, name: str, provider: str) -> SecretValue:
+    """Apply a remoteRef ``property`` to a fetched value, mapping a miss to NotFound."""
+    if prop is None:
+        return value
+    try:
+        return value.json_property(prop)
+    except KeyError as exc:
+        raise NotFound(str(exc.args[0]), provider=provider, operation="get", key=name) from None
+
+
+@runtime_checkable
+class ProviderFactory(Protocol):
+    """Validates a store config and opens a client. One per provider, found by entry point."""
+
+    #: Entry-point name and URL scheme (``aws``, ``gcp``, ``azure``, ``vault``, ``file``, ``memory``).
+    name: str
+    #: What every client of this provider can do (a client may narrow it, e.g. read-only).
+    capabilities: Capabilities
+
+    def config_from_url(self, url: str) -> dict[str, Any]:
+        """Turn a store URL (``aws://us-east-1/prefix``) into a config mapping.
+
+        Raises InvalidConfig naming what is wrong with the URL.
+        """
+        ...
+
+    def validate_config(self, config: Mapping[str, Any]) -> None:
+        """Raise InvalidConfig naming the offending field; open() calls this first."""
+        ...
+
+    def open(
+        self,
+        config: Mapping[str, Any],
+        settings: ClientSettings | None = None,
+        credentials: Mapping[str, SecretValue] | None = None,
+    ) -> SecretsClient:
+        """Open a client. ``credentials`` are resolved Secret references (controller only);
+        without them the provider's standard credential chain applies."""
+        ...
+
+
+def chunked(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Split names into backend-sized batches (AWS takes 20 per BatchGetSecretValue)."""
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,140 @@
+"""One error tree for every provider, the CLI, the migrator and the controller.
+
+Why one tree: the single most dangerous bug in a secret syncer is deleting or emptying a
+Secret because a provider call failed for a passing reason. Here only :class:`NotFound`
+may ever drive a deletion or a prune, and every other failure is either *temporary*
+(retry later, with a delay) or *permanent* (needs a human: config, permissions).
+
+Like kopf's ``TemporaryError`` / ``PermanentError``, each class says whether it is
+retryable and, where the backend told us, after how long. Messages name the store, the
+operation and the key, never a value. Provider adapters map their SDK's exceptions into
+this tree at the boundary with ``raise ... from exc`` so no SDK type leaks out.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class SecretSyncError(Exception):
+    """Base of every error secretsync raises on purpose."""
+
+    retryable: ClassVar[bool] = False
+    #: Process exit code the CLI uses for this kind of error (documented in README).
+    exit_code: ClassVar[int] = 1
+
+
+class TemporaryError(SecretSyncError):
+    """A failure that may go away by itself; retry after ``delay`` seconds."""
+
+    retryable = True
+
+    def __init__(self, message: str = "", *, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentError(SecretSyncError):
+    """A failure that retrying will not fix without a change of input or config."""
+
+    retryable = False
+
+
+class ProviderError(SecretSyncError):
+    """A provider call failed. Carries where it happened, never what was stored."""
+
+    #: Stable machine-readable reason, used in status conditions, events and metrics.
+    reason: ClassVar[str] = "ProviderError"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        provider: str | None = None,
+        operation: str | None = None,
+        key: str | None = None,
+        delay: float | None = None,
+    ) -> None:
+        parts = [p for p in (provider, operation) if p]
+        where = "/".join(parts)
+        text = message or self.reason
+        if key is not None:
+            text = f"{text} (key {key!r})"
+        if where:
+            text = f"{where}: {text}"
+        super().__init__(text)
+        self.provider = provider
+        self.operation = operation
+        self.key = key
+        self.delay = delay
+
+
+class NotFound(ProviderError, PermanentError):
+    """The provider said, definitely, that the secret (or version/property) does not exist.
+
+    The ONLY error that may drive a deletion or a prune.
+    """
+
+    reason = "NotFound"
+    exit_code = 3
+
+
+class PermissionDenied(ProviderError, PermanentError):
+    """Authenticated, but not allowed (HTTP 403, AccessDenied). Never means "absent"."""
+
+    reason = "PermissionDenied"
+    exit_code = 4
+
+
+class AuthenticationFailed(ProviderError, PermanentError):
+    """Credentials missing, expired or rejected (HTTP 401)."""
+
+    reason = "AuthenticationFailed"
+    exit_code = 4
+
+
+class InvalidConfig(ProviderError, PermanentError):
+    """The store configuration (or a request) is malformed; fix the input."""
+
+    reason = "InvalidConfig"
+    exit_code = 6
+
+
+class Conflict(ProviderError, PermanentError):
+    """A precondition failed: the secret exists (only-if-absent) or its version moved (CAS)."""
+
+    reason = "Conflict"
+    exit_code = 7
+
+
+class Throttled(ProviderError, TemporaryError):
+    """The provider asked us to slow down; ``retry_after`` says for how long, when known."""
+
+    reason = "Throttled"
+    retryable = True
+    exit_code = 5
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        operation: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, operation=operation, key=key, delay=retry_after)
+        self.retry_after = retry_after
+
+
+class Unavailable(ProviderError, TemporaryError):
+    """Outage, timeout, connection refused, 5xx. Never means "absent"."""
+
+    reason = "Unavailable"
+    retryable = True
+    exit_code = 5
+
+
+def is_definitely_absent(exc: BaseException) -> bool:
+    """True only for a definite not-found: the single gate for any delete or prune."""
+    return isinstance(exc, NotFound)
