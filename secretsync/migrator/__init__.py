@@ -1,0 +1,1 @@
+"""The one-shot migration job: scan for plaintext secrets, plan, apply, roll back."""

@@ -1,0 +1,1 @@
+"""Harness for aws (being written)."""

@@ -1,0 +1,1 @@
+"""Harness for azure (being written)."""

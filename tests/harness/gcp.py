@@ -1,0 +1,1 @@
+"""Harness for gcp (being written)."""

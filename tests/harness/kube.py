@@ -1,0 +1,1 @@
+"""Harness for kube (being written)."""

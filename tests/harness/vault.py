@@ -1,0 +1,1 @@
+"""Harness for vault (being written)."""
