@@ -28,8 +28,8 @@ _COMMANDS: dict[str, str] = {
     "scan": "secretsync.cli.scan_cmds:scan",
     "migrate": "secretsync.cli.migrate_cmds:migrate",
     "controller": "secretsync.cli.controller_cmds:controller",
-    "import-eso": "secretsync.cli.eso_cmds:import_eso",
-    "crds": "secretsync.cli.controller_cmds:crds",
+    "import-eso": "secretsync.cli.api_cmds:import_eso",
+    "crds": "secretsync.cli.api_cmds:crds",
     "audit": "secretsync.cli.audit_cmds:audit",
 }
 
