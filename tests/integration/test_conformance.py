@@ -1,0 +1,308 @@
+"""One conformance suite that every backend passes: memory, file, AWS (moto), GCP (fake),
+Azure (fake) and Vault (OpenBao).
+
+Each backend supplies a ``Backend`` harness (``tests/harness/*.py``): a client factory plus
+out-of-band ``create``/``delete``, as External Secrets Operator's e2e suites do. Tests
+branch on *declared* capabilities only, never on the backend's name.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from secretsync.core.contract import Fetched, ListFilter, SecretsClient, ValidationStatus
+from secretsync.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidConfig,
+    NotFound,
+    ProviderError,
+    SecretSyncError,
+    Unavailable,
+)
+from secretsync.core.values import SecretValue
+from tests.harness.backends import Backend, unique_name
+
+BACKENDS = ["memory", "file", "aws", "gcp", "azure", "vault"]
+
+#: A dead endpoint must fail as Unavailable within this many seconds.
+UNREACHABLE_BOUND_S = 20.0
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    try:
+        return request.getfixturevalue(f"backend_{request.param}")
+    except pytest.FixtureLookupError:
+        pytest.fail(f"no harness fixture backend_{request.param}")
+
+
+@pytest.fixture
+def client(backend: Backend) -> Iterator[SecretsClient]:
+    c = backend.client()
+    yield c
+    c.close()
+
+
+def _wait_listed(client: SecretsClient, name: str, present: bool = True, timeout: float = 10.0) -> None:
+    """Some backends list eventually (none of ours today); keep the suite honest but robust."""
+    deadline = time.monotonic() + timeout
+    while True:
+        names = {m.name for m in client.list(ListFilter(prefix=name.split("/")[0]))}
+        if (name in names) == present or time.monotonic() > deadline:
+            assert (name in names) == present, f"{name} listed={name in names}, expected {present}"
+            return
+        time.sleep(0.2)
+
+
+def test_put_then_get_returns_the_same_value(client: SecretsClient) -> None:
+    name = unique_name()
+    client.put(name, SecretValue("s3cr3t-value"))
+    assert client.get(name) == SecretValue("s3cr3t-value")
+
+
+def test_get_of_an_absent_secret_is_not_found(client: SecretsClient) -> None:
+    with pytest.raises(NotFound):
+        client.get(unique_name("absent"))
+
+
+def test_secret_created_out_of_band_is_readable(backend: Backend, client: SecretsClient) -> None:
+    name = unique_name("oob")
+    backend.create(name, SecretValue("from-the-sdk"), None)
+    assert client.get(name).reveal() == b"from-the-sdk"
+    assert client.exists(name)
+
+
+def test_new_versions_are_kept_and_readable(client: SecretsClient) -> None:
+    name = unique_name("ver")
+    first = client.put(name, SecretValue("v1"))
+    second = client.put(name, SecretValue("v2"))
+    assert first.version != second.version
+    assert client.get(name).reveal() == b"v2"
+    assert client.describe(name).version == second.version
+    if client.capabilities.versions:
+        assert first.version is not None
+        assert client.get(name, version=first.version).reveal() == b"v1"
+        with pytest.raises(NotFound):
+            client.get(name, version="999999")
+
+
+def test_list_returns_metadata_and_never_values(client: SecretsClient) -> None:
+    name = unique_name("lst")
+    put = client.put(name, SecretValue("listed-value"))
+    _wait_listed(client, name)
+    metas = [m for m in client.list(ListFilter(prefix=name.split("/")[0])) if m.name == name]
+    assert len(metas) == 1
+    meta = metas[0]
+    assert meta.version == put.version
+    assert meta.updated is not None
+    assert "listed-value" not in repr(meta) and "listed-value" not in json.dumps(meta.as_dict())
+
+
+def test_list_filters_by_prefix_and_regex(client: SecretsClient) -> None:
+    base = unique_name("flt").split("/")[0]
+    client.put(f"{base}/one", SecretValue("1"))
+    client.put(f"{base}/two", SecretValue("2"))
+    client.put(f"{base}-other/three", SecretValue("3"))
+    names = {m.name for m in client.list(ListFilter(prefix=f"{base}/"))}
+    assert names == {f"{base}/one", f"{base}/two"}
+    names = {m.name for m in client.list(ListFilter(prefix=base, name_regex=r"/t\w+$"))}
+    assert names == {f"{base}/two", f"{base}-other/three"}
+
+
+def test_tags_are_stored_and_filter_the_list(client: SecretsClient) -> None:
+    if not client.capabilities.tags:
+        pytest.skip("backend declares no tags")
+    base = unique_name("tag").split("/")[0]
+    client.put(f"{base}/a", SecretValue("a"), tags={"team": "payments", "env": "prod"})
+    client.put(f"{base}/b", SecretValue("b"), tags={"team": "search"})
+    assert dict(client.describe(f"{base}/a").tags) == {"team": "payments", "env": "prod"}
+    names = {m.name for m in client.list(ListFilter(prefix=base, tags={"team": "payments"}))}
+    assert names == {f"{base}/a"}
+
+
+def test_get_many_returns_values_and_per_name_not_found(client: SecretsClient) -> None:
+    base = unique_name("batch").split("/")[0]
+    names = [f"{base}/k{i}" for i in range(25)]  # more than one AWS batch (20)
+    for i, n in enumerate(names):
+        client.put(n, SecretValue(f"value-{i}"))
+    missing = f"{base}/missing"
+    got = client.get_many([*names, missing])
+    for i, n in enumerate(names):
+        item = got[n]
+        assert isinstance(item, Fetched), f"{n}: {item!r}"
+        assert item.value.reveal() == f"value-{i}".encode()
+    assert isinstance(got[missing], NotFound)
+
+
+def test_delete_makes_the_secret_absent_and_the_name_reusable(client: SecretsClient) -> None:
+    name = unique_name("del")
+    client.put(name, SecretValue("doomed"))
+    client.delete(name)
+    assert not client.exists(name)
+    with pytest.raises(NotFound):
+        client.get(name)
+    _wait_listed(client, name, present=False)
+    client.put(name, SecretValue("reborn"))
+    assert client.get(name).reveal() == b"reborn"
+
+
+def test_delete_of_an_absent_secret_is_not_found(client: SecretsClient) -> None:
+    with pytest.raises(NotFound):
+        client.delete(unique_name("nodel"), force=True)
+
+
+def test_exists_is_false_for_absent_and_true_for_present(client: SecretsClient) -> None:
+    name = unique_name("ex")
+    assert client.exists(name) is False
+    client.put(name, SecretValue("here"))
+    assert client.exists(name) is True
+
+
+def test_binary_values_round_trip(client: SecretsClient) -> None:
+    if not client.capabilities.binary:
+        pytest.skip("backend declares no binary values")
+    name = unique_name("bin")
+    data = bytes(range(256)) + b"\x00\xff\xfe"
+    client.put(name, SecretValue(data))
+    assert client.get(name).reveal() == data
+
+
+def test_unicode_values_round_trip(client: SecretsClient) -> None:
+    name = unique_name("uni")
+    text = "pässwörd-密码-🔑-\u00e9"
+    client.put(name, SecretValue(text))
+    assert client.get(name).reveal_text() == text
+
+
+def test_64k_values_round_trip_or_are_refused_clearly(client: SecretsClient) -> None:
+    name = unique_name("big")
+    data = ("x" * 1023 + "\n") * 64  # 64 KiB of text
+    limit = getattr(client.capabilities, "max_value_bytes", None)
+    if limit is not None and limit < len(data.encode()):
+        with pytest.raises(InvalidConfig) as info:
+            client.put(name, SecretValue(data))
+        assert "x" * 50 not in str(info.value)
+        data = data[: limit - 64]
+    client.put(name, SecretValue(data))
+    assert client.get(name).reveal_text() == data
+
+
+def test_names_with_slashes_and_dots_round_trip_through_list(client: SecretsClient) -> None:
+    base = unique_name("nm").split("/")[0]
+    name = f"{base}/team.a/db.password-x_y"
+    client.put(name, SecretValue("v"))
+    assert client.get(name).reveal() == b"v"
+    assert name in {m.name for m in client.list(ListFilter(prefix=base))}
+
+
+def test_json_property_is_extracted(client: SecretsClient) -> None:
+    name = unique_name("json")
+    client.put(name, SecretValue(json.dumps({"user": "app", "password": "pw-123", "nested": {"k": 1}})))
+    assert client.get(name, prop="password").reveal() == b"pw-123"
+    assert client.get(name, prop="nested.k").reveal() == b"1"
+    with pytest.raises(NotFound):
+        client.get(name, prop="nope")
+
+
+def test_put_if_absent_conflicts_when_present(client: SecretsClient) -> None:
+    name = unique_name("abs")
+    client.put(name, SecretValue("first"), if_absent=True)
+    with pytest.raises(Conflict):
+        client.put(name, SecretValue("second"), if_absent=True)
+    assert client.get(name).reveal() == b"first"
+
+
+def test_stale_expected_version_conflicts(client: SecretsClient) -> None:
+    name = unique_name("cas")
+    first = client.put(name, SecretValue("v1"))
+    client.put(name, SecretValue("v2"))
+    with pytest.raises(Conflict):
+        client.put(name, SecretValue("v3"), expected_version=first.version)
+    assert client.get(name).reveal() == b"v2"
+
+
+def test_concurrent_writers_with_cas_exactly_one_wins(backend: Backend, client: SecretsClient) -> None:
+    if not client.capabilities.compare_and_set:
+        pytest.skip("backend declares no atomic compare-and-set")
+    name = unique_name("race")
+    base = client.put(name, SecretValue("base"))
+    writers = 6
+    barrier = threading.Barrier(writers)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def write(i: int) -> None:
+        c = backend.client()
+        barrier.wait()
+        try:
+            c.put(name, SecretValue(f"writer-{i}"), expected_version=base.version)
+            result = "won"
+        except Conflict:
+            result = "conflict"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["conflict"] * (writers - 1) + ["won"]
+
+
+def test_bad_credentials_raise_authentication_failed(backend: Backend) -> None:
+    if backend.bad_credentials_client is None:
+        pytest.skip(f"{backend.name} has no notion of credentials")
+    c = backend.bad_credentials_client()
+    with pytest.raises(AuthenticationFailed):
+        c.get(unique_name("auth"))
+    assert c.validate().status is ValidationStatus.ERROR
+
+
+def test_unreachable_endpoint_is_unavailable_within_a_bounded_time(backend: Backend) -> None:
+    if backend.unreachable_client is None:
+        pytest.skip(f"{backend.name} has no network endpoint")
+    c = backend.unreachable_client()
+    start = time.monotonic()
+    with pytest.raises(Unavailable) as info:
+        c.get(unique_name("down"))
+    elapsed = time.monotonic() - start
+    assert elapsed < UNREACHABLE_BOUND_S, f"took {elapsed:.1f}s"
+    assert info.value.retryable
+    assert c.validate().status is not ValidationStatus.READY
+
+
+def test_every_failure_is_a_contract_error_and_never_shows_the_value(client: SecretsClient) -> None:
+    canary = "canary-conformance-Zq8w-0042"
+    name = unique_name("leak")
+    client.put(name, SecretValue(canary))
+    failures: list[BaseException] = []
+    for call in (
+        lambda: client.get(name, version="424242"),
+        lambda: client.get(name, prop="missing"),
+        lambda: client.put(name, SecretValue(canary), if_absent=True),
+        lambda: client.get(unique_name("nope")),
+    ):
+        try:
+            call()
+        except BaseException as exc:
+            failures.append(exc)
+    assert failures
+    for exc in failures:
+        assert isinstance(exc, SecretSyncError), f"SDK error leaked: {type(exc).__module__}.{type(exc).__name__}"
+        assert canary not in str(exc) and canary not in repr(exc)
+        assert isinstance(exc, ProviderError)
+    assert canary not in repr(client.get(name))
+
+
+def test_capabilities_are_declared(client: SecretsClient) -> None:
+    caps = client.capabilities.as_dict()
+    assert caps["access"] in ("ReadOnly", "ReadWrite")
+    if client.capabilities.batch_get:
+        assert client.capabilities.max_batch > 1
