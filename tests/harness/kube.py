@@ -212,7 +212,7 @@ def _wait_ready(url: str, token: str, procs: list[subprocess.Popen[bytes]], log:
         for p in procs:
             if p.poll() is not None:
                 tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-                raise RuntimeError(f"{p.args[0]} exited with {p.returncode}:\n{tail}")
+                raise RuntimeError(f"{log.parent}: a server exited with {p.returncode}:\n{tail}")
         req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
         try:
             with urllib.request.urlopen(req, context=ctx, timeout=2) as resp:
@@ -321,7 +321,7 @@ def start_kube(workdir: Path | None = None, *, apiserver: Path | None = None, et
 def _wait_default_namespace(cluster: KubeCluster, timeout: float) -> None:
     """readyz can answer before the bootstrap controller has created ``default``."""
     from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
     deadline = time.monotonic() + timeout
     with cluster.api_client() as api:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.harness.kube import KubeCluster, audit_events
 
