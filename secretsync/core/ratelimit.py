@@ -14,7 +14,7 @@ import time
 class TokenBucket:
     """Thread-safe token bucket: ``rate`` tokens per second, at most ``burst`` saved up."""
 
-    def __init__(self, rate: float, burst: int = 1, *, clock: type[time] | None = None) -> None:
+    def __init__(self, rate: float, burst: int = 1) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = float(rate)

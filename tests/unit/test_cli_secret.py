@@ -14,7 +14,9 @@ from click.testing import CliRunner
 from secretsync.cli.main import cli
 
 
-def run_cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+def run_cli(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     full_env = {**os.environ, **(env or {})}
     full_env.pop("SECRETSYNC_FILE_KEY", None)
     return subprocess.run(

@@ -13,7 +13,7 @@ from secretsync.core.values import SecretValue
 
 def test_repr_str_and_format_are_masked(canary: str) -> None:
     v = SecretValue(canary)
-    for text in (repr(v), str(v), f"{v}", f"{v!r}", "%s" % v, "{}".format(v), f"{v:>40}", repr([v]), repr({"k": v})):
+    for text in (repr(v), str(v), f"{v}", f"{v!r}", "%s" % v, f"{v}", f"{v:>40}", repr([v]), repr({"k": v})):
         assert canary not in text
         assert "***" in text
 
