@@ -101,7 +101,7 @@ def test_versions_survive_reopen(tmp_path: Path) -> None:
     assert c.get("a", version=v1).reveal() == b"1"
 
 
-def _cas_writer(url: str, version: str, i: int, q: "multiprocessing.Queue[str]") -> None:
+def _cas_writer(url: str, version: str, i: int, q: multiprocessing.Queue[str]) -> None:
     try:
         open_store(url).put("race", SecretValue(f"w{i}"), expected_version=version)
         q.put("won")
