@@ -306,3 +306,36 @@ def test_capabilities_are_declared(client: SecretsClient) -> None:
     assert caps["access"] in ("ReadOnly", "ReadWrite")
     if client.capabilities.batch_get:
         assert client.capabilities.max_batch > 1
+
+
+def test_no_value_reaches_any_log_line_at_debug(backend: Backend) -> None:
+    """With secretsync's logging at DEBUG (as ``--log-level debug`` sets it), run every
+    operation and read every record any logger emitted: the canary is in none of them."""
+    import logging
+
+    from secretsync.cli.logsetup import setup_logging
+
+    canary = "canary-debug-log-Zq8w-7777"
+    records: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    setup_logging("debug", "text")
+    handler = Capture(level=logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    try:
+        c = backend.client()
+        name = unique_name("log")
+        c.put(name, SecretValue(canary), tags={"t": "1"} if c.capabilities.tags else None)
+        assert c.get(name).reveal_text() == canary
+        c.get_many([name])
+        list(c.list(ListFilter(prefix=name.split("/")[0])))
+        c.describe(name)
+        c.delete(name)
+        c.close()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        setup_logging("warning", "text")
+    assert not [r for r in records if canary in r]
