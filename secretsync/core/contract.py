@@ -52,6 +52,9 @@ class Capabilities:
     binary: bool = True
     #: delete is soft (recoverable) unless force=True.
     soft_delete: bool = False
+    #: Largest value the backend stores, in bytes (None: no limit worth declaring).
+    #: put raises InvalidConfig before calling the backend when a value is larger.
+    max_value_bytes: int | None = None
 
     @property
     def read_write(self) -> bool:
@@ -67,6 +70,7 @@ class Capabilities:
             "compareAndSet": self.compare_and_set,
             "binary": self.binary,
             "softDelete": self.soft_delete,
+            "maxValueBytes": self.max_value_bytes,
         }
 
 
