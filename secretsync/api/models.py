@@ -1,0 +1,1152 @@
+"""The sync controller's API: typed, frozen models of the four custom resources.
+
+Kinds (group ``secretsync.io``, version ``v1alpha1``): ``SecretStore`` (namespaced) and
+``ClusterSecretStore`` say where secrets live and how to authenticate; ``ExternalSecret``
+(namespaced) says which remote secrets become which keys of which Kubernetes Secret;
+``ClusterExternalSecret`` stamps one ExternalSecret into many namespaces.
+
+Field names follow External Secrets Operator (ESO) wherever the concept is the same, so
+people (and ``secretsync import-eso``) can move over without relearning. Differences:
+templates are Jinja2 (sandboxed), provider blocks are keyed by our provider names
+(``aws``, ``gcp``, ``azure``, ``vault``, ``file``, ``memory``), and there are no generators,
+PushSecrets or per-item store overrides.
+
+Why frozen dataclasses and ``parse_*`` functions rather than raw dicts: the reconciler,
+the migrator and the CLI all read the same objects; parsing once, up front, turns every
+malformed field into one :class:`InvalidSpec` naming ``Kind/namespace/name`` and the field
+path (``ExternalSecret/app/db: spec.data[1].remoteRef.key: required``) and lets the rest of
+the code trust types. The same annotations generate the CRD schema (:mod:`.schema`), so
+what we parse and what the API server accepts cannot drift apart.
+
+Provider credentials: a provider block is an open mapping (each provider's factory
+validates it with ``validate_config``), but references to Kubernetes Secrets inside it are
+found by :meth:`ProviderSpec.secret_refs` (any ``{name, key[, namespace]}`` object, ESO's
+``SecretKeySelector`` shape) and service accounts by :meth:`ProviderSpec.service_account_refs`
+(any ``serviceAccountRef``). The runtime resolves them and passes them to
+``factory.open(config, credentials={<dotted config path>: SecretValue})``, e.g. the key
+``auth.secretRef.accessKeyIDSecretRef`` for AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, Final
+
+from secretsync.core.errors import InvalidConfig
+from secretsync.core.values import SecretValue
+
+from .fields import Problems, Wire, child, decode, encode, index, plain
+
+GROUP: Final = "secretsync.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+KIND_SECRET_STORE: Final = "SecretStore"
+KIND_CLUSTER_SECRET_STORE: Final = "ClusterSecretStore"
+KIND_EXTERNAL_SECRET: Final = "ExternalSecret"
+KIND_CLUSTER_EXTERNAL_SECRET: Final = "ClusterExternalSecret"
+KINDS: Final = (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE, KIND_EXTERNAL_SECRET, KIND_CLUSTER_EXTERNAL_SECRET)
+#: kind -> plural resource name (what the REST paths and RBAC rules use).
+PLURALS: Final = {
+    KIND_SECRET_STORE: "secretstores",
+    KIND_CLUSTER_SECRET_STORE: "clustersecretstores",
+    KIND_EXTERNAL_SECRET: "externalsecrets",
+    KIND_CLUSTER_EXTERNAL_SECRET: "clusterexternalsecrets",
+}
+NAMESPACED: Final = {
+    KIND_SECRET_STORE: True,
+    KIND_CLUSTER_SECRET_STORE: False,
+    KIND_EXTERNAL_SECRET: True,
+    KIND_CLUSTER_EXTERNAL_SECRET: False,
+}
+
+PROVIDERS: Final = ("aws", "gcp", "azure", "vault", "file", "memory")
+
+#: ESO's default refresh interval, and ours.
+DEFAULT_REFRESH_INTERVAL: Final = 3600.0
+#: How often a ClusterExternalSecret re-checks its namespaces when refreshTime is omitted.
+DEFAULT_CES_REFRESH: Final = 60.0
+
+_DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_SECRET_KEY = r"[-._a-zA-Z0-9]+"
+_SUBDOMAIN_DOC = "a DNS subdomain (lowercase letters, digits, '-' and '.')"
+_KEY_DOC = "a valid Secret key (letters, digits, '-', '_' and '.')"
+
+
+class InvalidSpec(InvalidConfig):
+    """A custom resource is malformed. Names the object and every bad field; never a value.
+
+    ``problems`` holds ``(field path, message)`` pairs so callers (status conditions, the
+    import report) can show them one per line.
+    """
+
+    reason = "InvalidSpec"
+
+    def __init__(self, obj_ref: str, problems: Sequence[tuple[str, str]]) -> None:
+        self.obj_ref = obj_ref
+        self.problems = tuple(problems)
+        text = "; ".join(f"{p}: {m}" if p else m for p, m in self.problems)
+        super().__init__(f"{obj_ref}: {text}")
+
+
+# --------------------------------------------------------------------------- durations
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNITS: Final = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+}
+DURATION_PATTERN: Final = r"^(0|([0-9]+(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+)$"
+
+
+def parse_duration(text: str) -> float:
+    """A Go duration (``1h``, ``30m``, ``15s``, ``1h30m``, ``1.5h``, ``0``) in seconds.
+
+    Go syntax because ESO (and every Kubernetes user) writes it; negative durations and
+    bare numbers other than ``0`` are rejected, since a unit-less ``60`` is ambiguous.
+    """
+    s = text.strip()
+    if s == "0":
+        return 0.0
+    if not s:
+        raise ValueError("must be a duration like 1h, 30m, 15s or 0")
+    total, pos = 0.0, 0
+    while pos < len(s):
+        m = _DURATION_PART.match(s, pos)
+        if m is None:
+            raise ValueError(f"must be a duration like 1h, 30m, 15s or 0 (got {text!r})")
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not math.isfinite(total):
+        raise ValueError(f"duration {text!r} is too large")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> the shortest Go duration (``5400`` -> ``1h30m``; ``0`` -> ``0``)."""
+    if seconds <= 0:
+        return "0"
+    if seconds != int(seconds):
+        if seconds < 1:
+            return f"{round(seconds * 1000, 3):g}ms"
+        return f"{seconds:g}s"
+    whole = int(seconds)
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v)
+
+
+class _DurationCodec:
+    """Wire: Go duration string; model: float seconds."""
+
+    schema: Mapping[str, Any] = {"type": "string", "pattern": DURATION_PATTERN}
+
+    def decode(self, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            raise ValueError("must be a duration string like 1h, 30m, 15s or 0")
+        return parse_duration(raw)
+
+    def encode(self, value: Any) -> Any:
+        return format_duration(float(value))
+
+
+DURATION = _DurationCodec()
+
+
+# --------------------------------------------------------------------------- shared pieces
+@dataclass(frozen=True, slots=True)
+class SecretKeySelector:
+    """A key of a Kubernetes Secret (ESO's ``SecretKeySelector``): where credentials live."""
+
+    name: Annotated[str, Wire("name", "Name of the Secret.", pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC)]
+    key: Annotated[str, Wire("key", "Key in the Secret's data.", pattern=_SECRET_KEY, pattern_doc=_KEY_DOC)]
+    namespace: Annotated[str | None, Wire(
+        "namespace",
+        "Namespace of the Secret. A SecretStore may only name its own namespace; a "
+        "ClusterSecretStore without it reads from the ExternalSecret's namespace.",
+    )] = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccountSelector:
+    """A ServiceAccount whose token authenticates to the provider (workload identity, Vault k8s auth)."""
+
+    name: Annotated[str, Wire("name", "Name of the ServiceAccount.")]
+    namespace: Annotated[str | None, Wire("namespace", "Namespace of the ServiceAccount.")] = None
+    audiences: Annotated[tuple[str, ...], Wire("audiences", "Audiences for the requested token.")] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRef:
+    """A Secret reference found in a provider block, with its dotted path in the config."""
+
+    path: str
+    selector: SecretKeySelector
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSelectorRequirement:
+    key: Annotated[str, Wire("key", "The label key.")]
+    operator: Annotated[str, Wire(
+        "operator", "How the key relates to the values.", enum=("In", "NotIn", "Exists", "DoesNotExist")
+    )]
+    values: Annotated[tuple[str, ...], Wire("values", "Values for In/NotIn; empty for Exists/DoesNotExist.")] = ()
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.operator in ("In", "NotIn") and not self.values:
+            problems.add(child(path, "values"), f"required for operator {self.operator}")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            problems.add(child(path, "values"), f"must be empty for operator {self.operator}")
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        if self.operator == "Exists":
+            return present
+        if self.operator == "DoesNotExist":
+            return not present
+        if self.operator == "In":
+            return present and labels[self.key] in self.values
+        return not present or labels[self.key] not in self.values  # NotIn
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSelector:
+    """A Kubernetes label selector: matchLabels AND every matchExpression must hold."""
+
+    match_labels: Annotated[Mapping[str, str], Wire("matchLabels", "Labels that must all be equal.")] = field(
+        default_factory=dict
+    )
+    match_expressions: Annotated[tuple[LabelSelectorRequirement, ...], Wire(
+        "matchExpressions", "Set-based requirements; all must hold."
+    )] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Kubernetes semantics: an empty selector matches everything."""
+        if any(labels.get(k) != v for k, v in self.match_labels.items()):
+            return False
+        return all(req.matches(labels) for req in self.match_expressions)
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A status condition (Kubernetes convention). Messages never contain secret values."""
+
+    type: Annotated[str, Wire("type", "Condition type, e.g. Ready.")]
+    status: Annotated[str, Wire("status", "True, False or Unknown.", enum=("True", "False", "Unknown"))]
+    reason: Annotated[str | None, Wire("reason", "Machine-readable CamelCase reason.")] = None
+    message: Annotated[str | None, Wire("message", "Human-readable detail (never a secret value).")] = None
+    last_transition_time: Annotated[str | None, Wire(
+        "lastTransitionTime", "When the status last changed (RFC 3339)."
+    )] = None
+    observed_generation: Annotated[int | None, Wire(
+        "observedGeneration", "The metadata.generation this condition was computed for."
+    )] = None
+
+
+def set_condition(conditions: Sequence[Condition], new: Condition) -> tuple[Condition, ...]:
+    """Replace the condition of ``new.type``, keeping lastTransitionTime if status did not change.
+
+    Why: a transition time that moves on every reconcile makes ``kubectl get`` useless and
+    causes needless status writes.
+    """
+    out: list[Condition] = []
+    for c in conditions:
+        if c.type == new.type:
+            if c.status == new.status and c.last_transition_time:
+                new = replace(new, last_transition_time=c.last_transition_time)
+            continue
+        out.append(c)
+    out.append(new)
+    return tuple(out)
+
+
+def get_condition(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    """The slice of metadata the controller needs."""
+
+    name: str
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    resource_version: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+def object_ref(kind: str, name: str, namespace: str | None) -> str:
+    """``Kind/namespace/name`` (``Kind/name`` for cluster-scoped kinds): how errors name objects."""
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
+# --------------------------------------------------------------------------- stores
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """Exactly one provider block. Each is an open mapping validated by that provider's factory."""
+
+    aws: Annotated[Mapping[str, Any] | None, Wire(
+        "aws", "AWS Secrets Manager: {region, role?, prefix?, auth?: {secretRef: {accessKeyIDSecretRef, "
+        "secretAccessKeySecretRef, sessionTokenSecretRef?}, jwt: {serviceAccountRef}}}."
+    )] = None
+    gcp: Annotated[Mapping[str, Any] | None, Wire(
+        "gcp", "GCP Secret Manager: {projectID, location?, auth?: {secretRef: {secretAccessKeySecretRef}, "
+        "workloadIdentity: {serviceAccountRef, clusterLocation?, clusterName?, clusterProjectID?}}}."
+    )] = None
+    azure: Annotated[Mapping[str, Any] | None, Wire(
+        "azure", "Azure Key Vault: {vaultUrl, tenantId?, authType?: ServicePrincipal|ManagedIdentity|"
+        "WorkloadIdentity, authSecretRef?: {clientId, clientSecret, clientCertificate}, identityId?, "
+        "serviceAccountRef?, environmentType?}."
+    )] = None
+    vault: Annotated[Mapping[str, Any] | None, Wire(
+        "vault", "HashiCorp Vault / OpenBao KV: {server, path, version?: v1|v2, namespace?, caBundle?, "
+        "caProvider?, auth: {tokenSecretRef | appRole | kubernetes | jwt | cert}}."
+    )] = None
+    file: Annotated[Mapping[str, Any] | None, Wire(
+        "file", "Embedded file store (tests, demos, air-gapped): {path}."
+    )] = None
+    memory: Annotated[Mapping[str, Any] | None, Wire(
+        "memory", "Embedded in-process store (tests): {name?}."
+    )] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        set_ = [p for p in PROVIDERS if getattr(self, p) is not None]
+        if len(set_) != 1:
+            problems.add(path, f"exactly one of {', '.join(PROVIDERS)} must be set"
+                         + (f" (got {', '.join(set_)})" if set_ else ""))
+
+    @property
+    def name(self) -> str:
+        """The provider's registry name (``aws``...)."""
+        return next(p for p in PROVIDERS if getattr(self, p) is not None)
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The provider block, as a plain dict the factory's ``validate_config`` takes."""
+        cfg: Mapping[str, Any] = getattr(self, self.name)
+        return plain(cfg)  # type: ignore[no-any-return]
+
+    def secret_refs(self) -> tuple[CredentialRef, ...]:
+        """Every Secret reference in the provider block, with its dotted path.
+
+        A reference is any object with string ``name`` and ``key`` (and optionally
+        ``namespace``) and nothing else: ESO's SecretKeySelector shape, used by every
+        provider's auth block (``auth.secretRef.accessKeyIDSecretRef``,
+        ``auth.tokenSecretRef``, ``authSecretRef.clientSecret``...). A ``caProvider`` of
+        ``type: Secret`` counts too.
+        """
+        return tuple(_find_secret_refs(self.config, ""))
+
+    def service_account_refs(self) -> tuple[tuple[str, ServiceAccountSelector], ...]:
+        """Every ``serviceAccountRef`` in the provider block, with its dotted path."""
+        out: list[tuple[str, ServiceAccountSelector]] = []
+        for path, node in _walk(self.config, ""):
+            if path.rsplit(".", 1)[-1] == "serviceAccountRef" and isinstance(node, dict):
+                name = node.get("name")
+                if isinstance(name, str) and name:
+                    ns = node.get("namespace")
+                    aud = node.get("audiences") or ()
+                    out.append((path, ServiceAccountSelector(
+                        name, ns if isinstance(ns, str) else None,
+                        tuple(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else (),
+                    )))
+        return tuple(out)
+
+
+def _walk(node: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            sub = f"{path}.{k}" if path else str(k)
+            yield sub, v
+            yield from _walk(v, sub)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            sub = f"{path}[{i}]"
+            yield sub, v
+            yield from _walk(v, sub)
+
+
+def _find_secret_refs(config: Mapping[str, Any], path: str) -> Iterator[CredentialRef]:
+    for sub, node in _walk(config, path):
+        if not isinstance(node, Mapping):
+            continue
+        keys = set(node)
+        is_selector = {"name", "key"} <= keys <= {"name", "key", "namespace"}
+        is_ca_secret = node.get("type") == "Secret" and {"name", "key"} <= keys <= {"name", "key", "namespace", "type"}
+        if (is_selector or is_ca_secret) and isinstance(node.get("name"), str) and isinstance(node.get("key"), str):
+            ns = node.get("namespace")
+            yield CredentialRef(sub, SecretKeySelector(node["name"], node["key"], ns if isinstance(ns, str) else None))
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """Client-side token bucket for calls to this store (protects provider quotas)."""
+
+    rate: Annotated[float, Wire("rate", "Sustained calls per second.", minimum=0)]
+    burst: Annotated[int, Wire("burst", "Calls allowed at once after idling.", minimum=1)] = 20
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceCondition:
+    """Which namespaces may use a ClusterSecretStore. Any matching part of any condition allows."""
+
+    namespaces: Annotated[tuple[str, ...], Wire("namespaces", "Namespaces allowed by name.")] = ()
+    namespace_selector: Annotated[LabelSelector | None, Wire(
+        "namespaceSelector", "Namespaces allowed by label."
+    )] = None
+    namespace_regexes: Annotated[tuple[str, ...], Wire(
+        "namespaceRegexes", "Namespaces allowed by regular expression (unanchored, like ESO)."
+    )] = ()
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        for i, rx in enumerate(self.namespace_regexes):
+            try:
+                re.compile(rx)
+            except re.error as exc:
+                problems.add(index(child(path, "namespaceRegexes"), i), f"invalid regular expression: {exc}")
+
+    def matches(self, ns_name: str, ns_labels: Mapping[str, str]) -> bool:
+        if ns_name in self.namespaces:
+            return True
+        if self.namespace_selector is not None and self.namespace_selector.matches(ns_labels):
+            return True
+        return any(re.search(rx, ns_name) for rx in self.namespace_regexes)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretStoreSpec:
+    provider: Annotated[ProviderSpec, Wire("provider", "Where the secrets live: exactly one provider block.")]
+    refresh_interval: Annotated[float | None, Wire(
+        "refreshInterval", "How often the store's health is re-checked (Go duration; 0 = only on change).",
+        codec=DURATION,
+    )] = None
+    allowed_key_prefix: Annotated[str | None, Wire(
+        "allowedKeyPrefix",
+        "If set, ExternalSecrets may only read remote keys starting with this prefix (and find only "
+        "under it).",
+    )] = None
+    rate_limit: Annotated[RateLimit | None, Wire("rateLimit", "Client-side rate limit for this store.")] = None
+    conditions: Annotated[tuple[NamespaceCondition, ...], Wire(
+        "conditions", "ClusterSecretStore only: which namespaces may use it (none = all)."
+    )] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCapabilities:
+    """What the store's backend can do, as reported by the controller (mirrors core Capabilities)."""
+
+    access: Annotated[str, Wire("access", "ReadOnly or ReadWrite.", enum=("ReadOnly", "ReadWrite"))] = "ReadWrite"
+    batch_get: Annotated[bool, Wire("batchGet", "Batched reads are one backend call.")] = False
+    max_batch: Annotated[int, Wire("maxBatch", "Largest batch per backend call.")] = 1
+    versions: Annotated[bool, Wire("versions", "Old versions can be read.")] = False
+    tags: Annotated[bool, Wire("tags", "Secrets carry tags that find can filter on.")] = False
+    compare_and_set: Annotated[bool, Wire("compareAndSet", "Writes support compare-and-set.")] = False
+    binary: Annotated[bool, Wire("binary", "Values may be binary.")] = True
+    soft_delete: Annotated[bool, Wire("softDelete", "Deletes are recoverable.")] = False
+
+    @classmethod
+    def from_core(cls, caps: Any) -> StoreCapabilities:
+        """From :class:`secretsync.core.contract.Capabilities`."""
+        d = caps.as_dict()
+        return cls(d["access"], d["batchGet"], d["maxBatch"], d["versions"], d["tags"],
+                   d["compareAndSet"], d["binary"], d["softDelete"])
+
+
+@dataclass(frozen=True, slots=True)
+class SecretStoreStatus:
+    conditions: Annotated[tuple[Condition, ...], Wire("conditions", "Ready says whether the store is usable.")] = ()
+    capabilities: Annotated[StoreCapabilities | None, Wire("capabilities", "What the backend supports.")] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self, omit_defaults=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretStore:
+    """A SecretStore or ClusterSecretStore (``kind`` tells which)."""
+
+    kind: str
+    meta: ObjectMeta
+    spec: SecretStoreSpec
+    status: SecretStoreStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def namespace(self) -> str | None:
+        """None for a ClusterSecretStore."""
+        return self.meta.namespace
+
+    @property
+    def cluster_scoped(self) -> bool:
+        return self.kind == KIND_CLUSTER_SECRET_STORE
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.meta.name, self.meta.namespace)
+
+    def namespace_allowed(self, ns_name: str, ns_labels: Mapping[str, str] | None = None) -> bool:
+        """May an ExternalSecret in ``ns_name`` use this store?
+
+        A SecretStore serves only its own namespace. A ClusterSecretStore without
+        conditions serves every namespace; with conditions, a namespace is allowed when
+        any condition lists it by name, selects its labels, or matches a regex.
+        """
+        if not self.cluster_scoped:
+            return ns_name == self.meta.namespace
+        if not self.spec.conditions:
+            return True
+        labels = ns_labels or {}
+        return any(c.matches(ns_name, labels) for c in self.spec.conditions)
+
+    def key_allowed(self, key: str) -> bool:
+        """Whether ``allowedKeyPrefix`` lets an ExternalSecret read ``key``."""
+        prefix = self.spec.allowed_key_prefix
+        return not prefix or key.startswith(prefix)
+
+
+# --------------------------------------------------------------------------- ExternalSecret
+DECODING_STRATEGIES: Final = ("None", "Base64", "Base64URL", "Auto")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRef:
+    name: Annotated[str, Wire("name", "Name of the store.", pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC)]
+    kind: Annotated[str, Wire(
+        "kind", "SecretStore (same namespace) or ClusterSecretStore.",
+        enum=(KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE), schema_default=True,
+    )] = KIND_SECRET_STORE
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteRef:
+    key: Annotated[str, Wire("key", "The remote secret's name (path) in the provider.")]
+    property: Annotated[str | None, Wire(
+        "property", "One property of a JSON secret (dotted path for nesting)."
+    )] = None
+    version: Annotated[str | None, Wire("version", "A specific provider version (default: latest).")] = None
+    decoding_strategy: Annotated[str, Wire(
+        "decodingStrategy", "Decode the fetched value: None, Base64, Base64URL, or Auto (base64 if it decodes).",
+        enum=DECODING_STRATEGIES,
+    )] = "None"
+
+
+@dataclass(frozen=True, slots=True)
+class DataItem:
+    secret_key: Annotated[str, Wire(
+        "secretKey", "Key in the target Secret.", pattern=_SECRET_KEY, pattern_doc=_KEY_DOC, max_length=253
+    )]
+    remote_ref: Annotated[RemoteRef, Wire("remoteRef", "Which remote secret (and property) to read.")]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractSpec:
+    """Every top-level property of one JSON secret becomes a key of the target Secret."""
+
+    key: Annotated[str, Wire("key", "The remote secret's name.")]
+    property: Annotated[str | None, Wire("property", "Extract from this nested object instead.")] = None
+    version: Annotated[str | None, Wire("version", "A specific provider version.")] = None
+    decoding_strategy: Annotated[str, Wire(
+        "decodingStrategy", "Decode each value: None, Base64, Base64URL or Auto.", enum=DECODING_STRATEGIES
+    )] = "None"
+
+
+@dataclass(frozen=True, slots=True)
+class FindName:
+    regexp: Annotated[str, Wire("regexp", "Regular expression the remote secret name must match.")]
+
+
+@dataclass(frozen=True, slots=True)
+class FindSpec:
+    """Every remote secret matching becomes a key (its name with '/' replaced by '_', as in ESO)."""
+
+    name: Annotated[FindName | None, Wire("name", "Match secret names.")] = None
+    path: Annotated[str | None, Wire("path", "Only secrets under this path (prefix).")] = None
+    tags: Annotated[Mapping[str, str], Wire("tags", "Only secrets carrying all these tags.")] = field(
+        default_factory=dict
+    )
+    decoding_strategy: Annotated[str, Wire(
+        "decodingStrategy", "Decode each value: None, Base64, Base64URL or Auto.", enum=DECODING_STRATEGIES
+    )] = "None"
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.name is None and not self.path and not self.tags:
+            problems.add(path, "set at least one of name, path, tags (refusing to sync a whole store)")
+        if self.name is not None:
+            try:
+                re.compile(self.name.regexp)
+            except re.error as exc:
+                problems.add(child(child(path, "name"), "regexp"), f"invalid regular expression: {exc}")
+
+
+@dataclass(frozen=True, slots=True)
+class RegexpRewrite:
+    source: Annotated[str, Wire("source", "Regular expression to find in each key.")]
+    target: Annotated[str, Wire("target", "Replacement; $1 / ${1} / ${name} refer to groups (Go syntax).")]
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    regexp: Annotated[RegexpRewrite, Wire("regexp", "Rename keys by regular expression.")]
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        try:
+            re.compile(self.regexp.source)
+        except re.error as exc:
+            problems.add(child(child(path, "regexp"), "source"), f"invalid regular expression: {exc}")
+
+
+_GO_GROUP = re.compile(r"\$\$|\$\{(\w+)\}|\$(\w+)")
+
+
+def _go_replacement(target: str) -> str:
+    """Go's ``$1``/``${name}`` replacement syntax -> Python's ``\\g<1>``."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return f"\\g<{m.group(1) or m.group(2)}>"
+
+    return _GO_GROUP.sub(sub, target.replace("\\", "\\\\"))
+
+
+def apply_rewrites(key: str, rewrites: Sequence[Rewrite]) -> str:
+    """Apply dataFrom rewrites in order, as ESO does (regexp replace-all, Go group syntax)."""
+    for rw in rewrites:
+        key = re.sub(rw.regexp.source, _go_replacement(rw.regexp.target), key)
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class DataFromItem:
+    extract: Annotated[ExtractSpec | None, Wire("extract", "Take every property of one JSON secret.")] = None
+    find: Annotated[FindSpec | None, Wire("find", "Take every secret matching name/path/tags.")] = None
+    rewrite: Annotated[tuple[Rewrite, ...], Wire("rewrite", "Rename the resulting keys, in order.")] = ()
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if (self.extract is None) == (self.find is None):
+            problems.add(path, "exactly one of extract, find must be set")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateItem:
+    key: Annotated[str, Wire(
+        "key", "Key of the ConfigMap/Secret holding a template; the output goes to this key.",
+        pattern=_SECRET_KEY, pattern_doc=_KEY_DOC,
+    )]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSourceRef:
+    name: Annotated[str, Wire("name", "Name (same namespace as the ExternalSecret).",
+                              pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC)]
+    items: Annotated[tuple[TemplateItem, ...], Wire("items", "Which keys hold templates.")]
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if not self.items:
+            problems.add(child(path, "items"), "must list at least one key")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFrom:
+    """Templates kept in a ConfigMap or Secret of the ExternalSecret's own namespace."""
+
+    config_map: Annotated[TemplateSourceRef | None, Wire("configMap", "Read templates from a ConfigMap.")] = None
+    secret: Annotated[TemplateSourceRef | None, Wire("secret", "Read templates from a Secret.")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if (self.config_map is None) == (self.secret is None):
+            problems.add(path, "exactly one of configMap, secret must be set")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateMetadata:
+    labels: Annotated[Mapping[str, str], Wire("labels", "Labels of the target Secret.")] = field(default_factory=dict)
+    annotations: Annotated[Mapping[str, str], Wire("annotations", "Annotations of the target Secret.")] = field(
+        default_factory=dict
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TargetTemplate:
+    """Shape the target Secret: its type, metadata and Jinja2-templated data."""
+
+    type: Annotated[str | None, Wire("type", "Secret type, e.g. kubernetes.io/tls.")] = None
+    metadata: Annotated[TemplateMetadata | None, Wire("metadata", "Labels and annotations to set.")] = None
+    data: Annotated[Mapping[str, str], Wire(
+        "data", "Secret key -> Jinja2 template; fetched values are variables (as text)."
+    )] = field(default_factory=dict)
+    template_from: Annotated[tuple[TemplateFrom, ...], Wire(
+        "templateFrom", "Templates from ConfigMaps/Secrets of the same namespace."
+    )] = ()
+    merge_policy: Annotated[str, Wire(
+        "mergePolicy", "Replace: only templated keys; Merge: fetched keys plus templated keys.",
+        enum=("Replace", "Merge"),
+    )] = "Replace"
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        for key in self.data:
+            if not re.fullmatch(_SECRET_KEY, key):
+                problems.add(child(child(path, "data"), key), f"key must be {_KEY_DOC}")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: Annotated[str | None, Wire(
+        "name", "Name of the Secret to write (default: the ExternalSecret's name).",
+        pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC, max_length=253,
+    )] = None
+    creation_policy: Annotated[str, Wire(
+        "creationPolicy",
+        "Owner: create it, owned (deleted with the ExternalSecret). Orphan: create it, not owned. "
+        "Merge: only merge keys into an existing Secret. None: do not write.",
+        enum=("Owner", "Orphan", "Merge", "None"), schema_default=True,
+    )] = "Owner"
+    deletion_policy: Annotated[str, Wire(
+        "deletionPolicy",
+        "When every remote secret is definitely gone: Retain the Secret, Delete it, or Merge (drop "
+        "only the gone keys). Outages and permission errors never delete anything.",
+        enum=("Retain", "Delete", "Merge"), schema_default=True,
+    )] = "Retain"
+    immutable: Annotated[bool, Wire("immutable", "Create the Secret immutable (never updated afterwards).")] = False
+    template: Annotated[TargetTemplate | None, Wire("template", "Shape the Secret with templates.")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.deletion_policy == "Delete" and self.creation_policy in ("Merge", "None"):
+            problems.add(child(path, "deletionPolicy"),
+                         f"Delete is not allowed with creationPolicy {self.creation_policy} "
+                         "(the controller does not own that Secret)")
+        if self.deletion_policy == "Merge" and self.creation_policy == "None":
+            problems.add(child(path, "deletionPolicy"), "Merge is not allowed with creationPolicy None")
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalSecretSpec:
+    secret_store_ref: Annotated[StoreRef, Wire("secretStoreRef", "The store to read from.")]
+    refresh_interval: Annotated[float, Wire(
+        "refreshInterval", "How often to re-read the provider (Go duration: 1h, 30m, 1h30m; 0 = never).",
+        codec=DURATION, schema_default=True,
+    )] = DEFAULT_REFRESH_INTERVAL
+    target: Annotated[Target, Wire("target", "The Kubernetes Secret to write.")] = field(default_factory=Target)
+    data: Annotated[tuple[DataItem, ...], Wire("data", "Remote secret (property) -> Secret key.")] = ()
+    data_from: Annotated[tuple[DataFromItem, ...], Wire(
+        "dataFrom", "Many keys at once (extract/find); later entries win on key clashes."
+    )] = ()
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(self.data):
+            if item.secret_key in seen:
+                problems.add(child(index(child(path, "data"), i), "secretKey"),
+                             f"duplicate of data[{seen[item.secret_key]}] ({item.secret_key!r})")
+            seen.setdefault(item.secret_key, i)
+        tmpl = self.target.template
+        has_template = tmpl is not None and (bool(tmpl.data) or bool(tmpl.template_from))
+        if not self.data and not self.data_from and not has_template:
+            problems.add(path, "at least one of data, dataFrom or target.template must be set")
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self)
+
+    def remote_keys(self) -> tuple[str, ...]:
+        """The remote keys named by ``data`` and ``dataFrom.extract`` (not ``find``), in order."""
+        keys = [d.remote_ref.key for d in self.data]
+        keys += [d.extract.key for d in self.data_from if d.extract is not None]
+        return tuple(dict.fromkeys(keys))
+
+
+@dataclass(frozen=True, slots=True)
+class SecretBinding:
+    name: Annotated[str, Wire("name", "Name of the Secret this ExternalSecret writes.")]
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalSecretStatus:
+    conditions: Annotated[tuple[Condition, ...], Wire(
+        "conditions", "Ready: True when the Secret holds the latest values."
+    )] = ()
+    refresh_time: Annotated[str | None, Wire("refreshTime", "When the provider was last read (RFC 3339).")] = None
+    synced_resource_version: Annotated[str | None, Wire(
+        "syncedResourceVersion", "generation of the spec last synced (detects spec changes)."
+    )] = None
+    binding: Annotated[SecretBinding | None, Wire("binding", "The Secret written.")] = None
+    synced_versions: Annotated[Mapping[str, str], Wire(
+        "syncedVersions", "Remote key -> provider version last synced (versions only, never values)."
+    )] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self, omit_defaults=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalSecret:
+    meta: ObjectMeta
+    spec: ExternalSecretSpec
+    status: ExternalSecretStatus | None = None
+    kind: str = KIND_EXTERNAL_SECRET
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def namespace(self) -> str:
+        assert self.meta.namespace is not None  # parse_external_secret guarantees it
+        return self.meta.namespace
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.meta.name, self.meta.namespace)
+
+    @property
+    def target_name(self) -> str:
+        return self.spec.target.name or self.meta.name
+
+
+# --------------------------------------------------------------------------- ClusterExternalSecret
+@dataclass(frozen=True, slots=True)
+class ExternalSecretMetadata:
+    labels: Annotated[Mapping[str, str], Wire("labels", "Labels on each created ExternalSecret.")] = field(
+        default_factory=dict
+    )
+    annotations: Annotated[Mapping[str, str], Wire(
+        "annotations", "Annotations on each created ExternalSecret."
+    )] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterExternalSecretSpec:
+    external_secret_spec: Annotated[ExternalSecretSpec, Wire(
+        "externalSecretSpec", "The spec of each ExternalSecret created."
+    )]
+    external_secret_name: Annotated[str | None, Wire(
+        "externalSecretName", "Name of each ExternalSecret (default: this object's name).",
+        pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC,
+    )] = None
+    external_secret_metadata: Annotated[ExternalSecretMetadata | None, Wire(
+        "externalSecretMetadata", "Labels and annotations of each ExternalSecret."
+    )] = None
+    namespace_selector: Annotated[LabelSelector | None, Wire(
+        "namespaceSelector", "Namespaces by label (kept for ESO compatibility; prefer namespaceSelectors)."
+    )] = None
+    namespace_selectors: Annotated[tuple[LabelSelector, ...], Wire(
+        "namespaceSelectors", "Namespaces by label; any selector may match."
+    )] = ()
+    namespaces: Annotated[tuple[str, ...], Wire(
+        "namespaces", "Namespaces by name; OR'd with the selectors.", pattern=_DNS_LABEL,
+        pattern_doc="a namespace name (DNS label)",
+    )] = ()
+    refresh_time: Annotated[float, Wire(
+        "refreshTime", "How often to re-check which namespaces match (Go duration).", codec=DURATION,
+        schema_default=True,
+    )] = DEFAULT_CES_REFRESH
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.namespace_selector is None and not self.namespace_selectors and not self.namespaces:
+            problems.add(path, "set namespaces or namespaceSelectors (refusing to target every namespace "
+                         "implicitly; use namespaceSelectors: [{}] to mean all)")
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceFailure:
+    namespace: Annotated[str, Wire("namespace", "The namespace.")]
+    reason: Annotated[str | None, Wire("reason", "Why the ExternalSecret could not be created there.")] = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterExternalSecretStatus:
+    conditions: Annotated[tuple[Condition, ...], Wire("conditions", "Ready: every namespace provisioned.")] = ()
+    external_secret_name: Annotated[str | None, Wire(
+        "externalSecretName", "Name of the ExternalSecrets created."
+    )] = None
+    provisioned_namespaces: Annotated[tuple[str, ...], Wire(
+        "provisionedNamespaces", "Namespaces holding the ExternalSecret."
+    )] = ()
+    failed_namespaces: Annotated[tuple[NamespaceFailure, ...], Wire(
+        "failedNamespaces", "Namespaces where it could not be created, and why."
+    )] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self, omit_defaults=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterExternalSecret:
+    meta: ObjectMeta
+    spec: ClusterExternalSecretSpec
+    status: ClusterExternalSecretStatus | None = None
+    kind: str = KIND_CLUSTER_EXTERNAL_SECRET
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.meta.name, None)
+
+    @property
+    def external_secret_name(self) -> str:
+        return self.spec.external_secret_name or self.meta.name
+
+    def selects(self, ns_name: str, ns_labels: Mapping[str, str] | None = None) -> bool:
+        """Is ``ns_name`` one of the namespaces that get the ExternalSecret?"""
+        labels = ns_labels or {}
+        if ns_name in self.spec.namespaces:
+            return True
+        selectors = list(self.spec.namespace_selectors)
+        if self.spec.namespace_selector is not None:
+            selectors.append(self.spec.namespace_selector)
+        return any(s.matches(labels) for s in selectors)
+
+    def external_secret_manifest(self, namespace: str) -> dict[str, Any]:
+        """The ExternalSecret to create in ``namespace`` (labels say who owns it)."""
+        md = self.spec.external_secret_metadata or ExternalSecretMetadata()
+        labels = {**md.labels, f"{GROUP}/cluster-external-secret": self.meta.name}
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND_EXTERNAL_SECRET,
+            "metadata": {
+                "name": self.external_secret_name,
+                "namespace": namespace,
+                "labels": labels,
+                **({"annotations": dict(md.annotations)} if md.annotations else {}),
+            },
+            "spec": self.spec.external_secret_spec.to_dict(),
+        }
+
+
+# --------------------------------------------------------------------------- parsing
+def _metadata(obj: Mapping[str, Any], kind: str, namespaced: bool, default_namespace: str | None,
+              problems: Problems) -> tuple[ObjectMeta, str]:
+    md = obj.get("metadata")
+    if not isinstance(md, Mapping):
+        md = {}
+    name = md.get("name")
+    ns = md.get("namespace") or (default_namespace if namespaced else None)
+    if not isinstance(name, str) or not name:
+        problems.add("metadata.name", "required")
+        name = "<unnamed>"
+    if namespaced and (not isinstance(ns, str) or not ns):
+        problems.add("metadata.namespace", "required")
+        ns = None
+    ref = object_ref(kind, name, ns if namespaced else None)
+    gen = md.get("generation")
+    labels = md.get("labels") or {}
+    annotations = md.get("annotations") or {}
+    meta = ObjectMeta(
+        name=name,
+        namespace=ns if namespaced else None,
+        uid=md.get("uid") if isinstance(md.get("uid"), str) else None,
+        generation=gen if isinstance(gen, int) and not isinstance(gen, bool) else None,
+        resource_version=md.get("resourceVersion") if isinstance(md.get("resourceVersion"), str) else None,
+        labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {},
+        annotations={str(k): str(v) for k, v in annotations.items()} if isinstance(annotations, Mapping) else {},
+    )
+    return meta, ref
+
+
+def _check_header(obj: Mapping[str, Any], kinds: Sequence[str], problems: Problems) -> str:
+    if not isinstance(obj, Mapping):
+        raise InvalidSpec(f"{kinds[0]}/<unknown>", [("", "must be an object")])
+    kind = obj.get("kind") or kinds[0]
+    if kind not in kinds:
+        problems.add("kind", f"must be {' or '.join(kinds)} (got {kind!r})")
+        kind = kinds[0]
+    api = obj.get("apiVersion")
+    if api is not None and api != API_VERSION:
+        problems.add("apiVersion", f"must be {API_VERSION} (got {api!r})")
+    return str(kind)
+
+
+def _decode_status(cls: type[Any], obj: Mapping[str, Any]) -> Any:
+    """Status is written by us; a malformed one is ignored rather than failing the object."""
+    raw = obj.get("status")
+    if not isinstance(raw, dict):
+        return None
+    p = Problems()
+    return decode(cls, raw, "status", p) if raw else None
+
+
+def _check_store_refs(kind: str, namespace: str | None, spec: SecretStoreSpec, problems: Problems) -> None:
+    """A namespaced SecretStore must not read credentials from another namespace.
+
+    Why: anyone who may create a SecretStore in namespace A could otherwise make the
+    controller (which can read Secrets everywhere) hand them credentials from namespace B.
+    ESO enforces the same rule.
+    """
+    if kind != KIND_SECRET_STORE or namespace is None:
+        return
+    base = f"spec.provider.{spec.provider.name}"
+    for ref in spec.provider.secret_refs():
+        if ref.selector.namespace not in (None, namespace):
+            problems.add(f"{base}.{ref.path}.namespace",
+                         f"a SecretStore may only reference Secrets in its own namespace {namespace!r}")
+    for path, sa in spec.provider.service_account_refs():
+        if sa.namespace not in (None, namespace):
+            problems.add(f"{base}.{path}.namespace",
+                         f"a SecretStore may only reference ServiceAccounts in its own namespace {namespace!r}")
+    if spec.conditions:
+        problems.add("spec.conditions", "only a ClusterSecretStore takes conditions")
+
+
+def parse_secret_store(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> SecretStore:
+    """Parse a SecretStore or ClusterSecretStore dict (from the API server or a file).
+
+    Raises :class:`InvalidSpec` naming the object and every bad field.
+    """
+    problems = Problems()
+    kind = _check_header(obj, (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE), problems)
+    meta, ref = _metadata(obj, kind, NAMESPACED[kind], default_namespace, problems)
+    spec = decode(SecretStoreSpec, obj.get("spec"), "spec", problems)
+    if spec is not None:
+        _check_store_refs(kind, meta.namespace, spec, problems)
+    if problems or spec is None:
+        raise InvalidSpec(ref, problems.items)
+    return SecretStore(kind, meta, spec, _decode_status(SecretStoreStatus, obj))
+
+
+def parse_external_secret(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> ExternalSecret:
+    """Parse an ExternalSecret dict. Raises :class:`InvalidSpec` naming every bad field."""
+    problems = Problems()
+    kind = _check_header(obj, (KIND_EXTERNAL_SECRET,), problems)
+    meta, ref = _metadata(obj, kind, True, default_namespace, problems)
+    spec = decode(ExternalSecretSpec, obj.get("spec"), "spec", problems)
+    if problems or spec is None:
+        raise InvalidSpec(ref, problems.items)
+    return ExternalSecret(meta, spec, _decode_status(ExternalSecretStatus, obj))
+
+
+def parse_cluster_external_secret(obj: Mapping[str, Any]) -> ClusterExternalSecret:
+    """Parse a ClusterExternalSecret dict. Raises :class:`InvalidSpec` naming every bad field."""
+    problems = Problems()
+    kind = _check_header(obj, (KIND_CLUSTER_EXTERNAL_SECRET,), problems)
+    meta, ref = _metadata(obj, kind, False, None, problems)
+    spec = decode(ClusterExternalSecretSpec, obj.get("spec"), "spec", problems)
+    if problems or spec is None:
+        raise InvalidSpec(ref, problems.items)
+    return ClusterExternalSecret(meta, spec, _decode_status(ClusterExternalSecretStatus, obj))
+
+
+def parse_object(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> (
+        SecretStore | ExternalSecret | ClusterExternalSecret):
+    """Parse any of the four kinds, dispatching on ``kind``."""
+    kind = obj.get("kind") if isinstance(obj, Mapping) else None
+    if kind in (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE):
+        return parse_secret_store(obj, default_namespace=default_namespace)
+    if kind == KIND_EXTERNAL_SECRET:
+        return parse_external_secret(obj, default_namespace=default_namespace)
+    if kind == KIND_CLUSTER_EXTERNAL_SECRET:
+        return parse_cluster_external_secret(obj)
+    raise InvalidSpec(f"{kind or '<no kind>'}/?", [("kind", f"must be one of {', '.join(KINDS)}")])
+
+
+# --------------------------------------------------------------------------- values
+def decode_value(value: SecretValue, strategy: str) -> SecretValue:
+    """Apply a ``decodingStrategy`` to a fetched value (ESO semantics).
+
+    ``Auto`` decodes when the value is valid base64 (standard or URL alphabet) and keeps it
+    as is otherwise. Errors never include the value.
+    """
+    if strategy == "None":
+        return value
+    raw = value.reveal()
+    try:
+        if strategy == "Base64":
+            return SecretValue(base64.b64decode(raw, validate=True))
+        if strategy == "Base64URL":
+            return SecretValue(base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4)))
+        if strategy == "Auto":
+            try:
+                return SecretValue(base64.b64decode(raw, validate=True))
+            except (binascii.Error, ValueError):
+                pass
+            if re.fullmatch(rb"[A-Za-z0-9_-]+={0,2}", raw):
+                try:
+                    return SecretValue(base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4)))
+                except (binascii.Error, ValueError):
+                    pass
+            return value
+    except (binascii.Error, ValueError):
+        raise ValueError(f"value is not valid {strategy}") from None
+    raise ValueError(f"unknown decodingStrategy {strategy!r}")
+
+
+# --------------------------------------------------------------------------- builders
+def external_secret_manifest(
+    name: str,
+    namespace: str,
+    store_ref: StoreRef | str,
+    target_name: str | None,
+    data: Sequence[tuple[str, str, str | None]],
+    refresh_interval: str | float = "1h",
+    *,
+    store_kind: str = KIND_SECRET_STORE,
+    creation_policy: str = "Owner",
+    deletion_policy: str = "Retain",
+    template: TargetTemplate | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Build a valid ExternalSecret manifest (what the migrator writes for each moved Secret).
+
+    ``data`` is ``[(secretKey, remoteKey, property | None), ...]``. The result is parsed
+    back before it is returned, so a bad name or key raises :class:`InvalidSpec` here, at
+    plan time, instead of at apply time in the cluster.
+    """
+    ref = store_ref if isinstance(store_ref, StoreRef) else StoreRef(store_ref, store_kind)
+    interval = parse_duration(refresh_interval) if isinstance(refresh_interval, str) else float(refresh_interval)
+    spec = ExternalSecretSpec(
+        secret_store_ref=ref,
+        refresh_interval=interval,
+        target=Target(name=target_name if target_name and target_name != name else None,
+                      creation_policy=creation_policy, deletion_policy=deletion_policy, template=template),
+        data=tuple(DataItem(k, RemoteRef(key=rk, property=prop)) for k, rk, prop in data),
+    )
+    encoded = encode(spec)
+    # Always spell out the store kind and refresh interval: manifests are read by people.
+    body: dict[str, Any] = {
+        "secretStoreRef": {"name": ref.name, "kind": ref.kind},
+        "refreshInterval": format_duration(interval),
+    }
+    body.update({k: v for k, v in encoded.items() if k not in body})
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labels:
+        metadata["labels"] = dict(labels)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    manifest = {"apiVersion": API_VERSION, "kind": KIND_EXTERNAL_SECRET, "metadata": metadata, "spec": body}
+    parse_external_secret(manifest)
+    return manifest
+
+
+def secret_store_manifest(
+    name: str,
+    namespace: str | None,
+    provider: str,
+    config: Mapping[str, Any],
+    *,
+    allowed_key_prefix: str | None = None,
+    refresh_interval: str | None = None,
+) -> dict[str, Any]:
+    """Build a valid SecretStore (``namespace`` set) or ClusterSecretStore (``namespace=None``)."""
+    kind = KIND_SECRET_STORE if namespace else KIND_CLUSTER_SECRET_STORE
+    spec: dict[str, Any] = {"provider": {provider: plain(config)}}
+    if allowed_key_prefix:
+        spec["allowedKeyPrefix"] = allowed_key_prefix
+    if refresh_interval:
+        spec["refreshInterval"] = refresh_interval
+    metadata: dict[str, Any] = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    manifest = {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": spec}
+    parse_secret_store(manifest)
+    return manifest
