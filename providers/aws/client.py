@@ -1,0 +1,429 @@
+"""The AWS Secrets Manager adapter: the contract's operations as Secrets Manager API calls.
+
+Call budget (each is one ``settings.calls`` entry, named after the AWS API):
+
+* ``get``: 1 GetSecretValue. ``get_many``: 1 BatchGetSecretValue per 20 names.
+* ``list``: 1 ListSecrets per page of 100 (metadata carries the AWSCURRENT version id, so
+  change detection needs no value reads).
+* ``put(if_absent=True)``: 1 CreateSecret (atomic: AWS refuses an existing name).
+* ``put``: DescribeSecret + CreateSecret or PutSecretValue (+ Tag/UntagResource when the
+  tags change; + RestoreSecret when the name is in its recovery window).
+* ``delete``: 1 DeleteSecret (recovery window); ``force=True`` adds a DescribeSecret,
+  because AWS answers a forced delete of a missing secret with success and only a
+  definite NotFound may tell the caller it was absent.
+
+Compare-and-set is best effort (a DescribeSecret check before PutSecretValue): Secrets
+Manager has no conditional write, which the capabilities declare.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from secretsync.core.contract import (
+    Capabilities,
+    ClientBase,
+    Fetched,
+    ListFilter,
+    PutResult,
+    SecretMetadata,
+    Validation,
+    ValidationStatus,
+    chunked,
+    extract_property,
+)
+from secretsync.core.errors import (
+    Conflict,
+    InvalidConfig,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    Unavailable,
+)
+from secretsync.core.settings import ClientSettings
+from secretsync.core.values import SecretValue
+
+from .config import PROVIDER, AwsConfig, check_name
+from .error_mapping import error_code, error_for_code, is_marked_for_deletion, map_error
+from .sdk import SecretsManagerAPI
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES = Capabilities(
+    batch_get=True,
+    max_batch=20,
+    versions=True,
+    tags=True,
+    compare_and_set=False,
+    binary=True,
+    soft_delete=True,
+)
+
+#: BatchGetSecretValue takes at most 20 secret ids per call.
+MAX_BATCH = 20
+#: ListSecrets returns at most 100 secrets per page.
+LIST_PAGE_SIZE = 100
+CURRENT_STAGE = "AWSCURRENT"
+#: Version ids are ClientRequestTokens: 32-64 characters (UUIDs here). Shorter strings are
+#: staging labels (AWSCURRENT, AWSPREVIOUS, custom). ``uuid/ID`` forces an id, as in ESO.
+_VERSION_ID = re.compile(r"^[A-Za-z0-9-]{32,64}$")
+#: What a ListSecrets filter value may contain; anything else is filtered client-side.
+_FILTER_VALUE = re.compile(r"^[a-zA-Z0-9 :_@/+=.-]{1,512}$")
+
+
+def version_argument(version: str) -> dict[str, str]:
+    """GetSecretValue's VersionId or VersionStage for a contract ``version`` string."""
+    if version.startswith("uuid/"):
+        return {"VersionId": version[len("uuid/"):]}
+    if _VERSION_ID.match(version):
+        return {"VersionId": version}
+    return {"VersionStage": version}
+
+
+def current_version(stages: Mapping[str, Sequence[str]] | None) -> str | None:
+    """The version id labelled AWSCURRENT in a VersionIdsToStages/SecretVersionsToStages map."""
+    for version_id, labels in (stages or {}).items():
+        if CURRENT_STAGE in labels:
+            return version_id
+    return None
+
+
+def _tags_of(entry: Mapping[str, Any]) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in entry.get("Tags") or ()}
+
+
+def _aws_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _meta(name: str, entry: Mapping[str, Any]) -> SecretMetadata:
+    """Metadata from a DescribeSecret response or a ListSecrets entry (never a value)."""
+    stages = entry.get("VersionIdsToStages") or entry.get("SecretVersionsToStages")
+    updated = entry.get("LastChangedDate") or entry.get("CreatedDate")
+    return SecretMetadata(
+        name=name,
+        version=current_version(stages),
+        updated=updated if isinstance(updated, datetime) else None,
+        tags=_tags_of(entry),
+    )
+
+
+class AwsClient(ClientBase):
+    """A client for one AWS store (region + prefix). Thread-safe: boto3 clients are."""
+
+    provider_name = PROVIDER
+
+    def __init__(self, api: SecretsManagerAPI, config: AwsConfig, settings: ClientSettings | None = None) -> None:
+        super().__init__(settings)
+        self._api = api
+        self.config = config
+        self._limiter = self.settings.rate_limit.bucket()
+        self._batch_denied = False
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
+
+    # -- one API call ---------------------------------------------------------------------
+    def _invoke(
+        self,
+        operation: str,
+        method: Callable[..., Mapping[str, Any]],
+        key: str | None,
+        secret_text: str | None = None,
+        **kwargs: Any,
+    ) -> Mapping[str, Any]:
+        """Count, rate-limit and map one AWS API call (``operation`` is the AWS API name)."""
+        with self.settings.calls.call(PROVIDER, operation, self._limiter):
+            try:
+                return method(**kwargs)
+            except Exception as exc:
+                raise map_error(exc, operation, key, secret_text=secret_text) from exc
+
+    def _wire(self, name: str, operation: str) -> str:
+        return check_name(self.config, name, operation)
+
+    # -- reads ----------------------------------------------------------------------------
+    @staticmethod
+    def _value(response: Mapping[str, Any], name: str) -> SecretValue:
+        if response.get("SecretString") is not None:
+            return SecretValue(str(response["SecretString"]))
+        if response.get("SecretBinary") is not None:
+            return SecretValue(bytes(response["SecretBinary"]))
+        raise Unavailable("the response carried no SecretString or SecretBinary",
+                          provider=PROVIDER, operation="GetSecretValue", key=name)
+
+    def _get_response(self, name: str, version: str | None) -> Mapping[str, Any]:
+        wire = self._wire(name, "GetSecretValue")
+        args: dict[str, Any] = {"SecretId": wire}
+        if version:
+            args.update(version_argument(version))
+        return self._invoke("GetSecretValue", self._api.get_secret_value, name, **args)
+
+    def get(self, name: str, *, version: str | None = None, prop: str | None = None) -> SecretValue:
+        response = self._get_response(name, version)
+        return extract_property(self._value(response, name), prop, name=name, provider=PROVIDER)
+
+    def get_versioned(self, name: str) -> Fetched:
+        response = self._get_response(name, None)
+        return Fetched(self._value(response, name), response.get("VersionId"))
+
+    def get_many(self, names: Sequence[str]) -> dict[str, Fetched | ProviderError]:
+        """BatchGetSecretValue, 20 names a call; per-secret Errors become per-name entries."""
+        out: dict[str, Fetched | ProviderError] = {}
+        by_wire: dict[str, str] = {}
+        for name in dict.fromkeys(names):
+            try:
+                by_wire[self._wire(name, "BatchGetSecretValue")] = name
+            except InvalidConfig as exc:
+                out[name] = exc
+        for batch in chunked(by_wire, MAX_BATCH):
+            if self._batch_denied:
+                out.update(self._get_one_by_one([by_wire[w] for w in batch]))
+                continue
+            try:
+                out.update(self._batch(batch, by_wire))
+            except PermissionDenied:
+                # No secretsmanager:BatchGetSecretValue in the policy: per-secret reads still
+                # work with GetSecretValue alone, at 20 calls instead of one.
+                log.warning("aws: BatchGetSecretValue denied; falling back to GetSecretValue per secret")
+                self._batch_denied = True
+                out.update(self._get_one_by_one([by_wire[w] for w in batch]))
+        return {name: out[name] for name in dict.fromkeys(names)}
+
+    def _batch(self, batch: list[str], by_wire: Mapping[str, str]) -> dict[str, Fetched | ProviderError]:
+        out: dict[str, Fetched | ProviderError] = {}
+        token: str | None = None
+        while True:
+            args: dict[str, Any] = {"SecretIdList": batch}
+            if token:
+                args["NextToken"] = token
+            response = self._invoke("BatchGetSecretValue", self._api.batch_get_secret_value, None, **args)
+            for item in response.get("SecretValues") or ():
+                name = by_wire.get(str(item.get("Name")))
+                if name is not None:
+                    out[name] = Fetched(self._value(item, name), item.get("VersionId"))
+            for err in response.get("Errors") or ():
+                name = by_wire.get(str(err.get("SecretId")))
+                if name is not None:
+                    out[name] = error_for_code(
+                        str(err.get("ErrorCode") or ""), str(err.get("Message") or ""),
+                        "BatchGetSecretValue", name,
+                    )
+            token = response.get("NextToken")
+            if not token:
+                break
+        for wire in batch:
+            name = by_wire[wire]
+            if name not in out:
+                out[name] = Unavailable("missing from the BatchGetSecretValue response",
+                                        provider=PROVIDER, operation="BatchGetSecretValue", key=name)
+        return out
+
+    def _get_one_by_one(self, names: Sequence[str]) -> dict[str, Fetched | ProviderError]:
+        out: dict[str, Fetched | ProviderError] = {}
+        for name in names:
+            try:
+                out[name] = self.get_versioned(name)
+            except (NotFound, PermissionDenied) as exc:
+                out[name] = exc
+        return out
+
+    def _describe_raw(self, name: str, wire: str) -> Mapping[str, Any] | None:
+        """DescribeSecret, or None when the secret does not exist at all."""
+        try:
+            return self._invoke("DescribeSecret", self._api.describe_secret, name, SecretId=wire)
+        except NotFound as exc:
+            if error_code(exc.__cause__ or exc) == "ResourceNotFoundException":
+                return None
+            raise
+
+    def describe(self, name: str) -> SecretMetadata:
+        wire = self._wire(name, "DescribeSecret")
+        entry = self._describe_raw(name, wire)
+        if entry is None or entry.get("DeletedDate"):
+            raise NotFound("secret not found" if entry is None else "secret is scheduled for deletion",
+                           provider=PROVIDER, operation="DescribeSecret", key=name)
+        return _meta(name, entry)
+
+    def _server_filters(self, flt: ListFilter) -> list[dict[str, Any]]:
+        """ListSecrets filters for what AWS can filter; ``flt.matches`` re-checks client-side."""
+        filters: list[dict[str, Any]] = []
+        if flt.prefix:
+            wire_prefix = self.config.wire_name(flt.prefix)
+        elif self.config.prefix:
+            wire_prefix = self.config.prefix + "/"
+        else:
+            wire_prefix = ""
+        if wire_prefix and _FILTER_VALUE.match(wire_prefix):
+            filters.append({"Key": "name", "Values": [wire_prefix]})
+        # tag-key and tag-value filter independently, so one pair is enough to narrow the
+        # list; the exact key=value match happens client-side.
+        for key, value in list(flt.tags.items())[:1]:
+            if _FILTER_VALUE.match(key):
+                filters.append({"Key": "tag-key", "Values": [key]})
+            if value and _FILTER_VALUE.match(value):
+                filters.append({"Key": "tag-value", "Values": [value]})
+        return filters
+
+    def list(self, flt: ListFilter | None = None) -> Iterator[SecretMetadata]:
+        """ListSecrets, one call per page of 100; secrets in their recovery window are left out."""
+        flt = flt or ListFilter()
+        filters = self._server_filters(flt)
+        token: str | None = None
+        while True:
+            args: dict[str, Any] = {"MaxResults": LIST_PAGE_SIZE}
+            if filters:
+                args["Filters"] = filters
+            if token:
+                args["NextToken"] = token
+            response = self._invoke("ListSecrets", self._api.list_secrets, None, **args)
+            for entry in response.get("SecretList") or ():
+                if entry.get("DeletedDate"):
+                    continue
+                name = self.config.local_name(str(entry.get("Name", "")))
+                if name is None:
+                    continue
+                meta = _meta(name, entry)
+                if flt.matches(meta):
+                    yield meta
+            token = response.get("NextToken")
+            if not token:
+                return
+
+    # -- writes ---------------------------------------------------------------------------
+    def put(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        tags: Mapping[str, str] | None = None,
+        if_absent: bool = False,
+        expected_version: str | None = None,
+    ) -> PutResult:
+        wire = self._wire(name, "PutSecretValue")
+        text = value.reveal_text() if value.is_text else None
+        payload: dict[str, Any] = {"SecretString": text} if text is not None else {"SecretBinary": value.reveal()}
+        # One token per logical put: botocore's retries resend it, so a retried create or
+        # put that already landed on AWS does not add a second version.
+        token = str(uuid.uuid4())
+
+        if if_absent and expected_version is None:
+            try:
+                return self._create(name, wire, token, payload, text, tags)
+            except Conflict as exc:
+                if error_code(exc.__cause__ or exc) != "ResourceExistsException":
+                    raise
+                state = self._describe_raw(name, wire)
+                if state is not None and not state.get("DeletedDate"):
+                    raise Conflict("secret already exists", provider=PROVIDER, operation="CreateSecret",
+                                   key=name) from None
+            except NotFound as exc:
+                # AWS refuses CreateSecret while the name is in its recovery window.
+                if not is_marked_for_deletion(exc.__cause__ or exc):
+                    raise
+                state = self._describe_raw(name, wire)
+            if state is None:
+                return self._create(name, wire, token, payload, text, tags)
+            return self._update(name, wire, state, token, payload, text, tags)
+
+        state = self._describe_raw(name, wire)
+        live = state is not None and not state.get("DeletedDate")
+        if expected_version is not None or if_absent:
+            current = current_version(state.get("VersionIdsToStages")) if live and state else None
+            if if_absent and live:
+                raise Conflict("secret already exists", provider=PROVIDER, operation="PutSecretValue", key=name)
+            if expected_version is not None and current != expected_version:
+                raise Conflict("version changed (compare-and-set failed)",
+                               provider=PROVIDER, operation="PutSecretValue", key=name)
+        if state is None:
+            try:
+                return self._create(name, wire, token, payload, text, tags)
+            except Conflict as exc:
+                # Created by someone else between our describe and create: add a version.
+                if error_code(exc.__cause__ or exc) != "ResourceExistsException":
+                    raise
+                state = self._describe_raw(name, wire) or {}
+        return self._update(name, wire, state, token, payload, text, tags)
+
+    def _create(
+        self,
+        name: str,
+        wire: str,
+        token: str,
+        payload: Mapping[str, Any],
+        text: str | None,
+        tags: Mapping[str, str] | None,
+    ) -> PutResult:
+        args: dict[str, Any] = {"Name": wire, "ClientRequestToken": token, **payload}
+        if tags:
+            args["Tags"] = _aws_tags(tags)
+        response = self._invoke("CreateSecret", self._api.create_secret, name, text, **args)
+        return PutResult(name, response.get("VersionId") or token)
+
+    def _update(
+        self,
+        name: str,
+        wire: str,
+        state: Mapping[str, Any],
+        token: str,
+        payload: Mapping[str, Any],
+        text: str | None,
+        tags: Mapping[str, str] | None,
+    ) -> PutResult:
+        """Add a version to an existing secret, restoring it first if it is in its recovery window."""
+        if state.get("DeletedDate"):
+            self._invoke("RestoreSecret", self._api.restore_secret, name, SecretId=wire)
+        response = self._invoke("PutSecretValue", self._api.put_secret_value, name, text,
+                                SecretId=wire, ClientRequestToken=token, **payload)
+        if tags is not None:
+            self._sync_tags(name, wire, _tags_of(state), tags)
+        return PutResult(name, response.get("VersionId") or token)
+
+    def _sync_tags(self, name: str, wire: str, current: Mapping[str, str], desired: Mapping[str, str]) -> None:
+        """Make the secret's tags exactly ``desired`` (put's tags replace, as in every store)."""
+        removed = [k for k in current if k not in desired]
+        changed = {k: v for k, v in desired.items() if current.get(k) != v}
+        if removed:
+            self._invoke("UntagResource", self._api.untag_resource, name, SecretId=wire, TagKeys=removed)
+        if changed:
+            self._invoke("TagResource", self._api.tag_resource, name, SecretId=wire, Tags=_aws_tags(changed))
+
+    def delete(self, name: str, *, force: bool = False) -> None:
+        """Soft delete with the configured recovery window; ``force`` deletes at once."""
+        wire = self._wire(name, "DeleteSecret")
+        if force:
+            if self._describe_raw(name, wire) is None:
+                raise NotFound("secret not found", provider=PROVIDER, operation="DeleteSecret", key=name)
+            self._invoke("DeleteSecret", self._api.delete_secret, name,
+                         SecretId=wire, ForceDeleteWithoutRecovery=True)
+            return
+        self._invoke("DeleteSecret", self._api.delete_secret, name,
+                     SecretId=wire, RecoveryWindowInDays=self.config.recovery_window_days)
+
+    # -- health ---------------------------------------------------------------------------
+    def validate(self) -> Validation:
+        """One ListSecrets call of one result: proves endpoint, credentials and list permission."""
+        args: dict[str, Any] = {"MaxResults": 1}
+        filters = self._server_filters(ListFilter())
+        if filters:
+            args["Filters"] = filters
+        try:
+            self._invoke("ListSecrets", self._api.list_secrets, None, **args)
+        except ProviderError as exc:
+            return Validation(ValidationStatus.ERROR, str(exc))
+        return Validation(ValidationStatus.READY)
+
+    def close(self) -> None:
+        try:
+            self._api.close()
+        except Exception as exc:  # closing never fails a caller
+            log.debug("aws: closing the client failed: %s", type(exc).__name__)
+
+    def __repr__(self) -> str:
+        return f"<AwsClient region={self.config.region!r} prefix={self.config.prefix!r}>"

@@ -1,0 +1,144 @@
+"""The AWS store config: parsed from ``aws://REGION[/PREFIX][?key=value...]`` or a SecretStore spec.
+
+Why one validated dataclass: the CLI (URL), the controller (SecretStore ``spec.provider.aws``)
+and the migrator all produce the same mapping, and every mistake must come back as an
+:class:`~secretsync.core.errors.InvalidConfig` that names the field, before any AWS call.
+
+Config keys: ``region``, ``prefix``, ``endpoint``, ``role``, ``recoveryWindowDays``, ``profile``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from secretsync.core.errors import InvalidConfig
+
+PROVIDER = "aws"
+
+KEYS = ("region", "prefix", "endpoint", "role", "recoveryWindowDays", "profile")
+DEFAULT_RECOVERY_WINDOW_DAYS = 7
+#: AWS accepts a recovery window of 7 to 30 days.
+RECOVERY_WINDOW_RANGE = (7, 30)
+
+#: us-east-1, eu-central-2, us-gov-west-1, cn-northwest-1, ap-southeast-5, il-central-1 ...
+_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)*-\d{1,2}$")
+#: What AWS allows in a secret name: ASCII letters, digits and /_+=.@- (1-512 chars).
+_NAME_CHARS = re.compile(r"^[A-Za-z0-9/_+=.@-]+$")
+MAX_NAME_LENGTH = 512
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class AwsConfig:
+    """A validated AWS store config. ``region=None`` means boto3's chain (AWS_REGION, profile)."""
+
+    region: str | None = None
+    prefix: str = ""
+    endpoint: str | None = None
+    role: str | None = None
+    recovery_window_days: int = DEFAULT_RECOVERY_WINDOW_DAYS
+    profile: str | None = None
+
+    def wire_name(self, name: str) -> str:
+        """The secret's name on AWS: ``PREFIX/name`` (names are relative to the prefix)."""
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def local_name(self, wire: str) -> str | None:
+        """The relative name of a wire name, or None when it lies outside the prefix."""
+        if not self.prefix:
+            return wire
+        head = self.prefix + "/"
+        return wire[len(head):] if wire.startswith(head) and len(wire) > len(head) else None
+
+
+def _fail(field: str, why: str) -> InvalidConfig:
+    return InvalidConfig(f"aws store config field {field!r}: {why}", provider=PROVIDER, operation="config")
+
+
+def config_from_url(url: str) -> dict[str, Any]:
+    """``aws://us-east-1/team/app?endpoint=http://127.0.0.1:5000&recoveryWindowDays=7``."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("aws", "awssm"):
+        raise InvalidConfig(f"not an aws:// store URL: {url!r}", provider=PROVIDER, operation="config")
+    config: dict[str, Any] = {}
+    if parts.netloc:
+        config["region"] = unquote(parts.netloc)
+    prefix = unquote(parts.path).strip("/")
+    if prefix:
+        config["prefix"] = prefix
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in KEYS or key in ("region", "prefix"):
+            raise InvalidConfig(
+                f"aws store URL {url!r}: unknown query parameter {key!r} "
+                f"(known: endpoint, role, recoveryWindowDays, profile)",
+                provider=PROVIDER, operation="config",
+            )
+        config[key] = value
+    return config
+
+
+def parse_config(config: Mapping[str, Any]) -> AwsConfig:
+    """Validate a config mapping, raising InvalidConfig that names the offending field."""
+    unknown = sorted(set(config) - set(KEYS))
+    if unknown:
+        raise _fail(unknown[0], f"unknown field (known: {', '.join(KEYS)})")
+
+    region = config.get("region")
+    if region is not None and (not isinstance(region, str) or not _REGION.match(region)):
+        raise _fail("region", f"{region!r} is not an AWS region name like 'us-east-1'")
+
+    prefix = config.get("prefix", "") or ""
+    if not isinstance(prefix, str):
+        raise _fail("prefix", "must be a string")
+    prefix = prefix.strip("/")
+    if prefix and (not _NAME_CHARS.match(prefix) or "//" in prefix or len(prefix) >= MAX_NAME_LENGTH):
+        raise _fail("prefix", f"{prefix!r} may only hold ASCII letters, digits and /_+=.@- (no '//')")
+
+    endpoint = config.get("endpoint") or None
+    if endpoint is not None:
+        if not isinstance(endpoint, str):
+            raise _fail("endpoint", "must be a URL string")
+        ep = urlsplit(endpoint)
+        if ep.scheme not in ("http", "https") or not ep.hostname:
+            raise _fail("endpoint", f"{endpoint!r} is not an http(s) URL")
+
+    role = config.get("role") or None
+    if role is not None and (not isinstance(role, str) or not _ROLE_ARN.match(role)):
+        raise _fail("role", f"{role!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
+
+    raw_window = config.get("recoveryWindowDays", DEFAULT_RECOVERY_WINDOW_DAYS)
+    try:
+        if isinstance(raw_window, bool):
+            raise ValueError
+        window = int(raw_window)
+    except (TypeError, ValueError):
+        raise _fail("recoveryWindowDays", f"{raw_window!r} is not a whole number of days") from None
+    low, high = RECOVERY_WINDOW_RANGE
+    if not low <= window <= high:
+        raise _fail("recoveryWindowDays", f"{window} is outside AWS's range {low}-{high} days")
+
+    profile = config.get("profile") or None
+    if profile is not None and not isinstance(profile, str):
+        raise _fail("profile", "must be a string")
+
+    return AwsConfig(
+        region=region, prefix=prefix, endpoint=endpoint, role=role,
+        recovery_window_days=window, profile=profile,
+    )
+
+
+def check_name(config: AwsConfig, name: str, operation: str) -> str:
+    """The wire name for ``name``, or InvalidConfig naming the secret when AWS would refuse it."""
+    if not isinstance(name, str) or not name or name.startswith("/") or name.endswith("/"):
+        raise InvalidConfig("invalid secret name", provider=PROVIDER, operation=operation, key=str(name))
+    wire = config.wire_name(name)
+    if not _NAME_CHARS.match(name) or "//" in name or len(wire) > MAX_NAME_LENGTH:
+        raise InvalidConfig(
+            "invalid secret name: AWS allows 1-512 ASCII letters, digits and /_+=.@- (with the prefix)",
+            provider=PROVIDER, operation=operation, key=name,
+        )
+    return wire

@@ -1,0 +1,49 @@
+"""The ``aws`` provider factory: store URL -> validated config -> :class:`AwsClient`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from secretsync.core.contract import Capabilities, SecretsClient
+from secretsync.core.errors import ProviderError
+from secretsync.core.settings import ClientSettings
+from secretsync.core.values import SecretValue
+
+from .client import CAPABILITIES, AwsClient
+from .config import PROVIDER, config_from_url, parse_config
+from .error_mapping import map_error
+from .sdk import build_client
+
+
+class AwsFactory:
+    """Stateless: validates ``aws://REGION[/PREFIX]`` configs and opens clients."""
+
+    name = PROVIDER
+    capabilities: Capabilities = CAPABILITIES
+
+    def config_from_url(self, url: str) -> dict[str, Any]:
+        return config_from_url(url)
+
+    def validate_config(self, config: Mapping[str, Any]) -> None:
+        parse_config(config)
+
+    def open(
+        self,
+        config: Mapping[str, Any],
+        settings: ClientSettings | None = None,
+        credentials: Mapping[str, SecretValue] | None = None,
+    ) -> SecretsClient:
+        """Build the boto3 client now (no AWS call yet; credentials resolve on first use)."""
+        cfg = parse_config(config)
+        settings = settings or ClientSettings()
+        try:
+            api = build_client(cfg, settings.timeouts, credentials)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise map_error(exc, "open") from exc
+        return AwsClient(api, cfg, settings)
+
+
+factory = AwsFactory()

@@ -1,0 +1,163 @@
+"""The slice of boto3 the adapter uses, and how a boto3 client is built from a store config.
+
+Why a Protocol: the adapter depends on ten secretsmanager methods, not on boto3's whole
+surface; naming them here documents exactly which IAM actions the adapter needs (see
+docs/providers/aws.md) and keeps the rest of the package free of boto3 types.
+
+Credentials, in order:
+
+1. ``credentials`` passed to ``open()`` (``accessKeyID``, ``secretAccessKey``, optional
+   ``sessionToken``): the controller's SecretStore secretRef; they replace the chain.
+2. Otherwise boto3's default chain: env (``AWS_ACCESS_KEY_ID``...), ``AWS_PROFILE`` or the
+   ``profile`` config key, IRSA web identity (``AWS_WEB_IDENTITY_TOKEN_FILE``), EKS Pod
+   Identity and ECS (container credentials), then EC2 instance metadata.
+3. ``role`` (optional): assume that role through STS with the credentials above as the
+   source; the assumed credentials refresh themselves before they expire.
+
+Endpoints: the ``endpoint`` config key wins; otherwise botocore honours
+``AWS_ENDPOINT_URL_SECRETS_MANAGER`` and ``AWS_ENDPOINT_URL`` natively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, cast
+
+import boto3
+import botocore.session
+from botocore.config import Config as BotoConfig
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    Credentials,
+    DeferredRefreshableCredentials,
+)
+
+from secretsync.core.errors import InvalidConfig
+from secretsync.core.settings import TimeoutSettings
+from secretsync.core.values import SecretValue
+
+from .config import PROVIDER, AwsConfig
+
+#: Connections per client: the controller shares one client between its workers.
+MAX_POOL_CONNECTIONS = 32
+ROLE_SESSION_NAME = "secretsync"
+USER_AGENT_EXTRA = "secretsync"
+
+
+class SecretsManagerAPI(Protocol):
+    """The secretsmanager client methods the adapter calls (boto3 keyword arguments)."""
+
+    def get_secret_value(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def batch_get_secret_value(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def list_secrets(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def describe_secret(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def create_secret(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def put_secret_value(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def delete_secret(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def restore_secret(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def tag_resource(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def untag_resource(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def close(self) -> None: ...
+
+
+def botocore_config(timeouts: TimeoutSettings) -> BotoConfig:
+    """Bounded timeouts and few SDK retries, so a dead endpoint fails fast as Unavailable.
+
+    ``standard`` retry mode retries throttling, 5xx and connection errors with jittered
+    backoff; ``total_max_attempts`` counts the first try.
+    """
+    return BotoConfig(
+        connect_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
+        retries={"mode": "standard", "total_max_attempts": max(1, timeouts.sdk_retries + 1)},
+        max_pool_connections=MAX_POOL_CONNECTIONS,
+        user_agent_extra=USER_AGENT_EXTRA,
+    )
+
+
+def _static_keys(credentials: Mapping[str, SecretValue]) -> dict[str, str]:
+    def text(field: str) -> str | None:
+        value = credentials.get(field)
+        if value is None:
+            return None
+        try:
+            return value.reveal_text().strip() or None
+        except ValueError:
+            raise InvalidConfig(f"aws credentials field {field!r} is not text",
+                                provider=PROVIDER, operation="open") from None
+
+    key_id, secret_key, token = text("accessKeyID"), text("secretAccessKey"), text("sessionToken")
+    for field, value in (("accessKeyID", key_id), ("secretAccessKey", secret_key)):
+        if value is None:
+            raise InvalidConfig(f"aws credentials field {field!r} is missing or empty",
+                                provider=PROVIDER, operation="open")
+    keys = {"aws_access_key_id": cast(str, key_id), "aws_secret_access_key": cast(str, secret_key)}
+    if token:
+        keys["aws_session_token"] = token
+    return keys
+
+
+class _FixedProvider(CredentialProvider):
+    """Hands botocore's resolver one credentials object (the assumed role's)."""
+
+    METHOD = "assume-role"
+    CANONICAL_NAME = "secretsync-assume-role"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
+
+
+def _assume_role(source: boto3.Session, role_arn: str, region: str | None) -> boto3.Session:
+    """A session whose credentials come from sts:AssumeRole on ``role_arn``, refreshed lazily."""
+    source_credentials = source.get_credentials()
+    if source_credentials is None:
+        from botocore.exceptions import NoCredentialsError
+
+        raise NoCredentialsError()
+
+    def client_creator(service: str, **kwargs: Any) -> Any:
+        return cast(Any, source).client(service, **kwargs)
+
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=client_creator,
+        source_credentials=source_credentials,
+        role_arn=role_arn,
+        extra_args={"RoleSessionName": ROLE_SESSION_NAME},
+    )
+    assumed = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
+    core = botocore.session.Session()
+    core.get_component("credential_provider").insert_before("env", _FixedProvider(assumed))
+    return boto3.Session(botocore_session=core, region_name=region or source.region_name)
+
+
+def build_session(config: AwsConfig, credentials: Mapping[str, SecretValue] | None) -> boto3.Session:
+    """The boto3 session for a store: explicit keys, else the default chain; then the role."""
+    if credentials:
+        keys = _static_keys(credentials)
+        session = boto3.Session(
+            aws_access_key_id=keys["aws_access_key_id"],
+            aws_secret_access_key=keys["aws_secret_access_key"],
+            aws_session_token=keys.get("aws_session_token"),
+            region_name=config.region,
+        )
+    else:
+        session = boto3.Session(profile_name=config.profile, region_name=config.region)
+    if config.role:
+        session = _assume_role(session, config.role, config.region)
+    return session
+
+
+def build_client(
+    config: AwsConfig,
+    timeouts: TimeoutSettings,
+    credentials: Mapping[str, SecretValue] | None = None,
+) -> SecretsManagerAPI:
+    """A secretsmanager client (SDK exceptions propagate; the caller maps them)."""
+    session = build_session(config, credentials)
+    client = session.client("secretsmanager", endpoint_url=config.endpoint, config=botocore_config(timeouts))
+    return cast(SecretsManagerAPI, client)
