@@ -1,0 +1,301 @@
+"""Vault/OpenBao authentication: token, kubernetes, approle and jwt, with token renewal.
+
+Why a session object: a controller keeps one client for days, longer than any token's TTL.
+:class:`TokenSession` learns the token's lease (from the login response, or one
+``lookup-self`` for a static token), renews it with ``renew-self`` once two thirds of the
+lease has passed, and logs in again when renewal fails or the lease hits its max TTL (for
+the login methods; a static token cannot be replaced).
+
+Vault answers a request made with an invalid or expired token with the same ``403
+permission denied`` as a request the policy forbids. :meth:`TokenSession.on_forbidden`
+tells them apart with ``lookup-self``: if the token cannot even look itself up it is not a
+valid token, which is :class:`AuthenticationFailed`, not :class:`PermissionDenied`.
+
+Secret material (token, secret id, JWT) is held as :class:`SecretValue` and revealed only
+into the request that needs it.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from secretsync.core.errors import (
+    AuthenticationFailed,
+    InvalidConfig,
+    PermissionDenied,
+    ProviderError,
+)
+from secretsync.core.values import SecretValue
+
+from .config import SERVICE_ACCOUNT_TOKEN, env
+from .errors import PROVIDER
+from .transport import Transport, quote_path
+
+#: Renew once this fraction of the lease has passed (Vault Agent uses about 2/3 too).
+RENEW_FRACTION = 2 / 3
+
+
+def _auth_failed(message: str) -> AuthenticationFailed:
+    return AuthenticationFailed(message, provider=PROVIDER, operation="login")
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    token: SecretValue
+    #: Lease in seconds (0: never expires); None: unknown, look the token up.
+    lease: float | None
+    renewable: bool = False
+
+
+class Authenticator(abc.ABC):
+    """Obtains a token. ``can_relogin``: a fresh token can be had at any time."""
+
+    method: str = ""
+    can_relogin: bool = True
+
+    @abc.abstractmethod
+    def login(self, transport: Transport) -> Login: ...
+
+
+class TokenAuth(Authenticator):
+    """A static token: credentials ``token``, else VAULT_TOKEN / BAO_TOKEN, else ~/.vault-token."""
+
+    method = "token"
+    can_relogin = False
+
+    def __init__(self, token: SecretValue | None) -> None:
+        self._token = token
+
+    @classmethod
+    def from_sources(cls, credentials: Mapping[str, SecretValue], environ: Mapping[str, str] | None = None,
+                     home: Path | None = None) -> TokenAuth:
+        if credentials.get("token"):
+            return cls(credentials["token"])
+        from_env = env("TOKEN", environ)
+        if from_env:
+            return cls(SecretValue(from_env))
+        token_file = (home or Path.home()) / ".vault-token"
+        try:
+            text = token_file.read_text().strip()
+        except OSError:
+            text = ""
+        return cls(SecretValue(text) if text else None)
+
+    def login(self, transport: Transport) -> Login:
+        if self._token is None:
+            raise _auth_failed("no Vault token: pass credentials 'token', set VAULT_TOKEN / BAO_TOKEN, "
+                               "or write ~/.vault-token")
+        return Login(self._token, None)
+
+
+class _LoginAuth(Authenticator):
+    """A method that posts to ``auth/<mountPath>/login`` and gets a token back."""
+
+    def __init__(self, mount_path: str) -> None:
+        self.mount_path = mount_path.strip("/")
+
+    @abc.abstractmethod
+    def _body(self) -> dict[str, Any]: ...
+
+    def login(self, transport: Transport) -> Login:
+        body = self._body()
+        try:
+            response = transport.request("POST", f"auth/{quote_path(self.mount_path)}/login",
+                                         operation="login", body=body, authenticated=False)
+        except InvalidConfig as exc:
+            if "no such mount" in str(exc):
+                raise InvalidConfig(f"no {self.method} auth method is mounted at auth/{self.mount_path}",
+                                    provider=PROVIDER, operation="login") from exc
+            raise _auth_failed(f"{self.method} login at auth/{self.mount_path} was rejected: "
+                               f"{_detail(exc)}") from exc
+        except PermissionDenied as exc:
+            raise _auth_failed(f"{self.method} login at auth/{self.mount_path} was rejected: "
+                               f"{_detail(exc)}") from exc
+        auth = (response or {}).get("auth") or {}
+        token = auth.get("client_token")
+        if not isinstance(token, str) or not token:
+            raise _auth_failed(f"{self.method} login at auth/{self.mount_path} returned no token")
+        return Login(SecretValue(token), float(auth.get("lease_duration") or 0),
+                     bool(auth.get("renewable")))
+
+
+def _detail(exc: ProviderError) -> str:
+    text = str(exc)
+    return text.split(": ", 1)[1] if ": " in text else text
+
+
+def _read_file(path: str, what: str) -> SecretValue:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError as exc:
+        raise _auth_failed(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    if not text:
+        raise _auth_failed(f"the {what} file {path} is empty")
+    return SecretValue(text)
+
+
+class AppRoleAuth(_LoginAuth):
+    """role_id + secret_id (credentials ``roleId``/``secretId``, config, or VAULT_ROLE_ID/VAULT_SECRET_ID)."""
+
+    method = "approle"
+
+    def __init__(self, mount_path: str, role_id: SecretValue | None, secret_id: SecretValue | None) -> None:
+        super().__init__(mount_path)
+        self._role_id = role_id
+        self._secret_id = secret_id
+
+    def _body(self) -> dict[str, Any]:
+        if self._role_id is None:
+            raise _auth_failed("approle auth needs a role id: credentials 'roleId', config 'auth.roleId' "
+                               "or VAULT_ROLE_ID")
+        body = {"role_id": self._role_id.reveal_text()}
+        if self._secret_id is not None:
+            body["secret_id"] = self._secret_id.reveal_text()
+        return body
+
+
+class JwtAuth(_LoginAuth):
+    """role + a JWT: credentials ``jwt``, else read from a file at every login (tokens rotate)."""
+
+    method = "jwt"
+
+    def __init__(self, mount_path: str, role: str, jwt: SecretValue | None, jwt_path: str | None) -> None:
+        super().__init__(mount_path)
+        self.role = role
+        self._jwt = jwt
+        self._jwt_path = jwt_path
+
+    def _body(self) -> dict[str, Any]:
+        if self._jwt is not None:
+            jwt = self._jwt
+        elif self._jwt_path:
+            jwt = _read_file(self._jwt_path, "JWT")
+        else:
+            raise _auth_failed(f"{self.method} auth needs a JWT: credentials 'jwt' or config 'auth.jwtPath'")
+        return {"role": self.role, "jwt": jwt.reveal_text()}
+
+
+class KubernetesAuth(JwtAuth):
+    """role + the pod's service-account token, re-read at every login (projected tokens rotate)."""
+
+    method = "kubernetes"
+
+
+def authenticator(config: Mapping[str, Any], credentials: Mapping[str, SecretValue],
+                  environ: Mapping[str, str] | None = None) -> Authenticator:
+    """The authenticator the store config asks for; secrets from credentials, then env/files."""
+    auth: Mapping[str, Any] = config.get("auth") or {}
+    method = auth.get("method", "token")
+    mount_path = auth.get("mountPath") or method
+    if method == "token":
+        return TokenAuth.from_sources(credentials, environ)
+    if method == "approle":
+        role_id = credentials.get("roleId")
+        if role_id is None and (auth.get("roleId") or env("ROLE_ID", environ)):
+            role_id = SecretValue(auth.get("roleId") or env("ROLE_ID", environ) or "")
+        secret_id = credentials.get("secretId")
+        if secret_id is None and env("SECRET_ID", environ):
+            secret_id = SecretValue(env("SECRET_ID", environ) or "")
+        return AppRoleAuth(mount_path, role_id, secret_id)
+    if method == "kubernetes":
+        return KubernetesAuth(mount_path, auth["role"], credentials.get("jwt"),
+                              auth.get("tokenPath") or SERVICE_ACCOUNT_TOKEN)
+    if method == "jwt":
+        return JwtAuth(mount_path, auth["role"], credentials.get("jwt"), auth.get("jwtPath"))
+    raise InvalidConfig(f"unknown auth method {method!r}", provider=PROVIDER, operation="config")
+
+
+class TokenSession:
+    """Holds the current token and keeps it valid: lazy login, renew-self, re-login."""
+
+    def __init__(self, auth: Authenticator, transport: Transport,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.auth = auth
+        self._transport = transport
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._has_token = False
+        self._renew_at: float | None = None
+        self._renewable = False
+        self._first_lease = 0.0
+
+    def ensure(self) -> None:
+        """Before a request: log in if needed, renew (or re-login) when the lease runs low."""
+        with self._lock:
+            if not self._has_token:
+                self._login()
+            elif self._renew_at is not None and self._clock() >= self._renew_at:
+                self._refresh()
+
+    def on_forbidden(self, exc: PermissionDenied) -> bool:
+        """After a 403: raise AuthenticationFailed if the token is invalid (or log in again and
+        return True so the caller retries once); return False for a genuine policy denial."""
+        with self._lock:
+            try:
+                self._transport.request("GET", "auth/token/lookup-self", operation="lookup_self")
+            except PermissionDenied as lookup_exc:
+                if self.auth.can_relogin:
+                    self._login()
+                    return True
+                raise AuthenticationFailed(
+                    "the Vault token is invalid or expired (403, and it cannot look itself up)",
+                    provider=PROVIDER, operation=exc.operation, key=exc.key,
+                ) from lookup_exc
+            return False
+
+    # -- internals ------------------------------------------------------------------------
+    def _login(self) -> None:
+        login = self.auth.login(self._transport)
+        self._transport.set_token(login.token.reveal_text())
+        self._has_token = True
+        if login.lease is None:
+            self._lookup()
+        else:
+            self._first_lease = login.lease
+            self._schedule(login.lease, login.renewable)
+
+    def _lookup(self) -> None:
+        """Learn a static token's remaining TTL; a token that may not look itself up is not renewed."""
+        try:
+            response = self._transport.request("GET", "auth/token/lookup-self", operation="lookup_self")
+        except PermissionDenied:
+            self._renew_at = None
+            return
+        data = (response or {}).get("data") or {}
+        ttl = float(data.get("ttl") or 0)
+        self._first_lease = ttl
+        self._schedule(ttl, bool(data.get("renewable")))
+
+    def _schedule(self, lease: float, renewable: bool) -> None:
+        if lease <= 0:
+            self._renew_at = None  # never expires (root token, or no TTL)
+            return
+        self._renewable = renewable
+        self._renew_at = self._clock() + lease * RENEW_FRACTION
+
+    def _refresh(self) -> None:
+        if self._renewable:
+            try:
+                response = self._transport.request("POST", "auth/token/renew-self", operation="renew_self",
+                                                   body={})
+            except (PermissionDenied, AuthenticationFailed, InvalidConfig):
+                if not self.auth.can_relogin:
+                    self._renew_at = None  # cannot renew: use the token until it expires
+                    return
+            else:
+                auth = (response or {}).get("auth") or {}
+                lease = float(auth.get("lease_duration") or 0)
+                # Near its max TTL a renewal grants less and less: log in afresh instead.
+                capped = self.auth.can_relogin and 0 < lease < self._first_lease / 3
+                self._schedule(lease, bool(auth.get("renewable")) and not capped)
+                return
+        if self.auth.can_relogin:
+            self._login()
+        else:
+            self._renew_at = None

@@ -1,0 +1,490 @@
+"""The Vault/OpenBao KV adapter: KV v2 (versions, tags, compare-and-set, soft delete) and KV v1.
+
+Value convention (see docs/providers/vault.md): KV stores a JSON map per path, secretsync a
+single value, so a value is written as ``{"value": "<text>"}`` (``{"value_b64": "..."}``
+when it is not UTF-8). Reading a path someone else wrote with other keys returns the whole
+map as JSON text, and ``prop`` picks one key, as External Secrets' ``property`` does.
+
+KV v2 specifics:
+
+* ``delete(name)`` soft-deletes every live version (recoverable with ``bao kv undelete``);
+  the secret then reads as NotFound, drops out of ``list`` and a later ``put`` (even
+  ``if_absent``) creates a new version. ``delete(name, force=True)`` removes the metadata
+  and every version for good. :meth:`VaultClient.destroy` destroys chosen versions.
+* ``tags`` are the secret's ``custom_metadata``; they are written right after the data
+  (two calls: KV v2 has no single call for both).
+* a secret whose current version is deleted or destroyed (or whose ``delete_version_after``
+  has passed) is absent, whatever older versions remain.
+
+A 404 only ever becomes NotFound when the mount exists: see :mod:`.errors`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from secretsync.core.contract import (
+    Capabilities,
+    ClientBase,
+    Fetched,
+    ListFilter,
+    PutResult,
+    SecretMetadata,
+    Validation,
+    ValidationStatus,
+    extract_property,
+)
+from secretsync.core.errors import (
+    Conflict,
+    InvalidConfig,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+)
+from secretsync.core.settings import ClientSettings
+from secretsync.core.values import SecretValue
+
+from .auth import TokenSession
+from .errors import PROVIDER
+from .transport import Transport, quote_path
+
+T = TypeVar("T")
+
+CAPABILITIES_V2 = Capabilities(
+    batch_get=False, max_batch=1, versions=True, tags=True, compare_and_set=True, binary=True,
+    soft_delete=True,
+)
+CAPABILITIES_V1 = Capabilities(
+    batch_get=False, max_batch=1, versions=False, tags=False, compare_and_set=False, binary=True,
+    soft_delete=False,
+)
+
+VALUE_KEY = "value"
+VALUE_B64_KEY = "value_b64"
+_MAX_NAME = 1024
+
+
+def check_name(name: str) -> None:
+    """KV paths: no leading/trailing '/', no empty, '.' or '..' segment, no control characters."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > _MAX_NAME
+        or name.startswith("/")
+        or name.endswith("/")
+        or any(seg in ("", ".", "..") for seg in name.split("/"))
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)
+    ):
+        raise InvalidConfig("invalid secret name (no leading/trailing '/', empty, '.' or '..' segments, "
+                            "or control characters)", provider=PROVIDER, operation="name", key=str(name))
+
+
+def encode_value(value: SecretValue) -> dict[str, str]:
+    """The KV map secretsync writes for one value."""
+    if value.is_text:
+        return {VALUE_KEY: value.reveal_text()}
+    return {VALUE_B64_KEY: value.b64()}
+
+
+def _own_value(data: Mapping[str, Any]) -> SecretValue | None:
+    """The value if ``data`` follows secretsync's convention, else None."""
+    if len(data) != 1:
+        return None
+    if isinstance(data.get(VALUE_KEY), str):
+        return SecretValue(data[VALUE_KEY])
+    if isinstance(data.get(VALUE_B64_KEY), str):
+        try:
+            return SecretValue.from_b64(data[VALUE_B64_KEY])
+        except (binascii.Error, ValueError):
+            return None
+    return None
+
+
+def _as_value(item: Any) -> SecretValue:
+    if isinstance(item, str):
+        return SecretValue(item)
+    return SecretValue(json.dumps(item, separators=(",", ":"), ensure_ascii=False))
+
+
+def decode_value(data: Mapping[str, Any], prop: str | None, *, name: str) -> SecretValue:
+    """A secretsync value from a KV map (see the module docstring for the rules)."""
+    own = _own_value(data)
+    if own is not None:
+        # Our own value: a property applies inside it, as on every other provider; the
+        # raw key still answers (``property: value`` on a path holding ``value=...``).
+        try:
+            return extract_property(own, prop, name=name, provider=PROVIDER)
+        except NotFound:
+            if prop is not None and prop in data:
+                return _as_value(data[prop])
+            raise
+    if prop is not None and prop in data:
+        return _as_value(data[prop])
+    return extract_property(_as_value(dict(data)), prop, name=name, provider=PROVIDER)
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    # Vault prints nanoseconds; fromisoformat takes at most microseconds.
+    main, _, rest = text.partition(".")
+    if rest:
+        digits = "".join(c for c in rest if c.isdigit())
+        tz = rest[len(digits):]
+        text = f"{main}.{digits[:6]}{tz}"
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _version_gone(info: Mapping[str, Any] | None, now: datetime) -> bool:
+    """Whether a KV v2 version is deleted (deletion time reached) or destroyed."""
+    if not info:
+        return True
+    if info.get("destroyed"):
+        return True
+    deleted_at = _parse_time(info.get("deletion_time"))
+    return deleted_at is not None and deleted_at <= now
+
+
+class VaultClient(ClientBase):
+    """One KV mount (optionally a folder in it). Thread-safe: shares one HTTP session."""
+
+    provider_name = PROVIDER
+
+    def __init__(
+        self,
+        transport: Transport,
+        session: TokenSession,
+        *,
+        mount: str,
+        prefix: str = "",
+        kv_version: int | None = None,
+        settings: ClientSettings | None = None,
+    ) -> None:
+        super().__init__(settings)
+        self._transport = transport
+        self._session = session
+        self.mount = mount.strip("/")
+        self.prefix = prefix.strip("/")
+        self._kv_version = kv_version
+        self._detect_lock = threading.Lock()
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run one request with a valid token; after a 403, tell an invalid token from a denial."""
+        self._session.ensure()
+        try:
+            return fn()
+        except PermissionDenied as exc:
+            if self._session.on_forbidden(exc):
+                return fn()
+            raise
+
+    def _request(self, method: str, path: str, *, operation: str, key: str | None = None,
+                 body: Mapping[str, Any] | None = None,
+                 params: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+        return self._call(lambda: self._transport.request(
+            method, path, operation=operation, key=key, body=body, params=params))
+
+    def _rel(self, name: str) -> str:
+        """Path of a name inside the mount (prefix applied), percent-encoded."""
+        full = f"{self.prefix}/{name}" if self.prefix else name
+        return quote_path(full)
+
+    def _path(self, kind: str, name: str) -> str:
+        """``kind`` is data/metadata/delete/destroy for v2, ignored for v1."""
+        mount = quote_path(self.mount)
+        if self.kv_version == 1:
+            return f"{mount}/{self._rel(name)}"
+        return f"{mount}/{kind}/{self._rel(name)}"
+
+    @property
+    def kv_version(self) -> int:
+        if self._kv_version is None:
+            with self._detect_lock:
+                if self._kv_version is None:
+                    self._kv_version = self._detect_version()
+        return self._kv_version
+
+    def _detect_version(self) -> int:
+        """The mount's KV version from ``sys/internal/ui/mounts`` (what ``bao kv`` asks too).
+
+        Any token with some capability under the mount may call it. When it is refused
+        (the mount may not exist, or the policy is narrow) we assume version 2, the
+        default of ``bao server -dev`` and of ``secrets enable kv-v2``; config
+        ``kvVersion`` skips the probe.
+        """
+        try:
+            response = self._request("GET", f"sys/internal/ui/mounts/{quote_path(self.mount)}",
+                                     operation="detect_mount")
+        except (PermissionDenied, NotFound, InvalidConfig):
+            return 2
+        data = (response or {}).get("data") or {}
+        mount_type = data.get("type")
+        if mount_type not in (None, "kv", "generic"):
+            raise InvalidConfig(f"mount {self.mount!r} is a {mount_type!r} engine, not kv",
+                                provider=PROVIDER, operation="detect_mount")
+        options = data.get("options") or {}
+        return 2 if str(options.get("version") or "1") == "2" else 1
+
+    @property
+    def capabilities(self) -> Capabilities:
+        try:
+            version = self.kv_version
+        except ProviderError:
+            return CAPABILITIES_V2
+        return CAPABILITIES_V2 if version == 2 else CAPABILITIES_V1
+
+    def _v1_only(self, what: str, key: str) -> InvalidConfig:
+        return InvalidConfig(f"KV v1 mount {self.mount!r} has no {what}", provider=PROVIDER,
+                             operation="put", key=key)
+
+    # -- reads -------------------------------------------------------------------------------
+    def _read_data(self, name: str, version: str | None) -> tuple[dict[str, Any], str | None]:
+        check_name(name)
+        params: dict[str, str] | None = None
+        if version is not None:
+            if self.kv_version == 1:
+                raise InvalidConfig(f"KV v1 mount {self.mount!r} has no versions", provider=PROVIDER,
+                                    operation="read", key=name)
+            if not version.isdigit() or int(version) < 1:
+                raise NotFound(f"version {version!r} not found", provider=PROVIDER, operation="read",
+                               key=name)
+            params = {"version": version}
+        response = self._request("GET", self._path("data", name), operation="read", key=name,
+                                 params=params)
+        data = (response or {}).get("data")
+        if self.kv_version == 1:
+            if not isinstance(data, dict):
+                raise NotFound("secret not found", provider=PROVIDER, operation="read", key=name)
+            return data, None
+        inner = data.get("data") if isinstance(data, dict) else None
+        meta = (data.get("metadata") if isinstance(data, dict) else None) or {}
+        if not isinstance(inner, dict):
+            raise NotFound("secret not found", provider=PROVIDER, operation="read", key=name)
+        got = meta.get("version")
+        return inner, str(got) if got is not None else version
+
+    def get(self, name: str, *, version: str | None = None, prop: str | None = None) -> SecretValue:
+        data, _ = self._read_data(name, version)
+        return decode_value(data, prop, name=name)
+
+    def get_versioned(self, name: str) -> Fetched:
+        """One call: a KV v2 read returns the version with the data."""
+        data, version = self._read_data(name, None)
+        return Fetched(decode_value(data, None, name=name), version)
+
+    def _read_metadata(self, name: str) -> dict[str, Any]:
+        response = self._request("GET", self._path("metadata", name), operation="read_metadata", key=name)
+        data = (response or {}).get("data")
+        if not isinstance(data, dict):
+            raise NotFound("secret not found", provider=PROVIDER, operation="read_metadata", key=name)
+        return data
+
+    def _live_meta(self, name: str, data: Mapping[str, Any]) -> SecretMetadata | None:
+        """SecretMetadata from a KV v2 metadata response; None when the current version is gone."""
+        current = data.get("current_version")
+        versions = data.get("versions") or {}
+        info = versions.get(str(current)) if current else None
+        if _version_gone(info, datetime.now(UTC)):
+            return None
+        assert info is not None
+        tags = {str(k): str(v) for k, v in (data.get("custom_metadata") or {}).items() if v is not None}
+        updated = _parse_time(info.get("created_time")) or _parse_time(data.get("updated_time"))
+        return SecretMetadata(name=name, version=str(current), updated=updated, tags=tags)
+
+    def describe(self, name: str) -> SecretMetadata:
+        check_name(name)
+        if self.kv_version == 1:
+            self._read_data(name, None)
+            return SecretMetadata(name=name)
+        meta = self._live_meta(name, self._read_metadata(name))
+        if meta is None:
+            raise NotFound("secret not found (deleted)", provider=PROVIDER, operation="read_metadata",
+                           key=name)
+        return meta
+
+    def _list_keys(self, folder: str) -> list[str]:
+        """Keys directly under ``folder`` ('' or ending in '/'); a missing folder lists empty."""
+        mount = quote_path(self.mount)
+        base = f"{self.prefix}/{folder}" if self.prefix else folder
+        rel = quote_path(base.rstrip("/")) + "/" if base else ""
+        path = f"{mount}/{rel}" if self.kv_version == 1 else f"{mount}/metadata/{rel}"
+        try:
+            response = self._request("LIST", path, operation="list", key=folder or None)
+        except NotFound:
+            return []
+        keys = ((response or {}).get("data") or {}).get("keys") or []
+        return [k for k in keys if isinstance(k, str)]
+
+    def _walk(self, folder: str) -> Iterator[str]:
+        """Every secret name under ``folder``, depth first, in sorted order."""
+        for key in sorted(self._list_keys(folder)):
+            if key.endswith("/"):
+                yield from self._walk(folder + key)
+            else:
+                yield folder + key
+
+    def list(self, flt: ListFilter | None = None) -> Iterator[SecretMetadata]:
+        """LIST each folder (one call per folder), then one metadata read per KV v2 secret.
+
+        ``flt.prefix`` narrows the walk to the folder it names; regex and tags apply after.
+        Soft-deleted secrets (current version deleted) are left out.
+        """
+        flt = flt or ListFilter()
+        start = ""
+        if flt.prefix and "/" in flt.prefix:
+            start = flt.prefix.rsplit("/", 1)[0] + "/"
+        for name in self._walk(start):
+            if flt.prefix and not name.startswith(flt.prefix):
+                continue
+            if self.kv_version == 1:
+                meta: SecretMetadata | None = SecretMetadata(name=name)
+            else:
+                try:
+                    meta = self._live_meta(name, self._read_metadata(name))
+                except NotFound:
+                    continue  # deleted between the LIST and the read
+            if meta is not None and flt.matches(meta):
+                yield meta
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.describe(name)
+        except NotFound:
+            return False
+        return True
+
+    def validate(self) -> Validation:
+        """One LIST of the store's root: proves address, token and list permission."""
+        try:
+            self._list_keys("")
+        except ProviderError as exc:
+            return Validation(ValidationStatus.ERROR, str(exc))
+        return Validation(ValidationStatus.READY)
+
+    # -- writes ------------------------------------------------------------------------------
+    def put(
+        self,
+        name: str,
+        value: SecretValue,
+        *,
+        tags: Mapping[str, str] | None = None,
+        if_absent: bool = False,
+        expected_version: str | None = None,
+    ) -> PutResult:
+        check_name(name)
+        if not isinstance(value, SecretValue):
+            raise InvalidConfig("value must be a SecretValue", provider=PROVIDER, operation="write", key=name)
+        if self.kv_version == 1:
+            return self._put_v1(name, value, tags=tags, if_absent=if_absent,
+                                expected_version=expected_version)
+        cas: int | None = None
+        if if_absent:
+            cas = 0
+        elif expected_version is not None:
+            if not str(expected_version).isdigit():
+                raise Conflict(f"expected version {expected_version!r} is not current", provider=PROVIDER,
+                               operation="write", key=name)
+            cas = int(expected_version)
+        if tags is not None:
+            self._check_tags(name, tags)
+        try:
+            version = self._write_v2(name, value, cas)
+        except Conflict:
+            if cas != 0:
+                raise
+            # cas=0 fails when metadata exists, even if every version was deleted: a
+            # soft-deleted secret is absent for us, so retry against its current version.
+            data = self._read_metadata(name)
+            if self._live_meta(name, data) is not None:
+                raise Conflict("secret already exists", provider=PROVIDER, operation="write",
+                               key=name) from None
+            version = self._write_v2(name, value, int(data.get("current_version") or 0))
+        if tags is not None:
+            self._request("POST", self._path("metadata", name), operation="write_metadata", key=name,
+                          body={"custom_metadata": dict(tags)})
+        return PutResult(name, version)
+
+    def _check_tags(self, name: str, tags: Mapping[str, str]) -> None:
+        for k, v in tags.items():
+            if not isinstance(k, str) or not isinstance(v, str) or not k:
+                raise InvalidConfig("tags must map non-empty strings to strings", provider=PROVIDER,
+                                    operation="write", key=name)
+
+    def _write_v2(self, name: str, value: SecretValue, cas: int | None) -> str | None:
+        body: dict[str, Any] = {"data": encode_value(value)}
+        if cas is not None:
+            body["options"] = {"cas": cas}
+        response = self._request("POST", self._path("data", name), operation="write", key=name, body=body)
+        version = ((response or {}).get("data") or {}).get("version")
+        return str(version) if version is not None else None
+
+    def _put_v1(self, name: str, value: SecretValue, *, tags: Mapping[str, str] | None, if_absent: bool,
+                expected_version: str | None) -> PutResult:
+        if tags:
+            raise self._v1_only("tags (custom metadata needs KV v2)", name)
+        if expected_version is not None:
+            raise self._v1_only("versions to compare-and-set against", name)
+        if if_absent:
+            # Not atomic on KV v1 (documented): a read, then the write.
+            try:
+                self._read_data(name, None)
+            except NotFound:
+                pass
+            else:
+                raise Conflict("secret already exists", provider=PROVIDER, operation="write", key=name)
+        self._request("POST", self._path("data", name), operation="write", key=name,
+                      body=encode_value(value))
+        return PutResult(name, None)
+
+    def delete(self, name: str, *, force: bool = False) -> None:
+        """KV v2: soft-delete all live versions, or (force) remove metadata and every version.
+
+        Vault answers 204 to deleting what is not there, so this reads first to raise NotFound.
+        """
+        check_name(name)
+        if self.kv_version == 1:
+            self._read_data(name, None)
+            self._request("DELETE", self._path("data", name), operation="delete", key=name)
+            return
+        data = self._read_metadata(name)
+        if force:
+            self._request("DELETE", self._path("metadata", name), operation="delete_metadata", key=name)
+            return
+        now = datetime.now(UTC)
+        live = sorted(int(v) for v, info in (data.get("versions") or {}).items()
+                      if str(v).isdigit() and not _version_gone(info, now))
+        if self._live_meta(name, data) is None or not live:
+            raise NotFound("secret not found (already deleted)", provider=PROVIDER, operation="delete",
+                           key=name)
+        self._request("POST", self._path("delete", name), operation="delete", key=name,
+                      body={"versions": live})
+
+    def destroy(self, name: str, versions: Sequence[str]) -> None:
+        """Permanently destroy the given KV v2 versions (their data; the metadata stays)."""
+        check_name(name)
+        if self.kv_version == 1:
+            raise self._v1_only("versions to destroy", name)
+        numbers = []
+        for v in versions:
+            if not str(v).isdigit():
+                raise InvalidConfig(f"version {v!r} is not a KV v2 version number", provider=PROVIDER,
+                                    operation="destroy", key=name)
+            numbers.append(int(v))
+        self._read_metadata(name)
+        self._request("POST", self._path("destroy", name), operation="destroy", key=name,
+                      body={"versions": numbers})
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __repr__(self) -> str:
+        return f"<VaultClient mount={self.mount!r} prefix={self.prefix!r}>"

@@ -1,0 +1,127 @@
+"""The smallest interface over hvac the adapter needs: one authenticated HTTP request.
+
+Why so small: the KV engines (v1 and v2), the token endpoints and every login method are
+plain JSON over HTTP, so one ``request(method, path, body)`` covers all of them. Keeping
+hvac behind this single method means one place sets timeouts and TLS, one place counts
+and rate-limits calls, and one place maps exceptions (:mod:`.errors`).
+
+Paths are built from already-encoded segments (see :func:`quote_path`): hvac joins the URL
+as text, so a name with ``?``, ``#``, ``%`` or a space would otherwise change the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import hvac.adapters
+import hvac.exceptions as hvac_exc
+import requests
+import requests.adapters
+from urllib3.util.retry import Retry
+
+from secretsync.core.errors import Unavailable
+from secretsync.core.settings import ClientSettings
+
+from .errors import PROVIDER, map_error
+
+
+def quote_path(path: str) -> str:
+    """Percent-encode each segment of a Vault path (keeping the slashes between them)."""
+    return "/".join(quote(seg, safe="") for seg in path.split("/"))
+
+
+class Transport(Protocol):
+    """What the client and the authenticators use: one JSON request, errors already mapped."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        key: str | None = None,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+    ) -> dict[str, Any] | None: ...
+
+    def set_token(self, token: str | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and how to connect: resolved from config and environment by the factory."""
+
+    address: str
+    namespace: str | None = None
+    #: A CA bundle path, or False to skip verification, or True for the system store.
+    verify: str | bool = True
+
+
+class HvacTransport:
+    """:class:`Transport` on hvac's JSON adapter, with bounded timeouts and few SDK retries."""
+
+    def __init__(self, endpoint: Endpoint, settings: ClientSettings) -> None:
+        self._settings = settings
+        self._limiter = settings.rate_limit.bucket()
+        session = requests.Session()
+        # Retry only failed *connections* (nothing was sent); we retry everything else above.
+        retry = Retry(total=settings.timeouts.sdk_retries, connect=settings.timeouts.sdk_retries,
+                      read=0, status=0, other=0, redirect=0, backoff_factor=0.1)
+        mounted = requests.adapters.HTTPAdapter(max_retries=retry)
+        session.mount("http://", mounted)
+        session.mount("https://", mounted)
+        session.verify = endpoint.verify
+        options: dict[str, Any] = {
+            "base_uri": endpoint.address.rstrip("/"),
+            "namespace": endpoint.namespace,
+            "session": session,
+            "verify": endpoint.verify,
+            "timeout": (settings.timeouts.connect, settings.timeouts.read),
+            "allow_redirects": False,
+        }
+        self._adapter = hvac.adapters.JSONAdapter(**options)
+        # Logins go out without any token (a stale one must not ride along); same session.
+        self._anonymous = hvac.adapters.JSONAdapter(**options)
+
+    def set_token(self, token: str | None) -> None:
+        self._adapter.token = token
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        key: str | None = None,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+    ) -> dict[str, Any] | None:
+        """Send one request to ``/v1/<path>``; the JSON body on 200, None on 204."""
+        kwargs: dict[str, Any] = {}
+        if body is not None:
+            kwargs["json"] = dict(body)
+        if params:
+            kwargs["params"] = dict(params)
+        adapter = self._adapter if authenticated else self._anonymous
+        with self._settings.calls.call(PROVIDER, operation, self._limiter):
+            try:
+                response = adapter.request(method, f"/v1/{path}", **kwargs)
+            except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
+                raise map_error(exc, operation=operation, key=key) from exc
+            if isinstance(response, dict):
+                return response
+            status = getattr(response, "status_code", None)
+            if status == 204 or status == 200:
+                return None
+            raise Unavailable(f"unexpected HTTP status {status}", provider=PROVIDER,
+                              operation=operation, key=key)
+
+    def close(self) -> None:
+        self._adapter.close()
