@@ -184,7 +184,7 @@ def map_error(
             "(set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, IRSA or Pod Identity)"
         )
     elif isinstance(exc, _TRANSPORT):
-        cls, text = Unavailable, f"cannot reach AWS Secrets Manager: {detail}"
+        cls, text = Unavailable, f"cannot reach AWS: {detail}"
     elif isinstance(exc, _CONFIG):
         cls, text = InvalidConfig, detail
     elif isinstance(exc, bex.BotoCoreError | OSError | TimeoutError):

@@ -112,7 +112,9 @@ class _FixedProvider(CredentialProvider):
         return self._credentials
 
 
-def _assume_role(source: boto3.Session, role_arn: str, region: str | None) -> boto3.Session:
+def _assume_role(
+    source: boto3.Session, role_arn: str, region: str | None, timeouts: TimeoutSettings
+) -> boto3.Session:
     """A session whose credentials come from sts:AssumeRole on ``role_arn``, refreshed lazily."""
     source_credentials = source.get_credentials()
     if source_credentials is None:
@@ -121,7 +123,8 @@ def _assume_role(source: boto3.Session, role_arn: str, region: str | None) -> bo
         raise NoCredentialsError()
 
     def client_creator(service: str, **kwargs: Any) -> Any:
-        return cast(Any, source).client(service, **kwargs)
+        # STS gets the same bounded timeouts; AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL apply.
+        return cast(Any, source).client(service, config=botocore_config(timeouts), **kwargs)
 
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=client_creator,
@@ -135,7 +138,11 @@ def _assume_role(source: boto3.Session, role_arn: str, region: str | None) -> bo
     return boto3.Session(botocore_session=core, region_name=region or source.region_name)
 
 
-def build_session(config: AwsConfig, credentials: Mapping[str, SecretValue] | None) -> boto3.Session:
+def build_session(
+    config: AwsConfig,
+    credentials: Mapping[str, SecretValue] | None,
+    timeouts: TimeoutSettings | None = None,
+) -> boto3.Session:
     """The boto3 session for a store: explicit keys, else the default chain; then the role."""
     if credentials:
         keys = _static_keys(credentials)
@@ -148,7 +155,7 @@ def build_session(config: AwsConfig, credentials: Mapping[str, SecretValue] | No
     else:
         session = boto3.Session(profile_name=config.profile, region_name=config.region)
     if config.role:
-        session = _assume_role(session, config.role, config.region)
+        session = _assume_role(session, config.role, config.region, timeouts or TimeoutSettings())
     return session
 
 
@@ -158,6 +165,6 @@ def build_client(
     credentials: Mapping[str, SecretValue] | None = None,
 ) -> SecretsManagerAPI:
     """A secretsmanager client (SDK exceptions propagate; the caller maps them)."""
-    session = build_session(config, credentials)
+    session = build_session(config, credentials, timeouts)
     client = session.client("secretsmanager", endpoint_url=config.endpoint, config=botocore_config(timeouts))
     return cast(SecretsManagerAPI, client)

@@ -1,0 +1,97 @@
+"""AWS store config: URL parsing, field validation naming the field, names and version ids."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("boto3")
+
+from secretsync_providers.aws.client import CAPABILITIES, current_version, version_argument
+from secretsync_providers.aws.config import AwsConfig, check_name, config_from_url, parse_config
+
+from secretsync.core.errors import InvalidConfig
+from secretsync.core.registry import get_factory, parse_store_url
+
+
+def test_url_gives_region_prefix_and_query_options() -> None:
+    cfg = config_from_url("aws://eu-central-1/team/app?endpoint=http://127.0.0.1:5000&recoveryWindowDays=10")
+    assert cfg == {"region": "eu-central-1", "prefix": "team/app", "endpoint": "http://127.0.0.1:5000",
+                   "recoveryWindowDays": "10"}
+    parsed = parse_config(cfg)
+    assert parsed.recovery_window_days == 10
+    assert parsed.wire_name("db") == "team/app/db"
+
+
+def test_url_without_region_leaves_it_to_the_sdk_chain() -> None:
+    assert parse_config(config_from_url("aws://")).region is None
+
+
+def test_registry_resolves_aws_urls_through_the_entry_point() -> None:
+    spec = parse_store_url("aws://us-east-1/prod")
+    assert spec.provider == "aws"
+    assert spec.config == {"region": "us-east-1", "prefix": "prod"}
+    assert get_factory("aws").capabilities == CAPABILITIES
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"region": "Mars"}, "region"),
+        ({"region": "us-east-1", "prefix": "bad prefix!"}, "prefix"),
+        ({"region": "us-east-1", "endpoint": "ftp://x"}, "endpoint"),
+        ({"region": "us-east-1", "role": "reader"}, "role"),
+        ({"region": "us-east-1", "recoveryWindowDays": 3}, "recoveryWindowDays"),
+        ({"region": "us-east-1", "recoveryWindowDays": "soon"}, "recoveryWindowDays"),
+        ({"region": "us-east-1", "recoveryWindow": 7}, "recoveryWindow"),
+    ],
+)
+def test_bad_config_is_refused_naming_the_field(config: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidConfig) as info:
+        parse_config(config)
+    assert repr(field) in str(info.value)
+
+
+def test_unknown_url_query_parameter_is_refused() -> None:
+    with pytest.raises(InvalidConfig, match="'regoin'"):
+        config_from_url("aws://us-east-1?regoin=x")
+
+
+def test_role_arn_in_any_partition_is_accepted() -> None:
+    for arn in ("arn:aws:iam::123456789012:role/reader", "arn:aws-us-gov:iam::123456789012:role/a/b"):
+        assert parse_config({"role": arn}).role == arn
+
+
+def test_names_are_relative_to_the_prefix() -> None:
+    cfg = AwsConfig(region="us-east-1", prefix="team")
+    assert check_name(cfg, "app/db.password", "get") == "team/app/db.password"
+    assert cfg.local_name("team/app/db") == "app/db"
+    assert cfg.local_name("teamx/app") is None
+    assert cfg.local_name("team/") is None
+
+
+@pytest.mark.parametrize("name", ["", "/lead", "trail/", "a//b", "spa ce", "ümlaut", "x" * 513])
+def test_names_aws_would_refuse_are_invalid_config_naming_the_key(name: str) -> None:
+    with pytest.raises(InvalidConfig) as info:
+        check_name(AwsConfig(), name, "put")
+    assert info.value.key == name
+
+
+def test_version_ids_and_staging_labels_are_told_apart() -> None:
+    assert version_argument("AWSPREVIOUS") == {"VersionStage": "AWSPREVIOUS"}
+    assert version_argument("999999") == {"VersionStage": "999999"}
+    vid = "0b4a5c6e-1d2f-4a3b-8c9d-0e1f2a3b4c5d"
+    assert version_argument(vid) == {"VersionId": vid}
+    assert version_argument("uuid/short") == {"VersionId": "short"}
+
+
+def test_current_version_is_the_one_labelled_awscurrent() -> None:
+    assert current_version({"a": ["AWSPREVIOUS"], "b": ["AWSCURRENT", "custom"]}) == "b"
+    assert current_version({}) is None
+    assert current_version(None) is None
+
+
+def test_capabilities_declare_a_batch_of_twenty_and_no_atomic_cas() -> None:
+    caps = CAPABILITIES.as_dict()
+    assert caps["batchGet"] and caps["maxBatch"] == 20
+    assert caps["compareAndSet"] is False
+    assert caps["softDelete"] and caps["binary"] and caps["tags"] and caps["versions"]
