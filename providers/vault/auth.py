@@ -30,6 +30,7 @@ from secretsync.core.errors import (
     InvalidConfig,
     PermissionDenied,
     ProviderError,
+    TemporaryError,
 )
 from secretsync.core.values import SecretValue
 
@@ -115,8 +116,10 @@ class _LoginAuth(Authenticator):
             raise _auth_failed(f"{self.method} login at auth/{self.mount_path} was rejected: "
                                f"{_detail(exc)}") from exc
         except PermissionDenied as exc:
-            raise _auth_failed(f"{self.method} login at auth/{self.mount_path} was rejected: "
-                               f"{_detail(exc)}") from exc
+            # Vault also answers 403 for a login path where nothing is mounted.
+            raise _auth_failed(f"{self.method} login at auth/{self.mount_path} was rejected "
+                               f"(wrong credentials or role, or no {self.method} auth method mounted "
+                               "there)") from exc
         auth = (response or {}).get("auth") or {}
         token = auth.get("client_token")
         if not isinstance(token, str) or not token:
@@ -284,8 +287,10 @@ class TokenSession:
             try:
                 response = self._transport.request("POST", "auth/token/renew-self", operation="renew_self",
                                                    body={})
-            except (PermissionDenied, AuthenticationFailed, InvalidConfig):
+            except ProviderError as exc:
                 if not self.auth.can_relogin:
+                    if isinstance(exc, TemporaryError) and "max TTL" not in str(exc):
+                        raise  # an outage: try renewing again on the next request
                     self._renew_at = None  # cannot renew: use the token until it expires
                     return
             else:
