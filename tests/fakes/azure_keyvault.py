@@ -29,6 +29,7 @@ Run standalone: ``python -m tests.fakes.azure_keyvault`` prints the URL, CA path
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import ipaddress
 import json
@@ -766,10 +767,8 @@ class FakeKeyVault:
 def main() -> None:
     with FakeKeyVault() as fake:
         print(f"url={fake.url}\nca={fake.ca_path}\ntoken={fake.token}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -1,1 +1,119 @@
-"""Harness for azure (being written)."""
+"""Harness for Azure Key Vault: the fake vault over HTTPS, driven by the real SDK.
+
+``azure_keyvault`` (session) runs :class:`tests.fakes.azure_keyvault.FakeKeyVault` on a
+free loopback port; ``backend_azure`` (function) empties it and hands the conformance
+suite a :class:`Backend` whose out-of-band writes go through the REAL ``SecretClient``
+(not our adapter), in the documented name and binary encodings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from secretsync.core.contract import SecretsClient
+from secretsync.core.settings import ClientSettings
+from secretsync.core.values import SecretValue
+from tests.harness.backends import Backend
+from tests.harness.ports import closed_port
+
+pytest.importorskip("azure.keyvault.secrets")
+
+from azure.core.credentials import AccessToken  # noqa: E402
+from azure.keyvault.secrets import SecretClient  # noqa: E402
+
+from secretsync_providers.azure import factory  # noqa: E402
+from secretsync_providers.azure.client import BINARY_CONTENT_TYPE  # noqa: E402
+from secretsync_providers.azure.names import encode  # noqa: E402
+from tests.fakes.azure_keyvault import FakeKeyVault  # noqa: E402
+
+#: The vault the tests pretend to talk to; requests go to the fake's ``endpoint``.
+VAULT_URL = "https://testvault.vault.azure.net"
+STORE_URL = "azure://testvault"
+
+
+class FixedTokenCredential:
+    """A real ``TokenCredential`` (azure-core's extension point) answering one token."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+def sdk_client(fake: FakeKeyVault, token: str | None = None) -> SecretClient:
+    """The real SDK client on the fake, as a test's out-of-band writer."""
+    return SecretClient(
+        fake.url, FixedTokenCredential(token or fake.token), verify_challenge_resource=False,
+        connection_verify=str(fake.ca_path), api_version="7.5", retry_total=0,
+    )
+
+
+def azure_config(fake: FakeKeyVault, **overrides: Any) -> dict[str, Any]:
+    """Store config for the adapter pointed at the fake (the documented test hooks)."""
+    return {"vaultUrl": VAULT_URL, "endpoint": fake.url, "caCert": str(fake.ca_path),
+            "authType": "accessToken", **overrides}
+
+
+def open_azure(fake: FakeKeyVault, *, token: str | None = None, settings: ClientSettings | None = None,
+               **overrides: Any) -> SecretsClient:
+    return factory.open(azure_config(fake, **overrides), settings or ClientSettings(),
+                        {"accessToken": SecretValue(token or fake.token)})
+
+
+def cli_env(fake: FakeKeyVault) -> dict[str, str]:
+    """What ``secretsync secret ... azure://testvault`` needs to reach the fake."""
+    return {
+        "SECRETSYNC_AZURE_TEST_ENDPOINT": fake.url,
+        "SECRETSYNC_AZURE_TEST_CA_CERT": str(fake.ca_path),
+        "SECRETSYNC_AZURE_ACCESS_TOKEN": fake.token,
+    }
+
+
+@pytest.fixture(scope="session")
+def azure_keyvault() -> Iterator[FakeKeyVault]:
+    fake = FakeKeyVault().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def fake_keyvault(azure_keyvault: FakeKeyVault) -> FakeKeyVault:
+    """The session's fake vault, emptied (data, faults, request log) for this test."""
+    azure_keyvault.reset()
+    return azure_keyvault
+
+
+@pytest.fixture
+def backend_azure(fake_keyvault: FakeKeyVault) -> Iterator[Backend]:
+    fake = fake_keyvault
+    raw = sdk_client(fake)
+
+    def create(name: str, value: SecretValue, tags: Mapping[str, str] | None = None) -> None:
+        if value.is_text:
+            raw.set_secret(encode(name), value.reveal_text(), tags=dict(tags) if tags else None)
+        else:
+            raw.set_secret(encode(name), value.b64(), content_type=BINARY_CONTENT_TYPE,
+                           tags=dict(tags) if tags else None)
+
+    def delete(name: str) -> None:
+        raw.begin_delete_secret(encode(name)).wait()
+        raw.purge_deleted_secret(encode(name))
+
+    yield Backend(
+        "azure",
+        client=lambda: open_azure(fake),
+        create=create,
+        delete=delete,
+        bad_credentials_client=lambda: open_azure(fake, token="not-a-valid-token"),
+        unreachable_client=lambda: open_azure(fake, endpoint=f"https://127.0.0.1:{closed_port()}"),
+        url=STORE_URL,
+        env=cli_env(fake),
+    )
+    raw.close()

@@ -1,0 +1,125 @@
+"""Credentials for Key Vault: the azure-identity chain, one explicit mode, or a fixed token.
+
+Why explicit modes next to ``default``: ``DefaultAzureCredential`` tries seven sources in
+turn and its failure message lists them all; in a cluster the operator usually knows the
+one that should work (Workload Identity, a managed identity, or a service principal from
+a Kubernetes Secret) and wants its error, fast. ``accessToken`` takes a bearer token that
+was fetched elsewhere (``az account get-access-token --resource https://vault.azure.net``)
+and is also how the tests authenticate against the fake vault.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from azure.core.credentials import AccessToken, TokenCredential
+
+from secretsync.core.errors import InvalidConfig
+from secretsync.core.values import SecretValue
+
+AuthType = Literal["default", "workloadIdentity", "managedIdentity", "servicePrincipal", "accessToken"]
+AUTH_TYPES: tuple[AuthType, ...] = (
+    "default", "workloadIdentity", "managedIdentity", "servicePrincipal", "accessToken",
+)
+
+#: Environment variable holding a bearer token for ``authType: accessToken``.
+ACCESS_TOKEN_ENV = "SECRETSYNC_AZURE_ACCESS_TOKEN"
+#: Lifetime assumed for a fixed token (the SDK asks again five minutes before it ends).
+_STATIC_TOKEN_LIFETIME_S = 3600
+
+
+class StaticTokenCredential:
+    """A ``TokenCredential`` that always answers with one bearer token.
+
+    This is azure-core's documented extension point (any object with ``get_token``), not a
+    stand-in for an SDK class: the SDK's challenge policy calls it like any credential.
+    """
+
+    def __init__(self, token: SecretValue) -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
+                  enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token.reveal_text(), int(time.time()) + _STATIC_TOKEN_LIFETIME_S)
+
+    def close(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "StaticTokenCredential(***)"
+
+
+def _secret(credentials: Mapping[str, SecretValue] | None, key: str) -> SecretValue | None:
+    value = (credentials or {}).get(key)
+    return value if value else None
+
+
+def build_credential(
+    auth_type: AuthType,
+    *,
+    tenant_id: str | None,
+    client_id: str | None,
+    authority_host: str | None,
+    credentials: Mapping[str, SecretValue] | None,
+    transport: Mapping[str, Any],
+) -> TokenCredential:
+    """The credential for ``auth_type``; raises InvalidConfig naming what is missing.
+
+    ``transport`` carries the same timeouts / TLS settings as the vault client, so a token
+    request cannot hang longer than a vault call.
+    """
+    from azure import identity  # imported here: only the modes that need it pay for it
+
+    common: dict[str, Any] = dict(transport)
+    if authority_host:
+        common["authority"] = authority_host
+
+    def invalid(message: str) -> InvalidConfig:
+        return InvalidConfig(message, provider="azure", operation="open")
+
+    try:
+        if auth_type == "accessToken":
+            token = _secret(credentials, "accessToken")
+            if token is None and os.environ.get(ACCESS_TOKEN_ENV):
+                token = SecretValue(os.environ[ACCESS_TOKEN_ENV])
+            if token is None:
+                raise invalid(f"authType accessToken needs credentials.accessToken or ${ACCESS_TOKEN_ENV}")
+            return StaticTokenCredential(token)
+        if auth_type == "servicePrincipal":
+            if not tenant_id:
+                raise invalid("authType servicePrincipal needs config field 'tenantId'")
+            if not client_id:
+                raise invalid("authType servicePrincipal needs config field 'clientId'")
+            secret = _secret(credentials, "clientSecret")
+            cert = _secret(credentials, "clientCertificate")
+            if secret is not None:
+                return identity.ClientSecretCredential(tenant_id, client_id, secret.reveal_text(), **common)
+            if cert is not None:
+                password = _secret(credentials, "clientCertificatePassword")
+                return identity.CertificateCredential(
+                    tenant_id, client_id, certificate_data=cert.reveal(),
+                    password=password.reveal() if password else None, **common,
+                )
+            raise invalid("authType servicePrincipal needs credentials 'clientSecret' or 'clientCertificate'")
+        if auth_type == "workloadIdentity":
+            return identity.WorkloadIdentityCredential(tenant_id=tenant_id, client_id=client_id, **common)
+        if auth_type == "managedIdentity":
+            return identity.ManagedIdentityCredential(client_id=client_id, **transport)
+        kwargs: dict[str, Any] = dict(common)
+        if client_id:
+            kwargs["managed_identity_client_id"] = client_id
+            kwargs["workload_identity_client_id"] = client_id
+        if tenant_id:
+            kwargs["workload_identity_tenant_id"] = tenant_id
+            kwargs["additionally_allowed_tenants"] = [tenant_id]
+        return identity.DefaultAzureCredential(**kwargs)
+    except InvalidConfig:
+        raise
+    except (ValueError, TypeError) as exc:
+        # azure-identity says which settings are missing (e.g. AZURE_FEDERATED_TOKEN_FILE);
+        # a certificate that does not parse lands here too. Neither message holds a secret.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise invalid(f"authType {auth_type}: {first}") from exc

@@ -1,0 +1,231 @@
+"""Turn ``azure://VAULT`` or ``https://VAULT.vault.azure.net`` and a config into a client.
+
+Config fields (a SecretStore spec uses the same names; a URL takes them as query
+parameters, e.g. ``azure://myvault?authType=managedIdentity&clientId=...``):
+
+``vaultUrl``        ``https://VAULT.vault.azure.net`` (filled in from the URL)
+``authType``        ``default`` | ``workloadIdentity`` | ``managedIdentity`` |
+                    ``servicePrincipal`` | ``accessToken`` (ESO's PascalCase spellings too)
+``tenantId``        Entra ID tenant (servicePrincipal; optional for the others)
+``clientId``        application / user-assigned identity client id
+``authorityHost``   Entra ID host for sovereign clouds (``https://login.chinacloudapi.cn``)
+``purgeOnDelete``   purge after every delete, so names are free at once (needs purge permission)
+``nameEncoding``    ``escape`` (default: any name, mapped reversibly) | ``verbatim``
+``maxConcurrency``  parallel GETs in ``get_many`` (default 8)
+``caCert``          PEM bundle to verify the vault's TLS certificate (default: system CAs)
+``endpoint``        TEST HOOK: send requests here instead of ``vaultUrl`` (the challenge's
+                    resource is then not checked against the host). Never for production.
+
+Test hooks from the environment, read only when a URL is parsed (the CLI path):
+``SECRETSYNC_AZURE_TEST_ENDPOINT`` -> ``endpoint``, ``SECRETSYNC_AZURE_TEST_CA_CERT`` ->
+``caCert``; and ``SECRETSYNC_AZURE_ACCESS_TOKEN`` selects ``authType: accessToken`` when
+the URL names no authType.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlsplit
+
+from secretsync.core.contract import Capabilities, SecretsClient
+from secretsync.core.errors import InvalidConfig
+from secretsync.core.settings import ClientSettings
+from secretsync.core.values import SecretValue
+
+from .api import SdkKeyVaultApi
+from .auth import ACCESS_TOKEN_ENV, AUTH_TYPES, AuthType, build_credential
+from .client import CAPABILITIES, AzureKeyVaultClient
+from .names import MODES, Mode, NameCodec
+
+TEST_ENDPOINT_ENV = "SECRETSYNC_AZURE_TEST_ENDPOINT"
+TEST_CA_CERT_ENV = "SECRETSYNC_AZURE_TEST_CA_CERT"
+
+#: DNS suffix of each Azure cloud's vaults.
+DEFAULT_SUFFIX = ".vault.azure.net"
+_SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".vault.microsoftazure.de")
+#: Key Vault names: 3-24 characters, letters, digits and dashes, starting with a letter.
+_VAULT_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
+
+_KEYS = frozenset({
+    "vaultUrl", "authType", "tenantId", "clientId", "authorityHost", "purgeOnDelete", "nameEncoding",
+    "maxConcurrency", "caCert", "endpoint",
+})
+_AUTH_ALIASES = {a.lower(): a for a in AUTH_TYPES}
+
+
+def _fail(message: str) -> InvalidConfig:
+    return InvalidConfig(message, provider="azure", operation="config")
+
+
+def _https_url(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(f"config field {field!r} must be an https URL")
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise _fail(f"config field {field!r} must be an https URL (got {value!r})")
+    return value.rstrip("/")
+
+
+def _bool(field: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise _fail(f"config field {field!r} must be true or false (got {value!r})")
+
+
+@dataclass(frozen=True, slots=True)
+class AzureConfig:
+    vault_url: str
+    auth_type: AuthType = "default"
+    tenant_id: str | None = None
+    client_id: str | None = None
+    authority_host: str | None = None
+    purge_on_delete: bool = False
+    name_encoding: Mode = "escape"
+    max_concurrency: int = 8
+    ca_cert: str | None = None
+    endpoint: str | None = None
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> AzureConfig:
+        unknown = sorted(set(config) - _KEYS)
+        if unknown:
+            raise _fail(f"unknown config field {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
+        if "vaultUrl" not in config:
+            raise _fail("config field 'vaultUrl' is required (https://VAULT.vault.azure.net)")
+        vault_url = _https_url("vaultUrl", config["vaultUrl"])
+        parts = urlsplit(vault_url)
+        if parts.path not in ("", "/"):
+            raise _fail(f"config field 'vaultUrl' must have no path (got {vault_url!r})")
+        host = (parts.hostname or "").lower()
+        for suffix in _SUFFIXES:
+            if host.endswith(suffix) and not _VAULT_NAME.match(host[: -len(suffix)]):
+                raise _fail(f"config field 'vaultUrl': {host[: -len(suffix)]!r} is not a Key Vault name "
+                            "(3-24 letters, digits and dashes, starting with a letter)")
+
+        raw_auth = config.get("authType") or "default"
+        if not isinstance(raw_auth, str) or raw_auth.lower() not in _AUTH_ALIASES:
+            raise _fail(f"config field 'authType' must be one of {', '.join(AUTH_TYPES)} (got {raw_auth!r})")
+        auth_type: AuthType = _AUTH_ALIASES[raw_auth.lower()]
+
+        def opt_str(field: str) -> str | None:
+            value = config.get(field)
+            if value is None or value == "":
+                return None
+            if not isinstance(value, str):
+                raise _fail(f"config field {field!r} must be a string")
+            return value
+
+        encoding = config.get("nameEncoding", "escape")
+        if encoding not in MODES:
+            raise _fail(f"config field 'nameEncoding' must be one of {', '.join(MODES)} (got {encoding!r})")
+        try:
+            concurrency = int(config.get("maxConcurrency", 8))
+        except (TypeError, ValueError):
+            raise _fail("config field 'maxConcurrency' must be an integer") from None
+        if not 1 <= concurrency <= 64:
+            raise _fail("config field 'maxConcurrency' must be between 1 and 64")
+        ca_cert = opt_str("caCert")
+        if ca_cert is not None and not Path(ca_cert).is_file():
+            raise _fail(f"config field 'caCert': no file at {ca_cert!r}")
+        authority = opt_str("authorityHost")
+        endpoint = opt_str("endpoint")
+        return cls(
+            vault_url=vault_url,
+            auth_type=auth_type,
+            tenant_id=opt_str("tenantId"),
+            client_id=opt_str("clientId"),
+            authority_host=_https_url("authorityHost", authority) if authority else None,
+            purge_on_delete=_bool("purgeOnDelete", config.get("purgeOnDelete", False)),
+            name_encoding=cast(Mode, encoding),
+            max_concurrency=concurrency,
+            ca_cert=ca_cert,
+            endpoint=_https_url("endpoint", endpoint) if endpoint else None,
+        )
+
+
+class AzureKeyVaultFactory:
+    """The ``azure`` provider: validates config and opens :class:`AzureKeyVaultClient`."""
+
+    name = "azure"
+    capabilities: Capabilities = CAPABILITIES
+
+    def config_from_url(self, url: str) -> dict[str, Any]:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = parts.hostname or ""
+        if scheme in ("azure", "azkv"):
+            if not host:
+                raise _fail(f"store URL {url!r} names no vault (azure://VAULT)")
+            vault_url = f"https://{host}" if "." in host else f"https://{host}{DEFAULT_SUFFIX}"
+            if parts.path not in ("", "/"):
+                raise _fail(f"store URL {url!r}: a vault has no path (azure://VAULT)")
+        elif scheme == "https":
+            if parts.path not in ("", "/"):
+                raise _fail(f"store URL {url!r}: a vault URL has no path (https://VAULT.vault.azure.net)")
+            vault_url = f"https://{parts.netloc}"
+        else:
+            raise _fail(f"not an Azure Key Vault URL: {url!r} (azure://VAULT or https://VAULT.vault.azure.net)")
+        config: dict[str, Any] = {"vaultUrl": vault_url}
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key not in _KEYS or key == "vaultUrl":
+                raise _fail(f"store URL {url!r}: unknown parameter {key!r}")
+            config[key] = value
+        if os.environ.get(TEST_ENDPOINT_ENV) and "endpoint" not in config:
+            config["endpoint"] = os.environ[TEST_ENDPOINT_ENV]
+        if os.environ.get(TEST_CA_CERT_ENV) and "caCert" not in config:
+            config["caCert"] = os.environ[TEST_CA_CERT_ENV]
+        if os.environ.get(ACCESS_TOKEN_ENV) and "authType" not in config:
+            config["authType"] = "accessToken"
+        return config
+
+    def validate_config(self, config: Mapping[str, Any]) -> None:
+        AzureConfig.parse(config)
+
+    def open(
+        self,
+        config: Mapping[str, Any],
+        settings: ClientSettings | None = None,
+        credentials: Mapping[str, SecretValue] | None = None,
+    ) -> SecretsClient:
+        cfg = AzureConfig.parse(config)
+        settings = settings or ClientSettings()
+        t = settings.timeouts
+        # Bounded: a dead endpoint fails as Unavailable in seconds. Status retries are off
+        # (429/5xx surface at once with their Retry-After; the controller retries above).
+        transport: dict[str, Any] = {
+            "connection_timeout": t.connect,
+            "read_timeout": t.read,
+            "retry_total": t.sdk_retries,
+            "retry_connect": t.sdk_retries,
+            "retry_read": t.sdk_retries,
+            "retry_status": 0,
+            "retry_backoff_factor": 0.2,
+            "retry_backoff_max": 2,
+        }
+        if cfg.ca_cert:
+            transport["connection_verify"] = cfg.ca_cert
+        credential = build_credential(
+            cfg.auth_type, tenant_id=cfg.tenant_id, client_id=cfg.client_id,
+            authority_host=cfg.authority_host, credentials=credentials, transport=transport,
+        )
+        try:
+            api = SdkKeyVaultApi(
+                cfg.endpoint or cfg.vault_url, credential,
+                verify_challenge_resource=cfg.endpoint is None, **transport,
+            )
+        except (ValueError, NotImplementedError) as exc:
+            raise _fail(f"cannot open {cfg.vault_url}: {exc}") from exc
+        return AzureKeyVaultClient(
+            api, vault_url=cfg.vault_url, names=NameCodec(cfg.name_encoding),
+            purge_on_delete=cfg.purge_on_delete, settings=settings, max_workers=cfg.max_concurrency,
+        )
+
+
+factory = AzureKeyVaultFactory()

@@ -1,0 +1,152 @@
+"""Reversible mapping of secretsync names onto Key Vault's ``^[0-9a-zA-Z-]{1,127}$`` names.
+
+Why a mapping: secretsync names look like paths (``prod/payments/db.password``), Key
+Vault allows only letters, digits and dashes and compares names case-insensitively. A
+lossy mapping (``/`` -> ``-``) would let two names land on one secret and overwrite each
+other, and ``list`` could not give the original names back. So ``-`` is the escape
+character and every other character is written so the mapping is injective and reversible:
+
+====================  ==========================  =====================
+secretsync            Key Vault                   example
+====================  ==========================  =====================
+``a-z``, ``0-9``      unchanged                   ``db`` -> ``db``
+``-``                 ``--``                      ``my-app`` -> ``my--app``
+``/``                 ``-s``                      ``a/b`` -> ``a-sb``
+``.``                 ``-d``                      ``db.pw`` -> ``db-dpw``
+``_``                 ``-u``                      ``x_y`` -> ``x-uy``
+``A-Z``               ``-c`` + lower case         ``Db`` -> ``-cdb``
+anything else         ``-x`` + hex, per UTF-8     ``é`` -> ``-xc3-xa9``
+                      byte
+====================  ==========================  =====================
+
+Encoded names are all lower case, so Key Vault's case-insensitivity cannot merge two of
+them. Decoding accepts only the canonical encoding (decode then re-encode must give the
+same string), so each vault name maps back to at most one secretsync name; vault names
+that are not canonical encodings (``a-b``, made by other tools) are not listed in this
+mode. ``verbatim`` mode passes names through unchanged for vaults whose names were chosen
+elsewhere (then only names Key Vault accepts can be used).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+MAX_LENGTH = 127
+VAULT_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+
+_ESCAPE = {"-": "--", "/": "-s", ".": "-d", "_": "-u"}
+_UNESCAPE = {v[1]: k for k, v in _ESCAPE.items()}
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_HEX = frozenset("0123456789abcdef")
+
+Mode = Literal["escape", "verbatim"]
+MODES: tuple[Mode, ...] = ("escape", "verbatim")
+
+
+class UnstorableName(ValueError):
+    """A name that cannot be stored in Key Vault (the message says why, without a value)."""
+
+
+def encode(name: str) -> str:
+    """The Key Vault name for ``name`` (escape mode); raises UnstorableName when it cannot fit."""
+    if not name:
+        raise UnstorableName("the name is empty")
+    out: list[str] = []
+    for ch in name:
+        if ch in _PLAIN:
+            out.append(ch)
+        elif ch in _ESCAPE:
+            out.append(_ESCAPE[ch])
+        elif "A" <= ch <= "Z":
+            out.append("-c" + ch.lower())
+        else:
+            out.extend(f"-x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
+    encoded = "".join(out)
+    if len(encoded) > MAX_LENGTH:
+        raise UnstorableName(
+            f"the Key Vault form of the name is {len(encoded)} characters ({encoded[:40]}...); "
+            f"Key Vault allows {MAX_LENGTH} (each '-', '/', '.', '_' or capital letter takes two, "
+            "other characters four per UTF-8 byte)"
+        )
+    return encoded
+
+
+def decode(vault_name: str) -> str | None:
+    """The secretsync name a vault name encodes, or None when it is not a canonical encoding."""
+    text = vault_name.lower()
+    out: list[str] = []
+    pending = bytearray()
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch != "-":
+            if ch not in _PLAIN:
+                return None
+            if pending:
+                return None  # a -x run must be followed by a complete character (checked below)
+            out.append(ch)
+            i += 1
+            continue
+        if i + 1 >= n:
+            return None
+        code = text[i + 1]
+        if code == "x":
+            digits = text[i + 2:i + 4]
+            if len(digits) != 2 or not set(digits) <= _HEX:
+                return None
+            pending.append(int(digits, 16))
+            i += 4
+            # Flush when the byte run ends (next token is not another -x).
+            if not text.startswith("-x", i):
+                try:
+                    out.append(pending.decode("utf-8"))
+                except UnicodeDecodeError:
+                    return None
+                pending.clear()
+            continue
+        if pending:
+            return None
+        if code == "c":
+            if i + 2 >= n or not ("a" <= text[i + 2] <= "z"):
+                return None
+            out.append(text[i + 2].upper())
+            i += 3
+        elif code in _UNESCAPE:
+            out.append(_UNESCAPE[code])
+            i += 2
+        else:
+            return None
+    if pending:
+        return None
+    name = "".join(out)
+    try:
+        canonical = encode(name)
+    except UnstorableName:
+        return None
+    return name if canonical == text else None
+
+
+class NameCodec:
+    """Maps names both ways in one mode (``escape`` by default, or ``verbatim``)."""
+
+    def __init__(self, mode: Mode = "escape") -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown name encoding {mode!r}")
+        self.mode: Mode = mode
+
+    def to_vault(self, name: str) -> str:
+        if self.mode == "verbatim":
+            if not VAULT_NAME.match(name):
+                raise UnstorableName(
+                    "Key Vault names are 1-127 letters, digits and dashes "
+                    "(use nameEncoding: escape to store other names)"
+                )
+            return name
+        return encode(name)
+
+    def from_vault(self, vault_name: str) -> str | None:
+        if self.mode == "verbatim":
+            return vault_name
+        return decode(vault_name)
