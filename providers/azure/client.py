@@ -75,6 +75,7 @@ CAPABILITIES = Capabilities(
     binary=True,
     soft_delete=True,
     max_value_bytes=MAX_VALUE_BYTES,
+    versions_in_list=False,
 )
 
 

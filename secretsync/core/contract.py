@@ -55,6 +55,10 @@ class Capabilities:
     #: Largest value the backend stores, in bytes (None: no limit worth declaring).
     #: put raises InvalidConfig before calling the backend when a value is larger.
     max_value_bytes: int | None = None
+    #: list() metadata carries each secret's current version. Azure Key Vault's list does
+    #: not (only ``updated``, to the second): change detection then compares ``updated``
+    #: and an exact version costs a describe() per secret.
+    versions_in_list: bool = True
 
     @property
     def read_write(self) -> bool:
@@ -71,6 +75,7 @@ class Capabilities:
             "binary": self.binary,
             "softDelete": self.soft_delete,
             "maxValueBytes": self.max_value_bytes,
+            "versionsInList": self.versions_in_list,
         }
 
 
