@@ -1,0 +1,95 @@
+"""``gcp://PROJECT[?location=LOCATION][&endpoint=HOST:PORT]``: the Secret Manager provider factory.
+
+Config keys (a SecretStore's ``spec.provider.gcp`` maps onto the same names):
+
+* ``project`` (required): project id (``my-project``), number, or ``domain.com:project``;
+* ``location`` (optional): use regional secrets in this location (and its regional endpoint);
+* ``endpoint`` (optional): a TLS endpoint other than ``secretmanager.googleapis.com``
+  (Private Service Connect, a regional endpoint);
+* ``insecureEndpoint`` (optional, TEST ONLY): plaintext ``HOST:PORT`` of the fake server;
+  honoured only when explicitly set, here or through ``SECRETSYNC_GCP_INSECURE_ENDPOINT``.
+
+Credentials passed to :meth:`GcpFactory.open` (resolved Secret references): ``serviceAccountKey``
+(service-account or external-account JSON) or ``accessToken``; without them, Application
+Default Credentials apply (see :mod:`.connect`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from secretsync.core.contract import SecretsClient
+from secretsync.core.errors import InvalidConfig
+from secretsync.core.settings import ClientSettings
+from secretsync.core.values import SecretValue
+
+from .api import SecretManagerApi
+from .client import CAPABILITIES, GcpClient
+from .connect import build_sdk_client, connection_spec
+
+_PROJECT = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$")
+_LOCATION = re.compile(r"^[a-z]+(?:-[a-z0-9]+)+$")
+_HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
+_KEYS = {"project", "location", "endpoint", "insecureEndpoint"}
+_URL_KEYS = {"location", "endpoint"}
+
+
+class GcpFactory:
+    name = "gcp"
+    capabilities = CAPABILITIES
+
+    def config_from_url(self, url: str) -> dict[str, Any]:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("gcp", "gcpsm"):
+            raise InvalidConfig(f"not a gcp:// URL: {url!r}")
+        project = unquote(parts.netloc)
+        if not project:
+            raise InvalidConfig("gcp:// store URL needs a project, e.g. gcp://my-project")
+        if parts.path not in ("", "/"):
+            raise InvalidConfig(f"gcp:// store URL {url!r}: unexpected path {parts.path!r}; "
+                                "use gcp://PROJECT[?location=LOCATION]")
+        config: dict[str, Any] = {"project": project}
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key not in _URL_KEYS:
+                raise InvalidConfig(f"gcp:// store URL: unknown parameter {key!r} "
+                                    f"(known: {', '.join(sorted(_URL_KEYS))})")
+            config[key] = value
+        return config
+
+    def validate_config(self, config: Mapping[str, Any]) -> None:
+        unknown = sorted(set(config) - _KEYS)
+        if unknown:
+            raise InvalidConfig(f"gcp store config: unknown field(s) {unknown} (known: {sorted(_KEYS)})")
+        project = config.get("project")
+        if not isinstance(project, str) or not _PROJECT.match(project):
+            raise InvalidConfig(f"gcp store config field 'project': {project!r} is not a project id "
+                                "(6-30 lowercase letters, digits, hyphens) or project number")
+        location = config.get("location")
+        if location is not None and (not isinstance(location, str) or not _LOCATION.match(location)):
+            raise InvalidConfig(f"gcp store config field 'location': {location!r} is not a location "
+                                "such as europe-west1")
+        for key in ("endpoint", "insecureEndpoint"):
+            value = config.get(key)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise InvalidConfig(f"gcp store config field {key!r} must be a non-empty string")
+        insecure = config.get("insecureEndpoint")
+        if insecure is not None and not _HOST_PORT.match(insecure):
+            raise InvalidConfig(f"gcp store config field 'insecureEndpoint': {insecure!r} is not HOST:PORT")
+
+    def open(
+        self,
+        config: Mapping[str, Any],
+        settings: ClientSettings | None = None,
+        credentials: Mapping[str, SecretValue] | None = None,
+    ) -> SecretsClient:
+        self.validate_config(config)
+        settings = settings or ClientSettings()
+        spec = connection_spec(config, credentials)
+        api = SecretManagerApi(lambda: build_sdk_client(spec), settings)
+        return GcpClient(str(config["project"]), config.get("location"), api, settings, where=spec.describe())
+
+
+factory = GcpFactory()
