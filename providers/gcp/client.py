@@ -63,6 +63,9 @@ CAPABILITIES = Capabilities(
     compare_and_set=False,
     binary=True,
     soft_delete=False,
+    max_value_bytes=64 * 1024,
+    # True, at a price: one ListSecretVersions per listed secret (see the module docstring).
+    versions_in_list=True,
 )
 
 MAX_VALUE = 64 * 1024
