@@ -18,13 +18,11 @@ path (``ExternalSecret/app/db: spec.data[1].remoteRef.key: required``) and lets 
 the code trust types. The same annotations generate the CRD schema (:mod:`.schema`), so
 what we parse and what the API server accepts cannot drift apart.
 
-Provider credentials: a provider block is an open mapping (each provider's factory
-validates it with ``validate_config``), but references to Kubernetes Secrets inside it are
-found by :meth:`ProviderSpec.secret_refs` (any ``{name, key[, namespace]}`` object, ESO's
-``SecretKeySelector`` shape) and service accounts by :meth:`ProviderSpec.service_account_refs`
-(any ``serviceAccountRef``). The runtime resolves them and passes them to
-``factory.open(config, credentials={<dotted config path>: SecretValue})``, e.g. the key
-``auth.secretRef.accessKeyIDSecretRef`` for AWS.
+Provider credentials: a provider block is the provider's own config (validated by that
+provider's factory, ``validate_config``) plus two keys secretsync resolves itself:
+``secretRef`` (credential name -> ``{name, key, namespace?}``) and ``serviceAccountRef``; see
+:class:`ProviderSpec`. The runtime reads them and calls
+``factory.open(spec.provider.config, credentials={credentialName: SecretValue})``.
 """
 
 from __future__ import annotations
@@ -33,14 +31,14 @@ import base64
 import binascii
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Final
 
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.values import SecretValue
 
-from .fields import Problems, Wire, child, decode, encode, index, plain
+from .fields import Problems, Wire, child, decode, decode_value, encode, index, plain
 
 GROUP: Final = "secretsync.io"
 VERSION: Final = "v1alpha1"
@@ -182,9 +180,9 @@ class ServiceAccountSelector:
 
 @dataclass(frozen=True, slots=True)
 class CredentialRef:
-    """A Secret reference found in a provider block, with its dotted path in the config."""
+    """One credential the provider needs (``accessKeyID``, ``token``...) and the Secret key holding it."""
 
-    path: str
+    credential: str
     selector: SecretKeySelector
 
 
@@ -287,26 +285,49 @@ def object_ref(kind: str, name: str, namespace: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- stores
+#: Keys of a provider block that secretsync itself resolves (credential sources). They are
+#: removed before the block reaches the provider factory's ``validate_config``.
+CREDENTIAL_KEYS: Final = ("secretRef", "serviceAccountRef")
+#: The credential name a ``serviceAccountRef`` token is passed under.
+SERVICE_ACCOUNT_CREDENTIAL: Final = "jwt"
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
-    """Exactly one provider block. Each is an open mapping validated by that provider's factory."""
+    """Exactly one provider block: the provider's own config plus where its credentials live.
+
+    Shape of a block (``spec.provider.<name>``)::
+
+        <provider config keys, exactly as the provider factory's validate_config takes them>
+        secretRef:                       # optional: credentials from Secrets
+          <credentialName>: {name, key, namespace?}
+        serviceAccountRef:               # optional: a ServiceAccount token, passed as credential "jwt"
+          {name, namespace?, audiences?}
+
+    Why credentials sit apart from the config: the config is validated and logged freely,
+    credentials are resolved by the controller (which may read Secrets) and handed to
+    ``factory.open(config, credentials={credentialName: SecretValue})``. Credential names
+    are the provider's: aws ``accessKeyID``/``secretAccessKey``/``sessionToken``; gcp
+    ``serviceAccountKey``/``accessToken``; azure ``clientSecret``/``clientCertificate``/
+    ``clientCertificatePassword``/``accessToken``; vault ``token``/``roleId``/``secretId``/``jwt``.
+    """
 
     aws: Annotated[Mapping[str, Any] | None, Wire(
-        "aws", "AWS Secrets Manager: {region, role?, prefix?, auth?: {secretRef: {accessKeyIDSecretRef, "
-        "secretAccessKeySecretRef, sessionTokenSecretRef?}, jwt: {serviceAccountRef}}}."
+        "aws", "AWS Secrets Manager: {region, prefix?, role?, endpoint?, recoveryWindowDays?, profile?, "
+        "secretRef?: {accessKeyID, secretAccessKey, sessionToken?}}."
     )] = None
     gcp: Annotated[Mapping[str, Any] | None, Wire(
-        "gcp", "GCP Secret Manager: {projectID, location?, auth?: {secretRef: {secretAccessKeySecretRef}, "
-        "workloadIdentity: {serviceAccountRef, clusterLocation?, clusterName?, clusterProjectID?}}}."
+        "gcp", "GCP Secret Manager: {project, location?, endpoint?, secretRef?: {serviceAccountKey | accessToken}}."
     )] = None
     azure: Annotated[Mapping[str, Any] | None, Wire(
-        "azure", "Azure Key Vault: {vaultUrl, tenantId?, authType?: ServicePrincipal|ManagedIdentity|"
-        "WorkloadIdentity, authSecretRef?: {clientId, clientSecret, clientCertificate}, identityId?, "
-        "serviceAccountRef?, environmentType?}."
+        "azure", "Azure Key Vault: {vaultUrl, authType?: default|workloadIdentity|managedIdentity|"
+        "servicePrincipal|accessToken, tenantId?, clientId?, authorityHost?, secretRef?: {clientSecret | "
+        "clientCertificate, clientCertificatePassword?}}."
     )] = None
     vault: Annotated[Mapping[str, Any] | None, Wire(
-        "vault", "HashiCorp Vault / OpenBao KV: {server, path, version?: v1|v2, namespace?, caBundle?, "
-        "caProvider?, auth: {tokenSecretRef | appRole | kubernetes | jwt | cert}}."
+        "vault", "HashiCorp Vault / OpenBao KV: {address, mount, prefix?, kvVersion?, namespace?, caCert?, "
+        "auth?: {method: token|kubernetes|approle|jwt, mountPath?, role?, roleId?}, secretRef?: {token | "
+        "roleId, secretId | jwt}, serviceAccountRef?}."
     )] = None
     file: Annotated[Mapping[str, Any] | None, Wire(
         "file", "Embedded file store (tests, demos, air-gapped): {path}."
@@ -320,6 +341,15 @@ class ProviderSpec:
         if len(set_) != 1:
             problems.add(path, f"exactly one of {', '.join(PROVIDERS)} must be set"
                          + (f" (got {', '.join(set_)})" if set_ else ""))
+            return
+        block: Mapping[str, Any] = getattr(self, set_[0])
+        base = child(path, set_[0])
+        refs = block.get("secretRef")
+        if refs is not None:
+            decode_value(Mapping[str, SecretKeySelector], refs, child(base, "secretRef"), problems)
+        sa = block.get("serviceAccountRef")
+        if sa is not None:
+            decode(ServiceAccountSelector, sa, child(base, "serviceAccountRef"), problems)
 
     @property
     def name(self) -> str:
@@ -327,61 +357,34 @@ class ProviderSpec:
         return next(p for p in PROVIDERS if getattr(self, p) is not None)
 
     @property
-    def config(self) -> Mapping[str, Any]:
-        """The provider block, as a plain dict the factory's ``validate_config`` takes."""
-        cfg: Mapping[str, Any] = getattr(self, self.name)
-        return plain(cfg)  # type: ignore[no-any-return]
+    def block(self) -> Mapping[str, Any]:
+        """The whole provider block, credential sources included."""
+        value: Mapping[str, Any] = getattr(self, self.name)
+        return value
 
-    def secret_refs(self) -> tuple[CredentialRef, ...]:
-        """Every Secret reference in the provider block, with its dotted path.
+    @property
+    def config(self) -> dict[str, Any]:
+        """The provider's config (credential sources removed): what ``validate_config``/``open`` take."""
+        return {k: plain(v) for k, v in self.block.items() if k not in CREDENTIAL_KEYS}
 
-        A reference is any object with string ``name`` and ``key`` (and optionally
-        ``namespace``) and nothing else: ESO's SecretKeySelector shape, used by every
-        provider's auth block (``auth.secretRef.accessKeyIDSecretRef``,
-        ``auth.tokenSecretRef``, ``authSecretRef.clientSecret``...). A ``caProvider`` of
-        ``type: Secret`` counts too.
-        """
-        return tuple(_find_secret_refs(self.config, ""))
-
-    def service_account_refs(self) -> tuple[tuple[str, ServiceAccountSelector], ...]:
-        """Every ``serviceAccountRef`` in the provider block, with its dotted path."""
-        out: list[tuple[str, ServiceAccountSelector]] = []
-        for path, node in _walk(self.config, ""):
-            if path.rsplit(".", 1)[-1] == "serviceAccountRef" and isinstance(node, dict):
-                name = node.get("name")
-                if isinstance(name, str) and name:
-                    ns = node.get("namespace")
-                    aud = node.get("audiences") or ()
-                    out.append((path, ServiceAccountSelector(
-                        name, ns if isinstance(ns, str) else None,
-                        tuple(a for a in aud if isinstance(a, str)) if isinstance(aud, list) else (),
-                    )))
+    def credential_refs(self) -> tuple[CredentialRef, ...]:
+        """Every credential to read from a Secret: ``secretRef.<credential>``."""
+        refs = self.block.get("secretRef") or {}
+        out: list[CredentialRef] = []
+        for credential, sel in refs.items():
+            ns = sel.get("namespace")
+            out.append(CredentialRef(credential, SecretKeySelector(sel["name"], sel["key"],
+                                                                   ns if isinstance(ns, str) else None)))
         return tuple(out)
 
-
-def _walk(node: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, Mapping):
-        for k, v in node.items():
-            sub = f"{path}.{k}" if path else str(k)
-            yield sub, v
-            yield from _walk(v, sub)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            sub = f"{path}[{i}]"
-            yield sub, v
-            yield from _walk(v, sub)
-
-
-def _find_secret_refs(config: Mapping[str, Any], path: str) -> Iterator[CredentialRef]:
-    for sub, node in _walk(config, path):
-        if not isinstance(node, Mapping):
-            continue
-        keys = set(node)
-        is_selector = {"name", "key"} <= keys <= {"name", "key", "namespace"}
-        is_ca_secret = node.get("type") == "Secret" and {"name", "key"} <= keys <= {"name", "key", "namespace", "type"}
-        if (is_selector or is_ca_secret) and isinstance(node.get("name"), str) and isinstance(node.get("key"), str):
-            ns = node.get("namespace")
-            yield CredentialRef(sub, SecretKeySelector(node["name"], node["key"], ns if isinstance(ns, str) else None))
+    def service_account_ref(self) -> ServiceAccountSelector | None:
+        """The ServiceAccount whose token becomes credential ``jwt`` (Vault kubernetes/jwt auth)."""
+        sa = self.block.get("serviceAccountRef")
+        if not isinstance(sa, Mapping):
+            return None
+        aud = sa.get("audiences") or ()
+        ns = sa.get("namespace")
+        return ServiceAccountSelector(sa["name"], ns if isinstance(ns, str) else None, tuple(aud))
 
 
 @dataclass(frozen=True, slots=True)
@@ -986,14 +989,14 @@ def _check_store_refs(kind: str, namespace: str | None, spec: SecretStoreSpec, p
     if kind != KIND_SECRET_STORE or namespace is None:
         return
     base = f"spec.provider.{spec.provider.name}"
-    for ref in spec.provider.secret_refs():
+    for ref in spec.provider.credential_refs():
         if ref.selector.namespace not in (None, namespace):
-            problems.add(f"{base}.{ref.path}.namespace",
+            problems.add(child(child(f"{base}.secretRef", ref.credential), "namespace"),
                          f"a SecretStore may only reference Secrets in its own namespace {namespace!r}")
-    for path, sa in spec.provider.service_account_refs():
-        if sa.namespace not in (None, namespace):
-            problems.add(f"{base}.{path}.namespace",
-                         f"a SecretStore may only reference ServiceAccounts in its own namespace {namespace!r}")
+    sa = spec.provider.service_account_ref()
+    if sa is not None and sa.namespace not in (None, namespace):
+        problems.add(f"{base}.serviceAccountRef.namespace",
+                     f"a SecretStore may only reference ServiceAccounts in its own namespace {namespace!r}")
     if spec.conditions:
         problems.add("spec.conditions", "only a ClusterSecretStore takes conditions")
 
@@ -1049,8 +1052,23 @@ def parse_object(obj: Mapping[str, Any], *, default_namespace: str | None = None
     raise InvalidSpec(f"{kind or '<no kind>'}/?", [("kind", f"must be one of {', '.join(KINDS)}")])
 
 
+def check_provider_config(store: SecretStore) -> None:
+    """Validate the provider block with that provider's own factory (``validate_config``).
+
+    Raises :class:`InvalidSpec` naming the store and ``spec.provider.<name>``; also when the
+    provider is not installed (the message says which extra to install).
+    """
+    from secretsync.core.registry import get_factory
+
+    name = store.spec.provider.name
+    try:
+        get_factory(name).validate_config(store.spec.provider.config)
+    except InvalidConfig as exc:
+        raise InvalidSpec(store.ref, [(f"spec.provider.{name}", str(exc))]) from None
+
+
 # --------------------------------------------------------------------------- values
-def decode_value(value: SecretValue, strategy: str) -> SecretValue:
+def apply_decoding(value: SecretValue, strategy: str) -> SecretValue:
     """Apply a ``decodingStrategy`` to a fetched value (ESO semantics).
 
     ``Auto`` decodes when the value is valid base64 (standard or URL alphabet) and keeps it
