@@ -64,6 +64,9 @@ CAPABILITIES = Capabilities(
     soft_delete=True,
 )
 
+#: AWS's limit for SecretString and SecretBinary. Checked locally so the error is clear and
+#: arrives before a round trip (and so moto, which does not enforce it, behaves like AWS).
+MAX_VALUE_BYTES = 65536
 #: BatchGetSecretValue takes at most 20 secret ids per call.
 MAX_BATCH = 20
 #: ListSecrets returns at most 100 secrets per page.
@@ -307,6 +310,11 @@ class AwsClient(ClientBase):
         expected_version: str | None = None,
     ) -> PutResult:
         wire = self._wire(name, "PutSecretValue")
+        if not value or len(value) > MAX_VALUE_BYTES:
+            raise InvalidConfig(
+                f"the value is {len(value)} bytes; AWS Secrets Manager stores 1 to {MAX_VALUE_BYTES} bytes",
+                provider=PROVIDER, operation="PutSecretValue", key=name,
+            )
         text = value.reveal_text() if value.is_text else None
         payload: dict[str, Any] = {"SecretString": text} if text is not None else {"SecretBinary": value.reveal()}
         # One token per logical put: botocore's retries resend it, so a retried create or

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from botocore.exceptions import NoRegionError
+
 from secretsync.core.contract import Capabilities, SecretsClient
-from secretsync.core.errors import ProviderError
+from secretsync.core.errors import InvalidConfig, ProviderError
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
@@ -41,6 +43,11 @@ class AwsFactory:
             api = build_client(cfg, settings.timeouts, credentials)
         except ProviderError:
             raise
+        except NoRegionError as exc:
+            raise InvalidConfig(
+                "aws store config field 'region': not set, and neither AWS_REGION nor the profile "
+                "gives one (use aws://REGION)", provider=PROVIDER, operation="open",
+            ) from exc
         except Exception as exc:
             raise map_error(exc, "open") from exc
         return AwsClient(api, cfg, settings)

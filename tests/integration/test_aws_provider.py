@@ -252,3 +252,26 @@ def test_region_in_the_url_is_where_secrets_land(aws_endpoint: str, raw: Any) ->
     with pytest.raises(raw.exceptions.ResourceNotFoundException):
         raw.describe_secret(SecretId="where/a")  # raw client is in us-east-1
     assert REGION == "us-east-1"
+
+
+def test_values_aws_cannot_hold_are_refused_as_invalid_config_without_the_value(aws_endpoint: str) -> None:
+    from secretsync.core.errors import InvalidConfig
+
+    client = open_aws(aws_endpoint)
+    too_big = "canary-" + "y" * 70_000
+    with pytest.raises(InvalidConfig) as info:
+        client.put("limits/big", SecretValue(too_big))
+    assert "canary-yyyy" not in str(info.value)
+    with pytest.raises(InvalidConfig):
+        client.put("limits/empty", SecretValue(b""))
+    assert not client.exists("limits/big") and not client.exists("limits/empty")
+
+
+def test_missing_region_is_an_invalid_config_naming_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    from secretsync.core.errors import InvalidConfig
+
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    with pytest.raises(InvalidConfig, match="'region'"):
+        open_store("aws://")
