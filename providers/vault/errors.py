@@ -37,6 +37,8 @@ _MAX_MESSAGE = 300
 
 #: Vault's message for a compare-and-set mismatch (HTTP 400).
 CAS_MISMATCH = "check-and-set parameter did not match"
+#: Part of the storage backends' message for an entry over their size limit (raft: 1 MiB).
+TOO_LARGE = "too large"
 #: Vault's message when no mount serves the path (HTTP 404): a config error, not an absent secret.
 NO_ROUTE = "no handler for route"
 
@@ -78,6 +80,9 @@ def map_error(exc: BaseException, *, operation: str, key: str | None = None) -> 
             if CAS_MISMATCH in detail:
                 return where(Conflict, "version changed (check-and-set failed)")
             return where(InvalidConfig, f"invalid request{_suffix(detail)}")
+        if TOO_LARGE in detail.lower():
+            # Raft answers an over-sized entry with a 500: retrying would never help.
+            return where(InvalidConfig, f"value too large for the server's storage{_suffix(detail)}")
         if isinstance(exc, hvac_exc.InternalServerError | hvac_exc.VaultDown | hvac_exc.BadGateway
                       | hvac_exc.VaultNotInitialized | hvac_exc.UnexpectedError):
             return where(Unavailable, f"server error{_suffix(detail)}")

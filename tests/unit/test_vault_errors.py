@@ -31,6 +31,8 @@ from secretsync.core.errors import (
     (hv.InvalidRequest(errors=["check-and-set parameter did not match the current version"]), Conflict),
     (hv.InvalidRequest(errors=["error parsing check-and-set parameter"]), InvalidConfig),
     (hv.InternalServerError(errors=["boom"]), Unavailable),
+    (hv.InternalServerError(errors=["put failed due to value being too large; got 2000000 bytes"]),
+     InvalidConfig),
     (hv.VaultDown(errors=["Vault is sealed"]), Unavailable),
     (hv.BadGateway(), Unavailable),
     (hv.VaultNotInitialized(), Unavailable),
