@@ -42,8 +42,12 @@ class KeyVaultApi(Protocol):
     def get(self, name: str, version: str | None) -> SecretRecord: ...
     def set(self, name: str, value: str, content_type: str | None,
             tags: Mapping[str, str] | None) -> SecretRecord: ...
-    def list_pages(self) -> Iterator[list[SecretRecord]]:
-        """Pages of every secret's metadata; each ``next()`` is exactly one HTTP call."""
+    def list_pages(self) -> Iterator[tuple[list[SecretRecord], bool]]:
+        """Pages of every secret's metadata, each with "is there another page?".
+
+        Each ``next()`` is exactly one HTTP call; callers stop after a page that says
+        there is no other, so the count of calls is the count of pages.
+        """
         ...
     def delete(self, name: str) -> None: ...
     def get_deleted(self, name: str) -> None: ...
@@ -82,12 +86,16 @@ class SdkKeyVaultApi:
         )
         return _record(secret.properties)
 
-    def list_pages(self) -> Iterator[list[SecretRecord]]:
+    def list_pages(self) -> Iterator[tuple[list[SecretRecord], bool]]:
         # Key Vault's list items carry no version (their ids are /secrets/NAME), only
         # attributes (updated, to the second), tags and contentType.
         pages = self._client.list_properties_of_secrets(max_page_size=PAGE_SIZE).by_page()
-        for page in pages:
-            yield [_record(p) for p in page]
+        while True:
+            page = [_record(p) for p in next(pages)]
+            more = bool(getattr(pages, "continuation_token", None))  # the nextLink, if any
+            yield page, more
+            if not more:
+                return
 
     def delete(self, name: str) -> None:
         # One DELETE; we poll for completion ourselves so each poll is counted and bounded.

@@ -230,11 +230,10 @@ class AzureKeyVaultClient(ClientBase):
         """
         flt = flt or ListFilter()
         pages = self._api.list_pages()
-        while True:
+        more = True
+        while more:
             with self._call("list"):
-                page = next(pages, None)
-            if page is None:
-                return
+                page, more = next(pages)
             for record in page:
                 name = self._names.from_vault(record.name)
                 if name is None:
