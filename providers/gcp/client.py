@@ -86,10 +86,12 @@ class GcpClient(ClientBase):
     provider_name = "gcp"
 
     def __init__(self, project: str, location: str | None, api: SecretManagerApi,
-                 settings: ClientSettings | None = None, *, where: str = "") -> None:
+                 settings: ClientSettings | None = None, *, prefix: str = "", where: str = "") -> None:
         super().__init__(settings)
         self.project = project
         self.location = location
+        #: Names are relative to this folder (``gcp://PROJECT/PREFIX``), as with aws:// and vault://.
+        self.prefix = prefix.strip("/")
         self._api = api
         self._where = where
         self.parent = f"projects/{project}" + (f"/locations/{location}" if location else "")
@@ -99,7 +101,15 @@ class GcpClient(ClientBase):
         return CAPABILITIES
 
     def _path(self, name: str) -> str:
-        return f"{self.parent}/secrets/{encode_secret_id(name)}"
+        full = f"{self.prefix}/{name}" if self.prefix else name
+        return f"{self.parent}/secrets/{encode_secret_id(full)}"
+
+    def _relative(self, full: str) -> str | None:
+        """The name inside this store's prefix, or None for a secret outside it."""
+        if not self.prefix:
+            return full
+        head = self.prefix + "/"
+        return full[len(head):] if full.startswith(head) and len(full) > len(head) else None
 
     # -- reads --------------------------------------------------------------------------------
     def _verified(self, payload: Payload, name: str) -> SecretValue:
@@ -184,7 +194,8 @@ class GcpClient(ClientBase):
 
     def _server_filter(self, flt: ListFilter) -> str:
         terms = [f"labels.{key}={_filter_value(value)}" for key, value in sorted(flt.tags.items())]
-        token = prefix_search_token(flt.prefix) if flt.prefix else ""
+        full_prefix = (self.prefix + "/" if self.prefix else "") + (flt.prefix or "")
+        token = prefix_search_token(full_prefix) if full_prefix else ""
         if token:
             terms.insert(0, f"name:{_filter_value(token)}")
         return " AND ".join(terms)
@@ -196,8 +207,8 @@ class GcpClient(ClientBase):
             secrets, token = self._api.list_secrets(self.parent, filter=server_filter,
                                                     page_size=LIST_PAGE_SIZE, page_token=token)
             for info in secrets:
-                name = decode_secret_id(info.secret_id)
-                if not flt.matches(SecretMetadata(name=name, tags=dict(info.labels))):
+                name = self._relative(decode_secret_id(info.secret_id))
+                if name is None or not flt.matches(SecretMetadata(name=name, tags=dict(info.labels))):
                     continue
                 try:
                     latest = self._latest_enabled(info.name, name)
@@ -317,4 +328,4 @@ class GcpClient(ClientBase):
         self._api.close()
 
     def __repr__(self) -> str:
-        return f"<GcpClient parent={self.parent!r} {self._where}>"
+        return f"<GcpClient parent={self.parent!r} prefix={self.prefix!r} {self._where}>"

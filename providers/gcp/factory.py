@@ -1,8 +1,9 @@
-"""``gcp://PROJECT[?location=LOCATION][&endpoint=HOST:PORT]``: the Secret Manager provider factory.
+"""``gcp://PROJECT[/PREFIX][?location=LOCATION][&endpoint=HOST]``: the Secret Manager provider factory.
 
 Config keys (a SecretStore's ``spec.provider.gcp`` maps onto the same names):
 
 * ``project`` (required): project id (``my-project``), number, or ``domain.com:project``;
+* ``prefix`` (optional): names are relative to this folder (``PREFIX/name``), as with aws://;
 * ``location`` (optional): use regional secrets in this location (and its regional endpoint);
 * ``endpoint`` (optional): a TLS endpoint other than ``secretmanager.googleapis.com``
   (Private Service Connect, a regional endpoint);
@@ -29,11 +30,12 @@ from secretsync.core.values import SecretValue
 from .api import SecretManagerApi
 from .client import CAPABILITIES, GcpClient
 from .connect import build_sdk_client, connection_spec
+from .naming import encode_secret_id
 
 _PROJECT = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$")
 _LOCATION = re.compile(r"^[a-z]+(?:-[a-z0-9]+)+$")
 _HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
-_KEYS = {"project", "location", "endpoint", "insecureEndpoint"}
+_KEYS = {"project", "prefix", "location", "endpoint", "insecureEndpoint"}
 _URL_KEYS = {"location", "endpoint"}
 
 
@@ -48,10 +50,10 @@ class GcpFactory:
         project = unquote(parts.netloc)
         if not project:
             raise InvalidConfig("gcp:// store URL needs a project, e.g. gcp://my-project")
-        if parts.path not in ("", "/"):
-            raise InvalidConfig(f"gcp:// store URL {url!r}: unexpected path {parts.path!r}; "
-                                "use gcp://PROJECT[?location=LOCATION]")
         config: dict[str, Any] = {"project": project}
+        prefix = unquote(parts.path).strip("/")
+        if prefix:
+            config["prefix"] = prefix
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key not in _URL_KEYS:
                 raise InvalidConfig(f"gcp:// store URL: unknown parameter {key!r} "
@@ -67,6 +69,15 @@ class GcpFactory:
         if not isinstance(project, str) or not _PROJECT.match(project):
             raise InvalidConfig(f"gcp store config field 'project': {project!r} is not a project id "
                                 "(6-30 lowercase letters, digits, hyphens) or project number")
+        prefix = config.get("prefix")
+        if prefix is not None:
+            if not isinstance(prefix, str) or "//" in prefix.strip("/"):
+                raise InvalidConfig(f"gcp store config field 'prefix': {prefix!r} must be a path without '//'")
+            if prefix.strip("/"):
+                try:
+                    encode_secret_id(prefix.strip("/") + "/x")
+                except InvalidConfig as exc:
+                    raise InvalidConfig(f"gcp store config field 'prefix': {exc}") from None
         location = config.get("location")
         if location is not None and (not isinstance(location, str) or not _LOCATION.match(location)):
             raise InvalidConfig(f"gcp store config field 'location': {location!r} is not a location "
@@ -89,7 +100,8 @@ class GcpFactory:
         settings = settings or ClientSettings()
         spec = connection_spec(config, credentials)
         api = SecretManagerApi(lambda: build_sdk_client(spec), settings)
-        return GcpClient(str(config["project"]), config.get("location"), api, settings, where=spec.describe())
+        return GcpClient(str(config["project"]), config.get("location"), api, settings,
+                         prefix=str(config.get("prefix") or ""), where=spec.describe())
 
 
 factory = GcpFactory()

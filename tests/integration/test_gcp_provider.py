@@ -358,3 +358,18 @@ def test_if_absent_put_leaves_no_empty_secret_when_adding_the_value_fails(client
     assert not client.exists("shell")
     client.put("shell", SecretValue("v"), if_absent=True)
     assert client.get("shell").reveal_text() == "v"
+
+
+def test_a_prefix_store_sees_only_its_folder_with_relative_names(fake):
+    scoped = gcp_client(fake.address, fake.token, prefix="team")
+    whole = gcp_client(fake.address, fake.token)
+    scoped.put("db.password", SecretValue("v"))
+    whole.put("other/x", SecretValue("w"))
+    whole.put("teamster", SecretValue("w"))
+    assert sorted(m.name for m in whole.list()) == ["other/x", "team/db.password", "teamster"]
+    assert [m.name for m in scoped.list()] == ["db.password"]
+    assert [m.name for m in scoped.list(ListFilter(prefix="db"))] == ["db.password"]
+    assert whole.get("team/db.password").reveal_text() == "v"
+    assert not scoped.exists("other/x")
+    scoped.close()
+    whole.close()

@@ -110,11 +110,11 @@ def test_url_gives_project_and_optional_location() -> None:
     assert factory.config_from_url("gcp://my-project") == {"project": "my-project"}
     assert factory.config_from_url("gcp://my-project?location=europe-west1") == {
         "project": "my-project", "location": "europe-west1"}
+    assert factory.config_from_url("gcp://my-project/team/a/") == {"project": "my-project", "prefix": "team/a"}
 
 
 @pytest.mark.parametrize(("url", "needle"), [
     ("gcp://", "needs a project"),
-    ("gcp://my-project/prefix", "unexpected path"),
     ("gcp://my-project?region=x", "unknown parameter 'region'"),
 ])
 def test_bad_urls_name_what_is_wrong(url: str, needle: str) -> None:
