@@ -324,27 +324,31 @@ class VaultClient(ClientBase):
         keys = ((response or {}).get("data") or {}).get("keys") or []
         return [k for k in keys if isinstance(k, str)]
 
-    def _walk(self, folder: str) -> Iterator[str]:
-        """Every secret name under ``folder``, depth first, in sorted order."""
+    def _walk(self, folder: str, prefix: str) -> Iterator[str]:
+        """Every secret name under ``folder`` starting with ``prefix``, depth first, sorted.
+
+        Folders that cannot hold a matching name are not listed at all.
+        """
         for key in sorted(self._list_keys(folder)):
+            path = folder + key
+            if not (path.startswith(prefix) or prefix.startswith(path)):
+                continue
             if key.endswith("/"):
-                yield from self._walk(folder + key)
-            else:
-                yield folder + key
+                yield from self._walk(path, prefix)
+            elif path.startswith(prefix):
+                yield path
 
     def list(self, flt: ListFilter | None = None) -> Iterator[SecretMetadata]:
         """LIST each folder (one call per folder), then one metadata read per KV v2 secret.
 
-        ``flt.prefix`` narrows the walk to the folder it names; regex and tags apply after.
+        ``flt.prefix`` prunes the walk to the folders that can match; regex and tags apply
+        after the metadata read.
         Soft-deleted secrets (current version deleted) are left out.
         """
         flt = flt or ListFilter()
-        start = ""
-        if flt.prefix and "/" in flt.prefix:
-            start = flt.prefix.rsplit("/", 1)[0] + "/"
-        for name in self._walk(start):
-            if flt.prefix and not name.startswith(flt.prefix):
-                continue
+        prefix = flt.prefix or ""
+        start = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
+        for name in self._walk(start, prefix):
             if self.kv_version == 1:
                 meta: SecretMetadata | None = SecretMetadata(name=name)
             else:

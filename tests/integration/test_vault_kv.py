@@ -347,3 +347,16 @@ def test_namespace_header_is_passed_through(openbao: OpenBao) -> None:
     assert got["data"]["data"] == {"value": "in-namespace"}
     with pytest.raises(NotFound):
         openbao.open().get("scoped/x")
+
+
+def test_list_with_a_prefix_lists_only_folders_that_can_match(openbao: OpenBao) -> None:
+    settings = ClientSettings()
+    client = openbao.open({"kvVersion": 2}, settings=settings)
+    base = f"prune-{uuid.uuid4().hex[:8]}"
+    for n in (f"{base}/a/x", f"{base}/b/y", f"{base}-sibling/z"):
+        client.put(n, SecretValue("v"))
+    settings.calls.reset()
+    assert [m.name for m in client.list(ListFilter(prefix=f"{base}/a"))] == [f"{base}/a/x"]
+    assert settings.calls.total(operation="list") == 2  # base/ and base/a/, never b/ or siblings
+    assert [m.name for m in client.list(ListFilter(prefix=base))] == [f"{base}-sibling/z", f"{base}/a/x",
+                                                                      f"{base}/b/y"]
