@@ -8,6 +8,8 @@ Credentials, in order:
 
 1. ``credentials`` passed to ``open()`` (``accessKeyID``, ``secretAccessKey``, optional
    ``sessionToken``): the controller's SecretStore secretRef; they replace the chain.
+   Or ``jwt`` alone (a SecretStore serviceAccountRef token) with ``role``: the role is
+   assumed with ``sts:AssumeRoleWithWebIdentity``, as IRSA does, but per store.
 2. Otherwise boto3's default chain: env (``AWS_ACCESS_KEY_ID``...), ``AWS_PROFILE`` or the
    ``profile`` config key, IRSA web identity (``AWS_WEB_IDENTITY_TOKEN_FILE``), EKS Pod
    Identity and ECS (container credentials), then EC2 instance metadata.
@@ -20,7 +22,7 @@ Endpoints: the ``endpoint`` config key wins; otherwise botocore honours
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, cast
 
 import boto3
@@ -28,10 +30,12 @@ import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import (
     AssumeRoleCredentialFetcher,
+    AssumeRoleWithWebIdentityCredentialFetcher,
     CredentialProvider,
     Credentials,
     DeferredRefreshableCredentials,
 )
+from botocore.exceptions import NoCredentialsError
 
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.settings import TimeoutSettings
@@ -112,30 +116,58 @@ class _FixedProvider(CredentialProvider):
         return self._credentials
 
 
+def _sts_creator(source: boto3.Session, timeouts: TimeoutSettings) -> Callable[..., Any]:
+    """Builds the STS client for a credential fetcher: same bounded timeouts, and
+    AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL apply as for any boto3 client."""
+
+    def create(service: str, **kwargs: Any) -> Any:
+        config = botocore_config(timeouts)
+        extra = kwargs.pop("config", None)
+        if extra is not None:
+            config = config.merge(extra)
+        return cast(Any, source).client(service, config=config, **kwargs)
+
+    return create
+
+
+def _session_with(credentials: Credentials, region: str | None) -> boto3.Session:
+    core = botocore.session.Session()
+    core.get_component("credential_provider").insert_before("env", _FixedProvider(credentials))
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
 def _assume_role(
     source: boto3.Session, role_arn: str, region: str | None, timeouts: TimeoutSettings
 ) -> boto3.Session:
     """A session whose credentials come from sts:AssumeRole on ``role_arn``, refreshed lazily."""
     source_credentials = source.get_credentials()
     if source_credentials is None:
-        from botocore.exceptions import NoCredentialsError
-
         raise NoCredentialsError()
-
-    def client_creator(service: str, **kwargs: Any) -> Any:
-        # STS gets the same bounded timeouts; AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL apply.
-        return cast(Any, source).client(service, config=botocore_config(timeouts), **kwargs)
-
     fetcher = AssumeRoleCredentialFetcher(
-        client_creator=client_creator,
+        client_creator=_sts_creator(source, timeouts),
         source_credentials=source_credentials,
         role_arn=role_arn,
         extra_args={"RoleSessionName": ROLE_SESSION_NAME},
     )
     assumed = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
-    core = botocore.session.Session()
-    core.get_component("credential_provider").insert_before("env", _FixedProvider(assumed))
-    return boto3.Session(botocore_session=core, region_name=region or source.region_name)
+    return _session_with(assumed, region or source.region_name)
+
+
+def _assume_role_with_web_identity(
+    token: SecretValue, role_arn: str, region: str | None, timeouts: TimeoutSettings
+) -> boto3.Session:
+    """sts:AssumeRoleWithWebIdentity with a ServiceAccount token (unsigned: the token is the proof)."""
+    source = boto3.Session(region_name=region)
+    fetcher = AssumeRoleWithWebIdentityCredentialFetcher(
+        client_creator=_sts_creator(source, timeouts),
+        web_identity_token_loader=token.reveal_text,
+        role_arn=role_arn,
+        extra_args={"RoleSessionName": ROLE_SESSION_NAME},
+    )
+    assumed = DeferredRefreshableCredentials(
+        refresh_using=fetcher.fetch_credentials, method="assume-role-with-web-identity"
+    )
+    return _session_with(assumed, region or source.region_name)
 
 
 def build_session(
@@ -144,6 +176,15 @@ def build_session(
     timeouts: TimeoutSettings | None = None,
 ) -> boto3.Session:
     """The boto3 session for a store: explicit keys, else the default chain; then the role."""
+    jwt = (credentials or {}).get("jwt")
+    if credentials and jwt is not None and "accessKeyID" not in credentials:
+        if not config.role:
+            raise InvalidConfig(
+                "aws store config field 'role': a ServiceAccount token (credential 'jwt') is exchanged "
+                "for a role with sts:AssumeRoleWithWebIdentity, so 'role' is required",
+                provider=PROVIDER, operation="open",
+            )
+        return _assume_role_with_web_identity(jwt, config.role, config.region, timeouts or TimeoutSettings())
     if credentials:
         keys = _static_keys(credentials)
         session = boto3.Session(

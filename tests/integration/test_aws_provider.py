@@ -275,3 +275,24 @@ def test_missing_region_is_an_invalid_config_naming_the_field(monkeypatch: pytes
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
     with pytest.raises(InvalidConfig, match="'region'"):
         open_store("aws://")
+
+
+def test_service_account_token_assumes_the_role_with_web_identity(
+    aws_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", aws_endpoint)
+    role = "arn:aws:iam::123456789012:role/secretsync-irsa"
+    token = "eyJhbGciOiJSUzI1NiJ9." + "e30" + ".sig"  # shape only: moto does not verify it
+    client = open_aws(aws_endpoint, role=role, credentials={"jwt": SecretValue(token)})
+    client.put("wi/a", SecretValue("v"))
+    assert client.get("wi/a").reveal() == b"v"
+    with urllib.request.urlopen(f"{aws_endpoint}/moto-api/data.json", timeout=10) as resp:
+        assumed = json.load(resp)["sts"]["AssumedRole"]
+    assert [(r["role_arn"], r["session_name"]) for r in assumed] == [(role, "secretsync")]
+
+
+def test_service_account_token_without_a_role_is_invalid_config(aws_endpoint: str) -> None:
+    from secretsync.core.errors import InvalidConfig
+
+    with pytest.raises(InvalidConfig, match="'role'"):
+        open_aws(aws_endpoint, credentials={"jwt": SecretValue("t.o.k")})
