@@ -105,6 +105,20 @@ def build_credential(
                 )
             raise invalid("authType servicePrincipal needs credentials 'clientSecret' or 'clientCertificate'")
         if auth_type == "workloadIdentity":
+            # The Azure Workload Identity webhook injects these into pods whose service
+            # account is labelled azure.workload.identity/use=true.
+            missing = [
+                what for what, present in (
+                    ("config field 'tenantId' or $AZURE_TENANT_ID", tenant_id or os.environ.get("AZURE_TENANT_ID")),
+                    ("config field 'clientId' or $AZURE_CLIENT_ID", client_id or os.environ.get("AZURE_CLIENT_ID")),
+                    ("$AZURE_FEDERATED_TOKEN_FILE", os.environ.get("AZURE_FEDERATED_TOKEN_FILE")),
+                ) if not present
+            ]
+            if missing:
+                raise invalid(
+                    f"authType workloadIdentity needs {', '.join(missing)} (the Workload Identity webhook "
+                    "sets them when the service account is labelled azure.workload.identity/use=true)"
+                )
             return identity.WorkloadIdentityCredential(tenant_id=tenant_id, client_id=client_id, **common)
         if auth_type == "managedIdentity":
             return identity.ManagedIdentityCredential(client_id=client_id, **transport)
