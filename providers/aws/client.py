@@ -257,14 +257,12 @@ class AwsClient(ClientBase):
     def _server_filters(self, flt: ListFilter) -> list[dict[str, Any]]:
         """ListSecrets filters for what AWS can filter; ``flt.matches`` re-checks client-side."""
         filters: list[dict[str, Any]] = []
-        if flt.prefix:
-            wire_prefix = self.config.wire_name(flt.prefix)
-        elif self.config.prefix:
-            wire_prefix = self.config.prefix + "/"
-        else:
-            wire_prefix = ""
-        if wire_prefix and _FILTER_VALUE.match(wire_prefix):
-            filters.append({"Key": "name", "Values": [wire_prefix]})
+        candidates = [self.config.wire_name(flt.prefix)] if flt.prefix else []
+        if self.config.prefix:
+            candidates.append(self.config.prefix + "/")
+        usable = [p for p in candidates if _FILTER_VALUE.match(p)]
+        if usable:
+            filters.append({"Key": "name", "Values": [usable[0]]})
         # tag-key and tag-value filter independently, so one pair is enough to narrow the
         # list; the exact key=value match happens client-side.
         for key, value in list(flt.tags.items())[:1]:

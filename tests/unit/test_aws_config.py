@@ -95,3 +95,25 @@ def test_capabilities_declare_a_batch_of_twenty_and_no_atomic_cas() -> None:
     assert caps["batchGet"] and caps["maxBatch"] == 20
     assert caps["compareAndSet"] is False
     assert caps["softDelete"] and caps["binary"] and caps["tags"] and caps["versions"]
+
+
+def test_list_narrows_server_side_by_prefix_and_one_tag_pair() -> None:
+    from secretsync_providers.aws import factory
+    from secretsync_providers.aws.client import AwsClient
+
+    from secretsync.core.contract import ListFilter
+    from secretsync.core.values import SecretValue
+
+    creds = {"accessKeyID": SecretValue("AKIA" + "T" * 16), "secretAccessKey": SecretValue("s" * 40)}
+    client = factory.open({"region": "us-east-1", "prefix": "team", "endpoint": "http://127.0.0.1:9"},
+                          credentials=creds)
+    assert isinstance(client, AwsClient)
+    flt = ListFilter(prefix="app/", tags={"env": "prod", "team": "a"})
+    assert client._server_filters(flt) == [
+        {"Key": "name", "Values": ["team/app/"]},
+        {"Key": "tag-key", "Values": ["env"]},
+        {"Key": "tag-value", "Values": ["prod"]},
+    ]
+    # A prefix AWS cannot filter on still narrows to the store's prefix; the rest is client-side.
+    assert client._server_filters(ListFilter(prefix="a*b")) == [{"Key": "name", "Values": ["team/"]}]
+    client.close()
