@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken, TokenCredential
 
@@ -27,6 +28,8 @@ AUTH_TYPES: tuple[AuthType, ...] = (
 
 #: Environment variable holding a bearer token for ``authType: accessToken``.
 ACCESS_TOKEN_ENV = "SECRETSYNC_AZURE_ACCESS_TOKEN"
+#: Entra ID hosts MSAL knows (public, China, US Government clouds).
+WELL_KNOWN_AUTHORITIES = frozenset({"login.microsoftonline.com", "login.chinacloudapi.cn", "login.microsoftonline.us"})
 #: Lifetime assumed for a fixed token (the SDK asks again five minutes before it ends).
 _STATIC_TOKEN_LIFETIME_S = 3600
 
@@ -76,6 +79,10 @@ def build_credential(
     common: dict[str, Any] = dict(transport)
     if authority_host:
         common["authority"] = authority_host
+        if urlsplit(authority_host).hostname not in WELL_KNOWN_AUTHORITIES:
+            # Azure Stack Hub / private clouds: MSAL cannot look such a host up in the
+            # public instance metadata, so discovery (and authority validation) is off.
+            common["disable_instance_discovery"] = True
 
     def invalid(message: str) -> InvalidConfig:
         return InvalidConfig(message, provider="azure", operation="open")

@@ -20,6 +20,12 @@ mapping all run unchanged against it:
   purges it. Deletion completes at once, so the SDK's poller finishes on its first poll.
 * Service rules: names ``^[0-9a-zA-Z-]{1,127}$`` (case-insensitive, like the service),
   values up to 25 KiB, at most 15 tags; violations answer ``400 BadParameter``.
+* A minimal Entra ID (Azure AD) on the same port for the credential flows: tenant
+  discovery (``/{tenant}/v2.0/.well-known/openid-configuration``) and the OAuth2
+  client-credentials token endpoint, accepting a registered app's client secret, a client
+  assertion signed by its certificate (signature verified) or its federated (Workload
+  Identity) token, and issuing a bearer token the vault then accepts. Point azure-identity
+  at it with ``authority=<fake url>`` (and ``disable_instance_discovery=True``).
 * Fault injection for the paths a real vault takes rarely: ``429 Throttled`` with
   ``Retry-After``, ``503``, a delay (read timeouts), any status/code once or N times.
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import hmac
 import ipaddress
 import json
 import re
@@ -49,8 +56,9 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 #: Every permission a token may carry (the data actions of the Key Vault RBAC roles).
@@ -204,6 +212,17 @@ class Fault:
         return not (self.path and not self.path.search(path))
 
 
+@dataclass
+class EntraApp:
+    """An app registration the fake Entra ID issues tokens to (one credential kind or more)."""
+
+    client_id: str
+    secret: str | None = None
+    certificate: x509.Certificate | None = None
+    federated_token: str | None = None
+    permissions: frozenset[str] = ALL_PERMISSIONS
+
+
 class _ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, inner: str | None = None,
                  headers: Mapping[str, str] | None = None) -> None:
@@ -260,6 +279,7 @@ class KeyVaultState:
         self.secrets: dict[str, _Secret] = {}
         self.deleted: dict[str, _Deleted] = {}
         self.faults: list[Fault] = []
+        self.apps: dict[str, EntraApp] = {}
         #: (method, path, status) of every request, for tests that count calls.
         self.requests: list[tuple[str, str, int]] = []
         self.purge_protection = False
@@ -505,6 +525,48 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
 ]
 
 
+_ENTRA_ROUTE = re.compile(
+    r"^/(?P<tenant>[^/]+)/(?:(?P<discovery>(?:v2\.0/)?\.well-known/openid-configuration)"
+    r"|(?P<token>oauth2/v2\.0/token))$"
+)
+_JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def _b64url(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _verify_assertion(assertion: str, app: EntraApp) -> bool:
+    """A client assertion JWT signed by the app's certificate key (RS256 or PS256), unexpired."""
+    if app.certificate is None:
+        return False
+    try:
+        head, body, sig = assertion.split(".")
+        header = json.loads(_b64url(head))
+        payload = json.loads(_b64url(body))
+        key = app.certificate.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            return False
+        data = f"{head}.{body}".encode()
+        if header.get("alg") == "RS256":
+            key.verify(_b64url(sig), data, padding.PKCS1v15(), hashes.SHA256())
+        elif header.get("alg") == "PS256":
+            key.verify(_b64url(sig), data, padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.AUTO),
+                       hashes.SHA256())
+        else:
+            return False
+    except (ValueError, KeyError, TypeError, InvalidSignature):
+        return False
+    return bool(payload.get("iss") == payload.get("sub") == app.client_id
+                and float(payload.get("exp", 0)) > time.time())
+
+
+def _aad_error(status: int, error: str, code: int, description: str) -> tuple[int, dict[str, Any]]:
+    return status, {"error": error, "error_description": f"AADSTS{code}: {description}", "error_codes": [code],
+                    "timestamp": dt.datetime.now(dt.UTC).isoformat(), "trace_id": str(uuid.uuid4()),
+                    "correlation_id": str(uuid.uuid4())}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeKeyVault/1.0"
@@ -571,6 +633,12 @@ class _Handler(BaseHTTPRequestHandler):
         raw_body = self.rfile.read(length) if length else b""
         base = f"https://{self.headers.get('Host') or 'localhost'}"
 
+        entra = _ENTRA_ROUTE.match(path)
+        if entra:
+            status, doc = self._entra(method, entra, raw_body, base)
+            self._send(status, doc, None, path)
+            return
+
         auth = self.headers.get("Authorization") or ""
         if not auth.startswith("Bearer "):
             self._send(401, {"error": {"code": "Unauthorized",
@@ -603,6 +671,56 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(err.status, err.body(), err.headers, path)
             return
         self._send(status, body, None, path)
+
+    # ---- the fake Entra ID
+    def _entra(self, method: str, m: re.Match[str], raw_body: bytes, base: str) -> tuple[int, dict[str, Any]]:
+        tenant = m["tenant"]
+        if tenant.lower() != self.state.tenant.lower():
+            return _aad_error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
+        if m["discovery"]:
+            if method != "GET":
+                return _aad_error(405, "invalid_request", 900561, "The endpoint only accepts GET requests.")
+            root = f"{base}/{tenant}"
+            return 200, {
+                "issuer": f"{root}/v2.0",
+                "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{root}/oauth2/v2.0/token",
+                "device_authorization_endpoint": f"{root}/oauth2/v2.0/devicecode",
+                "jwks_uri": f"{root}/discovery/v2.0/keys",
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
+                                                          "client_secret_basic"],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "tenant_region_scope": None,
+                "cloud_instance_name": "microsoftonline.com",
+            }
+        if method != "POST":
+            return _aad_error(405, "invalid_request", 900561, "The endpoint only accepts POST requests.")
+        form = {k: v[0] for k, v in parse_qs(raw_body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return _aad_error(400, "unsupported_grant_type", 70003, "The grant type is not supported.")
+        with self.state.lock:
+            app = self.state.apps.get(form.get("client_id", ""))
+        if app is None:
+            return _aad_error(400, "unauthorized_client", 700016,
+                              f"Application with identifier '{form.get('client_id')}' was not found in the "
+                              "directory.")
+        if "client_secret" in form:
+            ok = app.secret is not None and hmac.compare_digest(form["client_secret"], app.secret)
+            failure = (7000215, "Invalid client secret provided.")
+        elif form.get("client_assertion_type") == _JWT_BEARER:
+            assertion = form.get("client_assertion", "")
+            ok = (app.federated_token is not None and hmac.compare_digest(assertion, app.federated_token)) \
+                or _verify_assertion(assertion, app)
+            failure = (700027, "Client assertion failed signature validation.")
+        else:
+            return _aad_error(401, "invalid_client", 7000216,
+                              "'client_assertion', 'client_secret' or 'request' is required.")
+        if not ok:
+            return _aad_error(401, "invalid_client", *failure)
+        token = f"entra-{uuid.uuid4().hex}"
+        with self.state.lock:
+            self.state.tokens[token] = app.permissions
+        return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
 
     def _route(self, method: str, path: str, query: Mapping[str, str], raw_body: bytes, base: str,
                permissions: frozenset[str], api_version: str) -> tuple[int, dict[str, Any] | None]:
@@ -736,6 +854,13 @@ class FakeKeyVault:
     def add_token(self, token: str, permissions: Iterable[str] = ALL_PERMISSIONS) -> None:
         with self.state.lock:
             self.state.tokens[token] = frozenset(permissions)
+
+    def register_app(self, client_id: str, *, secret: str | None = None, certificate_pem: bytes | None = None,
+                     federated_token: str | None = None, permissions: Iterable[str] = ALL_PERMISSIONS) -> None:
+        """An app the fake Entra ID issues vault tokens to, for any credential given here."""
+        cert = x509.load_pem_x509_certificate(certificate_pem) if certificate_pem else None
+        with self.state.lock:
+            self.state.apps[client_id] = EntraApp(client_id, secret, cert, federated_token, frozenset(permissions))
 
     def inject(self, status: int, code: str, message: str = "injected fault", *, method: str | None = None,
                path: str | None = None, headers: Mapping[str, str] | None = None, times: int = 1,
