@@ -1,0 +1,170 @@
+"""Reading the objects a cluster runs, for ``secretsync scan --cluster``.
+
+Lists Pods, ReplicationControllers, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs,
+CronJobs, ConfigMaps and Secrets in one namespace or all of them with the official client,
+page by page, as raw JSON (``_preload_content=False``: no model objects, and field names stay
+as the API spells them, which is what the walker expects). A kind the caller may not list
+(403) or the server does not serve (404) becomes a :class:`ScanError` and the others go on.
+Which live objects to skip (secretsync's own Secrets, service-account tokens, pods of scanned
+controllers) is decided by :func:`.scanner.scan_objects`, so it is testable without a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from secretsync.core.errors import InvalidConfig
+
+from .results import ScanError
+
+_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    kind: str
+    api: str  # kubernetes.client class name
+    plural: str  # method suffix: list_namespaced_<plural> / list_<plural>_for_all_namespaces
+    raw_path: str  # API path (for the fallback group version)
+    fallback: str | None = None  # older group version path
+
+
+KINDS: tuple[_Kind, ...] = (
+    _Kind("Pod", "CoreV1Api", "pod", "/api/v1"),
+    _Kind("ReplicationController", "CoreV1Api", "replication_controller", "/api/v1"),
+    _Kind("Deployment", "AppsV1Api", "deployment", "/apis/apps/v1"),
+    _Kind("StatefulSet", "AppsV1Api", "stateful_set", "/apis/apps/v1"),
+    _Kind("DaemonSet", "AppsV1Api", "daemon_set", "/apis/apps/v1"),
+    _Kind("ReplicaSet", "AppsV1Api", "replica_set", "/apis/apps/v1"),
+    _Kind("Job", "BatchV1Api", "job", "/apis/batch/v1"),
+    _Kind("CronJob", "BatchV1Api", "cron_job", "/apis/batch/v1", fallback="/apis/batch/v1beta1"),
+    _Kind("ConfigMap", "CoreV1Api", "config_map", "/api/v1"),
+    _Kind("Secret", "CoreV1Api", "secret", "/api/v1"),
+)
+_RESOURCE_NAMES = {
+    "pod": "pods", "replication_controller": "replicationcontrollers", "deployment": "deployments",
+    "stateful_set": "statefulsets", "daemon_set": "daemonsets", "replica_set": "replicasets", "job": "jobs",
+    "cron_job": "cronjobs", "config_map": "configmaps", "secret": "secrets",
+}
+
+
+def api_client_for(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
+    """An ApiClient and the context's default namespace (in-cluster config as a fallback)."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        _contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        if context:
+            active = next((c for c in _contexts if c.get("name") == context), None) or active
+        namespace = (active or {}).get("context", {}).get("namespace") or "default"
+        api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context)
+        return api, namespace
+    except (ConfigException, OSError, TypeError) as exc:
+        if kubeconfig is None and context is None:
+            try:
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
+            except ConfigException:
+                pass
+            else:
+                return client.ApiClient(), _incluster_namespace()
+        raise InvalidConfig(f"cannot load kubeconfig: {exc}", operation="scan") from exc
+
+
+def _incluster_namespace() -> str:
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace", encoding="utf-8") as fh:
+            return fh.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def list_live_objects(api_client: Any, namespace: str | None) -> tuple[list[dict[str, Any]], list[ScanError]]:
+    """Every scannable object in ``namespace`` (None: all namespaces) and the kinds that failed."""
+    objects: list[dict[str, Any]] = []
+    errors: list[ScanError] = []
+    for kind in KINDS:
+        where = f"namespace {namespace}" if namespace else "all namespaces"
+        try:
+            for obj in _list_kind(api_client, kind, namespace):
+                objects.append(obj)
+        except _ListFailed as exc:
+            errors.append(ScanError(None, f"cannot list {kind.kind} objects in {where}: {exc}",
+                                    resource=f"{kind.kind}/{namespace or ''}/"))
+    return objects, errors
+
+
+class _ListFailed(Exception):
+    pass
+
+
+def _list_kind(api_client: Any, kind: _Kind, namespace: str | None) -> Iterator[dict[str, Any]]:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api = getattr(client, kind.api)(api_client)
+    if namespace:
+        method: Callable[..., Any] = getattr(api, f"list_namespaced_{kind.plural}")
+        call: Callable[..., Any] = lambda **kw: method(namespace, **kw)  # noqa: E731
+    else:
+        call = getattr(api, f"list_{kind.plural}_for_all_namespaces")
+    token: str | None = None
+    try:
+        while True:
+            kwargs: dict[str, Any] = {"limit": _PAGE, "_preload_content": False}
+            if token:
+                kwargs["_continue"] = token
+            doc = json.loads(call(**kwargs).data)
+            yield from _items(doc, kind.kind)
+            token = (doc.get("metadata") or {}).get("continue")
+            if not token:
+                return
+    except ApiException as exc:
+        if exc.status == 404 and kind.fallback:
+            yield from _list_raw(api_client, kind, namespace, kind.fallback)
+            return
+        raise _ListFailed(f"HTTP {exc.status} {exc.reason or ''}".strip()) from None
+    except (OSError, ValueError) as exc:
+        raise _ListFailed(type(exc).__name__) from None
+
+
+def _items(doc: dict[str, Any], kind: str) -> Iterator[dict[str, Any]]:
+    items = doc.get("items") or []
+    for item in items:
+        if isinstance(item, dict):
+            item.setdefault("kind", kind)
+            yield item
+
+
+def _list_raw(api_client: Any, kind: _Kind, namespace: str | None, base: str) -> Iterator[dict[str, Any]]:
+    """A GET on an older group version the typed client no longer has (CronJob before 1.21)."""
+    from kubernetes.client.exceptions import ApiException
+
+    resource = _RESOURCE_NAMES[kind.plural]
+    path = f"{base}/namespaces/{namespace}/{resource}" if namespace else f"{base}/{resource}"
+    if not hasattr(api_client, "param_serialize"):
+        raise _ListFailed("the server does not serve batch/v1 and this client cannot fall back")
+    token: str | None = None
+    try:
+        while True:
+            query: list[tuple[str, Any]] = [("limit", _PAGE)]
+            if token:
+                query.append(("continue", token))
+            request = api_client.param_serialize("GET", path, query_params=query,
+                                                 header_params={"Accept": "application/json"},
+                                                 auth_settings=["BearerToken"])
+            response = api_client.call_api(*request)
+            response.read()
+            if not 200 <= response.status <= 299:
+                raise _ListFailed(f"HTTP {response.status}")
+            doc = json.loads(response.data)
+            yield from _items(doc, kind.kind)
+            token = (doc.get("metadata") or {}).get("continue")
+            if not token:
+                return
+    except ApiException as exc:
+        raise _ListFailed(f"HTTP {exc.status} {exc.reason or ''}".strip()) from None

@@ -1,0 +1,386 @@
+"""The scan itself: files and live objects in, detections and errors out.
+
+One pass per file: read (with size, binary, symlink and encoding guards), parse every document
+with line numbers (:mod:`.documents`), walk the places values stand (:mod:`.walker`), judge each
+(:mod:`.detectors`), drop what an inline ``# secretsync:ignore`` comment or the baseline accepts.
+Every problem becomes a :class:`ScanError` naming the file (and object and field) and the scan
+goes on: one broken file must not hide the secrets in the rest of the tree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from secretsync.core.values import SecretValue
+from secretsync.migrator.findings import Detection, Finding, redact
+
+from .detectors import Verdict, judge
+from .documents import ParsedStream, parse_json_text, parse_yaml_stream
+from .results import ScanError, ScanOptions, ScanResult, confidence_at_least
+from .walker import Candidate, Sink, walk_kustomization, walk_object, walk_values
+
+_IGNORE = re.compile(r"#\s*secretsync:ignore(?:=([\w,\-]+))?")
+_VALUES_NAME = re.compile(r"^values(?:[._-][\w.-]*)?\.ya?ml$")
+_KUSTOMIZATION_NAMES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
+_MANAGED_BY = "app.kubernetes.io/managed-by"
+_SKIPPED_SECRET_TYPES = frozenset({
+    "kubernetes.io/service-account-token", "helm.sh/release.v1", "bootstrap.kubernetes.io/token",
+})
+
+FileKind = Literal["manifest", "helm-values", "kustomization"]
+
+
+class _Unreadable(Exception):
+    """A file we will not read; the message names why (never its content)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------------------------
+
+
+def scan_paths(paths: Sequence[Path | str], options: ScanOptions | None = None) -> ScanResult:
+    """Scan files and directory trees of manifests, Helm values and kustomizations.
+
+    ``Finding.file`` is relative to a directory argument, or the argument itself for a file.
+    """
+    opts = options or ScanOptions()
+    result = ScanResult()
+    for given in paths:
+        path = Path(given)
+        try:
+            if path.is_dir():
+                _scan_tree(path, opts, result)
+            elif path.exists() or path.is_symlink():
+                root = path.parent.resolve()
+                _scan_file(path, str(given), root, opts, result, shown_root=None)
+            else:
+                result.errors.append(ScanError(str(given), "no such file or directory"))
+        except OSError as exc:
+            result.errors.append(ScanError(str(given), f"cannot read: {exc.strerror or type(exc).__name__}"))
+    return result
+
+
+def scan_objects(
+    objects: Iterable[Mapping[str, Any]], options: ScanOptions | None = None,
+    source: Literal["manifest", "cluster"] = "cluster",
+) -> ScanResult:
+    """Scan objects already in memory (from a cluster: ``kubectl get -o json`` shaped dicts).
+
+    For cluster objects, Secrets managed by secretsync, service-account tokens, bootstrap
+    tokens and Helm release records are skipped, and so is any object whose controller
+    (``ownerReferences[].controller``) is among the scanned objects: the pod of a
+    ReplicaSet shows the same env as its Deployment.
+    """
+    opts = options or ScanOptions()
+    result = ScanResult()
+    items = [o for o in objects if isinstance(o, Mapping)]
+    uids = {_uid(o) for o in items} - {None}
+    for obj in items:
+        if source == "cluster" and _skip_live(obj, uids):
+            continue
+        result.objects_scanned += 1
+        sink = Sink()
+        candidates = list(walk_object(obj, sink))
+        for cand in candidates:
+            _emit(cand, opts, result, file=None, texts={}, document=0, source=source, templated=False)
+        for problem in sink.problems:
+            result.errors.append(ScanError(None, problem.message, problem.resource, problem.path))
+    return result
+
+
+def scan_text(text: str, name: str = "<text>", options: ScanOptions | None = None,
+              kind: FileKind | None = None) -> ScanResult:
+    """Scan one file's text as if it were a file called ``name`` (tests, stdin)."""
+    opts = options or ScanOptions()
+    result = ScanResult()
+    result.files_scanned = 1
+    result.bytes_scanned = len(text.encode("utf-8", "replace"))
+
+    def no_files(rel: str) -> tuple[str, str]:
+        raise ValueError("referenced files are not available when scanning text")
+
+    _scan_parsed(text, name, kind or _file_kind(Path(name), check_chart=False), opts, result, no_files,
+                 chart_name=Path(name).parent.name or None)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+
+def _scan_tree(root: Path, opts: ScanOptions, result: ScanResult) -> None:
+    root_resolved = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=None):
+        current = Path(dirpath)
+        kept = []
+        for name in sorted(dirnames):
+            if name in opts.exclude_dirs:
+                continue
+            sub = current / name
+            if sub.is_symlink():
+                target = sub.resolve()
+                if not _inside(target, root_resolved):
+                    result.errors.append(ScanError(_rel(sub, root), "symlink to a directory outside the "
+                                                   "scanned tree; skipped"))
+                continue  # inside the tree: walked through its real path already
+            kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            if not name.endswith(opts.extensions) and name != "Kustomization":
+                continue
+            file_path = current / name
+            _scan_file(file_path, _rel(file_path, root), root_resolved, opts, result, shown_root=root)
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_text(path: Path, root: Path, opts: ScanOptions) -> str:
+    """A file's text, or _Unreadable naming why (symlink out of tree, size, binary, encoding)."""
+    if path.is_symlink():
+        target = path.resolve()
+        if not _inside(target, root):
+            raise _Unreadable("symlink to a file outside the scanned tree; skipped")
+        if not target.exists():
+            raise _Unreadable("broken symlink; skipped")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise _Unreadable(f"cannot read: {exc.strerror or type(exc).__name__}") from None
+    if size > opts.max_file_size:
+        raise _Unreadable(f"file is {size} bytes, over the {opts.max_file_size}-byte limit "
+                          "(--max-file-size); skipped")
+    if not path.is_file():
+        raise _Unreadable("not a regular file; skipped")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _Unreadable(f"cannot read: {exc.strerror or type(exc).__name__}") from None
+    if b"\x00" in data[:8192]:
+        raise _Unreadable("binary file; skipped")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"not UTF-8 text (byte {exc.start}); skipped") from None
+
+
+def _file_kind(path: Path, *, check_chart: bool = True) -> FileKind:
+    name = path.name
+    if name in _KUSTOMIZATION_NAMES:
+        return "kustomization"
+    if _VALUES_NAME.match(name) and (
+        name in ("values.yaml", "values.yml") or (check_chart and (path.parent / "Chart.yaml").is_file())
+    ):
+        return "helm-values"
+    return "manifest"
+
+
+def _chart_name(path: Path) -> str:
+    chart = path.parent / "Chart.yaml"
+    try:
+        if chart.is_file() and chart.stat().st_size < 1_000_000:
+            match = re.search(r"(?m)^name:\s*['\"]?([\w.-]+)", chart.read_text("utf-8", "replace"))
+            if match:
+                return match.group(1)
+    except OSError:
+        pass
+    return path.parent.name
+
+
+def _scan_file(path: Path, shown: str, root: Path, opts: ScanOptions, result: ScanResult,
+               shown_root: Path | None) -> None:
+    try:
+        text = _read_text(path, root, opts)
+    except _Unreadable as exc:
+        result.errors.append(ScanError(shown, str(exc)))
+        return
+    result.files_scanned += 1
+    result.bytes_scanned += len(text)
+    kind = _file_kind(path)
+    base = path.parent
+
+    def read(rel: str) -> tuple[str, str]:
+        target = base / rel
+        if not _inside(target.resolve(), root):
+            raise ValueError("outside the scanned tree; not read")
+        try:
+            content = _read_text(target, root, opts)
+        except _Unreadable as exc:
+            raise ValueError(str(exc)) from None
+        display = _rel(target, shown_root) if shown_root is not None else (Path(shown).parent / rel).as_posix()
+        return content, os.path.normpath(display).replace(os.sep, "/")
+
+    _scan_parsed(text, shown, kind, opts, result, read,
+                 chart_name=_chart_name(path) if kind == "helm-values" else None)
+
+
+def _scan_parsed(text: str, shown: str, kind: FileKind, opts: ScanOptions, result: ScanResult,
+                 read: Any, chart_name: str | None) -> None:
+    budget = opts.max_nodes_per_document
+    parse = parse_json_text if shown.endswith(".json") else parse_yaml_stream
+    stream: ParsedStream = parse(text, budget=budget)
+    for message in stream.problems:
+        result.errors.append(ScanError(shown, message))
+    texts: dict[str, str] = {shown: text}
+
+    def reader(rel: str) -> tuple[str, str]:
+        content, display = read(rel)
+        texts[display] = content
+        return content, display
+
+    for doc in stream.documents:
+        root = doc.root
+        if not isinstance(root, Mapping):
+            continue
+        sink = Sink()
+        candidates: Iterator[Candidate]
+        is_object = "kind" in root and "apiVersion" in root
+        doc_kind = root.get("kind") if is_object else None
+        try:
+            if kind == "helm-values" and not is_object:
+                candidates = walk_values(root, f"HelmValues//{chart_name or ''}", budget)
+            elif kind == "kustomization" or doc_kind in ("Kustomization", "Component"):
+                candidates = walk_kustomization(root, sink, reader, file=shown, budget=budget)
+            else:
+                candidates = walk_object(root, sink)
+            for cand in candidates:
+                _emit(cand, opts, result, file=shown, texts=texts, document=doc.index, source="manifest",
+                      templated=doc.templated)
+        except ValueError as exc:  # a values walk over budget
+            result.errors.append(ScanError(shown, f"document {doc.index}: {exc}; rest of it skipped"))
+        for problem in sink.problems:
+            result.errors.append(ScanError(problem.file or shown, problem.message, problem.resource, problem.path))
+
+
+# --------------------------------------------------------------------------------------------
+# Candidates -> detections
+# --------------------------------------------------------------------------------------------
+
+
+def _verdict(cand: Candidate, opts: ScanOptions) -> tuple[Verdict | None, str | None]:
+    """The verdict and the text it was reached on (None for binary values)."""
+    if cand.judged is not None:
+        text: str | None = cand.judged
+    elif isinstance(cand.value, str):
+        text = cand.value
+    else:
+        try:
+            text = cand.value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+    if cand.verdict is not None:
+        return cand.verdict, text
+    if text is None:
+        if cand.forced and cand.value:
+            return Verdict("secret-object", "medium"), None
+        return None, None
+    return judge(cand.judge_key or cand.key, text, forced=cand.forced, entropy=opts.entropy), text
+
+
+def _ignored(rule: str, lines: Iterable[int], text: str | None, cache: dict[str, list[str]],
+             name: str) -> bool:
+    if text is None or "secretsync:ignore" not in text:
+        return False
+    split = cache.get(name)
+    if split is None:
+        split = cache[name] = text.splitlines()
+    for line in lines:
+        for number in (line, line - 1):
+            if 1 <= number <= len(split):
+                match = _IGNORE.search(split[number - 1])
+                if match and (match.group(1) is None or rule in match.group(1).split(",")):
+                    return True
+    return False
+
+
+def _emit(cand: Candidate, opts: ScanOptions, result: ScanResult, *, file: str | None,
+          texts: Mapping[str, str], document: int, source: Literal["manifest", "cluster"],
+          templated: bool) -> None:
+    verdict, text = _verdict(cand, opts)
+    if verdict is None:
+        for child in cand.children:
+            _emit(child, opts, result, file=file, texts=texts, document=document, source=source,
+                  templated=templated)
+        return
+    if not confidence_at_least(verdict.confidence, opts.min_confidence):
+        return
+    where = cand.file or file
+    if opts.inline_ignore and where is not None and cand.line:
+        lines = (cand.line, *cand.anchors)
+        cache: dict[str, list[str]] = {}
+        if _ignored(verdict.rule, lines, texts.get(where), cache, where):
+            result.suppressed += 1
+            return
+    extra: dict[str, Any] = dict(cand.extra)
+    if verdict.note:
+        extra["note"] = verdict.note
+    if templated:
+        extra["templated"] = True
+    finding = Finding(
+        file=where,
+        line=cand.line if where is not None else None,
+        resource=cand.resource,
+        path=cand.path,
+        key=cand.key,
+        rule=verdict.rule,
+        confidence=verdict.confidence,
+        location=cand.location,
+        preview=redact(text) if text is not None else "***",
+        container=cand.container,
+        subkey=cand.subkey,
+        source=source,
+        document=document,
+        extra=extra,
+    )
+    if finding.fingerprint in opts.baseline:
+        result.suppressed += 1
+        return
+    result.detections.append(Detection(finding, SecretValue(cand.value)))
+
+
+# --------------------------------------------------------------------------------------------
+# Live objects
+# --------------------------------------------------------------------------------------------
+
+
+def _uid(obj: Mapping[str, Any]) -> str | None:
+    meta = obj.get("metadata")
+    if isinstance(meta, Mapping):
+        uid = meta.get("uid")
+        return uid if isinstance(uid, str) else None
+    return None
+
+
+def _skip_live(obj: Mapping[str, Any], uids: set[str | None]) -> bool:
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    if obj.get("kind") == "Secret":
+        labels = meta.get("labels")
+        if isinstance(labels, Mapping) and labels.get(_MANAGED_BY) == "secretsync":
+            return True
+        if obj.get("type") in _SKIPPED_SECRET_TYPES:
+            return True
+    owners = meta.get("ownerReferences")
+    if isinstance(owners, list):
+        for owner in owners:
+            if isinstance(owner, Mapping) and owner.get("controller") and owner.get("uid") in uids:
+                return True
+    return False

@@ -1,0 +1,520 @@
+"""Where values stand in Kubernetes objects, Helm values and kustomizations.
+
+The walker knows the shape of the objects and nothing about secrets: it yields a
+:class:`Candidate` for every value that *could* hold one (an env ``value``, a flag in
+``command``/``args``, a ConfigMap entry or a key inside a file it holds, every Secret value,
+every Helm values leaf, every generator literal) with its JSON path, key, container and line.
+:mod:`.detectors` decides; :mod:`.scanner` turns the verdicts into findings.
+
+Malformed objects (``env: "notalist"``, ``containers: null``, a Secret value that is not
+base64) never raise: the walker records a :class:`Problem` naming the field and goes on.
+
+Paths: dotted, ``[i]`` for list items, ``["a.b"]`` for keys that are not identifiers (``data["tls.key"]``).
+Objects inside a ``List`` keep the document path (``items[3].spec...``) so a rewriter can walk
+the document. Values inside an inline kustomize patch use ``patches[0].patch::<path in patch>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from secretsync.migrator.findings import LocationKind
+
+from .detectors import Verdict, find_tokens
+from .documents import TEMPLATE_MARKER, is_literal_block, key_line, parse_yaml_stream, value_line
+from .formats import iter_leaves, parse_embedded, parse_env, parse_flags, path_join
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A value the detectors should look at, and where it stands."""
+
+    location: LocationKind
+    path: str
+    key: str
+    value: str | bytes
+    line: int | None
+    resource: str
+    container: str | None = None
+    subkey: str | None = None
+    #: Every real value here is plaintext (Secret objects, secretGenerator).
+    forced: bool = False
+    #: Further lines where an ignore comment may stand (e.g. the env entry's ``name:`` line).
+    anchors: tuple[int, ...] = ()
+    #: The file the value stands in, when not the document's own (kustomize env files).
+    file: str | None = None
+    #: What to judge when it differs from ``value`` (``user:pass`` -> ``pass``).
+    judged: str | None = None
+    #: The name to judge by when it differs from ``key`` (a flag inside ``JAVA_OPTS``).
+    judge_key: str | None = None
+    #: Decided already (a token found in free text).
+    verdict: Verdict | None = None
+    #: Looked at only when this candidate is not a finding (flags inside ``JAVA_OPTS``).
+    children: list[Candidate] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something malformed in an object: ``path`` names the field; the message never a value."""
+
+    resource: str
+    path: str
+    message: str
+    file: str | None = None
+
+
+class Sink:
+    """Collects problems while walking (one per object walk)."""
+
+    __slots__ = ("problems",)
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, resource: str, path: str, message: str, file: str | None = None) -> None:
+        self.problems.append(Problem(resource, path, message, file))
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return None
+
+
+def _readable(name: str) -> str:
+    return name.replace(TEMPLATE_MARKER, "{{ }}")
+
+
+def resource_id(obj: Mapping[str, Any], kind: str | None = None) -> str:
+    """``Kind/namespace/name`` of an object (empty parts when unknown)."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    name = _text(meta.get("name")) or _text(meta.get("generateName")) or ""
+    namespace = _text(meta.get("namespace")) or ""
+    return f"{kind or _text(obj.get('kind')) or ''}/{_readable(namespace)}/{_readable(name)}"
+
+
+# --------------------------------------------------------------------------------------------
+# Kubernetes objects
+# --------------------------------------------------------------------------------------------
+
+_POD_SPEC_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Pod": (("spec",),),
+    "PodTemplate": (("template", "spec"),),
+    "CronJob": (("spec", "jobTemplate", "spec", "template", "spec"),),
+}
+_TEMPLATE_PATHS: tuple[tuple[str, ...], ...] = (
+    ("spec", "template", "spec"),
+    ("spec", "jobTemplate", "spec", "template", "spec"),
+)
+_CONTAINER_GROUPS = ("initContainers", "containers", "ephemeralContainers")
+_PUBLIC_KEY_NAMES = re.compile(r"(?i)(^|[./_-])(known_hosts|authorized_keys|[\w.-]*\.pub|ca\.crt|tls\.crt|"
+                               r"ca-bundle\.crt|ca\.pem|cert\.pem|[\w.-]*\.crt)$")
+
+
+def walk_object(obj: Any, sink: Sink, *, prefix: str = "", kind_hint: str | None = None) -> Iterator[Candidate]:
+    """Every candidate value in one Kubernetes object (recursing into ``List`` items)."""
+    if not isinstance(obj, Mapping):
+        return
+    kind = _text(obj.get("kind")) or kind_hint or ""
+    items = obj.get("items")
+    if (kind == "List" or kind.endswith("List")) and isinstance(items, list):
+        item_kind = kind[:-4] if kind.endswith("List") and kind != "List" else None
+        for index, item in enumerate(items):
+            yield from walk_object(item, sink, prefix=path_join(prefix, "items") + f"[{index}]",
+                                   kind_hint=item_kind)
+        return
+    if not kind:
+        return
+    resource = resource_id(obj, kind)
+    if kind == "Secret":
+        yield from _walk_secret(obj, resource, prefix, sink)
+        return
+    if kind == "ConfigMap":
+        yield from _walk_configmap(obj, resource, prefix, sink)
+        return
+    for spec_path in _POD_SPEC_PATHS.get(kind, _TEMPLATE_PATHS):
+        spec: Any = obj
+        for part in spec_path:
+            spec = spec.get(part) if isinstance(spec, Mapping) else None
+        if spec is None:
+            continue
+        base = prefix
+        for part in spec_path:
+            base = path_join(base, part)
+        if not isinstance(spec, Mapping):
+            sink.add(resource, base, "is not a mapping")
+            continue
+        yield from _walk_pod_spec(spec, resource, base, sink)
+
+
+def _walk_pod_spec(spec: Mapping[str, Any], resource: str, base: str, sink: Sink) -> Iterator[Candidate]:
+    for group in _CONTAINER_GROUPS:
+        containers = spec.get(group)
+        if containers is None:
+            continue
+        gpath = path_join(base, group)
+        if not isinstance(containers, list):
+            sink.add(resource, gpath, "is not a list of containers")
+            continue
+        for index, container in enumerate(containers):
+            cpath = f"{gpath}[{index}]"
+            if not isinstance(container, Mapping):
+                sink.add(resource, cpath, "is not a container mapping")
+                continue
+            name = _text(container.get("name"))
+            yield from _walk_env(container, resource, cpath, name, sink)
+            yield from _walk_command(container, resource, cpath, name, sink)
+
+
+def _walk_env(container: Mapping[str, Any], resource: str, cpath: str, cname: str | None,
+              sink: Sink) -> Iterator[Candidate]:
+    env = container.get("env")
+    if env is None:
+        return
+    epath = path_join(cpath, "env")
+    if not isinstance(env, list):
+        sink.add(resource, epath, "is not a list of env vars")
+        return
+    for index, item in enumerate(env):
+        ipath = f"{epath}[{index}]"
+        if not isinstance(item, Mapping):
+            sink.add(resource, ipath, "is not an env var mapping")
+            continue
+        if "value" not in item:
+            continue  # valueFrom: a reference
+        raw = item.get("value")
+        if raw is None:
+            continue
+        value = _text(raw)
+        name = _text(item.get("name")) or ""
+        if value is None:
+            sink.add(resource, f"{ipath}.value", f"env var {name or '?'} has a non-scalar value")
+            continue
+        line = value_line(item, "value")
+        anchors = tuple(x for x in (key_line(item, "name"), value_line(env, index)) if x)
+        cand = Candidate("env", f"{ipath}.value", name, value, line, resource, container=cname, anchors=anchors)
+        if " -" in value or value.startswith("-") or "=" in value:
+            for hit in parse_flags([value]):
+                cand.children.append(Candidate(
+                    "env", f"{ipath}.value", name, hit.value, line, resource, container=cname,
+                    subkey=hit.key, anchors=anchors, judged=hit.judged, judge_key=hit.key,
+                ))
+        yield cand
+
+
+def _walk_command(container: Mapping[str, Any], resource: str, cpath: str, cname: str | None,
+                  sink: Sink) -> Iterator[Candidate]:
+    args: list[str] = []
+    where: list[tuple[str, int | None]] = []  # (path, line) of each element of args
+    for field_name in ("command", "args"):
+        items = container.get(field_name)
+        if items is None:
+            continue
+        fpath = path_join(cpath, field_name)
+        if not isinstance(items, list):
+            sink.add(resource, fpath, "is not a list of strings")
+            continue
+        for index, item in enumerate(items):
+            text = _text(item)
+            if text is None:
+                sink.add(resource, f"{fpath}[{index}]", "is not a string")
+                continue
+            args.append(text)
+            where.append((f"{fpath}[{index}]", value_line(items, index)))
+    if not args:
+        return
+    flagged: dict[int, list[str]] = {}
+    for hit in parse_flags(args):
+        path, line = where[hit.arg_index]
+        flagged.setdefault(hit.arg_index, []).append(hit.value)
+        yield Candidate("arg", path, hit.key, hit.value, line + hit.line if line else line, resource,
+                        container=cname, judged=hit.judged)
+    for index, text in enumerate(args):
+        if len(text) < 16:
+            continue
+        count: dict[str, int] = {}
+        for tok in find_tokens(text):
+            token = text[tok.start:tok.end]
+            if any(token in v or v in token for v in flagged.get(index, []) if v):
+                continue
+            path, line = where[index]
+            count[tok.rule] = count.get(tok.rule, 0) + 1
+            yield Candidate(
+                "arg", path, path.rsplit(".", 1)[-1], token,
+                (line + text.count("\n", 0, tok.start)) if line else line, resource, container=cname,
+                subkey=f"{tok.rule}#{count[tok.rule]}", verdict=Verdict(tok.rule, tok.confidence),
+            )
+
+
+def _walk_configmap(obj: Mapping[str, Any], resource: str, prefix: str, sink: Sink) -> Iterator[Candidate]:
+    data = obj.get("data")
+    if data is None:
+        return
+    dpath = path_join(prefix, "data")
+    if not isinstance(data, Mapping):
+        sink.add(resource, dpath, "is not a mapping")
+        return
+    for key, raw in data.items():
+        kpath = path_join(dpath, str(key))
+        value = _text(raw)
+        if value is None:
+            if raw is not None:
+                sink.add(resource, kpath, "is not a string")
+            continue
+        line = value_line(data, key)
+        anchors = tuple(x for x in (key_line(data, key),) if x)
+        yield from embedded_candidates(str(key), value, line, is_literal_block(data, key), kpath, resource,
+                                       location="configmap", anchors=anchors)
+
+
+def embedded_candidates(
+    key: str, value: str, line: int | None, literal: bool, path: str, resource: str, *,
+    location: LocationKind, anchors: tuple[int, ...] = (), file: str | None = None, forced: bool = False,
+    budget: int = 200_000,
+) -> Iterator[Candidate]:
+    """A data value: one candidate when it is a plain value, its entries when it is a file.
+
+    ``location`` is the kind for the plain case; entries of an embedded file are
+    ``configmap-embedded`` (or ``kustomize-envfile`` for generator files).
+    """
+    is_file = "\n" in value.strip() or value.lstrip().startswith("{")
+    if not is_file:
+        yield Candidate(location, path, key, value, line, resource, anchors=anchors, file=file, forced=forced)
+        return
+    fmt, entries = parse_embedded(key, value, budget=budget)
+    sub_location: LocationKind = "kustomize-envfile" if location.startswith("kustomize") else "configmap-embedded"
+
+    def at(offset: int) -> int | None:
+        if line is None:
+            return None
+        return line + offset if literal or file is not None else line
+
+    covered: set[int] = set()
+    for entry in entries:
+        covered.add(entry.line)
+        yield Candidate(sub_location, path, entry.key, entry.value, at(entry.line), resource,
+                        subkey=entry.subkey, anchors=anchors, file=file, extra={"format": fmt})
+    count: dict[str, int] = {}
+    line_starts: list[int] | None = None
+    for tok in find_tokens(value):
+        if line_starts is None:
+            line_starts = [0] + [i + 1 for i, ch in enumerate(value) if ch == "\n"]
+        offset = _line_index(line_starts, tok.start)
+        if offset in covered:
+            continue
+        count[tok.rule] = count.get(tok.rule, 0) + 1
+        yield Candidate(sub_location, path, key, value[tok.start:tok.end], at(offset), resource,
+                        subkey=f"{tok.rule}#{count[tok.rule]}", anchors=anchors, file=file,
+                        verdict=Verdict(tok.rule, tok.confidence), extra={"format": fmt or "text"})
+
+
+def _line_index(starts: list[int], pos: int) -> int:
+    lo, hi = 0, len(starts)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if starts[mid] <= pos:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+
+def _walk_secret(obj: Mapping[str, Any], resource: str, prefix: str, sink: Sink) -> Iterator[Candidate]:
+    for field_name in ("data", "stringData"):
+        data = obj.get(field_name)
+        if data is None:
+            continue
+        dpath = path_join(prefix, field_name)
+        if not isinstance(data, Mapping):
+            sink.add(resource, dpath, "is not a mapping")
+            continue
+        for key, raw in data.items():
+            k = str(key)
+            kpath = path_join(dpath, k)
+            text = _text(raw)
+            if text is None:
+                if raw is not None:
+                    sink.add(resource, kpath, "is not a string")
+                continue
+            line = value_line(data, key)
+            anchors = tuple(x for x in (key_line(data, k),) if x)
+            value: str | bytes = text
+            judged: str | None = None
+            if field_name == "data" and text.strip() and TEMPLATE_MARKER not in text and "{{" not in text:
+                try:
+                    decoded = base64.b64decode("".join(text.split()), validate=True)
+                except (binascii.Error, ValueError):
+                    sink.add(resource, kpath, "is not valid base64 (reported as plaintext)")
+                else:
+                    value = decoded
+                    try:
+                        judged = decoded.decode("utf-8")
+                    except UnicodeDecodeError:
+                        judged = None  # binary (a keystore): the scanner reports it as is
+            if _PUBLIC_KEY_NAMES.search(k) and "PRIVATE KEY" not in (judged or text):
+                continue
+            yield Candidate("secret", kpath, k, value, line, resource, forced=True, anchors=anchors,
+                            judged=judged)
+
+
+# --------------------------------------------------------------------------------------------
+# Helm values
+# --------------------------------------------------------------------------------------------
+
+
+def walk_values(root: Any, resource: str, budget: int = 200_000) -> Iterator[Candidate]:
+    """Every leaf of a Helm values file, by dotted path (``db.password``)."""
+    for path, key, value, line in iter_leaves(root, budget=budget):
+        yield Candidate("helm-values", path, key, value, line, resource)
+
+
+# --------------------------------------------------------------------------------------------
+# Kustomize
+# --------------------------------------------------------------------------------------------
+
+#: read(relative path from the kustomization's directory) -> (text, display path) or raises OSError/ValueError
+FileReader = Callable[[str], tuple[str, str]]
+
+
+def walk_kustomization(doc: Mapping[str, Any], sink: Sink, read: FileReader, *, file: str,
+                       budget: int = 200_000) -> Iterator[Candidate]:
+    """secretGenerator/configMapGenerator literals, env files and files; inline patches."""
+    default_ns = _text(doc.get("namespace")) or ""
+    for gen_field, kind in (("secretGenerator", "Secret"), ("configMapGenerator", "ConfigMap")):
+        gens = doc.get(gen_field)
+        if gens is None:
+            continue
+        if not isinstance(gens, list):
+            sink.add(f"Kustomization//{file}", gen_field, "is not a list")
+            continue
+        for gi, gen in enumerate(gens):
+            gpath = f"{gen_field}[{gi}]"
+            if not isinstance(gen, Mapping):
+                sink.add(f"Kustomization//{file}", gpath, "is not a mapping")
+                continue
+            name = _text(gen.get("name")) or ""
+            ns = _text(gen.get("namespace")) or default_ns
+            resource = f"{kind}/{ns}/{name}"
+            forced = kind == "Secret"
+            yield from _generator_literals(gen, gpath, resource, forced, sink)
+            yield from _generator_envs(gen, gpath, resource, forced, sink, read)
+            yield from _generator_files(gen, gpath, resource, forced, sink, read, budget)
+    yield from _inline_patches(doc, sink)
+
+
+def _generator_literals(gen: Mapping[str, Any], gpath: str, resource: str, forced: bool,
+                        sink: Sink) -> Iterator[Candidate]:
+    literals = gen.get("literals")
+    if literals is None:
+        return
+    lpath = f"{gpath}.literals"
+    if not isinstance(literals, list):
+        sink.add(resource, lpath, "is not a list")
+        return
+    for li, literal in enumerate(literals):
+        text = _text(literal)
+        if text is None or "=" not in text:
+            sink.add(resource, f"{lpath}[{li}]", "is not a KEY=VALUE string")
+            continue
+        key, _, value = text.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        yield Candidate("kustomize-literal", f"{lpath}[{li}]", key.strip(), value, value_line(literals, li),
+                        resource, forced=forced)
+
+
+def _file_list(gen: Mapping[str, Any], name: str) -> list[Any]:
+    value = gen.get(name)
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _generator_envs(gen: Mapping[str, Any], gpath: str, resource: str, forced: bool, sink: Sink,
+                    read: FileReader) -> Iterator[Candidate]:
+    for field_name in ("envs", "env"):
+        for ei, item in enumerate(_file_list(gen, field_name)):
+            epath = f"{gpath}.{field_name}" + (f"[{ei}]" if isinstance(gen.get(field_name), list) else "")
+            rel = _text(item)
+            if rel is None:
+                sink.add(resource, epath, "is not a file path")
+                continue
+            try:
+                text, shown = read(rel)
+            except (OSError, ValueError) as exc:
+                sink.add(resource, epath, f"env file {rel!r}: {exc}")
+                continue
+            for entry in parse_env(text):
+                yield Candidate("kustomize-envfile", epath, entry.key, entry.value, entry.line + 1, resource,
+                                forced=forced, file=shown)
+
+
+def _generator_files(gen: Mapping[str, Any], gpath: str, resource: str, forced: bool, sink: Sink,
+                     read: FileReader, budget: int) -> Iterator[Candidate]:
+    items = _file_list(gen, "files")
+    for fi, item in enumerate(items):
+        fpath = f"{gpath}.files[{fi}]"
+        spec = _text(item)
+        if spec is None:
+            sink.add(resource, fpath, "is not a file path")
+            continue
+        key, sep, rel = spec.partition("=")
+        if not sep:
+            rel = key
+            key = rel.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            text, shown = read(rel.strip())
+        except (OSError, ValueError) as exc:
+            sink.add(resource, fpath, f"file {rel.strip()!r}: {exc}")
+            continue
+        if forced:
+            if _PUBLIC_KEY_NAMES.search(key) and "PRIVATE KEY" not in text:
+                continue
+            yield Candidate("kustomize-envfile", fpath, key.strip(), text, 1, resource, forced=True, file=shown)
+        else:
+            yield from embedded_candidates(key.strip(), text, 1, True, fpath, resource,
+                                           location="kustomize-envfile", file=shown, budget=budget)
+
+
+def _inline_patches(doc: Mapping[str, Any], sink: Sink) -> Iterator[Candidate]:
+    patches: list[tuple[str, Any, int | None]] = []
+    raw = doc.get("patches")
+    if isinstance(raw, list):
+        for index, patch in enumerate(raw):
+            if isinstance(patch, Mapping) and isinstance(patch.get("patch"), str):
+                patches.append((f"patches[{index}].patch", patch["patch"], value_line(patch, "patch")))
+    for field_name in ("patchesStrategicMerge", "patchesJson6902"):
+        raw = doc.get(field_name)
+        if isinstance(raw, list):
+            for index, patch in enumerate(raw):
+                if isinstance(patch, str) and "\n" in patch:
+                    patches.append((f"{field_name}[{index}]", patch, value_line(raw, index)))
+                elif isinstance(patch, Mapping) and isinstance(patch.get("patch"), str):
+                    patches.append((f"{field_name}[{index}].patch", patch["patch"], value_line(patch, "patch")))
+    for path, text, line in patches:
+        offset = (line - 1) if line else 0
+        stream = parse_yaml_stream("\n" * offset + text)
+        for problem in stream.problems:
+            sink.add("Kustomization//", path, f"inline patch: {problem}")
+        for document in stream.documents:
+            root = document.root
+            if isinstance(root, Mapping):
+                for cand in walk_object(root, sink):
+                    cand.path = f"{path}::{cand.path}"
+                    yield cand
+            elif isinstance(root, list):  # JSON 6902 operations
+                for leaf_path, key, value, vline in iter_leaves(root):
+                    if leaf_path.endswith(".value") or ".value." in leaf_path or leaf_path.endswith("value"):
+                        yield Candidate("env", f"{path}::{leaf_path}", key, value, vline, "Kustomization//")
