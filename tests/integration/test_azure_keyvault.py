@@ -28,7 +28,7 @@ from secretsync.core.errors import (
     Unavailable,
 )
 from secretsync.core.registry import open_store
-from secretsync.core.settings import ClientSettings, TimeoutSettings
+from secretsync.core.settings import ClientSettings, RateLimitSettings, TimeoutSettings
 from secretsync.core.values import SecretValue
 from tests.fakes.azure_keyvault import SECRETS_USER, FakeKeyVault
 from tests.harness.azure import STORE_URL, cli_env, open_azure, sdk_client
@@ -264,3 +264,16 @@ def test_a_tls_certificate_from_an_unknown_ca_is_refused(fake_keyvault: FakeKeyV
     client = open_azure(fake_keyvault, caCert=str(other.ca_path), settings=settings)
     with pytest.raises(Unavailable, match=r"(?i)certificate"):
         client.get("x")
+
+
+def test_every_http_call_is_counted_and_rate_limited(fake_keyvault: FakeKeyVault) -> None:
+    settings = ClientSettings(rate_limit=RateLimitSettings(rate=20, burst=1))
+    client = open_azure(fake_keyvault, settings=settings)
+    start = time.monotonic()
+    client.put("r", SecretValue("v"), tags={})
+    for _ in range(5):
+        client.get("r")
+    assert time.monotonic() - start >= 0.25  # 6 calls at 20/s with no burst
+    snapshot = settings.calls.snapshot()
+    assert snapshot[("azure", "put", "OK")] == 1
+    assert snapshot[("azure", "get", "OK")] == 5
