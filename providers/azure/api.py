@@ -49,7 +49,9 @@ class KeyVaultApi(Protocol):
         there is no other, so the count of calls is the count of pages.
         """
         ...
-    def delete(self, name: str) -> None: ...
+    def delete(self, name: str) -> bool:
+        """Delete; True when the deletion is recoverable (soft), False when it was final."""
+        ...
     def get_deleted(self, name: str) -> None: ...
     def purge(self, name: str) -> None: ...
     def recover(self, name: str) -> None: ...
@@ -97,9 +99,10 @@ class SdkKeyVaultApi:
             if not more:
                 return
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str) -> bool:
         # One DELETE; we poll for completion ourselves so each poll is counted and bounded.
-        self._client.begin_delete_secret(name)
+        # No recovery id: a (legacy) vault without soft delete, where the delete was final.
+        return self._client.begin_delete_secret(name).result().recovery_id is not None
 
     def get_deleted(self, name: str) -> None:
         self._client.get_deleted_secret(name)

@@ -315,7 +315,7 @@ class AzureKeyVaultClient(ClientBase):
         purge = force or self._purge_on_delete
         try:
             with self._call("delete", name):
-                self._api.delete(vault_name)
+                recoverable = self._api.delete(vault_name)
         except NotFound:
             if not purge:
                 raise
@@ -327,6 +327,8 @@ class AzureKeyVaultClient(ClientBase):
                 raise NotFound("secret not found", provider=PROVIDER, operation="delete", key=name) from None
             self.purge(name)
             return
+        if not recoverable:
+            return  # a vault without soft delete: nothing to wait for or purge
         self._wait_until("delete-wait", name, lambda: self._api.get_deleted(vault_name))
         if purge:
             self.purge(name)
