@@ -1,0 +1,289 @@
+"""``secretsync migrate plan|apply|rollback``: move plaintext secrets into a secret manager.
+
+``plan`` scans (files or ``--cluster``), and writes a value-free plan (``-o plan.json``)
+plus its digest key (``plan.key``, 0600, keep it out of git); it prints a summary to
+stderr and, with ``--diff``, the exact (masked) edits to stdout. ``apply`` carries the
+plan out step by step with a journal beside it (``plan.journal``), resumable after any
+crash by running it again. ``rollback JOURNAL`` restores the originals.
+
+Exit codes: 0 done · 1 a step failed · 2 usage (or no confirmation possible) · 7 the
+plan is stale or a provider key holds another value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from secretsync.core.errors import ProviderError
+from secretsync.core.registry import open_store
+from secretsync.migrator import naming
+from secretsync.migrator.apply import ApplyOptions, ManifestApply, journal_start_fields
+from secretsync.migrator.journal import Journal
+from secretsync.migrator.manifests import Inventory, common_base
+from secretsync.migrator.plan import (
+    Planner,
+    PlanOptions,
+    load_plan,
+    read_digest_key,
+    sidecar,
+    write_digest_key,
+)
+from secretsync.migrator.rollback import ManifestRollback
+
+from .context import CliContext
+from .output import render
+
+log = logging.getLogger("secretsync.migrator")
+T = TypeVar("T")
+
+
+@click.group()
+def migrate() -> None:
+    """Move plaintext secrets from manifests or a cluster into a secret manager.
+
+    \b
+      secretsync migrate plan deploy/ --to aws://eu-west-1 -o plan.json
+      secretsync migrate apply plan.json
+      secretsync migrate rollback plan.journal
+    """
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Ask, unless --yes. Never blocks: without a terminal it refuses (exit 2)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        click.echo(f"{question} -- refusing: standard input is not a terminal, so nobody can confirm. "
+                   "Pass --yes to proceed without asking.", err=True)
+        sys.exit(2)
+    if not click.confirm(question, default=False, err=True):
+        click.echo("Nothing done.", err=True)
+        sys.exit(1)
+
+
+@contextmanager
+def _progress(items: list[T], label: str, show: Callable[[T], str]) -> Iterator[Callable[[T], None]]:
+    """A click progress bar on stderr; yields the per-item callback."""
+    bar_cm: Any = click.progressbar(length=len(items), label=label, file=sys.stderr, show_pos=True,
+                                    item_show_func=lambda s: show(s) if s is not None else "")
+    with bar_cm as bar:
+        def tick(item: T) -> None:
+            bar.update(1, item)
+            log.debug("step done: %s", show(item))
+
+        yield tick
+
+
+# -- plan -------------------------------------------------------------------------------------------
+@migrate.command("plan")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--cluster", is_flag=True, help="Plan for the live objects of the current kube context.")
+@click.option("--to", "store_url", required=True, metavar="STORE-URL",
+              help="Where the values go: aws://REGION, gcp://PROJECT, azure://VAULT, vault://HOST/MOUNT, file://PATH.")
+@click.option("--name-template", default=naming.DEFAULT_TEMPLATE, show_default=True,
+              help="Provider key names; placeholders: " + ", ".join("{" + p + "}" for p in naming.PLACEHOLDERS))
+@click.option("--store-ref", "store_name", default="secretsync", show_default=True,
+              help="Name of the (Cluster)SecretStore the ExternalSecrets use.")
+@click.option("--store-kind", type=click.Choice(["SecretStore", "ClusterSecretStore"]), default="SecretStore",
+              show_default=True)
+@click.option("--store-manifest/--no-store-manifest", default=None,
+              help="Write (files) or create (--cluster) the store object too. Default: yes, unless --store-ref "
+                   "names an existing store.")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("plan.json"),
+              show_default=True, help="Where to write the plan (its key goes beside it as .key).")
+@click.option("--diff", is_flag=True, help="Print the exact edits (values masked) as a unified diff to stdout.")
+@click.option("--refresh-interval", default="1h", show_default=True, help="refreshInterval of the ExternalSecrets.")
+def plan_cmd(paths: tuple[Path, ...], cluster: bool, store_url: str, name_template: str, store_name: str,
+             store_kind: str, store_manifest: bool | None, out: Path, diff: bool, refresh_interval: str) -> None:
+    """Plan moving every plaintext secret under PATH... (or in the cluster) to STORE-URL."""
+    ctx = click.get_current_context()
+    if store_manifest is None:
+        store_manifest = ctx.get_parameter_source("store_name") != click.core.ParameterSource.COMMANDLINE
+    opts = PlanOptions(store_url=store_url, name_template=name_template, store_name=store_name,
+                       store_kind=store_kind, store_manifest=store_manifest, refresh_interval=refresh_interval)
+    client = _open_for_plan(store_url)
+    if cluster:
+        if paths:
+            raise click.UsageError("give either PATH... or --cluster, not both")
+        from secretsync.migrator.cluster import plan_cluster
+
+        root = ctx.find_object(CliContext) or CliContext()
+        plan = plan_cluster(root.kubeconfig, root.kube_context, root.namespace, root.all_namespaces, opts, client)
+    else:
+        from secretsync.migrator.scan import scan_paths
+
+        roots = list(paths) or [Path(".")]
+        detections: list[Any] = []
+        for r in roots:
+            result = scan_paths([r])
+            for err in result.errors:
+                click.echo(f"warning: {err}", err=True)
+            detections += [(d, r.resolve()) for d in result.detections]
+        inv = Inventory.load(roots, common_base([r.resolve() for r in roots]))
+        plan = Planner(inv, [r.resolve() for r in roots], opts).build(detections, client)
+    if client is not None:
+        client.close()
+    out.write_text(plan.to_json(), encoding="utf-8")
+    write_digest_key(sidecar(out, ".key"), plan.digest_key)
+    _print_plan_summary(plan.doc, out)
+    if diff:
+        for text in plan.diffs.values():
+            click.echo(text, nl=False)
+
+
+def _open_for_plan(url: str) -> Any:
+    """The store, to tell which keys already exist (read-only); None (with a warning) if unreachable."""
+    try:
+        return open_store(url)
+    except ProviderError as exc:
+        if exc.reason == "InvalidConfig" and "no provider" in str(exc):
+            raise
+        click.echo(f"warning: cannot open {url} to check existing keys ({exc.reason}); planning without", err=True)
+        return None
+
+
+def _print_plan_summary(doc: dict[str, Any], out: Path) -> None:
+    rows = [{"provider key": s["providerKey"], "from": s["source"].get("file") or s["source"].get("resource"),
+             "secret/key": f"{_group(doc, s['group'])['externalSecret']['target']}/{s['secretKey']}",
+             "state": s["providerState"]} for s in doc["secrets"]]
+    click.echo(render(rows, ["provider key", "from", "secret/key", "state"], "table"), err=True)
+    for m in doc["manual"]:
+        where = f"{m['file']}:{m['line']}" if m.get("file") else m["resource"]
+        click.echo(f"MANUAL  {where} {m['path']} ({m['key']}): {m['reason']}", err=True)
+    n_find = len(doc["findings"])
+    n_man = len(doc["manual"])
+    click.echo(
+        f"\n{n_find} findings -> {len(doc['secrets'])} provider keys, {len(doc['groups'])} ExternalSecrets, "
+        f"{len(doc['changes'])} object edits, {len(doc.get('newFiles', []))} new files, "
+        f"{len(doc.get('deleteFiles', []))} files removed; {n_man} manual. Plan written to {out} "
+        f"(no values; its key is {sidecar(out, '.key').name}).", err=True)
+
+
+def _group(doc: dict[str, Any], gid: str) -> dict[str, Any]:
+    return next(g for g in doc["groups"] if g["id"] == gid)
+
+
+# -- apply ------------------------------------------------------------------------------------------
+@migrate.command("apply")
+@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--journal", "journal_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Journal file (default: beside the plan, .journal).")
+@click.option("--dry-run", is_flag=True, help="Check everything and say what would happen; change nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--overwrite", is_flag=True, help="Replace provider keys that hold a different value.")
+@click.option("--sync-timeout", type=float, default=120.0, show_default=True,
+              help="Cluster mode: seconds to wait for the controller to sync each Secret.")
+@click.option("--no-wait-sync", is_flag=True,
+              help="Cluster mode: do not wait for the synced Secret before switching workloads (unsafe: only "
+                   "when no controller runs yet).")
+def apply_cmd(plan_file: Path, journal_file: Path | None, dry_run: bool, yes: bool, overwrite: bool,
+              sync_timeout: float, no_wait_sync: bool) -> None:
+    """Carry out PLAN_FILE: store values, create ExternalSecrets, switch workloads, remove plaintext.
+
+    Safe to run again after a failure or a crash: it resumes from the journal.
+    """
+    doc = load_plan(plan_file)
+    key_path = sidecar(plan_file, ".key")
+    key = read_digest_key(key_path)
+    journal_path = journal_file or sidecar(plan_file, ".journal")
+    options = ApplyOptions(dry_run=dry_run, overwrite=overwrite, sync_timeout=sync_timeout,
+                           wait_sync=not no_wait_sync)
+    n = len(doc["secrets"])
+    if not dry_run:
+        _confirm(f"Move {n} values to {doc['store']['url']} and rewrite {len(doc['changes'])} objects?", yes)
+    client = open_store(doc["store"]["url"])
+    try:
+        journal = Journal(journal_path, doc["id"])
+        if doc["mode"] == "cluster":
+            from secretsync.migrator.cluster import ClusterApply
+
+            root = click.get_current_context().find_object(CliContext) or CliContext()
+            runner: Any = ClusterApply(doc, key, client, options, None if dry_run else journal,
+                                       root.kubeconfig, root.kube_context)
+        else:
+            runner = ManifestApply(doc, key, client, options, None if dry_run else journal)
+        steps = runner.steps()
+        if dry_run:
+            report = runner.run(steps)
+        else:
+            with journal:
+                if not journal.events("start") or journal.records[-1].get("event") != "start":
+                    journal.write("start", **journal_start_fields(plan_file, doc, key_path))
+                with _progress(steps, "migrating", lambda s: s.label) as tick:
+                    report = runner.run(steps, tick)
+    finally:
+        client.close()
+    for line in report.actions:
+        click.echo(line, err=True)
+    for line in report.problems:
+        click.echo(f"problem: {line}", err=True)
+    if dry_run:
+        click.echo(f"dry run: {len(steps)} steps checked, nothing changed", err=True)
+        return
+    click.echo(
+        f"done: {report.stored} values stored, {report.reused} reused, {report.externalsecrets} ExternalSecrets, "
+        f"{report.rewritten_files + report.patched} sources rewritten, {report.deleted_files} files removed"
+        + (f", {report.skipped} steps already done" if report.skipped else "")
+        + f". Journal: {journal_path}", err=True)
+
+
+# -- rollback -------------------------------------------------------------------------------------
+@migrate.command("rollback")
+@click.argument("journal_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check that everything can be restored; change nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--delete-created", is_flag=True,
+              help="Also delete the provider keys apply created (only while they hold the migrated value).")
+def rollback_cmd(journal_file: Path, dry_run: bool, yes: bool, delete_created: bool) -> None:
+    """Restore the original files or objects an apply changed (values read back from the provider)."""
+    starts = [r for r in _records(journal_file) if r.get("event") == "start"]
+    if not starts:
+        raise click.UsageError(f"{journal_file} has no apply records")
+    start = starts[0]
+    key = read_digest_key(Path(start["keyFile"]))
+    journal = Journal(journal_file, str(start["plan"]))
+    if not dry_run:
+        _confirm(f"Restore the sources changed by the migration in {journal_file}?", yes)
+    client = open_store(start["store"])
+    try:
+        if start.get("mode") == "cluster":
+            from secretsync.migrator.cluster import ClusterRollback
+
+            root = click.get_current_context().find_object(CliContext) or CliContext()
+            runner: Any = ClusterRollback(journal, key, client, root.kubeconfig, root.kube_context,
+                                          delete_created=delete_created, dry_run=dry_run)
+        else:
+            runner = ManifestRollback(journal, Path(start["root"]), key, client, delete_created, dry_run)
+        steps = runner.steps()
+        if dry_run:
+            report = runner.run()
+        else:
+            with journal, _progress(steps, "restoring", lambda s: s.step) as tick:
+                report = runner.run(tick)
+    finally:
+        client.close()
+    for line in report.problems:
+        click.echo(f"problem: {line}", err=True)
+    d = report.as_dict()
+    summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in d.items() if isinstance(v, int) and v)
+    click.echo(("dry run: " if dry_run else "rolled back: ") + (summary or "nothing to do"), err=True)
+    if report.problems:
+        sys.exit(1)
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    from secretsync.migrator.journal import read_records
+
+    return list(read_records(path))
+
+
+def _dump(doc: Any) -> str:
+    return json.dumps(doc, indent=2)

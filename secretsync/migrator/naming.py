@@ -1,0 +1,111 @@
+"""Provider key names from a template, made legal for the target provider.
+
+Why per provider: ``default/api/DB_PASSWORD`` is a fine AWS or Vault name, but GCP allows
+only ``[A-Za-z0-9_-]`` and Azure Key Vault only ``[0-9A-Za-z-]`` (127 chars). A name that
+had to be shortened keeps a short hash of the full name, so two long names never collapse
+into one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from secretsync.core.errors import InvalidConfig
+
+DEFAULT_TEMPLATE = "{namespace}/{workload}/{key}"
+
+#: What a name template may use.
+PLACEHOLDERS = {
+    "namespace": "the object's namespace (kustomization namespace, else 'default')",
+    "workload": "the name of the object that owns the value (workload, ConfigMap, Secret, generator, chart)",
+    "kind": "that object's kind, lower case",
+    "key": "the key in the synced Secret (env var, data key, flag-derived env var, values leaf)",
+    "container": "the container name (env and argument findings), else empty",
+    "file": "the source file's path without extension (manifest mode), else empty",
+    "subkey": "the entry inside an embedded file, else empty",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    allowed: str  # regex class body of allowed characters
+    max_len: int
+    slash: bool  # '/' allowed as a separator
+
+
+_RULES: dict[str, Rules] = {
+    "aws": Rules(r"A-Za-z0-9/_+=.@-", 512, True),
+    "gcp": Rules(r"A-Za-z0-9_-", 255, False),
+    "azure": Rules(r"0-9A-Za-z-", 127, False),
+    "vault": Rules(r"A-Za-z0-9/_.@+=-", 512, True),
+    "file": Rules(r"A-Za-z0-9/_.@+=:-", 512, True),
+    "memory": Rules(r"A-Za-z0-9/_.@+=:-", 512, True),
+}
+_DEFAULT_RULES = Rules(r"A-Za-z0-9/_.-", 255, True)
+
+
+def check_template(template: str) -> None:
+    """Raise InvalidConfig naming an unknown placeholder (and listing the known ones)."""
+    for _, field, _, _ in string.Formatter().parse(template):
+        if field is None:
+            continue
+        if field not in PLACEHOLDERS:
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            raise InvalidConfig(f"--name-template: unknown placeholder {{{field}}} (known: {known})")
+
+
+def sanitize(name: str, provider: str) -> str:
+    """``name`` made legal for ``provider``: bad characters -> '-', empty segments dropped."""
+    rules = _RULES.get(provider, _DEFAULT_RULES)
+    sep = "/" if rules.slash else "-"
+    parts = [p for p in name.split("/") if p and p not in (".", "..")]
+    cleaned = []
+    for part in parts:
+        part = re.sub(f"[^{rules.allowed}]", "-", part)
+        part = re.sub(r"-{2,}", "-", part).strip("-") or "x"
+        cleaned.append(part)
+    out = sep.join(cleaned) or "secret"
+    if provider == "azure" and not out[0].isalpha():
+        out = "s-" + out
+    if len(out) > rules.max_len:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+        out = out[: rules.max_len - 11].rstrip("-/") + "-" + digest
+    return out
+
+
+def render(template: str, fields: Mapping[str, str | None], provider: str) -> str:
+    """Fill the template (unknown placeholders raise InvalidConfig) and sanitize for ``provider``."""
+    check_template(template)
+    values = {k: (fields.get(k) or "") for k in PLACEHOLDERS}
+    return sanitize(template.format_map(values), provider)
+
+
+def secret_key(name: str) -> str:
+    """A legal key in a Kubernetes Secret's data (``[-._a-zA-Z0-9]+``)."""
+    out = re.sub(r"[^-._a-zA-Z0-9]", "_", name).strip(".") or "value"
+    return out[:253]
+
+
+def env_var_for_flag(flag: str) -> str:
+    """The env var that carries a command-line flag's value: ``--db-password`` -> SECRETSYNC_DB_PASSWORD.
+
+    Prefixed so it cannot shadow a variable the application already reads.
+    """
+    core = re.sub(r"[^A-Za-z0-9]+", "_", flag.lstrip("-")).strip("_").upper() or "ARG"
+    return f"SECRETSYNC_{core}"
+
+
+def object_name(*parts: str, suffix: str = "") -> str:
+    """A DNS-1123 subdomain name (ExternalSecret / Secret names), hashed when too long."""
+    raw = "-".join(p for p in parts if p)
+    name = re.sub(r"[^a-z0-9.-]", "-", raw.lower())
+    name = re.sub(r"-{2,}", "-", name).strip("-.") or "secretsync"
+    full = name + suffix
+    if len(full) > 253:
+        digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+        full = name[: 253 - len(suffix) - 9].rstrip("-.") + "-" + digest + suffix
+    return full

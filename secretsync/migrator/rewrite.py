@@ -1,0 +1,237 @@
+"""Edit YAML files in place so that only the edited lines change.
+
+Why not just ``ruamel.yaml`` load/dump: round-tripping keeps comments, key order and
+quoting, but it still normalises what it cannot represent (indentation that varies
+within a file, spacing after a colon, ``...`` markers, documents it was not asked to
+touch). A migration diff must show the secret moving and nothing else, so:
+
+1. the file is split into documents on ``---`` lines and only the documents being edited
+   are parsed at all; the rest are kept byte for byte;
+2. an edited document is loaded, dumped unedited (``norm``) and dumped edited (``new``);
+   the ``norm -> new`` line hunks are then transplanted onto the *original* lines through
+   the ``original <-> norm`` alignment, so lines ruamel would have reformatted stay as they
+   were unless they are the edited ones;
+3. only when a hunk lands on a line ruamel reformatted does the whole document fall back
+   to ruamel's output (still comment- and order-preserving).
+
+Line endings (LF/CRLF) and a missing final newline are preserved.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+_MARKER = re.compile(r"^---(?:[ \t]+(?:#.*)?)?$")
+_CONTENT = re.compile(r"^(?![ \t]*(?:#|%|$))", re.M)
+
+
+class RewriteError(ValueError):
+    """A file cannot be parsed or edited (message names the file and document, never a value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DocSpan:
+    """One YAML document's body in a file: ``text[start:end]``; ``index`` as load_all counts."""
+
+    index: int
+    start: int
+    end: int
+
+
+def split_documents(text: str) -> list[DocSpan]:
+    """Document bodies in ``text`` (separator lines excluded), indexed as ``load_all`` yields them.
+
+    The part before the first ``---`` counts as a document only when it holds content
+    (not just comments, blank lines or directives), matching PyYAML and ruamel.
+    """
+    spans: list[tuple[int, int, bool]] = []  # start, end, is_after_marker
+    pos = 0
+    start = 0
+    after_marker = False
+    for line in text.splitlines(keepends=True):
+        stripped = line.rstrip("\r\n")
+        if _MARKER.match(stripped):
+            spans.append((start, pos, after_marker))
+            start = pos + len(line)
+            after_marker = True
+        pos += len(line)
+    spans.append((start, len(text), after_marker))
+    out: list[DocSpan] = []
+    for n, (s, e, marked) in enumerate(spans):
+        body = text[s:e]
+        has_content = bool(_CONTENT.search(body)) and not _only_end_marker(body)
+        if marked or has_content:
+            # A trailing empty segment after a final '---' still counts (load_all yields None),
+            # but an empty tail with no marker (the file's end) does not.
+            if not marked and n > 0 and not has_content:
+                continue
+            out.append(DocSpan(len(out), s, e))
+    return out
+
+
+def _only_end_marker(body: str) -> bool:
+    lines = [ln.strip() for ln in body.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return all(ln == "..." for ln in lines)
+
+
+def _guess_indent(body: str) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) indentation, guessed from the first nested block of each kind."""
+    lines = [ln for ln in body.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    mapping = None
+    offset = None
+    for prev, cur in itertools.pairwise(lines):
+        p_ind = len(prev) - len(prev.lstrip(" "))
+        c_ind = len(cur) - len(cur.lstrip(" "))
+        p_body = prev.strip()
+        if not p_body.endswith(":"):
+            continue
+        if p_body.startswith("- "):
+            p_ind += 2
+        c_body = cur.strip()
+        if c_body.startswith("- ") or c_body == "-":
+            if offset is None and c_ind >= p_ind:
+                offset = c_ind - p_ind
+        elif mapping is None and c_ind > p_ind:
+            mapping = c_ind - p_ind
+        if mapping is not None and offset is not None:
+            break
+    m = mapping or 2
+    o = offset if offset is not None else 0
+    return m, o + 2, o
+
+
+def yaml_for(body: str) -> YAML:
+    """A round-trip YAML instance set up to reproduce ``body``'s style as closely as it can."""
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 1 << 16
+    m, s, o = _guess_indent(body)
+    y.indent(mapping=m, sequence=s, offset=o)
+    return y
+
+
+def load(body: str, where: str = "") -> Any:
+    try:
+        return yaml_for(body).load(body)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark is not None else ""
+        raise RewriteError(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', None) or 'parse error'}") \
+            from None
+
+
+def dump(data: Any, y: YAML) -> str:
+    buf = io.StringIO()
+    y.dump(data, buf)
+    return buf.getvalue()
+
+
+def dump_new(data: Any) -> str:
+    """Dump a fresh document (a new manifest) in the kubectl style: 2-space, dash at column."""
+    y = YAML(typ="rt")
+    y.width = 1 << 16
+    y.indent(mapping=2, sequence=2, offset=0)
+    return dump(data, y)
+
+
+def _splice(original: str, norm: str, new: str) -> str | None:
+    """Transplant the norm->new hunks onto ``original``; None when a hunk hits a reformatted line."""
+    a = original.splitlines(keepends=True)
+    n = norm.splitlines(keepends=True)
+    e = new.splitlines(keepends=True)
+    nmap: dict[int, int] = {}
+    for tag, i1, _i2, j1, j2 in difflib.SequenceMatcher(None, a, n, autojunk=False).get_opcodes():
+        if tag == "equal":
+            for k in range(j2 - j1):
+                nmap[j1 + k] = i1 + k
+    result = list(a)
+    hunks = [op for op in difflib.SequenceMatcher(None, n, e, autojunk=False).get_opcodes() if op[0] != "equal"]
+    for _tag, i1, i2, j1, j2 in reversed(hunks):
+        if i2 > i1:
+            if any(k not in nmap for k in range(i1, i2)):
+                return None
+            b1, b2 = nmap[i1], nmap[i2 - 1] + 1
+            if b2 - b1 != i2 - i1:
+                return None
+        elif i1 - 1 in nmap:
+            b1 = b2 = nmap[i1 - 1] + 1
+        elif i1 in nmap:
+            b1 = b2 = nmap[i1]
+        elif i1 == 0:
+            b1 = b2 = 0
+        else:
+            return None
+        result[b1:b2] = e[j1:j2]
+    return "".join(result)
+
+
+def edit_body(body: str, edit: Callable[[Any], Any], where: str = "") -> str:
+    """Apply ``edit`` to one document's data and return the new body text.
+
+    ``edit`` mutates the loaded data in place and returns None, or returns a replacement
+    document (then the document is re-dumped, keeping its leading comment lines).
+    """
+    crlf = "\r\n" in body
+    text = body.replace("\r\n", "\n") if crlf else body
+    missing_nl = bool(text) and not text.endswith("\n")
+    if missing_nl:
+        text += "\n"
+    y = yaml_for(text)
+    data = load(text, where)
+    norm = dump(data, y) if data is not None else ""
+    replacement = edit(data)
+    if replacement is not None:
+        lead = "".join(ln for ln in _leading_comments(text))
+        new = lead + dump_new(replacement)
+        out = new
+    else:
+        new = dump(data, y) if data is not None else ""
+        out = new if norm == text else (_splice(text, norm, new) or new)
+    if missing_nl and out.endswith("\n") and replacement is None:
+        out = out[:-1]
+    return out.replace("\n", "\r\n") if crlf else out
+
+
+def _leading_comments(text: str) -> Iterator[str]:
+    for line in text.splitlines(keepends=True):
+        if line.strip() and not line.lstrip().startswith("#"):
+            return
+        yield line
+
+
+def edit_documents(text: str, edits: dict[int, Callable[[Any], Any]], where: str = "") -> str:
+    """Apply per-document edits (by document index); untouched documents stay byte-identical."""
+    spans = split_documents(text)
+    by_index = {s.index: s for s in spans}
+    missing = sorted(set(edits) - set(by_index))
+    if missing:
+        raise RewriteError(f"{where}: has no document {missing[0]} (it has {len(spans)})")
+    out = text
+    for idx in sorted(edits, reverse=True):
+        span = by_index[idx]
+        body = text[span.start : span.end]
+        new_body = edit_body(body, edits[idx], f"{where} document {idx}")
+        out = out[: span.start] + new_body + out[span.end :]
+    return out
+
+
+def load_documents(text: str, where: str = "") -> list[Any]:
+    """Every document's data (round-trip types), indexed like :func:`split_documents`."""
+    return [load(text[s.start : s.end], f"{where} document {s.index}") for s in split_documents(text)]
+
+
+def append_document(text: str, doc_text: str) -> str:
+    """``text`` with another document added at the end, separated by ``---``."""
+    if not text.strip():
+        return doc_text
+    sep = "" if text.endswith("\n") else "\n"
+    return text + sep + "---\n" + doc_text
