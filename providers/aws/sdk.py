@@ -2,7 +2,7 @@
 
 Why a Protocol: the adapter depends on ten secretsmanager methods, not on boto3's whole
 surface; naming them here documents exactly which IAM actions the adapter needs (see
-docs/providers/aws.md) and keeps the rest of the package free of boto3 types.
+docs/providers.md) and keeps the rest of the package free of boto3 types.
 
 Credentials, in order:
 

@@ -1,7 +1,7 @@
 """Azure Key Vault provider (``azure://VAULT``, ``https://VAULT.vault.azure.net``).
 
 Loaded through the ``secretsync.providers`` entry point; needs the ``azure`` extra
-(``azure-keyvault-secrets``, ``azure-identity``). See ``docs/providers/azure.md``.
+(``azure-keyvault-secrets``, ``azure-identity``). See ``docs/providers.md``.
 """
 
 from .client import CAPABILITIES, AzureKeyVaultClient

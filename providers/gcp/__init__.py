@@ -1,6 +1,6 @@
 """GCP Secret Manager provider (``gcp://PROJECT``), found through the ``secretsync.providers`` entry point.
 
-See docs/providers/gcp.md for authentication, IAM roles, the secret-id mapping and the cost
+See docs/providers.md for authentication, IAM roles, the secret-id mapping and the cost
 of change detection.
 """
 

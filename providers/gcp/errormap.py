@@ -11,7 +11,7 @@ or DESTROYED. The caller says which one it means through ``precondition``:
 * ``"conflict"`` (default): :class:`Conflict`;
 * ``"version-state"``: a DESTROYED version becomes :class:`NotFound` (its value is gone for
   good), a DISABLED one :class:`Conflict` (the version exists and can be enabled again, so
-  it must never drive a prune; see docs/providers/gcp.md).
+  it must never drive a prune; see docs/providers.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The Vault/OpenBao KV adapter: KV v2 (versions, tags, compare-and-set, soft delete) and KV v1.
 
-Value convention (see docs/providers/vault.md): KV stores a JSON map per path, secretsync a
+Value convention (see docs/providers.md): KV stores a JSON map per path, secretsync a
 single value, so a value is written as ``{"value": "<text>"}`` (``{"value_b64": "..."}``
 when it is not UTF-8). Reading a path someone else wrote with other keys returns the whole
 map as JSON text, and ``prop`` picks one key, as External Secrets' ``property`` does.

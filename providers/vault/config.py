@@ -1,6 +1,6 @@
 """Store URL and config for Vault/OpenBao, and the environment fallbacks the ``vault`` CLI uses.
 
-URL form (documented in docs/providers/vault.md)::
+URL form (documented in docs/providers.md)::
 
     vault://[HOST[:PORT]]/MOUNT[?tls=false&prefix=P&kvVersion=2&namespace=NS&auth=approle&role=R]
 

@@ -1,4 +1,4 @@
-"""The least-privilege policies printed in docs/providers/vault.md really are enough (and no more):
+"""The least-privilege policies printed in docs/providers.md really are enough (and no more):
 they are read from the document, applied to OpenBao, and the controller's and migrator's
 operations run under them."""
 
@@ -15,7 +15,7 @@ from secretsync.core.errors import NotFound, PermissionDenied
 from secretsync.core.values import SecretValue
 from tests.harness.vault import OpenBao
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "providers" / "vault.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "providers.md"
 
 
 def _policies() -> dict[str, str]:
