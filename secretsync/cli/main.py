@@ -17,7 +17,7 @@ import click
 from secretsync import __version__
 from secretsync.core.errors import SecretSyncError
 
-from .context import CliContext
+from .context import CliContext, client_settings
 from .logsetup import setup_logging
 
 #: name -> "module:attribute". Modules load only when their command runs (or --help lists them).
@@ -68,6 +68,12 @@ class LazyGroup(click.Group):
     show_default=True,
 )
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--rate-limit", type=click.FloatRange(min=0.01), envvar="SECRETSYNC_RATE_LIMIT",
+              help="Client-side limit on provider API calls per second, per store (default: none).")
+@click.option("--rate-burst", type=click.IntRange(min=1), default=20, show_default=True,
+              envvar="SECRETSYNC_RATE_BURST", help="Calls that may go at once before --rate-limit applies.")
+@click.option("--timeout", "call_timeout", type=click.FloatRange(min=0.5), default=15.0, show_default=True,
+              envvar="SECRETSYNC_TIMEOUT", help="Seconds one provider call may take before it is Unavailable.")
 @click.version_option(__version__, "--version", prog_name="secretsync")
 @click.pass_context
 def cli(
@@ -78,6 +84,9 @@ def cli(
     all_namespaces: bool,
     log_level: str,
     log_format: str,
+    rate_limit: float | None,
+    rate_burst: int,
+    call_timeout: float,
 ) -> None:
     """Take secrets out of Kubernetes plaintext and keep them in secret managers.
 
@@ -90,6 +99,7 @@ def cli(
         kube_context=kube_context,
         namespace=namespace,
         all_namespaces=all_namespaces,
+        client_settings=client_settings(rate_limit, rate_burst, call_timeout),
     )
 
 

@@ -14,6 +14,7 @@ from secretsync.core.contract import ListFilter
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
 
+from .context import current
 from .output import OUTPUT_OPTION, render
 
 
@@ -39,7 +40,7 @@ def secret() -> None:
 @click.option("--property", "prop", help="Print one property of a JSON secret.")
 def get_cmd(store_url: str, name: str, version_id: str | None, prop: str | None) -> None:
     """Print a secret's raw value to stdout."""
-    with_client = open_store(store_url)
+    with_client = open_store(store_url, current().client_settings)
     try:
         value = with_client.get(name, version=version_id, prop=prop)
     finally:
@@ -79,7 +80,7 @@ def put_cmd(
         data = sys.stdin.buffer.read()
         if strip_newline and data.endswith(b"\n"):
             data = data[:-2] if data.endswith(b"\r\n") else data[:-1]
-    client = open_store(store_url)
+    client = open_store(store_url, current().client_settings)
     try:
         result = client.put(
             name,
@@ -105,7 +106,7 @@ def put_cmd(
 @OUTPUT_OPTION
 def ls_cmd(store_url: str, prefix: str | None, regex: str | None, tags: tuple[str, ...], output: str) -> None:
     """List secrets' names and metadata (never values)."""
-    client = open_store(store_url)
+    client = open_store(store_url, current().client_settings)
     try:
         flt = ListFilter(prefix=prefix, name_regex=regex, tags=_parse_tags(tags))
         rows = [m.as_dict() for m in client.list(flt)]
@@ -120,7 +121,7 @@ def ls_cmd(store_url: str, prefix: str | None, regex: str | None, tags: tuple[st
 @click.option("--force", is_flag=True, help="Delete at once, without the provider's recovery window.")
 def rm_cmd(store_url: str, name: str, force: bool) -> None:
     """Delete a secret (soft delete where the provider has one, unless --force)."""
-    client = open_store(store_url)
+    client = open_store(store_url, current().client_settings)
     try:
         client.delete(name, force=force)
     finally:
