@@ -126,6 +126,7 @@ class FileClient(ClientBase):
         self._key = _Key(path, key_file, os.environ.get(KEY_ENV))
         self._lock_path = path.with_name(path.name + ".lock")
         self._thread_lock = threading.RLock()
+        self._limiter = self.settings.rate_limit.bucket()
 
     @property
     def capabilities(self) -> Capabilities:
@@ -202,19 +203,19 @@ class FileClient(ClientBase):
 
     # -- contract -----------------------------------------------------------------------
     def get(self, name: str, *, version: str | None = None, prop: str | None = None) -> SecretValue:
-        with self.settings.calls.call("file", "get"), self._locked(False):
+        with self.settings.calls.call("file", "get", self._limiter), self._locked(False):
             value, _ = self._read()[0].get(name, version)
         return extract_property(value, prop, name=name, provider="file")
 
     def get_versioned(self, name: str) -> Fetched:
-        with self.settings.calls.call("file", "get"), self._locked(False):
+        with self.settings.calls.call("file", "get", self._limiter), self._locked(False):
             value, version = self._read()[0].get(name, None)
         return Fetched(value, version)
 
     def get_many(self, names: Sequence[str]) -> dict[str, Fetched | ProviderError]:
         # One decrypt for the whole batch instead of one per name.
         out: dict[str, Fetched | ProviderError] = {}
-        with self.settings.calls.call("file", "get_many"), self._locked(False):
+        with self.settings.calls.call("file", "get_many", self._limiter), self._locked(False):
             store = self._read()[0]
         for name in dict.fromkeys(names):
             try:
@@ -225,11 +226,11 @@ class FileClient(ClientBase):
         return out
 
     def describe(self, name: str) -> SecretMetadata:
-        with self.settings.calls.call("file", "describe"), self._locked(False):
+        with self.settings.calls.call("file", "describe", self._limiter), self._locked(False):
             return self._read()[0].describe(name)
 
     def list(self, flt: ListFilter | None = None) -> Iterator[SecretMetadata]:
-        with self.settings.calls.call("file", "list"), self._locked(False):
+        with self.settings.calls.call("file", "list", self._limiter), self._locked(False):
             items = list(self._read()[0].list(flt or ListFilter()))
         return iter(items)
 
@@ -242,14 +243,14 @@ class FileClient(ClientBase):
         if_absent: bool = False,
         expected_version: str | None = None,
     ) -> PutResult:
-        with self.settings.calls.call("file", "put"), self._locked(True):
+        with self.settings.calls.call("file", "put", self._limiter), self._locked(True):
             store, header = self._read()
             result = store.put(name, value, tags, if_absent, expected_version)
             self._write(store, header)
             return result
 
     def delete(self, name: str, *, force: bool = False) -> None:
-        with self.settings.calls.call("file", "delete"), self._locked(True):
+        with self.settings.calls.call("file", "delete", self._limiter), self._locked(True):
             store, header = self._read()
             store.delete(name)
             self._write(store, header)

@@ -49,13 +49,14 @@ class MemoryClient(ClientBase):
         super().__init__(settings)
         self.store_name = store_name
         self._store, self._lock = _shared(store_name)
+        self._limiter = self.settings.rate_limit.bucket()
 
     @property
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
 
     def _call(self, op: str) -> Any:
-        return self.settings.calls.call("memory", op)
+        return self.settings.calls.call("memory", op, self._limiter)
 
     def get(self, name: str, *, version: str | None = None, prop: str | None = None) -> SecretValue:
         with self._call("get"), self._lock:

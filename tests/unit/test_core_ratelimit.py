@@ -42,9 +42,8 @@ def test_store_calls_are_rate_limited_and_counted() -> None:
     start = time.monotonic()
     for i in range(4):
         client.put(f"k{i}", SecretValue("v"))
-    # memory's adapter does not take a limiter; what matters here is the count
     assert settings.calls.total("memory", "put") == 4
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start >= 0.25
 
 
 def test_recorder_counts_outcomes_by_error_reason() -> None:
