@@ -1,0 +1,12 @@
+"""The sync controller: ExternalSecrets -> Kubernetes Secrets, with the fewest provider calls.
+
+Entry points: :class:`Controller` (built with a :class:`KubeApi` and
+:class:`ControllerSettings`) and the ``secretsync controller`` command. Design notes and
+measured numbers: docs/design-controller.md and docs/bench-controller.md.
+"""
+
+from .kubeapi import KubeApi
+from .runtime import Controller
+from .settings import ControllerSettings
+
+__all__ = ["Controller", "ControllerSettings", "KubeApi"]

@@ -1,0 +1,105 @@
+"""core/v1 Events on create, update and error, sent off the reconcile path, never with values.
+
+Why asynchronous and de-duplicated: a cold start of 10k ExternalSecrets is 10k "Created"
+events; posting them inline would double the API round trips of every reconcile. A bounded
+queue and one sender thread keep reconciles fast; when the queue is full, events are dropped
+(and counted) rather than blocking. The same warning repeated for one object within
+``repeat_after`` seconds is sent once: an outage must not turn into an event storm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .kubeapi import EVENTS, KubeApi, KubeError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+    uid: str | None
+
+
+class EventRecorder:
+    def __init__(self, api: KubeApi, *, component: str = "secretsync-controller", instance: str = "",
+                 maxsize: int = 10000, repeat_after: float = 600.0, fallback_namespace: str = "default") -> None:
+        self.api = api
+        self.component = component
+        self.instance = instance
+        self.repeat_after = repeat_after
+        self.fallback_namespace = fallback_namespace
+        self._queue: queue.Queue[dict[str, object] | None] = queue.Queue(maxsize)
+        self._last: dict[tuple[str, str | None, str], tuple[str, str, float]] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+        self.sent = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="event-sender", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread is None:
+            return
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=1)
+        self._thread.join(timeout)
+
+    def emit(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
+        """Queue one event. ``message`` must be value-free (callers pass error texts only)."""
+        now = time.monotonic()
+        okey = (ref.kind, ref.namespace, ref.name)
+        with self._lock:
+            last = self._last.get(okey)
+            if last is not None and last[0] == reason and last[1] == message and now - last[2] < self.repeat_after:
+                return
+            self._last[okey] = (reason, message, now)
+            if len(self._last) > 50000:
+                self._last.clear()
+        ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ns = ref.namespace or self.fallback_namespace
+        body: dict[str, object] = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{ref.name}.{uuid.uuid4().hex[:16]}", "namespace": ns},
+            "involvedObject": {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name,
+                               **({"namespace": ref.namespace} if ref.namespace else {}),
+                               **({"uid": ref.uid} if ref.uid else {})},
+            "reason": reason, "message": message[:1024], "type": type_,
+            "source": {"component": self.component},
+            "reportingComponent": self.component, "reportingInstance": self.instance or self.component,
+            "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
+        }
+        try:
+            self._queue.put_nowait(body)
+        except queue.Full:
+            self.dropped += 1
+
+    def forget(self, kind: str, namespace: str | None, name: str) -> None:
+        with self._lock:
+            self._last.pop((kind, namespace, name), None)
+
+    def _run(self) -> None:
+        while True:
+            body = self._queue.get()
+            if body is None:
+                return
+            md = body["metadata"]
+            assert isinstance(md, dict)
+            try:
+                self.api.create(EVENTS, body, str(md["namespace"]))
+                self.sent += 1
+            except KubeError as exc:
+                log.debug("event not recorded: %s", exc)

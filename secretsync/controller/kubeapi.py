@@ -1,0 +1,268 @@
+"""A thin JSON client for the Kubernetes API, on the official client's configuration and pool.
+
+Why not the generated ``CoreV1Api`` models: deserializing every Secret, ExternalSecret and
+watch event into model objects is what made an off-the-shelf operator hold ~440 MB for 10k
+objects. Here responses stay plain dicts that the informers cut down to the few fields they
+keep, and watch streams are parsed line by line. Authentication, TLS and proxies still come
+from ``kubernetes.config`` (kubeconfig, exec plugins, in-cluster service account), so we
+reuse the field's loader rather than re-implement it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One REST resource (``group`` empty for the core API)."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{quote(name, safe='')}"
+            if subresource:
+                base += f"/{subresource}"
+        return base
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+SECRETS = Resource("", "v1", "secrets", "Secret")
+CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
+NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+EVENTS = Resource("", "v1", "events", "Event")
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
+
+
+class KubeError(Exception):
+    """A failed Kubernetes API call: HTTP status, the API's reason, and its message.
+
+    API messages name objects and fields, never Secret values (the API server does not
+    echo data back in errors).
+    """
+
+    def __init__(self, status: int, reason: str, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(f"{method} {path}: {status} {reason}: {message}".strip())
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+
+class KubeApi:
+    """JSON over the official client's urllib3 pool (thread-safe; one per controller)."""
+
+    def __init__(self, configuration: Any, *, timeout: tuple[float, float] = (5.0, 30.0),
+                 pool_size: int = 32) -> None:
+        from kubernetes.client import rest
+
+        self.configuration = configuration
+        configuration.connection_pool_maxsize = pool_size
+        self._pool = rest.RESTClientObject(configuration).pool_manager
+        self.timeout = timeout
+        self.host = str(configuration.host).rstrip("/")
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, kubeconfig: str | None = None, context: str | None = None, **kw: Any) -> KubeApi:
+        """In-cluster config when running in a pod and no kubeconfig is given, else the kubeconfig."""
+        import os
+
+        from kubernetes import config
+        from kubernetes.client import Configuration
+
+        cfg = Configuration()
+        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        else:
+            config.load_kube_config(config_file=kubeconfig, context=context,  # type: ignore[no-untyped-call]
+                                  client_configuration=cfg)
+        return cls(cfg, **kw)
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    # -- raw -------------------------------------------------------------------------------
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "secretsync-controller"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        for auth in self.configuration.auth_settings().values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[str(auth["key"])] = str(auth["value"])
+        return headers
+
+    def _url(self, path: str, query: Mapping[str, Any] | None) -> str:
+        q = {k: ("true" if v is True else "false" if v is False else v)
+             for k, v in (query or {}).items() if v is not None}
+        return self.host + path + (("?" + urlencode(q)) if q else "")
+
+    def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
+                body: Any = None, content_type: str | None = "application/json",
+                timeout: tuple[float, float] | None = None) -> Any:
+        import urllib3
+
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        try:
+            resp = self._pool.request(
+                method, self._url(path, query), body=data,
+                headers=self._headers(content_type if body is not None else None),
+                timeout=urllib3.Timeout(connect=(timeout or self.timeout)[0], read=(timeout or self.timeout)[1]),
+                retries=False, preload_content=True,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise KubeError(0, "ConnectionError", type(exc).__name__, method=method, path=path) from exc
+        if resp.status >= 300:
+            raise _error(resp.status, resp.data, method, path)
+        if not resp.data:
+            return None
+        return json.loads(resp.data)
+
+    # -- verbs -----------------------------------------------------------------------------
+    def get(self, res: Resource, name: str, namespace: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = self.request("GET", res.path(namespace, name))
+        return out
+
+    def list(self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None,
+             field_selector: str | None = None, limit: int | None = None, continue_: str | None = None,
+             resource_version: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = self.request("GET", res.path(namespace), query={
+            "labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit,
+            "continue": continue_, "resourceVersion": resource_version,
+        })
+        return out
+
+    def create(self, res: Resource, body: Mapping[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = self.request("POST", res.path(namespace), body=body,
+                                           query={"fieldManager": "secretsync-controller"})
+        return out
+
+    def replace(self, res: Resource, name: str, body: Mapping[str, Any], namespace: str | None = None,
+                *, subresource: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = self.request("PUT", res.path(namespace, name, subresource), body=body,
+                                           query={"fieldManager": "secretsync-controller"})
+        return out
+
+    def patch(self, res: Resource, name: str, patch: Any, namespace: str | None = None, *,
+              subresource: str | None = None, patch_type: str = "merge") -> dict[str, Any]:
+        ctype = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
+                 "strategic": "application/strategic-merge-patch+json"}[patch_type]
+        out: dict[str, Any] = self.request("PATCH", res.path(namespace, name, subresource), body=patch,
+                                           content_type=ctype, query={"fieldManager": "secretsync-controller"})
+        return out
+
+    def delete(self, res: Resource, name: str, namespace: str | None = None, *, uid: str | None = None,
+               resource_version: str | None = None) -> None:
+        """Delete, with preconditions: never delete a Secret someone replaced in the meantime."""
+        pre = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": pre} if pre else None
+        self.request("DELETE", res.path(namespace, name), body=body)
+
+    def watch(self, res: Resource, namespace: str | None = None, *, resource_version: str | None,
+              label_selector: str | None = None, timeout_seconds: int = 300) -> WatchStream:
+        """Open a watch; iterate the result for events (dicts with ``type`` and ``object``).
+
+        ``allowWatchBookmarks`` lets the server tell us a newer resourceVersion without sending
+        objects, so a re-watch after a timeout rarely falls back to a full relist. An ``ERROR``
+        event (410 Gone) is raised as :class:`KubeError` so the informer relists.
+        """
+        import urllib3
+
+        path = res.path(namespace)
+        query = {"watch": True, "allowWatchBookmarks": True, "resourceVersion": resource_version,
+                 "labelSelector": label_selector, "timeoutSeconds": timeout_seconds}
+        try:
+            resp = self._pool.request(
+                "GET", self._url(path, query), headers=self._headers(None),
+                timeout=urllib3.Timeout(connect=self.timeout[0], read=timeout_seconds + 30),
+                retries=False, preload_content=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise KubeError(0, "ConnectionError", type(exc).__name__, method="WATCH", path=path) from exc
+        if resp.status >= 300:
+            err = _error(resp.status, resp.read(), "WATCH", path)
+            resp.release_conn()
+            raise err
+        return WatchStream(resp, path)
+
+
+class WatchStream:
+    """One open watch. ``close()`` (from any thread) ends the iteration promptly."""
+
+    def __init__(self, resp: Any, path: str) -> None:
+        self._resp = resp
+        self._path = path
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        shutdown = getattr(self._resp, "shutdown", None)
+        try:
+            if shutdown is not None:
+                shutdown()
+            self._resp.close()
+        except Exception:  # closing a dead socket may fail in many ways
+            log.debug("closing watch %s failed", self._path, exc_info=True)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        import urllib3
+
+        buf = b""
+        try:
+            for chunk in self._resp.stream(None, decode_content=True):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        obj = event.get("object") or {}
+                        raise KubeError(int(obj.get("code", 500)), str(obj.get("reason", "")),
+                                        str(obj.get("message", "")), method="WATCH", path=self._path)
+                    yield event
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if self.closed:
+                return
+            raise KubeError(0, "ConnectionError", type(exc).__name__, method="WATCH", path=self._path) from exc
+        finally:
+            self._resp.close()
+
+
+def _error(status: int, data: bytes, method: str, path: str) -> KubeError:
+    try:
+        doc = json.loads(data)
+        return KubeError(status, str(doc.get("reason", "")), str(doc.get("message", "")), method=method, path=path)
+    except (ValueError, AttributeError):
+        return KubeError(status, "", data[:200].decode(errors="replace"), method=method, path=path)

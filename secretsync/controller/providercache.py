@@ -1,0 +1,348 @@
+"""Change detection with the fewest provider calls: one cache per store, shared by every ExternalSecret.
+
+The baseline (External Secrets Operator) reads every remote key of every ExternalSecret on
+every refresh: 10k ExternalSecrets on a 1h interval are 10k GetSecretValue calls an hour,
+however few secrets changed, and a key used by 50 namespaces is read 50 times. Here a
+*cycle* of one store does:
+
+1. **list** the store's metadata once (``client.list(ListFilter(prefix=...))``, one call per
+   page; the prefix is the longest common prefix of the keys in use), giving each secret's
+   change token (its version, else its update time);
+2. **fetch** only the keys in use whose token moved since the last fetch (or that are
+   missing from the listing: a definite NotFound is only ever concluded from a fetch),
+   through ``get_many`` in backend-sized batches (AWS BatchGetSecretValue: 20 per call);
+3. tell the runtime which keys changed, so exactly the ExternalSecrets that use them are
+   re-synced.
+
+Every ExternalSecret due for refresh reads from this cache; a cycle runs only when the
+cache is older than the ExternalSecret's refresh interval, so however many ExternalSecrets
+use a key, it is fetched at most once per cycle (ClusterExternalSecret fan-out costs one
+fetch for N namespaces).
+
+When listing cannot pay for itself (no change token in the listing, or a listing takes
+more calls than re-fetching every key in use, e.g. a few keys in a huge account), the
+cache switches to *direct* mode: re-fetch the keys in use in batches each cycle. It
+decides from the calls the last listing and fetches actually cost (counted with the
+store's :class:`~secretsync.core.calls.CallRecorder`), and re-probes the listing now and
+then because the set of keys in use changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from secretsync.core.calls import CallRecorder
+from secretsync.core.contract import ListFilter, SecretMetadata, SecretsClient, chunked
+from secretsync.core.errors import NotFound, ProviderError, Unavailable
+from secretsync.core.values import SecretValue
+
+log = logging.getLogger(__name__)
+
+LIST = "list"
+DIRECT = "direct"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the cache knows about one remote key: a value (with its version) or an error."""
+
+    value: SecretValue | None
+    version: str | None
+    error: ProviderError | None
+    #: The listing's change token when this entry was (re)confirmed; None = unknown.
+    token: str | None
+
+    @property
+    def absent(self) -> bool:
+        return isinstance(self.error, NotFound)
+
+
+def change_token(meta: SecretMetadata | None) -> str | None:
+    """The version if the listing has one, else the update time; None if neither."""
+    if meta is None:
+        return None
+    if meta.version:
+        return f"v:{meta.version}"
+    if meta.updated is not None:
+        return f"t:{meta.updated.isoformat()}"
+    return None
+
+
+def common_prefix(names: Iterable[str]) -> str:
+    it = iter(names)
+    first = next(it, None)
+    if first is None:
+        return ""
+    prefix = first
+    for name in it:
+        while not name.startswith(prefix):
+            prefix = prefix[:-1]
+            if not prefix:
+                return ""
+    return prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What the ExternalSecrets of one store need: remote keys, and find prefixes (None = all)."""
+
+    keys: frozenset[str]
+    find_prefixes: tuple[str | None, ...] = ()
+
+
+class StoreCache:
+    """Per-store values, versions and the listing; thread-safe; one cycle at a time."""
+
+    def __init__(
+        self,
+        client: SecretsClient,
+        recorder: CallRecorder,
+        usage: Callable[[], Usage],
+        on_changed: Callable[[set[str]], None] | None = None,
+        *,
+        name: str = "",
+        probe_every: int = 10,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.recorder = recorder
+        self.usage = usage
+        self.on_changed = on_changed
+        self.name = name
+        self.probe_every = probe_every
+        self._clock = clock
+        self._lock = threading.Lock()  # guards the dicts below
+        self._io = threading.Lock()  # one provider conversation at a time per store
+        self._entries: dict[str, Entry] = {}
+        self._pinned: dict[tuple[str, str], Entry] = {}
+        self._listing: dict[str, SecretMetadata] | None = None
+        self._listing_prefix: str | None = None
+        self.cycle_at = -math.inf
+        self.cycles = 0
+        self.mode = LIST
+        self._direct_cycles = 0
+        #: Measured: calls one listing took, and calls per fetched key.
+        self.list_calls: int | None = None
+        self.fetch_cost: float | None = None
+        self.last_cycle_calls = 0
+
+    # -- cycle -----------------------------------------------------------------------------
+    def fresh(self, max_age: float) -> bool:
+        return self._clock() - self.cycle_at <= max_age
+
+    def refresh(self, max_age: float) -> bool:
+        """Run a cycle unless one finished within ``max_age`` seconds. True if this call ran one.
+
+        Store-wide failures (outage, bad credentials) raise; per-key errors land in entries.
+        """
+        if self.fresh(max_age):
+            return False
+        with self._io:
+            if self.fresh(max_age):  # another worker just ran it
+                return False
+            self._cycle()
+            return True
+
+    def _calls(self) -> int:
+        return self.recorder.total()
+
+    def _cycle(self) -> None:
+        usage = self.usage()
+        wanted = set(usage.keys)
+        need_listing = bool(usage.find_prefixes)
+        probe = self.mode == DIRECT and self._direct_cycles >= self.probe_every
+        do_list = self.mode == LIST or need_listing or probe
+        start_calls = self._calls()
+        listing: dict[str, SecretMetadata] | None = None
+        prefix: str | None = None
+        if do_list:
+            prefix = self._prefix(wanted, usage.find_prefixes)
+            before = self._calls()
+            listing = {m.name: m for m in self.client.list(ListFilter(prefix=prefix or None))}
+            self.list_calls = self._calls() - before
+        with self._lock:
+            entries = dict(self._entries)
+        to_fetch: list[str] = []
+        for key in wanted:
+            entry = entries.get(key)
+            if listing is None or entry is None or (entry.error is not None and not entry.absent):
+                to_fetch.append(key)
+                continue
+            token = change_token(listing.get(key))
+            if key not in listing:
+                # Absent from the listing: confirm with a fetch (listings can lag behind writes),
+                # unless we already know it is definitely gone.
+                if not entry.absent:
+                    to_fetch.append(key)
+            elif token is None or token != entry.token or entry.absent:
+                to_fetch.append(key)
+        before = self._calls()
+        fetched: dict[str, Entry] = {}
+        try:
+            self._fetch(to_fetch, listing, fetched)
+        except ProviderError:
+            # Keep what the batches before the failure brought; the cycle itself failed.
+            changed = self._commit(fetched)
+            if changed and self.on_changed is not None:
+                self.on_changed(changed)
+            raise
+        fetch_calls = self._calls() - before
+        if to_fetch:
+            self.fetch_cost = fetch_calls / len(to_fetch)
+        changed = self._commit(fetched)
+        with self._lock:
+            # Listed keys that did not need a fetch: record the (unchanged) token.
+            for key in wanted:
+                if key not in fetched and key in self._entries and listing is not None and key in listing:
+                    self._entries[key] = _with_token(self._entries[key], change_token(listing[key]))
+            for key in list(self._entries):
+                if key not in wanted:
+                    del self._entries[key]
+            if listing is not None:
+                old_names = set(self._listing or ())
+                if usage.find_prefixes and self._listing is not None:
+                    changed |= set(set(listing) ^ old_names)
+                    changed |= {n for n in listing if n in self._listing
+                                and change_token(listing[n]) != change_token(self._listing[n])}
+                self._listing = listing if usage.find_prefixes else None
+                self._listing_prefix = prefix if usage.find_prefixes else None
+            self.cycle_at = self._clock()
+            self.cycles += 1
+        self.last_cycle_calls = self._calls() - start_calls
+        self._choose_mode(listing, len(wanted), need_listing)
+        if changed and self.on_changed is not None:
+            self.on_changed(changed)
+        log.debug("store %s: cycle %d (%s) fetched %d of %d keys in %d calls", self.name, self.cycles,
+                  self.mode, len(to_fetch), len(wanted), self.last_cycle_calls)
+
+    def _commit(self, fetched: Mapping[str, Entry]) -> set[str]:
+        changed: set[str] = set()
+        with self._lock:
+            for key, entry in fetched.items():
+                old = self._entries.get(key)
+                if old is None or not _same(old, entry):
+                    changed.add(key)
+                self._entries[key] = entry
+        return changed
+
+    def _choose_mode(self, listing: dict[str, SecretMetadata] | None, wanted: int, need_listing: bool) -> None:
+        if need_listing:
+            self.mode = LIST
+            return
+        if listing is None:
+            self._direct_cycles += 1
+            return
+        has_tokens = not listing or any(change_token(m) is not None for m in listing.values())
+        per_key = self.fetch_cost if self.fetch_cost is not None else 1.0
+        direct_cost = wanted * per_key
+        new_mode = LIST if has_tokens and (self.list_calls or 0) < direct_cost else DIRECT
+        if new_mode != self.mode:
+            log.info("store %s: change detection now %s (list %s calls, re-fetch-all %.1f calls)",
+                     self.name, new_mode, self.list_calls, direct_cost)
+        self.mode = new_mode
+        self._direct_cycles = 0
+
+    @staticmethod
+    def _prefix(wanted: set[str], find_prefixes: tuple[str | None, ...]) -> str:
+        if any(p is None for p in find_prefixes):
+            return ""
+        return common_prefix([*wanted, *(p for p in find_prefixes if p is not None)])
+
+    def _fetch(self, keys: list[str], listing: Mapping[str, SecretMetadata] | None,
+               out: dict[str, Entry] | None = None) -> dict[str, Entry]:
+        """Fetch ``keys`` in batches into ``out`` (filled batch by batch, so a failure keeps the rest)."""
+        if out is None:
+            out = {}
+        if not keys:
+            return out
+        caps = self.client.capabilities
+        size = max(1, caps.max_batch if caps.batch_get else 1)
+        for batch in chunked(sorted(keys), size):
+            results = self.client.get_many(batch)
+            for key in batch:
+                token = change_token(listing.get(key)) if listing is not None else None
+                res = results.get(key)
+                if res is None:
+                    out[key] = Entry(None, None, Unavailable("no result for key", operation="get_many", key=key),
+                                     None)
+                elif isinstance(res, ProviderError):
+                    out[key] = Entry(None, None, res, None)
+                else:
+                    out[key] = Entry(res.value, res.version, None, token)
+        return out
+
+    # -- reads -----------------------------------------------------------------------------
+    def entries(self, keys: Iterable[str]) -> dict[str, Entry]:
+        """Entries for ``keys``; keys the last cycle did not cover are fetched now (batched)."""
+        keys = list(dict.fromkeys(keys))
+        with self._lock:
+            found = {k: self._entries[k] for k in keys if k in self._entries}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            with self._io:
+                with self._lock:
+                    found.update({k: self._entries[k] for k in missing if k in self._entries})
+                    missing = [k for k in missing if k not in found]
+                    listing = self._listing
+                if missing:
+                    fetched = self._fetch(missing, listing)
+                    with self._lock:
+                        self._entries.update(fetched)
+                    found.update(fetched)
+        return found
+
+    def pinned(self, key: str, version: str) -> Entry:
+        """A specific version: immutable, so fetched once and kept while in use."""
+        with self._lock:
+            hit = self._pinned.get((key, version))
+        if hit is not None and (hit.error is None or hit.absent):
+            return hit
+        with self._io:
+            try:
+                value = self.client.get(key, version=version)
+                entry = Entry(value, version, None, None)
+            except ProviderError as exc:
+                entry = Entry(None, version, exc, None)
+        with self._lock:
+            if entry.error is None or entry.absent:
+                self._pinned[(key, version)] = entry
+        return entry
+
+    def find(self, flt: ListFilter) -> list[str]:
+        """Names matching a dataFrom.find, from this cycle's listing (listing now if there is none)."""
+        with self._lock:
+            listing = self._listing
+            lprefix = self._listing_prefix
+        if listing is None or (lprefix and not (flt.prefix or "").startswith(lprefix)):
+            with self._io:
+                listing = {m.name: m for m in self.client.list(ListFilter(prefix=flt.prefix))}
+        return sorted(n for n, m in listing.items() if flt.matches(m))
+
+    def forget_pinned(self, keep: set[tuple[str, str]]) -> None:
+        with self._lock:
+            for k in list(self._pinned):
+                if k not in keep:
+                    del self._pinned[k]
+
+    def stats(self) -> dict[str, object]:
+        with self._lock:
+            return {"mode": self.mode, "cycles": self.cycles, "entries": len(self._entries),
+                    "list_calls": self.list_calls, "fetch_cost": self.fetch_cost,
+                    "last_cycle_calls": self.last_cycle_calls}
+
+
+def _same(a: Entry, b: Entry) -> bool:
+    if (a.error is None) != (b.error is None):
+        return False
+    if a.error is not None and b.error is not None:
+        return type(a.error) is type(b.error)
+    return a.version == b.version and a.value == b.value
+
+
+def _with_token(entry: Entry, token: str | None) -> Entry:
+    return entry if entry.token == token else Entry(entry.value, entry.version, entry.error, token)

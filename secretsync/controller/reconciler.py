@@ -1,0 +1,455 @@
+"""Reconcile one ExternalSecret: read through the store's cache, render, write, report.
+
+The safety rules live here, in one function each:
+
+* Only a definite NotFound (``is_definitely_absent``) reaches the deletion policy; every
+  other provider error leaves the Secret exactly as it is, sets Ready=False with the
+  reason, emits a Warning event, and retries with per-key backoff.
+* An unhealthy store (circuit open) is not called at all; its ExternalSecrets say so.
+* Status, events and logs carry reasons, key names and versions, never values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from secretsync.api.models import (
+    API_VERSION,
+    KIND_EXTERNAL_SECRET,
+    Condition,
+    ExternalSecret,
+    ExternalSecretStatus,
+    SecretBinding,
+    SecretStore,
+    apply_decoding,
+    apply_rewrites,
+    get_condition,
+    set_condition,
+)
+from secretsync.api.template import ResourceLookup, TemplateEngine
+from secretsync.core.contract import ListFilter, extract_property
+from secretsync.core.errors import (
+    InvalidConfig,
+    NotFound,
+    ProviderError,
+    SecretSyncError,
+    Unavailable,
+    is_definitely_absent,
+)
+from secretsync.core.values import SecretValue
+
+from .events import EventRecorder, ObjectRef
+from .kubeapi import CONFIGMAPS, SECRETS, KubeApi, KubeError, Resource
+from .metrics import Metrics
+from .providercache import Entry
+from .secretwriter import Desired, SecretWriter, TargetRefused
+from .settings import ControllerSettings
+from .stores import StoreHandle, StoreManager
+from .workqueue import jittered
+
+log = logging.getLogger(__name__)
+
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the runtime does with the key next."""
+
+    #: Run again after this many seconds (a refresh schedule); None: only on events.
+    requeue_after: float | None = None
+    #: Failed: retry with the key's backoff (at least ``at_least`` seconds).
+    retry: bool = False
+    at_least: float = 0.0
+
+
+@dataclass
+class Collected:
+    values: dict[str, SecretValue] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    absent: list[str] = field(default_factory=list)
+    errors: list[SecretSyncError] = field(default_factory=list)
+    expected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StatusMemo:
+    """The status we last wrote for an ExternalSecret (the informer's copy lags behind)."""
+
+    status: ExternalSecretStatus
+    written_at: float
+
+
+class ExternalSecretReconciler:
+    def __init__(
+        self,
+        api: KubeApi,
+        settings: ControllerSettings,
+        stores: StoreManager,
+        writer: SecretWriter,
+        events: EventRecorder,
+        metrics: Metrics,
+        engine: TemplateEngine,
+        *,
+        find_store: Callable[[ExternalSecret], SecretStore | str | None],
+        namespace_labels: Callable[[str], Mapping[str, str] | None],
+        on_store_health: Callable[[StoreHandle], None],
+        es_resource: Resource,
+    ) -> None:
+        self.api = api
+        self.settings = settings
+        self.stores = stores
+        self.writer = writer
+        self.events = events
+        self.metrics = metrics
+        self.engine = engine
+        self.find_store = find_store
+        self.namespace_labels = namespace_labels
+        self.on_store_health = on_store_health
+        self.es_resource = es_resource
+        self.memo: dict[tuple[str, str], StatusMemo] = {}
+
+    # -- entry points ----------------------------------------------------------------------
+    def reconcile(self, es: ExternalSecret) -> Outcome:
+        t0 = time.perf_counter()
+        try:
+            return self._sync(es)
+        finally:
+            self.metrics.sync_duration.labels(KIND_EXTERNAL_SECRET).observe(time.perf_counter() - t0)
+
+    def invalid(self, namespace: str, name: str, uid: str | None, generation: int | None, message: str,
+                status: ExternalSecretStatus | None) -> Outcome:
+        """A spec that does not parse: say so in status (the parse error names every field)."""
+        ref = ObjectRef(API_VERSION, KIND_EXTERNAL_SECRET, namespace, name, uid)
+        self._write_status(namespace, name, status, ready=False, reason="InvalidSpec", message=message,
+                           generation=generation)
+        self.events.emit(ref, "Warning", "InvalidSpec", message)
+        self.metrics.reconcile_errors.labels(KIND_EXTERNAL_SECRET, "InvalidSpec").inc()
+        return Outcome()
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.memo.pop((namespace, name), None)
+
+    def conditions(self) -> list[tuple[str, str]]:
+        """(status, reason) of every ExternalSecret's Ready condition, for the metrics gauge."""
+        out = []
+        for memo in list(self.memo.values()):
+            cond = get_condition(memo.status.conditions, "Ready")
+            if cond is not None:
+                out.append((cond.status, cond.reason or ""))
+        return out
+
+    # -- the sync --------------------------------------------------------------------------
+    def _refresh_interval(self, es: ExternalSecret) -> float | None:
+        interval = es.spec.refresh_interval
+        return max(self.settings.refresh.floor, interval) if interval > 0 else None
+
+    def _sync(self, es: ExternalSecret) -> Outcome:
+        refresh = self._refresh_interval(es)
+        store = self.find_store(es)
+        kind, sname = es.spec.secret_store_ref.kind, es.spec.secret_store_ref.name
+        if store is None:
+            return self._fail(es, "StoreNotFound", f"{kind} {sname!r} not found", retry=True)
+        if isinstance(store, str):
+            return self._fail(es, "StoreInvalid", f"{kind} {sname!r} is invalid: {store}", retry=True)
+        if not store.namespace_allowed(es.namespace, self.namespace_labels(es.namespace) or {}):
+            return self._fail(es, "StoreNotAllowed",
+                              f"{store.ref} does not allow namespace {es.namespace!r} (spec.conditions)",
+                              requeue_after=refresh)
+        bad = [k for k in self._prefixes(es) if k is None or not store.key_allowed(k)]
+        if bad and store.spec.allowed_key_prefix:
+            shown = ", ".join(repr(k if k is not None else "<all>") for k in bad[:3])
+            return self._fail(es, "KeyNotAllowed", f"{store.ref} allows only keys starting with "
+                                                   f"{store.spec.allowed_key_prefix!r}; not {shown}",
+                              requeue_after=refresh)
+        try:
+            handle = self.stores.handle(store, es.namespace)
+        except ProviderError as exc:
+            return self._fail(es, exc.reason, str(exc), retry=True, at_least=exc.delay or 0.0)
+        breaker = handle.breaker
+        if not breaker.allow():
+            last = breaker.last_error
+            return self._fail(
+                es, "StoreUnavailable",
+                f"{store.ref} paused after {breaker.failures} consecutive failures"
+                + (f" ({last})" if last else "") + f"; next try in {breaker.retry_in():.0f}s",
+                requeue_after=breaker.retry_in())
+        try:
+            handle.cache.refresh(refresh if refresh is not None else math.inf)
+            got = self._collect(es, handle)
+        except ProviderError as exc:
+            if breaker.failure(exc):
+                self.on_store_health(handle)
+            return self._fail(es, exc.reason, str(exc), retry=True, at_least=exc.delay or 0.0)
+        if breaker.success():
+            self.on_store_health(handle)
+        if got.errors:
+            first = got.errors[0]
+            text = "; ".join(str(e) for e in got.errors[:3]) + (
+                f" (+{len(got.errors) - 3} more)" if len(got.errors) > 3 else "")
+            delay = getattr(first, "delay", None) or 0.0
+            retryable = first.retryable
+            reason = getattr(first, "reason", type(first).__name__)
+            return self._fail(es, str(reason), text, retry=retryable, at_least=delay,
+                              requeue_after=None if retryable else refresh)
+        return self._write(es, got, refresh)
+
+    def _prefixes(self, es: ExternalSecret) -> list[str | None]:
+        keys: list[str | None] = list(es.spec.remote_keys())
+        for item in es.spec.data_from:
+            if item.find is not None:
+                keys.append(item.find.path)
+        return keys
+
+    # -- reading values --------------------------------------------------------------------
+    def _collect(self, es: ExternalSecret, h: StoreHandle) -> Collected:
+        got = Collected()
+        latest = [d.remote_ref.key for d in es.spec.data if d.remote_ref.version is None]
+        latest += [d.extract.key for d in es.spec.data_from if d.extract is not None and d.extract.version is None]
+        entries = h.cache.entries(latest) if latest else {}
+
+        def entry_for(key: str, version: str | None) -> Entry:
+            return h.cache.pinned(key, version) if version else entries[key]
+
+        for item in es.spec.data:
+            ref = item.remote_ref
+            got.expected += 1
+            entry = entry_for(ref.key, ref.version)
+            if entry.error is not None:
+                (got.absent.append(ref.key) if is_definitely_absent(entry.error) else got.errors.append(entry.error))
+                continue
+            assert entry.value is not None
+            try:
+                value = extract_property(entry.value, ref.property, name=ref.key, provider=h.id[2])
+                value = apply_decoding(value, ref.decoding_strategy)
+            except NotFound:
+                got.absent.append(f"{ref.key}[{ref.property}]")
+                continue
+            except ValueError as exc:
+                got.errors.append(InvalidConfig(f"data[{item.secret_key}]: {exc}", key=ref.key))
+                continue
+            got.values[item.secret_key] = value
+            if entry.version:
+                got.versions[ref.key] = entry.version
+        for i, dfi in enumerate(es.spec.data_from):
+            got.expected += 1
+            if dfi.extract is not None:
+                ex = dfi.extract
+                entry = entry_for(ex.key, ex.version)
+                if entry.error is not None:
+                    (got.absent.append(ex.key) if is_definitely_absent(entry.error)
+                     else got.errors.append(entry.error))
+                    continue
+                assert entry.value is not None
+                try:
+                    base = entry.value.json_property(ex.property) if ex.property else entry.value
+                    doc = json.loads(base.reveal())
+                    if not isinstance(doc, dict):
+                        raise ValueError("the secret is not a JSON object")
+                except (KeyError, ValueError) as exc:
+                    msg = exc.args[0] if isinstance(exc, KeyError) else "the secret is not a JSON object"
+                    got.errors.append(InvalidConfig(f"dataFrom[{i}].extract: {msg}", key=ex.key))
+                    continue
+                if entry.version:
+                    got.versions[ex.key] = entry.version
+                for prop, raw in doc.items():
+                    value = SecretValue(raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":")))
+                    self._put(got, f"dataFrom[{i}]", apply_rewrites(str(prop), dfi.rewrite), value,
+                              ex.decoding_strategy, ex.key)
+            elif dfi.find is not None:
+                fs = dfi.find
+                flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags))
+                names = h.cache.find(flt)
+                found = h.cache.entries(names)
+                for name in names:
+                    entry = found[name]
+                    if entry.error is not None:
+                        if not is_definitely_absent(entry.error):
+                            got.errors.append(entry.error)
+                        continue  # deleted between the listing and the fetch: simply not found
+                    assert entry.value is not None
+                    if entry.version:
+                        got.versions[name] = entry.version
+                    key = apply_rewrites(name.replace("/", "_"), dfi.rewrite)
+                    self._put(got, f"dataFrom[{i}]", key, entry.value, fs.decoding_strategy, name)
+        return got
+
+    @staticmethod
+    def _put(got: Collected, where: str, key: str, value: SecretValue, strategy: str, remote: str) -> None:
+        if not _SECRET_KEY.match(key):
+            got.errors.append(InvalidConfig(f"{where}: {key!r} is not a valid Secret key (use rewrite)", key=remote))
+            return
+        try:
+            got.values[key] = apply_decoding(value, strategy)
+        except ValueError as exc:
+            got.errors.append(InvalidConfig(f"{where}: {exc}", key=remote))
+
+    # -- writing ---------------------------------------------------------------------------
+    def _write(self, es: ExternalSecret, got: Collected, refresh: float | None) -> Outcome:
+        target = es.spec.target
+        policy = target.deletion_policy
+        where = f"Secret {es.namespace}/{es.target_name}"
+        gone = ", ".join(repr(k) for k in got.absent[:5]) + (" ..." if len(got.absent) > 5 else "")
+        if got.absent and policy == "Retain":
+            return self._fail(es, "RemoteSecretNotFound",
+                              f"remote secret(s) {gone} not found; deletionPolicy Retain keeps {where} as it is",
+                              requeue_after=refresh, versions=got.versions)
+        if got.absent and not got.values and policy == "Delete":
+            try:
+                res = self.writer.delete(es)
+            except TargetRefused as exc:
+                return self._fail(es, exc.reason, exc.message, requeue_after=refresh)
+            except KubeError as exc:
+                return self._fail(es, "KubernetesError", str(exc), retry=True)
+            if res.outcome == "deleted":
+                self.metrics.secrets_written.labels("delete").inc()
+                self.events.emit(self._ref(es), "Normal", "Deleted",
+                                 f"{where} deleted: remote secret(s) {gone} gone (deletionPolicy Delete)")
+            self._write_status(es.namespace, es.name, es.status, ready=False, reason="RemoteSecretDeleted",
+                               message=f"remote secret(s) {gone} not found; {where} deleted (deletionPolicy Delete)",
+                               generation=es.meta.generation, versions={}, refreshed=True)
+            return Outcome(requeue_after=self._next(refresh))
+        try:
+            desired = self._render(es, got.values)
+        except SecretSyncError as exc:
+            if exc.retryable:
+                return self._fail(es, getattr(exc, "reason", "Error"), str(exc), retry=True)
+            return self._fail(es, getattr(exc, "reason", "TemplateError"), str(exc), requeue_after=refresh)
+        prior = self.memo.get((es.namespace, es.name))
+        prior_status = prior.status if prior is not None else es.status
+        was_synced = (prior_status is not None and prior_status.binding is not None
+                      and _ready(prior_status) == "True")
+        try:
+            res = self.writer.apply(es, desired)
+        except TargetRefused as exc:
+            return self._fail(es, exc.reason, exc.message, retry=True)
+        except KubeError as exc:
+            return self._fail(es, "KubernetesError", str(exc), retry=True,
+                              at_least=0.2 if exc.conflict else 0.0)
+        drift = res.drift or (res.outcome == "created" and was_synced)
+        if res.outcome in ("created", "updated"):
+            self.metrics.secrets_written.labels("create" if res.outcome == "created" else "update").inc()
+            if drift:
+                self.metrics.drift_repaired.inc()
+                self.events.emit(self._ref(es), "Normal", "DriftRepaired",
+                                 f"{where} {'recreated' if res.outcome == 'created' else 'restored'} "
+                                 "after a change outside the controller")
+            else:
+                self.events.emit(self._ref(es), "Normal", res.outcome.capitalize(),
+                                 f"{where} {res.outcome} with {len(desired.data)} key(s)")
+        note = ""
+        if got.absent:
+            note = f"; remote secret(s) {gone} gone, their keys dropped (deletionPolicy {policy})"
+        msg = (f"{where} synced" + (f" at resourceVersion {res.resource_version}" if res.resource_version else "")
+               + note) if res.outcome != "skipped" else "values fetched; creationPolicy None writes no Secret"
+        self._write_status(es.namespace, es.name, es.status, ready=True, reason="SecretSynced", message=msg,
+                           generation=es.meta.generation, versions=got.versions,
+                           binding=es.target_name if res.outcome != "skipped" else None, refreshed=True)
+        return Outcome(requeue_after=self._next(refresh))
+
+    def _render(self, es: ExternalSecret, values: dict[str, SecretValue]) -> Desired:
+        tmpl = es.spec.target.template
+        data = self.engine.render_target(es, values, self._lookup(es.namespace))
+        labels: Mapping[str, str] = {}
+        annotations: Mapping[str, str] = {}
+        if tmpl is not None and tmpl.metadata is not None:
+            labels, annotations = tmpl.metadata.labels, tmpl.metadata.annotations
+        return Desired(dict(data), (tmpl.type if tmpl is not None and tmpl.type else "Opaque"),
+                       labels, annotations)
+
+    def _lookup(self, namespace: str) -> ResourceLookup:
+        def lookup(kind: str, name: str, key: str) -> str | SecretValue:
+            res = CONFIGMAPS if kind == "ConfigMap" else SECRETS
+            try:
+                obj = self.api.get(res, name, namespace)
+            except KubeError as exc:
+                if exc.not_found:
+                    raise NotFound(f"{kind} {namespace}/{name} not found", operation="template", key=key) from None
+                raise Unavailable(f"cannot read {kind} {namespace}/{name}: {exc.status} {exc.reason}",
+                                  operation="template") from None
+            if kind == "ConfigMap":
+                text = (obj.get("data") or {}).get(key)
+                if text is None:
+                    raise NotFound(f"ConfigMap {namespace}/{name} has no key", operation="template", key=key)
+                return str(text)
+            raw = (obj.get("data") or {}).get(key)
+            if raw is None:
+                raise NotFound(f"Secret {namespace}/{name} has no key", operation="template", key=key)
+            return SecretValue.from_b64(raw)
+
+        return lookup
+
+    # -- status, events --------------------------------------------------------------------
+    def _next(self, refresh: float | None) -> float | None:
+        return jittered(refresh, self.settings.refresh.jitter) if refresh is not None else None
+
+    @staticmethod
+    def _ref(es: ExternalSecret) -> ObjectRef:
+        return ObjectRef(API_VERSION, KIND_EXTERNAL_SECRET, es.namespace, es.name, es.meta.uid)
+
+    def _fail(self, es: ExternalSecret, reason: str, message: str, *, retry: bool = False, at_least: float = 0.0,
+              requeue_after: float | None = None, versions: Mapping[str, str] | None = None) -> Outcome:
+        """Ready=False with the reason; the Secret is left as it is."""
+        log.info("ExternalSecret %s/%s not ready: %s: %s", es.namespace, es.name, reason, message)
+        self.metrics.reconcile_errors.labels(KIND_EXTERNAL_SECRET, reason).inc()
+        self.events.emit(self._ref(es), "Warning", reason, message)
+        self._write_status(es.namespace, es.name, es.status, ready=False, reason=reason, message=message,
+                           generation=es.meta.generation, versions=versions)
+        if retry:
+            return Outcome(retry=True, at_least=at_least)
+        return Outcome(requeue_after=self._next(requeue_after) if requeue_after is not None else None)
+
+    def _write_status(self, namespace: str, name: str, current: ExternalSecretStatus | None, *, ready: bool,
+                      reason: str, message: str, generation: int | None,
+                      versions: Mapping[str, str] | None = None, binding: str | None = None,
+                      refreshed: bool = False) -> None:
+        memo = self.memo.get((namespace, name))
+        old = memo.status if memo is not None else (current or ExternalSecretStatus())
+        now = now_rfc3339()
+        cond = Condition("Ready", "True" if ready else "False", reason, message[:2048], now, generation)
+        new = ExternalSecretStatus(
+            conditions=set_condition(old.conditions, cond),
+            refresh_time=now if refreshed else old.refresh_time,
+            synced_resource_version=str(generation) if ready and generation is not None
+            else old.synced_resource_version,
+            binding=SecretBinding(binding) if binding else old.binding,
+            synced_versions=dict(versions) if versions is not None else dict(old.synced_versions),
+        )
+        if memo is not None and _same_status(old, new):
+            return
+        if (memo is not None and _same_status(old, replace(new, refresh_time=old.refresh_time))
+                and time.monotonic() - memo.written_at < self.settings.refresh.status_heartbeat):
+            return  # only refreshTime moved: written at most once per heartbeat
+        try:
+            self.api.patch(self.es_resource, name, {"status": new.to_dict()}, namespace, subresource="status")
+        except KubeError as exc:
+            if exc.not_found:
+                return
+            log.warning("ExternalSecret %s/%s: status update failed: %s", namespace, name, exc)
+            return
+        self.memo[(namespace, name)] = StatusMemo(new, time.monotonic())
+
+
+def _ready(status: ExternalSecretStatus) -> str | None:
+    cond = get_condition(status.conditions, "Ready")
+    return cond.status if cond is not None else None
+
+
+def _same_status(a: ExternalSecretStatus, b: ExternalSecretStatus) -> bool:
+    """Equal but for timestamps: then there is nothing worth a write."""
+    def strip(s: ExternalSecretStatus) -> Any:
+        return ([(c.type, c.status, c.reason, c.message, c.observed_generation) for c in s.conditions],
+                s.synced_resource_version, s.binding, dict(s.synced_versions))
+    return bool(strip(a) == strip(b)) and (a.refresh_time == b.refresh_time or b.refresh_time is None)

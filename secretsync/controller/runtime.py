@@ -1,0 +1,618 @@
+"""The controller runtime: informers -> work queue -> workers, behind a leader Lease.
+
+Level-triggered: every watch event only queues a key; a worker reads the current state
+from the informers and makes the world match it. What each informer watches (and so what
+the controller holds in memory):
+
+* ExternalSecrets, SecretStores, ClusterSecretStores, ClusterExternalSecrets: parsed once
+  into frozen models (see :mod:`secretsync.api.models`);
+* Secrets **with the managed-by label only** (label selector on the watch): name, owner,
+  resourceVersion and "data matches its hash"; their data is hashed and dropped on arrival;
+* Namespaces (labels), filtered by ``--namespace-selector`` on the server side.
+
+Secrets the controller does not manage are never listed or watched. Standby replicas
+keep their informers warm and take over within a lease duration; only the leader writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from secretsync.api.models import (
+    GROUP,
+    KIND_CLUSTER_EXTERNAL_SECRET,
+    KIND_CLUSTER_SECRET_STORE,
+    KIND_EXTERNAL_SECRET,
+    KIND_SECRET_STORE,
+    PLURALS,
+    VERSION,
+    ClusterExternalSecret,
+    ExternalSecret,
+    ExternalSecretStatus,
+    InvalidSpec,
+    SecretStore,
+    parse_cluster_external_secret,
+    parse_external_secret,
+    parse_secret_store,
+)
+from secretsync.api.template import TemplateEngine, default_engine
+from secretsync.core.calls import CallRecorder
+
+from .clusterexternal import CES_LABEL, ClusterExternalSecretReconciler, ExistingES
+from .events import EventRecorder
+from .hashing import load_or_create_key
+from .informer import Informer, Key
+from .kubeapi import NAMESPACES, SECRETS, KubeApi, Resource
+from .leader import LeaderElector, default_identity
+from .metrics import HealthServer, Metrics
+from .providercache import Usage
+from .reconciler import ExternalSecretReconciler, Outcome
+from .secretwriter import ManagedSecret, SecretWriter, managed_secret_transform
+from .settings import FORCE_SYNC_ANNOTATION, MANAGED_LABEL, MANAGED_VALUE, ControllerSettings
+from .stores import StoreHandle, StoreId, StoreManager
+from .storestatus import StoreStatusReconciler
+from .workqueue import Backoff, WorkQueue
+
+log = logging.getLogger(__name__)
+
+ES_RES = Resource(GROUP, VERSION, PLURALS[KIND_EXTERNAL_SECRET], KIND_EXTERNAL_SECRET)
+SS_RES = Resource(GROUP, VERSION, PLURALS[KIND_SECRET_STORE], KIND_SECRET_STORE)
+CSS_RES = Resource(GROUP, VERSION, PLURALS[KIND_CLUSTER_SECRET_STORE], KIND_CLUSTER_SECRET_STORE,
+                   namespaced=False)
+CES_RES = Resource(GROUP, VERSION, PLURALS[KIND_CLUSTER_EXTERNAL_SECRET], KIND_CLUSTER_EXTERNAL_SECRET,
+                   namespaced=False)
+
+#: Work-queue keys: (kind, namespace or "", name).
+QKey = tuple[str, str, str]
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(frozen=True, slots=True)
+class ESRecord:
+    namespace: str
+    name: str
+    uid: str | None
+    generation: int | None
+    es: ExternalSecret | None
+    error: str | None
+    force: str | None
+    ces: str | None
+    status: ExternalSecretStatus | None
+
+
+def _meta(obj: Mapping[str, Any]) -> tuple[str, str, str | None, int | None, Mapping[str, str], Mapping[str, str]]:
+    md = obj.get("metadata") or {}
+    gen = md.get("generation")
+    return (str(md.get("namespace") or ""), str(md.get("name") or ""), md.get("uid"),
+            gen if isinstance(gen, int) else None, md.get("labels") or {}, md.get("annotations") or {})
+
+
+def es_record(obj: dict[str, Any]) -> ESRecord:
+    ns, name, uid, gen, labels, ann = _meta(obj)
+    try:
+        es = parse_external_secret(obj)
+        return ESRecord(ns, name, uid, gen, es, None, ann.get(FORCE_SYNC_ANNOTATION), labels.get(CES_LABEL),
+                        es.status)
+    except InvalidSpec as exc:
+        return ESRecord(ns, name, uid, gen, None, str(exc), ann.get(FORCE_SYNC_ANNOTATION), labels.get(CES_LABEL),
+                        None)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRecord:
+    kind: str
+    namespace: str
+    name: str
+    generation: int | None
+    store: SecretStore | None
+    error: str | None
+
+
+def store_record(obj: dict[str, Any]) -> StoreRecord:
+    ns, name, _uid, gen, _l, _a = _meta(obj)
+    kind = str(obj.get("kind") or "")
+    try:
+        st = parse_secret_store(obj)
+        return StoreRecord(st.kind, ns, name, gen, st, None)
+    except InvalidSpec as exc:
+        return StoreRecord(kind, ns, name, gen, None, str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class CESRecord:
+    name: str
+    uid: str | None
+    generation: int | None
+    ces: ClusterExternalSecret | None
+    error: str | None
+
+
+def ces_record(obj: dict[str, Any]) -> CESRecord:
+    _ns, name, uid, gen, _l, _a = _meta(obj)
+    try:
+        return CESRecord(name, uid, gen, parse_cluster_external_secret(obj), None)
+    except InvalidSpec as exc:
+        return CESRecord(name, uid, gen, None, str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceRecord:
+    name: str
+    labels: Mapping[str, str]
+    terminating: bool
+
+
+def namespace_record(obj: dict[str, Any]) -> NamespaceRecord:
+    _ns, name, _uid, _gen, labels, _a = _meta(obj)
+    phase = (obj.get("status") or {}).get("phase")
+    deleting = bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+    return NamespaceRecord(name, dict(labels), phase == "Terminating" or deleting)
+
+
+def shard_of(namespace: str, shards: int) -> int:
+    """Stable shard of a namespace (the same in every replica and every release)."""
+    if shards <= 1:
+        return 0
+    return int.from_bytes(hashlib.sha256(namespace.encode()).digest()[:8], "big") % shards
+
+
+# --------------------------------------------------------------------------- controller
+class Controller:
+    """Build with a :class:`KubeApi` and settings; ``start()`` (threads) or ``run()`` (blocks)."""
+
+    def __init__(self, api: KubeApi, settings: ControllerSettings | None = None, *,
+                 calls: CallRecorder | None = None, engine: TemplateEngine | None = None) -> None:
+        self.api = api
+        self.settings = settings or ControllerSettings()
+        s = self.settings
+        self.calls = calls or CallRecorder()
+        self.metrics = Metrics()
+        self.identity = s.leader.identity or default_identity()
+        self.queue: WorkQueue[QKey] = WorkQueue(Backoff(s.queue.backoff_base, s.queue.backoff_max, s.queue.jitter))
+        self.metrics.queue_depth.set_function(lambda: len(self.queue))
+        self.metrics.queue_waiting.set_function(lambda: self.queue.waiting())
+        self.events = EventRecorder(api, instance=self.identity)
+        self.engine = engine or default_engine()
+        self.leading = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.RLock()
+        self._started = False
+        self.hash_key = b""
+        # Indexes, all guarded by _lock.
+        self._es_store: dict[Key, StoreId] = {}
+        self._es_usage: dict[Key, tuple[frozenset[str], tuple[str | None, ...]]] = {}
+        self._by_store: dict[StoreId, set[Key]] = {}
+        self._by_remote: dict[StoreId, dict[str, set[Key]]] = {}
+        self._by_ns: dict[str, set[Key]] = {}
+        self._by_ces: dict[str, set[Key]] = {}
+        self._build_informers()
+        self.elector: LeaderElector | None = None
+        self.health: HealthServer | None = None
+
+    # -- wiring ----------------------------------------------------------------------------
+    def _build_informers(self) -> None:
+        s = self.settings
+        api, w = self.api, s.watch
+        scope_ns = s.scope.namespaces
+        per_ns: list[str | None] = list(scope_ns) if scope_ns else [None]
+        self.ns_informer: Informer[NamespaceRecord] = Informer(
+            api, NAMESPACES, namespace_record, settings=w, label_selector=s.scope.namespace_selector,
+            name="namespaces")
+        self.es_informers: dict[str | None, Informer[ESRecord]] = {
+            ns: Informer(api, ES_RES, es_record, settings=w, namespace=ns, name=f"externalsecrets@{ns or '*'}")
+            for ns in per_ns}
+        self.ss_informers: dict[str | None, Informer[StoreRecord]] = {
+            ns: Informer(api, SS_RES, store_record, settings=w, namespace=ns, name=f"secretstores@{ns or '*'}")
+            for ns in per_ns}
+        self.css_informer: Informer[StoreRecord] = Informer(api, CSS_RES, store_record, settings=w,
+                                                            name="clustersecretstores")
+        self.ces_informer: Informer[CESRecord] = Informer(api, CES_RES, ces_record, settings=w,
+                                                          name="clusterexternalsecrets")
+        # Created once the hash key is known (the transform hashes with it).
+        self.secret_informers: dict[str | None, Informer[ManagedSecret]] = {}
+        self._per_ns = per_ns
+
+    def _all_informers(self) -> list[Informer[Any]]:
+        return [self.ns_informer, *self.es_informers.values(), *self.ss_informers.values(), self.css_informer,
+                self.ces_informer, *self.secret_informers.values()]
+
+    def _es_informer(self, ns: str) -> Informer[ESRecord] | None:
+        return self.es_informers.get(ns if self.settings.scope.namespaces else None)
+
+    def _secret_cache(self, ns: str, name: str) -> ManagedSecret | None:
+        inf = self.secret_informers.get(ns if self.settings.scope.namespaces else None)
+        return inf.get((ns, name)) if inf is not None else None
+
+    def _remember_secret(self, rec: ManagedSecret) -> None:
+        inf = self.secret_informers.get(rec.namespace if self.settings.scope.namespaces else None)
+        if inf is not None:
+            inf.put_local((rec.namespace, rec.name), rec)
+
+    # -- scope -----------------------------------------------------------------------------
+    def in_scope(self, namespace: str) -> bool:
+        sc = self.settings.scope
+        if sc.namespaces and namespace not in sc.namespaces:
+            return False
+        if sc.shards > 1 and shard_of(namespace, sc.shards) != sc.shard:
+            return False
+        return self.ns_informer.get(("", namespace)) is not None
+
+    def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
+        rec = self.ns_informer.get(("", namespace))
+        return rec.labels if rec is not None else None
+
+    def _namespaces_in_scope(self) -> Iterable[tuple[str, Mapping[str, str], bool]]:
+        for (_, name), rec in self.ns_informer.items():
+            if self.in_scope(name):
+                yield name, rec.labels, rec.terminating
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every thread and return (use :meth:`wait_ready` to wait for the caches)."""
+        if self._started:
+            return
+        self._started = True
+        s = self.settings
+        self.hash_key = load_or_create_key(self.api, s.own_namespace, s.hash_key_secret)
+        transform = managed_secret_transform(self.hash_key)
+        selector = f"{MANAGED_LABEL}={MANAGED_VALUE}"
+        self.secret_informers = {
+            ns: Informer(self.api, SECRETS, transform, settings=s.watch, namespace=ns, label_selector=selector,
+                         name=f"managed-secrets@{ns or '*'}") for ns in self._per_ns}
+        self.stores = StoreManager(self.api, s, self.hash_key, usage=self.usage, on_changed=self._on_remote_changed,
+                                   call_listeners=[self.metrics.call_listener, self.calls.record])
+        self.writer = SecretWriter(self.api, self.hash_key, self._secret_cache, self._remember_secret)
+        self.es_reconciler = ExternalSecretReconciler(
+            self.api, s, self.stores, self.writer, self.events, self.metrics, self.engine,
+            find_store=self._find_store, namespace_labels=self.namespace_labels,
+            on_store_health=self._on_store_health, es_resource=ES_RES)
+        self.store_reconciler = StoreStatusReconciler(
+            self.api, self.stores, {KIND_SECRET_STORE: SS_RES, KIND_CLUSTER_SECRET_STORE: CSS_RES})
+        self.ces_reconciler = ClusterExternalSecretReconciler(
+            self.api, self.events, es_resource=ES_RES, ces_resource=CES_RES,
+            namespaces=self._namespaces_in_scope, existing=self._existing_es, owned_by=self._owned_by,
+            floor=s.refresh.cluster_external_floor)
+        self.metrics.watch_conditions(self.es_reconciler.conditions)
+        self.events.start()
+        self.ns_informer.add_handler(self._on_namespace)
+        for inf in self.es_informers.values():
+            inf.add_handler(self._on_es)
+        for ssinf in self.ss_informers.values():
+            ssinf.add_handler(self._on_store)
+        self.css_informer.add_handler(self._on_store)
+        self.ces_informer.add_handler(self._on_ces)
+        for sinf in self.secret_informers.values():
+            sinf.add_handler(self._on_secret)
+        # Namespaces first: scope decisions for the other informers' events need them.
+        self.ns_informer.start()
+        self.ns_informer.synced.wait(30)
+        for inf in self._all_informers()[1:]:
+            inf.start()
+        if s.metrics.port is not None:
+            self.health = HealthServer(s.metrics.host, s.metrics.port, self.metrics, self.healthy, self.ready)
+            self.health.start()
+        for i in range(s.queue.workers):
+            t = threading.Thread(target=self._worker, name=f"worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if s.leader.enabled:
+            self.elector = LeaderElector(self.api, s.leader, on_started=self._on_leading,
+                                         on_stopped=self._on_not_leading)
+            self.identity = self.elector.identity
+            t = threading.Thread(target=self.elector.run, name="leader-election", daemon=True)
+            t.start()
+            self._threads.append(t)
+        else:
+            self._on_leading()
+
+    def run(self) -> None:
+        """Start and block until :meth:`stop` (or KeyboardInterrupt)."""
+        self.start()
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._stop.is_set() and not self._started:
+            return
+        self._stop.set()
+        self.queue.shutdown()
+        if self.elector is not None:
+            self.elector.stop()
+        for inf in self._all_informers():
+            inf.stop()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        for inf in self._all_informers():
+            inf.join(max(0.0, deadline - time.monotonic()))
+        self.events.stop(max(0.1, deadline - time.monotonic()))
+        if self.health is not None:
+            self.health.stop()
+        if hasattr(self, "stores"):
+            self.stores.close()
+        self._started = False
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def ready(self) -> bool:
+        return self._started and all(inf.synced.is_set() for inf in self._all_informers())
+
+    def healthy(self) -> bool:
+        if not self._started:
+            return False
+        return all(inf.alive() for inf in self._all_informers()) and all(t.is_alive() for t in self._threads)
+
+    def _on_leading(self) -> None:
+        self.metrics.leader.set(1)
+        self.leading.set()
+        self._resync_all()
+
+    def _on_not_leading(self) -> None:
+        self.metrics.leader.set(0)
+        self.leading.clear()
+
+    def _resync_all(self) -> None:
+        for inf in self.es_informers.values():
+            for (ns, name), _ in inf.items():
+                if self.in_scope(ns):
+                    self.queue.add(("es", ns, name))
+        for inf_s in self.ss_informers.values():
+            for (ns, name), _ in inf_s.items():
+                if self.in_scope(ns):
+                    self.queue.add(("store", ns, name))
+        for (_, name), _ in self.css_informer.items():
+            self.queue.add(("cstore", "", name))
+        for (_, name), _ in self.ces_informer.items():
+            self.queue.add(("ces", "", name))
+
+    # -- indexes ---------------------------------------------------------------------------
+    def _index(self, key: Key, rec: ESRecord | None) -> None:
+        """(Re)register an ExternalSecret's remote keys under its store; None removes it."""
+        ns, _ = key
+        with self._lock:
+            if rec is not None:
+                self._by_ns.setdefault(ns, set()).add(key)
+            else:
+                self._by_ns.get(ns, set()).discard(key)
+            for ces_name, members in self._by_ces.items():
+                if ces_name != (rec.ces if rec else None):
+                    members.discard(key)
+            if rec is not None and rec.ces:
+                self._by_ces.setdefault(rec.ces, set()).add(key)
+            old_sid = self._es_store.pop(key, None)
+            old_usage = self._es_usage.pop(key, None)
+            if old_sid is not None:
+                self._by_store.get(old_sid, set()).discard(key)
+                if old_usage is not None:
+                    remote = self._by_remote.get(old_sid, {})
+                    for k in old_usage[0]:
+                        holders = remote.get(k)
+                        if holders is not None:
+                            holders.discard(key)
+                            if not holders:
+                                del remote[k]
+            if rec is None or rec.es is None or not self.in_scope(ns):
+                return
+            es = rec.es
+            ref = es.spec.secret_store_ref
+            sid: StoreId = (ref.kind, ns if ref.kind == KIND_SECRET_STORE else "", ref.name)
+            remote_keys = frozenset(es.spec.remote_keys())
+            finds = tuple(d.find.path for d in es.spec.data_from if d.find is not None)
+            self._es_store[key] = sid
+            self._es_usage[key] = (remote_keys, finds)
+            self._by_store.setdefault(sid, set()).add(key)
+            remote = self._by_remote.setdefault(sid, {})
+            for rk in remote_keys:
+                remote.setdefault(rk, set()).add(key)
+
+    def usage(self, sid: StoreId, cred_ns: str) -> Usage:
+        """What the ExternalSecrets of a store need (the change-detection cycle's input)."""
+        keys: set[str] = set()
+        finds: list[str | None] = []
+        with self._lock:
+            for key in self._by_store.get(sid, ()):
+                if cred_ns and key[0] != cred_ns:
+                    continue
+                k, f = self._es_usage.get(key, (frozenset(), ()))
+                keys |= k
+                finds.extend(f)
+        return Usage(frozenset(keys), tuple(finds))
+
+    def _on_remote_changed(self, sid: StoreId, names: set[str]) -> None:
+        """A cycle saw remote keys change: queue exactly the ExternalSecrets that use them."""
+        with self._lock:
+            remote = self._by_remote.get(sid, {})
+            hit = {k for n in names for k in remote.get(n, ())}
+            hit |= {k for k in self._by_store.get(sid, ()) if self._es_usage.get(k, ((), ()))[1]}
+        for ns, name in hit:
+            self.queue.add(("es", ns, name))
+
+    def _existing_es(self, ns: str, name: str) -> ExistingES | None:
+        inf = self._es_informer(ns)
+        rec = inf.get((ns, name)) if inf is not None else None
+        return None if rec is None else ExistingES(rec.es, rec.ces, rec.uid)
+
+    def _owned_by(self, ces_name: str) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted(self._by_ces.get(ces_name, set()))
+
+    def _find_store(self, es: ExternalSecret) -> SecretStore | str | None:
+        ref = es.spec.secret_store_ref
+        if ref.kind == KIND_CLUSTER_SECRET_STORE:
+            rec = self.css_informer.get(("", ref.name))
+        else:
+            inf = self.ss_informers.get(es.namespace if self.settings.scope.namespaces else None)
+            rec = inf.get((es.namespace, ref.name)) if inf is not None else None
+        if rec is None:
+            return None
+        return rec.store if rec.store is not None else (rec.error or "invalid")
+
+    def _on_store_health(self, handle: StoreHandle) -> None:
+        kind, ns, name = handle.id
+        self.metrics.circuit_open.set(sum(1 for h in self.stores.all_handles() if h.breaker.is_open))
+        self.queue.add(("cstore" if kind == KIND_CLUSTER_SECRET_STORE else "store", ns, name))
+        if not handle.breaker.is_open:
+            # Recovered: every ExternalSecret of the store re-syncs now, not at its next refresh.
+            with self._lock:
+                keys = list(self._by_store.get(handle.id, ()))
+            for ens, ename in keys:
+                self.queue.add(("es", ens, ename))
+
+    # -- event handlers (informer threads: only queue keys, never call out) -----------------
+    def _on_es(self, etype: str, key: Key, old: ESRecord | None, new: ESRecord | None) -> None:
+        ns, name = key
+        self._index(key, new)
+        if new is not None and new.ces and (etype != "ADDED" or old is not None):
+            self.queue.add(("ces", "", new.ces))
+        if etype == "DELETED":
+            self.queue.cancel(("es", ns, name))
+            self.es_reconciler.forget(ns, name)
+            self.events.forget(KIND_EXTERNAL_SECRET, ns, name)
+            if old is not None and old.ces:
+                self.queue.add(("ces", "", old.ces))
+            return
+        if new is None or not self.in_scope(ns):
+            return
+        if old is None or old.generation != new.generation or old.force != new.force or (old.es is None) != (
+                new.es is None):
+            self.queue.add(("es", ns, name))
+
+    def _on_store(self, etype: str, key: Key, old: StoreRecord | None, new: StoreRecord | None) -> None:
+        rec = new or old
+        if rec is None:
+            return
+        cluster = rec.kind == KIND_CLUSTER_SECRET_STORE or not key[0]
+        sid: StoreId = (KIND_CLUSTER_SECRET_STORE if cluster else KIND_SECRET_STORE, key[0], key[1])
+        if etype == "DELETED":
+            if hasattr(self, "stores"):
+                self.stores.drop(sid)
+            self.store_reconciler.forget(*sid)
+        elif (old is not None and new is not None and old.generation == new.generation) or (
+                not cluster and not self.in_scope(key[0])):
+            return
+        else:
+            self.queue.add(("cstore" if cluster else "store", key[0], key[1]))
+        with self._lock:
+            dependents = list(self._by_store.get(sid, ()))
+        for ns, name in dependents:
+            self.queue.add(("es", ns, name))
+
+    def _on_ces(self, etype: str, key: Key, old: CESRecord | None, new: CESRecord | None) -> None:
+        if etype == "DELETED":
+            self.queue.cancel(("ces", "", key[1]))
+            self.ces_reconciler.forget(key[1])
+            return
+        if old is None or new is None or old.generation != new.generation:
+            self.queue.add(("ces", "", key[1]))
+
+    def _on_namespace(self, etype: str, key: Key, old: NamespaceRecord | None, new: NamespaceRecord | None) -> None:
+        ns = key[1]
+        if old is not None and new is not None and old.labels == new.labels and old.terminating == new.terminating:
+            return
+        if not self._started or not hasattr(self, "es_reconciler"):
+            return
+        # Scope or ClusterSecretStore conditions may have changed for this namespace.
+        with self._lock:
+            members = list(self._by_ns.get(ns, ()))
+        for k in members:
+            inf = self._es_informer(k[0])
+            self._index(k, inf.get(k) if inf is not None else None)
+            self.queue.add(("es", k[0], k[1]))
+        for (_, cname), _ in self.ces_informer.items():
+            self.queue.add(("ces", "", cname))
+
+    def _on_secret(self, etype: str, key: Key, old: ManagedSecret | None, new: ManagedSecret | None) -> None:
+        """A managed Secret changed or vanished: if it no longer matches, its ExternalSecret repairs it."""
+        ns = key[0]
+        if etype == "DELETED" and old is not None and old.owner:
+            self.queue.add(("es", ns, old.owner))
+        elif new is not None and not new.matches and new.owner:
+            self.queue.add(("es", ns, new.owner))
+
+    # -- workers ---------------------------------------------------------------------------
+    def _worker(self) -> None:
+        while not self._stop.is_set():
+            if not self.leading.wait(0.5):
+                continue
+            key = self.queue.get(timeout=0.5)
+            if key is None:
+                continue
+            try:
+                if not self.leading.is_set():
+                    self.queue.add_after(key, 1.0)
+                    continue
+                self._apply(key, self._process(key))
+            except Exception:
+                log.exception("reconcile of %s %s/%s failed", *key)
+                self.queue.add_rate_limited(key)
+            finally:
+                self.queue.done(key)
+
+    def _apply(self, key: QKey, outcome: Outcome | None) -> None:
+        if outcome is None:
+            return
+        if outcome.retry:
+            self.queue.add_rate_limited(key, outcome.at_least)
+            return
+        self.queue.forget(key)
+        if outcome.requeue_after is not None:
+            self.queue.schedule(key, outcome.requeue_after)
+
+    def _process(self, key: QKey) -> Outcome | None:
+        kind, ns, name = key
+        if kind == "es":
+            inf = self._es_informer(ns)
+            rec = inf.get((ns, name)) if inf is not None else None
+            if rec is None or not self.in_scope(ns):
+                return None
+            if rec.es is None:
+                return self.es_reconciler.invalid(ns, name, rec.uid, rec.generation, rec.error or "invalid spec",
+                                                  rec.status)
+            return self.es_reconciler.reconcile(rec.es)
+        if kind in ("store", "cstore"):
+            if kind == "store":
+                sinf = self.ss_informers.get(ns if self.settings.scope.namespaces else None)
+                srec = sinf.get((ns, name)) if sinf is not None else None
+            else:
+                srec = self.css_informer.get(("", name))
+            if srec is None:
+                return None
+            if srec.store is None:
+                skind = KIND_SECRET_STORE if kind == "store" else KIND_CLUSTER_SECRET_STORE
+                return self.store_reconciler.invalid(skind, ns, name, srec.error or "invalid spec", srec.generation)
+            t0 = time.perf_counter()
+            try:
+                return self.store_reconciler.reconcile(srec.store)
+            finally:
+                self.metrics.sync_duration.labels(srec.store.kind).observe(time.perf_counter() - t0)
+        if kind == "ces":
+            crec = self.ces_informer.get(("", name))
+            if crec is None or crec.ces is None:
+                return None
+            t0 = time.perf_counter()
+            try:
+                return self.ces_reconciler.reconcile(crec.ces)
+            finally:
+                self.metrics.sync_duration.labels(KIND_CLUSTER_EXTERNAL_SECRET).observe(time.perf_counter() - t0)
+        return None
+
+    # -- introspection (tests, benchmark) --------------------------------------------------
+    def store_stats(self) -> dict[str, dict[str, object]]:
+        return {"/".join(h.id) + (f"@{h.cred_namespace}" if h.cred_namespace else ""): h.cache.stats()
+                for h in self.stores.all_handles()}

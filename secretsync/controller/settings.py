@@ -1,0 +1,146 @@
+"""The controller's settings: small frozen groups passed explicitly (kopf-style), never globals.
+
+Why groups: each part of the runtime (watching, the work queue, refresh schedules, the
+provider circuit breaker, leader election, metrics, scope) reads only its own group, and a
+test or the benchmark changes one knob (``refresh.floor=0.5``) without touching the rest.
+Every default is safe for a production cluster; tests shorten the intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from secretsync.core.settings import RateLimitSettings, TimeoutSettings
+
+#: Label on every Secret the controller writes: the managed-Secret watch selects on it, so
+#: Secrets it does not manage cost the controller neither memory nor events.
+MANAGED_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_VALUE = "secretsync"
+#: Annotations on managed Secrets (never values: the hash is keyed, see hashing.py).
+HASH_ANNOTATION = "secretsync.io/data-hash"
+OWNER_ANNOTATION = "secretsync.io/external-secret"
+MERGED_KEYS_ANNOTATION = "secretsync.io/merged-keys"
+#: On an ExternalSecret or an existing Secret: allow taking over an unmanaged Secret.
+ADOPT_ANNOTATION = "secretsync.io/adopt"
+#: Changing this annotation on an ExternalSecret forces an immediate refresh (like ESO's force-sync).
+FORCE_SYNC_ANNOTATION = "secretsync.io/force-sync"
+FIELD_MANAGER = "secretsync-controller"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSettings:
+    """List+watch of the informers."""
+
+    #: Server-side timeout of one watch request; the informer re-watches from its bookmark.
+    timeout_seconds: int = 300
+    #: Page size of the initial and recovery lists (bounds the peak memory of a relist).
+    page_size: int = 500
+    #: Pause after a failed list or watch before the next try (doubles up to max).
+    retry_delay: float = 1.0
+    retry_max_delay: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """Worker threads and per-key retry backoff (exponential, with jitter)."""
+
+    workers: int = 4
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
+    #: +-fraction of random spread on every delay, so failed keys do not retry in lockstep.
+    jitter: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshSettings:
+    """Refresh schedules and the provider change-detection cycle."""
+
+    #: Shortest refresh honoured (a ``refreshInterval: 1ms`` must not hammer a provider).
+    floor: float = 1.0
+    #: +-fraction of random spread on each ExternalSecret's next refresh.
+    jitter: float = 0.1
+    #: Spread the first refresh after a cold start uniformly over [0, interval * spread].
+    initial_spread: float = 1.0
+    #: How long a store's credentials (read from Secrets) are reused before being re-read.
+    credentials_ttl: float = 60.0
+    #: A successful refresh that changed nothing rewrites status.refreshTime at most this often
+    #: (10k ExternalSecrets on a short interval would otherwise be a status write storm).
+    status_heartbeat: float = 300.0
+    #: ClusterExternalSecrets re-check their namespaces at least this often.
+    cluster_external_floor: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitSettings:
+    """An unhealthy store pauses its ExternalSecrets instead of hammering the provider."""
+
+    #: Consecutive store-wide failures before the circuit opens.
+    failures: int = 3
+    #: First open period; doubles on every failed probe up to ``max_open``.
+    open_for: float = 5.0
+    max_open: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """What each store client gets (see :class:`secretsync.core.settings.ClientSettings`)."""
+
+    timeouts: TimeoutSettings = field(default_factory=lambda: TimeoutSettings(connect=3.0, read=10.0,
+                                                                              sdk_retries=1))
+    #: Default client-side rate limit per store (a store's spec.rateLimit overrides it).
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    circuit: CircuitSettings = field(default_factory=CircuitSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderSettings:
+    """One active replica through a coordination.k8s.io/v1 Lease (client-go's defaults)."""
+
+    enabled: bool = True
+    lease_name: str = "secretsync-controller"
+    lease_namespace: str = "default"
+    #: Empty: hostname + pid + random suffix.
+    identity: str = ""
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus metrics plus /healthz and /readyz on one port (None: no HTTP server)."""
+
+    port: int | None = 8080
+    host: str = "0.0.0.0"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeSettings:
+    """Which namespaces this controller serves: names, a label selector, and a shard."""
+
+    namespaces: tuple[str, ...] = ()
+    #: A Kubernetes label selector string (``team=a,env in (prod)``) over namespace labels.
+    namespace_selector: str | None = None
+    shard: int = 0
+    shards: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerSettings:
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    refresh: RefreshSettings = field(default_factory=RefreshSettings)
+    provider: ProviderSettings = field(default_factory=ProviderSettings)
+    leader: LeaderSettings = field(default_factory=LeaderSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    scope: ScopeSettings = field(default_factory=ScopeSettings)
+    #: Namespace of the controller's own objects (the HMAC key Secret). Defaults to the lease's.
+    namespace: str | None = None
+    #: Secret holding the per-installation HMAC key for data hashes (created when absent).
+    hash_key_secret: str = "secretsync-controller-hash-key"
+    #: Kubernetes API request timeouts (connect, read) for non-watch calls.
+    kube_timeout: tuple[float, float] = (5.0, 30.0)
+
+    @property
+    def own_namespace(self) -> str:
+        return self.namespace or self.leader.lease_namespace

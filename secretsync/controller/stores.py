@@ -1,0 +1,296 @@
+"""Open one provider client per SecretStore, with its credentials, cache and circuit breaker.
+
+Credentials are never in the store spec: the spec names Kubernetes Secrets
+(``{name, key[, namespace]}``), which are read here (a SecretStore reads from its own
+namespace; a ClusterSecretStore from the reference's namespace, or the ExternalSecret's
+when the reference has none) and handed to ``factory.open(config, settings, credentials)``
+as :class:`SecretValue`. They are re-read every ``credentials_ttl`` seconds; a rotated
+credential reopens the client but keeps the cache.
+
+The circuit breaker: after ``failures`` consecutive store-wide failures (outage, expired
+credentials, throttling) the store is *open* for ``open_for`` seconds (doubling up to
+``max_open``, jittered): its ExternalSecrets keep their Secrets, report why, and do not
+call the provider. After the pause one probe goes through; success closes the circuit.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from secretsync.api.models import SERVICE_ACCOUNT_CREDENTIAL, SecretStore
+from secretsync.core.calls import CallRecorder
+from secretsync.core.contract import SecretsClient
+from secretsync.core.errors import InvalidConfig, ProviderError, Unavailable
+from secretsync.core.registry import get_factory
+from secretsync.core.settings import ClientSettings, RateLimitSettings
+from secretsync.core.values import SecretValue
+
+from .hashing import data_hash
+from .kubeapi import SECRETS, SERVICE_ACCOUNTS, KubeApi, KubeError
+from .providercache import StoreCache, Usage
+from .settings import CircuitSettings, ControllerSettings
+from .workqueue import jittered
+
+log = logging.getLogger(__name__)
+
+#: (kind, namespace or "", name)
+StoreId = tuple[str, str, str]
+
+
+class CircuitBreaker:
+    def __init__(self, settings: CircuitSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.failures = 0
+        self.open_until = 0.0
+        self._open_for = settings.open_for
+        self._probing = False
+        self.last_error: ProviderError | None = None
+
+    @property
+    def is_open(self) -> bool:
+        with self._lock:
+            return self.failures >= self.settings.failures and (self._clock() < self.open_until or self._probing)
+
+    def allow(self) -> bool:
+        """May a provider call go through now? (Half-open: exactly one probe after the pause.)"""
+        with self._lock:
+            if self.failures < self.settings.failures:
+                return True
+            if self._clock() < self.open_until or self._probing:
+                return False
+            self._probing = True
+            return True
+
+    def retry_in(self) -> float:
+        with self._lock:
+            return max(0.5, self.open_until - self._clock())
+
+    def success(self) -> bool:
+        """Record a success; True if this closed an open circuit."""
+        with self._lock:
+            was_open = self.failures >= self.settings.failures
+            self.failures = 0
+            self._probing = False
+            self._open_for = self.settings.open_for
+            self.last_error = None
+            return was_open
+
+    def failure(self, exc: ProviderError) -> bool:
+        """Record a store-wide failure; True if this opened (or re-opened) the circuit."""
+        with self._lock:
+            self.failures += 1
+            self.last_error = exc
+            self._probing = False
+            if self.failures < self.settings.failures:
+                return False
+            pause = max(self._open_for, exc.delay or 0.0)
+            self.open_until = self._clock() + jittered(pause, 0.2)
+            self._open_for = min(self.settings.max_open, self._open_for * 2)
+            return True
+
+
+@dataclass
+class StoreHandle:
+    id: StoreId
+    cred_namespace: str
+    generation: int | None
+    client: SecretsClient
+    cache: StoreCache
+    breaker: CircuitBreaker
+    cred_fingerprint: str
+    creds_read_at: float
+    recorder: CallRecorder
+    validated: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def store_id_of(store: SecretStore) -> StoreId:
+    return (store.kind, store.namespace or "", store.name)
+
+
+class StoreManager:
+    """Store handles keyed by (store id, credentials namespace); thread-safe."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        settings: ControllerSettings,
+        hash_key: bytes,
+        *,
+        usage: Callable[[StoreId, str], Usage],
+        on_changed: Callable[[StoreId, set[str]], None],
+        call_listeners: list[Callable[[str, str, str], None]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api
+        self.settings = settings
+        self.key = hash_key
+        self._usage = usage
+        self._on_changed = on_changed
+        self._listeners = call_listeners
+        self._clock = clock
+        self._handles: dict[tuple[StoreId, str], StoreHandle] = {}
+        self._lock = threading.Lock()
+        self._open_locks: dict[tuple[StoreId, str], threading.Lock] = {}
+
+    def cred_namespace(self, store: SecretStore, es_namespace: str) -> str:
+        """Which namespace's Secrets the credentials come from ("" when fixed by the store)."""
+        if not store.cluster_scoped:
+            return ""
+        return es_namespace if needs_es_namespace(store) else ""
+
+    def handle(self, store: SecretStore, es_namespace: str = "") -> StoreHandle:
+        """The open handle for ``store`` (opened or re-opened as needed). Raises ProviderError."""
+        sid = store_id_of(store)
+        cns = self.cred_namespace(store, es_namespace)
+        hkey = (sid, cns)
+        with self._lock:
+            open_lock = self._open_locks.setdefault(hkey, threading.Lock())
+        with open_lock:
+            with self._lock:
+                h = self._handles.get(hkey)
+            now = self._clock()
+            if h is not None and h.generation == store.meta.generation:
+                if now - h.creds_read_at < self.settings.refresh.credentials_ttl:
+                    return h
+                creds = self._credentials(store, cns)
+                fp = self._fingerprint(creds)
+                h.creds_read_at = now
+                if fp == h.cred_fingerprint:
+                    return h
+                log.info("store %s: credentials changed; reopening the client", store.ref)
+            else:
+                creds = self._credentials(store, cns)
+                fp = self._fingerprint(creds)
+            recorder = h.recorder if h is not None else self._recorder()
+            client = self._open(store, creds, recorder)
+            if h is not None:
+                _close(h.client)
+                h.client = client
+                h.cache.client = client
+                h.generation = store.meta.generation
+                h.cred_fingerprint = fp
+                h.validated = False
+                return h
+            cache = StoreCache(client, recorder, lambda: self._usage(sid, cns),
+                               lambda keys: self._on_changed(sid, keys), name=store.ref)
+            h = StoreHandle(sid, cns, store.meta.generation, client, cache,
+                            CircuitBreaker(self.settings.provider.circuit, self._clock), fp, now, recorder)
+            with self._lock:
+                self._handles[hkey] = h
+            return h
+
+    def handles_of(self, sid: StoreId) -> list[StoreHandle]:
+        with self._lock:
+            return [h for (s, _), h in self._handles.items() if s == sid]
+
+    def all_handles(self) -> list[StoreHandle]:
+        with self._lock:
+            return list(self._handles.values())
+
+    def drop(self, sid: StoreId) -> None:
+        with self._lock:
+            gone = [k for k in self._handles if k[0] == sid]
+            handles = [self._handles.pop(k) for k in gone]
+        for h in handles:
+            _close(h.client)
+
+    def close(self) -> None:
+        with self._lock:
+            handles = list(self._handles.values())
+            self._handles.clear()
+        for h in handles:
+            _close(h.client)
+
+    # -- internals -------------------------------------------------------------------------
+    def _recorder(self) -> CallRecorder:
+        rec = CallRecorder()
+        for listener in self._listeners:
+            rec.add_listener(listener)
+        return rec
+
+    def _open(self, store: SecretStore, creds: dict[str, SecretValue], recorder: CallRecorder) -> SecretsClient:
+        provider = store.spec.provider.name
+        factory = get_factory(provider)
+        config = store.spec.provider.config
+        try:
+            factory.validate_config(config)
+        except InvalidConfig as exc:
+            raise InvalidConfig(f"{store.ref}: spec.provider.{provider}: {exc}") from None
+        rl = store.spec.rate_limit
+        rate = RateLimitSettings(rl.rate, rl.burst) if rl is not None else self.settings.provider.rate_limit
+        settings = ClientSettings(timeouts=self.settings.provider.timeouts, rate_limit=rate, calls=recorder)
+        return factory.open(config, settings, creds or None)
+
+    def _credentials(self, store: SecretStore, cred_ns: str) -> dict[str, SecretValue]:
+        out: dict[str, SecretValue] = {}
+        provider = store.spec.provider.name
+        for ref in store.spec.provider.credential_refs():
+            ns = ref.selector.namespace or store.namespace or cred_ns
+            where = f"{store.ref}: spec.provider.{provider}.secretRef.{ref.credential}"
+            if not ns:
+                raise InvalidConfig(f"{where}: namespace is required in a ClusterSecretStore reference")
+            try:
+                secret = self.api.get(SECRETS, ref.selector.name, ns)
+            except KubeError as exc:
+                if exc.not_found:
+                    raise InvalidConfig(f"{where}: Secret {ns}/{ref.selector.name} not found") from None
+                raise Unavailable(f"{where}: cannot read Secret {ns}/{ref.selector.name}: {exc.status} "
+                                  f"{exc.reason}") from None
+            raw = (secret.get("data") or {}).get(ref.selector.key)
+            if raw is None:
+                raise InvalidConfig(f"{where}: Secret {ns}/{ref.selector.name} has no key {ref.selector.key!r}")
+            out[ref.credential] = SecretValue(base64.b64decode(raw))
+        sa = store.spec.provider.service_account_ref()
+        if sa is not None:
+            out[SERVICE_ACCOUNT_CREDENTIAL] = self._service_account_token(store, sa.name,
+                                                                           sa.namespace or store.namespace or cred_ns,
+                                                                           sa.audiences)
+        return out
+
+    def _service_account_token(self, store: SecretStore, name: str, namespace: str,
+                               audiences: tuple[str, ...]) -> SecretValue:
+        """A short-lived token for the ServiceAccount (TokenRequest API), e.g. for Vault kubernetes auth."""
+        where = f"{store.ref}: spec.provider.{store.spec.provider.name}.serviceAccountRef"
+        if not namespace:
+            raise InvalidConfig(f"{where}: namespace is required in a ClusterSecretStore reference")
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"audiences": list(audiences), "expirationSeconds": 3600}}
+        try:
+            out = self.api.request("POST", SERVICE_ACCOUNTS.path(namespace, name, "token"), body=body)
+        except KubeError as exc:
+            if exc.not_found:
+                raise InvalidConfig(f"{where}: ServiceAccount {namespace}/{name} not found") from None
+            raise Unavailable(f"{where}: cannot get a token for ServiceAccount {namespace}/{name}: "
+                              f"{exc.status} {exc.reason}") from None
+        token = ((out or {}).get("status") or {}).get("token")
+        if not token:
+            raise Unavailable(f"{where}: the TokenRequest for {namespace}/{name} returned no token")
+        return SecretValue(str(token))
+
+    def _fingerprint(self, creds: dict[str, SecretValue]) -> str:
+        return data_hash(self.key, {k: v.reveal() for k, v in creds.items()}, None)
+
+
+def needs_es_namespace(store: SecretStore) -> bool:
+    """A ClusterSecretStore whose credential references name no namespace reads them from the
+    namespace of each ExternalSecret (one client per namespace then)."""
+    if not store.cluster_scoped:
+        return False
+    p = store.spec.provider
+    sa = p.service_account_ref()
+    return any(r.selector.namespace is None for r in p.credential_refs()) or (sa is not None and not sa.namespace)
+
+
+def _close(client: SecretsClient) -> None:
+    try:
+        client.close()
+    except Exception:  # closing must never fail a reconcile
+        log.debug("closing a store client failed", exc_info=True)
