@@ -228,9 +228,12 @@ class WatchStream:
     def close(self) -> None:
         self.closed = True
         shutdown = getattr(self._resp, "shutdown", None)
+        if shutdown is not None:
+            try:
+                shutdown()  # interrupts a read blocked in another thread (urllib3 >= 2.3)
+            except (ValueError, OSError):
+                pass  # no socket to shut down (yet, or any more)
         try:
-            if shutdown is not None:
-                shutdown()
             self._resp.close()
         except Exception:  # closing a dead socket may fail in many ways
             log.debug("closing watch %s failed", self._path, exc_info=True)

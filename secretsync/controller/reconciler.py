@@ -234,8 +234,10 @@ class ExternalSecretReconciler:
             try:
                 value = extract_property(entry.value, ref.property, name=ref.key, provider=h.id[2])
                 value = apply_decoding(value, ref.decoding_strategy)
-            except NotFound:
-                got.absent.append(f"{ref.key}[{ref.property}]")
+            except NotFound as exc:
+                # The secret exists but lacks the property: a config or format problem, never a
+                # reason to delete anything (deletion needs the remote secret itself to be gone).
+                got.errors.append(InvalidConfig(f"data[{item.secret_key}]: {exc}", key=ref.key))
                 continue
             except ValueError as exc:
                 got.errors.append(InvalidConfig(f"data[{item.secret_key}]: {exc}", key=ref.key))

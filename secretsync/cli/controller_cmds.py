@@ -1,0 +1,127 @@
+"""``secretsync controller``: run the sync controller (in a pod, or against a kubeconfig).
+
+Kube connection comes from the root options (``--kubeconfig``, ``--context``) or, in a pod,
+from the service account; provider timeouts and rate limits from the root ``--timeout`` /
+``--rate-limit``. Log format and level are root options too (``--log-format json`` in a pod).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import replace
+from types import FrameType
+
+import click
+
+from secretsync.controller import Controller, ControllerSettings, KubeApi
+from secretsync.controller.settings import (
+    LeaderSettings,
+    MetricsSettings,
+    ProviderSettings,
+    QueueSettings,
+    RefreshSettings,
+    ScopeSettings,
+)
+
+from .context import current
+
+log = logging.getLogger("secretsync.controller")
+
+
+def _parse_shard(value: str | None) -> tuple[int, int]:
+    if not value:
+        return 0, 1
+    index, sep, total = value.partition("/")
+    try:
+        i, n = int(index), int(total)
+    except ValueError:
+        i, n = -1, 0
+    if not sep or n < 1 or not 0 <= i < n:
+        raise click.BadParameter(f"{value!r} must look like I/N with 0 <= I < N (e.g. 0/3)", param_hint="--shard")
+    return i, n
+
+
+def _namespaces(values: tuple[str, ...]) -> tuple[str, ...]:
+    out: list[str] = []
+    for v in values:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return tuple(dict.fromkeys(out))
+
+
+@click.command()
+@click.option("--namespaces", "namespaces", multiple=True, metavar="NS[,NS...]",
+              help="Serve only these namespaces (repeatable or comma-separated; default: all).")
+@click.option("--namespace-selector", metavar="SELECTOR",
+              help="Serve only namespaces whose labels match (e.g. 'team=payments,env in (prod)').")
+@click.option("--shard", metavar="I/N", help="Serve shard I of N (namespaces hashed), to split a big cluster.")
+@click.option("--metrics-port", type=int, default=8080, show_default=True,
+              help="Port for /metrics, /healthz and /readyz (0: pick a free one; -1: off).")
+@click.option("--metrics-host", default="0.0.0.0", show_default=True)
+@click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
+              help="Run as one of several replicas; only the Lease holder writes.")
+@click.option("--lease-name", default="secretsync-controller", show_default=True)
+@click.option("--lease-namespace", envvar="POD_NAMESPACE", default="default", show_default=True,
+              help="Namespace of the Lease and of the controller's hash-key Secret (env POD_NAMESPACE).")
+@click.option("--lease-duration", type=float, default=15.0, show_default=True,
+              help="Seconds a standby waits for a silent leader before taking over.")
+@click.option("--identity", envvar="POD_NAME", default="", help="Replica identity in the Lease (env POD_NAME).")
+@click.option("--workers", type=int, default=4, show_default=True, help="Concurrent reconciles.")
+@click.option("--min-refresh", type=float, default=1.0, show_default=True,
+              help="Shortest refresh interval honoured, in seconds.")
+def controller(
+    namespaces: tuple[str, ...],
+    namespace_selector: str | None,
+    shard: str | None,
+    metrics_port: int,
+    metrics_host: str,
+    leader_elect: bool,
+    lease_name: str,
+    lease_namespace: str,
+    lease_duration: float,
+    identity: str,
+    workers: int,
+    min_refresh: float,
+) -> None:
+    """Keep Kubernetes Secrets in sync with ExternalSecrets (runs until SIGTERM/SIGINT)."""
+    ctx = current()
+    shard_i, shard_n = _parse_shard(shard)
+    if workers < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--workers")
+    renew = max(1.0, lease_duration * 2 / 3)
+    defaults = ControllerSettings()
+    settings = replace(
+        defaults,
+        queue=replace(QueueSettings(), workers=workers),
+        refresh=replace(RefreshSettings(), floor=max(0.1, min_refresh)),
+        provider=ProviderSettings(timeouts=ctx.client_settings.timeouts, rate_limit=ctx.client_settings.rate_limit),
+        leader=LeaderSettings(enabled=leader_elect, lease_name=lease_name, lease_namespace=lease_namespace,
+                              identity=identity, lease_duration=lease_duration, renew_deadline=renew,
+                              retry_period=max(0.5, min(2.0, lease_duration / 7))),
+        metrics=MetricsSettings(port=None if metrics_port < 0 else metrics_port, host=metrics_host),
+        scope=ScopeSettings(namespaces=_namespaces(namespaces), namespace_selector=namespace_selector,
+                            shard=shard_i, shards=shard_n),
+    )
+    api = KubeApi.from_config(ctx.kubeconfig, ctx.kube_context, timeout=settings.kube_timeout)
+    ctl = Controller(api, settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.warning("received signal %d", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    ctl.start()
+    port = ctl.health.port if ctl.health is not None else None
+    log.warning("secretsync controller started (identity %s, pid %d, metrics port %s, shard %d/%d)",
+                ctl.identity, os.getpid(), port, shard_i, shard_n)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        log.warning("secretsync controller stopping")
+        ctl.stop()
+        api.close()
