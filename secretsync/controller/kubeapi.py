@@ -10,6 +10,7 @@ reuse the field's loader rather than re-implement it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -229,10 +230,10 @@ class WatchStream:
         self.closed = True
         shutdown = getattr(self._resp, "shutdown", None)
         if shutdown is not None:
-            try:
-                shutdown()  # interrupts a read blocked in another thread (urllib3 >= 2.3)
-            except (ValueError, OSError):
-                pass  # no socket to shut down (yet, or any more)
+            # Interrupts a read blocked in another thread (urllib3 >= 2.3); ValueError/OSError:
+            # no socket to shut down (yet, or any more).
+            with contextlib.suppress(ValueError, OSError):
+                shutdown()
         try:
             self._resp.close()
         except Exception:  # closing a dead socket may fail in many ways
