@@ -179,6 +179,16 @@ def _mapping_or_none(value: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
 
+def _list(value: Any, o: _Obj, path: str) -> list[Any]:
+    """A list field; anything else is reported (and treated as empty)."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    o.cannot(path, "must be a list")
+    return []
+
+
 def _sel(ref: Any) -> dict[str, Any] | None:
     """ESO SecretKeySelector -> ours (same shape: name, key, namespace)."""
     if not isinstance(ref, Mapping):
@@ -207,6 +217,9 @@ def _interval(value: Any) -> str | None:
 # --------------------------------------------------------------------------- stores
 def _convert_aws(cfg: Mapping[str, Any], o: _Obj, path: str) -> tuple[str, dict[str, Any]]:
     out: dict[str, Any] = {}
+    if not isinstance(cfg, Mapping):
+        o.cannot(path, "must be an object")
+        return "aws", out
     handled = {"service", "region", "role", "auth", "prefix", "secretsManager"}
     service = cfg.get("service", "SecretsManager")
     if service != "SecretsManager":
@@ -254,6 +267,9 @@ def _convert_aws(cfg: Mapping[str, Any], o: _Obj, path: str) -> tuple[str, dict[
 
 def _convert_gcp(cfg: Mapping[str, Any], o: _Obj, path: str) -> tuple[str, dict[str, Any]]:
     out: dict[str, Any] = {}
+    if not isinstance(cfg, Mapping):
+        o.cannot(path, "must be an object")
+        return "gcp", out
     if "projectID" in cfg:
         out["project"] = cfg["projectID"]
     if cfg.get("location"):
@@ -285,6 +301,9 @@ _AZURE_AUTH = {"ServicePrincipal": "servicePrincipal", "ManagedIdentity": "manag
 
 def _convert_azure(cfg: Mapping[str, Any], o: _Obj, path: str) -> tuple[str, dict[str, Any]]:
     out: dict[str, Any] = {}
+    if not isinstance(cfg, Mapping):
+        o.cannot(path, "must be an object")
+        return "azure", out
     if "vaultUrl" in cfg:
         out["vaultUrl"] = cfg["vaultUrl"]
     auth_type = cfg.get("authType", "ServicePrincipal")
@@ -324,6 +343,9 @@ def _convert_azure(cfg: Mapping[str, Any], o: _Obj, path: str) -> tuple[str, dic
 
 def _convert_vault(cfg: Mapping[str, Any], o: _Obj, path: str) -> tuple[str, dict[str, Any]]:
     out: dict[str, Any] = {}
+    if not isinstance(cfg, Mapping):
+        o.cannot(path, "must be an object")
+        return "vault", out
     if "server" in cfg:
         out["address"] = cfg["server"]
     if cfg.get("path"):
@@ -540,7 +562,7 @@ def _convert_template(t: Mapping[str, Any], o: _Obj, path: str, engine: Template
     if isinstance(data, Mapping):
         out["data"] = {str(k): _template_text(v, o, child(f"{path}.data", str(k)), engine) for k, v in data.items()}
     tf_out = []
-    for i, tf in enumerate(t.get("templateFrom") or []):
+    for i, tf in enumerate(_list(t.get("templateFrom"), o, f"{path}.templateFrom")):
         p = f"{path}.templateFrom[{i}]"
         if not isinstance(tf, Mapping):
             o.cannot(p, "must be an object")
@@ -555,7 +577,10 @@ def _convert_template(t: Mapping[str, Any], o: _Obj, path: str, engine: Template
             if not isinstance(ref, Mapping):
                 continue
             items = []
-            for j, item in enumerate(ref.get("items") or []):
+            for j, item in enumerate(_list(ref.get("items"), o, f"{p}.{kind}.items")):
+                if not isinstance(item, Mapping):
+                    o.cannot(f"{p}.{kind}.items[{j}]", "must be an object")
+                    continue
                 if item.get("templateAs") not in (None, "Values"):
                     o.cannot(f"{p}.{kind}.items[{j}].templateAs", f"{item['templateAs']} is not supported")
                 items.append({"key": item.get("key")})
@@ -602,7 +627,7 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
         if t_out:
             out["target"] = t_out
     data_out = []
-    for i, item in enumerate(spec.get("data") or []):
+    for i, item in enumerate(_list(spec.get("data"), o, f"{path}.data")):
         p = f"{path}.data[{i}]"
         if not isinstance(item, Mapping):
             o.cannot(p, "must be an object")
@@ -617,7 +642,7 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
     if data_out:
         out["data"] = data_out
     df_out = []
-    for i, item in enumerate(spec.get("dataFrom") or []):
+    for i, item in enumerate(_list(spec.get("dataFrom"), o, f"{path}.dataFrom")):
         p = f"{path}.dataFrom[{i}]"
         if not isinstance(item, Mapping):
             o.cannot(p, "must be an object")
@@ -637,7 +662,7 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
                 o.rest(f["name"], f"{p}.find.name", {"regexp"})
             conv["find"] = fo
         rewrites = []
-        for j, rw in enumerate(item.get("rewrite") or []):
+        for j, rw in enumerate(_list(item.get("rewrite"), o, f"{p}.rewrite")):
             rp = f"{p}.rewrite[{j}]"
             if isinstance(rw, Mapping) and isinstance(rw.get("regexp"), Mapping):
                 rewrites.append({"regexp": {"source": rw["regexp"].get("source"),
@@ -672,7 +697,7 @@ def _convert_ces(spec: Mapping[str, Any], o: _Obj, engine: TemplateEngine) -> di
         if m:
             out["externalSecretMetadata"] = m
         o.rest(md, "spec.externalSecretMetadata", {"labels", "annotations"})
-    selectors = list(spec.get("namespaceSelectors") or [])
+    selectors = list(_list(spec.get("namespaceSelectors"), o, "spec.namespaceSelectors"))
     if spec.get("namespaceSelector") is not None:
         selectors.append(spec["namespaceSelector"])
         o.note("spec.namespaceSelector", "deprecated field merged into namespaceSelectors")
@@ -747,12 +772,20 @@ def convert_document(doc: Any, result: Conversion, *, default_namespace: str = "
     elif version == "v1alpha1":
         o.note("apiVersion", f"{api}: converted with v1 field names; review the result")
     spec = _mapping(doc.get("spec"))
-    if kind in (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE):
-        new_spec = _convert_store(doc, o)
-    elif kind == KIND_EXTERNAL_SECRET:
-        new_spec = _convert_es_spec(spec, o, "spec", engine)
-    else:
-        new_spec = _convert_ces(spec, o, engine)
+    if not isinstance(doc.get("spec"), Mapping):
+        o.cannot("spec", "required (an object)")
+    try:
+        if kind in (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE):
+            new_spec = _convert_store(doc, o)
+        elif kind == KIND_EXTERNAL_SECRET:
+            new_spec = _convert_es_spec(spec, o, "spec", engine)
+        else:
+            new_spec = _convert_ces(spec, o, engine)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        # A shape so far off ESO's schema that a converter tripped over it: say so, keep going.
+        o.cannot("spec", f"malformed ({type(exc).__name__}); fix the fields named by `kubectl apply "
+                         "--dry-run=server` against ESO's CRD first")
+        new_spec = {}
     out = {"apiVersion": API_VERSION, "kind": kind, "metadata": _metadata(md), "spec": new_spec}
     o.rest(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
     # Whatever we print must be accepted by our own parser (and provider, when installed).
