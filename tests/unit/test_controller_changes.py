@@ -1,0 +1,198 @@
+"""Change detection: one listing per cycle, fetch only what changed, one fetch per key however many users."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+
+import pytest
+
+from secretsync.controller.providercache import DIRECT, LIST, StoreCache, Usage, common_prefix
+from secretsync.controller.runtime import shard_of
+from secretsync.controller.settings import CircuitSettings
+from secretsync.controller.stores import CircuitBreaker
+from secretsync.core.calls import CallRecorder
+from secretsync.core.contract import Capabilities, ClientBase, ListFilter, PutResult, SecretMetadata
+from secretsync.core.errors import NotFound, Unavailable
+from secretsync.core.registry import open_store
+from secretsync.core.settings import ClientSettings
+from secretsync.core.values import SecretValue
+
+
+def _memory(recorder: CallRecorder):  # type: ignore[no-untyped-def]
+    return open_store(f"memory://cache-{uuid.uuid4().hex[:8]}", ClientSettings(calls=recorder))
+
+
+def _cache(client, recorder: CallRecorder, keys: set[str], changed: list[set[str]] | None = None) -> StoreCache:  # type: ignore[no-untyped-def]
+    return StoreCache(client, recorder, lambda: Usage(frozenset(keys)),
+                      (lambda k: changed.append(k)) if changed is not None else None)
+
+
+def test_steady_state_cycle_lists_once_and_fetches_only_changed_keys() -> None:
+    rec = CallRecorder()
+    client = _memory(rec)
+    keys = {f"app/k{i}" for i in range(50)}
+    for k in keys:
+        client.put(k, SecretValue("v"))
+    changed: list[set[str]] = []
+    cache = _cache(client, rec, keys, changed)
+    cache.refresh(0)
+    assert rec.total(operation="get") == 50
+    assert changed == [keys]
+    rec.reset()
+    client.put("app/k7", SecretValue("new"))
+    rec.reset()
+    cache.refresh(0)
+    assert rec.total(operation="list") == 1
+    assert rec.total(operation="get") == 1
+    assert changed[-1] == {"app/k7"}
+    assert cache.entries(["app/k7"])["app/k7"].value == SecretValue("new")
+
+
+def test_a_fresh_cache_is_not_refreshed_again() -> None:
+    rec = CallRecorder()
+    client = _memory(rec)
+    client.put("k", SecretValue("v"))
+    cache = _cache(client, rec, {"k"})
+    assert cache.refresh(60) is True
+    rec.reset()
+    assert cache.refresh(60) is False
+    assert rec.total() == 0
+
+
+def test_many_users_of_one_key_cost_one_fetch() -> None:
+    rec = CallRecorder()
+    client = _memory(rec)
+    client.put("shared", SecretValue("v"))
+    cache = _cache(client, rec, {"shared"})
+    cache.refresh(0)
+    for _ in range(100):
+        assert cache.entries(["shared"])["shared"].value == SecretValue("v")
+    assert rec.total(operation="get") == 1
+
+
+def test_deleted_remote_key_is_confirmed_absent_by_a_fetch() -> None:
+    rec = CallRecorder()
+    client = _memory(rec)
+    for name in ("gone", "b", "c"):
+        client.put(name, SecretValue("v"))
+    cache = _cache(client, rec, {"gone", "b", "c"})
+    cache.refresh(0)
+    assert cache.mode == LIST
+    client.delete("gone")
+    cache.refresh(0)
+    entry = cache.entries(["gone"])["gone"]
+    assert entry.absent and isinstance(entry.error, NotFound)
+    rec.reset()
+    cache.refresh(0)  # known absent and still not listed: no more fetches
+    assert rec.total(operation="get") == 0
+
+
+def test_prefix_of_the_listing_is_the_common_prefix_of_keys_in_use() -> None:
+    assert common_prefix(["team/a/x", "team/a/y", "team/b"]) == "team/"
+    assert common_prefix(["x", "y"]) == ""
+    assert common_prefix([]) == ""
+
+
+class _NoVersionsClient(ClientBase):
+    """A backend whose listing carries no change token: the cache must fall back to re-fetching."""
+
+    provider_name = "plain"
+
+    def __init__(self, recorder: CallRecorder, names: list[str]) -> None:
+        super().__init__(ClientSettings(calls=recorder))
+        self.names = names
+        self.fail = False
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(batch_get=True, max_batch=20)
+
+    def get(self, name: str, *, version: str | None = None, prop: str | None = None) -> SecretValue:
+        raise NotImplementedError
+
+    def get_many(self, names: Sequence[str]) -> dict[str, object]:  # type: ignore[override]
+        with self.settings.calls.call("plain", "batch_get"):
+            if self.fail:
+                raise Unavailable("down", provider="plain", operation="batch_get")
+        from secretsync.core.contract import Fetched
+
+        return {n: Fetched(SecretValue("v"), "1") for n in names}
+
+    def describe(self, name: str) -> SecretMetadata:
+        raise NotImplementedError
+
+    def list(self, flt: ListFilter | None = None) -> Iterator[SecretMetadata]:
+        for i in range(0, len(self.names), 10):  # 10 per page, no versions
+            with self.settings.calls.call("plain", "list"):
+                page = self.names[i:i + 10]
+            yield from (SecretMetadata(n) for n in page)
+
+    def put(self, name: str, value: SecretValue, *, tags: Mapping[str, str] | None = None,
+            if_absent: bool = False, expected_version: str | None = None) -> PutResult:
+        raise NotImplementedError
+
+    def delete(self, name: str, *, force: bool = False) -> None:
+        raise NotImplementedError
+
+
+def test_without_change_tokens_the_cache_switches_to_batched_refetch() -> None:
+    rec = CallRecorder()
+    names = [f"k{i:03d}" for i in range(100)]
+    client = _NoVersionsClient(rec, names)
+    cache = _cache(client, rec, set(names))
+    cache.refresh(0)
+    assert cache.mode == DIRECT
+    rec.reset()
+    cache.refresh(0)
+    assert rec.total(operation="list") == 0
+    assert rec.total(operation="batch_get") == 5  # 100 keys in batches of 20
+
+
+def test_listing_is_dropped_when_it_costs_more_than_refetching_the_keys_in_use() -> None:
+    rec = CallRecorder()
+    client = _memory(rec)
+    client.put("only", SecretValue("v"))
+    cache = _cache(client, rec, {"only"})
+    cache.refresh(0)
+    # 1 list call vs 1 get for the single key in use: re-fetching is no dearer, so no listing.
+    assert cache.mode == DIRECT
+
+
+def test_a_failed_cycle_raises_and_keeps_the_old_values() -> None:
+    rec = CallRecorder()
+    names = ["a", "b"]
+    client = _NoVersionsClient(rec, names)
+    cache = _cache(client, rec, set(names))
+    cache.refresh(0)
+    client.fail = True
+    with pytest.raises(Unavailable):
+        cache.refresh(0)
+    assert cache.entries(["a"])["a"].value == SecretValue("v")
+
+
+def test_circuit_opens_after_consecutive_failures_and_allows_one_probe() -> None:
+    now = [0.0]
+    b = CircuitBreaker(CircuitSettings(failures=2, open_for=10, max_open=100), clock=lambda: now[0])
+    err = Unavailable("down")
+    assert b.failure(err) is False and b.allow()
+    assert b.failure(err) is True
+    assert not b.allow() and b.is_open
+    now[0] = 20
+    assert b.allow() is True  # the probe
+    assert b.allow() is False  # only one
+    assert b.success() is True
+    assert b.allow() and not b.is_open
+
+
+def test_namespaces_hash_to_stable_shards() -> None:
+    counts = [0, 0, 0]
+    for i in range(300):
+        counts[shard_of(f"ns-{i}", 3)] += 1
+    assert all(70 < c < 130 for c in counts)
+    assert shard_of("payments", 3) == shard_of("payments", 3)
+    assert shard_of("anything", 1) == 0
+
+
+def test_modes_are_named() -> None:
+    assert {LIST, DIRECT} == {"list", "direct"}
