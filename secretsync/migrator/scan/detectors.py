@@ -27,6 +27,7 @@ are real passwords in a real manifest, just guessable ones.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Iterator
@@ -143,11 +144,13 @@ _NEG_LAST = frozenset((
 #: A word anywhere in the name that makes it a reference or a switch.
 _NEG_ANY = frozenset((
     "existing", "secretref", "secretkeyref", "keyref", "valuefrom", "configmapkeyref", "fieldref",
-    "provider", "store", "use", "create", "generate", "rotate", "manage", "sync", "annotations",
+    "provider", "store", "use", "create", "generate", "rotate", "manage", "sync", "annotations", "public",
+    "publishable", "pub",
 ))
 
 #: A first word that makes the name a knob about secrets (``MIN_PASSWORD_LENGTH``).
 _NEG_FIRST = frozenset((
+    "checksum", "hash", "sha", "sha1", "sha256", "sha512", "md5", "digest", "fingerprint",
     "no", "skip", "disable", "disabled", "allow", "allowed", "require", "required", "enable", "enabled",
     "use", "is", "has", "show", "hide", "num", "max", "min", "count", "number", "default",
 ))
@@ -216,6 +219,7 @@ def classify_key(key: str) -> KeyClass:
 
 
 _AWS_SECRET_NAME = re.compile(r"(?i)(aws.?secret|secret.?access.?key)")
+_AWS_SECRET_VALUE = re.compile(r"^[A-Za-z0-9/+]{40}$")
 _HASHY_NAME = re.compile(r"(?i)(sha\d*|hash|checksum|digest|commit|revision|fingerprint|etag|uid|uuid|"
                          r"(^|[^a-z])id$|image|tag|version)")
 
@@ -293,6 +297,24 @@ _CAPS_PLACEHOLDER_WORDS = frozenset(
 )
 
 
+#: "yourpassword", "yourRconPassword": asks to be replaced, but works as-is if nobody does (low confidence).
+_SOFT_PLACEHOLDER = re.compile(r"^[Yy]our(?=[A-Z]|pass|secret|token|key|api|app|db|own|admin|root)")
+#: Published on purpose (Stripe publishable keys).
+_PUBLIC_TOKEN = re.compile(r"^pk_(?:live|test)_")
+_BASE64_TEXT = re.compile(r"^(?:[A-Za-z0-9+/]{4}){2,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+
+
+def _encoded_placeholder(value: str) -> bool:
+    """``ZHVtbXktYXBpLWtleQ==`` is "dummy-api-key" in base64: still a placeholder."""
+    if len(value) > 200 or not _BASE64_TEXT.match(value):
+        return False
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return decoded.isprintable() and is_placeholder(decoded)
+
+
 def is_placeholder(value: str, key: str = "") -> bool:
     """A value nobody would deploy as-is: it asks to be replaced.
 
@@ -358,8 +380,8 @@ def _not_a_secret_shape(value: str) -> bool:
     low = value.lower()
     if low in _BOOL or _SMALL_NUMBER.match(value) or _DURATION_SIZE.match(value):
         return True
-    if _PATHISH.match(value) or (_PATH.match(value) and " " not in value and len(value) < 256
-                                 and not _looks_random(value.replace("/", ""), 20)):
+    if (_PATHISH.match(value) or (_PATH.match(value) and " " not in value and len(value) < 256)) \
+            and not _looks_random(value.replace("/", ""), 16):
         return True
     if _URL.match(value):
         return True  # with credentials it matched connection-url before we got here
@@ -501,7 +523,19 @@ class TokenHit:
 
 
 def find_tokens(text: str) -> Iterator[TokenHit]:
-    """Every known-format credential in a piece of text (values, scripts, embedded files)."""
+    """Every known-format credential in a piece of text (values, scripts, embedded files).
+
+    Where two rules match overlapping text, the more specific (earlier) one wins.
+    """
+    spans: list[tuple[int, int]] = []
+    for hit in _find_tokens(text):
+        if any(hit.start < end and start < hit.end for start, end in spans):
+            continue
+        spans.append((hit.start, hit.end))
+        yield hit
+
+
+def _find_tokens(text: str) -> Iterator[TokenHit]:
     if _TOKEN_PREFILTER.search(text):
         for rule, pattern, confidence in _TOKEN_PATTERNS:
             for match in pattern.finditer(text):
@@ -555,18 +589,26 @@ def judge(key: str, value: str, *, forced: bool = False, entropy: bool = True) -
     if hit is not None:
         return Verdict(hit.rule, hit.confidence)
     if forced:
-        if is_placeholder(text, key):
+        if is_placeholder(text, key) or _encoded_placeholder(text):
             return None
+        if _SOFT_PLACEHOLDER.match(text):
+            return Verdict("secret-object", "low", "placeholder-like")
         strong = kclass in _STRONG_RULE
         return Verdict("secret-object", "high" if strong else "medium",
                        "weak-default" if text.lower() in WEAK_DEFAULTS else None)
+    if _PUBLIC_TOKEN.match(text):
+        return None
     if kclass in _STRONG_RULE:
-        if is_placeholder(text, key) or _not_a_secret_shape(text):
+        if is_placeholder(text, key) or _encoded_placeholder(text):
+            return None
+        if _SOFT_PLACEHOLDER.match(text):
+            return Verdict(_STRONG_RULE[kclass], "low", "placeholder-like")
+        if kclass == "api-key" and _AWS_SECRET_NAME.search(key) and _AWS_SECRET_VALUE.match(text):
+            return Verdict("aws-secret-key", "high")
+        if _not_a_secret_shape(text):
             return None
         if len(text) < 3 and not text.isalnum():
             return None
-        if kclass == "api-key" and _AWS_SECRET_NAME.search(key) and re.fullmatch(r"[A-Za-z0-9/+]{40}", text):
-            return Verdict("aws-secret-key", "high")
         if text.isdigit() and len(text) < 6:
             return None
         if text.lower() in WEAK_DEFAULTS:

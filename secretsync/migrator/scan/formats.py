@@ -84,7 +84,7 @@ def _unquote(value: str) -> str:
 
 
 def _strip_inline_comment(value: str) -> str:
-    if value[:1] in "\"'":
+    if value and value[0] in "\"'":
         end = value.find(value[0], 1)
         return value[: end + 1] if end > 0 else value
     for marker in (" #", "\t#", " ;"):

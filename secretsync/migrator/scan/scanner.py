@@ -21,7 +21,7 @@ from secretsync.migrator.findings import Detection, Finding, redact
 from .detectors import Verdict, judge
 from .documents import ParsedStream, parse_json_text, parse_yaml_stream
 from .results import ScanError, ScanOptions, ScanResult, confidence_at_least
-from .walker import Candidate, Sink, walk_kustomization, walk_object, walk_values
+from .walker import Candidate, Sink, resource_id, walk_kustomization, walk_object, walk_values
 
 _IGNORE = re.compile(r"#\s*secretsync:ignore(?:=([\w,\-]+))?")
 _VALUES_NAME = re.compile(r"^values(?:[._-][\w.-]*)?\.ya?ml$")
@@ -85,9 +85,12 @@ def scan_objects(
             continue
         result.objects_scanned += 1
         sink = Sink()
-        candidates = list(walk_object(obj, sink))
-        for cand in candidates:
-            _emit(cand, opts, result, file=None, texts={}, document=0, source=source, templated=False)
+        try:
+            for cand in walk_object(obj, sink):
+                _emit(cand, opts, result, file=None, texts={}, document=0, source=source, templated=False)
+        except Exception as exc:  # a bug must cost one object, not the scan (type only: no value)
+            result.errors.append(ScanError(None, f"internal error ({type(exc).__name__}); object skipped",
+                                           _resource_of(obj)))
         for problem in sink.problems:
             result.errors.append(ScanError(None, problem.message, problem.resource, problem.path))
     return result
@@ -266,6 +269,9 @@ def _scan_parsed(text: str, shown: str, kind: FileKind, opts: ScanOptions, resul
                       templated=doc.templated)
         except ValueError as exc:  # a values walk over budget
             result.errors.append(ScanError(shown, f"document {doc.index}: {exc}; rest of it skipped"))
+        except Exception as exc:  # a bug must cost one document, not the scan (type only: no value)
+            result.errors.append(ScanError(shown, f"document {doc.index}: internal error "
+                                           f"({type(exc).__name__}); rest of it skipped"))
         for problem in sink.problems:
             result.errors.append(ScanError(problem.file or shown, problem.message, problem.resource, problem.path))
 
@@ -359,6 +365,13 @@ def _emit(cand: Candidate, opts: ScanOptions, result: ScanResult, *, file: str |
 # --------------------------------------------------------------------------------------------
 # Live objects
 # --------------------------------------------------------------------------------------------
+
+
+def _resource_of(obj: Mapping[str, Any]) -> str:
+    try:
+        return resource_id(obj)
+    except Exception:
+        return "?"
 
 
 def _uid(obj: Mapping[str, Any]) -> str | None:

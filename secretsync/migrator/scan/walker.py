@@ -208,7 +208,8 @@ def _walk_env(container: Mapping[str, Any], resource: str, cpath: str, cname: st
             for hit in parse_flags([value]):
                 cand.children.append(Candidate(
                     "env", f"{ipath}.value", name, hit.value, line, resource, container=cname,
-                    subkey=hit.key, anchors=anchors, judged=hit.judged, judge_key=hit.key,
+                    subkey=hit.key, anchors=anchors, judged=hit.judged,
+                    judge_key="password" if hit.judged is not None else hit.key,
                 ))
         yield cand
 
@@ -239,7 +240,8 @@ def _walk_command(container: Mapping[str, Any], resource: str, cpath: str, cname
         path, line = where[hit.arg_index]
         flagged.setdefault(hit.arg_index, []).append(hit.value)
         yield Candidate("arg", path, hit.key, hit.value, line + hit.line if line else line, resource,
-                        container=cname, judged=hit.judged)
+                        container=cname, judged=hit.judged,
+                        judge_key="password" if hit.judged is not None else None)
     for index, text in enumerate(args):
         if len(text) < 16:
             continue
