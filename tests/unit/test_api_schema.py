@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -16,6 +19,18 @@ from secretsync.cli.main import cli
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "deploy" / "crds"
 
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The root command configures logging (levels, handlers); undo it for the tests after us."""
+    root = logging.getLogger()
+    ours = logging.getLogger("secretsync")
+    saved = (list(root.handlers), root.level, ours.level)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    ours.setLevel(saved[2])
 
 def test_deploy_crds_are_exactly_what_the_models_generate() -> None:
     """If this fails, run: secretsync crds -o deploy/crds"""

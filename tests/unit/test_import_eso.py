@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,18 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "eso-examples"
 ISSUE = re.compile(r"^cannot convert: (?P<file>[^:]+): (?:line \d+: .+|[A-Za-z]+/[^ ]+: .+)$")
 
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The root command configures logging (levels, handlers); undo it for the tests after us."""
+    root = logging.getLogger()
+    ours = logging.getLogger("secretsync")
+    saved = (list(root.handlers), root.level, ours.level)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    ours.setLevel(saved[2])
 
 def _examples() -> list[Path]:
     if not SHARED.is_dir():
