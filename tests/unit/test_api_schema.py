@@ -20,7 +20,6 @@ REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "deploy" / "crds"
 
 
-
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """The root command configures logging (levels, handlers); undo it for the tests after us."""
@@ -31,6 +30,7 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
     ours.setLevel(saved[2])
+
 
 def test_deploy_crds_are_exactly_what_the_models_generate() -> None:
     """If this fails, run: secretsync crds -o deploy/crds"""

@@ -23,7 +23,6 @@ SHARED = REPO.parent / "shared" / "eso-examples"
 ISSUE = re.compile(r"^cannot convert: (?P<file>[^:]+): (?:line \d+: .+|[A-Za-z]+/[^ ]+: .+)$")
 
 
-
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """The root command configures logging (levels, handlers); undo it for the tests after us."""
@@ -34,6 +33,7 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
     ours.setLevel(saved[2])
+
 
 def _examples() -> list[Path]:
     if not SHARED.is_dir():
