@@ -131,7 +131,9 @@ def scan(
         return
     _print(findings, result, output)
     if findings:
-        click.get_current_context().exit(1)
+        # SystemExit rather than ctx.exit(): click returns ctx.exit()'s code from main() in
+        # standalone_mode=False, and ``python -m secretsync.cli.main`` drops that return value.
+        raise SystemExit(1)
 
 
 def _scan_cluster(root: CliContext, namespace: str | None, all_namespaces: bool,
