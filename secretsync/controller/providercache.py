@@ -29,11 +29,12 @@ then because the set of keys in use changes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from secretsync.core.calls import CallRecorder
@@ -130,6 +131,12 @@ class StoreCache:
         self.list_calls: int | None = None
         self.fetch_cost: float | None = None
         self.last_cycle_calls = 0
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store's provider conversation (so call counts per cycle stay exact)."""
+        with self._io:
+            yield
 
     # -- cycle -----------------------------------------------------------------------------
     def fresh(self, max_age: float) -> bool:

@@ -67,7 +67,8 @@ class StoreStatusReconciler:
             return Outcome(requeue_after=handle.breaker.retry_in() + 0.5)
         with handle.lock:
             if not handle.validated:
-                result = handle.client.validate()
+                with handle.cache.exclusive():
+                    result = handle.client.validate()
                 if result.status is ValidationStatus.ERROR:
                     self._write(store.kind, ns, store.name, store.status, False, "ValidationFailed",
                                 result.message, caps, gen)

@@ -1,0 +1,99 @@
+"""The controller against AWS Secrets Manager (moto server) with credentials from a Kubernetes Secret."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from secretsync.controller.kubeapi import SECRETS, KubeApi
+from secretsync.controller.runtime import SS_RES
+from secretsync.controller.settings import ScopeSettings
+from secretsync.core.calls import CallRecorder
+from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY, raw_boto3
+from tests.harness.controller import (
+    create,
+    es_manifest,
+    es_ready,
+    fast_settings,
+    install_crds,
+    kube_api,
+    ready_condition,
+    running_controller,
+    secret_data,
+    store_manifest,
+    wait_for,
+)
+from tests.harness.kube import KubeCluster
+from tests.harness.ports import closed_port
+
+pytestmark = pytest.mark.kube
+
+
+@pytest.fixture
+def api(kube: KubeCluster) -> Iterator[KubeApi]:
+    install_crds(kube)
+    a = kube_api(kube)
+    yield a
+    a.close()
+
+
+def _aws_store(api: KubeApi, ns: str, endpoint: str) -> None:
+    create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds", "namespace": ns},
+                 "stringData": {"id": ACCESS_KEY, "secret": SECRET_KEY}})
+    create(api, store_manifest("aws", ns, "aws", {
+        "region": REGION, "endpoint": endpoint,
+        "secretRef": {"accessKeyID": {"name": "aws-creds", "key": "id"},
+                      "secretAccessKey": {"name": "aws-creds", "key": "secret"}}}))
+
+
+def test_aws_sync_steady_state_and_outage(kube: KubeCluster, api: KubeApi, aws_endpoint: str) -> None:
+    sm = raw_boto3(aws_endpoint)
+    prefix = f"ctl-{uuid.uuid4().hex[:6]}/"
+    for i in range(30):
+        sm.create_secret(Name=f"{prefix}k{i}", SecretString=f"v{i}")
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("ctl-aws", labels={"secretsync-test": label})
+    calls = CallRecorder()
+    settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+    # Everything exists before the controller starts: a cold start.
+    _aws_store(api, ns, aws_endpoint)
+    for i in range(30):
+        create(api, es_manifest(f"s{i}", ns, "aws", [("v", f"{prefix}k{i}")], refresh="1s"))
+    with running_controller(kube, settings, calls) as ctl:
+        for i in range(30):
+            wait_for(lambda i=i: secret_data(api, ns, f"s{i}") == {"v": f"v{i}"}, message=f"s{i} synced")
+        wait_for(lambda: (ready_condition(api, SS_RES, ns, "aws") or {}).get("status") == "True",
+                 message="store ready")
+        # Cold start: 30 keys in 2 BatchGetSecretValue calls, not 30 GetSecretValue.
+        assert calls.total("aws", "GetSecretValue") == 0, calls.snapshot()
+        assert calls.total("aws", "BatchGetSecretValue") == 2, calls.snapshot()
+        # Steady state: one ListSecrets per cycle, and one batch for the one changed key.
+        sm.put_secret_value(SecretId=f"{prefix}k3", SecretString="changed")
+        wait_for(lambda: secret_data(api, ns, "s3") == {"v": "changed"}, timeout=10, message="change synced")
+        stats = next(iter(ctl.store_stats().values()))
+        assert stats["mode"] == "list"
+        calls.reset()
+        cycles_before = stats["cycles"]
+        wait_for(lambda: next(iter(ctl.store_stats().values()))["cycles"] >= cycles_before + 3, timeout=10,
+                 message="three more cycles")
+        cycles = next(iter(ctl.store_stats().values()))["cycles"] - cycles_before
+        fetches = sum(n for (p, op, _), n in calls.snapshot().items() if p == "aws" and op != "ListSecrets")
+        assert fetches == 0, calls.snapshot()
+        assert calls.total("aws", "ListSecrets") <= cycles + 1
+
+        # Outage: the store now points at a closed port. The Secrets stay, status says why.
+        api.patch(SS_RES, "aws", {"spec": {"provider": {"aws": {"endpoint": f"http://127.0.0.1:{closed_port()}"}}}},
+                  ns)
+        cond = wait_for(es_ready(api, ns, "s0", "False"), timeout=20, message="outage reported")
+        assert cond["reason"] in ("Unavailable", "StoreUnavailable")
+        wait_for(lambda: (ready_condition(api, SS_RES, ns, "aws") or {}).get("status") == "False", timeout=20,
+                 message="store not ready")
+        assert secret_data(api, ns, "s0") == {"v": "v0"}
+        assert api.get(SECRETS, "s5", ns)["data"]
+        # Recovery.
+        sm.put_secret_value(SecretId=f"{prefix}k0", SecretString="after")
+        api.patch(SS_RES, "aws", {"spec": {"provider": {"aws": {"endpoint": aws_endpoint}}}}, ns)
+        wait_for(lambda: secret_data(api, ns, "s0") == {"v": "after"}, timeout=20, message="recovered")
+        wait_for(es_ready(api, ns, "s1", "True"), timeout=10, message="others ready again")
