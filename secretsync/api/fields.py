@@ -92,6 +92,13 @@ class FieldInfo:
     wire: Wire
     required: bool
     default: Any
+    #: default_factory (a fresh dict per object), or None for a plain default.
+    factory: Any = None
+    #: The wire name needs no brackets in a field path.
+    plain_name: bool = True
+
+    def fresh_default(self) -> Any:
+        return self.factory() if self.factory is not None else self.default
 
 
 _MISSING = dataclasses.MISSING
@@ -115,13 +122,14 @@ def fields_of(cls: Any) -> tuple[FieldInfo, ...]:
         wire = next((e for e in extras if isinstance(e, Wire)), None)
         if wire is None:
             raise TypeError(f"{cls.__name__}.{f.name} has no Wire annotation")
+        factory = None
         if f.default is not _MISSING:
             required, default = False, f.default
         elif f.default_factory is not _MISSING:
-            required, default = False, f.default_factory()
+            required, default, factory = False, f.default_factory(), f.default_factory
         else:
             required, default = True, None
-        out.append(FieldInfo(f.name, base, wire, required, default))
+        out.append(FieldInfo(f.name, base, wire, required, default, factory, bool(_IDENT.match(wire.name))))
     _FIELDS_CACHE[cls] = tuple(out)
     return _FIELDS_CACHE[cls]
 
@@ -139,6 +147,38 @@ def unwrap_optional(tp: Any) -> tuple[Any, bool]:
 def is_open_mapping(tp: Any) -> bool:
     """``Mapping[str, Any]``: a free-form object kept as is (provider config)."""
     return get_origin(tp) is Mapping and get_args(tp)[1] is Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What decode_value needs to know about a model type, computed once per type."""
+
+    kind: str  # str | bool | int | float | tuple | map | open | dataclass
+    optional: bool
+    inner: Any = None
+
+
+_SHAPES: dict[Any, _Shape] = {}
+
+
+def _shape(tp: Any) -> _Shape:
+    shape = _SHAPES.get(tp)
+    if shape is not None:
+        return shape
+    base, optional = unwrap_optional(tp)
+    origin = get_origin(base)
+    if base in (str, bool, int, float):
+        shape = _Shape(base.__name__, optional)
+    elif origin is tuple:
+        shape = _Shape("tuple", optional, get_args(base)[0])
+    elif origin is Mapping:
+        shape = _Shape("open", optional) if is_open_mapping(base) else _Shape("map", optional, get_args(base)[1])
+    elif dataclasses.is_dataclass(base):
+        shape = _Shape("dataclass", optional, base)
+    else:
+        raise TypeError(f"unsupported model type {tp!r}")
+    _SHAPES[tp] = shape
+    return shape
 
 
 def _type_error(expected: str, raw: Any) -> str:
@@ -169,49 +209,35 @@ def decode_value(tp: Any, raw: Any, path: str, problems: Problems, wire: Wire | 
         except ValueError as exc:
             problems.add(path, str(exc))
             return None
-    tp, optional = unwrap_optional(tp)
+    shape = _shape(tp)
     if raw is None:
-        if not optional:
+        if not shape.optional:
             problems.add(path, "must not be null")
         return None
-    if tp is str:
+    kind = shape.kind
+    if kind == "str":
         if not isinstance(raw, str):
             problems.add(path, _type_error("a string", raw))
             return None
-        _check_scalar(raw, wire, path, problems)
+        if wire is not None:
+            _check_scalar(raw, wire, path, problems)
         return raw
-    if tp is bool:
-        if not isinstance(raw, bool):
-            problems.add(path, _type_error("true or false", raw))
-            return None
-        return raw
-    if tp is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            problems.add(path, _type_error("an integer", raw))
-            return None
-        _check_scalar(raw, wire, path, problems)
-        return raw
-    if tp is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            problems.add(path, _type_error("a number", raw))
-            return None
-        _check_scalar(raw, wire, path, problems)
-        return float(raw)
-    origin = get_origin(tp)
-    if origin is tuple:
-        (item_tp, _ellipsis) = get_args(tp)
+    if kind == "dataclass":
+        return decode(shape.inner, raw, path, problems)
+    if kind == "tuple":
         if not isinstance(raw, list):
             problems.add(path, _type_error("a list", raw))
             return ()
         item_wire = wire if wire is not None and (wire.enum or wire.pattern) else None
-        return tuple(decode_value(item_tp, item, index(path, i), problems, item_wire) for i, item in enumerate(raw))
-    if origin is Mapping:
+        item_tp = shape.inner
+        return tuple(decode_value(item_tp, item, f"{path}[{i}]", problems, item_wire) for i, item in enumerate(raw))
+    if kind in ("map", "open"):
         if not isinstance(raw, dict):
             problems.add(path, _type_error("an object", raw))
             return {}
-        if is_open_mapping(tp):
+        if kind == "open":
             return raw
-        _key_tp, val_tp = get_args(tp)
+        val_tp = shape.inner
         out: dict[str, Any] = {}
         for k, v in raw.items():
             if not isinstance(k, str):
@@ -219,9 +245,16 @@ def decode_value(tp: Any, raw: Any, path: str, problems: Problems, wire: Wire | 
                 continue
             out[k] = decode_value(val_tp, v, child(path, k), problems)
         return out
-    if dataclasses.is_dataclass(tp):
-        return decode(typing.cast(type, tp), raw, path, problems)
-    raise TypeError(f"unsupported model type {tp!r} at {path}")
+    if kind == "bool":
+        if not isinstance(raw, bool):
+            problems.add(path, _type_error("true or false", raw))
+            return None
+        return raw
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or (kind == "int" and not isinstance(raw, int)):
+        problems.add(path, _type_error("an integer" if kind == "int" else "a number", raw))
+        return None
+    _check_scalar(raw, wire, path, problems)
+    return float(raw) if kind == "float" else raw
 
 
 def decode(cls: type[T], raw: Any, path: str, problems: Problems) -> T | None:
@@ -234,36 +267,51 @@ def decode(cls: type[T], raw: Any, path: str, problems: Problems) -> T | None:
     if not isinstance(raw, dict):
         problems.add(path, _type_error("an object", raw))
         return None
-    before = len(problems)
+    items = problems.items
+    before = len(items)
     infos = fields_of(cls)
-    known = {fi.wire.name for fi in infos}
-    for key in raw:
-        if key not in known:
-            hint = _close_match(str(key), known)
-            problems.add(child(path, str(key)), "unknown field" + (f" (did you mean {hint!r}?)" if hint else ""))
+    known = _known_names(cls)
+    if not known.issuperset(raw):
+        for key in raw:
+            if key not in known:
+                hint = _close_match(str(key), known)
+                problems.add(child(path, str(key)), "unknown field" + (f" (did you mean {hint!r}?)" if hint else ""))
     kwargs: dict[str, Any] = {}
     for fi in infos:
-        fpath = child(path, fi.wire.name)
-        if fi.wire.name not in raw or raw[fi.wire.name] is None:
+        name = fi.wire.name
+        value = raw.get(name)
+        fpath = (f"{path}.{name}" if path else name) if fi.plain_name else child(path, name)
+        if value is None:
             if fi.required:
                 problems.add(fpath, "required")
-            kwargs[fi.attr] = fi.default
+            kwargs[fi.attr] = fi.fresh_default()
             continue
-        kwargs[fi.attr] = decode_value(fi.tp, raw[fi.wire.name], fpath, problems, fi.wire)
-        if fi.required and isinstance(kwargs[fi.attr], str) and not kwargs[fi.attr]:
+        decoded = decode_value(fi.tp, value, fpath, problems, fi.wire)
+        if fi.required and decoded == "":
             problems.add(fpath, "must not be empty")
-    if len(problems) > before:
+        kwargs[fi.attr] = decoded
+    if len(items) > before:
         return None
     obj = cls(**kwargs)
     validate = getattr(obj, "_validate", None)
     if validate is not None:
         validate(path, problems)
-        if len(problems) > before:
+        if len(items) > before:
             return None
     return obj
 
 
-def _close_match(key: str, known: set[str]) -> str | None:
+_KNOWN: dict[Any, frozenset[str]] = {}
+
+
+def _known_names(cls: Any) -> frozenset[str]:
+    known = _KNOWN.get(cls)
+    if known is None:
+        known = _KNOWN[cls] = frozenset(fi.wire.name for fi in fields_of(cls))
+    return known
+
+
+def _close_match(key: str, known: frozenset[str]) -> str | None:
     import difflib
 
     found = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
