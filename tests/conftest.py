@@ -6,9 +6,13 @@ free loopback port, and only when a test asks for it, so ``pytest tests/unit`` n
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from secretsync.cli.logsetup import SDK_LOGGERS
 
 pytest_plugins = [
     "tests.harness.backends",
@@ -33,6 +37,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
         elif "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures logging (root handlers, secretsync's level); undo it after each test
+    so one test's ``--log-level`` never changes what another test's log capture sees."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    ours = {name: logging.getLogger(name).level for name in ("secretsync", *SDK_LOGGERS)}
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(level)
+    for name, lvl in ours.items():
+        logging.getLogger(name).setLevel(lvl)
 
 
 @pytest.fixture
