@@ -16,11 +16,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from secretsync.core.errors import InvalidConfig
+from secretsync.core.errors import InvalidConfig, Unavailable
 
 from .results import ScanError
 
 _PAGE = 500
+#: (connect, read) seconds: a black-holed API server must not hang the scan.
+_TIMEOUT = (10, 120)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,11 @@ def _incluster_namespace() -> str:
 
 
 def list_live_objects(api_client: Any, namespace: str | None) -> tuple[list[dict[str, Any]], list[ScanError]]:
-    """Every scannable object in ``namespace`` (None: all namespaces) and the kinds that failed."""
+    """Every scannable object in ``namespace`` (None: all namespaces) and the kinds that failed.
+
+    Raises :class:`Unavailable` when the API server cannot be reached at all: an unreachable
+    cluster is not a clean one.
+    """
     objects: list[dict[str, Any]] = []
     errors: list[ScanError] = []
     for kind in KINDS:
@@ -95,6 +101,8 @@ def list_live_objects(api_client: Any, namespace: str | None) -> tuple[list[dict
         except _ListFailed as exc:
             errors.append(ScanError(None, f"cannot list {kind.kind} objects in {where}: {exc}",
                                     resource=f"{kind.kind}/{namespace or ''}/"))
+        except _Unreachable as exc:
+            raise Unavailable(f"cannot reach the Kubernetes API server ({exc})", operation="scan") from None
     return objects, errors
 
 
@@ -102,9 +110,14 @@ class _ListFailed(Exception):
     pass
 
 
+class _Unreachable(Exception):
+    pass
+
+
 def _list_kind(api_client: Any, kind: _Kind, namespace: str | None) -> Iterator[dict[str, Any]]:
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
 
     api = getattr(client, kind.api)(api_client)
     if namespace:
@@ -115,7 +128,7 @@ def _list_kind(api_client: Any, kind: _Kind, namespace: str | None) -> Iterator[
     token: str | None = None
     try:
         while True:
-            kwargs: dict[str, Any] = {"limit": _PAGE, "_preload_content": False}
+            kwargs: dict[str, Any] = {"limit": _PAGE, "_preload_content": False, "_request_timeout": _TIMEOUT}
             if token:
                 kwargs["_continue"] = token
             doc = json.loads(call(**kwargs).data)
@@ -128,8 +141,10 @@ def _list_kind(api_client: Any, kind: _Kind, namespace: str | None) -> Iterator[
             yield from _list_raw(api_client, kind, namespace, kind.fallback)
             return
         raise _ListFailed(f"HTTP {exc.status} {exc.reason or ''}".strip()) from None
-    except (OSError, ValueError) as exc:
-        raise _ListFailed(type(exc).__name__) from None
+    except (OSError, HTTPError) as exc:
+        raise _Unreachable(type(exc).__name__) from None
+    except ValueError as exc:
+        raise _ListFailed(f"unreadable response ({type(exc).__name__})") from None
 
 
 def _items(doc: dict[str, Any], kind: str) -> Iterator[dict[str, Any]]:
@@ -143,6 +158,7 @@ def _items(doc: dict[str, Any], kind: str) -> Iterator[dict[str, Any]]:
 def _list_raw(api_client: Any, kind: _Kind, namespace: str | None, base: str) -> Iterator[dict[str, Any]]:
     """A GET on an older group version the typed client no longer has (CronJob before 1.21)."""
     from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
 
     resource = _RESOURCE_NAMES[kind.plural]
     path = f"{base}/namespaces/{namespace}/{resource}" if namespace else f"{base}/{resource}"
@@ -157,7 +173,7 @@ def _list_raw(api_client: Any, kind: _Kind, namespace: str | None, base: str) ->
             request = api_client.param_serialize("GET", path, query_params=query,
                                                  header_params={"Accept": "application/json"},
                                                  auth_settings=["BearerToken"])
-            response = api_client.call_api(*request)
+            response = api_client.call_api(*request, _request_timeout=_TIMEOUT)
             response.read()
             if not 200 <= response.status <= 299:
                 raise _ListFailed(f"HTTP {response.status}")
@@ -168,3 +184,5 @@ def _list_raw(api_client: Any, kind: _Kind, namespace: str | None, base: str) ->
                 return
     except ApiException as exc:
         raise _ListFailed(f"HTTP {exc.status} {exc.reason or ''}".strip()) from None
+    except (OSError, HTTPError) as exc:
+        raise _Unreachable(type(exc).__name__) from None
