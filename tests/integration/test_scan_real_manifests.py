@@ -127,3 +127,21 @@ def test_references_placeholders_and_templates_are_not_findings(result: ScanResu
 def test_the_whole_tree_scans_without_errors(result: ScanResult) -> None:
     assert result.errors == []
     assert result.files_scanned > 300
+
+
+def test_eso_examples_parse_and_placeholders_stay_quiet() -> None:
+    """The ESO docs' examples: Jekyll ``{% raw %}`` wrappers, ``<your-client-private-key>`` PEMs."""
+    eso = REPO.parent / "shared" / "eso-examples"
+    if not eso.is_dir():
+        pytest.skip("../shared/eso-examples is absent")
+    result = scan_paths([eso])
+    assert result.errors == []
+    found = {(d.finding.file, d.finding.key, d.finding.confidence) for d in result.detections}
+    assert found == {
+        # Sample values that name their own field: reported, with low confidence.
+        ("azkv-credentials-secret.yaml", "ClientID", "low"),
+        ("azkv-credentials-secret.yaml", "ClientSecret", "low"),
+        # A real (if playful) Secret value.
+        ("full-cluster-push-secret.yaml", "best-pokemon-src", "medium"),
+        ("full-pushsecret.yaml", "best-pokemon-src", "medium"),
+    }

@@ -251,3 +251,19 @@ def test_reference_and_placeholder_helpers() -> None:
 def test_fake_documentation_tokens_are_not_findings() -> None:
     assert judge("GITHUB_TOKEN_X", "gh" + "p_" + "x" * 36) is None
     assert judge("SOME", "AK" + "IA" + "X" * 16) is None
+
+
+def test_placeholder_pems_are_not_findings() -> None:
+    pem_placeholder = "-----BEGIN PRIVATE" + " KEY-----\n<your-client-private-key>\n-----END PRIVATE KEY-----\n"
+    assert judge("tls.key", pem_placeholder, forced=True) is None
+    sa_json = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE' + \
+        ' KEY-----\\nA key\\n-----END PRIVATE KEY-----\\n", "client_email": "' + "x" * 80 + '@example.iam"}'
+    assert judge("credentials.json", sa_json, forced=True) is None
+    assert judge("tls.key", pem(), forced=True) is not None
+
+
+def test_values_that_name_their_own_field_are_low_confidence() -> None:
+    verdict = judge("ClientSecret", "my-service-principal-client-secret", forced=True)
+    assert verdict is not None and verdict.confidence == "low"
+    verdict = judge("DB_PASSWORD", "password123")
+    assert verdict is not None and verdict.confidence != "low"

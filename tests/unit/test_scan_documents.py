@@ -116,3 +116,9 @@ def test_paths_round_trip() -> None:
     assert split_path("spec.template.spec.containers[0].env[2].value") == [
         "spec", "template", "spec", "containers", 0, "env", 2, "value"]
     assert split_path("patches[0].patch::spec.containers[1].env[0].value")[:2] == ["spec", "containers"]
+
+
+def test_jinja_raw_blocks_are_blanked() -> None:
+    stream = parse_yaml_stream("{% raw %}\nkind: Secret\nstringData:\n  a: '{{ .x }}'\n{% endraw %}\n")
+    assert not stream.problems
+    assert value_line(stream.documents[0].root["stringData"], "a") == 4

@@ -315,6 +315,21 @@ def _encoded_placeholder(value: str) -> bool:
     return decoded.isprintable() and is_placeholder(decoded)
 
 
+_WORD_SEP = re.compile(r"[-_ .]+")
+
+
+def _describes_itself(value: str, key: str) -> bool:
+    """``my-service-principal-client-secret`` under ``ClientSecret``: a sample that names its field.
+
+    Needs three or more words, so ``password123`` (a weak real password) does not qualify.
+    """
+    words = [w for w in _WORD_SEP.split(value.strip().lower()) if w]
+    if len(words) < 3 or not key:
+        return False
+    squashed_key = "".join(key_words(key))
+    return len(squashed_key) >= 5 and squashed_key in "".join(words)
+
+
 def is_placeholder(value: str, key: str = "") -> bool:
     """A value nobody would deploy as-is: it asks to be replaced.
 
@@ -498,12 +513,35 @@ def _fake_token(token: str) -> bool:
     return "1234567890" in token or "ABCDEFGHIJ" in upper
 
 
+_PEM_HEADER_END = re.compile(r"-----BEGIN [A-Z0-9 ]+-----")
+_PEM_END = "-----END"
+
+
+def _pem_body(text: str, start: int) -> str:
+    """The armoured body after a PEM header at ``start`` (up to the END line, or 400 chars)."""
+    header = _PEM_HEADER_END.match(text, start)
+    body_start = header.end() if header else start
+    end = text.find(_PEM_END, body_start)
+    if end < 0 or end - body_start > 20000:
+        end = body_start + 400
+    return text[body_start:end].replace("\\n", "\n")
+
+
 def _private_key_has_body(text: str, start: int) -> bool:
-    """A PEM header followed by real key material (not ``...`` or ``<key>``)."""
-    chunk = text[start:start + 400].split("-----", 2)[-1]
-    chunk = chunk.replace("\\n", "\n")
-    material = sum(1 for c in chunk if c.isalnum() or c in "+/=")
-    return material >= 64
+    """A PEM header followed by real key material (not ``...``, ``A key`` or ``<key>``)."""
+    body = _pem_body(text, start)
+    material = sum(1 for c in body if c.isalnum() or c in "+/=")
+    return material >= 64 and not is_placeholder(body.strip())
+
+
+def _placeholder_pem(value: str) -> bool:
+    """A PEM block whose body asks to be filled in (``<your-client-private-key>``)."""
+    match = _PEM_HEADER_END.search(value)
+    if match is None:
+        return False
+    body = _pem_body(value, match.start())
+    material = sum(1 for c in body if c.isalnum() or c in "+/=")
+    return material < 64 or is_placeholder(body.strip())
 
 
 def _secret_part_ok(secret: str) -> bool:
@@ -589,9 +627,9 @@ def judge(key: str, value: str, *, forced: bool = False, entropy: bool = True) -
     if hit is not None:
         return Verdict(hit.rule, hit.confidence)
     if forced:
-        if is_placeholder(text, key) or _encoded_placeholder(text):
+        if is_placeholder(text, key) or _encoded_placeholder(text) or _placeholder_pem(text):
             return None
-        if _SOFT_PLACEHOLDER.match(text):
+        if _SOFT_PLACEHOLDER.match(text) or _describes_itself(text, key):
             return Verdict("secret-object", "low", "placeholder-like")
         strong = kclass in _STRONG_RULE
         return Verdict("secret-object", "high" if strong else "medium",
@@ -601,7 +639,9 @@ def judge(key: str, value: str, *, forced: bool = False, entropy: bool = True) -
     if kclass in _STRONG_RULE:
         if is_placeholder(text, key) or _encoded_placeholder(text):
             return None
-        if _SOFT_PLACEHOLDER.match(text):
+        if _placeholder_pem(text):
+            return None
+        if _SOFT_PLACEHOLDER.match(text) or _describes_itself(text, key):
             return Verdict(_STRONG_RULE[kclass], "low", "placeholder-like")
         if kclass == "api-key" and _AWS_SECRET_NAME.search(key) and _AWS_SECRET_VALUE.match(text):
             return Verdict("aws-secret-key", "high")

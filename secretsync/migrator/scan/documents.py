@@ -215,15 +215,15 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
         yield text.count("\n", 0, start), _DOC_END.sub("", chunk)
 
 
-_ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_ACTION = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _ONLY_ACTIONS = re.compile(r"^[ \t]*(?:" + TEMPLATE_MARKER + r"[ \t]*)+$", re.MULTILINE)
 
 
 def detemplate(text: str) -> str:
     """Make a Helm/Go template parseable as YAML, keeping every line where it was.
 
-    Lines that hold only template actions (``{{- if ... }}``, ``{{ include ... | nindent 4 }}``)
-    become blank; actions inside a line become :data:`TEMPLATE_MARKER`.
+    Lines that hold only template actions (``{{- if ... }}``, ``{{ include ... | nindent 4 }}``,
+    Jinja/Jekyll ``{% raw %}``) become blank; actions inside a line become :data:`TEMPLATE_MARKER`.
     """
 
     def _sub(match: re.Match[str]) -> str:
@@ -239,7 +239,7 @@ def _compose_all(text: str) -> list[yaml.Node | None]:
 
 def parse_yaml_stream(text: str, *, budget: int = 200_000) -> ParsedStream:
     """Every document of a YAML (or JSON) text, with line numbers; never raises on bad input."""
-    if "{{" in text:
+    if "{{" in text or "{%" in text:
         # A Helm/Go/Jinja template: ``{{ x }}`` would parse as a flow mapping (or not at all).
         templated = _parse_stream(detemplate(text), budget, templated=True)
         if not templated.problems:
@@ -272,7 +272,7 @@ def _parse_stream(text: str, budget: int, *, templated: bool) -> ParsedStream:
         except (ValueError, RecursionError) as exc:
             out.problems.append(f"document {index} (line {first_line + 1}): cannot parse: {type(exc).__name__}")
             continue
-        if "{{" in chunk:
+        if "{{" in chunk or "{%" in chunk:
             try:
                 node = yaml.compose(detemplate(padded), Loader=_Loader)
             except (yaml.YAMLError, ValueError, RecursionError):

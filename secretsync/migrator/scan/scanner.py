@@ -317,6 +317,11 @@ def _ignored(rule: str, lines: Iterable[int], text: str | None, cache: dict[str,
     return False
 
 
+def _printable(preview: str) -> str:
+    """A preview fit for one table cell: control characters (``{\n``) become spaces."""
+    return "".join(c if c.isprintable() else " " for c in preview)
+
+
 def _emit(cand: Candidate, opts: ScanOptions, result: ScanResult, *, file: str | None,
           texts: Mapping[str, str], document: int, source: Literal["manifest", "cluster"],
           templated: bool) -> None:
@@ -349,7 +354,7 @@ def _emit(cand: Candidate, opts: ScanOptions, result: ScanResult, *, file: str |
         rule=verdict.rule,
         confidence=verdict.confidence,
         location=cand.location,
-        preview=redact(text) if text is not None else "***",
+        preview=_printable(redact(text)) if text is not None else "***",
         container=cand.container,
         subkey=cand.subkey,
         source=source,
