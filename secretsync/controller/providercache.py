@@ -107,6 +107,7 @@ class StoreCache:
         on_changed: Callable[[set[str]], None] | None = None,
         *,
         name: str = "",
+        on_cycle: Callable[[str, str], None] | None = None,
         probe_every: int = 10,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -115,6 +116,7 @@ class StoreCache:
         self.usage = usage
         self.on_changed = on_changed
         self.name = name
+        self.on_cycle = on_cycle
         self.probe_every = probe_every
         self._clock = clock
         self._lock = threading.Lock()  # guards the dicts below
@@ -152,7 +154,15 @@ class StoreCache:
         with self._io:
             if self.fresh(max_age):  # another worker just ran it
                 return False
-            self._cycle()
+            mode = self.mode
+            try:
+                self._cycle()
+            except ProviderError:
+                if self.on_cycle is not None:
+                    self.on_cycle(mode, "error")
+                raise
+            if self.on_cycle is not None:
+                self.on_cycle(mode, "ok")
             return True
 
     def _calls(self) -> int:

@@ -267,7 +267,8 @@ class Controller:
             ns: Informer(self.api, SECRETS, transform, settings=s.watch, namespace=ns, label_selector=selector,
                          name=f"managed-secrets@{ns or '*'}") for ns in self._per_ns}
         self.stores = StoreManager(self.api, s, self.hash_key, usage=self.usage, on_changed=self._on_remote_changed,
-                                   call_listeners=[self.metrics.call_listener, self.calls.record])
+                                   call_listeners=[self.metrics.call_listener, self.calls.record],
+                                   on_cycle=lambda mode, outcome: self.metrics.store_cycles.labels(mode, outcome).inc())
         self.writer = SecretWriter(self.api, self.hash_key, self._secret_cache, self._remember_secret)
         self.es_reconciler = ExternalSecretReconciler(
             self.api, s, self.stores, self.writer, self.events, self.metrics, self.engine,

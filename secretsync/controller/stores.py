@@ -127,6 +127,7 @@ class StoreManager:
         usage: Callable[[StoreId, str], Usage],
         on_changed: Callable[[StoreId, set[str]], None],
         call_listeners: list[Callable[[str, str, str], None]],
+        on_cycle: Callable[[str, str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
@@ -135,6 +136,7 @@ class StoreManager:
         self._usage = usage
         self._on_changed = on_changed
         self._listeners = call_listeners
+        self._on_cycle = on_cycle
         self._clock = clock
         self._handles: dict[tuple[StoreId, str], StoreHandle] = {}
         self._lock = threading.Lock()
@@ -180,7 +182,7 @@ class StoreManager:
                 h.validated = False
                 return h
             cache = StoreCache(client, recorder, lambda: self._usage(sid, cns),
-                               lambda keys: self._on_changed(sid, keys), name=store.ref)
+                               lambda keys: self._on_changed(sid, keys), name=store.ref, on_cycle=self._on_cycle)
             h = StoreHandle(sid, cns, store.meta.generation, client, cache,
                             CircuitBreaker(self.settings.provider.circuit, self._clock), fp, now, recorder)
             with self._lock:
