@@ -12,37 +12,30 @@ plan is stale or a provider key holds another value.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from secretsync.core.errors import ProviderError
-from secretsync.core.registry import open_store
 from secretsync.migrator import naming
-from secretsync.migrator.apply import ApplyOptions, ManifestApply, journal_start_fields
-from secretsync.migrator.journal import Journal
-from secretsync.migrator.manifests import Inventory, common_base
-from secretsync.migrator.plan import (
-    Planner,
-    PlanOptions,
-    load_plan,
-    read_digest_key,
-    sidecar,
-    write_digest_key,
+from secretsync.migrator.apply import ApplyOptions
+from secretsync.migrator.plan import PlanOptions, load_plan, sidecar
+from secretsync.migrator.workflow import (
+    apply_plan,
+    journal_start,
+    open_store_quietly,
+    plan_paths,
+    rollback_journal,
+    write_plan,
 )
-from secretsync.migrator.rollback import ManifestRollback
 
 from .context import CliContext
 from .output import render
 
 log = logging.getLogger("secretsync.migrator")
-T = TypeVar("T")
 
 
 @click.group()
@@ -69,17 +62,27 @@ def _confirm(question: str, yes: bool) -> None:
         sys.exit(1)
 
 
-@contextmanager
-def _progress(items: list[T], label: str, show: Callable[[T], str]) -> Iterator[Callable[[T], None]]:
-    """A click progress bar on stderr; yields the per-item callback."""
-    bar_cm: Any = click.progressbar(length=len(items), label=label, file=sys.stderr, show_pos=True,
-                                    item_show_func=lambda s: show(s) if s is not None else "")
-    with bar_cm as bar:
-        def tick(item: T) -> None:
+def _bar(label: str, show: Callable[[Any], str]) -> Callable[[list[Any]], Callable[[Any], None]]:
+    """A progress-bar factory for the workflow: a click bar on stderr, advanced per step."""
+
+    def start(items: list[Any]) -> Callable[[Any], None]:
+        bar: Any = click.progressbar(length=len(items), label=label, file=sys.stderr, show_pos=True,
+                                     item_show_func=lambda s: show(s) if s is not None else "")
+        bar.__enter__()
+        done = [0]
+
+        def tick(item: Any) -> None:
             bar.update(1, item)
             log.debug("step done: %s", show(item))
+            done[0] += 1
+            if done[0] >= len(items):
+                bar.__exit__(None, None, None)
 
-        yield tick
+        if not items:
+            bar.__exit__(None, None, None)
+        return tick
+
+    return start
 
 
 # -- plan -------------------------------------------------------------------------------------------
@@ -109,45 +112,29 @@ def plan_cmd(paths: tuple[Path, ...], cluster: bool, store_url: str, name_templa
         store_manifest = ctx.get_parameter_source("store_name") != click.core.ParameterSource.COMMANDLINE
     opts = PlanOptions(store_url=store_url, name_template=name_template, store_name=store_name,
                        store_kind=store_kind, store_manifest=store_manifest, refresh_interval=refresh_interval)
-    client = _open_for_plan(store_url)
-    if cluster:
-        if paths:
-            raise click.UsageError("give either PATH... or --cluster, not both")
-        from secretsync.migrator.cluster import plan_cluster
+    client = open_store_quietly(store_url)
+    if client is None:
+        click.echo(f"warning: cannot reach {store_url} to check which keys exist; planning without", err=True)
+    try:
+        if cluster:
+            if paths:
+                raise click.UsageError("give either PATH... or --cluster, not both")
+            from secretsync.migrator.cluster import plan_cluster
 
-        root = ctx.find_object(CliContext) or CliContext()
-        plan = plan_cluster(root.kubeconfig, root.kube_context, root.namespace, root.all_namespaces, opts, client)
-    else:
-        from secretsync.migrator.scan import scan_paths
-
-        roots = list(paths) or [Path(".")]
-        detections: list[Any] = []
-        for r in roots:
-            result = scan_paths([r])
-            for err in result.errors:
-                click.echo(f"warning: {err}", err=True)
-            detections += [(d, r.resolve()) for d in result.detections]
-        inv = Inventory.load(roots, common_base([r.resolve() for r in roots]))
-        plan = Planner(inv, [r.resolve() for r in roots], opts).build(detections, client)
-    if client is not None:
-        client.close()
-    out.write_text(plan.to_json(), encoding="utf-8")
-    write_digest_key(sidecar(out, ".key"), plan.digest_key)
+            root = ctx.find_object(CliContext) or CliContext()
+            plan = plan_cluster(root.kubeconfig, root.kube_context, root.namespace, root.all_namespaces, opts,
+                                client)
+        else:
+            plan = plan_paths(list(paths) or [Path(".")], opts, client,
+                              on_scan_error=lambda e: click.echo(f"warning: {e}", err=True))
+    finally:
+        if client is not None:
+            client.close()
+    write_plan(plan, out)
     _print_plan_summary(plan.doc, out)
     if diff:
         for text in plan.diffs.values():
             click.echo(text, nl=False)
-
-
-def _open_for_plan(url: str) -> Any:
-    """The store, to tell which keys already exist (read-only); None (with a warning) if unreachable."""
-    try:
-        return open_store(url)
-    except ProviderError as exc:
-        if exc.reason == "InvalidConfig" and "no provider" in str(exc):
-            raise
-        click.echo(f"warning: cannot open {url} to check existing keys ({exc.reason}); planning without", err=True)
-        return None
 
 
 def _print_plan_summary(doc: dict[str, Any], out: Path) -> None:
@@ -191,42 +178,21 @@ def apply_cmd(plan_file: Path, journal_file: Path | None, dry_run: bool, yes: bo
     Safe to run again after a failure or a crash: it resumes from the journal.
     """
     doc = load_plan(plan_file)
-    key_path = sidecar(plan_file, ".key")
-    key = read_digest_key(key_path)
     journal_path = journal_file or sidecar(plan_file, ".journal")
     options = ApplyOptions(dry_run=dry_run, overwrite=overwrite, sync_timeout=sync_timeout,
                            wait_sync=not no_wait_sync)
-    n = len(doc["secrets"])
     if not dry_run:
-        _confirm(f"Move {n} values to {doc['store']['url']} and rewrite {len(doc['changes'])} objects?", yes)
-    client = open_store(doc["store"]["url"])
-    try:
-        journal = Journal(journal_path, doc["id"])
-        if doc["mode"] == "cluster":
-            from secretsync.migrator.cluster import ClusterApply
-
-            root = click.get_current_context().find_object(CliContext) or CliContext()
-            runner: Any = ClusterApply(doc, key, client, options, None if dry_run else journal,
-                                       root.kubeconfig, root.kube_context)
-        else:
-            runner = ManifestApply(doc, key, client, options, None if dry_run else journal)
-        steps = runner.steps()
-        if dry_run:
-            report = runner.run(steps)
-        else:
-            with journal:
-                if not journal.events("start") or journal.records[-1].get("event") != "start":
-                    journal.write("start", **journal_start_fields(plan_file, doc, key_path))
-                with _progress(steps, "migrating", lambda s: s.label) as tick:
-                    report = runner.run(steps, tick)
-    finally:
-        client.close()
+        _confirm(f"Move {len(doc['secrets'])} values to {doc['store']['url']} and rewrite "
+                 f"{len(doc['changes'])} objects?", yes)
+    root = click.get_current_context().find_object(CliContext) or CliContext()
+    report = apply_plan(plan_file, options, journal_path, root.kubeconfig, root.kube_context,
+                        progress=_bar("migrating", lambda s: s.label))
     for line in report.actions:
         click.echo(line, err=True)
     for line in report.problems:
         click.echo(f"problem: {line}", err=True)
     if dry_run:
-        click.echo(f"dry run: {len(steps)} steps checked, nothing changed", err=True)
+        click.echo("dry run: every step checked, nothing changed", err=True)
         return
     click.echo(
         f"done: {report.stored} values stored, {report.reused} reused, {report.externalsecrets} ExternalSecrets, "
@@ -244,32 +210,13 @@ def apply_cmd(plan_file: Path, journal_file: Path | None, dry_run: bool, yes: bo
               help="Also delete the provider keys apply created (only while they hold the migrated value).")
 def rollback_cmd(journal_file: Path, dry_run: bool, yes: bool, delete_created: bool) -> None:
     """Restore the original files or objects an apply changed (values read back from the provider)."""
-    starts = [r for r in _records(journal_file) if r.get("event") == "start"]
-    if not starts:
-        raise click.UsageError(f"{journal_file} has no apply records")
-    start = starts[0]
-    key = read_digest_key(Path(start["keyFile"]))
-    journal = Journal(journal_file, str(start["plan"]))
+    journal_start(journal_file)  # fails early, with a clear message, on a wrong file
     if not dry_run:
         _confirm(f"Restore the sources changed by the migration in {journal_file}?", yes)
-    client = open_store(start["store"])
-    try:
-        if start.get("mode") == "cluster":
-            from secretsync.migrator.cluster import ClusterRollback
-
-            root = click.get_current_context().find_object(CliContext) or CliContext()
-            runner: Any = ClusterRollback(journal, key, client, root.kubeconfig, root.kube_context,
-                                          delete_created=delete_created, dry_run=dry_run)
-        else:
-            runner = ManifestRollback(journal, Path(start["root"]), key, client, delete_created, dry_run)
-        steps = runner.steps()
-        if dry_run:
-            report = runner.run()
-        else:
-            with journal, _progress(steps, "restoring", lambda s: s.step) as tick:
-                report = runner.run(tick)
-    finally:
-        client.close()
+    root = click.get_current_context().find_object(CliContext) or CliContext()
+    report = rollback_journal(journal_file, delete_created=delete_created, dry_run=dry_run,
+                              kubeconfig=root.kubeconfig, kube_context=root.kube_context,
+                              progress=_bar("restoring", lambda s: s.step))
     for line in report.problems:
         click.echo(f"problem: {line}", err=True)
     d = report.as_dict()
@@ -277,13 +224,3 @@ def rollback_cmd(journal_file: Path, dry_run: bool, yes: bool, delete_created: b
     click.echo(("dry run: " if dry_run else "rolled back: ") + (summary or "nothing to do"), err=True)
     if report.problems:
         sys.exit(1)
-
-
-def _records(path: Path) -> list[dict[str, Any]]:
-    from secretsync.migrator.journal import read_records
-
-    return list(read_records(path))
-
-
-def _dump(doc: Any) -> str:
-    return json.dumps(doc, indent=2)

@@ -313,6 +313,8 @@ class ManifestApply:
         crash_point()
         self.journal.done(step.id, file=rel)
         self.report.rewritten_files += 1
+        self.report.externalsecrets += sum(1 for c in step.payload["changes"] for op in c["ops"]
+                                           if op["op"] == "replace-document")
 
     def _delete(self, step: Step) -> None:
         rel = step.payload["file"]

@@ -91,7 +91,7 @@ def _guess_indent(body: str) -> tuple[int, int, int]:
     for prev, cur in itertools.pairwise(lines):
         p_ind = len(prev) - len(prev.lstrip(" "))
         c_ind = len(cur) - len(cur.lstrip(" "))
-        p_body = prev.strip()
+        p_body = _strip_comment(prev.strip())
         if not p_body.endswith(":"):
             continue
         if p_body.startswith("- "):
@@ -109,14 +109,24 @@ def _guess_indent(body: str) -> tuple[int, int, int]:
     return m, o + 2, o
 
 
-def yaml_for(body: str) -> YAML:
+def _strip_comment(line: str) -> str:
+    if "#" not in line or "'" in line or '"' in line:
+        return line
+    return re.sub(r"\s+#.*$", "", line)
+
+
+def yaml_for(body: str, indent: tuple[int, int, int] | None = None) -> YAML:
     """A round-trip YAML instance set up to reproduce ``body``'s style as closely as it can."""
     y = YAML(typ="rt")
     y.preserve_quotes = True
     y.width = 1 << 16
-    m, s, o = _guess_indent(body)
+    m, s, o = indent or _guess_indent(body)
     y.indent(mapping=m, sequence=s, offset=o)
     return y
+
+
+#: Indentation styles tried, after the guessed one, when an edit lands on reformatted lines.
+_STYLES = ((2, 2, 0), (2, 4, 2), (4, 4, 0), (4, 6, 2), (4, 4, 2))
 
 
 def load(body: str, where: str = "") -> Any:
@@ -149,8 +159,9 @@ def _splice(original: str, norm: str, new: str) -> str | None:
     n = norm.splitlines(keepends=True)
     e = new.splitlines(keepends=True)
     nmap: dict[int, int] = {}
-    for tag, i1, _i2, j1, j2 in difflib.SequenceMatcher(None, a, n, autojunk=False).get_opcodes():
-        if tag == "equal":
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, n, autojunk=False).get_opcodes():
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
+            # Equal lines, or a block ruamel reformatted line for line (``x: null`` -> ``x:``).
             for k in range(j2 - j1):
                 nmap[j1 + k] = i1 + k
     result = list(a)
@@ -191,14 +202,47 @@ def edit_body(body: str, edit: Callable[[Any], Any], where: str = "") -> str:
     replacement = edit(data)
     if replacement is not None:
         lead = "".join(ln for ln in _leading_comments(text))
-        new = lead + dump_new(replacement)
-        out = new
+        out = lead + dump_new(replacement)
+    elif data is None:
+        out = text
     else:
-        new = dump(data, y) if data is not None else ""
-        out = new if norm == text else (_splice(text, norm, new) or new)
+        new = dump(data, y)
+        spliced = new if norm == text else _splice(text, norm, new)
+        if spliced is None:
+            # The edit hit lines this style reformats: try the other common styles, which
+            # may line up with the original around the edit (mixed-indent files).
+            fresh = load(text, where)
+            for style in _STYLES:
+                y2 = yaml_for(text, style)
+                norm2 = dump(fresh, y2)
+                spliced = _splice(text, norm2, dump(data, y2))
+                if spliced is not None:
+                    break
+        if spliced is not None and not _same_data(spliced, data):
+            spliced = None  # the transplant misread the alignment: fall back to ruamel's output
+        out = spliced if spliced is not None else new
     if missing_nl and out.endswith("\n") and replacement is None:
         out = out[:-1]
     return out.replace("\n", "\r\n") if crlf else out
+
+
+def _same_data(text: str, data: Any) -> bool:
+    """Whether ``text`` parses to ``data`` (the safety net under the line transplant)."""
+    try:
+        got = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return False
+    return bool(_plain(got) == _plain(data))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value if not isinstance(value, str) else str(value)
+    return str(value)
 
 
 def _leading_comments(text: str) -> Iterator[str]:
