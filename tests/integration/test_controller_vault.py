@@ -1,0 +1,59 @@
+"""The controller against OpenBao (KV v2) with a token from a Kubernetes Secret; a revoked token."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+
+from secretsync.controller.kubeapi import SECRETS
+from secretsync.controller.settings import ScopeSettings
+from secretsync.core.values import SecretValue
+from tests.harness.controller import (
+    create,
+    es_manifest,
+    es_ready,
+    fast_settings,
+    install_crds,
+    kube_api,
+    running_controller,
+    secret_data,
+    store_manifest,
+    wait_for,
+)
+from tests.harness.kube import KubeCluster
+from tests.harness.vault import OpenBao, encode
+
+pytestmark = pytest.mark.kube
+
+
+def test_vault_sync_bad_token_keeps_secret_and_recovers(kube: KubeCluster, openbao: OpenBao) -> None:
+    install_crds(kube)
+    api = kube_api(kube)
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("ctl-vault", labels={"secretsync-test": label})
+    path = f"ctl-{uuid.uuid4().hex[:6]}/db"
+    openbao.kv2_write(path, encode(SecretValue('{"password":"pw-1"}')))
+    create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bao-token", "namespace": ns},
+                 "stringData": {"token": openbao.root_token}})
+    create(api, store_manifest("bao", ns, "vault", {
+        "address": openbao.address, "mount": "secret", "secretRef": {"token": {"name": "bao-token", "key": "token"}}}))
+    es = es_manifest("db", ns, "bao", refresh="1s")
+    es["spec"]["data"] = [{"secretKey": "password", "remoteRef": {"key": path, "property": "password"}}]
+    create(api, es)
+    settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+    with running_controller(kube, settings):
+        wait_for(lambda: secret_data(api, ns, "db") == {"password": "pw-1"}, message="first sync")
+        openbao.kv2_write(path, encode(SecretValue('{"password":"pw-2"}')))
+        wait_for(lambda: secret_data(api, ns, "db") == {"password": "pw-2"}, timeout=10, message="change synced")
+        # The token in the Secret is replaced by a bad one: never a deletion, status says why.
+        api.patch(SECRETS, "bao-token", {"data": {"token": base64.b64encode(b"bad-token").decode()}}, ns)
+        cond = wait_for(es_ready(api, ns, "db", "False"), timeout=15, message="auth failure reported")
+        assert cond["reason"] in ("AuthenticationFailed", "PermissionDenied", "StoreUnavailable"), cond
+        assert secret_data(api, ns, "db") == {"password": "pw-2"}
+        api.patch(SECRETS, "bao-token", {"data": {"token": base64.b64encode(openbao.root_token.encode()).decode()}},
+                  ns)
+        openbao.kv2_write(path, encode(SecretValue('{"password":"pw-3"}')))
+        wait_for(lambda: secret_data(api, ns, "db") == {"password": "pw-3"}, timeout=20, message="recovered")
+    api.close()
