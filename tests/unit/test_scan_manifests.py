@@ -614,3 +614,68 @@ def test_special_files_and_dangling_links_are_errors(tmp_path: Path) -> None:
     errors = {e.file: e.message for e in result.errors}
     assert "not a regular file" in errors["pipe.yaml"]
     assert "outside the scanned tree" in errors["dangling.yaml"] or "broken" in errors["dangling.yaml"]
+
+
+def test_values_shaped_like_popular_charts(tmp_path: Path) -> None:
+    """Knobs real charts ship (bitnami, grafana, argo-cd, vault, alertmanager): only the secrets fire."""
+    hook = "https://hooks.slack.com/services/T" + "Q4W7E2R9" + "/B" + "K8L3M6N1P5" + "/" + "aB3dE5fG7hJ9kL1mN3pQ5rS7"
+    write(tmp_path, "values.yaml", f"""
+        global:
+          postgresql:
+            auth: {{postgresPassword: "", existingSecret: ""}}
+        auth:
+          enablePostgresUser: true
+          username: app
+          password: ""
+          replicationUsername: repl_user
+          secretKeys:
+            adminPasswordKey: postgres-password
+            userPasswordKey: password
+          usePasswordFiles: false
+        tls:
+          certificatesSecret: ""
+          certKeyFilename: tls.key
+        grafana:
+          adminUser: admin
+          adminPassword: prom-operator
+          grafana.ini:
+            security: {{admin_password: {PW}}}
+        ldap:
+          bindpw: {PW}
+        vault:
+          server:
+            dev: {{enabled: true, devRootToken: root}}
+        podAnnotations:
+          vault.hashicorp.com/agent-inject: "true"
+          vault.hashicorp.com/agent-inject-secret-db: database/creds/app
+          checksum/secret: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+        tolerations:
+        - {{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}}
+        controller:
+          admissionWebhooks:
+            certificate: /usr/local/certificates/cert
+            key: /usr/local/certificates/key
+        alertmanager:
+          config:
+            global: {{resolve_timeout: 5m, slack_api_url: "{hook}"}}
+            receivers:
+            - name: pager
+              pagerduty_configs:
+              - routing_key: 0f1e2d3c4b5a69788796a5b4c3d2e1f0
+        jwt:
+          publicKey: |
+            -----BEGIN PUBLIC KEY-----
+            MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
+            -----END PUBLIC KEY-----
+        serviceAccount: {{create: true, name: ""}}
+        imagePullSecrets: []
+    """)
+    got = {(f.path, f.rule) for f in findings(tmp_path)}
+    assert got == {
+        ("grafana.adminPassword", "keyword-password"),
+        ('grafana["grafana.ini"].security.admin_password', "keyword-password"),
+        ("ldap.bindpw", "keyword-password"),
+        ("vault.server.dev.devRootToken", "keyword-token"),
+        ("alertmanager.config.global.slack_api_url", "slack-webhook"),
+        ("alertmanager.config.receivers[0].pagerduty_configs[0].routing_key", "generic-key"),
+    }

@@ -173,6 +173,8 @@ def key_words(key: str) -> list[str]:
 @lru_cache(maxsize=8192)
 def classify_key(key: str) -> KeyClass:
     """What a key's name says about its value (cached: manifests repeat names a lot)."""
+    if "/" in key and "." in key.split("/", 1)[0]:
+        return "negative"  # an annotation or label key (vault.hashicorp.com/agent-inject-secret-db) names things
     words = key_words(key)
     if not words:
         return "neutral"
@@ -193,8 +195,9 @@ def classify_key(key: str) -> KeyClass:
            for w in words):
         return "password"
     if ("password" in squashed or "passwd" in squashed or "passphrase" in squashed
-            or (squashed.endswith("pass") and not squashed.endswith(_PASS_EXCLUDE))):
-        return "password"
+            or (squashed.endswith("pass") and not squashed.endswith(_PASS_EXCLUDE))
+            or (squashed.endswith("pw") and len(squashed) <= 10)):
+        return "password"  # ... bindpw, rootpw
     # API and access keys.
     if any(q in squashed for q in ("apikey", "accesskey", "accountkey", "appkey", "licensekey",
                                    "secretkey", "subscriptionkey", "masterkey", "authkey")):
@@ -364,6 +367,7 @@ _SMALL_NUMBER = re.compile(r"^[+-]?\d{1,5}(?:\.\d+)?$")
 _DURATION_SIZE = re.compile(r"^\d+(?:\.\d+)?(?:ns|us|ms|s|m|h|d|w|y|Ki|Mi|Gi|Ti|K|M|G|T|KB|MB|GB|TB|k|b|B|%)$")
 _PATH = re.compile(r"^(?:/|\./|\.\./|~/|[A-Za-z]:\\)[^\s]*$")
 _PATHISH = re.compile(r"^(?:/[\w.@-]+)+/?$|^(?:\.{1,2}|~)(?:/[\w.@-]+)+/?$")
+_REL_PATH = re.compile(r"^[A-Za-z0-9_.@-]+(?:/[A-Za-z0-9_.@-]+){2,}/?$")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$")
 _EMAIL = re.compile(r"^[^@\s:/]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _HOSTNAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+(?::\d+)?$")
@@ -398,6 +402,8 @@ def _not_a_secret_shape(value: str) -> bool:
     if (_PATHISH.match(value) or (_PATH.match(value) and " " not in value and len(value) < 256)) \
             and not _looks_random(value.replace("/", ""), 16):
         return True
+    if _REL_PATH.match(value) and not _looks_random(value.replace("/", ""), 16):
+        return True  # database/creds/app, secret/data/prod/db: a path in a secret store
     if _URL.match(value):
         return True  # with credentials it matched connection-url before we got here
     if _EMAIL.match(value) or _HOSTNAME.match(value) or _IP.match(value):
