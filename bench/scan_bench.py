@@ -20,7 +20,8 @@ What it does:
    secretsync (``scan_paths``, one process) on the same files, best of 3 runs each.
 3. Scores each tool by (file, line): a flagged line is a true positive when a planted value
    stands on it. Prints MB/s, files/s, precision, recall, F1 for both and the speed ratio.
-4. Scans ``../shared/real-manifests`` (when present) with both and lists what each finds.
+4. Scans ``../shared/real-manifests`` and ``../shared/eso-examples`` (when present) with both and lists
+   what each finds, for a human to judge.
 
 Credential-shaped strings are built at run time from random characters; none is written here.
 """
@@ -884,7 +885,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "speed_ratio": ds_time / ss_time,
             "speed_ratio_per_process": ds1_time / ss_time,
         }
-        report["real_manifests"] = real_manifests(args.runs)
+        report["real_trees"] = {name: real_tree(name, args.runs) for name in ("real-manifests", "eso-examples")}
         if args.json_out:
             Path(args.json_out).write_text(json.dumps(report, indent=2))
         return report
@@ -893,17 +894,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def real_manifests(runs: int) -> dict[str, Any] | None:
-    root = SHARED / "real-manifests"
+def real_tree(name: str, runs: int) -> dict[str, Any] | None:
+    """Both tools on a tree nobody wrote for this benchmark; lists every finding for review."""
+    root = SHARED / name
     if not root.is_dir():
-        print("\n../shared/real-manifests is absent: skipped")
+        print(f"\n../shared/{name} is absent: skipped")
         return None
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
                    and p.suffix in (".yaml", ".yml", ".json"))
     size = sum((root / f).stat().st_size for f in files) / 1e6
     (ss_flagged, _, result), ss_time = best_of(runs, lambda: run_secretsync(root))
     (ds_flagged, _), ds_time = best_of(runs, lambda: run_detect_secrets(root, files, None))
-    print(f"\nreal manifests ({len(files)} files, {size:.2f} MB): secretsync {len(result.detections)} findings "
+    print(f"\n{name} ({len(files)} files, {size:.2f} MB): secretsync {len(result.detections)} findings "
           f"on {len(ss_flagged)} lines in {ss_time:.3f}s; detect-secrets {len(ds_flagged)} lines in {ds_time:.3f}s "
           f"({ds_time / ss_time:.1f}x)")
     by_dir: dict[str, list[str]] = defaultdict(list)
