@@ -192,3 +192,20 @@ def test_a_planted_value_never_appears_in_any_output(tmp_path: Path, canary: str
     assert canary not in joined and canary[2:] not in joined and b64 not in joined  # ...never the value
     doc = json.loads(invoke("scan", "-o", "json", str(tmp_path))[1])
     assert len(doc["findings"]) >= 11
+
+
+def test_sarif_uris_for_absolute_and_odd_paths() -> None:
+    from secretsync.migrator.findings import Finding
+    from secretsync.migrator.scan import to_sarif
+
+    def finding(file: str | None) -> Finding:
+        return Finding(file=file, line=3, resource="Secret/ns/s", path="data.x", key="x", rule="secret-object",
+                       confidence="high", location="secret")
+
+    log = to_sarif([finding("/abs/dir/s.yaml"), finding("dir with space/s.yaml"), finding(None)])
+    locations = [r["locations"][0] for r in log["runs"][0]["results"]]
+    assert locations[0]["physicalLocation"]["artifactLocation"] == {"uri": "file:///abs/dir/s.yaml"}
+    assert locations[1]["physicalLocation"]["artifactLocation"] == {"uri": "dir%20with%20space/s.yaml",
+                                                                    "uriBaseId": "%SRCROOT%"}
+    assert "physicalLocation" not in locations[2]
+    assert locations[2]["logicalLocations"][0]["fullyQualifiedName"] == "Secret/ns/s#data.x"

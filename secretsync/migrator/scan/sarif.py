@@ -8,7 +8,9 @@ across commits. Findings from a cluster have no file: they get a logical locatio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from secretsync import __version__
 from secretsync.migrator.findings import Finding
@@ -18,6 +20,14 @@ from .detectors import RULES
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 _LEVEL = {"high": "error", "medium": "warning", "low": "note"}
+
+
+def _artifact(file: str) -> dict[str, str]:
+    """A relative path is relative to the scanned root (%SRCROOT%); an absolute one is a file: URI."""
+    path = PurePosixPath(file)
+    if path.is_absolute():
+        return {"uri": Path(file).as_uri()}
+    return {"uri": quote(path.as_posix()), "uriBaseId": "%SRCROOT%"}
 
 
 def to_sarif(findings: Sequence[Finding], *, errors: Sequence[Any] = ()) -> dict[str, Any]:
@@ -54,7 +64,7 @@ def to_sarif(findings: Sequence[Finding], *, errors: Sequence[Any] = ()) -> dict
             region: dict[str, Any] = {"startLine": f.line or 1}
             result["locations"] = [{
                 "physicalLocation": {
-                    "artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": _artifact(f.file),
                     "region": region,
                 },
                 "logicalLocations": [{"name": f.resource, "fullyQualifiedName": f"{f.resource}#{f.path}",

@@ -347,7 +347,7 @@ def _emit(cand: Candidate, opts: ScanOptions, result: ScanResult, *, file: str |
         extra["templated"] = True
     finding = Finding(
         file=where,
-        line=cand.line if where is not None else None,
+        line=(cand.line or None) if where is not None else None,
         resource=cand.resource,
         path=cand.path,
         key=cand.key,
