@@ -679,3 +679,45 @@ def test_values_shaped_like_popular_charts(tmp_path: Path) -> None:
         ("alertmanager.config.global.slack_api_url", "slack-webhook"),
         ("alertmanager.config.receivers[0].pagerduty_configs[0].routing_key", "generic-key"),
     }
+
+
+def test_base64_wrapped_material_in_embedded_kubeconfig(tmp_path: Path) -> None:
+    cert = "-----BEGIN CERTIFICATE-----\nMIIC" + "QUJD" * 40 + "\n-----END CERTIFICATE-----\n"
+    key = "-----BEGIN RSA PRIV" + "ATE KEY-----\n" + "QUJDRGVm" * 30 + "\n-----END RSA PRIVATE KEY-----\n"
+    b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    write(tmp_path, "cm.yaml", f"""
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {{name: cluster-info, namespace: kube-public}}
+        data:
+          kubeconfig: |
+            apiVersion: v1
+            clusters:
+            - cluster:
+                certificate-authority-data: {b64(cert)}
+                server: https://10.0.0.1:6443
+              name: ""
+            users:
+            - name: admin
+              user:
+                client-certificate-data: {b64(cert)}
+                client-key-data: {b64(key)}
+    """)
+    [f] = findings(tmp_path)
+    assert (f.subkey, f.rule, f.line) == ("users[0].user.client-key-data", "private-key", 16)
+
+
+def test_live_secrets_written_by_controllers_are_skipped() -> None:
+    data = {"tls.key": base64.b64encode(b"-----BEGIN EC PRIV" + b"ATE KEY-----\n" + b"QUJD" * 30).decode(),
+            "password": base64.b64encode(PW.encode()).decode()}
+    objects = [
+        {"kind": "Secret", "metadata": {"name": "from-es", "namespace": "n", "ownerReferences": [
+            {"kind": "ExternalSecret", "uid": "x", "controller": True}]}, "data": data},
+        {"kind": "Secret", "metadata": {"name": "cert", "namespace": "n",
+                                        "annotations": {"cert-manager.io/certificate-name": "web"}}, "data": data},
+        {"kind": "Secret", "metadata": {"name": "hand-made", "namespace": "n"}, "data": data},
+    ]
+    result = scan_objects(objects)
+    assert {d.finding.resource for d in result.detections} == {"Secret/n/hand-made"}
+    # In manifests the same objects are plaintext in git: no skipping.
+    assert len(scan_objects(objects, source="manifest").detections) == 6

@@ -307,6 +307,20 @@ _PUBLIC_TOKEN = re.compile(r"^pk_(?:live|test)_")
 _BASE64_TEXT = re.compile(r"^(?:[A-Za-z0-9+/]{4}){2,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
 
 
+def _decoded_text(value: str) -> str | None:
+    """The text inside a long base64 value (a PEM, a JSON key file), or None."""
+    if len(value) < 64 or not _BASE64_BLOCK.match(value):
+        return None
+    try:
+        decoded = base64.b64decode("".join(value.split()), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded if "-----BEGIN" in decoded or decoded.lstrip().startswith("{") else None
+
+
+_BASE64_BLOCK = re.compile(r"^[A-Za-z0-9+/\s]+={0,2}$")
+
+
 def _encoded_placeholder(value: str) -> bool:
     """``ZHVtbXktYXBpLWtleQ==`` is "dummy-api-key" in base64: still a placeholder."""
     if len(value) > 200 or not _BASE64_TEXT.match(value):
@@ -632,6 +646,13 @@ def judge(key: str, value: str, *, forced: bool = False, entropy: bool = True) -
     kclass = classify_key(key) if key else "neutral"
     if hit is not None:
         return Verdict(hit.rule, hit.confidence)
+    decoded = _decoded_text(text)
+    if decoded is not None:  # base64-wrapped material: kubeconfig *-data fields, values files
+        if is_public_material(decoded):
+            return None
+        inner = first_token(decoded)
+        if inner is not None:
+            return Verdict(inner.rule, inner.confidence)
     if forced:
         if is_placeholder(text, key) or _encoded_placeholder(text) or _placeholder_pem(text):
             return None

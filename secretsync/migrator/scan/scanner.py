@@ -31,6 +31,9 @@ _SKIPPED_SECRET_TYPES = frozenset({
     "kubernetes.io/service-account-token", "helm.sh/release.v1", "bootstrap.kubernetes.io/token",
 })
 
+#: Secrets a controller generates from another source of truth (cert-manager does not always own them).
+_GENERATED_SECRET_ANNOTATIONS = ("cert-manager.io/", "sealedsecrets.bitnami.com/")
+
 FileKind = Literal["manifest", "helm-values", "kustomization"]
 
 
@@ -72,8 +75,9 @@ def scan_objects(
     """Scan objects already in memory (from a cluster: ``kubectl get -o json`` shaped dicts).
 
     For cluster objects, Secrets managed by secretsync, service-account tokens, bootstrap
-    tokens and Helm release records are skipped, and so is any object whose controller
-    (``ownerReferences[].controller``) is among the scanned objects: the pod of a
+    tokens, Helm release records and Secrets a controller writes (an owner with ``controller:
+    true``, cert-manager and sealed-secrets annotations) are skipped: their source of truth is
+    elsewhere. So is any object whose controller is among the scanned objects: the pod of a
     ReplicaSet shows the same env as its Deployment.
     """
     opts = options or ScanOptions()
@@ -390,13 +394,19 @@ def _uid(obj: Mapping[str, Any]) -> str | None:
 def _skip_live(obj: Mapping[str, Any], uids: set[str | None]) -> bool:
     meta = obj.get("metadata")
     meta = meta if isinstance(meta, Mapping) else {}
+    owners = meta.get("ownerReferences")
     if obj.get("kind") == "Secret":
         labels = meta.get("labels")
         if isinstance(labels, Mapping) and labels.get(_MANAGED_BY) == "secretsync":
             return True
         if obj.get("type") in _SKIPPED_SECRET_TYPES:
             return True
-    owners = meta.get("ownerReferences")
+        annotations = meta.get("annotations")
+        if isinstance(annotations, Mapping) and any(str(k).startswith(_GENERATED_SECRET_ANNOTATIONS)
+                                                    for k in annotations):
+            return True
+        if isinstance(owners, list) and any(isinstance(o, Mapping) and o.get("controller") for o in owners):
+            return True  # written by a controller (ExternalSecret, SealedSecret, Certificate...): not a source
     if isinstance(owners, list):
         for owner in owners:
             if isinstance(owner, Mapping) and owner.get("controller") and owner.get("uid") in uids:
