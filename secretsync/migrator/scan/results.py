@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from secretsync.migrator.findings import Confidence, Detection
+from secretsync.migrator.findings import Confidence, Detection, Finding
 
 #: Default limit on one file's size: manifests are small; a 50 MB "YAML" is a dump or a mistake.
 DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024
@@ -81,7 +81,7 @@ class ScanResult:
     objects_scanned: int = 0
 
     @property
-    def findings(self) -> list[Any]:
+    def findings(self) -> list[Finding]:
         """The findings alone (no values), in scan order."""
         return [d.finding for d in self.detections]
 

@@ -21,7 +21,7 @@ from secretsync.migrator.findings import Detection, Finding, redact
 from .detectors import Verdict, judge
 from .documents import ParsedStream, parse_json_text, parse_yaml_stream
 from .results import ScanError, ScanOptions, ScanResult, confidence_at_least
-from .walker import Candidate, Sink, resource_id, walk_kustomization, walk_object, walk_values
+from .walker import Candidate, FileReader, Sink, resource_id, walk_kustomization, walk_object, walk_values
 
 _IGNORE = re.compile(r"#\s*secretsync:ignore(?:=([\w,\-]+))?")
 _VALUES_NAME = re.compile(r"^values(?:[._-][\w.-]*)?\.ya?ml$")
@@ -240,7 +240,7 @@ def _scan_file(path: Path, shown: str, root: Path, opts: ScanOptions, result: Sc
 
 
 def _scan_parsed(text: str, shown: str, kind: FileKind, opts: ScanOptions, result: ScanResult,
-                 read: Any, chart_name: str | None) -> None:
+                 read: FileReader, chart_name: str | None) -> None:
     budget = opts.max_nodes_per_document
     parse = parse_json_text if shown.endswith(".json") else parse_yaml_stream
     stream: ParsedStream = parse(text, budget=budget)
@@ -305,13 +305,11 @@ def _verdict(cand: Candidate, opts: ScanOptions) -> tuple[Verdict | None, str | 
     return judge(cand.judge_key or cand.key, text, forced=cand.forced, entropy=opts.entropy), text
 
 
-def _ignored(rule: str, lines: Iterable[int], text: str | None, cache: dict[str, list[str]],
-             name: str) -> bool:
+def _ignored(rule: str, lines: Iterable[int], text: str | None) -> bool:
+    """Whether ``# secretsync:ignore`` (or ``=rule``) stands on one of ``lines`` or the line above."""
     if text is None or "secretsync:ignore" not in text:
         return False
-    split = cache.get(name)
-    if split is None:
-        split = cache[name] = text.splitlines()
+    split = text.splitlines()
     for line in lines:
         for number in (line, line - 1):
             if 1 <= number <= len(split):
@@ -338,12 +336,10 @@ def _emit(cand: Candidate, opts: ScanOptions, result: ScanResult, *, file: str |
     if not confidence_at_least(verdict.confidence, opts.min_confidence):
         return
     where = cand.file or file
-    if opts.inline_ignore and where is not None and cand.line:
-        lines = (cand.line, *cand.anchors)
-        cache: dict[str, list[str]] = {}
-        if _ignored(verdict.rule, lines, texts.get(where), cache, where):
-            result.suppressed += 1
-            return
+    if opts.inline_ignore and where is not None and cand.line \
+            and _ignored(verdict.rule, (cand.line, *cand.anchors), texts.get(where)):
+        result.suppressed += 1
+        return
     extra: dict[str, Any] = dict(cand.extra)
     if verdict.note:
         extra["note"] = verdict.note
