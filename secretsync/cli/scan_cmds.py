@@ -59,7 +59,8 @@ def _row(f: Finding) -> dict[str, Any]:
 
 @click.command("scan")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--cluster", is_flag=True, help="Also scan the live objects of the current kube context.")
+@click.option("--cluster", is_flag=True,
+              help="Scan the live objects of the current kube context (and PATHs, if given).")
 @click.option("-n", "--namespace", help="With --cluster: the namespace (default: the context's).")
 @click.option("-A", "--all-namespaces", is_flag=True, help="With --cluster: every namespace.")
 @click.option("-o", "--output", type=click.Choice(["table", "json", "sarif"]), default="table", show_default=True,
