@@ -70,6 +70,18 @@ TOKENS: dict[str, list[str]] = {
                           ";EndpointSuffix=core.windows.net"],
     "huggingface-token": ["hf" + "_" + rnd(string.ascii_letters, 34)],
     "google-oauth-secret": ["GOC" + "SPX-" + rnd(ALNUM, 28)],
+    "discord-webhook": ["https://discord.com/api/webhooks/" + rnd(string.digits, 18) + "/" + rnd(ALNUM, 60)],
+    "openai-key": ["sk-" + "proj-" + rnd(ALNUM, 48)],
+    "anthropic-key": ["sk-" + "ant-api03-" + rnd(ALNUM, 90)],
+    "digitalocean-token": ["do" + "p_v1_" + rnd("0123456789abcdef", 64)],
+    "shopify-token": ["shp" + "at_" + rnd("0123456789abcdef", 32)],
+    "pypi-token": ["py" + "pi-AgEIcHlwaS5vcmc" + rnd(ALNUM, 60)],
+    "url-credential": ["https://api.example.io/v1/items?limit=10&access_token=" + rnd(ALNUM, 24)],
+    "connection-string": ["Server=tcp:db.example.io,1433;Database=app;User ID=app;Password=" + rnd(ALNUM, 14) +
+                          ";Encrypt=true"],
+    "auth-header": ["Authorization: Bearer " + rnd(ALNUM, 32)],
+    "docker-auth": ['{"auths": {"registry.example.io": {"auth": "' +
+                    base64.b64encode(b"robot:" + rnd(ALNUM, 20).encode()).decode() + '"}}}'],
 }
 
 
@@ -80,9 +92,12 @@ def test_known_token_formats_fire_under_any_name(rule: str, value: str) -> None:
     assert verdict.confidence in ("high", "medium")
 
 
-def test_every_reported_rule_is_described() -> None:
-    for rule in TOKENS:
-        assert rule in RULES
+def test_every_rule_is_described_and_exercised() -> None:
+    exercised = set(TOKENS) | {"keyword-password", "keyword-secret", "keyword-token", "keyword-api-key",
+                               "aws-secret-key", "generic-key", "high-entropy", "secret-object"}
+    assert exercised == set(RULES)
+    verdict = judge("pagerduty_routing_key", rnd(ALNUM, 24))
+    assert verdict is not None and verdict.rule == "generic-key"
 
 
 def test_tokens_are_found_inside_free_text() -> None:
