@@ -211,6 +211,8 @@ DECOYS: list[tuple[str, str, str]] = [
     ("secret-name", "existingSecret", "my-release-postgresql"),
     ("secret-name", "ALLOYDB_SECRET_NAME", "ALLOYDB_SECRET_NAME_VAL"),
     ("secret-name", "adminSecretName", "ceph-secret-admin"),
+    ("secret-name", "secret", "web-tls-secret"),
+    ("secret-name", "credentials", "cloudsql-instance-credentials"),
     ("secret-key-name", "existingSecretPasswordKey", "postgres-password"),
     ("secret-key-name", "passwordKey", "db-password"),
     ("neutral", "labelKey", "asm"),

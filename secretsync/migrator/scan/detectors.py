@@ -381,6 +381,8 @@ _SMALL_NUMBER = re.compile(r"^[+-]?\d{1,5}(?:\.\d+)?$")
 _DURATION_SIZE = re.compile(r"^\d+(?:\.\d+)?(?:ns|us|ms|s|m|h|d|w|y|Ki|Mi|Gi|Ti|K|M|G|T|KB|MB|GB|TB|k|b|B|%)$")
 _PATH = re.compile(r"^(?:/|\./|\.\./|~/|[A-Za-z]:\\)[^\s]*$")
 _PATHISH = re.compile(r"^(?:/[\w.@-]+)+/?$|^(?:\.{1,2}|~)(?:/[\w.@-]+)+/?$")
+#: A Kubernetes object name that says it is a Secret's name (``web-tls``, ``db-credentials``).
+_SECRET_NAME_VALUE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-(?:secret|secrets|tls|cert|certs|credentials|creds|keys)$")
 _REL_PATH = re.compile(r"^[A-Za-z0-9_.@-]+(?:/[A-Za-z0-9_.@-]+){2,}/?$")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$")
 _EMAIL = re.compile(r"^[^@\s:/]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
@@ -668,6 +670,8 @@ def judge(key: str, value: str, *, forced: bool = False, entropy: bool = True) -
             return None
         if _placeholder_pem(text):
             return None
+        if kclass == "secret" and _SECRET_NAME_VALUE.match(text):
+            return None  # tls: {secret: web-tls-secret} names a Secret object
         if _SOFT_PLACEHOLDER.match(text) or _describes_itself(text, key):
             return Verdict(_STRONG_RULE[kclass], "low", "placeholder-like")
         if kclass == "api-key" and _AWS_SECRET_NAME.search(key) and _AWS_SECRET_VALUE.match(text):
