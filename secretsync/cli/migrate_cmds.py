@@ -194,6 +194,10 @@ def apply_cmd(plan_file: Path, journal_file: Path | None, dry_run: bool, yes: bo
     if dry_run:
         click.echo("dry run: every step checked, nothing changed", err=True)
         return
+    if report.problems:
+        click.echo(f"incomplete: {len(report.problems)} item(s) left as they were (see above); the rest is done. "
+                   f"Journal: {journal_path}", err=True)
+        sys.exit(1)
     click.echo(
         f"done: {report.stored} values stored, {report.reused} reused, {report.externalsecrets} ExternalSecrets, "
         f"{report.rewritten_files + report.patched} sources rewritten, {report.deleted_files} files removed"

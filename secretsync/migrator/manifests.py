@@ -129,6 +129,15 @@ class Inventory:
         inv._assign_namespaces()
         return inv
 
+    @classmethod
+    def from_objects(cls, objects: list[dict[str, Any]]) -> Inventory:
+        """Live objects (cluster mode): no files; every object's namespace is explicit."""
+        inv = cls(Path.cwd())
+        for data in objects:
+            ns = str((data.get("metadata") or {}).get("namespace") or "")
+            inv.objects.append(Obj(None, 0, data, ns, ns or None))
+        return inv
+
     def rel(self, path: Path) -> str:
         return os.path.relpath(path, self.base)
 
@@ -368,6 +377,11 @@ def parse_env_file(text: str) -> dict[str, str]:
 def read_locator(inv: Inventory, loc: Mapping[str, Any]) -> SecretValue:
     """The value a manifest-mode locator points at (LocateError when it no longer does)."""
     kind = loc.get("kind")
+    if loc.get("resource"):
+        obj = inv.find(str(loc["resource"]))
+        if obj is None:
+            raise LocateError(f"{loc['resource']}: object is gone")
+        return read_field(obj.data, loc, str(loc["resource"]))
     rel = str(loc["file"])
     if kind == "wholefile":
         try:

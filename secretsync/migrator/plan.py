@@ -55,6 +55,7 @@ PLAN_KIND = "MigrationPlan"
 PLAN_API_VERSION = f"{models.GROUP}/{models.VERSION}"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "secretsync"}
 MIGRATED_FROM = "secretsync.io/migrated-from"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 #: Helm values siblings that name the key inside the existing Secret.
 _HELM_KEY_SIBLINGS = ("existingSecretPasswordKey", "existingSecretKey", "existingSecretKeyName")
 _HELM_SECRET_SIBLINGS = ("existingSecret", "existingSecretName")
@@ -176,7 +177,7 @@ class Planner:
     """Builds a plan for a manifest tree (``file`` set on objects) from detections."""
 
     def __init__(self, inv: Inventory, roots: Sequence[Path], options: PlanOptions,
-                 digest_key: bytes | None = None) -> None:
+                 digest_key: bytes | None = None, protected: Mapping[str, str] | None = None) -> None:
         naming.check_template(options.name_template)
         if options.store_kind not in ("SecretStore", "ClusterSecretStore"):
             raise InvalidConfig(f"--store-kind must be SecretStore or ClusterSecretStore, not {options.store_kind!r}")
@@ -196,6 +197,11 @@ class Planner:
         self._cm_moves: dict[str, dict[str, str]] = {}  # group id -> data key -> secret id
         self._secret_by_loc: dict[str, PSecret] = {}
         self._root: Path | None = None
+        #: resource -> why it must stay as it is (e.g. a store's own credentials)
+        self.protected = dict(protected or {})
+        #: Live objects (``--cluster``): ExternalSecrets are created through the API, Secrets merged.
+        self.cluster = bool(inv.objects) and all(o.file is None for o in inv.objects)
+        self.new_objects: list[dict[str, Any]] = []
 
     # -- entry -----------------------------------------------------------------------------
     def build(self, detections: Sequence[Detection | tuple[Detection, Path]], client: Any | None = None) -> Plan:
@@ -233,12 +239,22 @@ class Planner:
         if loc == "helm-values":
             self._helm(det)
             return
-        rel = self.inv.resolve_file(f.file, [self._root] if self._root else self.roots)
-        if rel is None:
-            raise _Manual(f"file {f.file!r} is not under the planned paths")
-        obj = self.inv.find(f.resource, rel, f.document)
-        if obj is None:
-            raise _Manual(f"object {f.resource} not found in {rel}")
+        if self.cluster:
+            obj = self.inv.find(f.resource)
+            if obj is None:
+                raise _Manual(f"object {f.resource} is gone")
+            if obj.resource in self.protected:
+                raise _Manual(self.protected[obj.resource])
+            if loc in ("env", "arg") and obj.kind == "Pod":
+                raise _Manual("a bare Pod's containers cannot be changed in place; change the manifest it was "
+                              "created from and recreate it")
+        else:
+            rel = self.inv.resolve_file(f.file, [self._root] if self._root else self.roots)
+            if rel is None:
+                raise _Manual(f"file {f.file!r} is not under the planned paths")
+            obj = self.inv.find(f.resource, rel, f.document)
+            if obj is None:
+                raise _Manual(f"object {f.resource} not found in {rel}")
         if loc == "env":
             self._env(det, obj)
         elif loc == "arg":
@@ -345,7 +361,7 @@ class Planner:
         if not isinstance(tail[1], objpath.Match):
             raise _Manual("env var names in this container are not unique")
         var = str(entry.get("name"))
-        locator = {"kind": "field", "file": obj.file, "document": obj.document,
+        locator = {"kind": "field", **_where(obj),
                    "path": objpath.format_path(segs), "encoding": "text"}
         value = read_locator(self.inv, locator)
         self._check_expansion(value, f"env {var}")
@@ -391,7 +407,7 @@ class Planner:
         while var in env_names:
             var, n = f"{base}_{n}", n + 1
         new_pattern = pattern.replace(raw, f"$({var})")
-        locator = {"kind": "field", "file": obj.file, "document": obj.document, "path": arg_path,
+        locator = {"kind": "field", **_where(obj), "path": arg_path,
                    "encoding": "text", "pattern": new_pattern, "var": var}
         try:
             got = read_locator(self.inv, locator)
@@ -401,8 +417,7 @@ class Planner:
             raise _Manual("cannot isolate the value inside the argument unambiguously")
         # Earlier values in the same argument now need the new pattern too.
         for ps in self.secrets:
-            if ps.locator.get("path") == arg_path and ps.locator.get("file") == obj.file and \
-                    ps.locator.get("document") == obj.document:
+            if ps.locator.get("path") == arg_path and all(ps.locator.get(k) == v for k, v in _where(obj).items()):
                 ps.locator["pattern"] = new_pattern
         group = self._group(obj.resource, obj.kind, obj.name, obj.namespace, obj.explicit_namespace, obj.file)
         fields = {**self._base_fields(obj, var), "container": str(container["name"])}
@@ -432,7 +447,7 @@ class Planner:
         if obj.kind != "ConfigMap":
             raise _Manual(f"a configmap finding on a {obj.kind}")
         section, key = self._data_key(obj, f, ("data", "binaryData"))
-        locator = {"kind": "field", "file": obj.file, "document": obj.document,
+        locator = {"kind": "field", **_where(obj),
                    "path": objpath.format_path([objpath.Key(section), objpath.Key(key)]),
                    "encoding": "base64" if section == "binaryData" else "text"}
         value = read_locator(self.inv, locator)
@@ -474,7 +489,8 @@ class Planner:
         if stype == "kubernetes.io/service-account-token":
             raise _Manual("service account token Secrets are filled in by Kubernetes; leave them")
         group = self._group(obj.resource, "Secret", obj.name, obj.namespace, obj.explicit_namespace, obj.file,
-                            name=obj.name, target=obj.name)
+                            name=obj.name, target=obj.name,
+                            creation_policy="Merge" if self.cluster else "Owner")
         if not group.secrets:
             meta = obj.data.get("metadata") or {}
             tmpl: dict[str, Any] = {}
@@ -491,19 +507,25 @@ class Planner:
                 for key in (obj.data.get(section) or {}):
                     if section == "data" and key in string_data:
                         continue  # stringData wins over data for the same key
-                    locator = {"kind": "field", "file": obj.file, "document": obj.document,
+                    locator = {"kind": "field", **_where(obj),
                                "path": objpath.format_path([objpath.Key(section), objpath.Key(str(key))]),
                                "encoding": enc}
                     value = read_locator(self.inv, locator)
                     self._secret_for(group, str(key), locator, value, self._base_fields(obj, str(key)), None)
-            es = "\x00ES:" + group.id  # filled in by _finish_groups
-            self._change(obj, obj.file, obj.document, obj.resource).add(
-                [{"op": "replace-document", "path": "", "value": es}],
-                f"Secret {obj.name} -> ExternalSecret {group.name} (recreates it from the provider)",
-                group.id, "source")
+            if self.cluster:
+                group.template = None  # Merge keeps the live Secret's type and metadata
+                self._change(obj, None, 0, obj.resource).add(
+                    [], f"Secret {obj.name} is kept; ExternalSecret {group.name} manages its keys from now on "
+                        "(creationPolicy Merge)", group.id, "source")
+            else:
+                es = "\x00ES:" + group.id  # filled in by _finish_groups
+                self._change(obj, obj.file, obj.document, obj.resource).add(
+                    [{"op": "replace-document", "path": "", "value": es}],
+                    f"Secret {obj.name} -> ExternalSecret {group.name} (recreates it from the provider)",
+                    group.id, "source")
         section, key = self._data_key(obj, f, ("stringData", "data"))
         enc = "base64" if section == "data" else "text"
-        locator = {"kind": "field", "file": obj.file, "document": obj.document,
+        locator = {"kind": "field", **_where(obj),
                    "path": objpath.format_path([objpath.Key(section), objpath.Key(key)]), "encoding": enc}
         ps = self._secret_by_loc.get(json.dumps(locator, sort_keys=True))
         if ps is None:
@@ -717,6 +739,9 @@ class Planner:
         return m
 
     def _finish_groups(self) -> None:
+        if self.cluster:
+            self._finish_cluster()
+            return
         from .rewrite import dump_new
 
         store_files: dict[str, set[str | None]] = {}
@@ -757,6 +782,51 @@ class Planner:
             k = self.inv.kustomizations.get(d)
             if k is not None and any(g.kustomization == k.file for g in self.groups.values()):
                 self._add_resource(k.file, os.path.basename(rel), None)
+
+    def _finish_cluster(self) -> None:
+        """Live mode: ExternalSecrets (and stores) become objects to create; every object we
+        change also loses its last-applied annotation (kubectl keeps the plaintext there)."""
+        namespaces: list[str] = []
+        for g in self.groups.values():
+            if not g.secrets:
+                continue
+            self.new_objects.append({"kind": "ExternalSecret", "namespace": g.namespace, "name": g.name,
+                                     "group": g.id, "manifest": self._es_manifest(g)})
+            if g.namespace not in namespaces:
+                namespaces.append(g.namespace)
+        if self.opt.store_manifest and namespaces:
+            if self.opt.store_kind == "ClusterSecretStore":
+                stores = [self._store_manifest(None)]
+            else:
+                stores = [self._store_manifest(ns) for ns in namespaces]
+            self.new_objects[:0] = [{"kind": m["kind"], "namespace": m["metadata"].get("namespace"),
+                                     "name": m["metadata"]["name"], "group": None, "manifest": m} for m in stores]
+        for chg in self.changes.values():
+            obj = self.inv.find(chg.resource)
+            ann = ((obj.data.get("metadata") or {}).get("annotations") or {}) if obj else {}
+            if LAST_APPLIED in ann:
+                chg.add([{"op": "remove", "path": f"metadata.annotations[{json.dumps(LAST_APPLIED)}]"}],
+                        "last-applied-configuration annotation removed (it holds the plaintext)",
+                        chg.groups[0] if chg.groups else "", chg.role)
+
+    def _emit_cluster(self, groups: list[dict[str, Any]], findings: list[dict[str, Any]],
+                      values: dict[str, SecretValue]) -> Plan:
+        from .rewrite import dump_new
+
+        doc = _emit_cluster_doc(self, groups, findings)
+        plan = Plan(doc, self.digest_key, values)
+        for chg in self.changes.values():
+            obj = self.inv.find(chg.resource)
+            if obj is None or not chg.ops:
+                continue
+            after = copy.deepcopy(obj.data)
+            objpath.apply_ops(after, chg.ops)
+            plan.diffs[chg.resource] = masked_diff(dump_new(_live_view(obj.data)), dump_new(_live_view(after)),
+                                                   values, chg.resource)
+        for no in self.new_objects:
+            name = f"{no['kind']}/{no['namespace'] or ''}/{no['name']}"
+            plan.diffs[name] = masked_diff("", dump_new(no["manifest"]), values, name)
+        return plan
 
     def _new_file(self, rel: str, text: str, group: str | None, kind: str) -> str:
         rel = os.path.normpath(rel)
@@ -815,6 +885,8 @@ class Planner:
             d.pop("preview", None)
             d.update(self.dispositions.get(f.fingerprint, {"disposition": "manual", "reason": "not handled"}))
             findings.append(d)
+        if self.cluster:
+            return self._emit_cluster(groups, findings, values)
         doc: dict[str, Any] = {
             "apiVersion": PLAN_API_VERSION,
             "kind": PLAN_KIND,
@@ -837,6 +909,52 @@ class Planner:
         plan = Plan(doc, self.digest_key, values)
         plan.diffs = preview_diffs(self.inv, doc, values)
         return plan
+
+
+def _live_view(data: Mapping[str, Any]) -> dict[str, Any]:
+    """An object as a reviewer wants to see it: no status, no managedFields, no server noise."""
+    out = copy.deepcopy(dict(data))
+    out.pop("status", None)
+    md = out.get("metadata") or {}
+    for k in ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink"):
+        md.pop(k, None)
+    return out
+
+
+def _where(obj: Obj) -> dict[str, Any]:
+    """Where a locator finds the object: a file and document, or a live object by resource."""
+    if obj.file is None:
+        return {"resource": obj.resource}
+    return {"file": obj.file, "document": obj.document}
+
+
+def _emit_cluster_doc(planner: Planner, groups: list[dict[str, Any]], findings: list[dict[str, Any]]
+                      ) -> dict[str, Any]:
+    objects = {}
+    for chg in planner.changes.values():
+        obj = planner.inv.find(chg.resource)
+        if obj is None:
+            continue
+        md = obj.data.get("metadata") or {}
+        objects[chg.resource] = {"apiVersion": obj.data.get("apiVersion"), "kind": obj.kind,
+                                 "uid": md.get("uid"), "resourceVersion": md.get("resourceVersion")}
+    return {
+        "apiVersion": PLAN_API_VERSION,
+        "kind": PLAN_KIND,
+        "id": "mp-" + secrets.token_hex(6),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "cluster",
+        "store": {"url": planner.opt.store_url, "provider": planner.provider,
+                  "ref": {"name": planner.opt.store_name, "kind": planner.opt.store_kind}},
+        "nameTemplate": planner.opt.name_template,
+        "objects": objects,
+        "secrets": [s.as_dict() for s in planner.secrets],
+        "groups": groups,
+        "newObjects": planner.new_objects,
+        "changes": [c.as_dict() for c in planner.changes.values()],
+        "manual": planner.manual,
+        "findings": findings,
+    }
 
 
 def consumer_ops_for_configmap(data: Mapping[str, Any], pod_path: str, cm: str, moved: set[str],

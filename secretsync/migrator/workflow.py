@@ -87,7 +87,8 @@ def apply_plan(plan_file: Path, options: ApplyOptions, journal_file: Path | None
             if last != "start":
                 journal.write("start", **journal_start_fields(plan_file, doc, key_path))
             tick = progress(steps) if progress else None
-            return runner.run(steps, tick)
+            done: ApplyReport = runner.run(steps, tick)
+        return done
     finally:
         client.close()
 
@@ -122,7 +123,8 @@ def rollback_journal(journal_file: Path, *, delete_created: bool = False, dry_ru
         steps = runner.steps()
         with journal:
             tick = progress(steps) if progress else None
-            return runner.run(tick)
+            undone: RollbackReport = runner.run(tick)
+        return undone
     finally:
         client.close()
 

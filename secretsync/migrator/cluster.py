@@ -1,0 +1,596 @@
+"""``migrate --cluster``: the same plan/apply/rollback on live objects through the API.
+
+Differences from manifest mode, and why:
+
+* Values are read from the live object at apply time (GET), and every write is a PUT with
+  the resourceVersion just read: a concurrent edit gets 409, and the item is re-planned on
+  the fresh object (same ops, if they still apply and the value there is still the stored
+  one) instead of being clobbered.
+* Secrets stay where they are: their ExternalSecret uses ``creationPolicy: Merge`` and
+  takes over their keys. ConfigMap keys are removed only after every consumer was switched.
+* Before the first change, each object's touched fields (``spec``; ``data``; labels and
+  annotations of Secrets) are snapshotted into the journal with values replaced by tokens;
+  rollback fills them from the provider and puts them back, after checking (by keyed
+  digest) that nobody changed the object since the migration.
+* "Wait until synced": after creating an ExternalSecret, apply waits (``--sync-timeout``)
+  until the controller wrote the target Secret with exactly the stored values. Only then
+  are workloads switched.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from secretsync.core.contract import SecretsClient
+from secretsync.core.errors import InvalidConfig, SecretSyncError, Unavailable
+from secretsync.core.values import SecretValue
+
+from . import objpath
+from .apply import ApplyError, ApplyOptions, ApplyReport, StalePlan, Step, store_value, value_digest
+from .journal import Journal, StepState, crash_point
+from .manifests import Inventory, LocateError, read_field
+from .plan import Plan, Planner, PlanOptions
+from .restore import fill, template
+from .rollback import RollbackError, RollbackReport, ValueSource, delete_created_key
+
+log = logging.getLogger("secretsync.migrator")
+
+#: kind -> (API path prefix, plural, fallback prefix)
+_KINDS: dict[str, tuple[str, str, str | None]] = {
+    "Pod": ("/api/v1", "pods", None),
+    "ReplicationController": ("/api/v1", "replicationcontrollers", None),
+    "ConfigMap": ("/api/v1", "configmaps", None),
+    "Secret": ("/api/v1", "secrets", None),
+    "Deployment": ("/apis/apps/v1", "deployments", None),
+    "StatefulSet": ("/apis/apps/v1", "statefulsets", None),
+    "DaemonSet": ("/apis/apps/v1", "daemonsets", None),
+    "ReplicaSet": ("/apis/apps/v1", "replicasets", None),
+    "Job": ("/apis/batch/v1", "jobs", None),
+    "CronJob": ("/apis/batch/v1", "cronjobs", "/apis/batch/v1beta1"),
+    "ExternalSecret": ("/apis/secretsync.io/v1alpha1", "externalsecrets", None),
+    "SecretStore": ("/apis/secretsync.io/v1alpha1", "secretstores", None),
+    "ClusterSecretStore": ("/apis/secretsync.io/v1alpha1", "clustersecretstores", None),
+}
+#: Fields of each kind whose state the migration changes (snapshot, compare, restore).
+_TOUCHED = {"ConfigMap": ("data", "binaryData"), "Secret": ("data", "metadata.labels", "metadata.annotations")}
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+class KubeError(SecretSyncError):
+    """A failed API call: status and the API's message (which never echoes Secret data)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Kube:
+    """Plain-JSON calls on the official client's configuration and connection pool."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None) -> None:
+        from secretsync.migrator.scan.cluster import api_client_for
+
+        self.client, self.default_namespace = api_client_for(kubeconfig, context)
+        self._cronjob_base: str | None = None
+
+    def close(self) -> None:
+        closer = getattr(self.client, "close", None)
+        if callable(closer):
+            closer()
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            req = self.client.param_serialize(method, path, header_params=headers, body=body,
+                                              query_params=[("fieldManager", "secretsync-migrate")]
+                                              if method in ("POST", "PUT") else [],
+                                              auth_settings=["BearerToken"])
+            resp = self.client.call_api(*req, _request_timeout=(10, 60))
+            resp.read()
+        except ApiException as exc:
+            raise KubeError(int(exc.status or 0), f"{method} {path}: {exc.status} {exc.reason}") from None
+        except (OSError, HTTPError) as exc:
+            raise Unavailable(f"cannot reach the Kubernetes API server ({type(exc).__name__})",
+                              operation="migrate") from None
+        if resp.status >= 300:
+            try:
+                msg = json.loads(resp.data).get("message", "")
+            except ValueError:
+                msg = ""
+            raise KubeError(resp.status, f"{method} {path}: {resp.status} {msg}")
+        return json.loads(resp.data) if resp.data else None
+
+    def path(self, kind: str, namespace: str | None, name: str | None = None) -> str:
+        if kind not in _KINDS:
+            raise InvalidConfig(f"kind {kind} is not supported by migrate --cluster")
+        base, plural, fallback = _KINDS[kind]
+        if kind == "CronJob":
+            base = self._cronjob_base or self._probe_cronjob(base, fallback or base)
+        p = base + (f"/namespaces/{quote(namespace, safe='')}" if namespace else "") + f"/{plural}"
+        return p + (f"/{quote(name, safe='')}" if name else "")
+
+    def _probe_cronjob(self, base: str, fallback: str) -> str:
+        try:
+            self.request("GET", f"{base}/cronjobs?limit=1")
+            self._cronjob_base = base
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+            self._cronjob_base = fallback
+        return self._cronjob_base
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            out: dict[str, Any] = self.request("GET", self.path(kind, namespace, name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        out.setdefault("kind", kind)
+        return out
+
+    def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        md = obj["metadata"]
+        out: dict[str, Any] = self.request("POST", self.path(obj["kind"], md.get("namespace")), body=obj)
+        return out
+
+    def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        md = obj["metadata"]
+        out: dict[str, Any] = self.request("PUT", self.path(obj["kind"], md.get("namespace"), md["name"]), body=obj)
+        return out
+
+    def delete(self, kind: str, namespace: str | None, name: str, uid: str | None = None) -> None:
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}} if uid else None
+        try:
+            self.request("DELETE", self.path(kind, namespace, name), body=body)
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+
+
+def split_resource(resource: str) -> tuple[str, str, str]:
+    kind, ns, name = resource.split("/", 2)
+    return kind, ns, name
+
+
+# -- plan ---------------------------------------------------------------------------------------------
+def plan_cluster(kubeconfig: str | None, context: str | None, namespace: str | None, all_namespaces: bool,
+                 options: PlanOptions, client: SecretsClient | None) -> Plan:
+    """Scan the live objects of one namespace (or all) and plan them."""
+    from .scan import scan_objects
+    from .scan.cluster import list_live_objects
+
+    kube = Kube(kubeconfig, context)
+    try:
+        ns = None if all_namespaces else (namespace or kube.default_namespace)
+        objects, errors = list_live_objects(kube.client, ns)
+        protected = store_credentials(kube, ns)
+    finally:
+        kube.close()
+    for err in errors:
+        log.warning("%s", err)
+    result = scan_objects(objects, source="cluster")
+    inv = Inventory.from_objects(objects)
+    return Planner(inv, [], options, protected=protected).build(result.detections, client)
+
+
+def store_credentials(kube: Kube, namespace: str | None) -> dict[str, str]:
+    """Secrets that stores read their provider credentials from: moving those into the provider
+    would lock the controller out of it, so they stay (as manual items, with this reason)."""
+    out: dict[str, str] = {}
+    for kind, ns in (("SecretStore", namespace), ("ClusterSecretStore", None)):
+        try:
+            items = (kube.request("GET", kube.path(kind, ns)) or {}).get("items") or []
+        except KubeError as exc:
+            if exc.status in (403, 404):
+                continue  # CRDs not installed, or not allowed: nothing to protect we can see
+            raise
+        for store in items:
+            store_ns = (store.get("metadata") or {}).get("namespace")
+            for block in ((store.get("spec") or {}).get("provider") or {}).values():
+                refs = (block or {}).get("secretRef") or {} if isinstance(block, Mapping) else {}
+                for ref in refs.values():
+                    if isinstance(ref, Mapping) and ref.get("name"):
+                        sns = ref.get("namespace") or store_ns or ""
+                        out[f"Secret/{sns}/{ref['name']}"] = (
+                            f"credentials of {kind} {store['metadata']['name']}: the controller needs them to reach "
+                            "the provider, so they stay in the cluster")
+    return out
+
+
+# -- apply --------------------------------------------------------------------------------------------
+def _canonical(obj: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The fields of ``obj`` the migration owns: what is snapshotted, compared and restored."""
+    fields = _TOUCHED.get(kind, ("spec",))
+    out: dict[str, Any] = {}
+    for f in fields:
+        if objpath.exists(obj, f):
+            out[f] = copy.deepcopy(objpath.get(obj, f))
+    ann = ((obj.get("metadata") or {}).get("annotations") or {})
+    if _LAST_APPLIED in ann and "metadata.annotations" not in fields:
+        out["lastApplied"] = ann[_LAST_APPLIED]
+    return out
+
+
+def _put_back(obj: dict[str, Any], kind: str, saved: Mapping[str, Any]) -> None:
+    for f in _TOUCHED.get(kind, ("spec",)):
+        parent_path, _, last = f.rpartition(".")
+        parent = objpath.get(obj, parent_path) if parent_path else obj
+        if f in saved:
+            parent[last] = copy.deepcopy(saved[f])
+        else:
+            parent.pop(last, None)
+    if "lastApplied" in saved:
+        md = obj.setdefault("metadata", {})
+        if not md.get("annotations"):
+            md["annotations"] = {}
+        md["annotations"][_LAST_APPLIED] = saved["lastApplied"]
+
+
+class ClusterApply:
+    """Apply a cluster plan through the Kubernetes API (see the module docstring for the order)."""
+
+    def __init__(self, plan: Mapping[str, Any], digest_key: bytes, client: SecretsClient, options: ApplyOptions,
+                 journal: Journal | None, kubeconfig: str | None, context: str | None) -> None:
+        self.plan = plan
+        self.key = digest_key
+        self.client = client
+        self.opt = options
+        self.journal = journal
+        self.kube = Kube(kubeconfig, context)
+        self.report = ApplyReport()
+        self._live: dict[str, dict[str, Any]] = {}
+        self._values: dict[str, SecretValue] = {}
+        #: Groups with a consumer that could not be switched: their plaintext stays.
+        self._held: set[str] = set()
+
+    def steps(self) -> list[Step]:
+        out: list[Step] = [Step(f"store:{s['id']}", "store", f"store {s['providerKey']}", s)
+                           for s in self.plan["secrets"]]
+        # Secrets are snapshotted even without ops: the controller's Merge adds its labels.
+        changes = [c for c in self.plan["changes"] if c["ops"] or c["resource"].startswith("Secret/")]
+        out += [Step(f"snapshot:{c['resource']}", "snapshot", f"snapshot {c['resource']}", c) for c in changes]
+        for no in self.plan["newObjects"]:
+            ident = f"{no['kind']}/{no['namespace'] or ''}/{no['name']}"
+            out.append(Step(f"create:{ident}", "create", f"create {ident}", no))
+        for no in self.plan["newObjects"]:
+            if no["kind"] == "ExternalSecret" and self.opt.wait_sync:
+                out.append(Step(f"sync:{no['namespace']}/{no['name']}", "sync",
+                                f"wait for Secret of {no['namespace']}/{no['name']}", no))
+        kind_order = {"consumer": 0, "source": 1}
+        ordered = sorted(changes, key=lambda c: (kind_order[c["role"]], c["resource"].startswith("Secret/")))
+        out += [Step(f"patch:{c['resource']}", "patch", f"patch {c['resource']}", c) for c in ordered]
+        return out
+
+    def run(self, steps: list[Step] | None = None, progress: Callable[[Step], None] | None = None) -> ApplyReport:
+        steps = steps if steps is not None else self.steps()
+        try:
+            for step in steps:
+                if self.journal and self.journal.state(step.id).is_done:
+                    self.report.skipped += 1
+                    if step.kind == "store":
+                        self._remember_value(step)
+                else:
+                    try:
+                        getattr(self, f"_{step.kind}")(step)
+                    except _ItemConflict as exc:
+                        self.report.problems.append(str(exc))
+                        if step.kind == "patch" and step.payload["role"] == "consumer":
+                            self._held.update(step.payload["groups"])
+                if progress:
+                    progress(step)
+            if self.journal and not self.opt.dry_run and not self.report.problems:
+                self.journal.write("complete")
+        finally:
+            self.kube.close()
+        return self.report
+
+    # -- helpers -------------------------------------------------------------------------------
+    def live(self, resource: str, fresh: bool = False) -> dict[str, Any]:
+        if fresh or resource not in self._live:
+            kind, ns, name = split_resource(resource)
+            obj = self.kube.get(kind, ns or None, name)
+            if obj is None:
+                raise StalePlan(f"{resource} is gone; run 'migrate plan' again")
+            want = (self.plan.get("objects") or {}).get(resource, {}).get("uid")
+            if want and (obj.get("metadata") or {}).get("uid") != want:
+                raise StalePlan(f"{resource} was deleted and recreated since the plan; run 'migrate plan' again")
+            self._live[resource] = obj
+        return self._live[resource]
+
+    def _read_value(self, s: Mapping[str, Any]) -> SecretValue:
+        loc = s["source"]
+        try:
+            return read_field(self.live(loc["resource"]), loc, loc["resource"])
+        except LocateError as exc:
+            raise StalePlan(f"store:{s['id']}: {exc}; run 'migrate plan' again") from None
+
+    def _remember_value(self, step: Step) -> None:
+        st = self.journal.state(step.id) if self.journal else None
+        if st and st.done:
+            self._values[step.payload["id"]] = self._provider_value(st.done)
+
+    def _provider_value(self, rec: Mapping[str, Any]) -> SecretValue:
+        key, version = rec["providerKey"], rec.get("version")
+        if version and self.client.capabilities.versions:
+            return self.client.get(key, version=version)
+        return self.client.get(key)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _store(self, step: Step) -> None:
+        s = step.payload
+        value = self._read_value(s)
+        if self.opt.dry_run:
+            self.report.actions.append(f"would store {s['providerKey']}")
+            self._values[s["id"]] = value
+            return
+        store_value(self.journal, step.id, self.client, s["providerKey"], value, self.key, self.opt.overwrite,
+                    self.report)
+        self._values[s["id"]] = value
+
+    def _snapshot(self, step: Step) -> None:
+        resource = step.payload["resource"]
+        obj = self.live(resource, fresh=True)
+        if self.opt.dry_run:
+            return
+        assert self.journal is not None
+        text = json.dumps(_canonical(obj, obj["kind"]), sort_keys=True)
+        saved = template(text, self._values)
+        if fill(saved, self._values.__getitem__) != text:
+            raise ApplyError(f"{resource}: cannot record a restorable snapshot")
+        self.journal.begin(step.id, resource=resource, uid=(obj.get("metadata") or {}).get("uid"), saved=saved)
+        self.journal.done(step.id, resource=resource)
+
+    def _create(self, step: Step) -> None:
+        no = step.payload
+        manifest = no["manifest"]
+        if self.opt.dry_run:
+            self.report.actions.append(f"would create {no['kind']} {no['namespace'] or ''}/{no['name']}")
+            return
+        assert self.journal is not None
+        current = self.kube.get(no["kind"], no["namespace"], no["name"])
+        if current is not None:
+            if current.get("spec") == manifest.get("spec"):
+                if not self.journal.state(step.id).begun:  # it was there before us: never ours to delete
+                    self.journal.begin(step.id, kind=no["kind"], namespace=no["namespace"], name=no["name"],
+                                       existed=True)
+                self.journal.done(step.id, uid=(current.get("metadata") or {}).get("uid"))
+                return
+            raise ApplyError(f"{no['kind']} {no['namespace']}/{no['name']} already exists with another spec; "
+                             "not replacing it (delete it or re-plan with other names)")
+        self.journal.begin(step.id, kind=no["kind"], namespace=no["namespace"], name=no["name"], existed=False)
+        out = self.kube.create(manifest)
+        crash_point()
+        self.journal.done(step.id, uid=(out.get("metadata") or {}).get("uid"))
+        if no["kind"] == "ExternalSecret":
+            self.report.externalsecrets += 1
+
+    def _sync(self, step: Step) -> None:
+        """Wait until the controller wrote every key of this ExternalSecret with the stored value."""
+        no = step.payload
+        if self.opt.dry_run:
+            return
+        assert self.journal is not None
+        group = next(g for g in self.plan["groups"] if g["id"] == no["group"])
+        want = {s["secretKey"]: self._values[s["id"]] for s in self.plan["secrets"] if s["id"] in group["secrets"]}
+        target = group["externalSecret"]["target"]
+        deadline = time.monotonic() + self.opt.sync_timeout
+        self.journal.begin(step.id, secret=f"{no['namespace']}/{target}")
+        while True:
+            sec = self.kube.get("Secret", no["namespace"], target)
+            data = (sec or {}).get("data") or {}
+            if all(k in data and SecretValue.from_b64(data[k]) == v for k, v in want.items()):
+                break
+            if time.monotonic() > deadline:
+                es = self.kube.get("ExternalSecret", no["namespace"], no["name"]) or {}
+                conds = [c for c in (es.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
+                why = f" (Ready={conds[0].get('status')}: {conds[0].get('reason')}: {conds[0].get('message')})" \
+                    if conds else " (no status: is the secretsync controller running?)"
+                raise ApplyError(f"Secret {no['namespace']}/{target} was not synced within {self.opt.sync_timeout:g}s"
+                                 f"{why}; nothing was switched to it. Run apply again once it syncs.")
+            time.sleep(0.25)
+        self.journal.done(step.id)
+
+    def _patch(self, step: Step) -> None:
+        chg = step.payload
+        resource = chg["resource"]
+        kind = resource.split("/", 1)[0]
+        ops = chg["ops"]
+        if self.opt.dry_run:
+            self.report.actions.append(f"would patch {resource}")
+            return
+        assert self.journal is not None
+        held = self._held.intersection(chg["groups"])
+        if chg["role"] == "source" and held:
+            raise _ItemConflict(f"{resource}: kept as is, because a workload that reads it could not be switched")
+        for attempt in range(5):
+            obj = self.live(resource, fresh=True)
+            if objpath.all_applied(obj, ops):
+                self._done_patch(step, obj, kind)
+                return
+            self._check_values_in_place(resource, obj)
+            problems = [p for p in (objpath.check(obj, op) for op in ops) if p]
+            if problems:
+                raise _ItemConflict(f"{resource} changed since the plan ({problems[0]}); it was not modified. "
+                                    "Run 'migrate plan' again for it.")
+            new = copy.deepcopy(obj)
+            objpath.apply_ops(new, ops)
+            new.pop("status", None)
+            if not self.journal.state(step.id).begun:
+                self.journal.begin(step.id, resource=resource,
+                                   resourceVersion=(obj.get("metadata") or {}).get("resourceVersion"))
+            try:
+                out = self.kube.replace(new)  # carries metadata.resourceVersion: a precondition
+            except KubeError as exc:
+                if exc.status == 409 and attempt < 4:
+                    log.info("%s changed while patching; re-planning the item on the fresh object", resource)
+                    continue
+                raise
+            crash_point()
+            self._done_patch(step, out, kind)
+            self.report.patched += 1
+            return
+
+    def _done_patch(self, step: Step, obj: Mapping[str, Any], kind: str) -> None:
+        assert self.journal is not None
+        digest = value_digest(self.key, SecretValue(json.dumps(_canonical(obj, kind), sort_keys=True)))
+        self.journal.done(step.id, resourceVersion=(obj.get("metadata") or {}).get("resourceVersion"),
+                          after=digest)
+
+    def _check_values_in_place(self, resource: str, obj: Mapping[str, Any]) -> None:
+        """Every value this object still holds in plaintext must be the one the provider now has."""
+        for s in self.plan["secrets"]:
+            loc = s["source"]
+            if loc.get("resource") != resource or s["id"] not in self._values:
+                continue
+            try:
+                here = read_field(obj, loc, resource)
+            except LocateError:
+                continue  # already switched (by us, before a crash) or removed
+            if here != self._values[s["id"]]:
+                raise _ItemConflict(f"{resource}: the value at {loc['path']} changed after it was stored; not "
+                                    "switching it. Run 'migrate plan' again for it.")
+
+
+class _ItemConflict(ApplyError):
+    exit_code = 7
+
+
+# -- rollback -------------------------------------------------------------------------------------------
+@dataclass
+class _Undo:
+    state: StepState
+    kind: str
+
+
+class ClusterRollback:
+    """Put live objects back: consumers and ConfigMaps first, then delete the ExternalSecrets we
+    created, then restore the Secrets they had merged into (so no controller re-merges)."""
+
+    def __init__(self, journal: Journal, digest_key: bytes, client: SecretsClient, kubeconfig: str | None,
+                 context: str | None, *, delete_created: bool = False, dry_run: bool = False) -> None:
+        self.journal = journal
+        self.key = digest_key
+        self.client = client
+        self.kube = Kube(kubeconfig, context)
+        self.values = ValueSource(journal, client, digest_key)
+        self.delete_created = delete_created
+        self.dry_run = dry_run
+        self.report = RollbackReport()
+
+    def steps(self) -> list[StepState]:
+        applied = [st for st in self.journal.steps("apply") if st.begun]
+        patches = [st for st in reversed(applied) if st.step.startswith("patch:")]
+        first = [st for st in patches if not st.step.startswith("patch:Secret/")]
+        secrets = [st for st in patches if st.step.startswith("patch:Secret/")]
+        creates = [st for st in reversed(applied) if st.step.startswith("create:")]
+        es = [st for st in creates if st.begun and st.begun.get("kind") == "ExternalSecret"]
+        stores = [st for st in creates if st not in es]
+        keys = [st for st in applied if st.step.startswith("store:")]
+        return first + es + secrets + stores + keys
+
+    def run(self, progress: Callable[[StepState], None] | None = None) -> RollbackReport:
+        try:
+            for st in self.steps():
+                if self.journal.state(st.step, "rollback").is_done:
+                    self.report.already += 1
+                else:
+                    try:
+                        self._undo(st)
+                    except (RollbackError, KubeError) as exc:
+                        self.report.problems.append(str(exc))
+                if progress:
+                    progress(st)
+            if not self.dry_run:
+                self.journal.write("complete", phase="rollback")
+        finally:
+            self.kube.close()
+        return self.report
+
+    def _mark(self, st: StepState) -> None:
+        if not self.dry_run:
+            self.journal.begin(st.step, "rollback")
+            self.journal.done(st.step, "rollback")
+
+    def _undo(self, st: StepState) -> None:
+        kind = st.step.split(":", 1)[0]
+        if kind == "patch":
+            self._restore(st)
+        elif kind == "create":
+            self._delete_created(st)
+        elif kind == "store":
+            if self.delete_created and st.done and st.done.get("created"):
+                delete_created_key(self.client, st.done, self.key, self.dry_run, self.report)
+            else:
+                self.report.kept_keys += 1
+            self._mark(st)
+
+    def _restore(self, st: StepState) -> None:
+        resource = st.step.removeprefix("patch:")
+        kind, ns, name = split_resource(resource)
+        snap = self.journal.state(f"snapshot:{resource}").begun
+        if snap is None:
+            raise RollbackError(f"{resource}: no snapshot in the journal; cannot restore it")
+        saved = json.loads(fill(snap["saved"], self.values))
+        for _ in range(5):
+            obj = self.kube.get(kind, ns, name)
+            if obj is None:
+                raise RollbackError(f"{resource} no longer exists; not recreating it")
+            if (obj.get("metadata") or {}).get("uid") != snap.get("uid"):
+                raise RollbackError(f"{resource} was replaced since the migration; not restoring it")
+            current = _canonical(obj, kind)
+            if current == saved:
+                self.report.already += 1
+                self._mark(st)
+                return
+            after = st.done.get("after") if st.done else None
+            digest = value_digest(self.key, SecretValue(json.dumps(current, sort_keys=True)))
+            if kind != "Secret" and after and digest != after:
+                raise RollbackError(f"{resource} was changed after the migration; not restoring it (restore it "
+                                    "by hand from your manifests)")
+            if self.dry_run:
+                self.report.restored_objects += 1
+                return
+            _put_back(obj, kind, saved)
+            obj.pop("status", None)
+            try:
+                self.kube.replace(obj)
+            except KubeError as exc:
+                if exc.status == 409:
+                    continue
+                raise
+            self.report.restored_objects += 1
+            self._mark(st)
+            return
+        raise RollbackError(f"{resource} keeps changing; try rollback again")
+
+    def _delete_created(self, st: StepState) -> None:
+        rec = st.begun or {}
+        if rec.get("existed") is True:
+            self.report.already += 1
+            self._mark(st)
+            return
+        uid = st.done.get("uid") if st.done else None
+        if self.dry_run:
+            self.report.deleted_objects += 1
+            return
+        self.kube.delete(str(rec["kind"]), rec.get("namespace"), str(rec["name"]), uid)
+        self.report.deleted_objects += 1
+        self._mark(st)
+
+
+def b64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
