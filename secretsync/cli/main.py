@@ -103,10 +103,14 @@ def cli(
     )
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Run the CLI, turning secretsync errors into a one-line message and an exit code."""
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI, turning secretsync errors into a one-line message and an exit code.
+
+    Returns the exit code (the console script and ``python -m`` pass it to ``sys.exit``).
+    """
     try:
-        return cli.main(args=argv, prog_name="secretsync", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="secretsync", standalone_mode=False)
+        return result if isinstance(result, int) else 0
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -124,4 +128,4 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    sys.exit(main())
