@@ -1,0 +1,39 @@
+"""One command for every benchmark: ``python -m bench [scan|controller|all] [-- ARGS]``.
+
+Each benchmark measures its baseline in the same run and prints the ratio, so a number is
+never compared with one measured on another day or machine. Results go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from . import controller_bench, scan_bench
+
+BENCHES: dict[str, Callable[[list[str]], object]] = {
+    "scan": scan_bench.main,
+    "controller": controller_bench.main,
+}
+
+
+def main(argv: list[str]) -> int:
+    which = argv[0] if argv and not argv[0].startswith("-") else "all"
+    rest = argv[1:] if argv and not argv[0].startswith("-") else argv
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    if which not in (*BENCHES, "all"):
+        print(f"usage: python -m bench [{'|'.join(BENCHES)}|all] [-- ARGS]", file=sys.stderr)
+        return 2
+    names = list(BENCHES) if which == "all" else [which]
+    rc = 0
+    for name in names:
+        print(f"== bench {name} ==", flush=True)
+        result = BENCHES[name](rest)
+        if isinstance(result, int):
+            rc = max(rc, result)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
