@@ -248,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     args = ap.parse_args(argv)
 
+    def interrupted(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # run the finally blocks: stop the servers we started
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+
     work = Path(tempfile.mkdtemp(prefix="secretsync-ctlbench-"))
     results: dict[str, Any] = {"n": args.n, "unmanaged": args.unmanaged, "workers": args.workers,
                                "refresh": args.refresh, "machine": f"{platform.node()} {platform.machine()} "

@@ -187,7 +187,7 @@ class ExternalSecretReconciler:
                 + (f" ({last})" if last else "") + f"; next try in {breaker.retry_in():.0f}s",
                 requeue_after=breaker.retry_in())
         try:
-            handle.cache.refresh(refresh if refresh is not None else math.inf)
+            handle.cache.refresh(refresh * self.settings.refresh.cache_age if refresh is not None else math.inf)
             got = self._collect(es, handle)
         except ProviderError as exc:
             if breaker.failure(exc):

@@ -549,7 +549,11 @@ class Controller:
     # -- workers ---------------------------------------------------------------------------
     def _worker(self) -> None:
         while not self._stop.is_set():
-            if not self.leading.wait(0.5):
+            # Wait for leadership and for every cache to be filled: reconciling while the
+            # ExternalSecret list is still arriving would fetch keys one ExternalSecret at a
+            # time instead of in one batched cycle.
+            if not self.leading.wait(0.5) or not self.ready():
+                self._stop.wait(0.05)
                 continue
             key = self.queue.get(timeout=0.5)
             if key is None:

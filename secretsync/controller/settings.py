@@ -59,8 +59,10 @@ class RefreshSettings:
     floor: float = 1.0
     #: +-fraction of random spread on each ExternalSecret's next refresh.
     jitter: float = 0.1
-    #: Spread the first refresh after a cold start uniformly over [0, interval * spread].
-    initial_spread: float = 1.0
+    #: An ExternalSecret due for refresh re-reads the provider when the store's cache is older
+    #: than this fraction of its interval. Below 1 so that ExternalSecrets refreshed together
+    #: with the cache's last cycle do not find it a hair too young and wait a second interval.
+    cache_age: float = 0.9
     #: How long a store's credentials (read from Secrets) are reused before being re-read.
     credentials_ttl: float = 60.0
     #: A successful refresh that changed nothing rewrites status.refreshTime at most this often
@@ -90,6 +92,8 @@ class ProviderSettings:
     #: Default client-side rate limit per store (a store's spec.rateLimit overrides it).
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     circuit: CircuitSettings = field(default_factory=CircuitSettings)
+    #: Batched fetches in flight at once per store (a cold start of 10k AWS keys is 500 batches).
+    fetch_concurrency: int = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,13 +72,13 @@ def test_aws_sync_steady_state_and_outage(kube: KubeCluster, api: KubeApi, aws_e
         # Steady state: one ListSecrets per cycle, and one batch for the one changed key.
         sm.put_secret_value(SecretId=f"{prefix}k3", SecretString="changed")
         wait_for(lambda: secret_data(api, ns, "s3") == {"v": "changed"}, timeout=10, message="change synced")
-        stats = next(iter(ctl.store_stats().values()))
+        stats = ctl.store_stats()[f"SecretStore/{ns}/aws"]
         assert stats["mode"] == "list"
         calls.reset()
         cycles_before = stats["cycles"]
-        wait_for(lambda: next(iter(ctl.store_stats().values()))["cycles"] >= cycles_before + 3, timeout=10,
+        wait_for(lambda: ctl.store_stats()[f"SecretStore/{ns}/aws"]["cycles"] >= cycles_before + 3, timeout=20,
                  message="three more cycles")
-        cycles = next(iter(ctl.store_stats().values()))["cycles"] - cycles_before
+        cycles = ctl.store_stats()[f"SecretStore/{ns}/aws"]["cycles"] - cycles_before
         fetches = sum(n for (p, op, _), n in calls.snapshot().items() if p == "aws" and op != "ListSecrets")
         assert fetches == 0, calls.snapshot()
         assert calls.total("aws", "ListSecrets") <= cycles + 1

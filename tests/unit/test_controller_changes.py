@@ -38,6 +38,7 @@ def test_steady_state_cycle_lists_once_and_fetches_only_changed_keys() -> None:
     cache = _cache(client, rec, keys, changed)
     cache.refresh(0)
     assert rec.total(operation="get") == 50
+    assert rec.total(operation="list") == 0  # a cold cache fetches everything; a listing adds nothing
     assert changed == [keys]
     rec.reset()
     client.put("app/k7", SecretValue("new"))
@@ -141,7 +142,9 @@ def test_without_change_tokens_the_cache_switches_to_batched_refetch() -> None:
     names = [f"k{i:03d}" for i in range(100)]
     client = _NoVersionsClient(rec, names)
     cache = _cache(client, rec, set(names))
-    cache.refresh(0)
+    cache.refresh(0)  # cold: fetch everything, no listing
+    assert rec.total(operation="list") == 0
+    cache.refresh(0)  # lists once, finds no change tokens
     assert cache.mode == DIRECT
     rec.reset()
     cache.refresh(0)
@@ -154,6 +157,7 @@ def test_listing_is_dropped_when_it_costs_more_than_refetching_the_keys_in_use()
     client = _memory(rec)
     client.put("only", SecretValue("v"))
     cache = _cache(client, rec, {"only"})
+    cache.refresh(0)
     cache.refresh(0)
     # 1 list call vs 1 get for the single key in use: re-fetching is no dearer, so no listing.
     assert cache.mode == DIRECT
