@@ -89,6 +89,8 @@ def _bar(label: str, show: Callable[[Any], str]) -> Callable[[list[Any]], Callab
 @migrate.command("plan")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--cluster", is_flag=True, help="Plan for the live objects of the current kube context.")
+@click.option("-n", "--namespace", help="With --cluster: the namespace (default: the context's).")
+@click.option("-A", "--all-namespaces", is_flag=True, help="With --cluster: every namespace.")
 @click.option("--to", "store_url", required=True, metavar="STORE-URL",
               help="Where the values go: aws://REGION, gcp://PROJECT, azure://VAULT, vault://HOST/MOUNT, file://PATH.")
 @click.option("--name-template", default=naming.DEFAULT_TEMPLATE, show_default=True,
@@ -104,10 +106,13 @@ def _bar(label: str, show: Callable[[Any], str]) -> Callable[[list[Any]], Callab
               show_default=True, help="Where to write the plan (its key goes beside it as .key).")
 @click.option("--diff", is_flag=True, help="Print the exact edits (values masked) as a unified diff to stdout.")
 @click.option("--refresh-interval", default="1h", show_default=True, help="refreshInterval of the ExternalSecrets.")
-def plan_cmd(paths: tuple[Path, ...], cluster: bool, store_url: str, name_template: str, store_name: str,
+def plan_cmd(paths: tuple[Path, ...], cluster: bool, namespace: str | None, all_namespaces: bool,
+             store_url: str, name_template: str, store_name: str,
              store_kind: str, store_manifest: bool | None, out: Path, diff: bool, refresh_interval: str) -> None:
     """Plan moving every plaintext secret under PATH... (or in the cluster) to STORE-URL."""
     ctx = click.get_current_context()
+    if (namespace or all_namespaces) and not cluster:
+        raise click.UsageError("-n/--namespace and -A/--all-namespaces need --cluster")
     if store_manifest is None:
         store_manifest = ctx.get_parameter_source("store_name") != click.core.ParameterSource.COMMANDLINE
     opts = PlanOptions(store_url=store_url, name_template=name_template, store_name=store_name,
@@ -122,8 +127,8 @@ def plan_cmd(paths: tuple[Path, ...], cluster: bool, store_url: str, name_templa
             from secretsync.migrator.cluster import plan_cluster
 
             root = ctx.find_object(CliContext) or CliContext()
-            plan = plan_cluster(root.kubeconfig, root.kube_context, root.namespace, root.all_namespaces, opts,
-                                client)
+            plan = plan_cluster(root.kubeconfig, root.kube_context, namespace or root.namespace,
+                                all_namespaces or root.all_namespaces, opts, client)
         else:
             plan = plan_paths(list(paths) or [Path(".")], opts, client,
                               on_scan_error=lambda e: click.echo(f"warning: {e}", err=True))

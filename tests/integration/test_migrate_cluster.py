@@ -290,8 +290,8 @@ def test_kill_9_during_cluster_apply_then_resume_and_rollback(
         work.mkdir()
         plan_file = work / "plan.json"
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        r = subprocess.run([sys.executable, "-m", "secretsync.cli.main", "--kubeconfig", kubeconfig_env, "-n", ns,
-                            "migrate", "plan", "--cluster", "--to", url, "--store-ref", "provider", "-o",
+        r = subprocess.run([sys.executable, "-m", "secretsync.cli.main", "--kubeconfig", kubeconfig_env,
+                            "migrate", "plan", "--cluster", "-n", ns, "--to", url, "--store-ref", "provider", "-o",
                             str(plan_file)], env=env, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         assert "MANUAL" in r.stderr and "aws-creds" in r.stderr  # the store's credentials stay
