@@ -219,6 +219,8 @@ class Planner:
         self._finish_configmaps()
         self._name_keys()
         self._finish_groups()
+        if not self.cluster:
+            self._drop_unwritable()
         if client is not None:
             self._provider_state(client)
         return self._emit()
@@ -270,13 +272,19 @@ class Planner:
     def _group(self, owner: str, kind: str, owner_name: str, obj_ns: str, explicit_ns: str | None,
                home_file: str | None, name: str | None = None, target: str | None = None,
                creation_policy: str = "Owner") -> Group:
-        if owner in self.groups:
-            return self.groups[owner]
+        key = self._group_key(owner, home_file)
+        if key in self.groups:
+            return self.groups[key]
         es_name = name or self._free_name(obj_ns, naming.object_name(owner_name, suffix="-secrets"), kind)
         g = Group(f"g{len(self.groups) + 1}", owner, kind, owner_name, obj_ns, explicit_ns, es_name,
                   target or es_name, home_file, creation_policy)
-        self.groups[owner] = g
+        self.groups[key] = g
         return g
+
+    @staticmethod
+    def _group_key(owner: str, home_file: str | None) -> str:
+        """Same-named objects in different files (alternatives, overlays) are different owners."""
+        return f"{home_file or ''}|{owner}"
 
     def _free_name(self, ns: str, wanted: str, kind: str) -> str:
         taken = {g.name for g in self.groups.values() if g.namespace == ns}
@@ -572,7 +580,7 @@ class Planner:
             raise _Manual(f"secretGenerator {gen_name} has behavior {gen['behavior']} (it patches a base "
                           "generator); migrate the base and drop the overlay by hand")
         ns = str(gen.get("namespace") or k.namespace or "default")
-        new = owner not in self.groups
+        new = self._group_key(owner, k.file) not in self.groups
         group = self._group(owner, "SecretGenerator", gen_name, ns, gen.get("namespace"), k.file,
                             name=naming.object_name(gen_name), target=naming.object_name(gen_name))
         group.kustomization = k.file
@@ -827,6 +835,56 @@ class Planner:
             name = f"{no['kind']}/{no['namespace'] or ''}/{no['name']}"
             plan.diffs[name] = masked_diff("", dump_new(no["manifest"]), values, name)
         return plan
+
+    def _drop_unwritable(self) -> None:
+        """Files that cannot be rewritten (invalid YAML, duplicate keys...) take their groups out of the
+        plan, and with them every group sharing an edit with those: each finding becomes a manual item
+        naming the file and the problem, and the rest of the plan goes on."""
+        from .rewrite import RewriteError
+
+        by_file: dict[str, list[Change]] = {}
+        for c in self.changes.values():
+            if c.file:
+                by_file.setdefault(c.file, []).append(c)
+        reasons: dict[str, str] = {}
+        for rel, changes in by_file.items():
+            try:
+                render_file(self.inv.texts.get(rel) or self.inv.path(rel).read_text(encoding="utf-8"),
+                            [c.as_dict() for c in changes], rel)
+            except (RewriteError, objpath.PathError, OSError, UnicodeDecodeError) as exc:
+                for c in changes:
+                    for gid in c.groups:
+                        reasons.setdefault(gid, f"cannot rewrite the file: {exc}")
+        if not reasons:
+            return
+        changed = True
+        while changed:
+            changed = False
+            for c in self.changes.values():
+                if any(g in reasons for g in c.groups):
+                    for g in c.groups:
+                        if g not in reasons and g != "store":
+                            reasons[g] = f"not migrated: it shares an edit of {c.file} with a group that cannot be"
+                            changed = True
+        dropped = set(reasons)
+        by_id = {g.id: g for g in self.groups.values()}
+        for ps in [x for x in self.secrets if x.group in dropped]:
+            for fp in ps.findings:
+                f = next((x for x in self.findings if x.fingerprint == fp), None)
+                if f is not None:
+                    self._manual(f, reasons[ps.group])
+            self.secrets.remove(ps)
+        for gid in dropped:
+            if gid in by_id:
+                by_id[gid].secrets = []
+        self.changes = {k: c for k, c in self.changes.items() if not any(g in dropped for g in c.groups)}
+        self.new_files = [f for f in self.new_files if f["group"] not in dropped]
+        self.delete_files = [d for d in self.delete_files if d["group"] not in dropped]
+        es_dirs = {os.path.dirname(f["file"]) for f in self.new_files if f["kind"] == "ExternalSecret"}
+        es_dirs |= {os.path.dirname(c.file or "") for c in self.changes.values()
+                    for op in c.ops if op["op"] == "replace-document"}
+        self.new_files = [f for f in self.new_files if f["kind"] == "ExternalSecret"
+                          or os.path.dirname(f["file"]) in es_dirs]
 
     def _new_file(self, rel: str, text: str, group: str | None, kind: str) -> str:
         rel = os.path.normpath(rel)

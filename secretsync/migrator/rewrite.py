@@ -30,11 +30,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from secretsync.core.errors import SecretSyncError
+
 _MARKER = re.compile(r"^---(?:[ \t]+(?:#.*)?)?$")
 _CONTENT = re.compile(r"^(?![ \t]*(?:#|%|$))", re.M)
 
 
-class RewriteError(ValueError):
+class RewriteError(SecretSyncError, ValueError):
     """A file cannot be parsed or edited (message names the file and document, never a value)."""
 
 

@@ -124,3 +124,17 @@ def test_name_template_and_store_kind_reach_the_manifests(tree: Path) -> None:
     assert "name: vault-prod" in es["text"] and "kind: ClusterSecretStore" in es["text"]
     assert any(f["kind"] == "ClusterSecretStore" for f in doc["newFiles"])
     json.dumps(doc)
+
+
+def test_a_file_that_cannot_be_rewritten_becomes_manual_and_the_rest_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: dup}\ntype: Opaque\ntype: Opaque\n"
+        "stringData: {password: Lq8-vN3x-Tz5w-bad}\n")
+    (tmp_path / "good.yaml").write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: ok}\nstringData: {password: Lq8-vN3x-Tz5w-good}\n")
+    doc = plan_paths([tmp_path], _opts(tmp_path)).doc
+    by_file = {f["file"]: f for f in doc["findings"]}
+    assert by_file["bad.yaml"]["disposition"] == "manual"
+    assert "duplicate key" in by_file["bad.yaml"]["reason"]
+    assert by_file["good.yaml"]["disposition"] == "migrate"
+    assert [c["file"] for c in doc["changes"]] == ["good.yaml"]
