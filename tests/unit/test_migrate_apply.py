@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import filecmp
 import json
 import shutil
@@ -180,3 +181,33 @@ def test_rollback_can_delete_the_keys_it_created(work: Path) -> None:
     assert rb.deleted_keys > 0
     assert list(open_store(f"file://{work}/store.json").list()) == []
     assert _same_tree(work / "orig", work / "ex")
+
+
+def test_secret_generator_files_move_whole_and_come_back_byte_identical(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SECRETSYNC_FILE_KEY", raising=False)
+    d = tmp_path / "k"
+    d.mkdir()
+    (d / "kustomization.yaml").write_text(
+        "namespace: web\nresources:\n- deploy.yaml\nsecretGenerator:\n- name: tls\n  type: kubernetes.io/tls\n"
+        "  files:\n  - tls.key=server.key\n  - tls.crt\n")
+    key = b"-----BEGIN PRIVATE KEY-----\n" + base64.b64encode(bytes(range(256)) * 2) + b"\n-----END PRIVATE KEY-----\n"
+    (d / "server.key").write_bytes(key)
+    (d / "tls.crt").write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    (d / "deploy.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n"
+        "      containers:\n      - name: c\n        image: x\n        volumeMounts: [{name: tls, mountPath: /tls}]\n"
+        "      volumes:\n      - {name: tls, secret: {secretName: tls}}\n")
+    original = {p.name: p.read_bytes() for p in d.iterdir()}
+    before = resolve_tree(Inventory.load([d]))
+    plan = plan_paths([d], PlanOptions(store_url=f"file://{tmp_path}/store.json"))
+    assert plan.doc["manual"] == [] and plan.doc["secrets"]
+    write_plan(plan, tmp_path / "plan.json")
+    apply_plan(tmp_path / "plan.json", ApplyOptions())
+    assert not (d / "server.key").exists()
+    store = open_store(f"file://{tmp_path}/store.json")
+    after = resolve_tree(Inventory.load([d]), lambda k, p: store.get(k, prop=p))
+    assert differences(before, after) == []
+    assert after["Deployment/web/web"]["containers/c"].files["/tls/tls.key"][0] == key
+    rollback_journal(tmp_path / "plan.journal")
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == original
