@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -345,10 +345,6 @@ class ManifestApply:
         crash_point()
         self.journal.done(step.id, file=rel)
         self.report.deleted_files += 1
-
-
-def iter_plan_files(plan: Mapping[str, Any]) -> Iterator[str]:
-    yield from plan["files"]
 
 
 def journal_start_fields(plan_path: Path, plan: Mapping[str, Any], key_path: Path) -> dict[str, Any]:

@@ -19,13 +19,11 @@ Differences from manifest mode, and why:
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -470,12 +468,6 @@ class _ItemConflict(ApplyError):
 
 
 # -- rollback -------------------------------------------------------------------------------------------
-@dataclass
-class _Undo:
-    state: StepState
-    kind: str
-
-
 class ClusterRollback:
     """Put live objects back: consumers and ConfigMaps first, then delete the ExternalSecrets we
     created, then restore the Secrets they had merged into (so no controller re-merges)."""
@@ -591,6 +583,3 @@ class ClusterRollback:
         self.report.deleted_objects += 1
         self._mark(st)
 
-
-def b64(value: bytes) -> str:
-    return base64.b64encode(value).decode("ascii")

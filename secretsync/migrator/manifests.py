@@ -42,7 +42,8 @@ class LocateError(ValueError):
     """A locator does not lead to a value any more (message names file/object and field)."""
 
 
-def _safe_load(text: str) -> Any:
+def safe_load(text: str) -> Any:
+    """PyYAML safe load (YAML 1.1, like the API server's parser); None when the text is not YAML."""
     try:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError:
@@ -153,13 +154,13 @@ class Inventory:
             return
         self.texts[rel] = text
         if f.name in KUSTOMIZATION_NAMES:
-            data = _safe_load(text)
+            data = safe_load(text)
             if isinstance(data, dict):
                 d = os.path.dirname(rel)
                 self.kustomizations[d] = Kustomization(d, rel, data)
             return
         for span in split_documents(text):
-            data = _safe_load(text[span.start : span.end])
+            data = safe_load(text[span.start : span.end])
             if isinstance(data, dict) and "kind" in data and isinstance(data.get("metadata"), dict):
                 ns = (data.get("metadata") or {}).get("namespace")
                 self.objects.append(Obj(rel, span.index, data, str(ns) if ns else "", str(ns) if ns else None))
@@ -403,5 +404,5 @@ def read_locator(inv: Inventory, loc: Mapping[str, Any]) -> SecretValue:
     doc = int(loc.get("document", 0))
     if doc >= len(spans):
         raise LocateError(f"{rel}: has no document {doc}")
-    data = _safe_load(text[spans[doc].start : spans[doc].end])
+    data = safe_load(text[spans[doc].start : spans[doc].end])
     return read_field(data, loc, f"{rel} document {doc}")

@@ -46,6 +46,7 @@ from .manifests import (
     normalize_path,
     parse_env_file,
     read_locator,
+    safe_load,
     scalar_text,
     stabilize,
 )
@@ -647,10 +648,7 @@ class Planner:
         rel = self.inv.resolve_file(f.file, [self._root] if self._root else self.roots)
         if rel is None:
             raise _Manual(f"file {f.file!r} is not under the planned paths")
-        text = self.inv.texts.get(rel)
-        from .manifests import _safe_load
-
-        data = _safe_load(text or "")
+        data = safe_load(self.inv.texts.get(rel) or "")
         if not isinstance(data, dict):
             raise _Manual("the values file is not a mapping")
         segs = stabilize(data, normalize_path(f.path.removeprefix(".Values.").removeprefix("Values.")))
@@ -672,9 +670,7 @@ class Planner:
         chart = os.path.basename(chart_dir) or "chart"
         chart_yaml = self.inv.path(os.path.join(chart_dir, "Chart.yaml"))
         if chart_yaml.is_file():
-            from .manifests import _safe_load as _load
-
-            meta = _load(chart_yaml.read_text(encoding="utf-8"))
+            meta = safe_load(chart_yaml.read_text(encoding="utf-8"))
             if isinstance(meta, dict) and meta.get("name"):
                 chart = str(meta["name"])
         pp = objpath.format_path(parent_path)
