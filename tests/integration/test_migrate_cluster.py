@@ -224,6 +224,10 @@ def test_cluster_migration_switches_workloads_and_rollback_restores_them(
         url = "vault:///secret"
     seeded = _seed(api, ns)
     plan_file = _plan(kube, ns, url, tmp_path)
+    dry = apply_plan(plan_file, ApplyOptions(dry_run=True), kubeconfig=kubeconfig_env)
+    assert any(a.startswith("would patch Deployment/") for a in dry.actions)
+    assert api.list(ES_RES, ns)["items"] == [] and not (tmp_path / "plan.journal").exists()
+    _check_rolled_back(api, seeded)  # i.e. nothing changed
     report = apply_plan(plan_file, ApplyOptions(sync_timeout=60), kubeconfig=kubeconfig_env)
     assert report.problems == []
     _check_migrated(api, ns, url, plan_file)
