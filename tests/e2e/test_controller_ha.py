@@ -95,6 +95,9 @@ def test_two_replicas_one_writer_and_failover(kube: KubeCluster, file_store, pro
     create(api, es_manifest("db", ns, "fs", [("password", "app/db")], refresh="1s"))
     wait_for(lambda: secret_data(api, ns, "db") == {"password": CANARY}, timeout=30, message="first sync")
 
+    # Both replicas up (metrics answer) before judging who writes.
+    wait_for(lambda: all(_metric(p, "secretsync_leader") >= 0 for p in ports), timeout=30,
+             message="both replicas serving metrics")
     leaders = wait_for(lambda: [p for p in ports if _metric(p, "secretsync_leader") == 1.0] or None,
                        message="a leader")
     assert len(leaders) == 1
@@ -113,6 +116,7 @@ def test_two_replicas_one_writer_and_failover(kube: KubeCluster, file_store, pro
     wait_for(lambda: secret_data(api, ns, "db") == {"password": "after-failover"}, timeout=20,
              message="the standby took over")
     failover = time.monotonic() - killed_at
+    print(f"failover after SIGKILL of the leader: {failover:.1f}s (lease 3s)")
     assert failover < 15, failover
     assert _metric(standby, "secretsync_leader") == 1.0
     assert _metric(standby, "secretsync_secrets_written_total") >= 1
