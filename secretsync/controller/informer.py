@@ -67,6 +67,8 @@ class Informer(Generic[T]):
         self.resource_version: str | None = None
         self.relists = 0
         self.last_error: str | None = None
+        #: Listing was refused (403) or the resource does not exist (404): the store stays empty.
+        self.unavailable = False
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, key: Key) -> T | None:
@@ -129,6 +131,16 @@ class Informer(Generic[T]):
             except KubeError as exc:
                 if self._stop.is_set():
                     break
+                if need_list and exc.status in (403, 404) and not self.synced.is_set():
+                    # Not allowed to list this kind (namespaced-only RBAC) or its CRD is not
+                    # installed: serve without it (an empty store) instead of never becoming
+                    # ready, and look again now and then.
+                    log.warning("informer %s: cannot list (%s %s); continuing without it", self.name,
+                                exc.status, exc.reason)
+                    self.unavailable = True
+                    self.synced.set()
+                    self._stop.wait(self.settings.retry_max_delay)
+                    continue
                 if exc.gone:
                     log.info("informer %s: resourceVersion too old, relisting", self.name)
                     need_list = True
@@ -168,6 +180,7 @@ class Informer(Generic[T]):
             self._store = fresh
             self.resource_version = rv
             self.relists += 1
+            self.unavailable = False
         for key, record in fresh.items():
             prev = old.get(key)
             self._emit("ADDED" if prev is None else "MODIFIED", key, prev, record)

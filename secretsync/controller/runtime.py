@@ -242,13 +242,23 @@ class Controller:
             return False
         if sc.shards > 1 and shard_of(namespace, sc.shards) != sc.shard:
             return False
+        if self.ns_informer.unavailable:
+            # Namespaced-only RBAC: namespaces cannot be listed; --namespaces is the scope.
+            return bool(sc.namespaces)
         return self.ns_informer.get(("", namespace)) is not None
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
         rec = self.ns_informer.get(("", namespace))
+        if rec is None and self.ns_informer.unavailable and namespace in self.settings.scope.namespaces:
+            return {}
         return rec.labels if rec is not None else None
 
     def _namespaces_in_scope(self) -> Iterable[tuple[str, Mapping[str, str], bool]]:
+        if self.ns_informer.unavailable:
+            for name in self.settings.scope.namespaces:
+                if self.in_scope(name):
+                    yield name, {}, False
+            return
         for (_, name), rec in self.ns_informer.items():
             if self.in_scope(name):
                 yield name, rec.labels, rec.terminating

@@ -64,3 +64,45 @@ def test_namespaces_option_limits_the_controller_to_a_list(kube: KubeCluster) ->
         assert list(ctl.es_informers) == [served]  # one namespaced watch, not a cluster-wide one
         assert secret_data(api, ignored, "s") is None
     api.close()
+
+
+def test_namespaced_only_rbac_mode_works_without_cluster_scoped_kinds(kube: KubeCluster) -> None:
+    """A Role in one namespace only (no namespaces, ClusterSecretStores or ClusterExternalSecrets)."""
+    from secretsync.controller import Controller, KubeApi
+    from secretsync.controller.kubeapi import Resource
+
+    install_crds(kube)
+    admin = kube_api(kube)
+    ns = kube.new_namespace("nsonly")
+    role = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
+    binding = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
+    admin.create(role, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                        "metadata": {"name": "secretsync", "namespace": ns}, "rules": [
+                            {"apiGroups": [""], "resources": ["secrets"],
+                             "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+                            {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+                            {"apiGroups": ["secretsync.io"], "resources": ["externalsecrets", "secretstores"],
+                             "verbs": ["get", "list", "watch"]},
+                            {"apiGroups": ["secretsync.io"],
+                             "resources": ["externalsecrets/status", "secretstores/status"],
+                             "verbs": ["get", "update", "patch"]}]}, ns)
+    admin.create(binding, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                           "metadata": {"name": "secretsync", "namespace": ns},
+                           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "secretsync"},
+                           "subjects": [{"kind": "User", "name": kube.user_name}]}, ns)
+    mem_name = f"nsonly-{uuid.uuid4().hex[:8]}"
+    open_store(f"memory://{mem_name}").put("k", SecretValue("v"))
+    create(admin, store_manifest("mem", ns, "memory", {"name": mem_name}))
+    create(admin, es_manifest("s", ns, "mem", [("k", "k")], refresh="1h"))
+    user_api = KubeApi(kube.configuration(kube.user_token))
+    settings = fast_settings(scope=ScopeSettings(namespaces=(ns,)), namespace=ns)
+    ctl = Controller(user_api, settings)
+    ctl.start()
+    try:
+        assert ctl.wait_ready(30)
+        assert ctl.ns_informer.unavailable and ctl.css_informer.unavailable
+        wait_for(lambda: secret_data(admin, ns, "s") == {"k": "v"}, message="synced with namespaced RBAC")
+    finally:
+        ctl.stop()
+        user_api.close()
+        admin.close()
