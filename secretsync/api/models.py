@@ -769,6 +769,9 @@ class ExternalSecretSpec:
 @dataclass(frozen=True, slots=True)
 class SecretBinding:
     name: Annotated[str, Wire("name", "Name of the Secret this ExternalSecret writes.")]
+    resource_version: Annotated[str | None, Wire(
+        "resourceVersion", "resourceVersion of that Secret as last written or verified by the controller."
+    )] = None
 
 
 @dataclass(frozen=True, slots=True)

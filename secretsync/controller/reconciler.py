@@ -358,7 +358,8 @@ class ExternalSecretReconciler:
                + note) if res.outcome != "skipped" else "values fetched; creationPolicy None writes no Secret"
         self._write_status(es.namespace, es.name, es.status, ready=True, reason="SecretSynced", message=msg,
                            generation=es.meta.generation, versions=got.versions,
-                           binding=es.target_name if res.outcome != "skipped" else None, refreshed=True)
+                           binding=es.target_name if res.outcome != "skipped" else None,
+                           binding_rv=res.resource_version, refreshed=True)
         return Outcome(requeue_after=self._next(refresh))
 
     def _render(self, es: ExternalSecret, values: dict[str, SecretValue]) -> Desired:
@@ -416,7 +417,7 @@ class ExternalSecretReconciler:
     def _write_status(self, namespace: str, name: str, current: ExternalSecretStatus | None, *, ready: bool,
                       reason: str, message: str, generation: int | None,
                       versions: Mapping[str, str] | None = None, binding: str | None = None,
-                      refreshed: bool = False) -> None:
+                      binding_rv: str | None = None, refreshed: bool = False) -> None:
         memo = self.memo.get((namespace, name))
         old = memo.status if memo is not None else (current or ExternalSecretStatus())
         now = now_rfc3339()
@@ -426,7 +427,7 @@ class ExternalSecretReconciler:
             refresh_time=now if refreshed else old.refresh_time,
             synced_resource_version=str(generation) if ready and generation is not None
             else old.synced_resource_version,
-            binding=SecretBinding(binding) if binding else old.binding,
+            binding=SecretBinding(binding, binding_rv or None) if binding else old.binding,
             synced_versions=dict(versions) if versions is not None else dict(old.synced_versions),
         )
         if memo is not None and _same_status(old, new):
