@@ -102,7 +102,7 @@ def test_external_secret_creates_secret_with_data(api, ns, controller, memstore)
     owner = md["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["controller"]) == ("ExternalSecret", "db", True)
     status = api.get(ES_RES, "db", ns)["status"]
-    assert status["binding"] == {"name": "db"}
+    assert status["binding"] == {"name": "db", "resourceVersion": md["resourceVersion"]}
     assert set(status["syncedVersions"]) == {"app/db", "app/token"}
     assert md["resourceVersion"] in cond["message"]
     # The store reports Ready with its capabilities.
