@@ -83,7 +83,9 @@ def find_etcd() -> str | None:
     return shutil.which("etcd") or (DEFAULT_ETCD if Path(DEFAULT_ETCD).is_file() else None)
 
 
-_live: set[int] = set()
+#: Processes started here and not yet stopped; the Popen (not the bare pid) so that atexit
+#: never signals a process group whose id the kernel has since handed to someone else.
+_live: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
@@ -93,15 +95,16 @@ def _kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
 
 @atexit.register
 def _kill_leftovers() -> None:
-    for pid in list(_live):
-        _kill_group(pid)
+    for pid, proc in list(_live.items()):
+        if proc.poll() is None:
+            _kill_group(pid)
 
 
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    _live.add(proc.pid)
+    _live[proc.pid] = proc
     return proc
 
 
@@ -113,7 +116,7 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             _kill_group(proc.pid)
             proc.wait(5)
-    _live.discard(proc.pid)
+    _live.pop(proc.pid, None)
 
 
 def _rsa_key_pem() -> bytes:
