@@ -2,7 +2,7 @@
 
 Entry points: :class:`Controller` (built with a :class:`KubeApi` and
 :class:`ControllerSettings`) and the ``secretsync controller`` command. Design notes and
-measured numbers: docs/design-controller.md and docs/bench-controller.md.
+measured numbers: docs/controller.md and docs/benchmarks.md.
 """
 
 from .kubeapi import KubeApi
