@@ -226,8 +226,11 @@ def _add_workloads(g: Graph, inv: Inventory) -> None:
         for use in w.uses:
             consumer = Consumer(top.ref, use, None if w is top else w.ref, node.service_account)
             secret = g.node(ns, use.secret)
-            if not any(_same_use(c, consumer) for c in secret.consumers):
+            same = next((i for i, c in enumerate(secret.consumers) if _same_use(c, consumer)), None)
+            if same is None:
                 secret.consumers.append(consumer)
+            elif w is top:
+                secret.consumers[same] = consumer  # the workload's own field beats a Pod's copy of it
             if (use.secret, use.via) not in node.secrets:
                 node.secrets.append((use.secret, use.via))
         sa_known = (ns, w.service_account) in inv.service_accounts

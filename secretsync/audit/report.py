@@ -112,7 +112,7 @@ def build_report(graph: Graph, scope: Scope, *, source: Mapping[str, Any], rbac:
         secrets.append(_secret_dict(node, consumers))
         in_scope.add(node.key)
     workloads = [
-        {**w.ref.as_dict(), "serviceAccount": w.service_account, "members": [str(m) for m in w.members],
+        {**w.ref.as_dict(), "serviceAccount": w.service_account, "members": sorted(str(m) for m in w.members),
          "secrets": [{"name": s, "via": v} for s, v in w.secrets if not scope.secret or s == scope.secret]}
         for ref, w in sorted(graph.workloads.items(), key=lambda kv: str(kv[0]))
         if scope.has_namespace(ref.namespace) and scope.wants_workload(ref)
@@ -190,10 +190,18 @@ def _consumer_label(c: Mapping[str, Any]) -> str:
     return f"{c['kind']}/{c['name']}({detail})"
 
 
+def _is_system(s: Mapping[str, Any]) -> bool:
+    from .inventory import Subject
+
+    return is_system(Subject(s["kind"], s["name"], s.get("namespace")))
+
+
 def _grant_rows(grants: Sequence[Mapping[str, Any]], where: str) -> list[list[str]]:
     rows = []
     for g in grants:
         s = g["subject"]
+        if _is_system(s) and g["how"] != HOW_SUPERUSER:
+            continue
         subject = f"{s['kind']}/{s['namespace']}/{s['name']}" if s.get("namespace") else f"{s['kind']}/{s['name']}"
         names = ",".join(g["resourceNames"]) if g["resourceNames"] is not None else "*"
         via = "; ".join(_step_label(v) for v in g["via"]) or "-"
@@ -219,8 +227,12 @@ def render_text(doc: Mapping[str, Any]) -> str:
         grows = _grant_rows(doc["rbac"]["cluster"], "*")
         for ns, grants in doc["rbac"]["namespaces"].items():
             grows += _grant_rows(grants, ns)
+        hidden = sum(1 for gs in (doc["rbac"]["cluster"], *doc["rbac"]["namespaces"].values()) for g in gs
+                     if _is_system(g["subject"]) and g["how"] != HOW_SUPERUSER)
+        note = (f"\n({hidden} grants to Kubernetes' own components (system:* users and groups, kube-system "
+                "ServiceAccounts) not shown; -o json lists them)") if hidden else ""
         parts.append("Who could read (RBAC):\n" + _table(grows, ["NAMESPACE", "SUBJECT", "SECRETS", "HOW", "WHAT",
-                                                                 "VIA"]))
+                                                                 "VIA"]) + note)
     if doc.get("access") is not None:
         arows = [[a["user"] + (f" (by {a['impersonator']})" if a["impersonator"] else ""), a["verb"],
                   f"{a['namespace'] or '*'}/{a['name'] or '*'}", a["decision"], str(a["count"]), a["last"] or "-"]

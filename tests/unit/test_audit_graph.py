@@ -71,7 +71,8 @@ def test_every_pod_spec_reference_kind_is_found_with_its_path() -> None:
     spec = {
         "initContainers": [container(name="init", envFrom=[{"secretRef": {"name": "s-envfrom"}}])],
         "containers": [container(env=[{"name": "PLAIN", "value": "v"}, env_ref("s-env")],
-                                 volumeMounts=[{"name": "vol", "mountPath": "/s"}, {"name": "proj", "mountPath": "/p"}])],
+                                 volumeMounts=[{"name": "vol", "mountPath": "/s"},
+                                               {"name": "proj", "mountPath": "/p"}])],
         "ephemeralContainers": [container(name="debug", env=[env_ref("s-ephemeral")])],
         "volumes": [
             {"name": "vol", "secret": {"secretName": "s-volume", "items": [{"key": "password", "path": "p"}]}},
@@ -111,15 +112,17 @@ def test_cronjob_pod_spec_is_under_job_template() -> None:
 # ---------------------------------------------------------------------- owner attribution
 def test_pods_and_replicasets_are_attributed_to_their_deployment() -> None:
     spec = {"containers": [container(env=[env_ref("db")])]}
-    g = graph(
-        deployment("web", spec, uid="d1"),
-        owned("ReplicaSet", "web-1", "Deployment", "web", spec, uid="r1", owner_uid="d1", replicas=1),
+    g = graph(  # Pods first, as a cluster lists them: the Deployment's own field still wins.
         owned("Pod", "web-1-abc", "ReplicaSet", "web-1", spec, api="v1", owner_uid="r1"),
+        owned("ReplicaSet", "web-1", "Deployment", "web", spec, uid="r1", owner_uid="d1", replicas=1),
+        deployment("web", spec, uid="d1"),
         secret("db"),
     )
     assert consumers(g, "db") == [("Deployment/app/web", "env")]
+    (c,) = g.secrets[(NS, "db")].consumers
+    assert c.found_in is None and c.use.path.startswith("spec.template.spec.containers[0]")
     web = g.workloads[ObjRef("Deployment", "web", NS)]
-    assert [str(m) for m in web.members] == ["ReplicaSet/app/web-1", "Pod/app/web-1-abc"]
+    assert sorted(str(m) for m in web.members) == ["Pod/app/web-1-abc", "ReplicaSet/app/web-1"]
     assert set(g.workloads) == {ObjRef("Deployment", "web", NS)}
 
 
@@ -260,7 +263,8 @@ def test_provider_to_pod_chain() -> None:
     node = g.secrets[(NS, "db")]
     assert not node.exists and node.managed_by == "secretsync"
     (src,) = node.sources
-    assert (str(src.store), src.provider, src.remote_key, src.property) == ("SecretStore/app/aws", "aws", "prod/db", "pw")
+    assert (str(src.store), src.provider, src.remote_key, src.property) == (
+        "SecretStore/app/aws", "aws", "prod/db", "pw")
     assert consumers(g, "db") == [("Deployment/app/web", "env")]
     # Pending (the controller will create it), so not a broken reference.
     assert not findings(g, "broken-ref")
@@ -307,7 +311,8 @@ def test_external_secret_template_from_secret_is_a_consumer() -> None:
 def test_malformed_objects_are_reported_and_the_rest_goes_on() -> None:
     inv = build_inventory([
         deployment("bad", {"containers": "nope"}),
-        deployment("bad-env", {"containers": [container(env=[{"name": "X", "valueFrom": {"secretKeyRef": {"key": "k"}}}])]}),
+        deployment("bad-env", {"containers": [container(env=[{"name": "X",
+                                                              "valueFrom": {"secretKeyRef": {"key": "k"}}}])]}),
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "nospec", "namespace": NS}},
         external_secret("bad-es", data=[{"secretKey": "k"}]),
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r", "namespace": NS},

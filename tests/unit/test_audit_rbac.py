@@ -12,7 +12,8 @@ from secretsync.audit import Scope, audit, build_inventory
 from secretsync.audit.inventory import PolicyRule
 from secretsync.audit.rbac import Grant, Rbac, rule_allows
 
-RBAC = "rbac.authorization.k8s.io/v1"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC = f"{RBAC_GROUP}/v1"
 SA_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:app", "system:authenticated"]
 
 
@@ -69,22 +70,22 @@ def subjects(grants: list[Grant], how: str | None = None) -> set[str]:
 
 # ---------------------------------------------------------------------- rule matching
 @pytest.mark.parametrize(("rule", "request_", "allowed"), [
-    (dict(verbs=("get",), api_groups=("",), resources=("secrets",)), ("get", "", "secrets", "x"), True),
-    (dict(verbs=("get",), api_groups=("",), resources=("secrets",)), ("list", "", "secrets", None), False),
-    (dict(verbs=("*",), api_groups=("",), resources=("secrets",)), ("watch", "", "secrets", None), True),
-    (dict(verbs=("get",), api_groups=("*",), resources=("*",)), ("get", "", "secrets", "x"), True),
-    (dict(verbs=("get",), api_groups=("apps",), resources=("secrets",)), ("get", "", "secrets", "x"), False),
-    (dict(verbs=("get",), api_groups=("",), resources=("secrets",), resource_names=("a",)),
+    ({"verbs": ("get",), "api_groups": ("",), "resources": ("secrets",)}, ("get", "", "secrets", "x"), True),
+    ({"verbs": ("get",), "api_groups": ("",), "resources": ("secrets",)}, ("list", "", "secrets", None), False),
+    ({"verbs": ("*",), "api_groups": ("",), "resources": ("secrets",)}, ("watch", "", "secrets", None), True),
+    ({"verbs": ("get",), "api_groups": ("*",), "resources": ("*",)}, ("get", "", "secrets", "x"), True),
+    ({"verbs": ("get",), "api_groups": ("apps",), "resources": ("secrets",)}, ("get", "", "secrets", "x"), False),
+    ({"verbs": ("get",), "api_groups": ("",), "resources": ("secrets",), "resource_names": ("a",)},
      ("get", "", "secrets", "a"), True),
-    (dict(verbs=("get",), api_groups=("",), resources=("secrets",), resource_names=("a",)),
+    ({"verbs": ("get",), "api_groups": ("",), "resources": ("secrets",), "resource_names": ("a",)},
      ("get", "", "secrets", "b"), False),
-    (dict(verbs=("list",), api_groups=("",), resources=("secrets",), resource_names=("a",)),
+    ({"verbs": ("list",), "api_groups": ("",), "resources": ("secrets",), "resource_names": ("a",)},
      ("list", "", "secrets", None), False),
-    (dict(verbs=("create",), api_groups=("",), resources=("pods",)), ("create", "", "pods/exec", None), False),
-    (dict(verbs=("create",), api_groups=("",), resources=("*/exec",)), ("create", "", "pods/exec", None), True),
-    (dict(verbs=("create",), api_groups=("",), resources=("*",)), ("create", "", "pods/exec", None), True),
-    (dict(verbs=("get",), api_groups=("",), resources=("secrets/status",)), ("get", "", "secrets", "x"), False),
-    (dict(verbs=("get",), non_resource_urls=("*",)), ("get", "", "secrets", "x"), False),
+    ({"verbs": ("create",), "api_groups": ("",), "resources": ("pods",)}, ("create", "", "pods/exec", None), False),
+    ({"verbs": ("create",), "api_groups": ("",), "resources": ("*/exec",)}, ("create", "", "pods/exec", None), True),
+    ({"verbs": ("create",), "api_groups": ("",), "resources": ("*",)}, ("create", "", "pods/exec", None), True),
+    ({"verbs": ("get",), "api_groups": ("",), "resources": ("secrets/status",)}, ("get", "", "secrets", "x"), False),
+    ({"verbs": ("get",), "non_resource_urls": ("*",)}, ("get", "", "secrets", "x"), False),
 ])
 def test_rule_matching(rule: dict[str, Any], request_: tuple[str, str, str, str | None], allowed: bool) -> None:
     assert rule_allows(PolicyRule(0, **rule), *request_) is allowed
@@ -199,8 +200,8 @@ def test_aggregation_is_transitive_and_survives_cycles_and_live_copies() -> None
     ({"verbs": ["create"], "apiGroups": [""], "resources": ["pods/exec"]}, "exec into pods"),
     ({"verbs": ["create"], "apiGroups": [""], "resources": ["serviceaccounts/token"]}, "create ServiceAccount tokens"),
     ({"verbs": ["impersonate"], "apiGroups": [""], "resources": ["serviceaccounts"]}, "impersonate ServiceAccounts"),
-    ({"verbs": ["bind"], "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"]}, "bind or escalate"),
-    ({"verbs": ["escalate"], "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"]}, "bind or escalate"),
+    ({"verbs": ["bind"], "apiGroups": [RBAC_GROUP], "resources": ["clusterroles"]}, "bind or escalate"),
+    ({"verbs": ["escalate"], "apiGroups": [RBAC_GROUP], "resources": ["roles"]}, "bind or escalate"),
 ])
 def test_namespaced_escalations_imply_secret_read(rule: dict[str, Any], reason_start: str) -> None:
     r = rbac(role("r", [rule]), binding("b", "Role", "r", [user("mallory")]))
