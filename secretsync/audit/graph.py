@@ -28,7 +28,6 @@ Findings (``type``, severity):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -405,9 +404,3 @@ def _findings(g: Graph, inv: Inventory) -> None:
                                       "move them to a secret manager with `secretsync migrate`", node.key))
     g.findings.sort(key=lambda f: (SEVERITIES.index(f.severity), f.type, f.object, f.field or ""))
 
-
-def consumers_of_workload(g: Graph, workload: ObjRef) -> Iterable[SecretNode]:
-    """The Secrets a workload (or any object attributed to it) consumes."""
-    for node in g.secrets.values():
-        if any(c.ref == workload or c.found_in == workload for c in node.consumers):
-            yield node

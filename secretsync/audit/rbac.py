@@ -211,6 +211,7 @@ class Rbac:
     _effective: dict[ObjRef, tuple[tuple[PolicyRule, str | None], ...]] = field(default_factory=dict, repr=False)
     _missing: set[ObjRef] = field(default_factory=set, repr=False)
     _readers_everywhere: set[Subject] | None = field(default=None, repr=False)
+    _by_namespace: dict[str | None, list[BindingInfo]] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ rules
     def rules_of(self, ref: ObjRef) -> tuple[tuple[PolicyRule, str | None], ...]:
@@ -244,22 +245,33 @@ class Rbac:
         return ref in self.roles or (self.builtin_roles and ref.kind == "ClusterRole"
                                      and ref.name in BUILTIN_CLUSTER_ROLES)
 
-    def _bindings_for(self, namespace: str | None) -> Iterator[BindingInfo]:
-        """ClusterRoleBindings, plus the RoleBindings of ``namespace`` (None: cluster scope)."""
-        for b in self.bindings:
-            if b.ref.kind == "ClusterRoleBinding" or (namespace is not None and b.ref.namespace == namespace):
+    def _index(self) -> dict[str | None, list[BindingInfo]]:
+        """Bindings by namespace (None: ClusterRoleBindings), without those whose role is missing."""
+        if self._by_namespace is None:
+            self._by_namespace = {}
+            for b in self.bindings:
                 if not self._role_exists(b.role):
                     if b.role not in self._missing:
                         self._missing.add(b.role)
                         self.problems.append(Problem(str(b.ref), "roleRef",
                                                      f"{b.role} not found: the binding grants nothing"))
                     continue
-                yield b
+                key = None if b.ref.kind == "ClusterRoleBinding" else b.ref.namespace
+                self._by_namespace.setdefault(key, []).append(b)
+        return self._by_namespace
 
     def matches(self, namespace: str | None, verb: str, group: str, resource: str,
-                name: str | None = None, *, any_name: bool = False) -> Iterator[_Match]:
-        """Every (binding, rule) that allows the request; ``any_name`` also yields name-restricted rules."""
-        for b in self._bindings_for(namespace):
+                name: str | None = None, *, any_name: bool = False, cluster: bool = True,
+                local: bool = True) -> Iterator[_Match]:
+        """Every (binding, rule) that allows the request in ``namespace`` (None: a cluster-scoped one).
+
+        ``any_name`` also yields name-restricted rules; ``cluster``/``local`` select
+        ClusterRoleBindings and the namespace's RoleBindings.
+        """
+        index = self._index()
+        bindings = (index.get(None, []) if cluster else []) + (
+            index.get(namespace, []) if local and namespace is not None else [])
+        for b in bindings:
             for rule, origin in self.rules_of(b.role):
                 if any_name and rule.resource_names:
                     ok = rule_allows(rule, verb, group, resource, rule.resource_names[0])
@@ -299,14 +311,13 @@ class Rbac:
             if step not in steps:
                 steps.append(step)
 
-        def from_here(m: _Match) -> bool:
-            return (m.binding.ref.kind == "ClusterRoleBinding") == (namespace is None)
-
+        # Each binding is reported in one place: ClusterRoleBindings at cluster scope only.
+        cluster = namespace is None
         for verb in READ_VERBS:
-            for m in self.matches(namespace, verb, "", "secrets", any_name=True):
-                if from_here(m):
-                    for s in m.binding.subjects:
-                        add(s, HOW_RBAC, _READ_REASON, m.rule.resource_names or None, (verb,), m.step())
+            for m in self.matches(namespace, verb, "", "secrets", any_name=True, cluster=cluster,
+                                  local=not cluster):
+                for s in m.binding.subjects:
+                    add(s, HOW_RBAC, _READ_REASON, m.rule.resource_names or None, (verb,), m.step())
         # Who reads every Secret here (or everywhere) already needs no escalation listed.
         readers = {k[0] for k, (verbs, _) in acc.items() if k[3] is None and set(READ_VERBS) <= verbs}
         if namespace is not None:
@@ -316,9 +327,8 @@ class Rbac:
                 continue
             for verb in esc.verbs:
                 for resource in esc.resources:
-                    for m in self.matches(namespace, verb, esc.group, resource, any_name=True):
-                        if not from_here(m):
-                            continue
+                    for m in self.matches(namespace, verb, esc.group, resource, any_name=True,
+                                          cluster=cluster, local=not cluster):
                         for s in m.binding.subjects:
                             if s not in readers:
                                 add(s, HOW_ESCALATION, esc.reason, None, (verb,), m.step())
