@@ -147,9 +147,11 @@ def build_report(graph: Graph, scope: Scope, *, source: Mapping[str, Any], rbac:
         problems += access.problems
     findings.sort(key=lambda f: (SEVERITIES.index(f.severity), f.type, f.object, f.field or ""))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
+    sections = {k: doc.pop(k) for k in ("rbac", "access") if k in doc}
     doc["summary"] = {"secrets": len(secrets), "workloads": len(workloads), "findings": counts}
     doc["secrets"] = secrets
     doc["workloads"] = workloads
+    doc.update(sections)
     doc["findings"] = [f.as_dict() for f in findings]
     doc["errors"] = [p.as_dict() for p in problems]
     return doc

@@ -83,7 +83,7 @@ def audit(
     --who-can, who could read them through RBAC, and why (binding -> role -> rule); with
     --audit-log, who did.
 
-    Reads the live cluster (Secrets metadata-only: values never reach secretsync), or the
+    Reads the live cluster (Secrets are listed metadata-only: their data is never fetched), or the
     manifests under PATH... offline. Reports broken references, missing keys, Secrets nobody
     uses, Secrets whose values live only in Kubernetes, and over-broad readers. Never prints
     a Secret value.

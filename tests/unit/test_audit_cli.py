@@ -93,7 +93,7 @@ def test_json_report_follows_the_documented_schema(tree: Path) -> None:
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert (doc["apiVersion"], doc["kind"]) == ("secretsync.io/v1alpha1", "AuditReport")
-    assert list(doc) == ["apiVersion", "kind", "source", "rbac", "summary", "secrets", "workloads", "findings",
+    assert list(doc) == ["apiVersion", "kind", "source", "summary", "secrets", "workloads", "rbac", "findings",
                          "errors"]
     assert doc["source"]["mode"] == "manifests"
     secrets = {s["name"]: s for s in doc["secrets"]}
