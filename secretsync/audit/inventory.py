@@ -231,8 +231,12 @@ class Inventory:
             self.problems.append(Problem("<document>", "", "not a mapping (object)", source))
             return
         kind = obj.get("kind")
-        if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list)):
-            for item in obj.get("items") or []:
+        if isinstance(kind, str) and kind.endswith("List") and isinstance(obj.get("items"), list):
+            # ``kubectl get -o yaml`` (kind List) or a raw API list (PodList: items carry no kind).
+            item_kind = kind.removesuffix("List")
+            for item in obj["items"]:
+                if isinstance(item, Mapping) and item_kind and "kind" not in item:
+                    item = {**item, "kind": item_kind, "apiVersion": obj.get("apiVersion")}
                 self.add(item, source)
             return
         if not isinstance(kind, str):

@@ -147,7 +147,7 @@ def build_report(graph: Graph, scope: Scope, *, source: Mapping[str, Any], rbac:
         problems += access.problems
     findings.sort(key=lambda f: (SEVERITIES.index(f.severity), f.type, f.object, f.field or ""))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    sections = {k: doc.pop(k) for k in ("rbac", "access") if k in doc}
+    sections: dict[str, Any] = {k: doc.pop(k) for k in ("rbac", "access") if k in doc}
     doc["summary"] = {"secrets": len(secrets), "workloads": len(workloads), "findings": counts}
     doc["secrets"] = secrets
     doc["workloads"] = workloads

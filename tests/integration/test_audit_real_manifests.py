@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -36,20 +37,21 @@ KNOWN_REFERENCES = {
 
 
 @pytest.fixture(scope="module")
-def report() -> dict:  # type: ignore[type-arg]
+def report() -> dict[str, Any]:
     if not REAL.is_dir():
         pytest.skip("../shared/real-manifests is absent")
     result = CliRunner().invoke(cli, ["audit", str(REAL), "--who-can", "-o", "json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
 
 
-def test_every_known_secret_reference_is_found(report: dict) -> None:  # type: ignore[type-arg]
+def test_every_known_secret_reference_is_found(report: dict[str, Any]) -> None:
     found = {(s["name"], f"{c['kind']}/{c['name']}", c["via"]) for s in report["secrets"] for c in s["consumers"]}
     assert found >= KNOWN_REFERENCES, KNOWN_REFERENCES - found
 
 
-def test_missing_secrets_are_broken_refs_and_templates_are_reported(report: dict) -> None:  # type: ignore[type-arg]
+def test_missing_secrets_are_broken_refs_and_templates_are_reported(report: dict[str, Any]) -> None:
     broken = {f["secret"] for f in report["findings"] if f["type"] == "broken-ref" and f["secret"]}
     assert broken == {"default/nginxsecret", "default/newrelic-config", "default/openshift-config",
                       "default/hf-secret"}

@@ -346,6 +346,12 @@ def test_secret_values_are_never_held(canary: str) -> None:
     assert inv.secrets[(NS, "db")].keys == ("password", "token")
 
 
+def test_lists_are_unpacked_including_raw_api_lists() -> None:
+    raw = {"apiVersion": "v1", "kind": "SecretList", "items": [{"metadata": {"name": "a", "namespace": NS}}]}
+    inv = build_inventory([raw, {"apiVersion": "v1", "kind": "List", "items": [secret("b")]}])
+    assert set(inv.secrets) == {(NS, "a"), (NS, "b")}
+
+
 def test_scope_by_workload_keeps_only_its_secrets() -> None:
     inv = build_inventory([deployment("web", {"containers": [container(env=[env_ref("a")])]}),
                            deployment("api", {"containers": [container(env=[env_ref("b")])]}),
