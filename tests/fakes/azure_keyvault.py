@@ -603,6 +603,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None,
               path: str = "") -> None:
         data = b"" if body is None else json.dumps(body).encode()
+        # Record before answering: once the client has its response, a test may read the log.
+        with self.state.lock:
+            self.state.requests.append((self.command, path, status))
         self.send_response(status)
         if body is not None:
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -614,8 +617,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data:
             self.wfile.write(data)
-        with self.state.lock:
-            self.state.requests.append((self.command, path, status))
 
     def _challenge(self) -> dict[str, str]:
         return {
