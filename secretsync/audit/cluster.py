@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from secretsync.api.models import API_VERSION, PLURALS
-from secretsync.core.errors import AuthenticationFailed, InvalidConfig, Unavailable
+from secretsync.core.errors import AuthenticationFailed, Unavailable
+from secretsync.core.kubeconfig import open_api_client as _open_api_client
 
 from .inventory import RBAC_GROUP, Inventory, Problem
 
@@ -67,35 +68,7 @@ RESOURCES: Final = (
 
 def open_api_client(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
     """An ApiClient for the kubeconfig context (in-cluster config as a fallback) and its namespace."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    try:
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        if context:
-            active = next((c for c in contexts if c.get("name") == context), None)
-            if active is None:
-                raise InvalidConfig(f"no context {context!r} in the kubeconfig", operation="audit")
-        namespace = (active or {}).get("context", {}).get("namespace") or "default"
-        api = config.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
-        return api, namespace
-    except (ConfigException, OSError, TypeError) as exc:
-        if kubeconfig is None and context is None:
-            try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-            except ConfigException:
-                pass
-            else:
-                return client.ApiClient(), _incluster_namespace()
-        raise InvalidConfig(f"cannot load kubeconfig: {type(exc).__name__}: {exc}", operation="audit") from None
-
-
-def _incluster_namespace() -> str:
-    try:
-        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace", encoding="utf-8") as fh:
-            return fh.read().strip() or "default"
-    except OSError:
-        return "default"
+    return _open_api_client(kubeconfig, context, operation="audit")
 
 
 class _HttpError(Exception):

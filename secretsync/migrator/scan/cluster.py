@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from secretsync.core.errors import InvalidConfig, Unavailable
+from secretsync.core.errors import Unavailable
+from secretsync.core.kubeconfig import open_api_client
 
 from .results import ScanError
 
@@ -55,34 +56,7 @@ _RESOURCE_NAMES = {
 
 def api_client_for(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:
     """An ApiClient and the context's default namespace (in-cluster config as a fallback)."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
-
-    try:
-        _contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        if context:
-            active = next((c for c in _contexts if c.get("name") == context), None) or active
-        namespace = (active or {}).get("context", {}).get("namespace") or "default"
-        api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, context=context)
-        return api, namespace
-    except (ConfigException, OSError, TypeError) as exc:
-        if kubeconfig is None and context is None:
-            try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-            except ConfigException:
-                pass
-            else:
-                return client.ApiClient(), _incluster_namespace()
-        raise InvalidConfig(f"cannot load kubeconfig: {exc}", operation="scan") from exc
-
-
-def _incluster_namespace() -> str:
-    try:
-        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace", encoding="utf-8") as fh:
-            return fh.read().strip() or "default"
-    except OSError:
-        return "default"
+    return open_api_client(kubeconfig, context, operation="scan")
 
 
 def list_live_objects(api_client: Any, namespace: str | None) -> tuple[list[dict[str, Any]], list[ScanError]]:
