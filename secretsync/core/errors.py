@@ -54,6 +54,7 @@ class ProviderError(SecretSyncError):
         operation: str | None = None,
         key: str | None = None,
         delay: float | None = None,
+        code: str | None = None,
     ) -> None:
         parts = [p for p in (provider, operation) if p]
         where = "/".join(parts)
@@ -67,6 +68,10 @@ class ProviderError(SecretSyncError):
         self.operation = operation
         self.key = key
         self.delay = delay
+        #: The backend's own machine-readable code (AWS ``Error.Code``, Key Vault error codes,
+        #: a gRPC status, an HTTP status), never a value. Adapters branch on it instead of on
+        #: ``__cause__``, so they are free to drop an SDK exception that might quote a value.
+        self.code = code
 
 
 class NotFound(ProviderError, PermanentError):
@@ -122,8 +127,10 @@ class Throttled(ProviderError, TemporaryError):
         provider: str | None = None,
         operation: str | None = None,
         key: str | None = None,
+        code: str | None = None,
     ) -> None:
-        super().__init__(message, provider=provider, operation=operation, key=key, delay=retry_after)
+        super().__init__(message, provider=provider, operation=operation, key=key, delay=retry_after,
+                         code=code)
         self.retry_after = retry_after
 
 

@@ -21,6 +21,15 @@ class TimeoutSettings:
     read: float = 15.0
     #: Retries an SDK may do on its own before we see the error (kept small: we retry above).
     sdk_retries: int = 2
+    #: Ceiling on one provider call from start to last byte, SDK retries included (None:
+    #: ``connect + 2 * read``). Read timeouts are per socket read, so a server that drips
+    #: its answer a byte at a time (slow loris) never trips them; this does.
+    total: float | None = None
+
+    @property
+    def call_deadline(self) -> float:
+        """Seconds one call may take in all (see ``total``)."""
+        return self.total if self.total is not None else self.connect + 2 * self.read
 
 
 @dataclass(frozen=True, slots=True)
