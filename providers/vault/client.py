@@ -45,6 +45,7 @@ from secretsync.core.errors import (
     NotFound,
     PermissionDenied,
     ProviderError,
+    Unavailable,
 )
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
@@ -67,6 +68,25 @@ CAPABILITIES_V1 = Capabilities(
 VALUE_KEY = "value"
 VALUE_B64_KEY = "value_b64"
 _MAX_NAME = 1024
+#: ``list`` walks at most this many folders deep and makes at most this many LIST calls: a
+#: server (or a proxy) answering every folder with another folder must not recurse forever.
+MAX_LIST_DEPTH = 64
+MAX_LIST_CALLS = 100_000
+
+
+def _malformed(operation: str, key: str | None, what: str) -> Unavailable:
+    """A 2xx answer without the shape Vault gives it: never read as "absent" or "empty"."""
+    return Unavailable(f"malformed answer from the server: {what} (truncated, or not from Vault?)",
+                       provider=PROVIDER, operation=operation, key=key)
+
+
+def _listed_key_ok(key: object) -> bool:
+    """A LIST entry we can walk into or read: a name or ``folder/``, no '.', '..' or control chars."""
+    if not isinstance(key, str) or not key:
+        return False
+    body = key[:-1] if key.endswith("/") else key
+    return bool(body) and "/" not in body and body not in (".", "..") and not any(
+        ord(c) < 0x20 or ord(c) == 0x7F for c in body)
 
 
 def check_name(name: str) -> None:
@@ -261,14 +281,16 @@ class VaultClient(ClientBase):
         response = self._request("GET", self._path("data", name), operation="read", key=name,
                                  params=params)
         data = (response or {}).get("data")
+        if not isinstance(data, dict):
+            # Vault answers a missing secret with a 404 (mapped to NotFound by the transport);
+            # a 200 without a data object is a broken answer, not an absent secret.
+            raise _malformed("read", name, "no 'data' object in a successful read")
         if self.kv_version == 1:
-            if not isinstance(data, dict):
-                raise NotFound("secret not found", provider=PROVIDER, operation="read", key=name)
             return data, None
-        inner = data.get("data") if isinstance(data, dict) else None
-        meta = (data.get("metadata") if isinstance(data, dict) else None) or {}
-        if not isinstance(inner, dict):
-            raise NotFound("secret not found", provider=PROVIDER, operation="read", key=name)
+        inner = data.get("data")
+        meta = data.get("metadata")
+        if not isinstance(inner, dict) or not isinstance(meta, dict):
+            raise _malformed("read", name, "no 'data.data'/'data.metadata' objects in a KV v2 read")
         got = meta.get("version")
         return inner, str(got) if got is not None else version
 
@@ -284,8 +306,8 @@ class VaultClient(ClientBase):
     def _read_metadata(self, name: str) -> dict[str, Any]:
         response = self._request("GET", self._path("metadata", name), operation="read_metadata", key=name)
         data = (response or {}).get("data")
-        if not isinstance(data, dict):
-            raise NotFound("secret not found", provider=PROVIDER, operation="read_metadata", key=name)
+        if not isinstance(data, dict) or not isinstance(data.get("versions", {}), dict):
+            raise _malformed("read_metadata", name, "no 'data' object in a successful metadata read")
         return data
 
     def _live_meta(self, name: str, data: Mapping[str, Any]) -> SecretMetadata | None:
@@ -320,21 +342,33 @@ class VaultClient(ClientBase):
         try:
             response = self._request("LIST", path, operation="list", key=folder or None)
         except NotFound:
-            return []
-        keys = ((response or {}).get("data") or {}).get("keys") or []
-        return [k for k in keys if isinstance(k, str)]
+            return []  # Vault's definite 404: nothing under this folder
+        keys = ((response or {}).get("data") or {}).get("keys") if isinstance(response, dict) else None
+        if not isinstance(keys, list):
+            raise _malformed("list", folder or None, "no 'data.keys' list in a successful LIST")
+        return [k for k in keys if _listed_key_ok(k)]
 
-    def _walk(self, folder: str, prefix: str) -> Iterator[str]:
+    def _walk(self, folder: str, prefix: str, budget: list[int] | None = None) -> Iterator[str]:
         """Every secret name under ``folder`` starting with ``prefix``, depth first, sorted.
 
-        Folders that cannot hold a matching name are not listed at all.
+        Folders that cannot hold a matching name are not listed at all. The walk is bounded
+        (depth and LIST calls) so a server that nests folders forever cannot hang it.
         """
+        budget = budget if budget is not None else [MAX_LIST_CALLS]
+        if folder.count("/") > MAX_LIST_DEPTH:
+            raise Unavailable(f"list: folders nested deeper than {MAX_LIST_DEPTH} levels under "
+                              f"{folder[:80]!r}...; refusing to walk further (a looping server?)",
+                              provider=PROVIDER, operation="list")
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise Unavailable(f"list: more than {MAX_LIST_CALLS} folders; refusing to walk further "
+                              "(narrow the store's prefix)", provider=PROVIDER, operation="list")
         for key in sorted(self._list_keys(folder)):
             path = folder + key
             if not (path.startswith(prefix) or prefix.startswith(path)):
                 continue
             if key.endswith("/"):
-                yield from self._walk(path, prefix)
+                yield from self._walk(path, prefix, budget)
             elif path.startswith(prefix):
                 yield path
 

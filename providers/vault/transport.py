@@ -7,6 +7,11 @@ and rate-limits calls, and one place maps exceptions (:mod:`.errors`).
 
 Paths are built from already-encoded segments (see :func:`quote_path`): hvac joins the URL
 as text, so a name with ``?``, ``#``, ``%`` or a space would otherwise change the request.
+
+Answers are read here, not through hvac's exceptions (see :func:`.errors.error_for_response`):
+a 200 whose body is not a JSON object is Unavailable (a truncated or garbled answer must
+never read as "no such secret"), and each call is bounded as a whole by
+``settings.timeouts.call_deadline`` (a server dripping its answer cannot hold a worker).
 """
 
 from __future__ import annotations
@@ -19,13 +24,13 @@ from urllib.parse import quote
 import hvac.adapters
 import hvac.exceptions as hvac_exc
 import requests
-import requests.adapters
 from urllib3.util.retry import Retry
 
-from secretsync.core.errors import Unavailable
+from secretsync.core.errors import ProviderError, Unavailable
 from secretsync.core.settings import ClientSettings
 
-from .errors import PROVIDER, map_error
+from ..http_deadline import call_deadline, deadline_http_adapter
+from .errors import PROVIDER, error_for_response, json_object, map_error
 
 
 def quote_path(path: str) -> str:
@@ -71,9 +76,12 @@ class HvacTransport:
         self._limiter = settings.rate_limit.bucket()
         session = requests.Session()
         # Retry only failed *connections* (nothing was sent); we retry everything else above.
+        # No status retries and no sleeping on Retry-After here: a 429/503 comes back at once as
+        # Throttled/Unavailable with the server's delay, and the caller decides.
         retry = Retry(total=settings.timeouts.sdk_retries, connect=settings.timeouts.sdk_retries,
-                      read=0, status=0, other=0, redirect=0, backoff_factor=0.1)
-        mounted = requests.adapters.HTTPAdapter(max_retries=retry)
+                      read=0, status=0, other=0, redirect=0, backoff_factor=0.1,
+                      status_forcelist=(), respect_retry_after_header=False, raise_on_status=False)
+        mounted = deadline_http_adapter(max_retries=retry)
         session.mount("http://", mounted)
         session.mount("https://", mounted)
         session.verify = endpoint.verify
@@ -85,9 +93,11 @@ class HvacTransport:
             "timeout": (settings.timeouts.connect, settings.timeouts.read),
             "allow_redirects": False,
         }
-        self._adapter = hvac.adapters.JSONAdapter(**options)
+        self._deadline = settings.timeouts.call_deadline
+        # RawAdapter: the answer comes back as it is, so this module decides what it means.
+        self._adapter = hvac.adapters.RawAdapter(**options)
         # Logins go out without any token (a stale one must not ride along); same session.
-        self._anonymous = hvac.adapters.JSONAdapter(**options)
+        self._anonymous = hvac.adapters.RawAdapter(**options)
 
     def set_token(self, token: str | None) -> None:
         self._adapter.token = token
@@ -111,17 +121,46 @@ class HvacTransport:
             kwargs["params"] = dict(params)
         adapter = self._adapter if authenticated else self._anonymous
         with self._settings.calls.call(PROVIDER, operation, self._limiter):
-            try:
-                response = adapter.request(method, f"/v1/{path}", **kwargs)
-            except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
-                raise map_error(exc, operation=operation, key=key) from exc
-            if isinstance(response, dict):
-                return response
-            status = getattr(response, "status_code", None)
-            if status == 204 or status == 200:
+            error: ProviderError | None = None
+            cause: BaseException | None = None
+            with call_deadline(self._deadline) as scope:
+                try:
+                    response = adapter.request(method, f"/v1/{path}", raise_exception=False, **kwargs)
+                    status, headers, content = response.status_code, response.headers, response.content
+                except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
+                    error, cause = map_error(exc, operation=operation, key=key), exc
+                    if scope.expired:
+                        error = Unavailable(
+                            f"no complete answer within {self._deadline:g}s (the server or a proxy is "
+                            "stalling)", provider=PROVIDER, operation=operation, key=key)
+            if error is not None:
+                raise error from cause
+            if status == 204:
                 return None
-            raise Unavailable(f"unexpected HTTP status {status}", provider=PROVIDER,
-                              operation=operation, key=key)
+            if 200 <= status < 300:
+                doc = json_object(content)
+                if doc is None and content.strip():
+                    raise Unavailable(f"malformed answer: HTTP {status} whose body is not a JSON object "
+                                      "(truncated, or not from Vault)", provider=PROVIDER,
+                                      operation=operation, key=key, code=str(status))
+                return doc
+            raise error_for_response(status, headers, content, operation=operation, key=key,
+                                     values=_strings(body))
 
     def close(self) -> None:
         self._adapter.close()
+
+
+def _strings(body: Mapping[str, Any] | None) -> list[str]:
+    """Every string in a request body (a value, a login secret): error text must not repeat them."""
+    out: list[str] = []
+    todo: list[Any] = [body]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            todo.extend(item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend(item)
+    return out

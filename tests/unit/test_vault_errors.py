@@ -25,6 +25,7 @@ from secretsync.core.errors import (
 @pytest.mark.parametrize(("exc", "expected"), [
     (hv.InvalidPath(errors=[]), NotFound),
     (hv.InvalidPath(errors=['no handler for route "nomount/data/x". route entry not found.']), InvalidConfig),
+    (hv.InvalidPath("<html>404 Not Found</html>", text="<html>404 Not Found</html>"), InvalidConfig),
     (hv.Forbidden(errors=["permission denied"]), PermissionDenied),
     (hv.Unauthorized(errors=["unauthorized"]), AuthenticationFailed),
     (hv.RateLimitExceeded(errors=["request path \"x\": rate limit quota exceeded"]), Throttled),
