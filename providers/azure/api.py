@@ -5,24 +5,107 @@ compare-and-set) should not depend on SDK model classes, and the SDK's surface w
 should be visible in one place. :class:`SdkKeyVaultApi` is the only class that touches
 ``SecretClient``; it returns :class:`SecretRecord` (values already wrapped in
 :class:`SecretValue`) and lets SDK exceptions through for the client to map.
+
+It also sets up the SDK's HTTP pipeline so that:
+
+* every HTTP request (each retry, the challenge round trip) waits for the store's rate
+  limiter (``raw_request_hook``, which azure-core runs per attempt);
+* a 2xx answer without the shape Key Vault gives it raises :class:`.errors.MalformedAnswer`
+  (``raw_response_hook``) instead of being read as an empty value or an empty list;
+* body logging stays off (``logging_enable=False``, whatever a caller's logging says);
+* the requests session obeys :func:`..http_deadline.call_deadline`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
+from secretsync.core.ratelimit import TokenBucket
+from secretsync.core.redact import guard_sdk_loggers
 from secretsync.core.values import SecretValue
+
+from ..http_deadline import deadline_http_adapter
+from .errors import MalformedAnswer
 
 #: Pinned so a new SDK default cannot change behaviour under us (the fake speaks it too).
 API_VERSION = "7.5"
 #: Key Vault's largest page (``maxresults`` is 1..25).
 PAGE_SIZE = 25
+
+#: azure-core's body-dumping logger (NetworkTraceLoggingPolicy); it logs bodies only with
+#: ``logging_enable``, which we never set, and is guarded in case a caller does.
+guard_sdk_loggers(["azure.core.pipeline.policies._universal"])
+
+_LIST_PATH = re.compile(r"/(?:deleted)?secrets/?$|/secrets/[^/]+/versions/?$")
+_ITEM_PATH = re.compile(r"/(?:deleted)?secrets/[^/]+(?:/[^/]*)?$")
+
+
+def check_answer(response: Any) -> None:
+    """``raw_response_hook``: refuse a 2xx answer that is not shaped like Key Vault's.
+
+    A list page must hold a ``value`` list, a secret an ``id`` (and, from ``GET
+    /secrets/NAME``, a string ``value``). A proxy's 200 page, a truncated body or ``{}`` would
+    otherwise read as an empty list or an empty secret.
+    """
+    http = response.http_response
+    status = http.status_code
+    if not 200 <= status < 300 or status == 204:
+        return
+    method = http.request.method.upper()
+    path = urlsplit(http.request.url).path
+    try:
+        doc = json.loads(http.text() or "null")
+    except ValueError:
+        raise MalformedAnswer(f"HTTP {status} to {method} whose body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise MalformedAnswer(f"HTTP {status} to {method} whose body is not a JSON object")
+    if method == "GET" and _LIST_PATH.search(path):
+        if not isinstance(doc.get("value"), list):
+            raise MalformedAnswer(f"HTTP {status} list page without a 'value' list")
+    elif _ITEM_PATH.search(path) and method in ("GET", "PUT", "DELETE", "POST", "PATCH"):
+        if not isinstance(doc.get("id"), str):
+            raise MalformedAnswer(f"HTTP {status} to {method} without the secret's 'id'")
+        if method == "GET" and "/deletedsecrets/" not in path and not isinstance(doc.get("value"), str):
+            raise MalformedAnswer(f"HTTP {status} secret without a string 'value'")
+
+
+def request_hook(limiter: TokenBucket | None) -> Callable[[Any], None]:
+    """``raw_request_hook``: one token per HTTP request, retries and the auth challenge included."""
+
+    def acquire(_request: Any) -> None:
+        if limiter is not None:
+            limiter.acquire()
+
+    return acquire
+
+
+def pipeline_options(limiter: TokenBucket | None, **transport: Any) -> dict[str, Any]:
+    """Client keyword arguments for :class:`SdkKeyVaultApi` (see the module docstring)."""
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+
+    session = requests.Session()
+    adapter = deadline_http_adapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    conn = {k: transport[k] for k in ("connection_timeout", "read_timeout", "connection_verify")
+            if k in transport}
+    return {
+        **transport,
+        "transport": RequestsTransport(session=session, session_owner=True, **conn),
+        "logging_enable": False,
+        "raw_request_hook": request_hook(limiter),
+        "raw_response_hook": check_answer,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +175,16 @@ class SdkKeyVaultApi:
         # Key Vault's list items carry no version (their ids are /secrets/NAME), only
         # attributes (updated, to the second), tags and contentType.
         pages = self._client.list_properties_of_secrets(max_page_size=PAGE_SIZE).by_page()
+        followed: set[str] = set()
         while True:
             page = [_record(p) for p in next(pages)]
-            more = bool(getattr(pages, "continuation_token", None))  # the nextLink, if any
-            yield page, more
-            if not more:
+            link = getattr(pages, "continuation_token", None)  # the nextLink, if any
+            if link and link in followed:
+                raise MalformedAnswer("the vault sent a nextLink it had sent before (a paging loop)")
+            if link:
+                followed.add(str(link))
+            yield page, bool(link)
+            if not link:
                 return
 
     def delete(self, name: str) -> bool:

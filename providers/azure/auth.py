@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken, TokenCredential
 
+from secretsync.core.calls import CallRecorder
 from secretsync.core.errors import InvalidConfig
+from secretsync.core.ratelimit import TokenBucket
 from secretsync.core.values import SecretValue
 
 AuthType = Literal["default", "workloadIdentity", "managedIdentity", "servicePrincipal", "accessToken"]
@@ -53,6 +55,34 @@ class StaticTokenCredential:
 
     def __repr__(self) -> str:
         return "StaticTokenCredential(***)"
+
+
+class CountedCredential:
+    """Wraps an azure-identity credential so each token request is rate limited and counted
+    (``azure/get_token``) like any other backend call of the store.
+
+    The SDK's bearer policy caches the token and asks again only near its expiry, so this
+    counts (about) the real requests to Entra ID / the managed identity endpoint.
+    """
+
+    def __init__(self, inner: TokenCredential, calls: CallRecorder, limiter: TokenBucket | None) -> None:
+        self._inner = inner
+        self._calls = calls
+        self._limiter = limiter
+
+    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
+                  enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+        with self._calls.call("azure", "get_token", self._limiter):
+            return self._inner.get_token(*scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae,
+                                         **kwargs)
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
+
+    def __repr__(self) -> str:
+        return f"CountedCredential({type(self._inner).__name__})"
 
 
 def _secret(credentials: Mapping[str, SecretValue] | None, key: str) -> SecretValue | None:

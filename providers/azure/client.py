@@ -54,14 +54,18 @@ from secretsync.core.errors import (
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
+from ..http_deadline import call_deadline
 from .api import KeyVaultApi, SecretRecord
-from .errors import PROVIDER, is_deleted_but_recoverable, map_azure_error
+from .errors import PROVIDER, is_deleted_but_recoverable, map_azure_error, sanitized_cause
 from .names import NameCodec, UnstorableName
 
 log = logging.getLogger(__name__)
 
 #: Key Vault's limit on a secret value (the service answers 400 above it).
 MAX_VALUE_BYTES = 25 * 1024
+#: ``list`` reads at most this many pages (25 secrets each: 250,000 secrets) and refuses a
+#: nextLink it has already followed: a service that pages forever must not hang a caller.
+MAX_LIST_PAGES = 10_000
 #: Content type marking a value this provider stored as base64 (binary data).
 BINARY_CONTENT_TYPE = "application/octet-stream; secretsync-encoding=base64"
 _BINARY_MARKER = "secretsync-encoding=base64"
@@ -94,13 +98,16 @@ class AzureKeyVaultClient(ClientBase):
         settings: ClientSettings | None = None,
         max_workers: int = 8,
         poll_timeout: float | None = None,
+        limited_in_pipeline: bool = False,
     ) -> None:
         super().__init__(settings)
         self._api = api
         self.vault_url = vault_url
         self._names = names or NameCodec()
         self._purge_on_delete = purge_on_delete
-        self._limiter = self.settings.rate_limit.bucket()
+        #: With ``limited_in_pipeline`` the api's HTTP pipeline waits for the store's bucket on
+        #: every request (retries included); otherwise each SDK call waits here.
+        self._limiter = None if limited_in_pipeline else self.settings.rate_limit.bucket()
         self._max_workers = max(1, max_workers)
         t = self.settings.timeouts
         #: How long delete/recover may take to complete on the service side.
@@ -116,15 +123,27 @@ class AzureKeyVaultClient(ClientBase):
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
-    def _call(self, operation: str, key: str | None = None) -> Iterator[None]:
-        """One HTTP call: rate limit, count, and map any SDK exception (``from`` it)."""
+    def _call(self, operation: str, key: str | None = None,
+              values: tuple[SecretValue | str, ...] = ()) -> Iterator[None]:
+        """One SDK call: rate limit, count, a deadline for the whole call, and map any SDK
+        exception, chained to a value-free twin of it (see :func:`.errors.sanitized_cause`)."""
+        deadline = self.settings.timeouts.call_deadline
         with self.settings.calls.call(PROVIDER, operation, self._limiter):
-            try:
-                yield
-            except ProviderError:
-                raise
-            except Exception as exc:
-                raise map_azure_error(exc, operation=operation, key=key) from exc
+            error: ProviderError | None = None
+            cause: BaseException | None = None
+            with call_deadline(deadline) as scope:
+                try:
+                    yield
+                except ProviderError:
+                    raise
+                except Exception as exc:
+                    error = map_azure_error(exc, operation=operation, key=key, values=values)
+                    cause = sanitized_cause(exc, error)
+                    if scope.expired and isinstance(error, Unavailable):
+                        error = Unavailable(f"no complete answer within {deadline:g}s (the vault or a proxy "
+                                            "is stalling)", provider=PROVIDER, operation=operation, key=key)
+            if error is not None:
+                raise error from cause
 
     def _vault_name(self, name: str, operation: str) -> str:
         try:
@@ -152,7 +171,12 @@ class AzureKeyVaultClient(ClientBase):
 
     @staticmethod
     def _decode_value(name: str, record: SecretRecord) -> SecretValue:
-        value = record.value if record.value is not None else SecretValue(b"")
+        if record.value is None:
+            # Key Vault always returns "value" on a GET: without it the answer is broken, and
+            # an empty value must not be synced in its place.
+            raise Unavailable("malformed answer from the vault: a secret without a value",
+                              provider=PROVIDER, operation="get", key=name)
+        value = record.value
         ctype = (record.content_type or "").replace(" ", "").lower()
         if _BINARY_MARKER in ctype:
             try:
@@ -231,9 +255,19 @@ class AzureKeyVaultClient(ClientBase):
         flt = flt or ListFilter()
         pages = self._api.list_pages()
         more = True
+        count = 0
         while more:
-            with self._call("list"):
-                page, more = next(pages)
+            count += 1
+            if count > MAX_LIST_PAGES:
+                raise Unavailable(f"list: the vault is still paging after {MAX_LIST_PAGES} pages; giving up "
+                                  "(a nextLink loop?)", provider=PROVIDER, operation="list")
+            try:
+                with self._call("list"):
+                    page, more = next(pages)
+            except NotFound as exc:
+                # A list never answers "no such secret": a 404 here is a wrong URL or route.
+                raise InvalidConfig(f"list answered 404 ({exc}); check the vault URL", provider=PROVIDER,
+                                    operation="list") from exc.__cause__
             for record in page:
                 name = self._names.from_vault(record.name)
                 if name is None:
@@ -273,14 +307,14 @@ class AzureKeyVaultClient(ClientBase):
             if tags is None and current is not None:
                 write_tags = dict(current.tags)
         try:
-            with self._call("put", name):
+            with self._call("put", name, (value, text)):
                 record = self._api.set(vault_name, text, content_type, write_tags)
         except Conflict as exc:
             if not is_deleted_but_recoverable(exc):
                 raise
             # The name is soft-deleted: bring the secret back, then write the new version.
             self.recover(name)
-            with self._call("put", name):
+            with self._call("put", name, (value, text)):
                 record = self._api.set(vault_name, text, content_type, write_tags)
         return PutResult(name, record.version)
 

@@ -7,6 +7,17 @@ Why here and only here: every SDK call of this provider runs inside
 
 Messages carry the service's error code and message (Key Vault never echoes a value) or
 the exception's first line, cut short; never a request body.
+
+Only Key Vault's own ``404`` with error code ``SecretNotFound`` (a missing secret or version,
+or a missing deleted secret) is :class:`NotFound`. A 404 from anything else (a proxy's HTML
+page, an unknown route, a vault URL pointing at some other service) says nothing about the
+secret and is :class:`InvalidConfig`.
+
+What stays attached as ``__cause__`` is a value-free twin of the SDK exception
+(:func:`sanitized_cause`): same type, the summary below as its message, no response object.
+An ``HttpResponseError`` carries the raw response (and through it the request, whose body
+holds the value on a write), and a ``DecodeError`` quotes the body it could not parse (on a
+read, the value); ``traceback.format_exception`` of a mapped error must show neither.
 """
 
 from __future__ import annotations
@@ -20,7 +31,9 @@ from typing import Any
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
+    DecodeError,
     HttpResponseError,
+    IncompleteReadError,
     ResourceExistsError,
     ResourceNotFoundError,
     ServiceRequestError,
@@ -37,12 +50,20 @@ from secretsync.core.errors import (
     Throttled,
     Unavailable,
 )
+from secretsync.core.redact import mask_values
+from secretsync.core.values import SecretValue
 
 PROVIDER = "azure"
 _MAX_MESSAGE = 300
 
 #: Key Vault's inner error code for a PUT on a soft-deleted name.
 DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
+#: Key Vault's error code for a secret (or version, or deleted secret) that does not exist.
+SECRET_NOT_FOUND = "SecretNotFound"
+
+
+class MalformedAnswer(Exception):
+    """A 2xx answer without the shape Key Vault gives it (raised by the api's response check)."""
 
 
 def _short(text: str) -> str:
@@ -77,7 +98,7 @@ def error_codes(exc: BaseException) -> list[str]:
 
 def is_deleted_but_recoverable(exc: ProviderError) -> bool:
     """Whether a mapped Conflict was Key Vault refusing a PUT on a soft-deleted name."""
-    return isinstance(exc, Conflict) and DELETED_BUT_RECOVERABLE in error_codes(exc.__cause__ or exc)
+    return isinstance(exc, Conflict) and DELETED_BUT_RECOVERABLE in (exc.code or "").split("/")
 
 
 def retry_after(exc: HttpResponseError) -> float | None:
@@ -122,27 +143,47 @@ def _describe(exc: BaseException) -> str:
     return _short(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
 
 
-def map_azure_error(exc: BaseException, *, operation: str, key: str | None = None) -> ProviderError:
-    """The secretsync error for an exception raised by the SDK (or azure-identity)."""
-    where: dict[str, Any] = {"provider": PROVIDER, "operation": operation, "key": key}
-    text = _describe(exc)
+def map_azure_error(
+    exc: BaseException,
+    *,
+    operation: str,
+    key: str | None = None,
+    values: tuple[SecretValue | str, ...] = (),
+) -> ProviderError:
+    """The secretsync error for an exception raised by the SDK (or azure-identity).
+
+    ``values``: what the call sent that the service's text must not repeat (the value on a put).
+    """
+    codes = error_codes(exc)
+    where: dict[str, Any] = {"provider": PROVIDER, "operation": operation, "key": key,
+                             "code": "/".join(codes) or None}
+    text = mask_values(_describe(exc), values)
+    if isinstance(exc, MalformedAnswer):
+        return Unavailable(f"malformed answer from the vault: {exc}", **where)
+    if isinstance(exc, IncompleteReadError):
+        return Unavailable("the connection broke before a complete answer arrived", **where)
+    if isinstance(exc, DecodeError | json.JSONDecodeError):
+        return Unavailable(f"malformed answer from the vault (not the JSON Key Vault sends): "
+                           f"{type(exc).__name__}", **where)
     # azure-identity's CredentialUnavailableError subclasses ClientAuthenticationError.
     if isinstance(exc, ClientAuthenticationError):
         return AuthenticationFailed(text, **where)
-    if isinstance(exc, ResourceNotFoundError):
-        return NotFound(text, **where)
-    if isinstance(exc, ResourceExistsError):
-        return Conflict(text, **where)
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return Unavailable(text, **where)
     if isinstance(exc, HttpResponseError):
         status = exc.status_code or 0
+        if status == 404 or isinstance(exc, ResourceNotFoundError):
+            if SECRET_NOT_FOUND in codes:
+                return NotFound(text, **where)
+            return InvalidConfig(
+                f"{text} (a 404 that is not Key Vault's SecretNotFound: check the vault URL / endpoint, "
+                "or a proxy in front of it)", **where)
+        if isinstance(exc, ResourceExistsError):
+            return Conflict(text, **where)
         if status == 401:
             return AuthenticationFailed(text, **where)
         if status == 403:
             return PermissionDenied(text, **where)
-        if status == 404:
-            return NotFound(text, **where)
         if status == 409:
             return Conflict(text, **where)
         if status == 429:
@@ -158,3 +199,19 @@ def map_azure_error(exc: BaseException, *, operation: str, key: str | None = Non
         # and for malformed URLs: configuration, not an outage.
         return InvalidConfig(text, **where)
     return Unavailable(text, **where)
+
+
+def sanitized_cause(exc: BaseException, mapped: ProviderError) -> BaseException:
+    """What to chain as ``__cause__``: the exception itself when it cannot hold a body or a
+    value (transport errors), else a twin of the same type holding only the mapped summary."""
+    if isinstance(exc, ServiceRequestError | ServiceResponseError) and not isinstance(exc, HttpResponseError):
+        return exc
+    summary = str(mapped)
+    try:
+        if isinstance(exc, AzureError):
+            twin: BaseException = type(exc)(message=summary)
+        else:
+            twin = type(exc)(summary)
+    except Exception:  # an exception type with an unusual constructor
+        twin = RuntimeError(f"{type(exc).__module__}.{type(exc).__name__}: {summary}")
+    return twin.with_traceback(exc.__traceback__)

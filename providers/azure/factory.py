@@ -37,8 +37,8 @@ from secretsync.core.errors import InvalidConfig
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
-from .api import SdkKeyVaultApi
-from .auth import ACCESS_TOKEN_ENV, AUTH_TYPES, AuthType, build_credential
+from .api import SdkKeyVaultApi, pipeline_options
+from .auth import ACCESS_TOKEN_ENV, AUTH_TYPES, AuthType, CountedCredential, StaticTokenCredential, build_credential
 from .client import CAPABILITIES, AzureKeyVaultClient
 from .names import MODES, Mode, NameCodec
 
@@ -215,16 +215,22 @@ class AzureKeyVaultFactory:
             cfg.auth_type, tenant_id=cfg.tenant_id, client_id=cfg.client_id,
             authority_host=cfg.authority_host, credentials=credentials, transport=transport,
         )
+        # One bucket for every HTTP request of this store: vault calls (each attempt, in the
+        # pipeline) and token requests to Entra ID alike.
+        limiter = settings.rate_limit.bucket()
+        if not isinstance(credential, StaticTokenCredential):
+            credential = CountedCredential(credential, settings.calls, limiter)
         try:
             api = SdkKeyVaultApi(
                 cfg.endpoint or cfg.vault_url, credential,
-                verify_challenge_resource=cfg.endpoint is None, **transport,
+                verify_challenge_resource=cfg.endpoint is None, **pipeline_options(limiter, **transport),
             )
         except (ValueError, NotImplementedError) as exc:
             raise _fail(f"cannot open {cfg.vault_url}: {exc}") from exc
         return AzureKeyVaultClient(
             api, vault_url=cfg.vault_url, names=NameCodec(cfg.name_encoding),
             purge_on_delete=cfg.purge_on_delete, settings=settings, max_workers=cfg.max_concurrency,
+            limited_in_pipeline=True,
         )
 
 
