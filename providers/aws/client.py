@@ -45,12 +45,14 @@ from secretsync.core.errors import (
     ProviderError,
     Unavailable,
 )
+from secretsync.core.ratelimit import TokenBucket
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
+from ..http_deadline import call_deadline
 from .config import PROVIDER, AwsConfig, check_name
-from .error_mapping import error_code, error_for_code, is_marked_for_deletion, map_error
-from .sdk import SecretsManagerAPI
+from .error_mapping import error_for_code, map_error, sanitized_cause
+from .sdk import SecretsManagerAPI, instrument
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,33 @@ CURRENT_STAGE = "AWSCURRENT"
 _VERSION_ID = re.compile(r"^[A-Za-z0-9-]{32,64}$")
 #: What a ListSecrets filter value may contain; anything else is filtered client-side.
 _FILTER_VALUE = re.compile(r"^[a-zA-Z0-9 :_@/+=.-]{1,512}$")
+#: ``list`` follows at most this many NextTokens (100 secrets a page: 1,000,000 secrets, twice
+#: AWS's per-region quota), and never the same token twice: a service (or a fake) that pages
+#: forever must not hang a caller.
+MAX_LIST_PAGES = 10_000
+#: BatchGetSecretValue of 20 ids needs one page, rarely two; more is a paging loop.
+MAX_BATCH_PAGES = 20
+
+
+def _malformed(operation: str, key: str | None, what: str) -> Unavailable:
+    """A successful answer without the shape AWS gives it: never read as absent or empty."""
+    return Unavailable(f"malformed answer from AWS: {what} (truncated, or not Secrets Manager?)",
+                       provider=PROVIDER, operation=operation, key=key)
+
+
+def _next_token(response: Mapping[str, Any], seen: set[str], operation: str, limit: int) -> str | None:
+    """The page token to follow, refusing loops and endless paging."""
+    token = response.get("NextToken")
+    if not token:
+        return None
+    if not isinstance(token, str) or token in seen:
+        raise Unavailable(f"{operation}: AWS sent a NextToken it had sent before (a paging loop)",
+                          provider=PROVIDER, operation=operation)
+    if len(seen) + 1 >= limit:
+        raise Unavailable(f"{operation}: still paging after {limit} pages; giving up",
+                          provider=PROVIDER, operation=operation)
+    seen.add(token)
+    return token
 
 
 def version_argument(version: str) -> dict[str, str]:
@@ -121,11 +150,15 @@ class AwsClient(ClientBase):
 
     provider_name = PROVIDER
 
-    def __init__(self, api: SecretsManagerAPI, config: AwsConfig, settings: ClientSettings | None = None) -> None:
+    def __init__(self, api: SecretsManagerAPI, config: AwsConfig, settings: ClientSettings | None = None,
+                 limiter: TokenBucket | None = None) -> None:
         super().__init__(settings)
         self._api = api
         self.config = config
-        self._limiter = self.settings.rate_limit.bucket()
+        self._limiter = limiter if limiter is not None else self.settings.rate_limit.bucket()
+        # Every HTTP attempt (botocore's retries included) waits for the bucket, and the
+        # connection pools obey the call deadline; see sdk.instrument.
+        instrument(api, self._limiter)
         self._batch_denied = False
 
     @property
@@ -141,12 +174,26 @@ class AwsClient(ClientBase):
         secret_text: str | None = None,
         **kwargs: Any,
     ) -> Mapping[str, Any]:
-        """Count, rate-limit and map one AWS API call (``operation`` is the AWS API name)."""
-        with self.settings.calls.call(PROVIDER, operation, self._limiter):
-            try:
-                return method(**kwargs)
-            except Exception as exc:
-                raise map_error(exc, operation, key, secret_text=secret_text) from exc
+        """Count and map one AWS API call (``operation`` is the AWS API name), bounded as a whole
+        by ``timeouts.call_deadline``; the rate limiter is applied per HTTP attempt (sdk.instrument).
+
+        The mapped error is chained to a value-free twin of the SDK exception (see
+        :func:`.error_mapping.sanitized_cause`), never to one that could quote the value.
+        """
+        deadline = self.settings.timeouts.call_deadline
+        with self.settings.calls.call(PROVIDER, operation, None):
+            error: ProviderError | None = None
+            cause: BaseException | None = None
+            with call_deadline(deadline) as scope:
+                try:
+                    return method(**kwargs)
+                except Exception as exc:
+                    error = map_error(exc, operation, key, secret_text=secret_text)
+                    cause = sanitized_cause(exc, error)
+                    if scope.expired and isinstance(error, Unavailable):
+                        error = Unavailable(f"no complete answer within {deadline:g}s (AWS or a proxy is "
+                                            "stalling)", provider=PROVIDER, operation=operation, key=key)
+            raise error from cause
 
     def _wire(self, name: str, operation: str) -> str:
         return check_name(self.config, name, operation)
@@ -154,12 +201,12 @@ class AwsClient(ClientBase):
     # -- reads ----------------------------------------------------------------------------
     @staticmethod
     def _value(response: Mapping[str, Any], name: str) -> SecretValue:
-        if response.get("SecretString") is not None:
-            return SecretValue(str(response["SecretString"]))
-        if response.get("SecretBinary") is not None:
-            return SecretValue(bytes(response["SecretBinary"]))
-        raise Unavailable("the response carried no SecretString or SecretBinary",
-                          provider=PROVIDER, operation="GetSecretValue", key=name)
+        text, binary = response.get("SecretString"), response.get("SecretBinary")
+        if isinstance(text, str):
+            return SecretValue(text)
+        if isinstance(binary, bytes | bytearray):
+            return SecretValue(bytes(binary))
+        raise _malformed("GetSecretValue", name, "no SecretString or SecretBinary in a successful read")
 
     def _get_response(self, name: str, version: str | None) -> Mapping[str, Any]:
         wire = self._wire(name, "GetSecretValue")
@@ -202,11 +249,15 @@ class AwsClient(ClientBase):
     def _batch(self, batch: list[str], by_wire: Mapping[str, str]) -> dict[str, Fetched | ProviderError]:
         out: dict[str, Fetched | ProviderError] = {}
         token: str | None = None
+        seen: set[str] = set()
         while True:
             args: dict[str, Any] = {"SecretIdList": batch}
             if token:
                 args["NextToken"] = token
             response = self._invoke("BatchGetSecretValue", self._api.batch_get_secret_value, None, **args)
+            if not isinstance(response.get("SecretValues"), list) or not isinstance(
+                    response.get("Errors", []), list):
+                raise _malformed("BatchGetSecretValue", None, "no SecretValues list in a successful answer")
             for item in response.get("SecretValues") or ():
                 name = by_wire.get(str(item.get("Name")))
                 if name is not None:
@@ -218,7 +269,7 @@ class AwsClient(ClientBase):
                         str(err.get("ErrorCode") or ""), str(err.get("Message") or ""),
                         "BatchGetSecretValue", name,
                     )
-            token = response.get("NextToken")
+            token = _next_token(response, seen, "BatchGetSecretValue", MAX_BATCH_PAGES)
             if not token:
                 break
         for wire in batch:
@@ -240,11 +291,14 @@ class AwsClient(ClientBase):
     def _describe_raw(self, name: str, wire: str) -> Mapping[str, Any] | None:
         """DescribeSecret, or None when the secret does not exist at all."""
         try:
-            return self._invoke("DescribeSecret", self._api.describe_secret, name, SecretId=wire)
+            response = self._invoke("DescribeSecret", self._api.describe_secret, name, SecretId=wire)
         except NotFound as exc:
-            if error_code(exc.__cause__ or exc) == "ResourceNotFoundException":
+            if exc.code == "ResourceNotFoundException":
                 return None
             raise
+        if not isinstance(response.get("ARN") or response.get("Name"), str):
+            raise _malformed("DescribeSecret", name, "no ARN or Name in a successful DescribeSecret")
+        return response
 
     def describe(self, name: str) -> SecretMetadata:
         wire = self._wire(name, "DescribeSecret")
@@ -277,6 +331,7 @@ class AwsClient(ClientBase):
         flt = flt or ListFilter()
         filters = self._server_filters(flt)
         token: str | None = None
+        seen: set[str] = set()
         while True:
             args: dict[str, Any] = {"MaxResults": LIST_PAGE_SIZE}
             if filters:
@@ -284,7 +339,14 @@ class AwsClient(ClientBase):
             if token:
                 args["NextToken"] = token
             response = self._invoke("ListSecrets", self._api.list_secrets, None, **args)
-            for entry in response.get("SecretList") or ():
+            entries = response.get("SecretList")
+            if not isinstance(entries, list):
+                # AWS always sends SecretList ([] when nothing matches): without it this is not
+                # an empty store but a broken answer, and it must not empty anything downstream.
+                raise _malformed("ListSecrets", None, "no SecretList in a successful ListSecrets")
+            for entry in entries:
+                if not isinstance(entry, Mapping):
+                    raise _malformed("ListSecrets", None, "a SecretList entry that is not an object")
                 if entry.get("DeletedDate"):
                     continue
                 name = self.config.local_name(str(entry.get("Name", "")))
@@ -293,7 +355,7 @@ class AwsClient(ClientBase):
                 meta = _meta(name, entry)
                 if flt.matches(meta):
                     yield meta
-            token = response.get("NextToken")
+            token = _next_token(response, seen, "ListSecrets", MAX_LIST_PAGES)
             if not token:
                 return
 
@@ -323,7 +385,7 @@ class AwsClient(ClientBase):
             try:
                 return self._create(name, wire, token, payload, text, tags)
             except Conflict as exc:
-                if error_code(exc.__cause__ or exc) != "ResourceExistsException":
+                if exc.code != "ResourceExistsException":
                     raise
                 state = self._describe_raw(name, wire)
                 if state is not None and not state.get("DeletedDate"):
@@ -331,7 +393,7 @@ class AwsClient(ClientBase):
                                    key=name) from None
             except NotFound as exc:
                 # AWS refuses CreateSecret while the name is in its recovery window.
-                if not is_marked_for_deletion(exc.__cause__ or exc):
+                if exc.code != "InvalidRequestException":  # "marked for deletion" (see error_mapping)
                     raise
                 state = self._describe_raw(name, wire)
             if state is None:
@@ -352,7 +414,7 @@ class AwsClient(ClientBase):
                 return self._create(name, wire, token, payload, text, tags)
             except Conflict as exc:
                 # Created by someone else between our describe and create: add a version.
-                if error_code(exc.__cause__ or exc) != "ResourceExistsException":
+                if exc.code != "ResourceExistsException":
                     raise
                 state = self._describe_raw(name, wire) or {}
         return self._update(name, wire, state, token, payload, text, tags)

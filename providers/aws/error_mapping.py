@@ -7,13 +7,22 @@ classes (EndpointConnectionError, timeouts, credential errors) and are mapped by
 
 Messages keep AWS's error code and a trimmed message (they name the operation, never a
 value); a message that happens to contain the value being written is masked anyway.
+
+What the adapter chains as ``__cause__`` is :func:`sanitized_cause`: transport and
+credential errors as they are (they hold an endpoint URL at most), and for anything that
+carries a response or a request parameter (``ClientError``, ``ParamValidationError``, a
+parser error) a twin of the same type holding only the code and the masked message, so
+``traceback.format_exception`` of a mapped error can never print a value.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from botocore import exceptions as bex
+from botocore.parsers import ResponseParserError
 
 from secretsync.core.errors import (
     AuthenticationFailed,
@@ -25,7 +34,8 @@ from secretsync.core.errors import (
     Throttled,
     Unavailable,
 )
-from secretsync.core.values import MASK
+from secretsync.core.redact import mask_values
+from secretsync.core.values import SecretValue
 
 from .config import PROVIDER
 
@@ -119,10 +129,10 @@ def _retry_after(exc: bex.ClientError) -> float | None:
         return None
 
 
-def _clean(text: str, secret_text: str | None) -> str:
-    """Trim an SDK message and mask the value being written if the message echoes it."""
-    if secret_text and len(secret_text) >= 4 and secret_text in text:
-        text = text.replace(secret_text, MASK)
+def _clean(text: str, secret_text: str | SecretValue | bytes | None,
+           values: Iterable[str | SecretValue | bytes] = ()) -> str:
+    """Trim an SDK message and mask the value being written (in any spelling) if it echoes it."""
+    text = mask_values(text, [secret_text, *values])
     text = " ".join(text.split())
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
@@ -138,12 +148,21 @@ def error_for_code(
 ) -> ProviderError:
     """The contract error for an AWS error code (also used for BatchGetSecretValue's Errors)."""
     message = _clean(message, None)
-    msg = f"{code}: {message}" if code else message
+    if (not code or code.isdigit()) and status:
+        # botocore found no AWS error shape in the body (HTML, plain text, empty): the answer
+        # came from something in front of AWS or from an endpoint that is not Secrets Manager.
+        # Its body says nothing useful (and may be a whole web page).
+        msg = (f"HTTP {status} without an AWS error in the body (a proxy, or an endpoint that is not "
+               "Secrets Manager?)")
+        code = str(status)
+    else:
+        msg = f"{code}: {message}" if code else message
     if code in _THROTTLE or status == 429:
         return Throttled(msg, retry_after=DEFAULT_RETRY_AFTER if retry_after is None else retry_after,
-                         provider=PROVIDER, operation=operation, key=key)
+                         provider=PROVIDER, operation=operation, key=key, code=code or None)
     if code == "InvalidRequestException" and _mentions_deletion(message):
-        return NotFound(f"secret is scheduled for deletion ({msg})", provider=PROVIDER, operation=operation, key=key)
+        return NotFound(f"secret is scheduled for deletion ({msg})", provider=PROVIDER, operation=operation,
+                        key=key, code=code)
     cls = _BY_CODE.get(code)
     if cls is None:
         if code == "InvalidRequestException":
@@ -156,7 +175,7 @@ def error_for_code(
             cls = Unavailable
         else:
             cls = InvalidConfig
-    return cls(msg, provider=PROVIDER, operation=operation, key=key)
+    return cls(msg, provider=PROVIDER, operation=operation, key=key, code=code or None)
 
 
 def map_error(
@@ -164,19 +183,22 @@ def map_error(
     operation: str,
     key: str | None = None,
     *,
-    secret_text: str | None = None,
+    secret_text: str | SecretValue | bytes | None = None,
+    values: Iterable[str | SecretValue | bytes] = (),
 ) -> ProviderError:
-    """The contract error for an SDK exception (the caller raises it ``from exc``).
+    """The contract error for an SDK exception (the caller raises it ``from`` :func:`sanitized_cause`).
 
-    ``secret_text``: the value being written, if any, so an echo of it is masked.
+    ``secret_text`` / ``values``: what the call sent (the value being written), so an echo of
+    it, in any spelling, is masked.
     """
+    values = [secret_text, *values] if secret_text is not None else list(values)
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, bex.ClientError):
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        return error_for_code(error_code(exc), _clean(error_message(exc), secret_text), operation, key,
+        return error_for_code(error_code(exc), _clean(error_message(exc), None, values), operation, key,
                               status=status, retry_after=_retry_after(exc))
-    detail = _clean(str(exc), secret_text)
+    detail = _clean(str(exc), None, values)
     cls: type[ProviderError]
     if isinstance(exc, _CREDENTIALS):
         cls, text = AuthenticationFailed, (
@@ -185,6 +207,10 @@ def map_error(
         )
     elif isinstance(exc, _TRANSPORT):
         cls, text = Unavailable, f"cannot reach AWS: {detail}"
+    elif isinstance(exc, ResponseParserError):
+        cls, text = Unavailable, "malformed answer from AWS (the response did not parse; truncated?)"
+    elif isinstance(exc, bex.ParamValidationError):
+        cls, text = InvalidConfig, f"request refused by the SDK's parameter check: {_param_report(exc, values)}"
     elif isinstance(exc, _CONFIG):
         cls, text = InvalidConfig, detail
     elif isinstance(exc, bex.BotoCoreError | OSError | TimeoutError):
@@ -195,3 +221,33 @@ def map_error(
     else:
         cls, text = Unavailable, f"unexpected {type(exc).__name__} from the AWS SDK"
     return cls(text, provider=PROVIDER, operation=operation, key=key)
+
+
+def _param_report(exc: bex.ParamValidationError, values: Iterable[str | SecretValue | bytes | None]) -> str:
+    """The parameter check's report with any value it quotes masked (it quotes what it got)."""
+    report = str(exc.kwargs.get("report") or exc)
+    return _clean(report, None, [v for v in values if v is not None])
+
+
+#: Exceptions that hold an endpoint URL at most (no response, no request parameter): kept.
+_SAFE_CAUSES = (*_TRANSPORT, *_CREDENTIALS, bex.NoRegionError, bex.ProfileNotFound, bex.EndpointConnectionError)
+
+
+def sanitized_cause(exc: BaseException, mapped: ProviderError) -> BaseException:
+    """What the adapter chains as ``__cause__`` (see the module docstring)."""
+    if isinstance(exc, _SAFE_CAUSES):
+        return exc
+    twin: BaseException
+    if isinstance(exc, bex.ClientError):
+        metadata = exc.response.get("ResponseMetadata", {}) or {}
+        headers = {k: v for k, v in (metadata.get("HTTPHeaders") or {}).items() if k.lower() == "retry-after"}
+        response: Any = {
+            "Error": {"Code": mapped.code or error_code(exc), "Message": str(mapped)},
+            "ResponseMetadata": {"HTTPStatusCode": metadata.get("HTTPStatusCode"), "HTTPHeaders": headers},
+        }
+        twin = bex.ClientError(response, exc.operation_name)
+    elif isinstance(exc, bex.ParamValidationError):
+        twin = bex.ParamValidationError(report=str(mapped))
+    else:
+        twin = RuntimeError(f"{type(exc).__module__}.{type(exc).__name__}: {mapped}")
+    return twin.with_traceback(exc.__traceback__)

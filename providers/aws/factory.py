@@ -39,8 +39,9 @@ class AwsFactory:
         """Build the boto3 client now (no AWS call yet; credentials resolve on first use)."""
         cfg = parse_config(config)
         settings = settings or ClientSettings()
+        limiter = settings.rate_limit.bucket()
         try:
-            api = build_client(cfg, settings.timeouts, credentials)
+            api = build_client(cfg, settings.timeouts, credentials, limiter, settings.calls)
         except ProviderError:
             raise
         except NoRegionError as exc:
@@ -50,7 +51,7 @@ class AwsFactory:
             ) from exc
         except Exception as exc:
             raise map_error(exc, "open") from exc
-        return AwsClient(api, cfg, settings)
+        return AwsClient(api, cfg, settings, limiter)
 
 
 factory = AwsFactory()

@@ -296,3 +296,17 @@ def test_service_account_token_without_a_role_is_invalid_config(aws_endpoint: st
 
     with pytest.raises(InvalidConfig, match="'role'"):
         open_aws(aws_endpoint, credentials={"jwt": SecretValue("t.o.k")})
+
+
+def test_the_sts_call_behind_a_role_is_counted_and_rate_limited(
+    aws_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", aws_endpoint)
+    settings = ClientSettings(rate_limit=RateLimitSettings(rate=10, burst=1))
+    client = open_aws(aws_endpoint, settings=settings, role="arn:aws:iam::123456789012:role/secretsync-reader")
+    start = time.monotonic()
+    with pytest.raises(NotFound):
+        client.get("role/absent")
+    assert settings.calls.total("aws", "AssumeRole") == 1
+    assert settings.calls.total("aws", "GetSecretValue") == 1
+    assert time.monotonic() - start >= 0.09  # two HTTP calls at 10/s with no burst

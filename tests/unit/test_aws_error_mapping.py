@@ -132,3 +132,25 @@ def test_batch_error_entries_map_like_client_errors() -> None:
     assert isinstance(
         error_for_code("InvalidRequestException", "currently marked deleted", "BatchGetSecretValue", "a"), NotFound
     )
+
+
+def test_a_parameter_check_that_quotes_the_value_is_masked_in_message_and_cause() -> None:
+    import traceback
+
+    from secretsync_providers.aws.error_mapping import sanitized_cause
+
+    secret = "canary-param-check-Zq8w"
+    exc = bex.ParamValidationError(report=f"Invalid type for parameter SecretString, value: {secret}")
+    err = map_error(exc, "PutSecretValue", "k", secret_text=secret)
+    assert isinstance(err, InvalidConfig)
+    try:
+        raise err from sanitized_cause(exc, err)
+    except InvalidConfig as raised:
+        text = "".join(traceback.format_exception(raised))
+    assert secret not in text and "ParamValidationError" in text
+
+
+def test_a_status_without_an_aws_error_body_says_so_instead_of_quoting_the_page() -> None:
+    err = map_error(client_error("404", "<html><body>" + "x" * 400 + "</body></html>", 404), "GetSecretValue")
+    assert isinstance(err, InvalidConfig) and not isinstance(err, NotFound)
+    assert "<html>" not in str(err) and "not Secrets Manager" in str(err)
