@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from secretsync.core.errors import Unavailable
+from secretsync.core.errors import ProviderError, Unavailable
 from secretsync.core.settings import ClientSettings
+from secretsync.core.values import SecretValue
 
-from .errormap import PROVIDER, Precondition, is_connection_failure, map_error
+from .errormap import PROVIDER, Precondition, is_connection_failure, map_error, sanitized_cause
 
 T = TypeVar("T")
 
@@ -112,15 +113,20 @@ class SecretManagerApi:
         *,
         idempotent: bool = False,
         precondition: Precondition = "conflict",
+        values: tuple[SecretValue | bytes, ...] = (),
     ) -> T:
         attempts = 1 + (self._retries if idempotent else 0)
         for attempt in range(attempts):
             try:
                 with self._settings.calls.call(PROVIDER, rpc, self._limiter):
+                    error: ProviderError | None = None
+                    cause: BaseException | None = None
                     try:
                         return call(self._client(), {"timeout": self._timeout, "retry": None})
                     except Exception as exc:
-                        raise map_error(exc, operation=rpc, key=key, precondition=precondition) from exc
+                        error = map_error(exc, operation=rpc, key=key, precondition=precondition, values=values)
+                        cause = sanitized_cause(exc, error, values)
+                    raise error from cause
             except Unavailable as err:
                 if attempt + 1 >= attempts or not is_connection_failure(err.__cause__):
                     raise
@@ -195,7 +201,8 @@ class SecretManagerApi:
         payload = types.SecretPayload(data=data, data_crc32c=crc32c)
         return self._rpc(
             "AddSecretVersion", key,
-            lambda c, kw: _version_info(c.add_secret_version(parent=parent, payload=payload, **kw)))
+            lambda c, kw: _version_info(c.add_secret_version(parent=parent, payload=payload, **kw)),
+            values=(data,))
 
     def access_version(self, name: str, *, key: str | None = None) -> Payload:
         def call(client: Any, kw: dict[str, Any]) -> Payload:

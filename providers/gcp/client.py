@@ -71,6 +71,23 @@ CAPABILITIES = Capabilities(
 
 MAX_VALUE = 64 * 1024
 LIST_PAGE_SIZE = 1000
+#: ``list``/``versions`` follow at most this many page tokens (10,000,000 secrets at 1000 a
+#: page), and never the same token twice: a service that pages forever must not hang a caller.
+MAX_LIST_PAGES = 10_000
+
+
+def _next_page(token: str, seen: set[str], operation: str) -> str:
+    """The page token to follow ("" when done), refusing loops and endless paging."""
+    if not token:
+        return ""
+    if token in seen:
+        raise Unavailable(f"{operation}: the service sent a page token it had sent before (a paging loop)",
+                          provider="gcp", operation=operation)
+    if len(seen) + 1 >= MAX_LIST_PAGES:
+        raise Unavailable(f"{operation}: still paging after {MAX_LIST_PAGES} pages; giving up",
+                          provider="gcp", operation=operation)
+    seen.add(token)
+    return token
 GET_MANY_PARALLELISM = 8
 _VERSION_REF = re.compile(r"^(latest|[1-9][0-9]{0,18}|[A-Za-z][A-Za-z0-9_-]{0,62})$")
 _PLAIN_FILTER_VALUE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -217,9 +234,11 @@ class GcpClient(ClientBase):
     def _list(self, flt: ListFilter) -> Iterator[SecretMetadata]:
         server_filter = self._server_filter(flt)
         token = ""
+        seen: set[str] = set()
         while True:
             secrets, token = self._api.list_secrets(self.parent, filter=server_filter,
                                                     page_size=LIST_PAGE_SIZE, page_token=token)
+            token = _next_page(token, seen, "ListSecrets")
             for info in secrets:
                 name = self._relative(decode_secret_id(info.secret_id))
                 if name is None or not flt.matches(SecretMetadata(name=name, tags=dict(info.labels))):
@@ -322,9 +341,11 @@ class GcpClient(ClientBase):
         """(version id, state) of every version, newest first."""
         out: builtins.list[tuple[str, str]] = []
         token = ""
+        seen: set[str] = set()
         path = self._path(name)
         while True:
             page, token = self._api.list_versions(path, page_size=LIST_PAGE_SIZE, page_token=token, key=name)
+            token = _next_page(token, seen, "ListSecretVersions")
             out.extend((v.version_id, v.state) for v in page)
             if not token:
                 return out

@@ -27,12 +27,19 @@ from typing import Any
 import grpc
 
 from secretsync.core.errors import InvalidConfig
+from secretsync.core.redact import guard_sdk_loggers
 from secretsync.core.values import SecretValue
 
 INSECURE_ENDPOINT_ENV = "SECRETSYNC_GCP_INSECURE_ENDPOINT"
 ACCESS_TOKEN_ENV = "SECRETSYNC_GCP_ACCESS_TOKEN"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 DEFAULT_ENDPOINT = "secretmanager.googleapis.com"
+
+#: The SDK's transports attach every request and response payload (AccessSecretVersion's
+#: value, base64) to their DEBUG records once a caller turns google logging on.
+_TRANSPORTS = "google.cloud.secretmanager_v1.services.secret_manager_service.transports"
+guard_sdk_loggers([f"{_TRANSPORTS}.grpc", f"{_TRANSPORTS}.grpc_asyncio", f"{_TRANSPORTS}.rest",
+                   f"{_TRANSPORTS}.rest_base"])
 
 #: Secret Manager payloads are at most 64 KiB; leave room for metadata, refuse anything absurd.
 _CHANNEL_OPTIONS = [

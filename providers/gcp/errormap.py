@@ -12,10 +12,21 @@ or DESTROYED. The caller says which one it means through ``precondition``:
 * ``"version-state"``: a DESTROYED version becomes :class:`NotFound` (its value is gone for
   good), a DISABLED one :class:`Conflict` (the version exists and can be enabled again, so
   it must never drive a prune; see docs/providers.md).
+
+NOT_FOUND is :class:`NotFound` only when the message is about a secret or a secret version
+("Secret [projects/...] not found", "Secret Version [...] not found"); a NOT_FOUND about
+anything else (a location, a project, a method behind some gateway) says nothing about the
+secret and is :class:`InvalidConfig`.
+
+Messages are the server's and never hold a payload; on AddSecretVersion (the one RPC that
+carries a value) the value is masked anyway, and :func:`sanitized_cause` gives the adapter a
+value-free twin of the SDK exception to chain.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Literal
 
 import grpc
@@ -32,8 +43,12 @@ from secretsync.core.errors import (
     Throttled,
     Unavailable,
 )
+from secretsync.core.redact import contains_value, mask_values
+from secretsync.core.values import SecretValue
 
 PROVIDER = "gcp"
+#: A NOT_FOUND about a secret or one of its versions (the only definite "absent").
+_ABOUT_A_SECRET = re.compile(r"\bsecret\b", re.IGNORECASE)
 Precondition = Literal["conflict", "version-state"]
 
 _GRPC_TO_API: dict[grpc.StatusCode, type[gexc.GoogleAPICallError]] = {
@@ -86,10 +101,17 @@ def map_error(
     operation: str,
     key: str | None = None,
     precondition: Precondition = "conflict",
+    values: Iterable[SecretValue | bytes] = (),
 ) -> ProviderError:
-    """The secretsync error for ``exc``; callers ``raise map_error(...) from exc``."""
+    """The secretsync error for ``exc``; callers ``raise map_error(...) from sanitized_cause(...)``.
+
+    ``values``: what the call sent (AddSecretVersion's payload), masked in any message.
+    """
+    values = list(values)
+
     def make(cls: type[ProviderError], message: str) -> ProviderError:
-        return cls(message, provider=PROVIDER, operation=operation, key=key)
+        return cls(mask_values(message, values), provider=PROVIDER, operation=operation, key=key,
+                   code=_code_name(exc))
 
     if isinstance(exc, ProviderError):
         return exc
@@ -120,13 +142,17 @@ def map_error(
         # google-auth's gRPC plugin could not get a token (refresh refused): a credentials problem.
         return make(AuthenticationFailed, f"could not obtain a Google access token: {msg}")
     if isinstance(exc, gexc.NotFound):
-        return make(NotFound, msg)
+        if _ABOUT_A_SECRET.search(msg):
+            return make(NotFound, msg)
+        return make(InvalidConfig, f"NOT_FOUND that is not about a secret ({msg}); check the project, "
+                                   "location and endpoint")
     if isinstance(exc, gexc.Unauthenticated):
         return make(AuthenticationFailed, msg)
     if isinstance(exc, gexc.PermissionDenied):
         return make(PermissionDenied, msg)
     if isinstance(exc, gexc.TooManyRequests):  # ResourceExhausted is a subclass
-        return Throttled(msg, retry_after=_retry_after(exc), provider=PROVIDER, operation=operation, key=key)
+        return Throttled(mask_values(msg, values), retry_after=_retry_after(exc), provider=PROVIDER,
+                         operation=operation, key=key, code=_code_name(exc))
     if isinstance(exc, gexc.FailedPrecondition):
         if precondition == "version-state" and "DESTROYED" in msg.upper():
             return make(NotFound, f"version destroyed: {msg}")
@@ -145,3 +171,28 @@ def map_error(
         return make(AuthenticationFailed, msg)
     # ServiceUnavailable, DeadlineExceeded, InternalServerError, Unknown, DataLoss, Cancelled, ...
     return make(Unavailable, msg)
+
+
+def _code_name(exc: BaseException) -> str | None:
+    """The gRPC status name (NOT_FOUND, ...) of an API error, when it has one."""
+    code = getattr(exc, "grpc_status_code", None)
+    if isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    if isinstance(exc, grpc.RpcError) and callable(getattr(exc, "code", None)):
+        raw = exc.code()
+        return str(raw.name) if isinstance(raw, grpc.StatusCode) else None
+    return None
+
+
+def sanitized_cause(exc: BaseException, mapped: ProviderError,
+                    values: Iterable[SecretValue | bytes] = ()) -> BaseException:
+    """The exception itself, unless its text could hold a value the call sent: then a twin of
+    the same type (or a RuntimeError) holding only the mapped, masked summary."""
+    values = list(values)
+    if not values or not contains_value(f"{exc!s} {exc!r}", values):
+        return exc
+    try:
+        twin: BaseException = type(exc)(str(mapped))
+    except Exception:  # an exception type with an unusual constructor
+        twin = RuntimeError(f"{type(exc).__module__}.{type(exc).__name__}: {mapped}")
+    return twin.with_traceback(exc.__traceback__)

@@ -28,6 +28,9 @@ What it implements, as documented by Google (cloud.google.com/secret-manager/doc
   unknown projects and for :meth:`FakeSecretManager.deny` rules (checked before existence,
   as AIP-131 requires); injected faults (:meth:`fail_next`, e.g. RESOURCE_EXHAUSTED with a
   google.rpc.RetryInfo detail) and delays (:meth:`delay`).
+* A broken pager on demand (:meth:`endless_pages`): ListSecrets answers an empty page with a
+  next-page token forever (a fresh token each time, or the same one), to prove a client's
+  paging is bounded.
 """
 
 from __future__ import annotations
@@ -302,6 +305,7 @@ class FakeSecretManager:
         self._denies: list[_Deny] = []
         self._delays: dict[str, float] = {}
         self._corrupt = 0
+        self._endless: str | None = None  # None, "fresh" or "same"
         self._server: grpc.Server | None = None
         self.port = 0
 
@@ -330,6 +334,7 @@ class FakeSecretManager:
             self._denies.clear()
             self._delays.clear()
             self._corrupt = 0
+            self._endless = None
             self.calls.clear()
 
     # -- test controls --------------------------------------------------------------------
@@ -354,6 +359,12 @@ class FakeSecretManager:
     def delay(self, method: str, seconds: float) -> None:
         with self._lock:
             self._delays[method] = seconds
+
+    def endless_pages(self, *, same_token: bool = False) -> None:
+        """From now on (until reset) ListSecrets pages forever: empty pages, each with a next-page
+        token, fresh every time or always the same."""
+        with self._lock:
+            self._endless = "same" if same_token else "fresh"
 
     def corrupt_next_access(self, times: int = 1) -> None:
         """Flip a bit of the next payloads AccessSecretVersion sends (the CRC32C stays): what a
@@ -630,6 +641,11 @@ class FakeSecretManager:
 
     def _list_secrets(self, request: Any) -> Any:
         parent, _ = self._parent(request.parent)
+        with self._lock:
+            endless = self._endless
+        if endless is not None:
+            token = "loop" if endless == "same" else f"page-{next(self._seq)}"
+            return types.ListSecretsResponse(secrets=[], next_page_token=token, total_size=0)
         predicate = _FilterParser(request.filter).parse()
         with self._lock:
             secrets = [s for s in self._secrets.values() if s.meta.name.rsplit("/secrets/", 1)[0] == parent]

@@ -84,14 +84,15 @@ def test_a_token_plugin_failure_is_authentication_not_an_outage() -> None:
 class _RawRpcError(grpc.RpcError):
     """What a bare gRPC stub raises (a real grpc.RpcError subclass, as grpc's own _InactiveRpcError)."""
 
-    def __init__(self, code: grpc.StatusCode) -> None:
+    def __init__(self, code: grpc.StatusCode, details: str = "raw") -> None:
         self._code = code
+        self._details = details
 
     def code(self) -> grpc.StatusCode:
         return self._code
 
     def details(self) -> str:
-        return "raw"
+        return self._details
 
 
 @pytest.mark.parametrize(("code", "expected"), [
@@ -102,7 +103,43 @@ class _RawRpcError(grpc.RpcError):
     (grpc.StatusCode.CANCELLED, Unavailable),
 ])
 def test_raw_grpc_errors_are_mapped_too(code: grpc.StatusCode, expected: type[ProviderError]) -> None:
-    assert type(map_error(_RawRpcError(code), operation="x")) is expected
+    exc = _RawRpcError(code, "Secret [projects/1/secrets/x] not found." if code is grpc.StatusCode.NOT_FOUND
+                       else "raw")
+    assert type(map_error(exc, operation="x")) is expected
+
+
+@pytest.mark.parametrize("message", [
+    "Location europe-nowhere1 is not found or access is unauthorized.",
+    "Project 'projects/nope' not found.",
+    "not found",
+    "",
+])
+def test_a_not_found_that_is_not_about_a_secret_never_reads_as_absent(message: str) -> None:
+    for exc in (gexc.NotFound(message), _RawRpcError(grpc.StatusCode.NOT_FOUND, message)):
+        mapped = map_error(exc, operation="AccessSecretVersion", key="team/db")
+        assert type(mapped) is InvalidConfig, (message, mapped)
+
+
+def test_not_found_about_a_secret_or_its_version_is_not_found() -> None:
+    for message in ("Secret [projects/1/secrets/x] not found or has no versions.",
+                    "Secret Version [projects/1/secrets/x/versions/3] not found."):
+        assert type(map_error(gexc.NotFound(message), operation="AccessSecretVersion")) is NotFound
+
+
+def test_an_echoed_payload_is_masked_in_the_message_and_the_cause() -> None:
+    import traceback
+
+    from secretsync_providers.gcp.errormap import sanitized_cause
+
+    value = SecretValue("canary-gcp-echo-Zq8w")
+    exc = gexc.InvalidArgument("payload canary-gcp-echo-Zq8w is refused")
+    mapped = map_error(exc, operation="AddSecretVersion", values=[value])
+    try:
+        raise mapped from sanitized_cause(exc, mapped, [value])
+    except InvalidConfig as raised:
+        text = "".join(traceback.format_exception(raised))
+    assert "canary-gcp-echo" not in text and "***" in text
+    assert "google.api_core.exceptions.InvalidArgument" in text
 
 
 # -- URLs and config -------------------------------------------------------------------------
