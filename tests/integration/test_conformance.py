@@ -8,9 +8,13 @@ branch on *declared* capabilities only, never on the backend's name.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
+import logging
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 
 import pytest
@@ -311,6 +315,8 @@ def test_every_failure_is_a_contract_error_and_never_shows_the_value(client: Sec
     for exc in failures:
         assert isinstance(exc, SecretSyncError), f"SDK error leaked: {type(exc).__module__}.{type(exc).__name__}"
         assert canary not in str(exc) and canary not in repr(exc)
+        # What a controller logs with exc_info: the whole chain, causes included.
+        assert canary not in "".join(traceback.format_exception(exc))
         assert isinstance(exc, ProviderError)
     assert canary not in repr(client.get(name))
 
@@ -353,3 +359,53 @@ def test_no_value_reaches_any_log_line_at_debug(backend: Backend) -> None:
         logging.getLogger().removeHandler(handler)
         setup_logging("warning", "text")
     assert not [r for r in records if canary in r]
+
+
+def test_no_value_reaches_any_log_record_with_every_sdk_logger_at_debug(backend: Backend) -> None:
+    """A library user may log everything at DEBUG (not the CLI's pinned SDK loggers): botocore,
+    urllib3, azure-core, hvac, google and grpc included, propagation forced on. No record's
+    message, exception text or extra fields may hold the value, raw or base64."""
+    canary = "canary-all-loggers-Zq8w-9090"
+    needles = (canary, base64.b64encode(canary.encode()).decode()[:24])
+    seen: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = record.getMessage() + repr(record.__dict__)
+            if record.exc_info:
+                text += logging.Formatter().formatException(record.exc_info)
+            seen.append(f"{record.name}: {text}")
+
+    loggers = [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    saved = [(lg, lg.level, lg.propagate) for lg in loggers]
+    root = logging.getLogger()
+    root_level = root.level
+    handler = Capture(level=logging.DEBUG)
+    for lg in loggers:
+        lg.setLevel(logging.NOTSET)
+        lg.propagate = True
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    try:
+        c = backend.client()
+        name = unique_name("dbg")
+        c.put(name, SecretValue(canary), tags={"t": "1"} if c.capabilities.tags else None)
+        c.get(name)
+        c.get_many([name, unique_name("dbg-missing")])
+        list(c.list(ListFilter(prefix=name.split("/")[0])))
+        c.describe(name)
+        c.put(name, SecretValue(canary + "-2"))
+        for failing in (lambda: c.put(name, SecretValue(canary), if_absent=True),
+                        lambda: c.get(name, version="424242")):
+            with contextlib.suppress(ProviderError):
+                failing()
+        c.delete(name)
+        c.close()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(root_level)
+        for lg, level, propagate in saved:
+            lg.setLevel(level)
+            lg.propagate = propagate
+    leaks = [line[:300] for line in seen if any(n in line for n in needles)]
+    assert not leaks, leaks
