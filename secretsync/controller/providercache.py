@@ -24,7 +24,13 @@ more calls than re-fetching every key in use, e.g. a few keys in a huge account)
 cache switches to *direct* mode: re-fetch the keys in use in batches each cycle. It
 decides from the calls the last listing and fetches actually cost (counted with the
 store's :class:`~secretsync.core.calls.CallRecorder`), and re-probes the listing now and
-then because the set of keys in use changes.
+then because the set of keys in use changes. A listing must be *clearly* cheaper
+(``LIST_MARGIN``): a list cycle still fetches whatever changed, walks the listing one page
+at a time where direct fetches run concurrently, and a measured per-key cost carries noise
+(a cold cycle's first call also pays the session setup). A listing that costs at least one
+fetch per *listed secret* (Vault/OpenBao KV v2: a LIST gives names only, so one metadata
+read per secret) can never beat fetching the keys in use, whatever they become, so direct
+mode stops probing it.
 """
 
 from __future__ import annotations
@@ -47,6 +53,11 @@ log = logging.getLogger(__name__)
 
 LIST = "list"
 DIRECT = "direct"
+#: List mode only when a listing costs less than this fraction of re-fetching every key in use.
+LIST_MARGIN = 0.9
+#: A listing of at least this many secrets that cost about a fetch per secret is per-secret
+#: (not paged): with fewer, one page of one secret would look the same.
+PER_SECRET_MIN_LISTED = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +143,8 @@ class StoreCache:
         self.cycles = 0
         self.mode = LIST
         self._direct_cycles = 0
+        #: The last listing cost about a fetch per listed secret: probing it again cannot pay.
+        self.listing_per_secret = False
         #: Measured: calls one listing took, and calls per fetched key.
         self.list_calls: int | None = None
         self.fetch_cost: float | None = None
@@ -175,7 +188,8 @@ class StoreCache:
         usage = self.usage()
         wanted = set(usage.keys)
         need_listing = bool(usage.find_prefixes)
-        probe = self.mode == DIRECT and self._direct_cycles >= self.probe_every
+        probe = (self.mode == DIRECT and self._direct_cycles >= self.probe_every
+                 and not self.listing_per_secret)
         with self._lock:
             cold = not self._entries
         # An empty cache fetches every key anyway: listing first would only add calls. The
@@ -265,10 +279,16 @@ class StoreCache:
         has_tokens = not listing or any(change_token(m) is not None for m in listing.values())
         per_key = self.fetch_cost if self.fetch_cost is not None else 1.0
         direct_cost = wanted * per_key
-        new_mode = LIST if has_tokens and (self.list_calls or 0) < direct_cost else DIRECT
+        list_calls = self.list_calls or 0
+        # Listing costs L >= c * |listing| >= c * |keys in use that exist|: with c close to a
+        # fetch per key, no set of keys in use ever makes the listing pay.
+        self.listing_per_secret = (len(listing) >= PER_SECRET_MIN_LISTED
+                                   and list_calls >= LIST_MARGIN * per_key * len(listing))
+        new_mode = LIST if has_tokens and list_calls < LIST_MARGIN * direct_cost else DIRECT
         if new_mode != self.mode:
-            log.info("store %s: change detection now %s (list %s calls, re-fetch-all %.1f calls)",
-                     self.name, new_mode, self.list_calls, direct_cost)
+            log.info("store %s: change detection now %s (list %s calls for %d secrets, re-fetch-all %.1f calls%s)",
+                     self.name, new_mode, self.list_calls, len(listing), direct_cost,
+                     "; the listing costs a call per secret, not probed again" if self.listing_per_secret else "")
         self.mode = new_mode
         self._direct_cycles = 0
 
@@ -384,7 +404,7 @@ class StoreCache:
         with self._lock:
             return {"mode": self.mode, "cycles": self.cycles, "entries": len(self._entries),
                     "list_calls": self.list_calls, "fetch_cost": self.fetch_cost,
-                    "last_cycle_calls": self.last_cycle_calls}
+                    "listing_per_secret": self.listing_per_secret, "last_cycle_calls": self.last_cycle_calls}
 
 
 def _same_version(meta: SecretMetadata, entry: Entry) -> bool:
