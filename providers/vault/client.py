@@ -15,6 +15,11 @@ KV v2 specifics:
   (two calls: KV v2 has no single call for both).
 * a secret whose current version is deleted or destroyed (or whose ``delete_version_after``
   has passed) is absent, whatever older versions remain.
+* ``list`` on OpenBao asks ``LIST detailed-metadata/<folder>`` (every secret's metadata in
+  one answer, ``LIST_PAGE`` per call): 10,000 secrets are 10 calls, where Vault's
+  ``LIST metadata/`` gives names only and costs one metadata read per secret. A server
+  without that endpoint (HashiCorp Vault answers it with a 404 "Invalid path"), or a policy
+  that does not grant it, gets the classic walk; the client remembers which one works.
 
 A 404 only ever becomes NotFound when the mount exists: see :mod:`.errors`.
 """
@@ -72,6 +77,17 @@ _MAX_NAME = 1024
 #: server (or a proxy) answering every folder with another folder must not recurse forever.
 MAX_LIST_DEPTH = 64
 MAX_LIST_CALLS = 100_000
+#: OpenBao's KV v2 endpoint that LISTs a folder with each secret's metadata (``key_info``).
+DETAILED_METADATA = "detailed-metadata"
+#: Secrets per ``LIST detailed-metadata`` call (bounds one answer to a few hundred KB).
+LIST_PAGE = 1000
+
+
+class _NoDetailedListing(Exception):
+    """``LIST detailed-metadata`` is not served (or not allowed) here: use the classic walk.
+
+    A signal inside :meth:`VaultClient.list`, raised before anything is yielded; never leaves it.
+    """
 
 
 def _malformed(operation: str, key: str | None, what: str) -> Unavailable:
@@ -195,6 +211,8 @@ class VaultClient(ClientBase):
         self.prefix = prefix.strip("/")
         self._kv_version = kv_version
         self._detect_lock = threading.Lock()
+        #: Whether ``LIST detailed-metadata`` works here: None until a listing has found out.
+        self._detailed: bool | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
     def _call(self, fn: Callable[[], T]) -> T:
@@ -372,24 +390,111 @@ class VaultClient(ClientBase):
             elif path.startswith(prefix):
                 yield path
 
+    def _detailed_page(self, folder: str, after: str | None) -> tuple[list[str], Mapping[str, Any], str | None]:
+        """One page of ``LIST detailed-metadata/<folder>``: the usable keys, their metadata, and
+        the page's last key as the server sent it (None: the last page).
+
+        Raises :class:`_NoDetailedListing` while the endpoint has not yet been seen to work
+        and the server refuses it (InvalidConfig: a 404 "Invalid path" or 405 from a server
+        without it; PermissionDenied: a policy written for ``metadata/`` only), or answers
+        the first folder with a 404 (maybe empty, maybe not: the classic LIST decides).
+        Once it has worked, every error is what it is.
+        """
+        mount = quote_path(self.mount)
+        base = f"{self.prefix}/{folder}" if self.prefix else folder
+        rel = quote_path(base.rstrip("/")) + "/" if base else ""
+        params = {"limit": str(LIST_PAGE)}
+        if after is not None:
+            params["after"] = after
+        try:
+            response = self._request("LIST", f"{mount}/{DETAILED_METADATA}/{rel}", operation="list",
+                                     key=folder or None, params=params)
+        except NotFound:
+            if not self._detailed:
+                raise _NoDetailedListing from None
+            return [], {}, None  # OpenBao's definite 404: nothing under this folder
+        except (InvalidConfig, PermissionDenied):
+            if self._detailed:
+                raise
+            self._detailed = False
+            raise _NoDetailedListing from None
+        data = (response or {}).get("data") if isinstance(response, dict) else None
+        keys = data.get("keys") if isinstance(data, dict) else None
+        info = data.get("key_info", {}) if isinstance(data, dict) else None
+        if not isinstance(keys, list) or not isinstance(info, dict):
+            raise _malformed("list", folder or None, "no 'data.keys' list / 'data.key_info' object in a "
+                             "successful detailed LIST")
+        self._detailed = True
+        last = keys[-1] if len(keys) >= LIST_PAGE and isinstance(keys[-1], str) else None
+        return [k for k in keys if _listed_key_ok(k)], info, last
+
+    def _walk_detailed(self, folder: str, prefix: str, budget: list[int]
+                       ) -> Iterator[tuple[str, Mapping[str, Any] | None]]:
+        """Like :meth:`_walk`, a page of ``LIST_PAGE`` at a time, yielding each name's metadata."""
+        if folder.count("/") > MAX_LIST_DEPTH:
+            raise Unavailable(f"list: folders nested deeper than {MAX_LIST_DEPTH} levels under "
+                              f"{folder[:80]!r}...; refusing to walk further (a looping server?)",
+                              provider=PROVIDER, operation="list")
+        after: str | None = None
+        while True:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise Unavailable(f"list: more than {MAX_LIST_CALLS} LIST calls; refusing to walk further "
+                                  "(narrow the store's prefix)", provider=PROVIDER, operation="list")
+            keys, info, last = self._detailed_page(folder, after)
+            for key in keys:
+                path = folder + key
+                if not (path.startswith(prefix) or prefix.startswith(path)):
+                    continue
+                if key.endswith("/"):
+                    yield from self._walk_detailed(path, prefix, budget)
+                elif path.startswith(prefix):
+                    meta = info.get(key)
+                    yield path, meta if isinstance(meta, Mapping) and meta else None
+            if last is None or last == after:  # the last page (or a server ignoring 'after')
+                return
+            after = last
+
+    def _names(self, start: str, prefix: str) -> Iterator[tuple[str, Mapping[str, Any] | None]]:
+        """Every name under ``start`` matching ``prefix``, with its KV v2 metadata when the
+        listing carried it (OpenBao's detailed LIST), else None."""
+        if self.kv_version == 2 and self._detailed is not False:
+            walk = self._walk_detailed(start, prefix, [MAX_LIST_CALLS])
+            try:
+                # The endpoint is decided on the first page, before anything is yielded.
+                first = next(walk, None)
+            except _NoDetailedListing:
+                pass
+            else:
+                if first is not None:
+                    yield first
+                    yield from walk
+                return
+        for name in self._walk(start, prefix):
+            yield name, None
+
     def list(self, flt: ListFilter | None = None) -> Iterator[SecretMetadata]:
-        """LIST each folder (one call per folder), then one metadata read per KV v2 secret.
+        """KV v2 on OpenBao: one ``LIST detailed-metadata`` per page of ``LIST_PAGE`` secrets.
+        Elsewhere: LIST each folder (one call per folder), then one metadata read per secret.
 
         ``flt.prefix`` prunes the walk to the folders that can match; regex and tags apply
-        after the metadata read.
+        after the metadata is known.
         Soft-deleted secrets (current version deleted) are left out.
         """
         flt = flt or ListFilter()
         prefix = flt.prefix or ""
         start = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
-        for name in self._walk(start, prefix):
+        for name, info in self._names(start, prefix):
             if self.kv_version == 1:
                 meta: SecretMetadata | None = SecretMetadata(name=name)
             else:
                 try:
-                    meta = self._live_meta(name, self._read_metadata(name))
+                    data = info if info is not None else self._read_metadata(name)
                 except NotFound:
                     continue  # deleted between the LIST and the read
+                if not isinstance(data.get("versions", {}), dict):
+                    raise _malformed("list", name, "a secret's 'versions' is not an object")
+                meta = self._live_meta(name, data)
             if meta is not None and flt.matches(meta):
                 yield meta
 
