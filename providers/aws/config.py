@@ -59,9 +59,32 @@ def _fail(field: str, why: str) -> InvalidConfig:
     return InvalidConfig(f"aws store config field {field!r}: {why}", provider=PROVIDER, operation="config")
 
 
+def _has_dot_segment(path: str) -> bool:
+    """A '.' or '..' segment: meaningless to AWS, but a path-traversal attempt everywhere else."""
+    return any(seg in (".", "..") for seg in path.split("/"))
+
+
+def _optional_text(config: Mapping[str, Any], field: str) -> str | None:
+    """A present optional string field: a non-empty string without control characters."""
+    if field not in config or config[field] is None:
+        return None
+    value = config[field]
+    if not isinstance(value, str):
+        raise _fail(field, f"must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise _fail(field, "must not be empty (leave it out to use the default)")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise _fail(field, "contains a control character")
+    return value
+
+
 def config_from_url(url: str) -> dict[str, Any]:
     """``aws://us-east-1/team/app?endpoint=http://127.0.0.1:5000&recoveryWindowDays=7``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise InvalidConfig(f"aws store URL {url!r} does not parse: {exc}", provider=PROVIDER,
+                            operation="config") from None
     if parts.scheme.lower() not in ("aws", "awssm"):
         raise InvalidConfig(f"not an aws:// store URL: {url!r}", provider=PROVIDER, operation="config")
     config: dict[str, Any] = {}
@@ -87,27 +110,33 @@ def parse_config(config: Mapping[str, Any]) -> AwsConfig:
     if unknown:
         raise _fail(unknown[0], f"unknown field (known: {', '.join(KEYS)})")
 
-    region = config.get("region")
-    if region is not None and (not isinstance(region, str) or not _REGION.match(region)):
+    region = _optional_text(config, "region")
+    if region is not None and not _REGION.match(region):
         raise _fail("region", f"{region!r} is not an AWS region name like 'us-east-1'")
 
-    prefix = config.get("prefix", "") or ""
+    prefix = config.get("prefix")
+    if prefix is None:
+        prefix = ""
     if not isinstance(prefix, str):
-        raise _fail("prefix", "must be a string")
+        raise _fail("prefix", f"must be a string, not {type(prefix).__name__}")
     prefix = prefix.strip("/")
     if prefix and (not _NAME_CHARS.match(prefix) or "//" in prefix or len(prefix) >= MAX_NAME_LENGTH):
-        raise _fail("prefix", f"{prefix!r} may only hold ASCII letters, digits and /_+=.@- (no '//')")
+        raise _fail("prefix", f"{prefix[:80]!r} may only hold ASCII letters, digits and /_+=.@- (no '//')")
+    if prefix and _has_dot_segment(prefix):
+        raise _fail("prefix", f"{prefix!r} has a '.' or '..' segment")
 
-    endpoint = config.get("endpoint") or None
+    endpoint = _optional_text(config, "endpoint")
     if endpoint is not None:
-        if not isinstance(endpoint, str):
-            raise _fail("endpoint", "must be a URL string")
-        ep = urlsplit(endpoint)
+        try:
+            ep = urlsplit(endpoint)
+            ep.port  # noqa: B018 - parsing the port is the check (out of range, not a number)
+        except ValueError as exc:
+            raise _fail("endpoint", f"{endpoint!r} is not a valid URL ({exc})") from None
         if ep.scheme not in ("http", "https") or not ep.hostname:
             raise _fail("endpoint", f"{endpoint!r} is not an http(s) URL")
 
-    role = config.get("role") or None
-    if role is not None and (not isinstance(role, str) or not _ROLE_ARN.match(role)):
+    role = _optional_text(config, "role")
+    if role is not None and not _ROLE_ARN.match(role):
         raise _fail("role", f"{role!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
 
     raw_window = config.get("recoveryWindowDays", DEFAULT_RECOVERY_WINDOW_DAYS)
@@ -121,9 +150,7 @@ def parse_config(config: Mapping[str, Any]) -> AwsConfig:
     if not low <= window <= high:
         raise _fail("recoveryWindowDays", f"{window} is outside AWS's range {low}-{high} days")
 
-    profile = config.get("profile") or None
-    if profile is not None and not isinstance(profile, str):
-        raise _fail("profile", "must be a string")
+    profile = _optional_text(config, "profile")
 
     return AwsConfig(
         region=region, prefix=prefix, endpoint=endpoint, role=role,
@@ -141,4 +168,7 @@ def check_name(config: AwsConfig, name: str, operation: str) -> str:
             "invalid secret name: AWS allows 1-512 ASCII letters, digits and /_+=.@- (with the prefix)",
             provider=PROVIDER, operation=operation, key=name,
         )
+    if _has_dot_segment(name):
+        raise InvalidConfig("invalid secret name: a '.' or '..' segment", provider=PROVIDER,
+                            operation=operation, key=name)
     return wire

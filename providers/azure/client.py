@@ -146,6 +146,10 @@ class AzureKeyVaultClient(ClientBase):
                 raise error from cause
 
     def _vault_name(self, name: str, operation: str) -> str:
+        if (not isinstance(name, str) or any(seg in (".", "..") for seg in name.split("/"))
+                or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)):
+            raise InvalidConfig("invalid secret name: a '.' or '..' segment, or a control character",
+                                provider=PROVIDER, operation=operation, key=str(name))
         try:
             return self._names.to_vault(name)
         except UnstorableName as exc:

@@ -62,12 +62,20 @@ def _fail(message: str) -> InvalidConfig:
     return InvalidConfig(message, provider="azure", operation="config")
 
 
+#: Tenant and client ids: GUIDs, or tenant domain names / "organizations".
+_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?$")
+
+
 def _https_url(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise _fail(f"config field {field!r} must be an https URL")
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        raise _fail(f"config field {field!r} must be an https URL (got {value!r})")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise _fail(f"config field {field!r} is not a valid URL ({exc}): {value[:80]!r}") from None
+    if parts.scheme != "https" or not parts.hostname or any(ord(c) <= 0x20 for c in value):
+        raise _fail(f"config field {field!r} must be an https URL (got {value[:80]!r})")
     return value.rstrip("/")
 
 
@@ -120,20 +128,35 @@ class AzureConfig:
                 return None
             if not isinstance(value, str):
                 raise _fail(f"config field {field!r} must be a string")
+            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+                raise _fail(f"config field {field!r} contains a control character")
             return value
 
         encoding = config.get("nameEncoding", "escape")
         if encoding not in MODES:
             raise _fail(f"config field 'nameEncoding' must be one of {', '.join(MODES)} (got {encoding!r})")
+        raw_concurrency = config.get("maxConcurrency", 8)
         try:
-            concurrency = int(config.get("maxConcurrency", 8))
+            if isinstance(raw_concurrency, bool) or (isinstance(raw_concurrency, float)
+                                                     and not raw_concurrency.is_integer()):
+                raise ValueError
+            concurrency = int(raw_concurrency)
         except (TypeError, ValueError):
             raise _fail("config field 'maxConcurrency' must be an integer") from None
         if not 1 <= concurrency <= 64:
             raise _fail("config field 'maxConcurrency' must be between 1 and 64")
         ca_cert = opt_str("caCert")
-        if ca_cert is not None and not Path(ca_cert).is_file():
-            raise _fail(f"config field 'caCert': no file at {ca_cert!r}")
+        if ca_cert is not None:
+            try:
+                is_file = Path(ca_cert).is_file()
+            except (OSError, ValueError):
+                is_file = False
+            if not is_file:
+                raise _fail(f"config field 'caCert': no file at {ca_cert[:120]!r}")
+        for id_field in ("tenantId", "clientId"):
+            id_value = opt_str(id_field)
+            if id_value is not None and not _ID.match(id_value):
+                raise _fail(f"config field {id_field!r}: {id_value[:80]!r} is not a GUID or a domain name")
         authority = opt_str("authorityHost")
         endpoint = opt_str("endpoint")
         return cls(
@@ -157,9 +180,12 @@ class AzureKeyVaultFactory:
     capabilities: Capabilities = CAPABILITIES
 
     def config_from_url(self, url: str) -> dict[str, Any]:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+        except ValueError as exc:
+            raise _fail(f"store URL {url!r} does not parse: {exc}") from None
         scheme = parts.scheme.lower()
-        host = parts.hostname or ""
         if scheme in ("azure", "azkv"):
             if not host:
                 raise _fail(f"store URL {url!r} names no vault (azure://VAULT)")

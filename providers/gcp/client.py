@@ -120,6 +120,9 @@ class GcpClient(ClientBase):
         return CAPABILITIES
 
     def _path(self, name: str) -> str:
+        if isinstance(name, str) and any(seg in (".", "..") for seg in name.split("/")):
+            raise InvalidConfig("invalid secret name: a '.' or '..' segment", provider="gcp", operation="name",
+                                key=name)
         full = f"{self.prefix}/{name}" if self.prefix else name
         return f"{self.parent}/secrets/{encode_secret_id(full)}"
 

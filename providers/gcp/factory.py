@@ -35,6 +35,8 @@ from .naming import encode_secret_id
 _PROJECT = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$")
 _LOCATION = re.compile(r"^[a-z]+(?:-[a-z0-9]+)+$")
 _HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
+#: An API endpoint: a host name, optionally with a port (what ClientOptions.api_endpoint takes).
+_ENDPOINT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$")
 _KEYS = {"project", "prefix", "location", "endpoint", "insecureEndpoint"}
 _URL_KEYS = {"location", "endpoint"}
 
@@ -44,7 +46,10 @@ class GcpFactory:
     capabilities = CAPABILITIES
 
     def config_from_url(self, url: str) -> dict[str, Any]:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise InvalidConfig(f"gcp:// store URL {url!r} does not parse: {exc}") from None
         if parts.scheme.lower() not in ("gcp", "gcpsm"):
             raise InvalidConfig(f"not a gcp:// URL: {url!r}")
         project = unquote(parts.netloc)
@@ -73,6 +78,8 @@ class GcpFactory:
         if prefix is not None:
             if not isinstance(prefix, str) or "//" in prefix.strip("/"):
                 raise InvalidConfig(f"gcp store config field 'prefix': {prefix!r} must be a path without '//'")
+            if any(seg in (".", "..") for seg in prefix.strip("/").split("/")) and prefix.strip("/"):
+                raise InvalidConfig(f"gcp store config field 'prefix': {prefix!r} has a '.' or '..' segment")
             if prefix.strip("/"):
                 try:
                     encode_secret_id(prefix.strip("/") + "/x")
@@ -86,6 +93,10 @@ class GcpFactory:
             value = config.get(key)
             if value is not None and (not isinstance(value, str) or not value):
                 raise InvalidConfig(f"gcp store config field {key!r} must be a non-empty string")
+        endpoint = config.get("endpoint")
+        if endpoint is not None and not _ENDPOINT.match(endpoint):
+            raise InvalidConfig(f"gcp store config field 'endpoint': {endpoint[:80]!r} is not HOST or HOST:PORT "
+                                "(e.g. secretmanager.europe-west1.rep.googleapis.com)")
         insecure = config.get("insecureEndpoint")
         if insecure is not None and not _HOST_PORT.match(insecure):
             raise InvalidConfig(f"gcp store config field 'insecureEndpoint': {insecure!r} is not HOST:PORT")

@@ -48,7 +48,11 @@ def _invalid(message: str) -> InvalidConfig:
 
 
 def config_from_url(url: str) -> dict[str, Any]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise _invalid(f"store URL {url!r} does not parse: {exc}") from None
     if parts.scheme.lower() not in SCHEMES:
         raise _invalid(f"not a vault:// URL: {url!r}")
     query: dict[str, str] = {}
@@ -89,6 +93,8 @@ def kv_version(config: Mapping[str, Any]) -> int | None:
     if raw is None or raw == "":
         return None
     try:
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError
         version = int(raw)
     except (TypeError, ValueError):
         raise _invalid("vault store config field 'kvVersion' must be 1 or 2") from None
@@ -98,10 +104,18 @@ def kv_version(config: Mapping[str, Any]) -> int | None:
 
 
 def _is_url(address: Any) -> bool:
-    if not isinstance(address, str):
+    if not isinstance(address, str) or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in address):
         return False
-    parts = urlsplit(address)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    try:
+        parts = urlsplit(address)
+        parts.port  # noqa: B018 - an out-of-range or non-numeric port raises
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
 
 
 def _check_path(value: Any, field: str, *, allow_empty: bool) -> None:
@@ -112,6 +126,8 @@ def _check_path(value: Any, field: str, *, allow_empty: bool) -> None:
         raise _invalid(f"vault store config field {field!r} must not be empty")
     if stripped and any(seg in ("", ".", "..") for seg in stripped.split("/")):
         raise _invalid(f"vault store config field {field!r} has an empty, '.' or '..' segment")
+    if _has_control(value) or len(value) > 1024:
+        raise _invalid(f"vault store config field {field!r} has a control character or is over 1024 characters")
 
 
 def validate_config(config: Mapping[str, Any]) -> None:
@@ -132,6 +148,10 @@ def validate_config(config: Mapping[str, Any]) -> None:
     for field in ("namespace", "caCert"):
         if config.get(field) is not None and not isinstance(config[field], str):
             raise _invalid(f"vault store config field {field!r} must be a string")
+        if isinstance(config.get(field), str) and _has_control(config[field]):
+            raise _invalid(f"vault store config field {field!r} contains a control character")
+    if config.get("namespace"):
+        _check_path(config["namespace"], "namespace", allow_empty=True)
     if config.get("tlsSkipVerify") is not None and not isinstance(config["tlsSkipVerify"], bool):
         raise _invalid("vault store config field 'tlsSkipVerify' must be true or false")
     auth = config.get("auth")

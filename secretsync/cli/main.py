@@ -9,6 +9,7 @@ Exit codes (documented in README):
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -119,11 +120,26 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except SecretSyncError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_one_line(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)  # stdout closed early (| head): nothing left to say
+    except Exception as exc:
+        # A bug, not a user error: still one line (its type only; the message of an arbitrary
+        # exception could quote anything, values included), the traceback at --log-level debug.
+        logging.getLogger("secretsync.cli").debug("unexpected error", exc_info=True)
+        click.echo(f"error: unexpected {type(exc).__name__} (a secretsync bug; rerun with "
+                   "--log-level debug for the traceback)", err=True)
+        sys.exit(1)
+
+
+def _one_line(text: str, limit: int = 2000) -> str:
+    """Error messages print on one line, however an SDK formatted them."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+#: Longest message text a ProviderError keeps whole.
+_MAX_TEXT = 1000
+
 
 class SecretSyncError(Exception):
     """Base of every error secretsync raises on purpose."""
@@ -59,8 +62,13 @@ class ProviderError(SecretSyncError):
         parts = [p for p in (provider, operation) if p]
         where = "/".join(parts)
         text = message or self.reason
+        if len(text) > _MAX_TEXT:
+            # A huge input echoed into a message (a 5000-character name or URL) would swamp
+            # logs and status fields; keep the start (what) and the end (why).
+            text = f"{text[:600]} [...] {text[-300:]}"
         if key is not None:
-            text = f"{text} (key {key!r})"
+            shown = key if len(key) <= 200 else key[:200] + "..."
+            text = f"{text} (key {shown!r})"
         if where:
             text = f"{where}: {text}"
         super().__init__(text)

@@ -83,12 +83,17 @@ def get_factory(name: str) -> ProviderFactory:
 
 def provider_for_url(url: str) -> str:
     """The provider name a store URL addresses (raises InvalidConfig when none does)."""
-    parts = urlsplit(url)
+    if not isinstance(url, str):
+        raise InvalidConfig(f"store URL must be a string, not {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError as exc:
+        raise InvalidConfig(f"store URL {url!r} does not parse: {exc}") from None
     scheme = parts.scheme.lower()
     if not scheme:
         raise InvalidConfig(f"store URL {url!r} has no scheme (e.g. file://PATH, aws://REGION)")
     if scheme in ("https", "http"):
-        host = (parts.hostname or "").lower()
         if host.endswith(_AZURE_HOST_SUFFIXES):
             return "azure"
         raise InvalidConfig(

@@ -152,6 +152,14 @@ class FileClient(ClientBase):
         try:
             text = self.path.read_bytes()
         except FileNotFoundError:
+            default_key = self.path.with_name(self.path.name + ".key")
+            if self._key.key_file == default_key and default_key.exists():
+                # The key file is written with the store's first write, so this store existed:
+                # reading it as empty would make every secret look deleted (and be pruned).
+                raise InvalidConfig(
+                    f"store {self.path} is missing but its key file {default_key} exists: the store was "
+                    "deleted or its volume is not mounted; restore it, or remove the key file to start "
+                    "an empty store", provider="file") from None
             return VersionedStore("file"), None
         except OSError as exc:
             raise Unavailable(f"cannot read store {self.path}: {exc.strerror}", provider="file") from None
@@ -264,7 +272,10 @@ class FileFactory:
     capabilities = CAPABILITIES
 
     def config_from_url(self, url: str) -> dict[str, Any]:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise InvalidConfig(f"file:// store URL {url!r} does not parse: {exc}") from None
         if parts.scheme != "file":
             raise InvalidConfig(f"not a file:// URL: {url!r}")
         # file:///abs/path, file://relative/path (netloc is the first segment) and file://~/x
@@ -274,13 +285,23 @@ class FileFactory:
         return {"path": str(Path(raw).expanduser())}
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
+        unknown = sorted(str(k) for k in config if k not in ("path", "keyFile"))
+        if unknown:
+            raise InvalidConfig(f"file store config field {unknown[0]!r}: unknown field (known: path, keyFile)")
         path = config.get("path")
-        if not isinstance(path, str) or not path:
+        if not isinstance(path, str) or not path.strip():
             raise InvalidConfig("file store config field 'path' must be a non-empty string")
         key_file = config.get("keyFile")
-        if key_file is not None and not isinstance(key_file, str):
-            raise InvalidConfig("file store config field 'keyFile' must be a string")
-        if Path(path).is_dir():
+        if key_file is not None and (not isinstance(key_file, str) or not key_file.strip()):
+            raise InvalidConfig("file store config field 'keyFile' must be a non-empty string")
+        for field, value in (("path", path), ("keyFile", key_file)):
+            if value is not None and "\x00" in value:
+                raise InvalidConfig(f"file store config field {field!r} contains a NUL character")
+        try:
+            is_dir = Path(path).is_dir()
+        except OSError as exc:
+            raise InvalidConfig(f"file store config field 'path': {exc.strerror or exc}") from None
+        if is_dir:
             raise InvalidConfig(f"file store config field 'path': {path} is a directory")
 
     def open(

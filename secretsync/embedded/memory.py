@@ -99,12 +99,18 @@ class MemoryFactory:
     capabilities = CAPABILITIES
 
     def config_from_url(self, url: str) -> dict[str, Any]:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise InvalidConfig(f"memory:// store URL {url!r} does not parse: {exc}") from None
         if parts.scheme != "memory":
             raise InvalidConfig(f"not a memory:// URL: {url!r}")
         return {"name": (parts.netloc + parts.path).strip("/") or "default"}
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
+        unknown = sorted(str(k) for k in config if k != "name")
+        if unknown:
+            raise InvalidConfig(f"memory store config field {unknown[0]!r}: unknown field (known: name)")
         name = config.get("name", "default")
         if not isinstance(name, str):
             raise InvalidConfig("memory store config field 'name' must be a string")

@@ -18,12 +18,12 @@ from secretsync.core.contract import ListFilter, PutResult, SecretMetadata
 from secretsync.core.errors import Conflict, InvalidConfig, NotFound
 from secretsync.core.values import SecretValue
 
-#: Names: anything printable but no leading/trailing slash, no '..' segment, <= 512 chars.
+#: Names: anything printable but no leading/trailing slash, no '.' or '..' segment, <= 512 chars.
 _NAME = re.compile(r"^(?!/)(?!.*//)(?!.*/$)[^\x00-\x1f]{1,512}$")
 
 
 def check_name(name: str, provider: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name.split("/"):
+    if not isinstance(name, str) or not _NAME.match(name) or {".", ".."} & set(name.split("/")):
         raise InvalidConfig("invalid secret name", provider=provider, operation="name", key=str(name))
 
 
@@ -58,6 +58,8 @@ class VersionedStore:
     def _entry(self, name: str, op: str) -> Entry:
         entry = self.entries.get(name)
         if entry is None:
+            # A name no store could hold is a caller's mistake, not a definite "absent".
+            check_name(name, self.provider)
             raise NotFound("secret not found", provider=self.provider, operation=op, key=name)
         return entry
 

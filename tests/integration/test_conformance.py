@@ -409,3 +409,14 @@ def test_no_value_reaches_any_log_record_with_every_sdk_logger_at_debug(backend:
             lg.propagate = propagate
     leaks = [line[:300] for line in seen if any(n in line for n in needles)]
     assert not leaks, leaks
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a/../b", "a/./b", "x/..", "a\x00b", "x" * 5000],
+                         ids=["empty", "dotdot-lead", "dotdot-mid", "dot", "dotdot-tail", "nul", "5000-chars"])
+def test_names_no_store_can_hold_are_invalid_config_never_not_found(client: SecretsClient, bad: str) -> None:
+    """A traversal attempt or garbage name is the caller's mistake: it must never look like a
+    definite "absent" (which may drive a prune), and never reach the backend as a path."""
+    for call in (lambda: client.get(bad), lambda: client.exists(bad), lambda: client.describe(bad),
+                 lambda: client.delete(bad), lambda: client.put(bad, SecretValue("v"))):
+        with pytest.raises(InvalidConfig):
+            call()

@@ -94,3 +94,85 @@ def test_version_and_providers_commands() -> None:
 @pytest.mark.parametrize("args", [["--help"], ["secret", "--help"], ["secret", "put", "--help"]])
 def test_help_everywhere(args: list[str]) -> None:
     assert CliRunner().invoke(cli, args).exit_code == 0
+
+
+#: (store URL, secret name, exit code, what the one-line error must name). Every case fails
+#: before any network call, so no server is needed.
+BAD_INPUT = [
+    ("vault://[::1", "x", 6, "does not parse"),
+    ("vault://h:99999/secret", "x", 6, "Port out of range"),
+    ("vault://h/mount/../sys", "x", 6, "'mount'"),
+    ("vault://h:8200/secret?kvVersion=3", "x", 6, "'kvVersion'"),
+    ("vault://h:8200/secret?bogus=1", "x", 6, "'bogus'"),
+    ("vault://h:8200/secret?namespace=a/../b", "x", 6, "'namespace'"),
+    ("vault://h:8200/secret", "a/../b", 6, "invalid secret name"),
+    ("vault://h:8200/secret", "x" * 5000, 6, "invalid secret name"),
+    ("aws://us-east-1/../x", "x", 6, "'prefix'"),
+    ("aws://US_EAST/x", "x", 6, "'region'"),
+    ("aws://us-east-1?endpoint=", "x", 6, "'endpoint'"),
+    ("aws://us-east-1?endpoint=http://[::1", "x", 6, "'endpoint'"),
+    ("aws://us-east-1?recoveryWindowDays=99", "x", 6, "'recoveryWindowDays'"),
+    ("aws://us-east-1?role=nope", "x", 6, "'role'"),
+    ("aws://us-east-1", "a/../b", 6, "invalid secret name"),
+    ("aws://us-east-1", "pässwörd", 6, "invalid secret name"),
+    ("aws://us-east-1", "x" * 600, 6, "invalid secret name"),
+    ("gcp://Bad_Project", "x", 6, "'project'"),
+    ("gcp://my-project/..", "x", 6, "'prefix'"),
+    ("gcp://my-project?endpoint=http://x/y", "x", 6, "'endpoint'"),
+    ("gcp://my-project?bogus=1", "x", 6, "bogus"),
+    ("gcp://my-project", "a/./b", 6, "invalid secret name"),
+    ("gcp://my-project", "x" * 300, 6, "too long"),
+    ("azure://a", "x", 6, "'vaultUrl'"),
+    ("azure://myvault?maxConcurrency=x", "x", 6, "'maxConcurrency'"),
+    ("azure://myvault?tenantId=a%20b", "x", 6, "'tenantId'"),
+    ("azure://myvault?authType=magic", "x", 6, "'authType'"),
+    ("https://myvault.vault.azure.net/path", "x", 6, "no path"),
+    ("azure://myvault", "../x", 6, "invalid secret name"),
+    ("file://%00", "x", 6, "'path'"),
+    ("memory://t", "a/../b", 6, "invalid secret name"),
+    ("nope://x", "x", 6, "no provider named 'nope'"),
+    ("", "x", 6, "no scheme"),
+]
+
+
+@pytest.mark.parametrize(("url", "name", "code", "needle"), BAD_INPUT)
+def test_bad_store_urls_and_names_fail_with_one_line_and_a_documented_code(
+    url: str, name: str, code: int, needle: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from secretsync.cli.main import main
+
+    for var in ("SECRETSYNC_AZURE_ACCESS_TOKEN", "VAULT_ADDR", "BAO_ADDR", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(SystemExit) as info:
+        main(["secret", "get", url, name])
+    err = capsys.readouterr().err
+    assert info.value.code == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert needle in lines[0], lines[0]
+    assert len(lines[0]) < 600, "long names are shortened in messages"
+
+
+def test_an_unexpected_exception_is_one_line_without_a_traceback_or_its_message(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from secretsync.cli import secret_cmds
+    from secretsync.cli.main import main
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("canary-unexpected-Zq8w in a message")
+
+    monkeypatch.setattr(secret_cmds, "open_store", broken)
+    with pytest.raises(SystemExit) as info:
+        main(["secret", "get", "memory://x", "k"])
+    err = capsys.readouterr().err
+    assert info.value.code == 1
+    assert err.strip().splitlines() == [err.strip()] and "Traceback" not in err
+    assert "RuntimeError" in err and "canary-unexpected" not in err
+
+
+def test_a_url_that_does_not_parse_never_shows_a_python_traceback() -> None:
+    proc = run_cli("secret", "get", "vault://[::1", "x")
+    assert proc.returncode == 6
+    assert b"Traceback" not in proc.stderr and proc.stderr.startswith(b"error: ")

@@ -135,3 +135,32 @@ def test_no_temp_files_are_left_behind(tmp_path: Path) -> None:
 def test_directory_path_is_rejected_naming_the_field(tmp_path: Path) -> None:
     with pytest.raises(InvalidConfig, match="'path'"):
         open_store(f"file://{tmp_path}")
+
+
+def test_a_store_whose_file_vanished_but_whose_key_remains_is_refused_not_empty(tmp_path: Path) -> None:
+    """An unmounted volume or a deleted file must not read as "every secret is gone"."""
+    from secretsync.core.errors import InvalidConfig, NotFound
+
+    url = f"file://{tmp_path}/s.json"
+    open_store(url).put("db", SecretValue("v"))
+    (tmp_path / "s.json").unlink()
+    for call in (lambda: open_store(url).get("db"), lambda: list(open_store(url).list()),
+                 lambda: open_store(url).exists("db")):
+        with pytest.raises(InvalidConfig, match="missing but its key file"):
+            call()
+    with pytest.raises(NotFound):  # a store never written to is simply empty
+        open_store(f"file://{tmp_path}/fresh.json").get("db")
+
+
+def test_unknown_config_fields_and_bad_paths_are_refused_naming_the_field() -> None:
+    from secretsync.core.errors import InvalidConfig
+    from secretsync.core.registry import get_factory
+
+    factory = get_factory("file")
+    for config, field in (({"path": "/tmp/s.json", "bogus": 1}, "bogus"), ({"path": "/tmp/a\x00b"}, "path"),
+                          ({"path": "x" * 5000 + "/s.json"}, "path"), ({"path": " "}, "path"),
+                          ({"path": "/tmp/s.json", "keyFile": 5}, "keyFile")):
+        with pytest.raises(InvalidConfig, match=field):
+            factory.validate_config(config)
+    with pytest.raises(InvalidConfig, match="bogus"):
+        get_factory("memory").validate_config({"name": "x", "bogus": True})
