@@ -32,8 +32,11 @@ pytest.importorskip("boto3")
 
 CANARY = "canary-aws-failure-Zq8w-4411"
 JSON = {"Content-Type": "application/x-amz-json-1.1"}
-#: Short timeouts: a call may take at most connect + 2 * read = 1.5 s in all.
-FAST = TimeoutSettings(connect=0.5, read=0.5, sdk_retries=2)
+#: Stall tests: short timeouts, SDK retries on, to show they do not multiply the time
+#: (a call may take connect + 2 * read = 0.9 s in all).
+FAST = TimeoutSettings(connect=0.3, read=0.3, sdk_retries=2)
+#: Answer-mapping tests: generous timeouts (a busy CI machine is not a failure), no retries.
+PROMPT = TimeoutSettings(connect=5.0, read=5.0, sdk_retries=0)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,7 @@ def canned() -> Iterator[CannedServer]:
 
 
 def client_on(server: CannedServer, **settings: Any) -> SecretsClient:
-    return open_aws(server.url, settings=ClientSettings(timeouts=FAST, **settings))
+    return open_aws(server.url, settings=ClientSettings(timeouts=PROMPT, **settings))
 
 
 def operation(request: Request) -> str:
@@ -153,7 +156,8 @@ def test_an_error_that_echoes_the_written_value_shows_it_nowhere(canned: CannedS
 def test_every_http_attempt_waits_for_the_rate_limiter(canned: CannedServer) -> None:
     """botocore retries a 503 by itself: each attempt is a backend call and takes a token."""
     canned.respond(Reply(503, JSON, json.dumps({"__type": "ServiceUnavailable", "message": "x"}).encode()))
-    settings = ClientSettings(timeouts=FAST, rate_limit=RateLimitSettings(rate=10, burst=1))
+    retrying = TimeoutSettings(connect=5.0, read=5.0, sdk_retries=2)
+    settings = ClientSettings(timeouts=retrying, rate_limit=RateLimitSettings(rate=10, burst=1))
     exc, elapsed = timed(lambda: open_aws(canned.url, settings=settings).get("app/db"))
     assert isinstance(exc, Unavailable)
     assert len(canned.requests) == 3
@@ -175,3 +179,10 @@ def test_list_filter_with_tags_survives_garbled_entries(canned: CannedServer) ->
     canned.respond(Reply(200, JSON, json.dumps({"SecretList": ["not-an-object"]}).encode()))
     with pytest.raises(Unavailable):
         list(client_on(canned).list(ListFilter(tags={"team": "a"})))
+
+
+def test_a_name_that_does_not_resolve_is_unavailable() -> None:
+    exc, elapsed = timed(lambda: open_aws("http://nohost.invalid:4566",
+                                          settings=ClientSettings(timeouts=PROMPT)).get("app/db"))
+    assert isinstance(exc, Unavailable), repr(exc)
+    assert elapsed < 3

@@ -37,7 +37,11 @@ from tests.harness.canned import BlackHole, CannedServer, Close, Drip, Reply, Re
 
 CANARY = "canary-azure-failure-Zq8w-6623"
 JSON = {"Content-Type": "application/json; charset=utf-8"}
-FAST = TimeoutSettings(connect=0.5, read=0.5, sdk_retries=2)
+#: Stall tests: short timeouts, SDK retries on, to show they do not multiply the time
+#: (a call may take connect + 2 * read = 0.9 s in all).
+FAST = TimeoutSettings(connect=0.3, read=0.3, sdk_retries=2)
+#: Answer-mapping tests: generous timeouts (a busy CI machine is not a failure), no retries.
+PROMPT = TimeoutSettings(connect=5.0, read=5.0, sdk_retries=0)
 SECRET = {"id": "https://testvault.vault.azure.net/secrets/app/0123456789abcdef0123456789abcdef",
           "value": "v", "attributes": {"enabled": True}}
 
@@ -57,7 +61,7 @@ def canned(tls: TlsFiles) -> Iterator[CannedServer]:
 def vault_on(url: str, tls: TlsFiles, settings: ClientSettings | None = None) -> SecretsClient:
     config = {"vaultUrl": "https://testvault.vault.azure.net", "endpoint": url, "caCert": str(tls.ca_path),
               "authType": "accessToken"}
-    return get_factory("azure").open(config, settings or ClientSettings(timeouts=FAST),
+    return get_factory("azure").open(config, settings or ClientSettings(timeouts=PROMPT),
                                      {"accessToken": SecretValue("test-token")})
 
 
@@ -179,7 +183,7 @@ def test_every_http_request_including_the_auth_challenge_waits_for_the_rate_limi
         return Reply(200, JSON, json.dumps(SECRET).encode())
 
     canned.respond(answer)
-    settings = ClientSettings(timeouts=FAST, rate_limit=RateLimitSettings(rate=10, burst=1))
+    settings = ClientSettings(timeouts=PROMPT, rate_limit=RateLimitSettings(rate=10, burst=1))
     client = vault_on(canned.url, tls, settings)
     exc, elapsed = timed(lambda: client.get("app"))
     assert exc is None, repr(exc)
@@ -192,6 +196,12 @@ def test_a_stalling_vault_fails_within_the_call_deadline(canned: CannedServer, t
     canned.respond(Drip(Reply(200, JSON, json.dumps(SECRET).encode()), interval=0.1))
     with BlackHole() as hole:
         url = canned.url if stall == "drip-fed answer" else hole.url.replace("http:", "https:")
-        exc, elapsed = timed(lambda: vault_on(url, tls).get("app"))
+        exc, elapsed = timed(lambda: vault_on(url, tls, ClientSettings(timeouts=FAST)).get("app"))
     assert isinstance(exc, Unavailable), repr(exc)
     assert elapsed < 3 * FAST.read + 1.0, f"took {elapsed:.1f}s"
+
+
+def test_a_vault_host_that_does_not_resolve_is_unavailable(tls: TlsFiles) -> None:
+    exc, elapsed = timed(lambda: vault_on("https://nohost.invalid", tls).get("app"))
+    assert isinstance(exc, Unavailable), repr(exc)
+    assert elapsed < 3

@@ -21,13 +21,16 @@ from secretsync.core.values import SecretValue
 from tests.harness.canned import BlackHole, CannedServer, Reply, timed
 from tests.harness.gcp import gcp_client
 
-FAST = TimeoutSettings(connect=0.5, read=0.5, sdk_retries=1)
+#: Stall tests: short timeouts, SDK retries on, to show they do not multiply the time.
+FAST = TimeoutSettings(connect=0.3, read=0.3, sdk_retries=1)
+#: Answer-mapping tests: generous timeouts (a busy CI machine is not a failure), no retries.
+PROMPT = TimeoutSettings(connect=5.0, read=5.0, sdk_retries=0)
 CANARY = "canary-gcp-failure-Zq8w-7734"
 
 
 @pytest.fixture
 def client(gcp_server: Any) -> Iterator[SecretsClient]:
-    c = gcp_client(gcp_server.address, gcp_server.token, ClientSettings(timeouts=FAST))
+    c = gcp_client(gcp_server.address, gcp_server.token, ClientSettings(timeouts=PROMPT))
     yield c
     c.close()
 
@@ -69,7 +72,7 @@ def test_a_list_that_pages_forever_stops(
 def test_an_http_proxy_answering_html_404_is_unavailable_not_absent() -> None:
     with CannedServer() as proxy:
         proxy.respond(Reply(404, {"Content-Type": "text/html"}, b"<html>404 Not Found</html>"))
-        c = gcp_client(f"127.0.0.1:{proxy.port}", "t", ClientSettings(timeouts=FAST))
+        c = gcp_client(f"127.0.0.1:{proxy.port}", "t", ClientSettings(timeouts=PROMPT))
         for call in (lambda: c.get("app/db"), lambda: c.exists("app/db"), lambda: list(c.list())):
             exc, _ = timed(call)
             assert isinstance(exc, Unavailable | InvalidConfig) and not isinstance(exc, NotFound), repr(exc)
@@ -97,7 +100,7 @@ def test_every_page_of_a_list_waits_for_the_rate_limiter(gcp_server: Any, monkey
     from secretsync_providers.gcp import client as gcp_module
 
     monkeypatch.setattr(gcp_module, "LIST_PAGE_SIZE", 2)
-    settings = ClientSettings(timeouts=FAST, rate_limit=RateLimitSettings(rate=20, burst=1))
+    settings = ClientSettings(timeouts=PROMPT, rate_limit=RateLimitSettings(rate=20, burst=1))
     c = gcp_client(gcp_server.address, gcp_server.token, settings)
     for i in range(5):
         c.put(f"p/{i}", SecretValue("v"))
@@ -107,3 +110,11 @@ def test_every_page_of_a_list_waits_for_the_rate_limiter(gcp_server: Any, monkey
     pages, versions = settings.calls.total("gcp", "ListSecrets"), settings.calls.total("gcp", "ListSecretVersions")
     assert pages == 3 and versions == 5
     assert elapsed >= (pages + versions - 1) / 20 - 0.02
+
+
+def test_an_endpoint_that_does_not_resolve_is_unavailable() -> None:
+    c = gcp_client("nohost.invalid:443", "t", ClientSettings(timeouts=FAST))
+    exc, elapsed = timed(lambda: c.get("app/db"))
+    c.close()
+    assert isinstance(exc, Unavailable), repr(exc)
+    assert elapsed < 3 * FAST.read + 1.0

@@ -35,7 +35,11 @@ pytest.importorskip("hvac")
 
 CANARY = "canary-vault-failure-Zq8w-5512"
 JSON = {"Content-Type": "application/json"}
-FAST = TimeoutSettings(connect=0.5, read=0.5, sdk_retries=2)
+#: Stall tests: short timeouts, SDK retries on, to show they do not multiply the time
+#: (a call may take connect + 2 * read = 0.9 s in all).
+FAST = TimeoutSettings(connect=0.3, read=0.3, sdk_retries=2)
+#: Answer-mapping tests: generous timeouts (a busy CI machine is not a failure), no retries.
+PROMPT = TimeoutSettings(connect=5.0, read=5.0, sdk_retries=0)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def canned() -> Iterator[CannedServer]:
 
 def vault_on(url: str, settings: ClientSettings | None = None, **config: Any) -> SecretsClient:
     conf = {"address": url, "mount": "secret", "kvVersion": 2, **config}
-    return get_factory("vault").open(conf, settings or ClientSettings(timeouts=FAST),
+    return get_factory("vault").open(conf, settings or ClientSettings(timeouts=PROMPT),
                                      {"token": SecretValue("s.token")})
 
 
@@ -163,7 +167,7 @@ def test_listed_keys_that_would_leave_the_folder_are_skipped(canned: CannedServe
 
 def test_every_request_including_the_token_lookup_waits_for_the_rate_limiter(canned: CannedServer) -> None:
     canned.respond(with_token_lookup(Reply(404, JSON, b'{"errors":[]}')))
-    settings = ClientSettings(timeouts=FAST, rate_limit=RateLimitSettings(rate=10, burst=1))
+    settings = ClientSettings(timeouts=PROMPT, rate_limit=RateLimitSettings(rate=10, burst=1))
     client = vault_on(canned.url, settings)
     exc, elapsed = timed(lambda: client.get("app/db"))
     assert isinstance(exc, NotFound)
@@ -179,6 +183,12 @@ def test_a_stalling_server_fails_within_the_call_deadline(canned: CannedServer, 
     canned.respond(with_token_lookup(Drip(Reply(200, JSON, body), interval=0.1)))
     with BlackHole() as hole:
         url = canned.url if stall == "drip-fed answer" else hole.url
-        exc, elapsed = timed(lambda: vault_on(url).get("app/db"))
+        exc, elapsed = timed(lambda: vault_on(url, ClientSettings(timeouts=FAST)).get("app/db"))
     assert isinstance(exc, Unavailable), repr(exc)
     assert elapsed < 3 * FAST.read + 1.0, f"took {elapsed:.1f}s"
+
+
+def test_a_name_that_does_not_resolve_is_unavailable() -> None:
+    exc, elapsed = timed(lambda: vault_on("http://nohost.invalid:8200").get("app/db"))
+    assert isinstance(exc, Unavailable), repr(exc)
+    assert elapsed < 3
