@@ -293,8 +293,10 @@ class VaultClient(ClientBase):
                 raise InvalidConfig(f"KV v1 mount {self.mount!r} has no versions", provider=PROVIDER,
                                     operation="read", key=name)
             if not version.isdigit() or int(version) < 1:
-                raise NotFound(f"version {version!r} not found", provider=PROVIDER, operation="read",
-                               key=name)
+                # KV v2 versions are positive integers: anything else ("latest", "v2", "../x")
+                # is a caller's mistake, never a definite "absent" that could drive a prune.
+                raise InvalidConfig(f"version {version[:40]!r} is not a KV v2 version number (1, 2, ...)",
+                                    provider=PROVIDER, operation="read", key=name)
             params = {"version": version}
         response = self._request("GET", self._path("data", name), operation="read", key=name,
                                  params=params)

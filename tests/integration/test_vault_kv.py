@@ -39,7 +39,7 @@ def test_put_get_round_trip_adds_numbered_versions(openbao: OpenBao) -> None:
     assert (fetched.value.reveal_text(), fetched.version) == ("two", "2")
     with pytest.raises(NotFound):
         client.get(name, version="9")
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidConfig):  # not a version number: a mistake, never "absent"
         client.get(name, version="latest-ish")
 
 
