@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import binascii
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -66,6 +67,9 @@ MAX_VALUE_BYTES = 25 * 1024
 #: ``list`` reads at most this many pages (25 secrets each: 250,000 secrets) and refuses a
 #: nextLink it has already followed: a service that pages forever must not hang a caller.
 MAX_LIST_PAGES = 10_000
+#: What a version id may look like (Key Vault's are 32 hex digits; any other plain token is
+#: looked up and answered 404 SecretNotFound by the service).
+_VERSION = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 #: Content type marking a value this provider stored as base64 (binary data).
 BINARY_CONTENT_TYPE = "application/octet-stream; secretsync-encoding=base64"
 _BINARY_MARKER = "secretsync-encoding=base64"
@@ -192,6 +196,10 @@ class AzureKeyVaultClient(ClientBase):
 
     def _get_record(self, name: str, version: str | None, operation: str) -> SecretRecord:
         vault_name = self._vault_name(name, operation)
+        if version is not None and not _VERSION.match(version):
+            # Key Vault version ids are 32 hex digits; a '/', '.' or '..' would change the URL path.
+            raise InvalidConfig(f"version {version[:40]!r} is not a Key Vault version id", provider=PROVIDER,
+                                operation=operation, key=name)
         with self._call(operation, name):
             return self._api.get(vault_name, version)
 

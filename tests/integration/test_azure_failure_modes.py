@@ -205,3 +205,14 @@ def test_a_vault_host_that_does_not_resolve_is_unavailable(tls: TlsFiles) -> Non
     exc, elapsed = timed(lambda: vault_on("https://nohost.invalid", tls).get("app"))
     assert isinstance(exc, Unavailable), repr(exc)
     assert elapsed < 3
+
+
+def test_a_version_that_would_change_the_url_path_is_invalid_config(canned: CannedServer, tls: TlsFiles) -> None:
+    canned.respond(kv_error(404, "SecretNotFound", "not found"))
+    client = vault_on(canned.url, tls)
+    for version in ("../other", "a/b", "x\x00", "."):
+        with pytest.raises(InvalidConfig):
+            client.get("app", version=version)
+    assert canned.requests == []
+    with pytest.raises(NotFound):  # a well-formed id the vault does not know
+        client.get("app", version="0123456789abcdef0123456789abcdef")
