@@ -28,6 +28,8 @@ What it implements, as documented by Google (cloud.google.com/secret-manager/doc
   unknown projects and for :meth:`FakeSecretManager.deny` rules (checked before existence,
   as AIP-131 requires); injected faults (:meth:`fail_next`, e.g. RESOURCE_EXHAUSTED with a
   google.rpc.RetryInfo detail) and delays (:meth:`delay`).
+* A garbled answer on demand (:meth:`garble_next`): bytes that do not parse as the response
+  message, as a broken proxy or a truncated frame would deliver.
 * A broken pager on demand (:meth:`endless_pages`): ListSecrets answers an empty page with a
   next-page token forever (a fresh token each time, or the same one), to prove a client's
   paging is bounded.
@@ -87,6 +89,11 @@ PERMISSIONS = {
     "DisableSecretVersion": "secretmanager.versions.disable",
     "DestroySecretVersion": "secretmanager.versions.destroy",
 }
+
+
+#: What a garbled answer is made of: field 15, wire type 7 (does not exist), then junk.
+_GARBLE = object()
+_GARBLED = b"\x7f\xff\xff\xff\xff\x0f" + b"\x00" * 3
 
 
 class _Abort(Exception):
@@ -306,6 +313,7 @@ class FakeSecretManager:
         self._delays: dict[str, float] = {}
         self._corrupt = 0
         self._endless: str | None = None  # None, "fresh" or "same"
+        self._garble: Counter[str] = Counter()
         self._server: grpc.Server | None = None
         self.port = 0
 
@@ -335,6 +343,7 @@ class FakeSecretManager:
             self._delays.clear()
             self._corrupt = 0
             self._endless = None
+            self._garble.clear()
             self.calls.clear()
 
     # -- test controls --------------------------------------------------------------------
@@ -359,6 +368,11 @@ class FakeSecretManager:
     def delay(self, method: str, seconds: float) -> None:
         with self._lock:
             self._delays[method] = seconds
+
+    def garble_next(self, method: str, times: int = 1) -> None:
+        """The next ``times`` answers of ``method`` are bytes that are not its response message."""
+        with self._lock:
+            self._garble[method] += times
 
     def endless_pages(self, *, same_token: bool = False) -> None:
         """From now on (until reset) ListSecrets pages forever: empty pages, each with a next-page
@@ -400,9 +414,13 @@ class FakeSecretManager:
             "DestroySecretVersion": (self._destroy_version, types.DestroySecretVersionRequest,
                                      types.SecretVersion.serialize),
         }
+        def serializer(ser: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+            return lambda obj: _GARBLED if obj is _GARBLE else ser(obj)
+
         handlers = {
             name: grpc.unary_unary_rpc_method_handler(
-                self._wrap(name, impl), request_deserializer=req.deserialize, response_serializer=ser)
+                self._wrap(name, impl), request_deserializer=req.deserialize,
+                response_serializer=serializer(ser))
             for name, (impl, req, ser) in table.items()
         }
         return grpc.method_handlers_generic_handler(SERVICE, handlers)
@@ -418,6 +436,10 @@ class FakeSecretManager:
                     time.sleep(delay)
                 self._injected_fault(method)
                 self._authorize(method, request)
+                with self._lock:
+                    if self._garble[method] > 0:
+                        self._garble[method] -= 1
+                        return _GARBLE
                 return impl(request)
             except _Abort as abort:
                 details = []

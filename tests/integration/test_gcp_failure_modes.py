@@ -118,3 +118,16 @@ def test_an_endpoint_that_does_not_resolve_is_unavailable() -> None:
     c.close()
     assert isinstance(exc, Unavailable), repr(exc)
     assert elapsed < 3 * FAST.read + 1.0
+
+
+@pytest.mark.parametrize("method", ["AccessSecretVersion", "ListSecrets", "GetSecret"])
+def test_an_answer_that_does_not_parse_is_unavailable_never_absent(
+    client: SecretsClient, gcp_server: Any, method: str
+) -> None:
+    client.put("app/db", SecretValue("v"))
+    gcp_server.garble_next(method)
+    call = {"AccessSecretVersion": lambda: client.get("app/db"), "ListSecrets": lambda: list(client.list()),
+            "GetSecret": lambda: client.exists("app/db")}[method]
+    exc, _ = timed(call)
+    assert isinstance(exc, Unavailable), repr(exc)
+    assert client.get("app/db").reveal() == b"v"
