@@ -180,8 +180,8 @@ def _parse_time(text: Any) -> datetime | None:
 
 
 def _version_gone(info: Mapping[str, Any] | None, now: datetime) -> bool:
-    """Whether a KV v2 version is deleted (deletion time reached) or destroyed."""
-    if not info:
+    """Whether a KV v2 version is deleted (deletion time reached) or destroyed (or unreadable)."""
+    if not info or not isinstance(info, Mapping):
         return True
     if info.get("destroyed"):
         return True
@@ -334,11 +334,17 @@ class VaultClient(ClientBase):
         """SecretMetadata from a KV v2 metadata response; None when the current version is gone."""
         current = data.get("current_version")
         versions = data.get("versions") or {}
-        info = versions.get(str(current)) if current else None
+        custom = data.get("custom_metadata") or {}
+        info = versions.get(str(current)) if current and isinstance(versions, Mapping) else None
+        if (not isinstance(versions, Mapping) or not isinstance(custom, Mapping)
+                or (current and not isinstance(info, Mapping))):
+            # Vault always lists the current version's entry: without it (or with the wrong
+            # types) this is a broken answer, not a deleted secret.
+            raise _malformed("read_metadata", name, "the current version's entry is missing or not an object")
         if _version_gone(info, datetime.now(UTC)):
             return None
         assert info is not None
-        tags = {str(k): str(v) for k, v in (data.get("custom_metadata") or {}).items() if v is not None}
+        tags = {str(k): str(v) for k, v in custom.items() if v is not None}
         updated = _parse_time(info.get("created_time")) or _parse_time(data.get("updated_time"))
         return SecretMetadata(name=name, version=str(current), updated=updated, tags=tags)
 
