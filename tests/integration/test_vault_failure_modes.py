@@ -199,7 +199,9 @@ def test_a_name_that_does_not_resolve_is_unavailable() -> None:
     {"current_version": 1, "versions": {"1": "not-an-object"}},
     {"current_version": 1, "versions": {"1": {"created_time": "2024-01-01T00:00:00Z"}}, "custom_metadata": ["x"]},
 ], ids=["current-version-missing", "version-not-an-object", "custom-metadata-not-an-object"])
-def test_metadata_without_vaults_shape_is_unavailable_not_deleted(canned: CannedServer, metadata: dict[str, Any]) -> None:
+def test_metadata_without_vaults_shape_is_unavailable_not_deleted(
+    canned: CannedServer, metadata: dict[str, Any]
+) -> None:
     canned.respond(with_token_lookup(Reply(200, JSON, json.dumps({"data": metadata}).encode())))
     client = vault_on(canned.url)
     for call in (lambda: client.describe("app/db"), lambda: client.exists("app/db"), lambda: client.delete("app/db")):
