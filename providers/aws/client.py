@@ -345,8 +345,8 @@ class AwsClient(ClientBase):
                 # an empty store but a broken answer, and it must not empty anything downstream.
                 raise _malformed("ListSecrets", None, "no SecretList in a successful ListSecrets")
             for entry in entries:
-                if not isinstance(entry, Mapping):
-                    raise _malformed("ListSecrets", None, "a SecretList entry that is not an object")
+                if not isinstance(entry, Mapping) or not isinstance(entry.get("Name"), str) or not entry["Name"]:
+                    raise _malformed("ListSecrets", None, "a SecretList entry that is not an object with a Name")
                 if entry.get("DeletedDate"):
                     continue
                 name = self.config.local_name(str(entry.get("Name", "")))

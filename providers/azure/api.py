@@ -69,8 +69,11 @@ def check_answer(response: Any) -> None:
     if not isinstance(doc, dict):
         raise MalformedAnswer(f"HTTP {status} to {method} whose body is not a JSON object")
     if method == "GET" and _LIST_PATH.search(path):
-        if not isinstance(doc.get("value"), list):
+        items = doc.get("value")
+        if not isinstance(items, list):
             raise MalformedAnswer(f"HTTP {status} list page without a 'value' list")
+        if not all(isinstance(item, dict) and isinstance(item.get("id"), str) for item in items):
+            raise MalformedAnswer(f"HTTP {status} list page with an item that has no 'id'")
     elif _ITEM_PATH.search(path) and method in ("GET", "PUT", "DELETE", "POST", "PATCH"):
         if not isinstance(doc.get("id"), str):
             raise MalformedAnswer(f"HTTP {status} to {method} without the secret's 'id'")

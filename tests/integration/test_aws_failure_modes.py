@@ -186,3 +186,9 @@ def test_a_name_that_does_not_resolve_is_unavailable() -> None:
                                           settings=ClientSettings(timeouts=PROMPT)).get("app/db"))
     assert isinstance(exc, Unavailable), repr(exc)
     assert elapsed < 3
+
+
+def test_a_listed_secret_without_a_name_is_unavailable_not_a_nameless_secret(canned: CannedServer) -> None:
+    canned.respond(Reply(200, JSON, json.dumps({"SecretList": [{"ARN": "arn:aws:secretsmanager:x"}]}).encode()))
+    with pytest.raises(Unavailable, match="Name"):
+        list(client_on(canned).list())

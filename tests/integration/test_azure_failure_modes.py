@@ -216,3 +216,14 @@ def test_a_version_that_would_change_the_url_path_is_invalid_config(canned: Cann
     assert canned.requests == []
     with pytest.raises(NotFound):  # a well-formed id the vault does not know
         client.get("app", version="0123456789abcdef0123456789abcdef")
+
+
+def test_a_list_item_without_an_id_is_unavailable(canned: CannedServer, tls: TlsFiles) -> None:
+    canned.respond(Reply(200, JSON, json.dumps({"value": [{"attributes": {"enabled": True}}]}).encode()))
+    for encoding in ("escape", "verbatim"):
+        config = {"vaultUrl": "https://testvault.vault.azure.net", "endpoint": canned.url,
+                  "caCert": str(tls.ca_path), "authType": "accessToken", "nameEncoding": encoding}
+        client = get_factory("azure").open(config, ClientSettings(timeouts=PROMPT),
+                                           {"accessToken": SecretValue("t")})
+        with pytest.raises(Unavailable):
+            list(client.list())
