@@ -243,6 +243,9 @@ class GcpClient(ClientBase):
                                                     page_size=LIST_PAGE_SIZE, page_token=token)
             token = _next_page(token, seen, "ListSecrets")
             for info in secrets:
+                if "/secrets/" not in info.name or not info.secret_id:
+                    raise Unavailable("ListSecrets answered a secret without a resource name (a broken answer)",
+                                      provider="gcp", operation="ListSecrets")
                 name = self._relative(decode_secret_id(info.secret_id))
                 if name is None or not flt.matches(SecretMetadata(name=name, tags=dict(info.labels))):
                     continue
