@@ -366,7 +366,8 @@ def test_no_value_reaches_any_log_record_with_every_sdk_logger_at_debug(backend:
     urllib3, azure-core, hvac, google and grpc included, propagation forced on. No record's
     message, exception text or extra fields may hold the value, raw or base64."""
     canary = "canary-all-loggers-Zq8w-9090"
-    needles = (canary, base64.b64encode(canary.encode()).decode()[:24])
+    needles = (canary, base64.b64encode(canary.encode()).decode()[:24],
+               base64.b64encode(b"\xff" + canary.encode()).decode()[4:28])
     seen: list[str] = []
 
     class Capture(logging.Handler):
@@ -394,12 +395,20 @@ def test_no_value_reaches_any_log_record_with_every_sdk_logger_at_debug(backend:
         c.get_many([name, unique_name("dbg-missing")])
         list(c.list(ListFilter(prefix=name.split("/")[0])))
         c.describe(name)
-        c.put(name, SecretValue(canary + "-2"))
+        c.exists(name)
+        c.validate()
+        second = c.put(name, SecretValue(canary + "-2"))
         for failing in (lambda: c.put(name, SecretValue(canary), if_absent=True),
-                        lambda: c.get(name, version="424242")):
+                        lambda: c.put(name, SecretValue(canary), expected_version="stale-0"),
+                        lambda: c.get(name, version="424242"),
+                        lambda: c.get(name, prop="nope")):
             with contextlib.suppress(ProviderError):
                 failing()
+        c.put(name, SecretValue(b"\xff" + canary.encode()), expected_version=second.version)
+        c.get(name)
         c.delete(name)
+        c.put(name, SecretValue(canary))  # over a soft-deleted name (recover/restore paths)
+        c.delete(name, force=True)
         c.close()
     finally:
         root.removeHandler(handler)
