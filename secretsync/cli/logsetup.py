@@ -12,6 +12,9 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+#: SDK loggers that warn about what the adapter already reports as a mapped error.
+QUIET_LOGGERS = ("azure.core.exceptions", "azure.keyvault")
+
 SDK_LOGGERS = (
     "botocore", "boto3", "urllib3", "s3transfer", "azure", "msal", "hvac", "google", "grpc",
     "kubernetes", "requests", "moto", "werkzeug",
@@ -48,3 +51,7 @@ def setup_logging(level: str = "warning", fmt: str = "text") -> None:
     logging.getLogger("secretsync").setLevel(getattr(logging, level.upper()))
     for name in SDK_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # azure-core logs a multi-line WARNING with a traceback for every error body that is not
+    # JSON; our adapter already maps that error, so the warning only breaks one-line output.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
