@@ -400,7 +400,10 @@ class VaultClient(ClientBase):
 
     def _detailed_page(self, folder: str, after: str | None) -> tuple[list[str], Mapping[str, Any], str | None]:
         """One page of ``LIST detailed-metadata/<folder>``: the usable keys, their metadata, and
-        the page's last key as the server sent it (None: the last page).
+        where the next page starts (None: this was the last page).
+
+        It asks for one key more than it returns: that key says whether another page follows,
+        so a folder of exactly k pages costs k calls, not k + 1 (the last one empty).
 
         Raises :class:`_NoDetailedListing` while the endpoint has not yet been seen to work
         and the server refuses it (InvalidConfig: a 404 "Invalid path" or 405 from a server
@@ -411,7 +414,7 @@ class VaultClient(ClientBase):
         mount = quote_path(self.mount)
         base = f"{self.prefix}/{folder}" if self.prefix else folder
         rel = quote_path(base.rstrip("/")) + "/" if base else ""
-        params = {"limit": str(LIST_PAGE)}
+        params = {"limit": str(LIST_PAGE + 1)}
         if after is not None:
             params["after"] = after
         try:
@@ -433,8 +436,10 @@ class VaultClient(ClientBase):
             raise _malformed("list", folder or None, "no 'data.keys' list / 'data.key_info' object in a "
                              "successful detailed LIST")
         self._detailed = True
-        last = keys[-1] if len(keys) >= LIST_PAGE and isinstance(keys[-1], str) else None
-        return [k for k in keys if _listed_key_ok(k)], info, last
+        more = len(keys) > LIST_PAGE
+        keys = keys[:LIST_PAGE]
+        after_this = keys[-1] if more and isinstance(keys[-1], str) else None
+        return [k for k in keys if _listed_key_ok(k)], info, after_this
 
     def _walk_detailed(self, folder: str, prefix: str, budget: list[int]
                        ) -> Iterator[tuple[str, Mapping[str, Any] | None]]:

@@ -45,6 +45,10 @@ def test_openbao_lists_a_page_of_metadata_per_call_and_no_read_per_secret(
     assert [m.name for m in listed] == live  # the soft-deleted one left out, sub/ walked
     # base/ holds 26 keys (25 names + sub/): pages of 10, 10, 6; base/sub/: one page.
     assert settings.calls.total(operation="list") == 4
+    monkeypatch.setattr(vault_client, "LIST_PAGE", 13)
+    settings.calls.reset()
+    assert [m.name for m in client.list(ListFilter(prefix=f"{base}/"))] == live
+    assert settings.calls.total(operation="list") == 3  # exactly two pages of 13: no empty third one
     assert settings.calls.total(operation="read_metadata") == 0
     # The same versions and tags as one metadata read per secret gives.
     assert _by_name(listed) == _by_name([client.describe(n) for n in live])
