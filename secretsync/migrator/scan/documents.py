@@ -16,6 +16,9 @@ Robustness, because real trees hold broken files:
   :data:`TEMPLATE_MARKER`, keeping every line where it was; the detectors treat a value
   holding the marker as a reference.
 * Aliases are converted once and shared; a per-document node budget stops alias bombs.
+* libyaml's composer recurses in C without a depth limit: a few tens of thousands of nested
+  ``[`` (or ``- - -``) overflow the C stack and kill the process with SIGSEGV, which no
+  ``except`` can catch. :func:`too_deep` refuses such texts before any parser sees them.
 """
 
 from __future__ import annotations
@@ -214,9 +217,31 @@ def convert_node(node: yaml.Node | None, budget: int = 200_000) -> Any:
     return _Converter(budget).convert(node)
 
 
+_QUOTED = re.compile(r"""("|')(?:(?!\1).){0,400}\1""")
+
+
+def safe_problem(exc: BaseException) -> str:
+    """A parser's problem text without values.
+
+    Parsers quote what they choke on, and some quote values: ruamel says ``found duplicate
+    key "password" with value "..." (original value: "...")``. The first quoted token (a
+    key, a character) is kept; every later one is masked.
+    """
+    problem = str(getattr(exc, "problem", None) or type(exc).__name__)
+    seen = [False]
+
+    def mask(match: re.Match[str]) -> str:
+        if not seen[0]:
+            seen[0] = True
+            return match.group(0) if len(match.group(0)) <= 66 else f"{match.group(1)}...{match.group(1)}"
+        return f"{match.group(1)}***{match.group(1)}"
+
+    return _QUOTED.sub(mask, problem)[:200]
+
+
 def _mark_text(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or type(exc).__name__
+    problem = safe_problem(exc)
     if mark is not None:
         return f"line {mark.line + 1}: {problem}"
     return str(problem)
@@ -264,6 +289,31 @@ def detemplate(text: str) -> str:
     return _ONLY_ACTIONS.sub("", replaced)
 
 
+#: Deepest nesting any parser here is given. Real manifests nest a few dozen levels; libyaml's
+#: C composer overflows its stack somewhere past 20,000 (and Python's at ~1,000 frames).
+MAX_DEPTH = 1000
+_BRACKETS = re.compile(r"[\[\]{}]")
+_DEEP_PREFIX = re.compile(r"^[ \t?:-]{" + str(MAX_DEPTH // 2) + "}", re.MULTILINE)
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``text`` may nest deeper than ``limit`` levels (an upper bound, cheap to compute).
+
+    Flow nesting is bounded by the running count of brackets (quotes ignored, so brackets in
+    strings can only overestimate). Block nesting needs one more column of indentation, or
+    one more ``-``/``?``/``:`` indicator, per level, so a line that starts with fewer than
+    ``limit // 2`` such characters cannot be deeper than ``limit``.
+    """
+    if text.count("[") + text.count("{") > limit // 2:
+        depth = 0
+        for match in _BRACKETS.finditer(text):
+            depth = depth + 1 if match.group(0) in "[{" else max(0, depth - 1)
+            if depth > limit // 2:
+                return True
+    prefix = _DEEP_PREFIX if limit == MAX_DEPTH else re.compile(r"^[ \t?:-]{" + str(limit // 2) + "}", re.MULTILINE)
+    return prefix.search(text) is not None
+
+
 def _compose_all(text: str) -> list[yaml.Node | None]:
     return list(yaml.compose_all(text, Loader=_Loader))
 
@@ -280,6 +330,9 @@ def parse_yaml_stream(text: str, *, budget: int = 200_000) -> ParsedStream:
 
 def _parse_stream(text: str, budget: int, *, templated: bool) -> ParsedStream:
     out = ParsedStream()
+    if too_deep(text):
+        out.problems.append(f"nested more than {MAX_DEPTH} levels deep; not parsed")
+        return out
     try:
         nodes = _compose_all(text)
     except yaml.YAMLError:
@@ -343,10 +396,12 @@ def parse_json_text(text: str, *, budget: int = 200_000) -> ParsedStream:
     the json module, and :func:`locate_json_lines` attaches approximate lines.
     """
     stream = parse_yaml_stream(text, budget=budget)
-    if not stream.problems:
+    if not stream.problems or too_deep(text):
         return stream
     try:
         doc = json.loads(text)
+    except RecursionError:
+        return ParsedStream(problems=["malformed JSON: nested too deeply"])
     except ValueError as exc:
         msg = f"malformed JSON (line {getattr(exc, 'lineno', '?')}): {getattr(exc, 'msg', 'invalid')}"
         return ParsedStream(problems=[msg])

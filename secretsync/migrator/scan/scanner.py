@@ -60,7 +60,7 @@ def scan_paths(paths: Sequence[Path | str], options: ScanOptions | None = None) 
                 _scan_tree(path, opts, result)
             elif path.exists() or path.is_symlink():
                 root = path.parent.resolve()
-                _scan_file(path, str(given), root, opts, result, shown_root=None)
+                _scan_file_safely(path, str(given), root, opts, result, shown_root=None)
             else:
                 result.errors.append(ScanError(str(given), "no such file or directory"))
         except OSError as exc:
@@ -85,11 +85,11 @@ def scan_objects(
     items = [o for o in objects if isinstance(o, Mapping)]
     uids = {_uid(o) for o in items} - {None}
     for obj in items:
-        if source == "cluster" and _skip_live(obj, uids):
-            continue
-        result.objects_scanned += 1
         sink = Sink()
         try:
+            if source == "cluster" and _skip_live(obj, uids):
+                continue
+            result.objects_scanned += 1
             for cand in walk_object(obj, sink):
                 _emit(cand, opts, result, file=None, texts={}, document=0, source=source, templated=False)
         except Exception as exc:  # a bug must cost one object, not the scan (type only: no value)
@@ -131,7 +131,11 @@ def _scan_tree(root: Path, opts: ScanOptions, result: ScanResult) -> None:
                 continue
             sub = current / name
             if sub.is_symlink():
-                target = sub.resolve()
+                try:
+                    target = _resolve(sub)
+                except _Unreadable as exc:
+                    result.errors.append(ScanError(_rel(sub, root), str(exc)))
+                    continue
                 if not _inside(target, root_resolved):
                     result.errors.append(ScanError(_rel(sub, root), "symlink to a directory outside the "
                                                    "scanned tree; skipped"))
@@ -142,7 +146,7 @@ def _scan_tree(root: Path, opts: ScanOptions, result: ScanResult) -> None:
             if not name.endswith(opts.extensions) and name != "Kustomization":
                 continue
             file_path = current / name
-            _scan_file(file_path, _rel(file_path, root), root_resolved, opts, result, shown_root=root)
+            _scan_file_safely(file_path, _rel(file_path, root), root_resolved, opts, result, shown_root=root)
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -160,10 +164,18 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
+def _resolve(path: Path) -> Path:
+    """The real path, or _Unreadable for a symlink loop (pathlib raises RuntimeError on those)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        raise _Unreadable("symlink loop; skipped") from None
+
+
 def _read_text(path: Path, root: Path, opts: ScanOptions) -> str:
     """A file's text, or _Unreadable naming why (symlink out of tree, size, binary, encoding)."""
     if path.is_symlink():
-        target = path.resolve()
+        target = _resolve(path)
         if not _inside(target, root):
             raise _Unreadable("symlink to a file outside the scanned tree; skipped")
         if not target.exists():
@@ -212,6 +224,15 @@ def _chart_name(path: Path) -> str:
     return path.parent.name
 
 
+def _scan_file_safely(path: Path, shown: str, root: Path, opts: ScanOptions, result: ScanResult,
+                      shown_root: Path | None) -> None:
+    """One file; whatever goes wrong costs this file only (the error names its type, never a value)."""
+    try:
+        _scan_file(path, shown, root, opts, result, shown_root)
+    except Exception as exc:
+        result.errors.append(ScanError(shown, f"internal error ({type(exc).__name__}); file skipped"))
+
+
 def _scan_file(path: Path, shown: str, root: Path, opts: ScanOptions, result: ScanResult,
                shown_root: Path | None) -> None:
     try:
@@ -226,7 +247,11 @@ def _scan_file(path: Path, shown: str, root: Path, opts: ScanOptions, result: Sc
 
     def read(rel: str) -> tuple[str, str]:
         target = base / rel
-        if not _inside(target.resolve(), root):
+        try:
+            real = _resolve(target)
+        except _Unreadable as exc:
+            raise ValueError(str(exc)) from None
+        if not _inside(real, root):
             raise ValueError("outside the scanned tree; not read")
         try:
             content = _read_text(target, root, opts)
@@ -395,7 +420,8 @@ def _skip_live(obj: Mapping[str, Any], uids: set[str | None]) -> bool:
         labels = meta.get("labels")
         if isinstance(labels, Mapping) and labels.get(_MANAGED_BY) == "secretsync":
             return True
-        if obj.get("type") in _SKIPPED_SECRET_TYPES:
+        stype = obj.get("type")
+        if isinstance(stype, str) and stype in _SKIPPED_SECRET_TYPES:
             return True
         annotations = meta.get("annotations")
         if isinstance(annotations, Mapping) and any(str(k).startswith(_GENERATED_SECRET_ANNOTATIONS)
@@ -405,6 +431,9 @@ def _skip_live(obj: Mapping[str, Any], uids: set[str | None]) -> bool:
             return True  # written by a controller (ExternalSecret, SealedSecret, Certificate...): not a source
     if isinstance(owners, list):
         for owner in owners:
-            if isinstance(owner, Mapping) and owner.get("controller") and owner.get("uid") in uids:
+            if not isinstance(owner, Mapping) or not owner.get("controller"):
+                continue
+            uid = owner.get("uid")
+            if isinstance(uid, str) and uid in uids:
                 return True
     return False

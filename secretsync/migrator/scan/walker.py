@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -128,15 +129,25 @@ def walk_object(obj: Any, sink: Sink, *, prefix: str = "", kind_hint: str | None
         return
     kind = _text(obj.get("kind")) or kind_hint or ""
     items = obj.get("items")
-    if (kind == "List" or kind.endswith("List")) and isinstance(items, list):
+    if (kind == "List" or kind.endswith("List")) and "items" in obj:
+        ipath = path_join(prefix, "items")
+        if not isinstance(items, list):
+            if items is not None:
+                sink.add(resource_id(obj, kind), ipath, "is not a list of objects")
+            return
         item_kind = kind[:-4] if kind.endswith("List") and kind != "List" else None
         for index, item in enumerate(items):
-            yield from walk_object(item, sink, prefix=path_join(prefix, "items") + f"[{index}]",
-                                   kind_hint=item_kind)
+            if not isinstance(item, Mapping):
+                sink.add(resource_id(obj, kind), f"{ipath}[{index}]", "is not an object")
+                continue
+            yield from walk_object(item, sink, prefix=f"{ipath}[{index}]", kind_hint=item_kind)
         return
     if not kind:
+        if obj.get("kind") is not None:
+            sink.add(resource_id(obj, "?"), path_join(prefix, "kind"), "is not a string")
         return
     resource = resource_id(obj, kind)
+    yield from _walk_last_applied(obj, kind, resource, prefix, sink)
     if kind == "Secret":
         yield from _walk_secret(obj, resource, prefix, sink)
         return
@@ -156,6 +167,42 @@ def walk_object(obj: Any, sink: Sink, *, prefix: str = "", kind_hint: str | None
             sink.add(resource, base, "is not a mapping")
             continue
         yield from _walk_pod_spec(spec, resource, base, sink)
+
+
+#: kubectl keeps the whole object it last applied here, as JSON: every plaintext value again.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _walk_last_applied(obj: Mapping[str, Any], kind: str, resource: str, prefix: str,
+                       sink: Sink) -> Iterator[Candidate]:
+    """The object inside ``kubectl.kubernetes.io/last-applied-configuration``, walked like the object.
+
+    Its candidates keep the annotation's path and line, with the path inside the JSON after
+    ``::`` (``metadata.annotations["kubectl..."]::spec.template...``).
+    """
+    meta = obj.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+    text = annotations.get(LAST_APPLIED) if isinstance(annotations, Mapping) else None
+    if not isinstance(text, str) or not text.strip():
+        return
+    apath = path_join(path_join(path_join(prefix, "metadata"), "annotations"), LAST_APPLIED)
+    try:
+        inner = json.loads(text)
+    except (ValueError, RecursionError):
+        sink.add(resource, apath, "is not valid JSON; not scanned")
+        return
+    if not isinstance(inner, Mapping):
+        return
+    inner = {k: v for k, v in inner.items() if k != "metadata"} | {"kind": kind}  # no second annotation walk
+    line = value_line(annotations, LAST_APPLIED)
+    inner_sink = Sink()
+    for cand in walk_object(inner, inner_sink):
+        cand.path = f"{apath}::{cand.path}"
+        cand.line, cand.anchors, cand.resource = line, (), resource
+        cand.extra["in"] = "last-applied-configuration"
+        yield cand
+    for problem in inner_sink.problems:
+        sink.add(resource, f"{apath}::{problem.path}", problem.message)
 
 
 def _walk_pod_spec(spec: Mapping[str, Any], resource: str, base: str, sink: Sink) -> Iterator[Candidate]:
