@@ -30,7 +30,7 @@ from .edits import render_file
 from .journal import Journal, atomic_delete, atomic_write, crash_point
 from .manifests import Inventory, LocateError, read_locator
 from .plan import file_digest
-from .restore import RestoreError, apply_reverse, mask, reverse_hunks, spellings
+from .restore import value_free_reverse
 
 log = logging.getLogger("secretsync.migrator")
 
@@ -278,16 +278,8 @@ class ManifestApply:
         return self._values
 
     def _reverse(self, old: str, new: str, rel: str) -> list[dict[str, Any]]:
-        values = self.values()
-        hunks = reverse_hunks(old, new, values)
-        # The restore record must bring back the exact bytes and hold no value.
-        if apply_reverse(new, hunks, values.__getitem__) != old:
-            raise RestoreError(f"{rel}: cannot record a restorable edit")
-        blob = mask("".join(str(h["old"]) for h in hunks))
-        for v in values.values():
-            if len(v) >= 4 and any(sp.text in blob for sp in spellings(v) if len(sp.text) >= 4):
-                raise RestoreError(f"{rel}: a value would remain in the journal; refusing")
-        return hunks
+        """The restore record must bring back the exact bytes and hold no value."""
+        return value_free_reverse(old, new, self.values(), rel)
 
     def _rewrite(self, step: Step) -> None:
         rel = step.payload["file"]

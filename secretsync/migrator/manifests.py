@@ -12,6 +12,7 @@ import base64
 import binascii
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,11 @@ from secretsync.core.values import SecretValue
 
 from . import objpath
 from .rewrite import split_documents
+from .scan.documents import too_deep
+from .scan.results import DEFAULT_MAX_FILE_SIZE
 
 YAML_SUFFIXES = (".yaml", ".yml")
+MANIFEST_SUFFIXES = YAML_SUFFIXES
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 #: Kinds whose pod template we can rewrite, and where the pod spec stands in each.
 POD_SPEC_PATH = {
@@ -43,10 +47,16 @@ class LocateError(ValueError):
 
 
 def safe_load(text: str) -> Any:
-    """PyYAML safe load (YAML 1.1, like the API server's parser); None when the text is not YAML."""
+    """PyYAML safe load (YAML 1.1, like the API server's parser); None when the text is not YAML.
+
+    Texts nested deeper than any manifest are refused first: libyaml's C parser would
+    overflow the stack on them and kill the process.
+    """
+    if too_deep(text):
+        return None
     try:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError):
         return None
 
 
@@ -94,10 +104,11 @@ class Kustomization:
     @property
     def namespace(self) -> str | None:
         ns = self.data.get("namespace")
-        return str(ns) if ns else None
+        return ns if isinstance(ns, str) and ns else None
 
     def resources(self) -> list[str]:
-        return [str(r) for r in (self.data.get("resources") or []) if isinstance(r, str)]
+        res = self.data.get("resources")
+        return [r for r in res if isinstance(r, str)] if isinstance(res, list) else []
 
 
 @dataclass
@@ -118,10 +129,10 @@ class Inventory:
         files: list[Path] = []
         for p in paths:
             if p.is_dir():
-                for dirpath, dirnames, filenames in os.walk(p):
+                for dirpath, dirnames, filenames in os.walk(p):  # never follows directory symlinks
                     dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
                     for fn in sorted(filenames):
-                        if fn.endswith(YAML_SUFFIXES) or fn == "Kustomization":
+                        if fn.endswith(MANIFEST_SUFFIXES) or fn == "Kustomization":
                             files.append(Path(dirpath) / fn)
             elif p.is_file():
                 files.append(p)
@@ -147,10 +158,15 @@ class Inventory:
 
     def _add_file(self, f: Path) -> None:
         rel = self.rel(f)
+        if f.is_symlink():
+            # Editing through a link would replace it by a file and leave the target as it was;
+            # a target inside the tree is planned on its own.
+            self.errors.append((rel, "is a symlink; only its target is rewritten"))
+            return
         try:
-            text = f.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            self.errors.append((rel, f"cannot read: {type(exc).__name__}"))
+            text = read_manifest(f, self.base)
+        except LocateError as exc:
+            self.errors.append((rel, str(exc)))
             return
         self.texts[rel] = text
         if f.name in KUSTOMIZATION_NAMES:
@@ -161,9 +177,16 @@ class Inventory:
             return
         for span in split_documents(text):
             data = safe_load(text[span.start : span.end])
-            if isinstance(data, dict) and "kind" in data and isinstance(data.get("metadata"), dict):
+            if data is None and text[span.start : span.end].strip():
+                self.errors.append((rel, f"document {span.index} is not YAML the migrator can read"))
+            if isinstance(data, dict) and isinstance(data.get("kind"), str) and isinstance(data.get("metadata"), dict):
                 ns = (data.get("metadata") or {}).get("namespace")
                 self.objects.append(Obj(rel, span.index, data, str(ns) if ns else "", str(ns) if ns else None))
+
+    def why_missing(self, rel: str) -> str:
+        """What the inventory knows about a file it has no object for (for manual reasons)."""
+        notes = [msg for f, msg in self.errors if f == rel]
+        return f" ({'; '.join(notes)})" if notes else ""
 
     def _assign_namespaces(self) -> None:
         for obj in self.objects:
@@ -218,6 +241,42 @@ class Inventory:
             if rel in self.texts or c.is_file():
                 return rel
         return None
+
+
+def read_manifest(path: Path, base: Path, max_size: int = DEFAULT_MAX_FILE_SIZE) -> str:
+    """A manifest's text; LocateError naming why it is not read (the scanner skips the same files)."""
+    try:
+        return read_file_bytes(path, base, max_size).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LocateError(f"not UTF-8 text (byte {exc.start}); skipped") from None
+
+
+def read_file_bytes(path: Path, base: Path, max_size: int = DEFAULT_MAX_FILE_SIZE) -> bytes:
+    """A file's bytes; LocateError naming why it is not read.
+
+    Only regular files inside ``base`` are read: a FIFO would block forever, a symlink may
+    lead out of the tree (or in a loop), and a huge file is a dump, not a manifest.
+    """
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise LocateError("symlink loop or broken symlink; skipped") from None
+    try:
+        real.relative_to(base)
+    except ValueError:
+        raise LocateError("symlink to a file outside the tree; skipped") from None
+    try:
+        st = real.stat()
+    except OSError as exc:
+        raise LocateError(f"cannot read: {exc.strerror or type(exc).__name__}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise LocateError("not a regular file; skipped")
+    if st.st_size > max_size:
+        raise LocateError(f"file is {st.st_size} bytes, over the {max_size}-byte limit; skipped")
+    try:
+        return real.read_bytes()
+    except OSError as exc:
+        raise LocateError(f"cannot read: {exc.strerror or type(exc).__name__}") from None
 
 
 def common_base(paths: list[Path]) -> Path:
@@ -386,15 +445,15 @@ def read_locator(inv: Inventory, loc: Mapping[str, Any]) -> SecretValue:
     rel = str(loc["file"])
     if kind == "wholefile":
         try:
-            return SecretValue(inv.path(rel).read_bytes())
-        except OSError as exc:
-            raise LocateError(f"{rel}: cannot read: {exc.strerror}") from None
+            return SecretValue(read_file_bytes(inv.path(rel), inv.base))
+        except LocateError as exc:
+            raise LocateError(f"{rel}: {exc}") from None
     text = inv.texts.get(rel)
     if text is None:
         try:
-            text = inv.path(rel).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            raise LocateError(f"{rel}: cannot read") from None
+            text = read_manifest(inv.path(rel), inv.base)
+        except LocateError as exc:
+            raise LocateError(f"{rel}: {exc}") from None
     if kind == "envfile":
         env = parse_env_file(text)
         if loc["key"] not in env:

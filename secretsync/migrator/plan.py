@@ -18,13 +18,14 @@ Helm values block that has an ``existingSecret`` option.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import hmac
 import json
 import os
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,11 +47,12 @@ from .manifests import (
     normalize_path,
     parse_env_file,
     read_locator,
+    read_manifest,
     safe_load,
     scalar_text,
     stabilize,
 )
-from .restore import masked_diff
+from .restore import RestoreError, masked_diff, value_free_reverse
 
 PLAN_KIND = "MigrationPlan"
 PLAN_API_VERSION = f"{models.GROUP}/{models.VERSION}"
@@ -197,6 +199,14 @@ class Planner:
         self.findings: list[Finding] = []
         self._cm_moves: dict[str, dict[str, str]] = {}  # group id -> data key -> secret id
         self._secret_by_loc: dict[str, PSecret] = {}
+        #: whole-object groups that could not be set up: group key -> the manual reason
+        self._failed: dict[str, str] = {}
+        #: findings inside kubectl's last-applied-configuration annotation, and objects whose
+        #: annotation must stay (it holds a value nothing else migrates)
+        self._last_applied: list[tuple[Detection, Obj]] = []
+        #: groups found unsafe before the files are rendered: group id -> the manual reason
+        self._early_drops: dict[str, str] = {}
+        self._keep_last_applied: set[str] = set()
         self._root: Path | None = None
         #: resource -> why it must stay as it is (e.g. a store's own credentials)
         self.protected = dict(protected or {})
@@ -217,10 +227,17 @@ class Planner:
                 self._manual(det.finding, str(why))
             except (LocateError, objpath.PathError) as exc:
                 self._manual(det.finding, f"cannot locate the value: {exc}")
+            except (TypeError, AttributeError, ValueError, KeyError) as exc:
+                # a field of an unexpected type (``env: "x"``, ``containers: {}``): type only, no value
+                self._manual(det.finding, f"the object is malformed around this value ({type(exc).__name__}); "
+                             "fix it and plan again")
         self._finish_configmaps()
+        self._finish_last_applied()
         self._name_keys()
         self._finish_groups()
-        if not self.cluster:
+        if self.cluster:
+            self._drop_groups({})
+        else:
             self._drop_unwritable()
         if client is not None:
             self._provider_state(client)
@@ -257,7 +274,15 @@ class Planner:
                 raise _Manual(f"file {f.file!r} is not under the planned paths")
             obj = self.inv.find(f.resource, rel, f.document)
             if obj is None:
-                raise _Manual(f"object {f.resource} not found in {rel}")
+                if f.extra.get("templated"):
+                    raise _Manual("the value is in a Helm/Go template; change the template or its values by hand")
+                if f.path.startswith("items["):
+                    raise _Manual("the object is an item of a List; split the List into one document per "
+                                  "object, then plan again")
+                raise _Manual(f"object {f.resource} not found in {rel}{self.inv.why_missing(rel)}")
+        if f.extra.get("in") == "last-applied-configuration":
+            self._last_applied.append((det, obj))  # decided once every other finding is planned
+            return
         if loc == "env":
             self._env(det, obj)
         elif loc == "arg":
@@ -478,8 +503,16 @@ class Planner:
             moved = set(self._cm_moves[group.id])
             consumers = 0
             for wl in self.inv.workloads(group.namespace):
-                ops, summary = consumer_ops_for_configmap(wl.data, wl.pod_spec_path() or "", group.owner_name,
-                                                          moved, group.target)
+                try:
+                    ops, summary = consumer_ops_for_configmap(wl.data, wl.pod_spec_path() or "", group.owner_name,
+                                                              moved, group.target)
+                except (TypeError, AttributeError, ValueError, KeyError, objpath.PathError) as exc:
+                    # A consumer we cannot read would keep reading keys that are gone: keep them.
+                    why = str(exc) if isinstance(exc, MalformedConsumer) else type(exc).__name__
+                    self._early_drops.setdefault(group.id, f"{wl.resource} in {wl.file or 'the cluster'} may use "
+                                                 f"ConfigMap {group.owner_name} but is malformed ({why}); fix it "
+                                                 "and plan again")
+                    continue
                 if ops:
                     consumers += 1
                     self._change(wl, wl.file, wl.document, wl.resource).add(ops, summary, group.id, "consumer")
@@ -489,6 +522,47 @@ class Planner:
             else:
                 group.notes.append("consumers outside the planned paths must switch to Secret " + group.target)
 
+    # -- kubectl's last-applied-configuration -----------------------------------------------------
+    def _finish_last_applied(self) -> None:
+        """Copies of values inside ``kubectl.kubernetes.io/last-applied-configuration``.
+
+        The annotation goes (file and cluster mode alike) when the object is edited anyway and
+        every value found in it is one this plan moves to the provider from the same object.
+        A value found only there (a stale copy: the object was edited since) would be lost with
+        the annotation, so then the annotation stays and its findings are manual.
+        """
+        by_obj: dict[int, tuple[Obj, list[Detection]]] = {}
+        for det, obj in self._last_applied:
+            by_obj.setdefault(id(obj), (obj, []))[1].append(det)
+        for obj, dets in by_obj.values():
+            key = (None, 0, obj.resource) if self.cluster else (obj.file, obj.document, obj.resource)
+            chg = self.changes.get(key)
+            if chg is None or not chg.groups:
+                for det in dets:
+                    self._manual(det.finding, "a copy in the kubectl last-applied-configuration annotation of an "
+                                 "object with nothing else to migrate; remove the annotation by hand")
+                self._keep_last_applied.add(obj.resource)
+                continue
+            ours = [ps for ps in self.secrets if ps.group in chg.groups]
+            matches = [next((ps for ps in ours if _same_or_inside(det.value, ps.value)), None) for det in dets]
+            if any(m is None for m in matches):
+                for det in dets:
+                    self._manual(det.finding, "the kubectl last-applied-configuration annotation holds a value the "
+                                 "object no longer uses (it was edited since); save that value, then remove the "
+                                 "annotation by hand")
+                self._keep_last_applied.add(obj.resource)
+                continue
+            for det, ps in zip(dets, matches, strict=True):
+                assert ps is not None
+                ps.findings.append(det.finding.fingerprint)
+                self.dispositions[det.finding.fingerprint] = {"disposition": "migrate", "secret": ps.id}
+            if not self.cluster and not any(op["op"] == "replace-document" for op in chg.ops):
+                ann = ((obj.data.get("metadata") or {}).get("annotations") or {})
+                if LAST_APPLIED in ann:
+                    chg.add([{"op": "remove", "path": f"metadata.annotations[{json.dumps(LAST_APPLIED)}]"}],
+                            "last-applied-configuration annotation removed (it holds the plaintext)",
+                            chg.groups[0], chg.role)
+
     # -- Secret object ---------------------------------------------------------------------------
     def _secret(self, det: Detection, obj: Obj) -> None:
         f = det.finding
@@ -497,41 +571,16 @@ class Planner:
         stype = str(obj.data.get("type") or "Opaque")
         if stype == "kubernetes.io/service-account-token":
             raise _Manual("service account token Secrets are filled in by Kubernetes; leave them")
+        gkey = self._group_key(obj.resource, obj.file)
+        if gkey in self._failed:
+            raise _Manual(self._failed[gkey])
+        new = gkey not in self.groups
         group = self._group(obj.resource, "Secret", obj.name, obj.namespace, obj.explicit_namespace, obj.file,
                             name=obj.name, target=obj.name,
                             creation_policy="Merge" if self.cluster else "Owner")
-        if not group.secrets:
-            meta = obj.data.get("metadata") or {}
-            tmpl: dict[str, Any] = {}
-            if stype != "Opaque":
-                tmpl["type"] = stype
-            md = {k: dict(meta[k]) for k in ("labels", "annotations") if meta.get(k)}
-            if md:
-                tmpl["metadata"] = md
-            group.template = tmpl or None
-            if obj.data.get("immutable"):
-                group.notes.append("the Secret was immutable; the synced Secret is not")
-            string_data = obj.data.get("stringData") or {}
-            for section, enc in (("data", "base64"), ("stringData", "text")):
-                for key in (obj.data.get(section) or {}):
-                    if section == "data" and key in string_data:
-                        continue  # stringData wins over data for the same key
-                    locator = {"kind": "field", **_where(obj),
-                               "path": objpath.format_path([objpath.Key(section), objpath.Key(str(key))]),
-                               "encoding": enc}
-                    value = read_locator(self.inv, locator)
-                    self._secret_for(group, str(key), locator, value, self._base_fields(obj, str(key)), None)
-            if self.cluster:
-                group.template = None  # Merge keeps the live Secret's type and metadata
-                self._change(obj, None, 0, obj.resource).add(
-                    [], f"Secret {obj.name} is kept; ExternalSecret {group.name} manages its keys from now on "
-                        "(creationPolicy Merge)", group.id, "source")
-            else:
-                es = "\x00ES:" + group.id  # filled in by _finish_groups
-                self._change(obj, obj.file, obj.document, obj.resource).add(
-                    [{"op": "replace-document", "path": "", "value": es}],
-                    f"Secret {obj.name} -> ExternalSecret {group.name} (recreates it from the provider)",
-                    group.id, "source")
+        if new:
+            with self._all_or_nothing(gkey, group):
+                self._secret_group(obj, group, stype)
         section, key = self._data_key(obj, f, ("stringData", "data"))
         enc = "base64" if section == "data" else "text"
         locator = {"kind": "field", **_where(obj),
@@ -541,6 +590,80 @@ class Planner:
             raise _Manual(f"key {key} of Secret {obj.name} is shadowed by stringData")
         ps.findings.append(f.fingerprint)
         self.dispositions[f.fingerprint] = {"disposition": "migrate", "secret": ps.id}
+
+    def _secret_group(self, obj: Obj, group: Group, stype: str) -> None:
+        """Every key of a Secret, and the edit that replaces it by an ExternalSecret."""
+        meta = obj.data.get("metadata") or {}
+        tmpl: dict[str, Any] = {}
+        if stype != "Opaque":
+            tmpl["type"] = stype
+        md = {k: {str(a): str(b) for a, b in dict(meta[k]).items() if a != LAST_APPLIED}
+              for k in ("labels", "annotations") if isinstance(meta.get(k), dict) and meta.get(k)}
+        md = {k: v for k, v in md.items() if v}
+        if md:
+            tmpl["metadata"] = md
+        group.template = tmpl or None
+        if obj.data.get("immutable"):
+            group.notes.append("the Secret was immutable; the synced Secret is not")
+        string_data = obj.data.get("stringData") or {}
+        for section, enc in (("data", "base64"), ("stringData", "text")):
+            sec = obj.data.get(section)
+            if sec is None:
+                continue
+            if not isinstance(sec, dict):
+                raise _Manual(f"{section} of Secret {obj.name} is not a mapping")
+            for key in sec:
+                if section == "data" and isinstance(string_data, dict) and key in string_data:
+                    raise _Manual(f"key {key} of Secret {obj.name} is in both data and stringData; keep one "
+                                  "(the API server uses stringData) and plan again")
+                locator = {"kind": "field", **_where(obj),
+                           "path": objpath.format_path([objpath.Key(section), objpath.Key(str(key))]),
+                           "encoding": enc}
+                value = read_locator(self.inv, locator)
+                self._secret_for(group, str(key), locator, value, self._base_fields(obj, str(key)), None)
+        if self.cluster:
+            group.template = None  # Merge keeps the live Secret's type and metadata
+            self._change(obj, None, 0, obj.resource).add(
+                [], f"Secret {obj.name} is kept; ExternalSecret {group.name} manages its keys from now on "
+                    "(creationPolicy Merge)", group.id, "source")
+        else:
+            es = "\x00ES:" + group.id  # filled in by _finish_groups
+            self._change(obj, obj.file, obj.document, obj.resource).add(
+                [{"op": "replace-document", "path": "", "value": es}],
+                f"Secret {obj.name} -> ExternalSecret {group.name} (recreates it from the provider)",
+                group.id, "source")
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self, gkey: str, group: Group) -> Iterator[None]:
+        """Set up a whole-object group (a Secret, a secretGenerator) completely or not at all.
+
+        Half a group would store some values and tie later findings to it while the edit that
+        removes the source never comes (or delete one env file of a generator that stays).
+        On failure the group and everything made for it go, and every later finding of the
+        same owner gets the same manual reason.
+        """
+        try:
+            yield
+        except (_Manual, LocateError, objpath.PathError, TypeError, AttributeError, ValueError, KeyError) as exc:
+            if isinstance(exc, _Manual):
+                reason = str(exc)
+            elif isinstance(exc, LocateError | objpath.PathError):
+                reason = f"cannot locate the value: {exc}"
+            else:
+                reason = f"the object is malformed ({type(exc).__name__}); fix it and plan again"
+            self._failed[gkey] = reason
+            self.groups.pop(gkey, None)
+            gone = {s.id for s in self.secrets if s.group == group.id}
+            self.secrets = [s for s in self.secrets if s.id not in gone]
+            self._secret_by_loc = {k: v for k, v in self._secret_by_loc.items() if v.id not in gone}
+            self.delete_files = [d for d in self.delete_files if d["group"] != group.id]
+            for key in [k for k, c in self.changes.items() if group.id in c.groups]:
+                if self.changes[key].groups == [group.id]:
+                    del self.changes[key]
+            for fp, disp in list(self.dispositions.items()):
+                if disp.get("secret") in gone:
+                    del self.dispositions[fp]
+            raise _Manual(reason) from None
 
     # -- kustomize ------------------------------------------------------------------------------
     def _kustomize(self, det: Detection) -> None:
@@ -581,55 +704,79 @@ class Planner:
             raise _Manual(f"secretGenerator {gen_name} has behavior {gen['behavior']} (it patches a base "
                           "generator); migrate the base and drop the overlay by hand")
         ns = str(gen.get("namespace") or k.namespace or "default")
-        new = self._group_key(owner, k.file) not in self.groups
+        gkey = self._group_key(owner, k.file)
+        if gkey in self._failed:
+            raise _Manual(self._failed[gkey])
+        new = gkey not in self.groups
         group = self._group(owner, "SecretGenerator", gen_name, ns, gen.get("namespace"), k.file,
                             name=naming.object_name(gen_name), target=naming.object_name(gen_name))
         group.kustomization = k.file
         if new:
-            if gen.get("type") and gen.get("type") != "Opaque":
-                group.template = {"type": str(gen["type"])}
-            opts = gen.get("options") or {}
-            md = {x: dict(opts[x]) for x in ("labels", "annotations") if opts.get(x)}
-            if md:
-                group.template = {**(group.template or {}), "metadata": md}
-            fields = {"namespace": ns, "workload": gen_name, "kind": "secretgenerator", "container": "",
-                      "file": os.path.splitext(k.file)[0], "subkey": ""}
-            gpath = f"secretGenerator[name={gen_name}]"
-            for i, lit in enumerate(gen.get("literals") or []):
-                key = str(lit).split("=", 1)[0]
-                loc = {"kind": "literal", "file": k.file, "document": 0, "path": f"{gpath}.literals[{i}]"}
-                self._secret_for(group, naming.secret_key(key), loc, read_locator(self.inv, loc),
-                                 {**fields, "key": key}, None)
-            env_files = [str(e) for e in (gen.get("envs") or [])] + ([str(gen["env"])] if gen.get("env") else [])
-            for ef in env_files:
-                rel = os.path.normpath(os.path.join(k.dir, ef))
-                try:
-                    text = self.inv.path(rel).read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError):
-                    raise _Manual(f"cannot read env file {rel}") from None
-                for key in parse_env_file(text):
-                    loc = {"kind": "envfile", "file": rel, "key": key}
-                    self._secret_for(group, naming.secret_key(key), loc, read_locator(self.inv, loc),
-                                     {**fields, "key": key}, None)
-                self._delete(rel, group, "env file of secretGenerator " + gen_name)
-            for entry in gen.get("files") or []:
-                key, _, path = str(entry).rpartition("=")
-                rel = os.path.normpath(os.path.join(k.dir, path))
-                key = key or os.path.basename(path)
-                loc = {"kind": "wholefile", "file": rel}
-                self._secret_for(group, naming.secret_key(key), loc, read_locator(self.inv, loc),
-                                 {**fields, "key": key}, None)
-                self._delete(rel, group, "file of secretGenerator " + gen_name)
-            self._change(None, k.file, 0, f"Kustomization/{k.dir or '.'}").add(
-                [{"op": "remove", "path": gpath}, {"op": "remove-if-empty", "path": "secretGenerator"}],
-                f"secretGenerator {gen_name} removed (ExternalSecret {group.name} creates the Secret)",
-                group.id, "source")
+            with self._all_or_nothing(gkey, group):
+                self._generator_group(k, gen, gen_name, ns, group)
         # tie the finding to the secret it came from
         target = self._match_generator_finding(group, f)
         if target is None:
             raise _Manual(f"cannot match the finding to an entry of secretGenerator {gen_name}")
         target.findings.append(f.fingerprint)
         self.dispositions[f.fingerprint] = {"disposition": "migrate", "secret": target.id}
+
+    def _generator_group(self, k: Any, gen: Mapping[str, Any], gen_name: str, ns: str, group: Group) -> None:
+        """Every entry of a secretGenerator, the files to remove and the kustomization edit."""
+        if gen.get("type") and gen.get("type") != "Opaque":
+            group.template = {"type": str(gen["type"])}
+        opts = gen.get("options") or {}
+        md = {x: dict(opts[x]) for x in ("labels", "annotations") if opts.get(x)}
+        if md:
+            group.template = {**(group.template or {}), "metadata": md}
+        fields = {"namespace": ns, "workload": gen_name, "kind": "secretgenerator", "container": "",
+                  "file": os.path.splitext(k.file)[0], "subkey": ""}
+        gpath = f"secretGenerator[name={gen_name}]"
+        for i, lit in enumerate(gen.get("literals") or []):
+            key = str(lit).split("=", 1)[0]
+            loc = {"kind": "literal", "file": k.file, "document": 0, "path": f"{gpath}.literals[{i}]"}
+            self._secret_for(group, naming.secret_key(key), loc, read_locator(self.inv, loc),
+                             {**fields, "key": key}, None)
+        env_files = [str(e) for e in (gen.get("envs") or [])] + ([str(gen["env"])] if gen.get("env") else [])
+        for ef in env_files:
+            rel = self._generator_file(k, ef)
+            try:
+                text = read_manifest(self.inv.path(rel), self.inv.base)
+            except LocateError as exc:
+                raise _Manual(f"cannot read env file {rel}: {exc}") from None
+            for key in parse_env_file(text):
+                loc = {"kind": "envfile", "file": rel, "key": key}
+                self._secret_for(group, naming.secret_key(key), loc, read_locator(self.inv, loc),
+                                 {**fields, "key": key}, None)
+            self._delete(rel, group, "env file of secretGenerator " + gen_name)
+        for entry in gen.get("files") or []:
+            key, _, path = str(entry).rpartition("=")
+            rel = self._generator_file(k, path)
+            key = key or os.path.basename(path)
+            loc = {"kind": "wholefile", "file": rel}
+            self._secret_for(group, naming.secret_key(key), loc, read_locator(self.inv, loc),
+                             {**fields, "key": key}, None)
+            self._delete(rel, group, "file of secretGenerator " + gen_name)
+        self._change(None, k.file, 0, f"Kustomization/{k.dir or '.'}").add(
+            [{"op": "remove", "path": gpath}, {"op": "remove-if-empty", "path": "secretGenerator"}],
+            f"secretGenerator {gen_name} removed (ExternalSecret {group.name} creates the Secret)",
+            group.id, "source")
+
+    def _generator_file(self, k: Any, path: str) -> str:
+        """A generator's file, relative to the plan root; manual unless a regular file in the
+        kustomization's directory tree (kustomize's own default rule), never through a symlink."""
+        rel = os.path.normpath(os.path.join(k.dir, path.strip()))
+        kdir = os.path.normpath(k.dir) if k.dir else ""
+        inside = rel != ".." and not rel.startswith("../") and not os.path.isabs(path.strip()) and (
+            not kdir or rel == kdir or rel.startswith(kdir + "/"))
+        if not inside:
+            raise _Manual(f"file {path!r} of the secretGenerator is outside the kustomization's directory; "
+                          "kustomize refuses it too")
+        p = self.inv.path(rel)
+        if p.is_symlink() or not p.is_file():
+            raise _Manual(f"file {rel} of the secretGenerator is a symlink or not a regular file; move its "
+                          "value by hand")
+        return rel
 
     def _match_generator_finding(self, group: Group, f: Finding) -> PSecret | None:
         cands = [s for s in self.secrets if s.group == group.id]
@@ -808,7 +955,7 @@ class Planner:
         for chg in self.changes.values():
             obj = self.inv.find(chg.resource)
             ann = ((obj.data.get("metadata") or {}).get("annotations") or {}) if obj else {}
-            if LAST_APPLIED in ann:
+            if LAST_APPLIED in ann and chg.resource not in self._keep_last_applied:
                 chg.add([{"op": "remove", "path": f"metadata.annotations[{json.dumps(LAST_APPLIED)}]"}],
                         "last-applied-configuration annotation removed (it holds the plaintext)",
                         chg.groups[0] if chg.groups else "", chg.role)
@@ -843,14 +990,35 @@ class Planner:
             if c.file:
                 by_file.setdefault(c.file, []).append(c)
         reasons: dict[str, str] = {}
+        values = {s.id: s.value for s in self.secrets}
         for rel, changes in by_file.items():
             try:
-                render_file(self.inv.texts.get(rel) or self.inv.path(rel).read_text(encoding="utf-8"),
-                            [c.as_dict() for c in changes], rel)
-            except (RewriteError, objpath.PathError, OSError, UnicodeDecodeError) as exc:
+                old = self.inv.texts.get(rel) or self.inv.path(rel).read_text(encoding="utf-8")
+                new = render_file(old, [c.as_dict() for c in changes], rel)
+                value_free_reverse(old, new, values, rel)  # what apply will journal
+            except (RewriteError, RestoreError, objpath.PathError, OSError, UnicodeDecodeError) as exc:
                 for c in changes:
                     for gid in c.groups:
                         reasons.setdefault(gid, f"cannot rewrite the file: {exc}")
+            except Exception as exc:  # a YAML library bug must cost this file, not the plan (type only)
+                for c in changes:
+                    for gid in c.groups:
+                        reasons.setdefault(gid, f"cannot rewrite the file: {rel}: the YAML editor failed "
+                                                f"({type(exc).__name__})")
+        wholefiles = {str(s.locator.get("file")) for s in self.secrets if s.locator.get("kind") == "wholefile"}
+        for d in self.delete_files:
+            if d["file"] in wholefiles:
+                continue  # comes back whole from the provider
+            try:
+                value_free_reverse(read_manifest(self.inv.path(d["file"]), self.inv.base), "", values, d["file"])
+            except (RestoreError, LocateError) as exc:
+                reasons.setdefault(d["group"], f"cannot remove the file: {exc}")
+        self._drop_groups(reasons)
+
+    def _drop_groups(self, reasons: dict[str, str]) -> None:
+        """Take groups out of the plan (and every group sharing an edit with one): their findings
+        become manual items with the reason, their edits, new files and removals go."""
+        reasons = {**self._early_drops, **reasons}
         if not reasons:
             return
         changed = True
@@ -965,6 +1133,13 @@ class Planner:
         return plan
 
 
+def _same_or_inside(found: SecretValue, moved: SecretValue) -> bool:
+    """Whether a value found in a copy is ``moved`` or an entry of it (a line of a moved file)."""
+    if found == moved:
+        return True
+    return found.is_text and moved.is_text and len(found) >= 4 and found.reveal_text() in moved.reveal_text()
+
+
 def _live_view(data: Mapping[str, Any]) -> dict[str, Any]:
     """An object as a reviewer wants to see it: no status, no managedFields, no server noise."""
     out = copy.deepcopy(dict(data))
@@ -1011,6 +1186,28 @@ def _emit_cluster_doc(planner: Planner, groups: list[dict[str, Any]], findings: 
     }
 
 
+class MalformedConsumer(ValueError):
+    """A workload field that may reference a ConfigMap has the wrong type (message: the path)."""
+
+
+def _seq(value: Any, path: str) -> list[Any]:
+    """A list field (absent -> empty); MalformedConsumer naming ``path`` when it is something else."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedConsumer(f"{path} is not a list")
+    return value
+
+
+def _map(value: Any, path: str, required: bool = False) -> Mapping[str, Any] | None:
+    """A mapping field (absent -> None); MalformedConsumer naming ``path`` when it is something else."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, Mapping):
+        raise MalformedConsumer(f"{path} is not a mapping")
+    return value
+
+
 def consumer_ops_for_configmap(data: Mapping[str, Any], pod_path: str, cm: str, moved: set[str],
                                target: str) -> tuple[list[dict[str, Any]], str]:
     """Ops that make one workload read ``moved`` keys of ConfigMap ``cm`` from Secret ``target``.
@@ -1020,6 +1217,10 @@ def consumer_ops_for_configmap(data: Mapping[str, Any], pod_path: str, cm: str, 
       Secret comes right after the ConfigMap, so precedence between sources is unchanged);
     - a ``configMap`` volume -> a ``projected`` volume with the ConfigMap and the Secret as
       sources (items split between them), so every file stays at its path and mode.
+
+    Every field that could hold a reference is read strictly: one of the wrong type (``envFrom:
+    [{configMapRef: cm}]``) raises :class:`MalformedConsumer`, because a reference we cannot
+    read would keep pointing at keys that are gone.
     """
     spec = objpath.get(data, pod_path) if pod_path and objpath.exists(data, pod_path) else None
     if not isinstance(spec, Mapping):
@@ -1027,22 +1228,32 @@ def consumer_ops_for_configmap(data: Mapping[str, Any], pod_path: str, cm: str, 
     ops: list[dict[str, Any]] = []
     what: list[str] = []
     for list_name in CONTAINER_LISTS:
-        for c in spec.get(list_name) or []:
-            if not isinstance(c, Mapping) or not c.get("name"):
-                continue
+        for ci, c in enumerate(_seq(spec.get(list_name), f"{pod_path}.{list_name}")):
+            cp = f"{pod_path}.{list_name}[{ci}]"
+            c = _map(c, cp, required=True)
+            assert c is not None
+            if not isinstance(c.get("name"), str) or not c.get("name"):
+                raise MalformedConsumer(f"{cp}.name is not a name")
             cpath = f"{pod_path}.{list_name}[name={c['name']}]"
-            for e in c.get("env") or []:
-                ref = (e.get("valueFrom") or {}).get("configMapKeyRef") if isinstance(e, Mapping) else None
-                if isinstance(ref, Mapping) and ref.get("name") == cm and ref.get("key") in moved:
+            for ei, e in enumerate(_seq(c.get("env"), f"{cp}.env")):
+                e = _map(e, f"{cp}.env[{ei}]", required=True)
+                assert e is not None
+                vf = _map(e.get("valueFrom"), f"{cp}.env[{ei}].valueFrom")
+                ref = _map(vf.get("configMapKeyRef"), f"{cp}.env[{ei}].valueFrom.configMapKeyRef") if vf else None
+                if ref is not None and ref.get("name") == cm and ref.get("key") in moved:
+                    if not isinstance(e.get("name"), str):
+                        raise MalformedConsumer(f"{cp}.env[{ei}].name is not a name")
                     new = {"name": target, "key": ref["key"]}
                     if "optional" in ref:
                         new["optional"] = ref["optional"]
                     ops.append({"op": "replace-key", "path": f"{cpath}.env[name={e['name']}].valueFrom",
                                 "old": "configMapKeyRef", "new": "secretKeyRef", "value": new})
                     what.append(f"{c['name']} env {e['name']}")
-            for ef in c.get("envFrom") or []:
-                ref = ef.get("configMapRef") if isinstance(ef, Mapping) else None
-                if isinstance(ref, Mapping) and ref.get("name") == cm:
+            for fi, ef in enumerate(_seq(c.get("envFrom"), f"{cp}.envFrom")):
+                ef = _map(ef, f"{cp}.envFrom[{fi}]", required=True)
+                assert ef is not None
+                ref = _map(ef.get("configMapRef"), f"{cp}.envFrom[{fi}].configMapRef")
+                if ref is not None and ref.get("name") == cm:
                     item: dict[str, Any] = {}
                     if ef.get("prefix"):
                         item["prefix"] = ef["prefix"]
@@ -1052,29 +1263,34 @@ def consumer_ops_for_configmap(data: Mapping[str, Any], pod_path: str, cm: str, 
                                 "value": item})
                     what.append(f"{c['name']} envFrom")
                     break
-    for v in spec.get("volumes") or []:
-        if not isinstance(v, Mapping) or not v.get("name"):
-            continue
-        vpath = f"{pod_path}.volumes[name={v['name']}]"
-        cmv = v.get("configMap")
-        if isinstance(cmv, Mapping) and cmv.get("name") == cm:
-            split = _split_items(cmv, moved, target)
-            if split is None:
-                continue
-            cm_src, sec_src = split
-            sources = ([{"configMap": cm_src}] if cm_src else []) + [{"secret": sec_src}]
-            projected: dict[str, Any] = {"sources": sources}
-            if "defaultMode" in cmv:
-                projected["defaultMode"] = cmv["defaultMode"]
-            ops.append({"op": "replace-key", "path": vpath, "old": "configMap", "new": "projected",
-                        "value": projected})
-            what.append(f"volume {v['name']}")
-        proj = v.get("projected")
-        if isinstance(proj, Mapping):
-            for src in proj.get("sources") or []:
-                cms = src.get("configMap") if isinstance(src, Mapping) else None
-                if isinstance(cms, Mapping) and cms.get("name") == cm:
-                    split = _split_items(cms, moved, target)
+    for vi, v in enumerate(_seq(spec.get("volumes"), f"{pod_path}.volumes")):
+        vp = f"{pod_path}.volumes[{vi}]"
+        v = _map(v, vp, required=True)
+        assert v is not None
+        cmv = _map(v.get("configMap"), f"{vp}.configMap")
+        proj = _map(v.get("projected"), f"{vp}.projected")
+        if ((cmv is not None and cmv.get("name") == cm) or proj is not None) and (
+                not isinstance(v.get("name"), str) or not v.get("name")):
+            raise MalformedConsumer(f"{vp}.name is not a name")
+        vpath = f"{pod_path}.volumes[name={v.get('name')}]"
+        if cmv is not None and cmv.get("name") == cm:
+            split = _split_items(cmv, moved, target, f"{vp}.configMap")
+            if split is not None:
+                cm_src, sec_src = split
+                sources = ([{"configMap": cm_src}] if cm_src else []) + [{"secret": sec_src}]
+                projected: dict[str, Any] = {"sources": sources}
+                if "defaultMode" in cmv:
+                    projected["defaultMode"] = cmv["defaultMode"]
+                ops.append({"op": "replace-key", "path": vpath, "old": "configMap", "new": "projected",
+                            "value": projected})
+                what.append(f"volume {v['name']}")
+        if proj is not None:
+            for si, src in enumerate(_seq(proj.get("sources"), f"{vp}.projected.sources")):
+                src = _map(src, f"{vp}.projected.sources[{si}]", required=True)
+                assert src is not None
+                cms = _map(src.get("configMap"), f"{vp}.projected.sources[{si}].configMap")
+                if cms is not None and cms.get("name") == cm:
+                    split = _split_items(cms, moved, target, f"{vp}.projected.sources[{si}].configMap")
                     if split is None:
                         continue
                     cm_src, sec_src = split
@@ -1089,13 +1305,15 @@ def consumer_ops_for_configmap(data: Mapping[str, Any], pod_path: str, cm: str, 
     return ops, summary
 
 
-def _split_items(src: Mapping[str, Any], moved: set[str], target: str
+def _split_items(src: Mapping[str, Any], moved: set[str], target: str, path: str
                  ) -> tuple[dict[str, Any] | None, dict[str, Any]] | None:
     """(ConfigMap source, Secret source) for a volume; None when the volume mounts no moved key."""
     items = src.get("items")
     cm_src: dict[str, Any] | None = {k: copy.deepcopy(v) for k, v in src.items()}
     sec_src: dict[str, Any] = {"name": target}
     if items is not None:
+        for ii, it in enumerate(_seq(items, f"{path}.items")):
+            _map(it, f"{path}.items[{ii}]", required=True)
         keep = [copy.deepcopy(it) for it in items if it.get("key") not in moved]
         mv = [copy.deepcopy(it) for it in items if it.get("key") in moved]
         if not mv:

@@ -30,7 +30,7 @@ from typing import Any
 
 from secretsync.core.values import SecretValue
 
-from .manifests import CONTAINER_LISTS, Inventory, Obj, parse_env_file
+from .manifests import CONTAINER_LISTS, Inventory, Obj, parse_env_file, scalar_text
 
 _EXPAND = re.compile(r"\$\$|\$\(([^)]*)\)")
 DEFAULT_MODE = 0o644
@@ -60,18 +60,28 @@ class Store:
     secrets: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
 
 
+def _str(value: Any) -> str:
+    """A scalar as the migrator reads it into a string field (``true``, not Python's ``True``)."""
+    text = scalar_text(value)
+    return text if text is not None else str(value)
+
+
 def _text_map(data: Any) -> dict[str, bytes]:
-    return {str(k): str(v).encode() for k, v in (data or {}).items()} if isinstance(data, Mapping) else {}
+    return {str(k): _str(v).encode() for k, v in (data or {}).items()} if isinstance(data, Mapping) else {}
 
 
 def _b64_map(data: Any) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for k, v in (data or {}).items() if isinstance(data, Mapping) else []:
         try:
-            out[str(k)] = base64.b64decode("".join(str(v).split()))
+            out[str(k)] = base64.b64decode("".join(_str(v).split()))
         except (binascii.Error, ValueError):
             out[str(k)] = b"<invalid base64>"
     return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def build_store(inv: Inventory, provider_get: Callable[[str, str | None], SecretValue] | None) -> Store:
@@ -85,17 +95,20 @@ def build_store(inv: Inventory, provider_get: Callable[[str, str | None], Secret
             st.secrets[key] = {**_b64_map(o.data.get("data")), **_text_map(o.data.get("stringData"))}
     for k in inv.kustomizations.values():
         for section, target in (("secretGenerator", st.secrets), ("configMapGenerator", st.configmaps)):
-            for gen in k.data.get(section) or []:
+            gens = k.data.get(section)
+            for gen in gens if isinstance(gens, list) else []:
+                if not isinstance(gen, Mapping):
+                    continue
                 ns = str(gen.get("namespace") or k.namespace or "default")
                 data: dict[str, bytes] = {}
-                for lit in gen.get("literals") or []:
+                for lit in _as_list(gen.get("literals")):
                     name, _, val = str(lit).partition("=")
                     data[name] = val.encode()
-                for ef in [*(gen.get("envs") or []), *([gen["env"]] if gen.get("env") else [])]:
+                for ef in [*_as_list(gen.get("envs")), *([gen["env"]] if isinstance(gen.get("env"), str) else [])]:
                     p = inv.path(os.path.normpath(os.path.join(k.dir, str(ef))))
                     if p.is_file():
                         data.update({a: b.encode() for a, b in parse_env_file(p.read_text()).items()})
-                for entry in gen.get("files") or []:
+                for entry in _as_list(gen.get("files")):
                     name, _, path = str(entry).rpartition("=")
                     p = inv.path(os.path.normpath(os.path.join(k.dir, path)))
                     if p.is_file():
@@ -106,6 +119,8 @@ def build_store(inv: Inventory, provider_get: Callable[[str, str | None], Secret
             if o.kind != "ExternalSecret":
                 continue
             spec = o.data.get("spec") or {}
+            if not isinstance(spec, Mapping):
+                continue
             target_name = str((spec.get("target") or {}).get("name") or o.name)
             data = {}
             for item in spec.get("data") or []:
@@ -187,7 +202,7 @@ def resolve_container(st: Store, ns: str, pod: Mapping[str, Any], c: Mapping[str
     for e in c.get("env") or []:
         name = str(e.get("name"))
         if "value" in e:
-            env[name] = expand(str(e["value"]) if e["value"] is not None else "", env)
+            env[name] = expand(_str(e["value"]) if e["value"] is not None else "", env)
             continue
         vf = e.get("valueFrom") or {}
         for kind, ref_key in (("configMap", "configMapKeyRef"), ("secret", "secretKeyRef")):
@@ -203,7 +218,7 @@ def resolve_container(st: Store, ns: str, pod: Mapping[str, Any], c: Mapping[str
             env[name] = f"<field {vf['fieldRef'].get('fieldPath')}>".encode()
         if "resourceFieldRef" in vf:
             env[name] = f"<resource {vf['resourceFieldRef'].get('resource')}>".encode()
-    argv = [expand(str(a), env) for a in [*(c.get("command") or []), *(c.get("args") or [])]]
+    argv = [expand(_str(a), env) for a in [*(c.get("command") or []), *(c.get("args") or [])]]
     volumes = {str(v.get("name")): v for v in pod.get("volumes") or []}
     files: dict[str, tuple[bytes, int]] = {}
     for m in c.get("volumeMounts") or []:
@@ -228,9 +243,23 @@ def resolve_container(st: Store, ns: str, pod: Mapping[str, Any], c: Mapping[str
 
 
 def resolve_workload(st: Store, obj: Obj) -> dict[str, ContainerView]:
+    """Every container's view; a malformed container (``env: "x"``) gets a marker instead, so a
+    tree with broken objects still compares (the same marker before and after)."""
     pod = obj.pod_spec() or {}
-    return {f"{lst}/{c.get('name')}": resolve_container(st, obj.namespace, pod, c)
-            for lst in CONTAINER_LISTS for c in pod.get(lst) or []}
+    out: dict[str, ContainerView] = {}
+    for lst in CONTAINER_LISTS:
+        containers = pod.get(lst)
+        if not isinstance(containers, list):
+            continue
+        for index, c in enumerate(containers):
+            name = f"{lst}/{c.get('name') if isinstance(c, Mapping) else index}"
+            try:
+                if not isinstance(c, Mapping):
+                    raise TypeError
+                out[name] = resolve_container(st, obj.namespace, pod, c)
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:
+                out[name] = ContainerView({f"<unresolvable: {type(exc).__name__}>": b""}, [], {})
+    return out
 
 
 def resolve_tree(inv: Inventory, provider_get: Callable[[str, str | None], SecretValue] | None = None

@@ -8,9 +8,13 @@ a provider key and version). Rollback reads the values back from the provider, f
 tokens in, and checks the result against the original's keyed digest.
 
 A value can stand in text in several spellings: as is, base64 (Secret ``data``),
-JSON/YAML double-quoted escapes, YAML single-quoted escapes, and, for a multi-line value
-held in a block scalar, line by line behind the block's indentation. Each spelling has
-its own token encoding. Masked diffs for humans use the same machinery with ``***``.
+JSON/YAML double-quoted escapes, Go's JSON escapes (``kubectl``'s last-applied annotation
+writes ``<``, ``>``, ``&`` as ``\u003c``...), YAML single-quoted escapes, for a multi-line
+value held in a block scalar line by line behind the block's indentation, and for base64
+wrapped over several lines (``data: {key: |`` with 76-column lines) piece by piece: any
+run of base64 characters that is a piece of a value's base64 becomes a token naming the
+piece (``b64at:offset:length``), which renders back to exactly those characters. Each
+spelling has its own token encoding. Masked diffs for humans use the same machinery with ``***``.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from typing import Any
 from secretsync.core.errors import SecretSyncError
 from secretsync.core.values import SecretValue
 
-_TOKEN = re.compile("\x00([^\x00|]+)\\|([a-z0-9]+)(?::(\\d+))?\x00")
+_TOKEN = re.compile("\x00([^\x00|]+)\\|([a-z0-9]+)(?::(\\d+))?(?::(\\d+))?\x00")
 MASK = "***"
+#: Values shorter than this are left as they are (in journals and masked diffs alike).
+MIN_TEMPLATED = 4
 
 
 class RestoreError(SecretSyncError, ValueError):
@@ -49,10 +55,32 @@ def spellings(value: SecretValue) -> list[Spelling]:
         js = json.dumps(raw, ensure_ascii=False)[1:-1]
         if js != raw:
             out.append(Spelling(js, "json"))
+        go = _go_json(js)
+        if go != js:
+            out.append(Spelling(go, "gojson"))
+        ascii_js = json.dumps(raw)[1:-1]
+        if ascii_js not in (js, go):
+            out.append(Spelling(ascii_js, "asciijson"))
+        for inner, enc in ((js, "json2"), (go, "gojson2")):  # JSON in a JSON/YAML "..." string
+            twice = json.dumps(inner, ensure_ascii=False)[1:-1]
+            if twice != inner:
+                out.append(Spelling(twice, enc))
         sq = raw.replace("'", "''")
         if sq != raw:
             out.append(Spelling(sq, "sq"))
-    return sorted((s for s in out if s.text), key=lambda s: -len(s.text))
+    unique = {sp.text: sp for sp in reversed(out) if sp.text}  # the first spelling of a text wins
+    return sorted(unique.values(), key=lambda s: -len(s.text))
+
+
+def _go_json(js: str) -> str:
+    """Go's encoding/json spelling of a JSON string body: HTML-safe escapes on top of JSON's."""
+    return (js.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+_B64_RUN = re.compile(r"[A-Za-z0-9+/]{4,}={0,2}")
+#: Shortest base64 run taken for a piece of a value (shorter runs are ordinary words).
+_B64_PIECE = 8
 
 
 def _line_fragments(value: SecretValue) -> list[Spelling]:
@@ -64,9 +92,13 @@ def _line_fragments(value: SecretValue) -> list[Spelling]:
     return [Spelling(ln, "line", i) for i, ln in enumerate(lines) if ln.strip()]
 
 
-def render(value: SecretValue, enc: str, line: int | None) -> str:
+def render(value: SecretValue, enc: str, line: int | None, length: int | None = None) -> str:
     if enc == "b64":
         return value.b64()
+    if enc == "b64at" and line is not None and length is not None:
+        return value.b64()[line : line + length]
+    if enc == "rawat" and line is not None and length is not None:
+        return value.reveal_text()[line : line + length]
     raw = value.reveal_text()
     if enc == "raw":
         return raw
@@ -76,6 +108,15 @@ def render(value: SecretValue, enc: str, line: int | None) -> str:
         return raw.replace("'", "''")
     if enc == "line" and line is not None:
         return raw.split("\n")[line]
+    if enc == "gojson":
+        return _go_json(json.dumps(raw, ensure_ascii=False)[1:-1])
+    if enc == "asciijson":
+        return json.dumps(raw)[1:-1]
+    if enc in ("json2", "gojson2"):
+        inner = json.dumps(raw, ensure_ascii=False)[1:-1]
+        if enc == "gojson2":
+            inner = _go_json(inner)
+        return json.dumps(inner, ensure_ascii=False)[1:-1]
     raise RestoreError(f"unknown token encoding {enc!r}")
 
 
@@ -87,6 +128,8 @@ def template(text: str, values: Mapping[str, SecretValue]) -> str:
     for vid, value in values.items():
         if "|" in vid or "\x00" in vid:
             raise RestoreError(f"bad value id {vid!r}")
+        if len(value) < MIN_TEMPLATED:
+            continue  # "y", "1": too short to be a secret, and everywhere in a file
         for sp in spellings(value):
             subs.append((sp.text, f"\x00{vid}|{sp.enc}\x00"))
     subs.sort(key=lambda s: -len(s[0]))
@@ -104,7 +147,62 @@ def template(text: str, values: Mapping[str, SecretValue]) -> str:
                     lines[i] = f"{indent}\x00{vid}|line:{sp.line}\x00{ending}"
                     break
         out = "".join(lines)
-    return out
+    return _template_b64_pieces(_template_folded_pieces(out, values), values)
+
+
+_FOLDED_LINE = re.compile(r"^(?P<head>\s*(?:-\s+)?(?:[^\s:#][^:#]*:\s+)?[\"']?)(?P<body>.*?)(?P<tail>[\"']?\s*)$")
+
+
+def _template_folded_pieces(text: str, values: Mapping[str, SecretValue]) -> str:
+    """Lines that hold one piece of a value folded over several lines (``>`` blocks, plain or
+    quoted multi-line scalars fold line breaks into spaces) -> a token naming the piece."""
+    spaced = [(vid, v.reveal_text()) for vid, v in values.items()
+              if v.is_text and len(v) >= _B64_PIECE and any(c in v.reveal_text() for c in " \t\n")]
+    if not spaced:
+        return text
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if "\x00" in line:
+            continue
+        body = line.rstrip("\r\n")
+        match = _FOLDED_LINE.match(body)
+        if match is None:
+            continue
+        for part, start in ((body.strip(), body.find(body.strip())), (match.group("body"), match.start("body"))):
+            if len(part) < _B64_PIECE:
+                continue
+            hit = next(((vid, raw.find(part)) for vid, raw in spaced if part in raw), None)
+            if hit is not None:
+                vid, at = hit
+                lines[i] = f"{body[:start]}\x00{vid}|rawat:{at}:{len(part)}\x00{body[start + len(part):]}" \
+                    + line[len(body):]
+                break
+    return "".join(lines)
+
+
+def _template_b64_pieces(text: str, values: Mapping[str, SecretValue]) -> str:
+    """Runs of base64 characters that are pieces of a value's base64 (wrapped lines) -> tokens."""
+    encoded = [(vid, value.b64()) for vid, value in values.items() if len(value.b64()) > _B64_PIECE]
+    if not encoded:
+        return text
+    out: list[str] = []
+    for chunk in re.split("(\x00[^\x00]*\x00)", text):
+        if chunk.startswith("\x00"):
+            out.append(chunk)
+            continue
+
+        def piece(match: re.Match[str]) -> str:
+            run = match.group(0)
+            if len(run) < _B64_PIECE:
+                return run
+            for vid, b64 in encoded:
+                at = b64.find(run)
+                if at >= 0:
+                    return f"\x00{vid}|b64at:{at}:{len(run)}\x00"
+            return run
+
+        out.append(_B64_RUN.sub(piece, chunk))
+    return "".join(out)
 
 
 def _replace_outside_tokens(text: str, subs: list[tuple[str, str]]) -> str:
@@ -136,10 +234,10 @@ def fill(text: str, resolve: Callable[[str], SecretValue]) -> str:
     cache: dict[str, SecretValue] = {}
 
     def sub(m: re.Match[str]) -> str:
-        vid, enc, line = m.group(1), m.group(2), m.group(3)
+        vid, enc, line, length = m.group(1), m.group(2), m.group(3), m.group(4)
         if vid not in cache:
             cache[vid] = resolve(vid)
-        return render(cache[vid], enc, int(line) if line else None)
+        return render(cache[vid], enc, int(line) if line else None, int(length) if length else None)
 
     return _TOKEN.sub(sub, text)
 
@@ -162,6 +260,24 @@ def reverse_hunks(old: str, new: str, values: Mapping[str, SecretValue]) -> list
         if tag == "equal":
             continue
         hunks.append({"at": j1, "count": j2 - j1, "old": template("".join(a[i1:i2]), values)})
+    return hunks
+
+
+def value_free_reverse(old: str, new: str, values: Mapping[str, SecretValue], where: str) -> list[dict[str, Any]]:
+    """Reverse hunks for a rewrite, checked: they bring back ``old`` exactly and hold no value.
+
+    RestoreError (naming ``where``, never a value) when a value would stay in the record in a
+    spelling the templates do not know; plan runs the same check, so apply does not meet it.
+    """
+    hunks = reverse_hunks(old, new, values)
+    if apply_reverse(new, hunks, values.__getitem__) != old:
+        raise RestoreError(f"{where}: cannot record a restorable edit")
+    blob = mask("".join(str(h["old"]) for h in hunks))
+    for v in values.values():
+        if len(v) >= MIN_TEMPLATED and any(sp.text in blob for sp in spellings(v) if len(sp.text) >= MIN_TEMPLATED):
+            raise RestoreError(f"{where}: a value would remain in the journal; refusing")
+        if v.is_text and any(len(w) >= 2 * _B64_PIECE and w in blob for w in v.reveal_text().split()):
+            raise RestoreError(f"{where}: a piece of a value would remain in the journal; refusing")
     return hunks
 
 

@@ -32,6 +32,8 @@ from ruamel.yaml.error import YAMLError
 
 from secretsync.core.errors import SecretSyncError
 
+from .scan.documents import MAX_DEPTH, safe_problem, too_deep
+
 _MARKER = re.compile(r"^---(?:[ \t]+(?:#.*)?)?$")
 _CONTENT = re.compile(r"^(?![ \t]*(?:#|%|$))", re.M)
 
@@ -132,13 +134,17 @@ _STYLES = ((2, 2, 0), (2, 4, 2), (4, 4, 0), (4, 6, 2), (4, 4, 2))
 
 
 def load(body: str, where: str = "") -> Any:
+    """Round-trip load; RewriteError naming the line and problem, never a value."""
+    if too_deep(body):
+        raise RewriteError(f"{where}: nested more than {MAX_DEPTH} levels deep")
     try:
         return yaml_for(body).load(body)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark is not None else ""
-        raise RewriteError(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', None) or 'parse error'}") \
-            from None
+        raise RewriteError(f"{where}: not valid YAML{at}: {safe_problem(exc)}") from None
+    except RecursionError:
+        raise RewriteError(f"{where}: nested too deeply") from None
 
 
 def dump(data: Any, y: YAML) -> str:
@@ -222,6 +228,8 @@ def edit_body(body: str, edit: Callable[[Any], Any], where: str = "") -> str:
                     break
         if spliced is not None and not _same_data(spliced, data):
             spliced = None  # the transplant misread the alignment: fall back to ruamel's output
+        if spliced is None and not _same_data(new, data):
+            raise RewriteError(f"{where}: the YAML editor cannot write this document back faithfully")
         out = spliced if spliced is not None else new
     if missing_nl and out.endswith("\n") and replacement is None:
         out = out[:-1]
