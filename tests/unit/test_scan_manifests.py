@@ -307,12 +307,15 @@ def test_helm_values(tmp_path: Path) -> None:
           tls: [{{secretName: shop-tls}}]
     """)
     write(tmp_path, "other/values.yaml", f"smtp:\n  password: {PW}\n")
-    write(tmp_path, "other/values-dev.yaml", f"smtp:\n  password: {PW}\n")  # no Chart.yaml: not values
+    # no Chart.yaml, but named like a values file (helm -f values-dev.yaml): still values
+    write(tmp_path, "other/values-dev.yaml", f"smtp:\n  password: {PW}\n")
+    write(tmp_path, "other/settings.yaml", f"smtp:\n  password: {PW}\n")  # neither an object nor values
     got = {(f.file, f.path, f.key, f.line, f.resource) for f in findings(tmp_path)}
     assert got == {
         ("chart/values-prod.yaml", "postgresql.auth.password", "password", 5, "HelmValues//shop"),
         ("chart/values-prod.yaml", "extraEnv[0].value", "API_TOKEN", 9, "HelmValues//shop"),
         ("other/values.yaml", "smtp.password", "password", 2, "HelmValues//other"),
+        ("other/values-dev.yaml", "smtp.password", "password", 2, "HelmValues//other"),
     }
 
 

@@ -139,6 +139,10 @@ _NEG_LAST = frozenset((
     "plugin", "image", "tag", "repository", "repo", "registry", "protocol", "scheme", "charset",
     "encoding", "bits", "rounds", "iterations", "cost", "salt_rounds", "schema", "table", "column",
     "index", "description", "desc", "help", "text", "message", "label_key",
+    # units and knobs: ``jwt.expiration-ms``, ``TOKEN_LIMIT``, ``PASSWORD_HASHER``, ``SECRET_ROTATION_SCHEDULE``
+    "ms", "millis", "milliseconds", "sec", "secs", "seconds", "mins", "minutes", "hours", "hrs", "days", "weeks",
+    "duration", "validity", "delay", "backoff", "limit", "limits", "quota", "threshold", "hasher", "hashing",
+    "schedule", "cron",
 ))
 
 #: A word anywhere in the name that makes it a reference or a switch.
@@ -165,9 +169,21 @@ _STRONG_KEY_QUALIFIERS = frozenset((
 _USERISH = frozenset({"password", "passwd", "pwd", "user", "username"})
 
 
+#: Words spelled apart that are one thing: ``KEY_STORE_PASSWORD`` is a keystore's password, not a
+#: "store" setting.
+_COMPOUNDS = {("key", "store"): "keystore", ("trust", "store"): "truststore"}
+
+
 def key_words(key: str) -> list[str]:
     """``MYSQL_ROOT_PASSWORD`` -> [mysql, root, password]; ``secretKeyRef`` -> [secret, key, ref]."""
-    return [w.lower() for w in _SPLIT.split(key) if w]
+    words = [w.lower() for w in _SPLIT.split(key) if w]
+    i = 0
+    while i < len(words) - 1:
+        joined = _COMPOUNDS.get((words[i], words[i + 1]))
+        if joined:
+            words[i : i + 2] = [joined]
+        i += 1
+    return words
 
 
 @lru_cache(maxsize=8192)
@@ -188,13 +204,15 @@ def classify_key(key: str) -> KeyClass:
         return "negative"
     if last == "key" and len(words) > 1 and words[-2] in _USERISH:
         return "negative"  # ``passwordKey: db-password`` names a key inside a Secret
+    if last == "key" and len(words) > 2 and words[-2] == "secret" and words[-3] in (*_USERISH, "token"):
+        return "negative"  # ``passwordSecretKey: password``: the same, one level up
     if last in ("tokens", "keys"):
         return "negative"  # ``max_tokens``, ``keys`` lists
     # Passwords.
     if any(w in ("password", "passwd", "passwort", "pwd", "pass", "pw", "passphrase", "passwords")
            for w in words):
         return "password"
-    if ("password" in squashed or "passwd" in squashed or "passphrase" in squashed
+    if ("password" in squashed or "passwd" in squashed or "passphrase" in squashed or squashed == "masterauth"
             or (squashed.endswith("pass") and not squashed.endswith(_PASS_EXCLUDE))
             or (squashed.endswith("pw") and len(squashed) <= 10)):
         return "password"  # ... bindpw, rootpw
@@ -402,6 +420,11 @@ _IMAGE_REF = re.compile(r"^[\w.-]+(?::\d+)?(?:/[\w.-]+)+(?::[\w.-]+)?(?:@sha256:
 _DIGEST = re.compile(r"(?i)^(?:sha(?:1|224|256|384|512)|md5|blake2b?):[a-f0-9]{16,}$")
 _UUID = re.compile(r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+#: Kubernetes user and group names: ``system:serviceaccount:kube-system:token-reviewer``.
+_KUBE_IDENTITY = re.compile(r"^system:(?:serviceaccounts?|nodes?|masters|authenticated|unauthenticated|anonymous|"
+                            r"kube-[a-z-]+|bootstrappers?|monitoring)(?::[a-z0-9.-]+)*$")
+_CRON = re.compile(r"^(?:@(?:yearly|annually|monthly|weekly|daily|midnight|hourly|reboot)"
+                   r"|(?:[\d*/,?LW#-]+\s+){4,5}[\d*/,?LW#A-Za-z-]+)$")
 _VERSION = re.compile(r"^v?\d+(?:\.\d+){1,3}(?:[-+][\w.]+)?$")
 
 
@@ -424,6 +447,8 @@ def _not_a_secret_shape(value: str) -> bool:
         return True  # with credentials it matched connection-url before we got here
     if _EMAIL.match(value) or _HOSTNAME.match(value) or _IP.match(value):
         return True
+    if _KUBE_IDENTITY.match(value) or _CRON.match(value):
+        return True
     return bool(_FILE_NAME.match(value) or _DIGEST.match(value))
 
 
@@ -444,11 +469,16 @@ def shannon_entropy(text: str) -> float:
 
 
 _RANDOM_CHARS = re.compile(r"^[A-Za-z0-9+/=_\-.~!@#$%^&*]+$")
+_PRINTABLE_CHARS = re.compile(r"^[!-~]+$")
 
 
-def _looks_random(value: str, min_len: int) -> bool:
-    """A long, mixed-class, high-entropy string without structure (no paths, images, UUIDs)."""
-    if len(value) < min_len or not _RANDOM_CHARS.match(value):
+def _looks_random(value: str, min_len: int, *, printable: bool = False) -> bool:
+    """A long, mixed-class, high-entropy string without structure (no paths, images, UUIDs).
+
+    ``printable``: any visible ASCII may occur (WordPress salts, Django keys use ``{}[]()<>``),
+    for names that already say "key" or "salt".
+    """
+    if len(value) < min_len or not (_PRINTABLE_CHARS if printable else _RANDOM_CHARS).match(value):
         return False
     if _UUID.match(value) or _DIGEST.match(value) or _VERSION.match(value):
         return False
@@ -465,6 +495,14 @@ def _looks_random(value: str, min_len: int) -> bool:
         return False
     threshold = 3.5 if len(value) < 24 else 3.8
     return shannon_entropy(value) >= threshold
+
+
+_CAPS_TOKEN = re.compile(r"^[A-Z0-9]{16,}$")
+
+
+def _random_caps(value: str) -> bool:
+    """A long run of capitals (and digits) with no word structure: an Erlang cookie, a licence key."""
+    return bool(_CAPS_TOKEN.match(value)) and shannon_entropy(value) >= 3.5 and not _HEX.match(value)
 
 
 def looks_random(value: str, min_len: int = 20) -> bool:
@@ -672,12 +710,12 @@ def judge(key: str, value: str, *, forced: bool = False, entropy: bool = True) -
             return None
         if kclass == "secret" and _SECRET_NAME_VALUE.match(text):
             return None  # tls: {secret: web-tls-secret} names a Secret object
-        if _SOFT_PLACEHOLDER.match(text) or _describes_itself(text, key):
-            return Verdict(_STRONG_RULE[kclass], "low", "placeholder-like")
         if kclass == "api-key" and _AWS_SECRET_NAME.search(key) and _AWS_SECRET_VALUE.match(text):
             return Verdict("aws-secret-key", "high")
         if _not_a_secret_shape(text):
-            return None
+            return None  # a path or identity that happens to repeat its name (``.../kubelet-client.key``)
+        if _SOFT_PLACEHOLDER.match(text) or _describes_itself(text, key):
+            return Verdict(_STRONG_RULE[kclass], "low", "placeholder-like")
         if len(text) < 3 and not text.isalnum():
             return None
         if text.isdigit() and len(text) < 6:
@@ -686,7 +724,7 @@ def judge(key: str, value: str, *, forced: bool = False, entropy: bool = True) -
             return Verdict(_STRONG_RULE[kclass], "medium", "weak-default")
         return Verdict(_STRONG_RULE[kclass], "high")
     if kclass == "weak":
-        if _looks_random(text, 16) and not is_placeholder(text, key):
+        if (_looks_random(text, 16, printable=True) or _random_caps(text)) and not is_placeholder(text, key):
             return Verdict("generic-key", "medium")
         return None
     if entropy and kclass == "neutral" and not _HASHY_NAME.search(key) and _looks_random(text, 24) \

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from .detectors import classify_key
 from .documents import LocatedList, LocatedMap, parse_yaml_stream
 
-Format = Literal["env", "properties", "ini", "json", "yaml", "xml"]
+Format = Literal["env", "properties", "ini", "json", "yaml", "xml", "conf", "netrc"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +40,11 @@ _EXTENSIONS: dict[str, Format] = {
     ".ini": "ini", ".cfg": "ini", ".conf": "ini", ".cnf": "ini", ".toml": "ini", ".xml": "xml",
     ".config": "xml",
 }
-_KV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][\w.\-]*)\s*[=:]\s*(.*?)\s*$")
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][\w.\-]*)\s*=\s*(.*?)\s*$")
+#: ``//registry.npmjs.org/:_authToken=...`` (.npmrc): a key scoped to a registry URL.
+_NPM_SCOPE = r"(?://[^\s=]*?:)?"
+_KV_LINE = re.compile(r"^\s*(?:export\s+)?" + _NPM_SCOPE + r"([A-Za-z_][\w.\-]*)\s*[=:]\s*(.*?)\s*$")
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?" + _NPM_SCOPE + r"([A-Za-z_][\w.\-]*)\s*=\s*(.*?)\s*$")
+_NETRC_START = re.compile(r"^\s*(?:machine\s+\S+|default)\b")
 _YAML_LINE = re.compile(r"^\s*(?:-\s+)?[\w.\-\"']+\s*:(?:\s|$)")
 _SECTION = re.compile(r"^\s*\[([^\]\n]+)\]\s*(?:[#;].*)?$")
 _SPACE_DIRECTIVE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s+(\S.*?)\s*;?\s*$")
@@ -52,6 +55,8 @@ def detect_format(name: str, text: str) -> Format | None:
     low = name.lower()
     if low == ".env" or low.endswith(".env") or low.startswith(".env."):
         return "env"
+    if low.lstrip("._") == "netrc" or _NETRC_START.match(text):
+        return "netrc"
     dot = low.rfind(".")
     if dot >= 0 and low[dot:] in _EXTENSIONS:
         return _EXTENSIONS[low[dot:]]
@@ -107,6 +112,18 @@ def parse_env(text: str, *, properties: bool = False) -> Iterator[Entry]:
             if not properties:
                 value = _strip_inline_comment(value)
             yield Entry(match.group(1), match.group(1), _unquote(value), index)
+
+
+def parse_netrc(text: str) -> Iterator[Entry]:
+    """``machine HOST login USER password PASS`` (tokens may span lines): the password and account."""
+    machine = ""
+    tokens = [(m.group(0), text.count("\n", 0, m.start())) for m in re.finditer(r"\S+", text)]
+    for i, (token, _line) in enumerate(tokens[:-1]):
+        if token == "machine":
+            machine = tokens[i + 1][0]
+        elif token in ("password", "account"):
+            value, line = tokens[i + 1]
+            yield Entry(f"{machine}.{token}" if machine else token, token, value, line)
 
 
 def parse_ini(text: str) -> Iterator[Entry]:
@@ -244,16 +261,34 @@ def parse_structured(text: str, fmt: Literal["json", "yaml"], budget: int) -> It
             yield Entry(sub, key, value, (line or 1) - 1)
 
 
+_ONE_TOKEN_DIRECTIVE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)[ \t]+(\"[^\"\s]*\"|'[^'\s]*'|[^\s\"';#]+)\s*;?\s*$")
+
+
+def parse_directives(text: str) -> Iterator[Entry]:
+    """``requirepass s3cret``-style lines of a config in no known format (redis.conf, sshd_config...).
+
+    Only secret-named directives with a single-word value: free text (``password reset via
+    email``) is not configuration.
+    """
+    for index, line in enumerate(text.splitlines()):
+        match = _ONE_TOKEN_DIRECTIVE.match(line)
+        if match and classify_key(match.group(1)) in ("password", "secret", "token", "api-key"):
+            yield Entry(match.group(1), match.group(1), _unquote(match.group(2)), index)
+
+
 def parse_embedded(name: str, text: str, *, budget: int = 200_000) -> tuple[Format | None, list[Entry]]:
     """The format of an embedded file and its entries (none for unknown formats or bad syntax)."""
     fmt = detect_format(name, text)
     if fmt is None:
-        return None, []
+        entries = list(parse_directives(text))
+        return ("conf", entries) if entries else (None, [])
     try:
         if fmt in ("env", "properties"):
             return fmt, list(parse_env(text, properties=fmt == "properties"))
         if fmt == "ini":
             return fmt, list(parse_ini(text))
+        if fmt == "netrc":
+            return fmt, list(parse_netrc(text))
         if fmt == "xml":
             return fmt, list(parse_xml(text))
         return fmt, list(parse_structured(text, "json" if fmt == "json" else "yaml", budget))

@@ -25,6 +25,7 @@ from .walker import Candidate, FileReader, Sink, resource_id, walk_kustomization
 
 _IGNORE = re.compile(r"#\s*secretsync:ignore(?:=([\w,\-]+))?")
 _VALUES_NAME = re.compile(r"^values(?:[._-][\w.-]*)?\.ya?ml$")
+_VALUES_LIKE = re.compile(r"(?:^|[._-])values(?:[._-][\w.-]*)?\.ya?ml$")
 _KUSTOMIZATION_NAMES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
 _MANAGED_BY = "app.kubernetes.io/managed-by"
 _SKIPPED_SECRET_TYPES = frozenset({
@@ -261,7 +262,7 @@ def _scan_file(path: Path, shown: str, root: Path, opts: ScanOptions, result: Sc
         return content, os.path.normpath(display).replace(os.sep, "/")
 
     _scan_parsed(text, shown, kind, opts, result, read,
-                 chart_name=_chart_name(path) if kind == "helm-values" else None)
+                 chart_name=_chart_name(path) if kind == "helm-values" or _VALUES_LIKE.search(path.name) else None)
 
 
 def _scan_parsed(text: str, shown: str, kind: FileKind, opts: ScanOptions, result: ScanResult,
@@ -278,6 +279,8 @@ def _scan_parsed(text: str, shown: str, kind: FileKind, opts: ScanOptions, resul
         texts[display] = content
         return content, display
 
+    # ``mariadb-values.yaml``, ``values-prod.yaml``: values files kept outside their chart.
+    values_named = bool(_VALUES_LIKE.search(Path(shown).name))
     for doc in stream.documents:
         root = doc.root
         if not isinstance(root, Mapping):
@@ -287,7 +290,7 @@ def _scan_parsed(text: str, shown: str, kind: FileKind, opts: ScanOptions, resul
         is_object = "kind" in root and "apiVersion" in root
         doc_kind = root.get("kind") if is_object else None
         try:
-            if kind == "helm-values" and not is_object:
+            if not is_object and (kind == "helm-values" or (kind == "manifest" and values_named)):
                 candidates = walk_values(root, f"HelmValues//{chart_name or ''}", budget)
             elif kind == "kustomization" or doc_kind in ("Kustomization", "Component"):
                 candidates = walk_kustomization(root, sink, reader, file=shown, budget=budget)

@@ -28,7 +28,7 @@ from secretsync.migrator.findings import LocationKind
 
 from .detectors import Verdict, find_tokens
 from .documents import TEMPLATE_MARKER, is_literal_block, key_line, parse_yaml_stream, value_line
-from .formats import iter_leaves, parse_embedded, parse_env, parse_flags, path_join
+from .formats import iter_leaves, parse_embedded, parse_env, parse_flags, path_join, split_path
 
 
 @dataclass(slots=True)
@@ -337,12 +337,15 @@ def embedded_candidates(
     ``location`` is the kind for the plain case; entries of an embedded file are
     ``configmap-embedded`` (or ``kustomize-envfile`` for generator files).
     """
-    is_file = "\n" in value.strip() or value.lstrip().startswith("{")
+    is_file = "\n" in value.strip() or value.lstrip().startswith(("{", "machine ", "default "))
     if not is_file:
         yield Candidate(location, path, key, value, line, resource, anchors=anchors, file=file, forced=forced)
         return
     fmt, entries = parse_embedded(key, value, budget=budget)
-    sub_location: LocationKind = "kustomize-envfile" if location.startswith("kustomize") else "configmap-embedded"
+    sub_location: LocationKind = (
+        "kustomize-envfile" if location.startswith("kustomize")
+        else "helm-values" if location == "helm-values" else "configmap-embedded"
+    )
 
     def at(offset: int) -> int | None:
         if line is None:
@@ -423,9 +426,32 @@ def _walk_secret(obj: Mapping[str, Any], resource: str, prefix: str, sink: Sink)
 
 
 def walk_values(root: Any, resource: str, budget: int = 200_000) -> Iterator[Candidate]:
-    """Every leaf of a Helm values file, by dotted path (``db.password``)."""
+    """Every leaf of a Helm values file, by dotted path (``db.password``).
+
+    A multi-line leaf is usually a file the chart writes into a ConfigMap (``config: |`` with
+    an ``.ini``, ``redis.conf``, ``application.yml``): its entries are judged one by one.
+    """
     for path, key, value, line in iter_leaves(root, budget=budget):
+        if "\n" in value.strip():
+            yield from embedded_candidates(key, value, line, _literal_leaf(root, path), path, resource,
+                                           location="helm-values", budget=budget)
+            continue
         yield Candidate("helm-values", path, key, value, line, resource)
+
+
+def _literal_leaf(root: Any, path: str) -> bool:
+    """Whether the leaf at ``path`` was written as a ``|`` block (its lines map 1:1 to the file)."""
+    try:
+        steps = split_path(path)
+    except ValueError:
+        return False
+    node = root
+    for step in steps[:-1]:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return bool(steps) and isinstance(steps[-1], str) and is_literal_block(node, steps[-1])
 
 
 # --------------------------------------------------------------------------------------------
