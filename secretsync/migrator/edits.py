@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import objpath
-from .rewrite import RewriteError, edit_documents
+from .rewrite import RewriteError, edit_documents, is_json_file
 
 
 def render_file(text: str, changes: Iterable[Mapping[str, Any]], where: str) -> str:
@@ -24,13 +24,15 @@ def render_file(text: str, changes: Iterable[Mapping[str, Any]], where: str) -> 
     for chg in changes:
         by_doc.setdefault(int(chg.get("document") or 0), []).extend(chg["ops"])
 
+    as_json = is_json_file(where)
+
     def editor(ops: list[dict[str, Any]], doc: int) -> Any:
         def edit(data: Any) -> Any:
             for op in ops:
                 if op["op"] == "replace-document":
                     return op["value"]
             refuse_shared(data, ops, f"{where} document {doc}")
-            objpath.apply_ops(data, [octal_modes(op) for op in ops])
+            objpath.apply_ops(data, ops if as_json else [octal_modes(op) for op in ops])
             return None
 
         return edit

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
 import stat
@@ -23,12 +24,12 @@ import yaml
 from secretsync.core.values import SecretValue
 
 from . import objpath
-from .rewrite import split_documents
+from .rewrite import is_json_file, split_documents
 from .scan.documents import too_deep
 from .scan.results import DEFAULT_MAX_FILE_SIZE
 
 YAML_SUFFIXES = (".yaml", ".yml")
-MANIFEST_SUFFIXES = YAML_SUFFIXES
+MANIFEST_SUFFIXES = (*YAML_SUFFIXES, ".json")
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 #: Kinds whose pod template we can rewrite, and where the pod spec stands in each.
 POD_SPEC_PATH = {
@@ -44,6 +45,25 @@ SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".terraform"}
 
 class LocateError(ValueError):
     """A locator does not lead to a value any more (message names file/object and field)."""
+
+
+def document_texts(rel: str, text: str) -> list[tuple[int, str]]:
+    """(index, text) of every document of a file: a JSON file is one document."""
+    if is_json_file(rel):
+        return [(0, text)]
+    return [(span.index, text[span.start : span.end]) for span in split_documents(text)]
+
+
+def load_document(rel: str, text: str) -> Any:
+    """One document's plain data (JSON files through ``json``); None when it does not parse."""
+    if is_json_file(rel):
+        if too_deep(text):
+            return None
+        try:
+            return json.loads(text.lstrip("\ufeff"))
+        except (ValueError, RecursionError):
+            return None
+    return safe_load(text)
 
 
 def safe_load(text: str) -> Any:
@@ -120,6 +140,8 @@ class Inventory:
     objects: list[Obj] = field(default_factory=list)
     kustomizations: dict[str, Kustomization] = field(default_factory=dict)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: (file, why) for documents that do not parse (Helm templates...): reasons for manual items only
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def load(cls, paths: list[Path], base: Path | None = None) -> Inventory:
@@ -175,17 +197,17 @@ class Inventory:
                 d = os.path.dirname(rel)
                 self.kustomizations[d] = Kustomization(d, rel, data)
             return
-        for span in split_documents(text):
-            data = safe_load(text[span.start : span.end])
-            if data is None and text[span.start : span.end].strip():
-                self.errors.append((rel, f"document {span.index} is not YAML the migrator can read"))
+        for index, chunk in document_texts(rel, text):
+            data = load_document(rel, chunk)
+            if data is None and chunk.strip():
+                self.notes.append((rel, f"document {index} is not YAML the migrator can read"))
             if isinstance(data, dict) and isinstance(data.get("kind"), str) and isinstance(data.get("metadata"), dict):
                 ns = (data.get("metadata") or {}).get("namespace")
-                self.objects.append(Obj(rel, span.index, data, str(ns) if ns else "", str(ns) if ns else None))
+                self.objects.append(Obj(rel, index, data, str(ns) if ns else "", str(ns) if ns else None))
 
     def why_missing(self, rel: str) -> str:
         """What the inventory knows about a file it has no object for (for manual reasons)."""
-        notes = [msg for f, msg in self.errors if f == rel]
+        notes = [msg for f, msg in [*self.errors, *self.notes] if f == rel]
         return f" ({'; '.join(notes)})" if notes else ""
 
     def _assign_namespaces(self) -> None:
@@ -410,9 +432,12 @@ def match_arg_pattern(pattern: str, text: str) -> dict[str, str] | None:
         if not m.group(1).startswith("SECRETSYNC_"):
             continue
         parts.append(re.escape(pattern[pos : m.start()]))
-        group = f"g{len(names)}"
-        names.append(m.group(1))
-        parts.append(f"(?P<{group}>.+?)" if m.end() < len(pattern) else f"(?P<{group}>.+)")
+        if m.group(1) in names:  # the same variable again: the same text again
+            parts.append(f"(?P=g{names.index(m.group(1))})")
+        else:
+            group = f"g{len(names)}"
+            names.append(m.group(1))
+            parts.append(f"(?P<{group}>.+?)" if m.end() < len(pattern) else f"(?P<{group}>.+)")
         pos = m.end()
     parts.append(re.escape(pattern[pos:]))
     got = re.fullmatch("".join(parts), text, re.S)
@@ -459,9 +484,8 @@ def read_locator(inv: Inventory, loc: Mapping[str, Any]) -> SecretValue:
         if loc["key"] not in env:
             raise LocateError(f"{rel}: no line {loc['key']}=")
         return SecretValue(env[str(loc["key"])])
-    spans = split_documents(text)
+    docs = dict(document_texts(rel, text))
     doc = int(loc.get("document", 0))
-    if doc >= len(spans):
+    if doc not in docs:
         raise LocateError(f"{rel}: has no document {doc}")
-    data = safe_load(text[spans[doc].start : spans[doc].end])
-    return read_field(data, loc, f"{rel} document {doc}")
+    return read_field(load_document(rel, docs[doc]), loc, f"{rel} document {doc}")

@@ -280,6 +280,10 @@ class Planner:
                     raise _Manual("the object is an item of a List; split the List into one document per "
                                   "object, then plan again")
                 raise _Manual(f"object {f.resource} not found in {rel}{self.inv.why_missing(rel)}")
+            if obj.file != rel and not _same_file(self.inv.path(rel), self.inv.path(obj.file or "")):
+                # found by name in another file only; a symlink to that file is fine, anything else is
+                # a different object (an overlay, an alternative) with its own value
+                raise _Manual(f"object {f.resource} not found in {rel}{self.inv.why_missing(rel)}")
         if f.extra.get("in") == "last-applied-configuration":
             self._last_applied.append((det, obj))  # decided once every other finding is planned
             return
@@ -364,9 +368,11 @@ class Planner:
 
     @staticmethod
     def _check_expansion(value: SecretValue, what: str) -> None:
-        if value.is_text and "$(" in value.reveal_text():
-            raise _Manual(f"{what} uses $(VAR) expansion; moving it into a Secret would change what the "
-                          "container sees")
+        """Kubernetes expands ``$(VAR)`` and turns ``$$`` into ``$`` in env values and arguments, but
+        not in values read from a Secret: such a value would reach the container changed."""
+        if value.is_text and ("$(" in value.reveal_text() or "$$" in value.reveal_text()):
+            raise _Manual(f"{what} uses $(VAR) expansion or a $$ escape; moving it into a Secret would change "
+                          "what the container sees")
 
     def _container_path(self, obj: Obj, segs: list[objpath.Segment]) -> tuple[str, dict[str, Any], int]:
         """(path of the container, the container, index in segs right after it)."""
@@ -431,6 +437,12 @@ class Planner:
         earlier = [op for op in chg.ops if op["op"] == "set" and op["path"] == arg_path]
         pattern = earlier[0]["value"] if earlier else current
         if raw not in pattern:
+            same = next((ps for ps in self.secrets if ps.locator.get("path") == arg_path and ps.value == value
+                         and all(ps.locator.get(k) == v for k, v in _where(obj).items())), None)
+            if same is not None:  # the same value twice in one argument: both went with the first finding
+                same.findings.append(f.fingerprint)
+                self.dispositions[f.fingerprint] = {"disposition": "migrate", "secret": same.id}
+                return
             raise _Manual("the value is not literally inside the argument")
         env_names = {str(e.get("name")) for c in CONTAINER_LISTS for cc in (obj.pod_spec() or {}).get(c) or []
                      for e in cc.get("env") or [] if isinstance(e, dict)}
@@ -671,26 +683,29 @@ class Planner:
         rel = self.inv.resolve_file(f.file, [self._root] if self._root else self.roots)
         if rel is None:
             raise _Manual(f"file {f.file!r} is not under the planned paths")
-        kdir = os.path.dirname(rel)
-        k = self.inv.kustomizations.get(kdir)
-        if k is None:
-            raise _Manual("no kustomization found for this finding")
+        section = "configMapGenerator" if f.path.startswith("configMapGenerator") else "secretGenerator"
+        if section == "configMapGenerator":
+            raise _Manual("a secret in a configMapGenerator: move it to a secretGenerator (or a Secret) "
+                          "first, then migrate")
+        k = next((x for x in self.inv.kustomizations.values() if x.file == rel), None)
         gen_name: str | None = None
-        if rel == k.file:
+        if k is not None:
             segs = stabilize(k.data, normalize_path(f.path))
-            if segs and segs[0] == objpath.Key("configMapGenerator"):
-                raise _Manual("a secret in a configMapGenerator: move it to a secretGenerator (or a Secret) "
-                              "first, then migrate")
             if len(segs) >= 2 and segs[0] == objpath.Key("secretGenerator") and isinstance(segs[1], objpath.Match):
                 gen_name = segs[1].value
         else:
-            base = os.path.basename(rel)
-            for gen in k.data.get("secretGenerator") or []:
-                entries = [str(e) for e in (gen.get("envs") or []) + ([gen["env"]] if gen.get("env") else [])]
-                entries += [str(e).split("=", 1)[-1] for e in gen.get("files") or []]
-                if base in [os.path.normpath(e) for e in entries]:
-                    gen_name = str(gen.get("name"))
-        if not gen_name:
+            # an env file or file: the generator(s) that read it, wherever their kustomization is
+            _, _, wanted = f.resource.partition("/")
+            owners = [(x, str(gen.get("name"))) for x in self.inv.kustomizations.values()
+                      for gen in _as_list(x.data.get("secretGenerator"))
+                      if isinstance(gen, Mapping) and rel in _generator_paths(x.dir, gen)]
+            if len(owners) > 1:
+                owners = [o for o in owners if wanted.endswith("/" + o[1])]
+            if len(owners) == 1:
+                k, gen_name = owners[0]
+            elif not owners:
+                raise _Manual("no kustomization in the planned paths reads this file")
+        if k is None or not gen_name:
             raise _Manual("cannot tell which secretGenerator holds the value")
         self._secret_generator(k, gen_name, f)
 
@@ -748,7 +763,7 @@ class Planner:
                 loc = {"kind": "envfile", "file": rel, "key": key}
                 self._secret_for(group, naming.secret_key(key), loc, read_locator(self.inv, loc),
                                  {**fields, "key": key}, None)
-            self._delete(rel, group, "env file of secretGenerator " + gen_name)
+            self._delete(rel, group, "env file of secretGenerator " + gen_name, gen_name)
         for entry in gen.get("files") or []:
             key, _, path = str(entry).rpartition("=")
             rel = self._generator_file(k, path)
@@ -756,7 +771,7 @@ class Planner:
             loc = {"kind": "wholefile", "file": rel}
             self._secret_for(group, naming.secret_key(key), loc, read_locator(self.inv, loc),
                              {**fields, "key": key}, None)
-            self._delete(rel, group, "file of secretGenerator " + gen_name)
+            self._delete(rel, group, "file of secretGenerator " + gen_name, gen_name)
         self._change(None, k.file, 0, f"Kustomization/{k.dir or '.'}").add(
             [{"op": "remove", "path": gpath}, {"op": "remove-if-empty", "path": "secretGenerator"}],
             f"secretGenerator {gen_name} removed (ExternalSecret {group.name} creates the Secret)",
@@ -785,13 +800,29 @@ class Planner:
                 return s
         return cands[0] if len(cands) == 1 else None
 
-    def _delete(self, rel: str, group: Group, reason: str) -> None:
+    def _delete(self, rel: str, group: Group, reason: str, gen_name: str) -> None:
+        """Remove a generator's file once its values are in the provider, unless another generator
+        reads it too: that one would break."""
+        for k in self.inv.kustomizations.values():
+            for section in ("secretGenerator", "configMapGenerator"):
+                gens = k.data.get(section)
+                for gen in gens if isinstance(gens, list) else []:
+                    if not isinstance(gen, Mapping):
+                        continue
+                    if (section, k.file, str(gen.get("name"))) == ("secretGenerator", group.kustomization, gen_name):
+                        continue
+                    if rel in _generator_paths(k.dir, gen):
+                        raise _Manual(f"{rel} is also read by {section} {gen.get('name')} in {k.file}; migrate "
+                                      "that one first or give each generator its own file")
         if not any(d["file"] == rel for d in self.delete_files):
             self.delete_files.append({"file": rel, "group": group.id, "reason": reason})
 
     # -- Helm values --------------------------------------------------------------------------
     def _helm(self, det: Detection) -> None:
         f = det.finding
+        if f.subkey:
+            raise _Manual("the value is inside a multi-line setting (a config file the chart renders); move it "
+                          "by hand or through the chart's own secret option")
         rel = self.inv.resolve_file(f.file, [self._root] if self._root else self.roots)
         if rel is None:
             raise _Manual(f"file {f.file!r} is not under the planned paths")
@@ -1131,6 +1162,24 @@ class Planner:
         plan = Plan(doc, self.digest_key, values)
         plan.diffs = preview_diffs(self.inv, doc, values)
         return plan
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _generator_paths(kdir: str, gen: Mapping[str, Any]) -> list[str]:
+    """The files a generator reads (envs, env, files), relative to the plan root."""
+    paths = [*_as_list(gen.get("envs")), *([gen["env"]] if isinstance(gen.get("env"), str) else []),
+             *(str(e).rpartition("=")[2] for e in _as_list(gen.get("files")))]
+    return [os.path.normpath(os.path.join(kdir, str(x).strip())) for x in paths]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 def _same_or_inside(found: SecretValue, moved: SecretValue) -> bool:

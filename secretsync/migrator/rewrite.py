@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import io
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -262,8 +263,63 @@ def _leading_comments(text: str) -> Iterator[str]:
         yield line
 
 
+def is_json_file(name: str) -> bool:
+    """JSON manifests (``kubectl get -o json``, generated trees) are edited as JSON and stay JSON."""
+    return name.lower().endswith(".json")
+
+
+_JSON_INDENT = re.compile(r"^([ \t]+)[\"\]}]", re.MULTILINE)
+
+
+def edit_json(text: str, edit: Callable[[Any], Any], where: str = "") -> str:
+    """Apply ``edit`` to a JSON file's one document; the result is JSON again.
+
+    The file is dumped unedited and edited with the indentation it uses, and the difference
+    is transplanted onto the original lines (as for YAML), so keys, spacing and escapes
+    elsewhere stay as written; a file in a layout ``json.dumps`` cannot reproduce near the
+    edit is written in its layout instead.
+    """
+    crlf = "\r\n" in text
+    body = text.replace("\r\n", "\n") if crlf else text
+    bom = body.startswith("\ufeff")
+    if bom:
+        body = body[1:]
+    if too_deep(body):
+        raise RewriteError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        line = getattr(exc, "lineno", None)
+        raise RewriteError(f"{where}: not valid JSON" + (f" (line {line})" if line else "")) from None
+    match = _JSON_INDENT.search(body)
+    indent: str | None = match.group(1) if match else None
+    ascii_only = body.isascii()
+    trailing = body[len(body.rstrip()):]
+
+    def dumps(value: Any) -> str:
+        if indent is None:
+            return json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":")) + trailing
+        return json.dumps(value, indent=indent, ensure_ascii=ascii_only) + trailing
+
+    norm = dumps(data)
+    replacement = edit(data)
+    new = dumps(replacement if replacement is not None else data)
+    out = new if replacement is not None or norm == body else (_splice(body, norm, new) or new)
+    try:
+        if json.loads(out) != (replacement if replacement is not None else data):
+            out = new
+    except ValueError:
+        out = new
+    out = ("\ufeff" if bom else "") + out
+    return out.replace("\n", "\r\n") if crlf else out
+
+
 def edit_documents(text: str, edits: dict[int, Callable[[Any], Any]], where: str = "") -> str:
     """Apply per-document edits (by document index); untouched documents stay byte-identical."""
+    if is_json_file(where):
+        if set(edits) - {0}:
+            raise RewriteError(f"{where}: a JSON file has one document")
+        return edit_json(text, edits[0], f"{where} document 0") if edits else text
     spans = split_documents(text)
     by_index = {s.index: s for s in spans}
     missing = sorted(set(edits) - set(by_index))

@@ -38,13 +38,18 @@ def plan_paths(paths: Sequence[Path], options: PlanOptions, client: SecretsClien
 
     roots = [p.resolve() for p in paths] or [Path(".").resolve()]
     detections: list[Any] = []
+    reported: set[str] = set()
     for r in roots:
         result = scan_paths([r])
         for err in result.errors:
+            reported.add(str(r / err.file) if err.file else "")
             if on_scan_error:
                 on_scan_error(str(err))
         detections += [(d, r) for d in result.detections]
     inv = Inventory.load(roots, common_base(roots))
+    for rel, message in inv.errors:  # files the scan read but the migrator will not edit (symlinks...)
+        if on_scan_error and str(inv.path(rel)) not in reported:
+            on_scan_error(f"{rel}: {message}")
     return Planner(inv, roots, options).build(detections, client)
 
 

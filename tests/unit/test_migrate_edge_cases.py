@@ -231,3 +231,78 @@ def test_rollback_after_a_partial_apply_restores_what_was_done(tree: Path, monke
     assert sorted(m.name for m in store.list()) == ["default/a/A_PASSWORD", "default/b/B_PASSWORD"]
     rb = rollback_journal(work / "plan.journal")
     assert rb.problems == [] and tree_bytes(tree) == original
+
+
+def test_json_manifests_are_migrated_and_stay_json(tree: Path) -> None:
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "prod"},
+              "spec": {"template": {"spec": {"containers": [{"name": "api", "image": "x", "env": [
+                  {"name": "DATABASE_URL", "value": "postgres://api:J50n-Db-Pw@pg:5432/api"},
+                  {"name": "WORKERS", "value": "4"}]}]}}}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "prod"},
+              "data": {"token": base64.b64encode("J50n-T0ken-\u00e9".encode()).decode()}}
+    write_tree(tree, {"api.json": json.dumps(deploy, indent=4) + "\n",
+                      "secret.json": json.dumps(secret, indent=2, ensure_ascii=True)})
+    out = migrate_and_check(tree, tree.parent, values=["J50n-Db-Pw", "J50n-T0ken-"])
+    assert out.manual == []
+    api = json.loads(out.migrated["api.json"])
+    env = api["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env[0] == {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "api-secrets",
+                                                                               "key": "DATABASE_URL"}}}
+    assert env[1] == {"name": "WORKERS", "value": "4"}
+    assert out.migrated["api.json"].decode().startswith('{\n    "apiVersion"')  # its own indentation
+    assert json.loads(out.migrated["secret.json"])["kind"] == "ExternalSecret"
+    assert not out.migrated["secret.json"].endswith(b"\n")
+
+
+def test_dollar_escapes_stay_and_a_value_repeated_in_one_argument_moves_once(tree: Path) -> None:
+    write_tree(tree, {"a.yaml": _deploy(
+        "twice", "        - name: DOLLAR_PASSWORD\n          value: \"pa$$w0rd-Dollar\"\n",
+        "        command: [sh, -c, \"mysql -pS4me-Pw-12 db && mysqldump -pS4me-Pw-12 db > /x\"]\n")})
+    out = migrate_and_check(tree, tree.parent, values=["S4me-Pw-12"])
+    # Kubernetes turns $$ into $ in env values, but not in values read from a Secret
+    assert [m["key"] for m in out.manual] == ["DOLLAR_PASSWORD"] and "$$" in out.reasons()[0]
+    assert b"mysql -p$(SECRETSYNC_PASSWORD) db && mysqldump -p$(SECRETSYNC_PASSWORD) db" in out.migrated["a.yaml"]
+    assert len(out.plan["secrets"]) == 1
+
+
+def test_an_env_file_two_generators_read_is_not_removed(tree: Path) -> None:
+    write_tree(tree, {
+        "base/kustomization.yaml": "secretGenerator:\n- name: app\n  envs: [shared/s.env]\n"
+                                   "configMapGenerator:\n- name: copy\n  envs: [shared/s.env]\n",
+        "base/shared/s.env": "DB_PASSWORD=Sh4red-Env-Pw\n",
+    })
+    out = migrate_and_check(tree, tree.parent)
+    assert out.plan["deleteFiles"] == [] and out.plan["secrets"] == []
+    assert any("also read by configMapGenerator copy" in r for r in out.reasons())
+
+
+def test_a_secret_inside_a_multiline_helm_value_is_manual(tree: Path) -> None:
+    write_tree(tree, {"chart/Chart.yaml": "name: r\nversion: 1\n",
+                      "chart/values.yaml": "master:\n  existingSecret: \"\"\n  configuration: |-\n"
+                                           "    maxmemory 1gb\n    requirepass Hunt3r2-Redis\n"})
+    out = migrate_and_check(tree, tree.parent)
+    assert out.plan["secrets"] == [] and "multi-line setting" in out.reasons()[0]
+
+
+def test_an_object_missing_from_its_file_is_not_taken_from_another_file(tree: Path) -> None:
+    secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData:\n  password: PW\n"
+    write_tree(tree, {"a/db.yaml": secret.replace("PW", "Ov3rlay-A-Pw"),
+                      # the same object again, in a document only the scanner reads (a complex key)
+                      "b/db.yaml": secret.replace("PW", "Ov3rlay-B-Pw") + "? [complex]\n: key\n"})
+    out = migrate_and_check(tree, tree.parent, values=["Ov3rlay-A-Pw"])
+    assert [s["source"]["file"] for s in out.plan["secrets"]] == ["a/db.yaml"]
+    assert {m["file"] for m in out.manual} == {"b/db.yaml"}
+
+
+def test_generator_files_in_subdirectories_are_migrated(tree: Path) -> None:
+    write_tree(tree, {
+        "app/kustomization.yaml": "namespace: web\nresources: [deploy.yaml]\nsecretGenerator:\n- name: app\n"
+                                  "  envs: [secrets/app.env]\n  files: [api-key=keys/api.key]\n",
+        "app/secrets/app.env": "DB_PASSWORD=Sub-D1r-Env-Pw\n",
+        "app/keys/api.key": "Sub-D1r-Api-K3y-0123456789abcdef\n",
+        "app/deploy.yaml": _deploy("web", "        - name: X\n          value: y\n",
+                                   "        envFrom:\n        - secretRef: {name: app}\n"),
+    })
+    out = migrate_and_check(tree, tree.parent, values=["Sub-D1r-Env-Pw"])
+    assert out.manual == []
+    assert sorted(d["file"] for d in out.plan["deleteFiles"]) == ["app/keys/api.key", "app/secrets/app.env"]
