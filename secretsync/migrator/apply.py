@@ -273,6 +273,12 @@ class ManifestApply:
                 if not isinstance(f, Fetched):
                     raise ApplyError(f"provider key {key!r} is missing after it was stored; stopped")
                 for sid in ids:
+                    stored = self.journal.state(f"store:{sid}").done if self.journal else None
+                    if stored and stored.get("digest") and value_digest(self.key, f.value) != stored["digest"]:
+                        # Someone changed it since apply stored it: rewriting the source now would hand
+                        # the workload another value, and leave the old one only in the journal.
+                        raise ApplyError(f"provider key {key!r} changed since this apply stored it; stopped "
+                                         "before touching any source (restore it, or run 'migrate plan' again)")
                     out[sid] = f.value
             self._values = out
         return self._values

@@ -37,7 +37,14 @@ from .journal import Journal, StepState, crash_point
 from .manifests import Inventory, LocateError, read_field
 from .plan import Plan, Planner, PlanOptions
 from .restore import fill, template
-from .rollback import RollbackError, RollbackReport, ValueSource, delete_created_key
+from .rollback import (
+    RollbackError,
+    RollbackReport,
+    ValueSource,
+    delete_created_key,
+    keep_created_key,
+    sources_restored,
+)
 
 log = logging.getLogger("secretsync.migrator")
 
@@ -525,6 +532,9 @@ class ClusterRollback:
             self._delete_created(st)
         elif kind == "store":
             if self.delete_created and st.done and st.done.get("created"):
+                if not sources_restored(self.journal, self.report, self.dry_run):
+                    keep_created_key(st.done, self.report)  # a source may still read it: never lose the value
+                    return
                 delete_created_key(self.client, st.done, self.key, self.dry_run, self.report)
             else:
                 self.report.kept_keys += 1

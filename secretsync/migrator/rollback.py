@@ -184,8 +184,31 @@ class ManifestRollback:
         if rec is None or not self.delete_created or not rec.get("created"):
             self.report.kept_keys += 1
             return
+        if not sources_restored(self.journal, self.report, self.dry_run):
+            keep_created_key(rec, self.report)
+            return
         delete_created_key(self.client, rec, self.key, self.dry_run, self.report)
         self._mark(st)
+
+
+def sources_restored(journal: Journal, report: RollbackReport, dry_run: bool) -> bool:
+    """Whether every source apply changed is back: only then may the provider copy of a value go.
+
+    A rewrite rollback refused (the file was edited since) leaves a source that reads its
+    value from the provider; deleting the key then would lose the value.
+    """
+    if report.problems:
+        return False
+    if dry_run:
+        return True
+    return all(journal.state(st.step, "rollback").is_done for st in journal.steps("apply")
+               if st.begun and not st.step.startswith(("store:", "snapshot:", "sync:")))
+
+
+def keep_created_key(rec: Mapping[str, Any], report: RollbackReport) -> None:
+    report.kept_keys += 1
+    report.problems.append(f"provider key {rec['providerKey']!r} kept: not every source was restored, and "
+                           "one may still read it; run rollback again once they are")
 
 
 def delete_created_key(client: SecretsClient, rec: Mapping[str, Any], digest_key: bytes, dry_run: bool,

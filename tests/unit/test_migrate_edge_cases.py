@@ -306,3 +306,52 @@ def test_generator_files_in_subdirectories_are_migrated(tree: Path) -> None:
     out = migrate_and_check(tree, tree.parent, values=["Sub-D1r-Env-Pw"])
     assert out.manual == []
     assert sorted(d["file"] for d in out.plan["deleteFiles"]) == ["app/keys/api.key", "app/secrets/app.env"]
+
+
+def _two_workloads(tree: Path) -> Path:
+    write_tree(tree, {
+        "a.yaml": _deploy("a", "        - name: A_PASSWORD\n          value: Keep-Me-A1\n"),
+        "b.yaml": _deploy("b", "        - name: B_PASSWORD\n          value: Keep-Me-B2\n"),
+    })
+    work = tree.parent
+    write_plan(plan_paths([tree], PlanOptions(store_url=f"file://{work}/store.json")), work / "plan.json")
+    return work
+
+
+def test_a_provider_value_changed_after_it_was_stored_stops_apply_before_any_source(
+        tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = _two_workloads(tree)
+    original = tree_bytes(tree)
+
+    def crash(self: ManifestApply, step: object) -> None:
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(ManifestApply, "_create", crash)
+    with pytest.raises(RuntimeError):
+        apply_plan(work / "plan.json", ApplyOptions())
+    monkeypatch.undo()
+    monkeypatch.delenv("SECRETSYNC_FILE_KEY", raising=False)
+    store = open_store(f"file://{work}/store.json")
+    from secretsync.core.values import SecretValue
+
+    store.put("default/a/A_PASSWORD", SecretValue("someone-else-wrote-this"))
+    with pytest.raises(Exception, match="changed since this apply stored it"):
+        apply_plan(work / "plan.json", ApplyOptions())
+    now = tree_bytes(tree)
+    assert {f: now[f] for f in original} == original  # no source touched
+
+
+def test_rollback_keeps_created_keys_while_a_source_is_not_restored(tree: Path) -> None:
+    work = _two_workloads(tree)
+    apply_plan(work / "plan.json", ApplyOptions())
+    edited = tree / "a.yaml"
+    migrated = edited.read_bytes()
+    edited.write_bytes(migrated + b"# edited after the migration\n")
+    rb = rollback_journal(work / "plan.journal", delete_created=True)
+    assert rb.deleted_keys == 0 and any("kept" in p for p in rb.problems)
+    store = open_store(f"file://{work}/store.json")
+    assert sorted(m.name for m in store.list()) == ["default/a/A_PASSWORD", "default/b/B_PASSWORD"]
+    edited.write_bytes(migrated)  # undo the edit: now everything can go back, and the keys with it
+    rb = rollback_journal(work / "plan.journal", delete_created=True)
+    assert rb.problems == [] and rb.deleted_keys == 2
+    assert b"Keep-Me-A1" in edited.read_bytes()
