@@ -36,7 +36,7 @@ from .apply import ApplyError, ApplyOptions, ApplyReport, StalePlan, Step, store
 from .journal import Journal, StepState, crash_point
 from .manifests import Inventory, LocateError, read_field
 from .plan import Plan, Planner, PlanOptions
-from .restore import fill, template
+from .restore import RestoreError, check_value_free, fill, template
 from .rollback import (
     RollbackError,
     RollbackReport,
@@ -356,6 +356,10 @@ class ClusterApply:
         saved = template(text, self._values)
         if fill(saved, self._values.__getitem__) != text:
             raise ApplyError(f"{resource}: cannot record a restorable snapshot")
+        try:
+            check_value_free(saved, self._values, resource)
+        except RestoreError as exc:
+            raise ApplyError(f"{exc}; stopped before changing anything") from None
         self.journal.begin(step.id, resource=resource, uid=(obj.get("metadata") or {}).get("uid"), saved=saved)
         self.journal.done(step.id, resource=resource)
 

@@ -272,13 +272,18 @@ def value_free_reverse(old: str, new: str, values: Mapping[str, SecretValue], wh
     hunks = reverse_hunks(old, new, values)
     if apply_reverse(new, hunks, values.__getitem__) != old:
         raise RestoreError(f"{where}: cannot record a restorable edit")
-    blob = mask("".join(str(h["old"]) for h in hunks))
+    check_value_free("".join(str(h["old"]) for h in hunks), values, where)
+    return hunks
+
+
+def check_value_free(templated: str, values: Mapping[str, SecretValue], where: str) -> None:
+    """RestoreError when a template still holds a value (in a spelling, or a long piece of it)."""
+    blob = mask(templated)
     for v in values.values():
         if len(v) >= MIN_TEMPLATED and any(sp.text in blob for sp in spellings(v) if len(sp.text) >= MIN_TEMPLATED):
             raise RestoreError(f"{where}: a value would remain in the journal; refusing")
         if v.is_text and any(len(w) >= 2 * _B64_PIECE and w in blob for w in v.reveal_text().split()):
             raise RestoreError(f"{where}: a piece of a value would remain in the journal; refusing")
-    return hunks
 
 
 def apply_reverse(new: str, hunks: Iterable[Mapping[str, Any]], resolve: Callable[[str], SecretValue]) -> str:
