@@ -24,6 +24,7 @@ LocationKind = Literal[
     "helm-values",        # a Helm values file leaf
     "kustomize-literal",  # secretGenerator/configMapGenerator literals
     "kustomize-envfile",  # secretGenerator/configMapGenerator envs/files entry
+    "field",              # any other field of an object: a custom resource's spec, an annotation
 ]
 
 Confidence = Literal["high", "medium", "low"]

@@ -295,6 +295,10 @@ class Planner:
             self._configmap(det, obj)
         elif loc == "secret":
             self._secret(det, obj)
+        elif loc == "field":
+            raise _Manual(f"a value in a field of {obj.kind} {obj.name} the migrator does not rewrite (custom "
+                          "resources, annotations, inline Helm values); move it to a Secret that the resource "
+                          "can reference (secretRef, valuesFrom...) by hand")
         else:
             raise _Manual(f"location kind {loc!r} is not supported")
 

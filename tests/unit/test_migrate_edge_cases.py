@@ -355,3 +355,10 @@ def test_rollback_keeps_created_keys_while_a_source_is_not_restored(tree: Path) 
     rb = rollback_journal(work / "plan.journal", delete_created=True)
     assert rb.problems == [] and rb.deleted_keys == 2
     assert b"Keep-Me-A1" in edited.read_bytes()
+
+
+def test_a_credential_in_a_custom_resource_is_manual_and_untouched(tree: Path) -> None:
+    write_tree(tree, {"hr.yaml": "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: pg}\n"
+                                 "spec:\n  values:\n    auth: {password: Flux-Inline-Pw1}\n"})
+    out = migrate_and_check(tree, tree.parent)
+    assert out.plan["secrets"] == [] and "HelmRelease pg" in out.reasons()[0]

@@ -431,3 +431,42 @@ def test_decoys_in_env_configmaps_and_values_stay_clean(tmp_path: Path) -> None:
         + "".join(f"{k}: {json.dumps(v)}\n" for k, v in DECOYS.items()))
     result = scan_paths([tmp_path])
     assert [(f.file, f.key, f.rule) for f in result.findings] == []
+
+
+def test_credentials_in_gitops_resources_and_other_fields_are_found(tmp_path: Path) -> None:
+    token = "ghp_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"
+    (tmp_path / "gitops.yaml").write_text(textwrap.dedent(f"""\
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata: {{name: pg, namespace: db}}
+        spec:
+          valuesFrom: [{{kind: Secret, name: pg-values}}]
+          values:
+            auth: {{postgresPassword: Flux-Inline-Pw1, existingSecret: ""}}
+            primary: {{resources: {{limits: {{memory: 1Gi}}}}}}
+        ---
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {{name: app, namespace: argocd}}
+        spec:
+          source:
+            repoURL: https://deploy:{token}@github.com/mycorp/charts.git
+            helm:
+              valuesObject:
+                redis: {{password: Argo-Inline-Pw2}}
+                image: {{tag: v1.2.3}}
+        ---
+        apiVersion: monitoring.coreos.com/v1
+        kind: Prometheus
+        metadata:
+          name: k8s
+          annotations: {{notify: "{SLACK_HOOK}", checksum/config: 5f2b1c3d4e5f6a7b8c9d0e1f2a3b4c5d}}
+        spec:
+          remoteWrite:
+          - url: https://prometheus-prod-10.grafana.net/api/prom/push
+            basicAuth:
+              password: {{name: kubepromsecret, key: password}}
+        """))
+    got = {(f.resource, f.key, f.location) for f in scan_paths([tmp_path]).findings}
+    assert got == {("HelmRelease/db/pg", "postgresPassword", "field"), ("Application/argocd/app", "password", "field"),
+                   ("Application/argocd/app", "repoURL", "field"), ("Prometheus//k8s", "notify", "field")}

@@ -148,6 +148,7 @@ def walk_object(obj: Any, sink: Sink, *, prefix: str = "", kind_hint: str | None
         return
     resource = resource_id(obj, kind)
     yield from _walk_last_applied(obj, kind, resource, prefix, sink)
+    yield from _walk_other_fields(obj, kind, resource, prefix)
     if kind == "Secret":
         yield from _walk_secret(obj, resource, prefix, sink)
         return
@@ -203,6 +204,70 @@ def _walk_last_applied(obj: Mapping[str, Any], kind: str, resource: str, prefix:
         yield cand
     for problem in inner_sink.problems:
         sink.add(resource, f"{apath}::{problem.path}", problem.message)
+
+
+#: Subtrees the kind-specific walks cover; every other string in an object is searched for
+#: known credential formats only (a token in a CRD's URL, an annotation).
+_COVERED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Secret": (("data",), ("stringData",)),
+    "ConfigMap": (("data",), ("binaryData",)),
+}
+#: Helm values inside GitOps resources: judged like a values file (keyword names count).
+_VALUES_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "HelmRelease": (("spec", "values"),),
+    "Application": (("spec", "source", "helm", "valuesObject"),),
+}
+_NOT_CONFIG = frozenset({"status", "managedFields"})
+
+
+def _covered(kind: str) -> set[tuple[str, ...]]:
+    paths = set(_COVERED.get(kind, ())) | set(_VALUES_FIELDS.get(kind, ()))
+    for spec_path in _POD_SPEC_PATHS.get(kind, _TEMPLATE_PATHS):
+        paths |= {(*spec_path, group) for group in _CONTAINER_GROUPS}
+    return paths
+
+
+def _walk_other_fields(obj: Mapping[str, Any], kind: str, resource: str, prefix: str,
+                       budget: int = 50_000) -> Iterator[Candidate]:
+    """Known credential formats in fields no kind-specific walk looks at, and Helm values kept in
+    a Flux HelmRelease or an Argo CD Application (``location`` ``field``: moved by hand)."""
+    covered = _covered(kind)
+    for steps in _VALUES_FIELDS.get(kind, ()):
+        node: Any = obj
+        for part in steps:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping):
+            base = prefix
+            for part in steps:
+                base = path_join(base, part)
+            try:
+                for cand in walk_values(node, resource, budget, location="field"):
+                    cand.path = path_join(base, cand.path) if not cand.path.startswith("[") else base + cand.path
+                    yield cand
+            except ValueError:
+                pass  # over budget: the values walk of the file reports it
+    stack: list[tuple[Any, tuple[str, ...], str, Any, str]] = [(obj, (), prefix, None, "")]
+    count: dict[str, int] = {}
+    while stack and budget > 0:
+        node, steps, path, parent, key = stack.pop()
+        budget -= 1
+        if steps in covered:
+            continue
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                name = str(k)
+                if name in _NOT_CONFIG or (steps == ("metadata", "annotations") and name == LAST_APPLIED):
+                    continue
+                stack.append((v, (*steps, name), path_join(path, name), node, name))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                stack.append((v, steps, f"{path}[{i}]", node, key))
+        elif isinstance(node, str) and len(node) >= 16:
+            line = value_line(parent, key if isinstance(parent, Mapping) else 0)
+            for tok in find_tokens(node):
+                count[tok.rule] = count.get(tok.rule, 0) + 1
+                yield Candidate("field", path, key, node[tok.start:tok.end], line, resource,
+                                subkey=f"{tok.rule}#{count[tok.rule]}", verdict=Verdict(tok.rule, tok.confidence))
 
 
 def _walk_pod_spec(spec: Mapping[str, Any], resource: str, base: str, sink: Sink) -> Iterator[Candidate]:
@@ -344,7 +409,7 @@ def embedded_candidates(
     fmt, entries = parse_embedded(key, value, budget=budget)
     sub_location: LocationKind = (
         "kustomize-envfile" if location.startswith("kustomize")
-        else "helm-values" if location == "helm-values" else "configmap-embedded"
+        else location if location in ("helm-values", "field") else "configmap-embedded"
     )
 
     def at(offset: int) -> int | None:
@@ -425,7 +490,8 @@ def _walk_secret(obj: Mapping[str, Any], resource: str, prefix: str, sink: Sink)
 # --------------------------------------------------------------------------------------------
 
 
-def walk_values(root: Any, resource: str, budget: int = 200_000) -> Iterator[Candidate]:
+def walk_values(root: Any, resource: str, budget: int = 200_000,
+                location: LocationKind = "helm-values") -> Iterator[Candidate]:
     """Every leaf of a Helm values file, by dotted path (``db.password``).
 
     A multi-line leaf is usually a file the chart writes into a ConfigMap (``config: |`` with
@@ -434,9 +500,9 @@ def walk_values(root: Any, resource: str, budget: int = 200_000) -> Iterator[Can
     for path, key, value, line in iter_leaves(root, budget=budget):
         if "\n" in value.strip():
             yield from embedded_candidates(key, value, line, _literal_leaf(root, path), path, resource,
-                                           location="helm-values", budget=budget)
+                                           location=location, budget=budget)
             continue
-        yield Candidate("helm-values", path, key, value, line, resource)
+        yield Candidate(location, path, key, value, line, resource)
 
 
 def _literal_leaf(root: Any, path: str) -> bool:
