@@ -27,6 +27,7 @@ from . import objpath
 from .rewrite import is_json_file, split_documents
 from .scan.documents import too_deep
 from .scan.results import DEFAULT_MAX_FILE_SIZE
+from .scan.tree import walk_tree
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MANIFEST_SUFFIXES = (*YAML_SUFFIXES, ".json")
@@ -151,11 +152,11 @@ class Inventory:
         files: list[Path] = []
         for p in paths:
             if p.is_dir():
-                for dirpath, dirnames, filenames in os.walk(p):  # never follows directory symlinks
-                    dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
-                    for fn in sorted(filenames):
+                for dirpath, dirnames, filenames in walk_tree(p):  # never follows directory symlinks
+                    dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
+                    for fn in filenames:
                         if fn.endswith(MANIFEST_SUFFIXES) or fn == "Kustomization":
-                            files.append(Path(dirpath) / fn)
+                            files.append(dirpath / fn)
             elif p.is_file():
                 files.append(p)
         for f in files:

@@ -237,3 +237,17 @@ def test_parser_messages_never_carry_values() -> None:
         load("password: first-Secret-1\npassword: second-Secret-2\n", "dup.yaml")
     assert "first-Secret-1" not in str(info.value) and "second-Secret-2" not in str(info.value)
     assert "duplicate key" in str(info.value) and "password" in str(info.value)
+
+
+def test_a_directory_tree_deeper_than_the_recursion_limit_is_scanned(tmp_path: Path) -> None:
+    deep = tmp_path
+    for _ in range(1200):  # os.walk recursed once per level and raised RecursionError
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "s.yaml").write_text(GOOD)
+    (tmp_path / "top.yaml").write_text(GOOD.replace("good", "top"))
+    result = scan_paths([tmp_path])
+    assert sorted(f.resource for f in result.findings) == ["Secret//good", "Secret//top"]
+    from secretsync.migrator.manifests import Inventory
+
+    assert sorted(o.name for o in Inventory.load([tmp_path]).objects) == ["good", "top"]

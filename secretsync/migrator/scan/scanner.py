@@ -21,6 +21,7 @@ from secretsync.migrator.findings import Detection, Finding, redact
 from .detectors import Verdict, judge
 from .documents import ParsedStream, parse_json_text, parse_yaml_stream
 from .results import ScanError, ScanOptions, ScanResult, confidence_at_least
+from .tree import walk_tree
 from .walker import Candidate, FileReader, Sink, resource_id, walk_kustomization, walk_object, walk_values
 
 _IGNORE = re.compile(r"#\s*secretsync:ignore(?:=([\w,\-]+))?")
@@ -124,8 +125,11 @@ def scan_text(text: str, name: str = "<text>", options: ScanOptions | None = Non
 
 def _scan_tree(root: Path, opts: ScanOptions, result: ScanResult) -> None:
     root_resolved = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=None):
-        current = Path(dirpath)
+
+    def unlistable(directory: Path, exc: OSError) -> None:
+        result.errors.append(ScanError(_rel(directory, root), f"cannot list: {exc.strerror or type(exc).__name__}"))
+
+    for current, dirnames, filenames in walk_tree(root, unlistable):
         kept = []
         for name in sorted(dirnames):
             if name in opts.exclude_dirs:
