@@ -515,6 +515,11 @@ class ClusterRollback:
                         self._undo(st)
                     except (RollbackError, KubeError) as exc:
                         self.report.problems.append(str(exc))
+                    except RestoreError as exc:
+                        self.report.problems.append(f"{st.step}: {exc}")
+                    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a hand-edited journal line
+                        self.report.problems.append(f"{st.step}: the journal record is malformed "
+                                                    f"({type(exc).__name__}); left as is")
                 if progress:
                     progress(st)
             if not self.dry_run:

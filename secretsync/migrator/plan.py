@@ -1413,7 +1413,64 @@ def load_plan(path: Path) -> dict[str, Any]:
         raise InvalidConfig(f"cannot read plan {path}: {type(exc).__name__}") from None
     if not isinstance(doc, dict) or doc.get("kind") != PLAN_KIND:
         raise InvalidConfig(f"{path} is not a secretsync migration plan")
+    where = _malformed_field(doc)
+    if where:
+        raise InvalidConfig(f"{path}: field {where} is missing or malformed (was the plan edited by hand?); "
+                            "run 'migrate plan' again")
     return doc
+
+
+def _malformed_field(doc: Mapping[str, Any]) -> str | None:
+    """The first field of a plan that apply or rollback could not use, or None.
+
+    Plans are files people can open and edit; a broken one must be refused before any step
+    runs, not fail half-way with a KeyError.
+    """
+    def items(name: str, keys: dict[str, type | tuple[type, ...]]) -> str | None:
+        seq = doc.get(name)
+        if not isinstance(seq, list):
+            return name
+        for i, item in enumerate(seq):
+            if not isinstance(item, dict):
+                return f"{name}[{i}]"
+            for key, typ in keys.items():
+                if not isinstance(item.get(key), typ):
+                    return f"{name}[{i}].{key}"
+        return None
+
+    mode = doc.get("mode")
+    if mode not in ("manifests", "cluster"):
+        return "mode"
+    if not isinstance(doc.get("id"), str):
+        return "id"
+    store = doc.get("store")
+    if not isinstance(store, dict) or not isinstance(store.get("url"), str):
+        return "store.url"
+    checks: list[tuple[str, dict[str, type | tuple[type, ...]]]] = [
+        ("secrets", {"id": str, "providerKey": str, "group": str, "secretKey": str, "source": dict}),
+        ("groups", {"id": str, "externalSecret": dict, "secrets": list}),
+        ("changes", {"ops": list, "role": str, "groups": list, "resource": str}),
+    ]
+    if mode == "manifests":
+        if not isinstance(doc.get("root"), str):
+            return "root"
+        if not isinstance(doc.get("files"), dict):
+            return "files"
+        checks += [("newFiles", {"file": str, "text": str, "sha256": str}), ("deleteFiles", {"file": str})]
+    else:
+        checks += [("newObjects", {"kind": str, "name": str, "manifest": dict})]
+    for name, keys in checks:
+        bad = items(name, keys)
+        if bad:
+            return bad
+    for i, chg in enumerate(doc["changes"]):
+        for j, op in enumerate(chg["ops"]):
+            if not isinstance(op, dict) or not isinstance(op.get("op"), str) or not isinstance(op.get("path"), str):
+                return f"changes[{i}].ops[{j}]"
+    for i, sec in enumerate(doc["secrets"]):
+        if not isinstance(sec["source"].get("kind"), str):
+            return f"secrets[{i}].source.kind"
+    return None
 
 
 def sidecar(plan_path: Path, suffix: str) -> Path:

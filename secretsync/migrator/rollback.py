@@ -26,7 +26,7 @@ from secretsync.core.values import SecretValue
 from .apply import fetch, sha256, value_digest
 from .journal import Journal, StepState, atomic_delete, atomic_write
 from .plan import file_digest
-from .restore import apply_reverse, fill
+from .restore import RestoreError, apply_reverse, fill
 
 log = logging.getLogger("secretsync.migrator")
 
@@ -107,6 +107,11 @@ class ManifestRollback:
                 getattr(self, f"_{kind}")(st)
             except RollbackError as exc:
                 self.report.problems.append(str(exc))
+            except RestoreError as exc:
+                self.report.problems.append(f"{st.step}: {exc}")
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a hand-edited journal line
+                self.report.problems.append(f"{st.step}: the journal record is malformed ({type(exc).__name__}); "
+                                            "left as is")
             if progress:
                 progress(st)
         if not self.dry_run:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +182,48 @@ def test_a_consumer_too_malformed_to_read_keeps_the_configmap_keys_where_they_ar
     plan = plan_paths([tree], PlanOptions(store_url=f"file://{tmp_path}/store.json"))
     assert plan.doc["secrets"] == []
     assert any("malformed" in m["reason"] and "Deployment/default/use" in m["reason"] for m in plan.doc["manual"])
+
+
+def test_a_hand_edited_plan_is_refused_naming_the_field_before_any_step(tmp_path: Path) -> None:
+    from secretsync.core.errors import InvalidConfig
+    from secretsync.migrator.apply import ApplyOptions
+    from secretsync.migrator.workflow import apply_plan, write_plan
+
+    tree = tmp_path / "t"
+    write_tree(tree, {"s.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: Ed1t-Pw}\n"})
+    plan_file = tmp_path / "plan.json"
+    write_plan(plan_paths([tree], PlanOptions(store_url=f"file://{tmp_path}/store.json")), plan_file)
+    good = json.loads(plan_file.read_text())
+    breakers: list[tuple[str, Callable[[dict[str, Any]], object]]] = [
+        ("secrets[0].source", lambda d: d["secrets"][0].pop("source")),
+        ("changes", lambda d: d.__setitem__("changes", "x")),
+        ("changes[0].ops[0]", lambda d: d["changes"][0]["ops"].__setitem__(0, 7)),
+    ]
+    for field, breaker in breakers:
+        doc = copy.deepcopy(good)
+        breaker(doc)
+        plan_file.write_text(json.dumps(doc))
+        with pytest.raises(InvalidConfig, match=re.escape(field)):
+            apply_plan(plan_file, ApplyOptions())
+    assert not (tmp_path / "store.json").exists() and not (tmp_path / "plan.journal").exists()
+
+
+def test_a_hand_edited_journal_costs_its_step_not_the_rollback(tmp_path: Path) -> None:
+    from secretsync.migrator.apply import ApplyOptions
+    from secretsync.migrator.workflow import apply_plan, rollback_journal, write_plan
+
+    tree = tmp_path / "t"
+    secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: NAME}\nstringData: {password: J0urnal-NAME}\n"
+    write_tree(tree, {"a.yaml": secret.replace("NAME", "a"), "b.yaml": secret.replace("NAME", "b")})
+    original_b = (tree / "b.yaml").read_bytes()
+    write_plan(plan_paths([tree], PlanOptions(store_url=f"file://{tmp_path}/store.json")), tmp_path / "plan.json")
+    apply_plan(tmp_path / "plan.json", ApplyOptions())
+    journal = tmp_path / "plan.journal"
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    for rec in lines:
+        if rec.get("step") == "rewrite:a.yaml" and rec["event"] == "begin":
+            del rec["reverse"]
+    journal.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    rb = rollback_journal(journal)
+    assert any("rewrite:a.yaml" in p and "malformed" in p for p in rb.problems)
+    assert (tree / "b.yaml").read_bytes() == original_b

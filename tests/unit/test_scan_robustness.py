@@ -240,14 +240,20 @@ def test_parser_messages_never_carry_values() -> None:
 
 
 def test_a_directory_tree_deeper_than_the_recursion_limit_is_scanned(tmp_path: Path) -> None:
-    deep = tmp_path
-    for _ in range(1200):  # os.walk recursed once per level and raised RecursionError
-        deep = deep / "d"
-        deep.mkdir()
-    (deep / "s.yaml").write_text(GOOD)
-    (tmp_path / "top.yaml").write_text(GOOD.replace("good", "top"))
-    result = scan_paths([tmp_path])
-    assert sorted(f.resource for f in result.findings) == ["Secret//good", "Secret//top"]
     from secretsync.migrator.manifests import Inventory
 
-    assert sorted(o.name for o in Inventory.load([tmp_path]).objects) == ["good", "top"]
+    levels = [tmp_path]
+    for _ in range(1200):  # os.walk recursed once per level and raised RecursionError
+        levels.append(levels[-1] / "d")
+        levels[-1].mkdir()
+    try:
+        (levels[-1] / "s.yaml").write_text(GOOD)
+        (tmp_path / "top.yaml").write_text(GOOD.replace("good", "top"))
+        result = scan_paths([tmp_path])
+        assert sorted(f.resource for f in result.findings) == ["Secret//good", "Secret//top"]
+        assert sorted(o.name for o in Inventory.load([tmp_path]).objects) == ["good", "top"]
+    finally:
+        # shutil.rmtree (pytest's cleanup of old temp dirs) recurses too: leave no deep tree behind
+        (levels[-1] / "s.yaml").unlink(missing_ok=True)
+        for level in reversed(levels[1:]):
+            level.rmdir()
