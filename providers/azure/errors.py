@@ -22,9 +22,7 @@ read, the value); ``traceback.format_exception`` of a mapped error must show nei
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,6 +47,7 @@ from secretsync.core.errors import (
     ProviderError,
     Throttled,
     Unavailable,
+    parse_retry_after,
 )
 from secretsync.core.redact import mask_values
 from secretsync.core.values import SecretValue
@@ -114,15 +113,7 @@ def retry_after(exc: HttpResponseError) -> float | None:
             return max(0.0, float(millis) / 1000.0) if millis else None
         except ValueError:
             return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return parse_retry_after(raw)
 
 
 def _describe(exc: BaseException) -> str:

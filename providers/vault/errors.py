@@ -30,9 +30,7 @@ mix-up) is :class:`InvalidConfig`: it says nothing about the secret.
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -48,6 +46,7 @@ from secretsync.core.errors import (
     ProviderError,
     Throttled,
     Unavailable,
+    parse_retry_after,
 )
 from secretsync.core.redact import mask_values
 from secretsync.core.values import SecretValue
@@ -175,18 +174,7 @@ def json_object(content: bytes) -> dict[str, Any] | None:
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    raw = headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return parse_retry_after(headers.get("Retry-After"))
 
 
 def error_for_response(

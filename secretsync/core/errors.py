@@ -153,3 +153,24 @@ class Unavailable(ProviderError, TemporaryError):
 def is_definitely_absent(exc: BaseException) -> bool:
     """True only for a definite not-found: the single gate for any delete or prune."""
     return isinstance(exc, NotFound)
+
+
+def parse_retry_after(raw: str | None) -> float | None:
+    """Seconds from an HTTP ``Retry-After`` value (delta-seconds or an HTTP date), or None.
+
+    Shared by the HTTP-based adapters so a throttled call carries the provider's own delay.
+    """
+    import email.utils
+    import time
+
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

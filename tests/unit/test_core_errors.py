@@ -49,3 +49,16 @@ def test_exit_codes_are_distinct_per_family() -> None:
     assert e.Unavailable.exit_code == e.Throttled.exit_code == 5
     assert e.InvalidConfig.exit_code == 6
     assert e.Conflict.exit_code == 7
+
+
+def test_retry_after_parses_seconds_and_http_dates() -> None:
+    import email.utils
+    import time
+
+    assert e.parse_retry_after("2.5") == 2.5
+    assert e.parse_retry_after(None) is None
+    assert e.parse_retry_after("soon") is None
+    assert e.parse_retry_after("-3") == 0.0
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    delay = e.parse_retry_after(later)
+    assert delay is not None and 25 <= delay <= 31
