@@ -470,3 +470,38 @@ def test_credentials_in_gitops_resources_and_other_fields_are_found(tmp_path: Pa
     got = {(f.resource, f.key, f.location) for f in scan_paths([tmp_path]).findings}
     assert got == {("HelmRelease/db/pg", "postgresPassword", "field"), ("Application/argocd/app", "password", "field"),
                    ("Application/argocd/app", "repoURL", "field"), ("Prometheus//k8s", "notify", "field")}
+
+
+def test_passwords_in_sql_init_scripts_are_found_and_public_signatures_are_not(tmp_path: Path) -> None:
+    (tmp_path / "db.yaml").write_text(textwrap.dedent("""\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: db-init}
+        data:
+          init.sql: |
+            CREATE DATABASE app;
+            CREATE USER app WITH PASSWORD 'Sq1-App-Pw';
+            CREATE USER 'wp'@'%' IDENTIFIED BY 'Sq1-Wp-Pw';
+            ALTER USER readonly WITH PASSWORD '${READONLY_PASSWORD}';
+            GRANT ALL PRIVILEGES ON DATABASE app TO app;
+        ---
+        apiVersion: batch/v1
+        kind: Job
+        metadata: {name: grant}
+        spec:
+          template:
+            spec:
+              containers:
+              - name: psql
+                image: postgres:16
+                command: [psql, -c, "ALTER USER postgres PASSWORD 'Sq1-Adm1n-Pw'"]
+        ---
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: cluster-info, namespace: kube-public}
+        data:
+          jws-kubeconfig-abcdef: eyJhbGciOiJIUzI1NiIsImtpZCI6ImFiY2RlZiJ9..Xq3k9Zr8Yb2Jc1Lm4Np7Qs0Tv6Wx5Ya3
+        """))
+    found = {(f.resource, f.line, f.rule) for f in scan_paths([tmp_path]).findings}
+    assert found == {("ConfigMap//db-init", 7, "sql-password"), ("ConfigMap//db-init", 8, "sql-password"),
+                     ("Job//grant", 21, "sql-password")}

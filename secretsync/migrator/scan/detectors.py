@@ -89,6 +89,8 @@ RULES: dict[str, Rule] = _rules(
      "with Password= or AccountKey=."),
     ("azure-storage-key", "Azure storage key", "Azure storage AccountKey or SharedAccessKey."),
     ("auth-header", "Authorization header", "A literal Basic/Bearer credential."),
+    ("sql-password", "Password in SQL", "CREATE/ALTER USER ... PASSWORD '...' or IDENTIFIED BY '...' "
+     "(init scripts in ConfigMaps, psql -c)."),
     ("docker-auth", "Registry credential", "A docker config ``auth`` entry."),
 )
 
@@ -242,7 +244,7 @@ def classify_key(key: str) -> KeyClass:
 _AWS_SECRET_NAME = re.compile(r"(?i)(aws.?secret|secret.?access.?key)")
 _AWS_SECRET_VALUE = re.compile(r"^[A-Za-z0-9/+]{40}$")
 _HASHY_NAME = re.compile(r"(?i)(sha\d*|hash|checksum|digest|commit|revision|fingerprint|etag|uid|uuid|"
-                         r"(^|[^a-z])id$|image|tag|version)")
+                         r"(^|[^a-z])id$|image|tag|version|jws)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,6 +557,12 @@ _URL_QUERY_CRED = re.compile(
     r"sig|x-amz-signature)=([^&\s#\"']+)"
 )
 _CONN_STRING_PASSWORD = re.compile(r"(?i)(?:^|;)\s*(password|pwd)\s*=\s*([^;]+)")
+_SQL_HINT = re.compile(r"(?i)password|identified")
+#: ``CREATE USER app WITH PASSWORD 's3cret'``, ``ALTER ROLE x ENCRYPTED PASSWORD '...'``,
+#: ``CREATE USER 'a'@'%' IDENTIFIED BY 's3cret'`` (MySQL), ``SET PASSWORD ... = 's3cret'``.
+_SQL_PASSWORD = re.compile(r"(?i)\b(?:(?:with|encrypted|unencrypted|alter\s+user\s+\S+|role\s+\S+)\s+password"
+                           r"|identified\s+(?:with\s+\S+\s+)?by|set\s+password\s+(?:for\s+\S+\s+)?=)\s+"
+                           r"'([^'\n]{3,200})'")
 _AUTH_HEADER = re.compile(r"(?i)\b(basic|bearer)\s+([A-Za-z0-9+/=._~-]{16,})")
 _URL_PLACEHOLDER_PASSWORDS = frozenset(
     {"password", "pass", "passwd", "pwd", "secret", "xxx", "xxxx", "***", "****", "mypassword", "yourpassword",
@@ -656,6 +664,10 @@ def _find_tokens(text: str) -> Iterator[TokenHit]:
         for match in _CONN_STRING_PASSWORD.finditer(text):
             if _secret_part_ok(match.group(2).strip()):
                 yield TokenHit("connection-string", "high", match.start(), match.end())
+    if "'" in text and _SQL_HINT.search(text):
+        for match in _SQL_PASSWORD.finditer(text):
+            if _secret_part_ok(match.group(1)):  # the password alone: it is what moves
+                yield TokenHit("sql-password", "high", match.start(1), match.end(1))
     if "earer" in text or "asic" in text:
         for match in _AUTH_HEADER.finditer(text):
             if _secret_part_ok(match.group(2)) and not _fake_token(match.group(2)):
