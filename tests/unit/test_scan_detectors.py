@@ -80,6 +80,8 @@ TOKENS: dict[str, list[str]] = {
     "connection-string": ["Server=tcp:db.example.io,1433;Database=app;User ID=app;Password=" + rnd(ALNUM, 14) +
                           ";Encrypt=true"],
     "auth-header": ["Authorization: Bearer " + rnd(ALNUM, 32)],
+    "sql-password": ["CREATE USER app WITH PASSWORD '" + rnd(ALNUM, 14) + "';",
+                     "CREATE USER 'wp'@'%' IDENTIFIED BY '" + rnd(ALNUM, 14) + "';"],
     "docker-auth": ['{"auths": {"registry.example.io": {"auth": "' +
                     base64.b64encode(b"robot:" + rnd(ALNUM, 20).encode()).decode() + '"}}}'],
 }
