@@ -136,6 +136,10 @@ def test_plan_on_a_hostile_tree_finishes_and_names_every_problem(tmp_path: Path)
                     "  password: F1rst-Value\n  password: S3cond-Value\n",
         "deep.yaml": "[" * 100_000 + "]" * 100_000,
         "block.yaml": "- " * 100_000 + "x\n",
+        "empty.yaml": "", "dashes.yaml": "---\n---\n...\n", "tabs.yaml": "a:\n\tb: c\n",
+        "bomb/values.yaml": "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+            f"{n}: &{n} [{','.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)),
+        "latin1.yaml": b"apiVersion: v1\nkind: Secret\nmetadata: {name: l}\nstringData: {password: caf\xe9-Pw}\n",
     })
     os.mkfifo(tree / "pipe.yaml")
     (tree / "loop.yaml").symlink_to("loop.yaml")
@@ -154,7 +158,8 @@ def test_plan_on_a_hostile_tree_finishes_and_names_every_problem(tmp_path: Path)
     assert [s["source"]["file"] for s in doc["secrets"]] == ["good.yaml"]
     manual = {m["file"]: m["reason"] for m in doc["manual"]}
     assert "duplicate key" in manual["dup.yaml"]
-    for name in ("deep.yaml", "block.yaml", "pipe.yaml", "loop.yaml", "out.yaml"):
+    for name in ("deep.yaml", "block.yaml", "pipe.yaml", "loop.yaml", "out.yaml", "tabs.yaml", "latin1.yaml",
+                 "bomb/values.yaml"):
         assert any(e.startswith(name) for e in errors), (name, errors)
     everything = proc.stdout + proc.stderr
     for value in ("F1rst-Value", "S3cond-Value", "0ut-Pw-1", "G00d-Pw-1"):
