@@ -505,3 +505,15 @@ def test_passwords_in_sql_init_scripts_are_found_and_public_signatures_are_not(t
     found = {(f.resource, f.line, f.rule) for f in scan_paths([tmp_path]).findings}
     assert found == {("ConfigMap//db-init", 7, "sql-password"), ("ConfigMap//db-init", 8, "sql-password"),
                      ("Job//grant", 21, "sql-password")}
+
+
+def test_chart_values_that_name_secrets_and_their_keys_are_not_secrets() -> None:
+    from secretsync.migrator.scan.detectors import judge
+
+    for key, value in (("clientSecretKey", "client-secret"), ("apiKeySecret", "api-key-secret"),
+                       ("encryptionKeySecret", "enc-key"), ("tokenSecretKey", "token"),
+                       ("existingSecretPasswordKey", "password"), ("passwordSecret", "pg-password")):
+        assert judge(key, value) is None, key
+    for key, value in (("clientSecret", "6Kq9Zt4XwP2mB7nV1cR8yL3sH5jD0fGa"), ("adminPassword", "prom-operator"),
+                       ("JWT_SECRET", "my-signing-key")):
+        assert judge(key, value) is not None, key

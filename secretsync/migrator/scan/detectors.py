@@ -367,6 +367,30 @@ def _describes_itself(value: str, key: str) -> bool:
     return len(squashed_key) >= 5 and squashed_key in "".join(words)
 
 
+_IDENTIFIER_VALUE = re.compile(r"^[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+$")
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_HOLDS = frozenset({"key", "keys", "password", "passwords", "passwd", "token", "tokens", "cert", "certs",
+                    "certificate", "certificates", "tls", "credentials", "creds", "apikey", "keystore"})
+
+
+def _names_a_field(value: str, key: str) -> bool:
+    """A value that names a key of a Secret, or a Secret, rather than holding a secret.
+
+    ``clientSecretKey: client-secret`` (the key inside the Secret to read), and
+    ``encryptionKeySecret: enc-key`` / ``passwordSecret: pg-password`` (the Secret that holds
+    the key): chart values say where a secret is this way all the time. Real secrets are
+    not lower-case dashed identifiers made of the name's own words.
+    """
+    words = key_words(key)
+    if _IDENTIFIER_VALUE.match(value) and len(words) > 1:
+        squashed_value = "".join(w for w in _WORD_SEP.split(value) if w)
+        squashed_key = "".join(words)
+        if len(squashed_value) >= 5 and squashed_value in squashed_key and squashed_value != squashed_key:
+            return True  # the key says more than the value: ``...Key``, ``...Name``
+    return (len(words) > 1 and words[-1] == "secret" and any(w in _HOLDS for w in words[:-1])
+            and bool(_DNS_LABEL.match(value)) and "-" in value)
+
+
 def is_placeholder(value: str, key: str = "") -> bool:
     """A value nobody would deploy as-is: it asks to be replaced.
 
@@ -722,6 +746,8 @@ def judge(key: str, value: str, *, forced: bool = False, entropy: bool = True) -
             return None
         if kclass == "secret" and _SECRET_NAME_VALUE.match(text):
             return None  # tls: {secret: web-tls-secret} names a Secret object
+        if _names_a_field(text, key):
+            return None
         if kclass == "api-key" and _AWS_SECRET_NAME.search(key) and _AWS_SECRET_VALUE.match(text):
             return Verdict("aws-secret-key", "high")
         if _not_a_secret_shape(text):
