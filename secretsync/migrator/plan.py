@@ -259,6 +259,11 @@ class Planner:
         if loc == "helm-values":
             self._helm(det)
             return
+        if loc == "field":
+            kind, _, name = f.resource.partition("/")
+            raise _Manual(f"a value in a field of {kind} {name.lstrip('/')} the migrator does not rewrite (custom "
+                          "resources, annotations, inline Helm values); move it to a Secret that the resource "
+                          "can reference (secretRef, valuesFrom...) by hand")
         if self.cluster:
             obj = self.inv.find(f.resource)
             if obj is None:
@@ -295,10 +300,6 @@ class Planner:
             self._configmap(det, obj)
         elif loc == "secret":
             self._secret(det, obj)
-        elif loc == "field":
-            raise _Manual(f"a value in a field of {obj.kind} {obj.name} the migrator does not rewrite (custom "
-                          "resources, annotations, inline Helm values); move it to a Secret that the resource "
-                          "can reference (secretRef, valuesFrom...) by hand")
         else:
             raise _Manual(f"location kind {loc!r} is not supported")
 

@@ -517,3 +517,15 @@ def test_chart_values_that_name_secrets_and_their_keys_are_not_secrets() -> None
     for key, value in (("clientSecret", "6Kq9Zt4XwP2mB7nV1cR8yL3sH5jD0fGa"), ("adminPassword", "prom-operator"),
                        ("JWT_SECRET", "my-signing-key")):
         assert judge(key, value) is not None, key
+
+
+def test_inline_helm_values_in_kustomize_and_flux_keep_their_paths(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        "helmCharts:\n- name: postgresql\n  releaseName: pg\n  valuesInline:\n    auth:\n"
+        "      postgresPassword: K-Inline-Pw9\n")
+    (tmp_path / "hr.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: pg}\nspec:\n  values:\n"
+        "    auth: {postgresPassword: Flux-Inline-Pw1}\n")
+    got = {(f.file, f.path, f.line, f.location) for f in scan_paths([tmp_path]).findings}
+    assert got == {("kustomization.yaml", "helmCharts[0].valuesInline.auth.postgresPassword", 6, "field"),
+                   ("hr.yaml", "spec.values.auth.postgresPassword", 6, "field")}

@@ -220,6 +220,13 @@ _VALUES_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
 _NOT_CONFIG = frozenset({"status", "managedFields"})
 
 
+def _under(base: str, path: str) -> str:
+    """A path made by :func:`path_join` put under ``base`` (both already escaped)."""
+    if not base:
+        return path
+    return base + path if not path or path.startswith("[") else f"{base}.{path}"
+
+
 def _covered(kind: str) -> set[tuple[str, ...]]:
     paths = set(_COVERED.get(kind, ())) | set(_VALUES_FIELDS.get(kind, ()))
     for spec_path in _POD_SPEC_PATHS.get(kind, _TEMPLATE_PATHS):
@@ -242,7 +249,7 @@ def _walk_other_fields(obj: Mapping[str, Any], kind: str, resource: str, prefix:
                 base = path_join(base, part)
             try:
                 for cand in walk_values(node, resource, budget, location="field"):
-                    cand.path = path_join(base, cand.path) if not cand.path.startswith("[") else base + cand.path
+                    cand.path = _under(base, cand.path)
                     yield cand
             except ValueError:
                 pass  # over budget: the values walk of the file reports it
@@ -551,6 +558,14 @@ def walk_kustomization(doc: Mapping[str, Any], sink: Sink, read: FileReader, *, 
             yield from _generator_literals(gen, gpath, resource, forced, sink)
             yield from _generator_envs(gen, gpath, resource, forced, sink, read)
             yield from _generator_files(gen, gpath, resource, forced, sink, read, budget)
+    charts = doc.get("helmCharts")
+    for ci, chart in enumerate(charts if isinstance(charts, list) else []):
+        inline = chart.get("valuesInline") if isinstance(chart, Mapping) else None
+        if isinstance(inline, Mapping):  # kustomize --enable-helm: values written in the kustomization
+            name = _text(chart.get("releaseName")) or _text(chart.get("name")) or ""
+            for cand in walk_values(inline, f"HelmChart/{default_ns}/{name}", budget, location="field"):
+                cand.path = _under(f"helmCharts[{ci}].valuesInline", cand.path)
+                yield cand
     yield from _inline_patches(doc, sink)
 
 
