@@ -18,6 +18,7 @@ from secretsync.core.errors import AuthenticationFailed
 from secretsync.core.registry import open_store
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
+from tests.harness.env import environ
 from tests.harness.vault import APPROLE_MOUNT, OpenBao
 
 RW_POLICY = 'path "secret/*" { capabilities = ["create", "read", "update", "delete", "list"] }\n' \
@@ -163,16 +164,18 @@ def test_kubernetes_login_reads_the_service_account_token_file(openbao: OpenBao,
                                                                tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(_sign_jwt(jwt_setup["key"], _claims()) + "\n")
-    client = openbao.open({"auth": {"method": "kubernetes", "role": "app", "mountPath": "k8s-like",
-                                    "tokenPath": str(token_file)}}, credentials={})
+    with environ(SECRETSYNC_VAULT_SA_TOKEN_PATH=str(token_file)):  # controller configuration
+        client = openbao.open({"auth": {"method": "kubernetes", "role": "app", "mountPath": "k8s-like"}},
+                              credentials={})
     client.put("k8s/x", SecretValue("v"))
     assert client.get("k8s/x").reveal_text() == "v"
 
 
 def test_kubernetes_login_without_a_token_file_is_authentication_failed(openbao: OpenBao,
                                                                         tmp_path: Path) -> None:
-    client = openbao.open({"auth": {"method": "kubernetes", "role": "app", "mountPath": "k8s-like",
-                                    "tokenPath": str(tmp_path / "absent")}}, credentials={})
+    with environ(SECRETSYNC_VAULT_SA_TOKEN_PATH=str(tmp_path / "absent")):
+        client = openbao.open({"auth": {"method": "kubernetes", "role": "app", "mountPath": "k8s-like"}},
+                              credentials={})
     with pytest.raises(AuthenticationFailed, match=r"token file|JWT file"):
         client.get("k8s/x")
 
