@@ -125,7 +125,7 @@ class _LoginAuth(Authenticator):
                 raise InvalidConfig(f"no {self.method} auth method is mounted at auth/{self.mount_path}",
                                     provider=PROVIDER, operation="login") from exc
             raise _auth_failed(f"{self.method} login at auth/{self.mount_path} was rejected: "
-                               f"{_detail(exc)}") from exc
+                               f"{error_detail(exc)}") from exc
         except PermissionDenied as exc:
             # Vault also answers 403 for a login path where nothing is mounted.
             raise _auth_failed(f"{self.method} login at auth/{self.mount_path} was rejected "
@@ -139,7 +139,8 @@ class _LoginAuth(Authenticator):
                      bool(auth.get("renewable")))
 
 
-def _detail(exc: ProviderError) -> str:
+def error_detail(exc: ProviderError) -> str:
+    """An error's message without its ``provider/operation:`` head."""
     text = str(exc)
     return text.split(": ", 1)[1] if ": " in text else text
 

@@ -55,7 +55,7 @@ from secretsync.core.errors import (
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
-from .auth import TokenSession
+from .auth import TokenSession, error_detail
 from .errors import PROVIDER
 from .transport import Transport, quote_path
 
@@ -266,8 +266,8 @@ class VaultClient(ClientBase):
                                      operation="detect_mount")
         except (PermissionDenied, NotFound, InvalidConfig) as exc:
             raise InvalidConfig(
-                f"cannot detect the KV version of mount {self.mount!r} ({type(exc).__name__} from "
-                "sys/internal/ui/mounts): set the store config field 'kvVersion' to 1 or 2",
+                f"cannot detect the KV version of mount {self.mount!r} (sys/internal/ui/mounts: "
+                f"{type(exc).__name__}: {error_detail(exc)}); set the store config field 'kvVersion' to 1 or 2",
                 provider=PROVIDER, operation="detect_mount") from exc
         data = (response or {}).get("data") or {}
         mount_type = data.get("type")

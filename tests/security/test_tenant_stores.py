@@ -94,21 +94,21 @@ def _hostile_stores(trap: CannedServer, own: CannedServer, canary_file: Path) ->
         "vault-env-token": ("vault", {"address": trap.url}, "spec.provider.vault.secretRef"),
         # ...or any file of the controller's pod, named by the store.
         "vault-jwt-path": ("vault", {"address": trap.url, "auth": {"method": "jwt", "role": "x",
-                                                                   "jwtPath": str(canary_file)}}, "jwtPath"),
+                                                                   "jwtPath": str(canary_file)}}, "'jwtPath'"),
         "vault-token-path": ("vault", {"address": trap.url, "auth": {"method": "kubernetes", "role": "x",
-                                                                     "tokenPath": str(canary_file)}}, "tokenPath"),
+                                                                     "tokenPath": str(canary_file)}}, "'tokenPath'"),
         "vault-ca-file": ("vault", {"address": trap.url, "caCert": str(canary_file), **tenant_token},
                           "spec.provider.vault.caCert"),
         # GCP: an external_account key makes google-auth read a local file and post it to token_url.
         "gcp-external-account": ("gcp", {"project": "victim-project", "secretRef": {
-            "serviceAccountKey": {"name": "tenant-creds", "key": "gcp-key"}}}, "serviceAccountKey"),
+            "serviceAccountKey": {"name": "tenant-creds", "key": "gcp-key"}}}, "'serviceAccountKey'"),
         "gcp-insecure-endpoint": ("gcp", {"project": "victim-project", "insecureEndpoint": host_port},
-                                  "insecureEndpoint"),
+                                  "'insecureEndpoint'"),
         "gcp-adc-endpoint": ("gcp", {"project": "victim-project", "endpoint": host_port},
                              "spec.provider.gcp.secretRef"),
         # Azure: the test hook that picked the host (and the token's resource) is no store field.
         "azure-endpoint": ("azure", {"vaultUrl": "https://victim.vault.azure.net", "endpoint": f"https://{host_port}",
-                                     "authType": "accessToken"}, "endpoint"),
+                                     "authType": "accessToken"}, "'endpoint'"),
         "azure-managed-identity": ("azure", {"vaultUrl": f"https://{host_port}", "authType": "managedIdentity"},
                                    "spec.provider.azure.secretRef"),
         # AWS: SigV4 with the controller's keys to a URL of the tenant's choice.

@@ -94,6 +94,8 @@ def test_the_same_store_written_by_the_admin_as_a_cluster_store_opens(
         pytest.skip(f"{provider} not installed")
     for var in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE"):
         monkeypatch.setenv(var, "11111111-2222-3333-4444-555555555555")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACONTROLLER")  # the controller's own identity
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "controller-secret")
     _open(_store(provider, block, namespace=None), creds)  # opening sends nothing
 
 
