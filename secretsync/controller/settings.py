@@ -145,6 +145,11 @@ class TrustSettings:
     #: (``--allow-namespaced-ambient-identity``; Helm ``allowNamespacedAmbientIdentity``).
     #: Even then a SecretStore may not send that identity to a host it names.
     namespaced_ambient_identity: bool = False
+    #: Let ClusterSecretStores name files of the controller (a CA bundle, an AWS profile, a
+    #: ``file`` store) (``--allow-cluster-store-files``; Helm ``allowClusterStoreFiles``).
+    #: Off: whoever may write ClusterSecretStores still cannot make the controller read its
+    #: files; a namespaced SecretStore never may.
+    cluster_store_files: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ credentials the store brings (:class:`~secretsync.core.contract.CredentialUse`),
 SecretStore is refused, with a status naming the field, when it names a file of the
 controller, or would use the controller's own identity (unless the admin allows that with
 ``TrustSettings.namespaced_ambient_identity``), or would send that identity to a host it
-chose. ClusterSecretStores are the admin's and may do all three.
+chose. ClusterSecretStores are the admin's and may use the controller's identity anywhere;
+naming its files needs ``TrustSettings.cluster_store_files`` too.
 
 ServiceAccount tokens (``serviceAccountRef``) are requested once and reused until two thirds
 of their lifetime has passed: every TokenRequest returns a new token, and a new token would
@@ -259,13 +260,17 @@ class StoreManager:
 
     def _check_trust(self, store: SecretStore, use: CredentialUse) -> None:
         """Refuse a namespaced SecretStore that would reach what belongs to the controller."""
-        if store.cluster_scoped:
-            return
         base = f"{store.ref}: spec.provider.{store.spec.provider.name}"
+        if store.cluster_scoped:
+            if use.local_files and not self.settings.trust.cluster_store_files:
+                raise InvalidConfig(
+                    f"{base}.{use.local_files[0]}: names a file of the controller, which a ClusterSecretStore "
+                    "may do only when the admin sets --allow-cluster-store-files")
+            return
         if use.local_files:
             raise InvalidConfig(
                 f"{base}.{use.local_files[0]}: names a file of the controller, which a SecretStore may not "
-                "(only a ClusterSecretStore, written by the cluster admin, may)")
+                "(only a ClusterSecretStore may, with --allow-cluster-store-files)")
         if use.ambient is None:
             return
         if not self.settings.trust.namespaced_ambient_identity:

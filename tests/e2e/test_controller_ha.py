@@ -58,7 +58,8 @@ def _start(kube: KubeCluster, label: str, lease_ns: str, lease: str, port: int, 
             "--log-level", "debug", "--log-format", "json", "controller",
             "--namespace-selector", f"secretsync-test={label}", "--metrics-port", str(port),
             "--metrics-host", "127.0.0.1", "--lease-name", lease, "--lease-namespace", lease_ns,
-            "--lease-duration", "3", "--min-refresh", "0.5", "--identity", f"replica-{port}"]
+            "--lease-duration", "3", "--min-refresh", "0.5", "--identity", f"replica-{port}",
+            "--allow-cluster-store-files"]
     with log.open("ab") as out:
         return subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

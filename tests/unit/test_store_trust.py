@@ -34,15 +34,17 @@ def _store(provider: str, block: dict[str, Any], namespace: str | None = "tenant
                                "metadata": md, "spec": {"provider": {provider: block}}})
 
 
-def _manager(ambient: bool = False) -> StoreManager:
-    settings = replace(ControllerSettings(), trust=TrustSettings(namespaced_ambient_identity=ambient))
+def _manager(ambient: bool = False, files: bool = False) -> StoreManager:
+    settings = replace(ControllerSettings(), trust=TrustSettings(namespaced_ambient_identity=ambient,
+                                                                 cluster_store_files=files))
     return StoreManager(api=None, settings=settings, hash_key=b"k" * 32,  # type: ignore[arg-type]
                         usage=lambda *_: None,  # type: ignore[arg-type,return-value]
                         on_changed=lambda *_: None, call_listeners=[])
 
 
-def _open(store: SecretStore, creds: dict[str, SecretValue] | None = None, ambient: bool = False) -> None:
-    client = _manager(ambient)._open(store, creds or {}, CallRecorder())
+def _open(store: SecretStore, creds: dict[str, SecretValue] | None = None, ambient: bool = False,
+          files: bool = False) -> None:
+    client = _manager(ambient, files)._open(store, creds or {}, CallRecorder())
     client.close()
 
 
@@ -96,7 +98,11 @@ def test_the_same_store_written_by_the_admin_as_a_cluster_store_opens(
         monkeypatch.setenv(var, "11111111-2222-3333-4444-555555555555")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACONTROLLER")  # the controller's own identity
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "controller-secret")
-    _open(_store(provider, block, namespace=None), creds)  # opening sends nothing
+    cluster = _store(provider, block, namespace=None)
+    if field.endswith(("caCert", "profile")):  # a file of the controller: only with the admin's flag
+        with pytest.raises(InvalidConfig, match=rf"ClusterSecretStore/hostile: {field}: .*--allow-cluster-store-files"):
+            _open(cluster, creds)
+    _open(cluster, creds, files=True)  # opening sends nothing
 
 
 def test_with_the_admin_flag_a_tenant_may_use_the_controller_identity_but_not_send_it_elsewhere() -> None:
