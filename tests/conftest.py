@@ -37,6 +37,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
         elif "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
+        elif "security" in parts:
+            item.add_marker(pytest.mark.security)
 
 
 @pytest.fixture(autouse=True)

@@ -50,7 +50,7 @@ from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
 from ..http_deadline import call_deadline
-from .config import PROVIDER, AwsConfig, check_name
+from .config import PROVIDER, SECRET_ARN, AwsConfig, check_name
 from .error_mapping import error_for_code, map_error, sanitized_cause
 from .sdk import SecretsManagerAPI, instrument
 
@@ -76,7 +76,7 @@ LIST_PAGE_SIZE = 100
 CURRENT_STAGE = "AWSCURRENT"
 #: Version ids are ClientRequestTokens: 32-64 characters (UUIDs here). Shorter strings are
 #: staging labels (AWSCURRENT, AWSPREVIOUS, custom). ``uuid/ID`` forces an id, as in ESO.
-_VERSION_ID = re.compile(r"^[A-Za-z0-9-]{32,64}$")
+_VERSION_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 #: What a ListSecrets filter value may contain; anything else is filtered client-side.
 _FILTER_VALUE = re.compile(r"^[a-zA-Z0-9 :_@/+=.-]{1,512}$")
 #: ``list`` follows at most this many NextTokens (100 secrets a page: 1,000,000 secrets, twice
@@ -109,7 +109,13 @@ def _next_token(response: Mapping[str, Any], seen: set[str], operation: str, lim
 
 
 def version_argument(version: str) -> dict[str, str]:
-    """GetSecretValue's VersionId or VersionStage for a contract ``version`` string."""
+    """GetSecretValue's VersionId or VersionStage for a contract ``version`` string.
+
+    ESO's rule: ``uuid/ID`` is a VersionId, anything else a staging label. A bare string of
+    UUID shape (what AWS generates, and what our own ``Fetched.version`` holds) is a
+    VersionId too; any other string, however long, stays a label (labels are 1-256
+    characters, so guessing by length turned long labels into unknown ids and NotFound).
+    """
     if version.startswith("uuid/"):
         return {"VersionId": version[len("uuid/"):]}
     if _VERSION_ID.match(version):
@@ -198,6 +204,10 @@ class AwsClient(ClientBase):
     def _wire(self, name: str, operation: str) -> str:
         return check_name(self.config, name, operation)
 
+    def _read_id(self, name: str, operation: str) -> str:
+        """The SecretId of a read: ARNs and AWS-managed names (``rds!...``) allowed."""
+        return check_name(self.config, name, operation, read=True)
+
     # -- reads ----------------------------------------------------------------------------
     @staticmethod
     def _value(response: Mapping[str, Any], name: str) -> SecretValue:
@@ -209,7 +219,7 @@ class AwsClient(ClientBase):
         raise _malformed("GetSecretValue", name, "no SecretString or SecretBinary in a successful read")
 
     def _get_response(self, name: str, version: str | None) -> Mapping[str, Any]:
-        wire = self._wire(name, "GetSecretValue")
+        wire = self._read_id(name, "GetSecretValue")
         args: dict[str, Any] = {"SecretId": wire}
         if version:
             args.update(version_argument(version))
@@ -227,11 +237,18 @@ class AwsClient(ClientBase):
         """BatchGetSecretValue, 20 names a call; per-secret Errors become per-name entries."""
         out: dict[str, Fetched | ProviderError] = {}
         by_wire: dict[str, str] = {}
+        by_arn: list[str] = []
         for name in dict.fromkeys(names):
             try:
-                by_wire[self._wire(name, "BatchGetSecretValue")] = name
+                wire = self._read_id(name, "BatchGetSecretValue")
             except InvalidConfig as exc:
                 out[name] = exc
+                continue
+            if SECRET_ARN.match(wire):
+                by_arn.append(name)  # the batch answers with names, not the ARN asked for
+            else:
+                by_wire[wire] = name
+        out.update(self._get_one_by_one(by_arn))
         for batch in chunked(by_wire, MAX_BATCH):
             if self._batch_denied:
                 out.update(self._get_one_by_one([by_wire[w] for w in batch]))
@@ -301,7 +318,7 @@ class AwsClient(ClientBase):
         return response
 
     def describe(self, name: str) -> SecretMetadata:
-        wire = self._wire(name, "DescribeSecret")
+        wire = self._read_id(name, "DescribeSecret")
         entry = self._describe_raw(name, wire)
         if entry is None or entry.get("DeletedDate"):
             raise NotFound("secret not found" if entry is None else "secret is scheduled for deletion",

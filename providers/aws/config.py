@@ -4,7 +4,9 @@ Why one validated dataclass: the CLI (URL), the controller (SecretStore ``spec.p
 and the migrator all produce the same mapping, and every mistake must come back as an
 :class:`~secretsync.core.errors.InvalidConfig` that names the field, before any AWS call.
 
-Config keys: ``region``, ``prefix``, ``endpoint``, ``role``, ``recoveryWindowDays``, ``profile``.
+Config keys: ``region``, ``prefix``, ``endpoint``, ``role``, ``recoveryWindowDays``, ``profile``,
+and ``service`` (ESO's field: only ``SecretsManager`` is served; an ESO SecretStore copied
+over keeps it).
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from secretsync.core.contract import CredentialUse
 from secretsync.core.errors import InvalidConfig
 
 PROVIDER = "aws"
 
-KEYS = ("region", "prefix", "endpoint", "role", "recoveryWindowDays", "profile")
+KEYS = ("region", "prefix", "endpoint", "role", "recoveryWindowDays", "profile", "service")
+#: ESO's ``service`` values; only Secrets Manager is served here.
+SERVICES = ("SecretsManager", "ParameterStore")
 DEFAULT_RECOVERY_WINDOW_DAYS = 7
 #: AWS accepts a recovery window of 7 to 30 days.
 RECOVERY_WINDOW_RANGE = (7, 30)
@@ -152,20 +157,66 @@ def parse_config(config: Mapping[str, Any]) -> AwsConfig:
 
     profile = _optional_text(config, "profile")
 
+    service = config.get("service")
+    if service is not None and service != "SecretsManager":
+        if service == "ParameterStore":
+            raise _fail("service", "ParameterStore is not supported; only SecretsManager (the default) is")
+        raise _fail("service", f"{service!r} is not one of {', '.join(SERVICES)}")
+
     return AwsConfig(
         region=region, prefix=prefix, endpoint=endpoint, role=role,
         recovery_window_days=window, profile=profile,
     )
 
 
-def check_name(config: AwsConfig, name: str, operation: str) -> str:
-    """The wire name for ``name``, or InvalidConfig naming the secret when AWS would refuse it."""
-    if not isinstance(name, str) or not name or name.startswith("/") or name.endswith("/"):
+#: Credentials that authenticate a store without the process's own identity.
+STATIC_KEYS = frozenset({"accessKeyID", "secretAccessKey"})
+
+
+def credential_use(config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
+    """What a store draws on beyond its credentials (mirrors :func:`.sdk.build_session`).
+
+    Static keys, or a ServiceAccount token (``jwt``) exchanged for ``role``, are the store's
+    own; anything else is boto3's default chain, i.e. the process's identity, and ``role`` is
+    then assumed *with* that identity. ``profile`` names a section of the process's AWS files.
+    """
+    own = credentials >= STATIC_KEYS or ("jwt" in credentials and "accessKeyID" not in credentials)
+    ambient = None
+    if not own:
+        ambient = ("no secretRef.accessKeyID/secretAccessKey and no serviceAccountRef: boto3's default "
+                   "credential chain (environment, IRSA, instance metadata)")
+        if config.get("profile"):
+            ambient = "field 'profile': a profile of the process's AWS config files"
+    return CredentialUse(
+        ambient=ambient,
+        local_files=("profile",) if config.get("profile") else (),
+        destinations=("endpoint",) if config.get("endpoint") else (),
+    )
+
+
+#: A full secret ARN (any partition, region and account: cross-account reads name the ARN).
+SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]{1,512}$")
+#: Names AWS itself gives secrets it manages: RDS/Redshift master passwords are ``rds!...``.
+_MANAGED_NAME_CHARS = re.compile(r"^[A-Za-z0-9/_+=.@!-]+$")
+
+
+def check_name(config: AwsConfig, name: str, operation: str, *, read: bool = False) -> str:
+    """The wire name (SecretId) for ``name``, or InvalidConfig naming the secret when AWS would refuse it.
+
+    ``read``: names only reads may use are accepted too: a full ARN (sent as is, without the
+    prefix: the way to read another account's secret) and the ``!`` of AWS-managed secrets
+    (``rds!db-...``). A leading ``/`` is an ordinary character of AWS names (``/prod/db``).
+    """
+    if not isinstance(name, str) or not name or name.endswith("/"):
         raise InvalidConfig("invalid secret name", provider=PROVIDER, operation=operation, key=str(name))
+    if read and SECRET_ARN.match(name):
+        return name
     wire = config.wire_name(name)
-    if not _NAME_CHARS.match(name) or "//" in name or len(wire) > MAX_NAME_LENGTH:
+    chars = _MANAGED_NAME_CHARS if read else _NAME_CHARS
+    if not chars.match(name) or "//" in wire or len(wire) > MAX_NAME_LENGTH:
         raise InvalidConfig(
-            "invalid secret name: AWS allows 1-512 ASCII letters, digits and /_+=.@- (with the prefix)",
+            "invalid secret name: AWS allows 1-512 ASCII letters, digits and /_+=.@- (with the prefix), or a "
+            "secret ARN",
             provider=PROVIDER, operation=operation, key=name,
         )
     if _has_dot_segment(name):

@@ -7,13 +7,13 @@ from typing import Any
 
 from botocore.exceptions import NoRegionError
 
-from secretsync.core.contract import Capabilities, SecretsClient
+from secretsync.core.contract import Capabilities, CredentialUse, SecretsClient
 from secretsync.core.errors import InvalidConfig, ProviderError
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
 from .client import CAPABILITIES, AwsClient
-from .config import PROVIDER, config_from_url, parse_config
+from .config import PROVIDER, config_from_url, credential_use, parse_config
 from .error_mapping import map_error
 from .sdk import build_client
 
@@ -29,6 +29,9 @@ class AwsFactory:
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
         parse_config(config)
+
+    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
+        return credential_use(config, credentials)
 
     def open(
         self,

@@ -108,6 +108,7 @@ class AzureKeyVaultClient(ClientBase):
         self._api = api
         self.vault_url = vault_url
         self._names = names or NameCodec()
+        self._unlisted: set[str] = set()
         self._purge_on_delete = purge_on_delete
         #: With ``limited_in_pipeline`` the api's HTTP pipeline waits for the store's bucket on
         #: every request (retries included); otherwise each SDK call waits here.
@@ -283,7 +284,13 @@ class AzureKeyVaultClient(ClientBase):
             for record in page:
                 name = self._names.from_vault(record.name)
                 if name is None:
-                    log.debug("azure: skipping vault secret %r: not an encoded secretsync name", record.name)
+                    # Only in the opt-in escape mode: a name another tool wrote cannot be read
+                    # back through the encoding. Said once per name, never silently dropped.
+                    if record.name not in self._unlisted:
+                        self._unlisted.add(record.name)
+                        log.warning("azure %s: vault secret %r is not listed: it is not an escape-encoded "
+                                    "name (nameEncoding: escape); use nameEncoding: verbatim to read it",
+                                    self.vault_url, record.name)
                     continue
                 meta = SecretMetadata(name=name, version=None, updated=record.updated, tags=dict(record.tags))
                 if flt.matches(meta):

@@ -10,16 +10,19 @@ parameters, e.g. ``azure://myvault?authType=managedIdentity&clientId=...``):
 ``clientId``        application / user-assigned identity client id
 ``authorityHost``   Entra ID host for sovereign clouds (``https://login.chinacloudapi.cn``)
 ``purgeOnDelete``   purge after every delete, so names are free at once (needs purge permission)
-``nameEncoding``    ``escape`` (default: any name, mapped reversibly) | ``verbatim``
+``nameEncoding``    ``verbatim`` (default: legal Key Vault names, 1-127 letters, digits and dashes,
+                    read and written as they are, as ESO and every other tool name them) |
+                    ``escape`` (opt-in: any name, mapped reversibly; see :mod:`.names`)
 ``maxConcurrency``  parallel GETs in ``get_many`` (default 8)
-``caCert``          PEM bundle to verify the vault's TLS certificate (default: system CAs)
-``endpoint``        TEST HOOK: send requests here instead of ``vaultUrl`` (the challenge's
-                    resource is then not checked against the host). Never for production.
+``caCert``          PEM bundle file to verify the vault's TLS certificate (default: system CAs);
+                    a file of the controller, so a ClusterSecretStore field only
 
-Test hooks from the environment, read only when a URL is parsed (the CLI path):
-``SECRETSYNC_AZURE_TEST_ENDPOINT`` -> ``endpoint``, ``SECRETSYNC_AZURE_TEST_CA_CERT`` ->
-``caCert``; and ``SECRETSYNC_AZURE_ACCESS_TOKEN`` selects ``authType: accessToken`` when
-the URL names no authType.
+The fake vault of the tests is reached through the process's environment, never a store
+field (a store field would let its author pick where the controller's token is sent and
+for which resource): ``SECRETSYNC_AZURE_TEST_ENDPOINT`` sends every request there instead
+of ``vaultUrl`` and ``SECRETSYNC_AZURE_TEST_CA_CERT`` verifies its certificate; they are
+read when a client is opened. ``SECRETSYNC_AZURE_ACCESS_TOKEN`` selects ``authType:
+accessToken`` when a store URL names no authType.
 """
 
 from __future__ import annotations
@@ -32,13 +35,21 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from secretsync.core.contract import Capabilities, SecretsClient
+from secretsync.core.contract import Capabilities, CredentialUse, SecretsClient
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
 from .api import SdkKeyVaultApi, pipeline_options
-from .auth import ACCESS_TOKEN_ENV, AUTH_TYPES, AuthType, CountedCredential, StaticTokenCredential, build_credential
+from .auth import (
+    ACCESS_TOKEN_ENV,
+    AUTH_TYPES,
+    WELL_KNOWN_AUTHORITIES,
+    AuthType,
+    CountedCredential,
+    StaticTokenCredential,
+    build_credential,
+)
 from .client import CAPABILITIES, AzureKeyVaultClient
 from .names import MODES, Mode, NameCodec
 
@@ -53,7 +64,7 @@ _VAULT_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
 
 _KEYS = frozenset({
     "vaultUrl", "authType", "tenantId", "clientId", "authorityHost", "purgeOnDelete", "nameEncoding",
-    "maxConcurrency", "caCert", "endpoint",
+    "maxConcurrency", "caCert",
 })
 _AUTH_ALIASES = {a.lower(): a for a in AUTH_TYPES}
 
@@ -95,7 +106,7 @@ class AzureConfig:
     client_id: str | None = None
     authority_host: str | None = None
     purge_on_delete: bool = False
-    name_encoding: Mode = "escape"
+    name_encoding: Mode = "verbatim"
     max_concurrency: int = 8
     ca_cert: str | None = None
     endpoint: str | None = None
@@ -132,7 +143,7 @@ class AzureConfig:
                 raise _fail(f"config field {field!r} contains a control character")
             return value
 
-        encoding = config.get("nameEncoding", "escape")
+        encoding = config.get("nameEncoding", "verbatim")
         if encoding not in MODES:
             raise _fail(f"config field 'nameEncoding' must be one of {', '.join(MODES)} (got {encoding!r})")
         raw_concurrency = config.get("maxConcurrency", 8)
@@ -158,7 +169,6 @@ class AzureConfig:
             if id_value is not None and not _ID.match(id_value):
                 raise _fail(f"config field {id_field!r}: {id_value[:80]!r} is not a GUID or a domain name")
         authority = opt_str("authorityHost")
-        endpoint = opt_str("endpoint")
         return cls(
             vault_url=vault_url,
             auth_type=auth_type,
@@ -169,8 +179,19 @@ class AzureConfig:
             name_encoding=cast(Mode, encoding),
             max_concurrency=concurrency,
             ca_cert=ca_cert,
-            endpoint=_https_url("endpoint", endpoint) if endpoint else None,
+            endpoint=_test_endpoint(),
         )
+
+
+def _test_endpoint() -> str | None:
+    """The fake vault's URL from the process environment (tests only), validated like a field."""
+    value = os.environ.get(TEST_ENDPOINT_ENV)
+    return _https_url(TEST_ENDPOINT_ENV, value) if value else None
+
+
+def _official_host(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host.endswith(suffix) for suffix in _SUFFIXES)
 
 
 class AzureKeyVaultFactory:
@@ -203,16 +224,29 @@ class AzureKeyVaultFactory:
             if key not in _KEYS or key == "vaultUrl":
                 raise _fail(f"store URL {url!r}: unknown parameter {key!r}")
             config[key] = value
-        if os.environ.get(TEST_ENDPOINT_ENV) and "endpoint" not in config:
-            config["endpoint"] = os.environ[TEST_ENDPOINT_ENV]
-        if os.environ.get(TEST_CA_CERT_ENV) and "caCert" not in config:
-            config["caCert"] = os.environ[TEST_CA_CERT_ENV]
         if os.environ.get(ACCESS_TOKEN_ENV) and "authType" not in config:
             config["authType"] = "accessToken"
         return config
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
         AzureConfig.parse(config)
+
+    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
+        """servicePrincipal with a client secret/certificate, or a given token, is the store's own;
+        default, workloadIdentity and managedIdentity are the process's identity."""
+        auth = str(config.get("authType") or "default").lower()
+        own = ((auth == "serviceprincipal" and bool(credentials & {"clientSecret", "clientCertificate"}))
+               or (auth == "accesstoken" and "accessToken" in credentials))
+        destinations = [f for f in ("vaultUrl",) if isinstance(config.get(f), str) and not _official_host(config[f])]
+        authority = config.get("authorityHost")
+        if authority and urlsplit(str(authority)).hostname not in WELL_KNOWN_AUTHORITIES:
+            destinations.append("authorityHost")
+        return CredentialUse(
+            ambient=None if own else (f"authType {config.get('authType') or 'default'} without secretRef "
+                                      "credentials: the controller's managed / workload identity"),
+            local_files=("caCert",) if config.get("caCert") else (),
+            destinations=tuple(destinations),
+        )
 
     def open(
         self,
@@ -235,8 +269,9 @@ class AzureKeyVaultFactory:
             "retry_backoff_factor": 0.2,
             "retry_backoff_max": 2,
         }
-        if cfg.ca_cert:
-            transport["connection_verify"] = cfg.ca_cert
+        ca_cert = cfg.ca_cert or (os.environ.get(TEST_CA_CERT_ENV) if cfg.endpoint else None)
+        if ca_cert:
+            transport["connection_verify"] = ca_cert
         credential = build_credential(
             cfg.auth_type, tenant_id=cfg.tenant_id, client_id=cfg.client_id,
             authority_host=cfg.authority_host, credentials=credentials, transport=transport,

@@ -23,8 +23,12 @@ Encoded names are all lower case, so Key Vault's case-insensitivity cannot merge
 them. Decoding accepts only the canonical encoding (decode then re-encode must give the
 same string), so each vault name maps back to at most one secretsync name; vault names
 that are not canonical encodings (``a-b``, made by other tools) are not listed in this
-mode. ``verbatim`` mode passes names through unchanged for vaults whose names were chosen
-elsewhere (then only names Key Vault accepts can be used).
+mode (the client warns once per such name).
+
+``verbatim`` is the default: names pass through unchanged, so keys written by External
+Secrets Operator, the portal or Terraform (``my-db-password``, ``ApiKey``) read as they
+are; only names Key Vault accepts can be used, and any other name is an InvalidConfig
+(never a NotFound). ``escape`` is opt-in for stores whose names secretsync itself chose.
 """
 
 from __future__ import annotations
@@ -129,9 +133,9 @@ def decode(vault_name: str) -> str | None:
 
 
 class NameCodec:
-    """Maps names both ways in one mode (``escape`` by default, or ``verbatim``)."""
+    """Maps names both ways in one mode (``verbatim`` by default, or ``escape``)."""
 
-    def __init__(self, mode: Mode = "escape") -> None:
+    def __init__(self, mode: Mode = "verbatim") -> None:
         if mode not in MODES:
             raise ValueError(f"unknown name encoding {mode!r}")
         self.mode: Mode = mode

@@ -2,13 +2,17 @@
 
 Three ways in, first match wins:
 
-1. ``insecureEndpoint`` (config) or ``SECRETSYNC_GCP_INSECURE_ENDPOINT`` (env): a plaintext
-   gRPC channel to ``HOST:PORT``, **for tests against the fake server only**. A static bearer
+1. ``SECRETSYNC_GCP_INSECURE_ENDPOINT`` (the process's environment, never a store field): a
+   plaintext gRPC channel to ``HOST:PORT``, **for tests against the fake server only**. A static bearer
    token (``accessToken`` credential or ``SECRETSYNC_GCP_ACCESS_TOKEN``) is attached as
    ``authorization`` metadata by a client interceptor, because google-auth's call
    credentials refuse to ride on an insecure channel (they would leak the token).
-2. A ``serviceAccountKey`` credential (service-account or external-account JSON, as ESO's
-   ``secretAccessKeySecretRef`` holds) or an ``accessToken`` credential.
+2. A ``serviceAccountKey`` credential (a ``service_account`` key JSON, as ESO's
+   ``secretAccessKeySecretRef`` holds) or an ``accessToken`` credential. Any other key
+   ``type`` is refused: google-auth's ``external_account`` / ``impersonated_service_account``
+   / ``authorized_user`` JSON makes the client read a local file (``credential_source.file``)
+   or call a token URL named in the JSON, i.e. lets whoever wrote the Secret pick a file of
+   the controller and where to send it.
 3. Application Default Credentials: ``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's user
    credentials, the GKE/GCE metadata server (Workload Identity).
 
@@ -70,7 +74,7 @@ def regional_endpoint(location: str) -> str:
 
 def connection_spec(config: Mapping[str, Any], credentials: Mapping[str, SecretValue] | None) -> ConnectionSpec:
     creds = dict(credentials or {})
-    insecure = config.get("insecureEndpoint") or os.environ.get(INSECURE_ENDPOINT_ENV) or None
+    insecure = os.environ.get(INSECURE_ENDPOINT_ENV) or None
     token = creds.get("accessToken")
     if token is None and os.environ.get(ACCESS_TOKEN_ENV):
         token = SecretValue(os.environ[ACCESS_TOKEN_ENV])
@@ -83,12 +87,40 @@ def connection_spec(config: Mapping[str, Any], credentials: Mapping[str, SecretV
             f"gcp credentials: unknown key(s) {unknown}; expected 'serviceAccountKey' or 'accessToken'",
             provider="gcp", operation="open",
         )
+    key = creds.get("serviceAccountKey")
+    if key is not None:
+        _check_service_account_key(key)
     return ConnectionSpec(
         endpoint=str(endpoint) if endpoint else None,
         insecure_endpoint=str(insecure) if insecure else None,
         service_account_info=creds.get("serviceAccountKey"),
         access_token=token,
     )
+
+
+def _key_info(key: SecretValue) -> dict[str, Any]:
+    try:
+        info = json.loads(key.reveal_text())
+    except ValueError:
+        raise InvalidConfig("gcp credential 'serviceAccountKey' (secretRef.serviceAccountKey) is not a JSON key "
+                            "file", provider="gcp", operation="open") from None
+    if not isinstance(info, dict):
+        raise InvalidConfig("gcp credential 'serviceAccountKey' (secretRef.serviceAccountKey) must be a JSON object",
+                            provider="gcp", operation="open")
+    return info
+
+
+def _check_service_account_key(key: SecretValue) -> None:
+    """Only ``type: service_account``: every other google-auth type reads files or calls URLs it names."""
+    kind = _key_info(key).get("type")
+    if kind != "service_account":
+        shown = kind if isinstance(kind, str) and kind.replace("_", "").isalnum() and len(kind) < 40 else "?"
+        raise InvalidConfig(
+            f"gcp credential 'serviceAccountKey' (secretRef.serviceAccountKey): key type {shown!r} is refused; "
+            "only a 'service_account' key JSON is accepted (external_account and other types make the "
+            "controller read local files or call token URLs named in the JSON)",
+            provider="gcp", operation="open",
+        )
 
 
 class _BearerToken(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
@@ -128,19 +160,11 @@ class _CallDetails(grpc.ClientCallDetails):  # type: ignore[misc]
 def _google_credentials(spec: ConnectionSpec) -> Any:
     """google-auth credentials for the secure modes (None: let the SDK run ADC)."""
     if spec.service_account_info is not None:
-        import google.auth
+        from google.oauth2 import service_account
 
-        try:
-            info = json.loads(spec.service_account_info.reveal_text())
-        except ValueError:
-            raise InvalidConfig("gcp credential 'serviceAccountKey' is not a JSON key file",
-                                provider="gcp", operation="open") from None
-        if not isinstance(info, dict):
-            raise InvalidConfig("gcp credential 'serviceAccountKey' must be a JSON object",
-                                provider="gcp", operation="open")
-        creds, _ = google.auth.load_credentials_from_dict(  # type: ignore[no-untyped-call]
-            info, scopes=list(SCOPES))
-        return creds
+        _check_service_account_key(spec.service_account_info)
+        return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            _key_info(spec.service_account_info), scopes=list(SCOPES))
     if spec.access_token is not None:
         from google.oauth2.credentials import Credentials
 

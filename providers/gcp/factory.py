@@ -6,12 +6,14 @@ Config keys (a SecretStore's ``spec.provider.gcp`` maps onto the same names):
 * ``prefix`` (optional): names are relative to this folder (``PREFIX/name``), as with aws://;
 * ``location`` (optional): use regional secrets in this location (and its regional endpoint);
 * ``endpoint`` (optional): a TLS endpoint other than ``secretmanager.googleapis.com``
-  (Private Service Connect, a regional endpoint);
-* ``insecureEndpoint`` (optional, TEST ONLY): plaintext ``HOST:PORT`` of the fake server;
-  honoured only when explicitly set, here or through ``SECRETSYNC_GCP_INSECURE_ENDPOINT``.
+  (Private Service Connect, a regional endpoint).
+
+The plaintext test endpoint of the fake server is not a store field: it is the process's
+``SECRETSYNC_GCP_INSECURE_ENDPOINT`` (see :mod:`.connect`), so no store author can make the
+client send anything in plaintext.
 
 Credentials passed to :meth:`GcpFactory.open` (resolved Secret references): ``serviceAccountKey``
-(service-account or external-account JSON) or ``accessToken``; without them, Application
+(a ``service_account`` key JSON, nothing else) or ``accessToken``; without them, Application
 Default Credentials apply (see :mod:`.connect`).
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from secretsync.core.contract import SecretsClient
+from secretsync.core.contract import CredentialUse, SecretsClient
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
@@ -34,10 +36,9 @@ from .naming import encode_secret_id
 
 _PROJECT = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$")
 _LOCATION = re.compile(r"^[a-z]+(?:-[a-z0-9]+)+$")
-_HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
 #: An API endpoint: a host name, optionally with a port (what ClientOptions.api_endpoint takes).
 _ENDPOINT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$")
-_KEYS = {"project", "prefix", "location", "endpoint", "insecureEndpoint"}
+_KEYS = {"project", "prefix", "location", "endpoint"}
 _URL_KEYS = {"location", "endpoint"}
 
 
@@ -97,9 +98,15 @@ class GcpFactory:
         if endpoint is not None and not _ENDPOINT.match(endpoint):
             raise InvalidConfig(f"gcp store config field 'endpoint': {endpoint[:80]!r} is not HOST or HOST:PORT "
                                 "(e.g. secretmanager.europe-west1.rep.googleapis.com)")
-        insecure = config.get("insecureEndpoint")
-        if insecure is not None and not _HOST_PORT.match(insecure):
-            raise InvalidConfig(f"gcp store config field 'insecureEndpoint': {insecure!r} is not HOST:PORT")
+
+    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
+        """A key or token credential is the store's own; else ADC (env, gcloud files, metadata)."""
+        own = bool(credentials & {"serviceAccountKey", "accessToken"})
+        return CredentialUse(
+            ambient=None if own else ("no secretRef.serviceAccountKey or secretRef.accessToken: Application "
+                                      "Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, metadata server)"),
+            destinations=("endpoint",) if config.get("endpoint") else (),
+        )
 
     def open(
         self,

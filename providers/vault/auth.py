@@ -18,6 +18,8 @@ into the request that needs it.
 from __future__ import annotations
 
 import abc
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +39,15 @@ from secretsync.core.values import SecretValue
 from .config import SERVICE_ACCOUNT_TOKEN, env
 from .errors import PROVIDER
 from .transport import Transport, quote_path
+
+log = logging.getLogger(__name__)
+
+#: Controller configuration (the process's environment, never a store field): the files the
+#: kubernetes and jwt methods read when the store supplies no ``jwt`` credential. A store
+#: field here would let its author have any file of the controller posted to a Vault of
+#: their choice.
+SA_TOKEN_PATH_ENV = "SECRETSYNC_VAULT_SA_TOKEN_PATH"
+JWT_PATH_ENV = "SECRETSYNC_VAULT_JWT_PATH"
 
 #: Renew once this fraction of the lease has passed (Vault Agent uses about 2/3 too).
 RENEW_FRACTION = 2 / 3
@@ -114,7 +125,7 @@ class _LoginAuth(Authenticator):
                 raise InvalidConfig(f"no {self.method} auth method is mounted at auth/{self.mount_path}",
                                     provider=PROVIDER, operation="login") from exc
             raise _auth_failed(f"{self.method} login at auth/{self.mount_path} was rejected: "
-                               f"{_detail(exc)}") from exc
+                               f"{error_detail(exc)}") from exc
         except PermissionDenied as exc:
             # Vault also answers 403 for a login path where nothing is mounted.
             raise _auth_failed(f"{self.method} login at auth/{self.mount_path} was rejected "
@@ -128,7 +139,8 @@ class _LoginAuth(Authenticator):
                      bool(auth.get("renewable")))
 
 
-def _detail(exc: ProviderError) -> str:
+def error_detail(exc: ProviderError) -> str:
+    """An error's message without its ``provider/operation:`` head."""
     text = str(exc)
     return text.split(": ", 1)[1] if ": " in text else text
 
@@ -181,7 +193,8 @@ class JwtAuth(_LoginAuth):
         elif self._jwt_path:
             jwt = _read_file(self._jwt_path, self.file_kind)
         else:
-            raise _auth_failed(f"{self.method} auth needs a JWT: credentials 'jwt' or config 'auth.jwtPath'")
+            raise _auth_failed(f"{self.method} auth needs a JWT: credentials 'jwt' (serviceAccountRef or "
+                               f"secretRef.jwt) or ${JWT_PATH_ENV}")
         return {"role": self.role, "jwt": jwt.reveal_text()}
 
 
@@ -208,11 +221,12 @@ def authenticator(config: Mapping[str, Any], credentials: Mapping[str, SecretVal
         if secret_id is None and env("SECRET_ID", environ):
             secret_id = SecretValue(env("SECRET_ID", environ) or "")
         return AppRoleAuth(mount_path, role_id, secret_id)
+    environ = os.environ if environ is None else environ
     if method == "kubernetes":
         return KubernetesAuth(mount_path, auth["role"], credentials.get("jwt"),
-                              auth.get("tokenPath") or SERVICE_ACCOUNT_TOKEN)
+                              environ.get(SA_TOKEN_PATH_ENV) or SERVICE_ACCOUNT_TOKEN)
     if method == "jwt":
-        return JwtAuth(mount_path, auth["role"], credentials.get("jwt"), auth.get("jwtPath"))
+        return JwtAuth(mount_path, auth["role"], credentials.get("jwt"), environ.get(JWT_PATH_ENV))
     raise InvalidConfig(f"unknown auth method {method!r}", provider=PROVIDER, operation="config")
 
 
@@ -253,6 +267,22 @@ class TokenSession:
                     provider=PROVIDER, operation=exc.operation, key=exc.key,
                 ) from lookup_exc
             return False
+
+    def revoke(self) -> None:
+        """Revoke a token this session logged in for (``revoke-self``), best effort.
+
+        Why: every login creates a token that lives until its TTL ends; a controller that
+        reopens a store (rotated credentials, a new spec) would otherwise leave one live
+        token per reopen. A static token was given to us and is not ours to revoke.
+        """
+        with self._lock:
+            if not self._has_token or not self.auth.can_relogin:
+                return
+            self._has_token = False
+            try:
+                self._transport.request("POST", "auth/token/revoke-self", operation="revoke_self", body={})
+            except ProviderError as exc:  # the token then expires at its TTL
+                log.info("vault: could not revoke the login token on close: %s", exc)
 
     # -- internals ------------------------------------------------------------------------
     def _login(self) -> None:

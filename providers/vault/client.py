@@ -55,7 +55,7 @@ from secretsync.core.errors import (
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
-from .auth import TokenSession
+from .auth import TokenSession, error_detail
 from .errors import PROVIDER
 from .transport import Transport, quote_path
 
@@ -255,15 +255,20 @@ class VaultClient(ClientBase):
         """The mount's KV version from ``sys/internal/ui/mounts`` (what ``bao kv`` asks too).
 
         Any token with some capability under the mount may call it. When it is refused
-        (the mount may not exist, or the policy is narrow) we assume version 2, the
-        default of ``bao server -dev`` and of ``secrets enable kv-v2``; config
-        ``kvVersion`` skips the probe.
+        (the mount may not exist, or the policy is narrow) the version is unknown, and a
+        guess is never made: reading a v1 mount with v2 paths answers 404 for every key,
+        which would be taken for "deleted" and prune Secrets. So a refusal is an
+        InvalidConfig naming ``kvVersion`` (set it to skip the probe); an outage propagates
+        as Unavailable and the probe runs again on the next call.
         """
         try:
             response = self._request("GET", f"sys/internal/ui/mounts/{quote_path(self.mount)}",
                                      operation="detect_mount")
-        except (PermissionDenied, NotFound, InvalidConfig):
-            return 2
+        except (PermissionDenied, NotFound, InvalidConfig) as exc:
+            raise InvalidConfig(
+                f"cannot detect the KV version of mount {self.mount!r} (sys/internal/ui/mounts: "
+                f"{type(exc).__name__}: {error_detail(exc)}); set the store config field 'kvVersion' to 1 or 2",
+                provider=PROVIDER, operation="detect_mount") from exc
         data = (response or {}).get("data") or {}
         mount_type = data.get("type")
         if mount_type not in (None, "kv", "generic"):
@@ -285,8 +290,33 @@ class VaultClient(ClientBase):
                              operation="put", key=key)
 
     # -- reads -------------------------------------------------------------------------------
-    def _read_data(self, name: str, version: str | None) -> tuple[dict[str, Any], str | None]:
+    def _aliases(self, name: str) -> list[str]:
+        """The paths a read of ``name`` tries, in order: as ESO, a key written with the mount
+        (``secret/foo``, and on KV v2 ``secret/data/foo``) means ``foo`` inside the mount; the
+        literal path comes next, so a secret really named ``secret/foo`` is still found and a
+        NotFound means neither exists."""
+        head = self.mount + "/"
+        if not name.startswith(head) or len(name) == len(head):
+            return [name]
+        rest = name[len(head):]
+        if rest.startswith("data/") and len(rest) > 5 and self.kv_version == 2:
+            rest = rest[5:]
+        return [rest, name]
+
+    def _first_found(self, name: str, read: Callable[[str], T]) -> T:
         check_name(name)
+        candidates = self._aliases(name)
+        for candidate in candidates[:-1]:
+            try:
+                return read(candidate)
+            except NotFound:
+                continue
+        return read(candidates[-1])
+
+    def _read_data(self, name: str, version: str | None) -> tuple[dict[str, Any], str | None]:
+        return self._first_found(name, lambda path: self._read_path(path, version, name))
+
+    def _read_path(self, path: str, version: str | None, name: str) -> tuple[dict[str, Any], str | None]:
         params: dict[str, str] | None = None
         if version is not None:
             if self.kv_version == 1:
@@ -298,7 +328,7 @@ class VaultClient(ClientBase):
                 raise InvalidConfig(f"version {version[:40]!r} is not a KV v2 version number (1, 2, ...)",
                                     provider=PROVIDER, operation="read", key=name)
             params = {"version": version}
-        response = self._request("GET", self._path("data", name), operation="read", key=name,
+        response = self._request("GET", self._path("data", path), operation="read", key=name,
                                  params=params)
         data = (response or {}).get("data")
         if not isinstance(data, dict):
@@ -353,7 +383,7 @@ class VaultClient(ClientBase):
         if self.kv_version == 1:
             self._read_data(name, None)
             return SecretMetadata(name=name)
-        meta = self._live_meta(name, self._read_metadata(name))
+        meta = self._live_meta(name, self._first_found(name, self._read_metadata))
         if meta is None:
             raise NotFound("secret not found (deleted)", provider=PROVIDER, operation="read_metadata",
                            key=name)
@@ -640,7 +670,12 @@ class VaultClient(ClientBase):
                       body={"versions": numbers})
 
     def close(self) -> None:
-        self._transport.close()
+        """Revoke the token this client logged in for (a token it was given is left alone),
+        so a controller that reopens stores does not leave live tokens behind."""
+        try:
+            self._session.revoke()
+        finally:
+            self._transport.close()
 
     def __repr__(self) -> str:
         return f"<VaultClient mount={self.mount!r} prefix={self.prefix!r}>"

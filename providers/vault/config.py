@@ -12,9 +12,11 @@ URL form (documented in docs/providers.md)::
 
 Config mapping (camelCase, like a SecretStore spec): ``address``, ``mount``, ``prefix``,
 ``kvVersion`` (1 or 2; detected when absent), ``namespace``, ``caCert``, ``tlsSkipVerify``,
-``auth`` (``method`` token|kubernetes|approle|jwt, ``mountPath``, ``role``, ``roleId``,
-``tokenPath``, ``jwtPath``). Secret material (token, secret id, JWT) never sits in the
-config: it comes from ``credentials``, the environment or a file.
+``auth`` (``method`` token|kubernetes|approle|jwt, ``mountPath``, ``role``, ``roleId``).
+Secret material (token, secret id, JWT) never sits in the config: it comes from
+``credentials``, else the process's environment or files. Which files is the process's
+configuration too (``SECRETSYNC_VAULT_SA_TOKEN_PATH``, ``SECRETSYNC_VAULT_JWT_PATH``, see
+:mod:`.auth`), never a store field.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from secretsync.core.contract import CredentialUse
 from secretsync.core.errors import InvalidConfig
 
 from .errors import PROVIDER
@@ -38,7 +41,7 @@ SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 _URL_QUERY_KEYS = {"tls", "prefix", "kvVersion", "namespace", "auth", "role", "authMount"}
 _CONFIG_KEYS = {"address", "mount", "prefix", "kvVersion", "namespace", "caCert", "tlsSkipVerify", "auth"}
-_AUTH_KEYS = {"method", "mountPath", "role", "roleId", "tokenPath", "jwtPath"}
+_AUTH_KEYS = {"method", "mountPath", "role", "roleId"}
 _FALSE = {"0", "false", "no", "off"}
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -172,6 +175,30 @@ def validate_config(config: Mapping[str, Any]) -> None:
         raise _invalid(f"vault store config field 'auth.role' is required for {method} auth")
     if auth.get("mountPath") is not None:
         _check_path(auth["mountPath"], "auth.mountPath", allow_empty=False)
+
+
+def credential_use(config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
+    """What a store draws on beyond its credentials (mirrors :func:`.auth.authenticator`).
+
+    ``address`` always names a server the store's author chose (Vault has no official
+    host), so it is a destination; without it the process's ``VAULT_ADDR`` applies.
+    """
+    auth: Mapping[str, Any] = config.get("auth") or {}
+    method = auth.get("method", "token")
+    ambient: str | None = None
+    if method == "token" and "token" not in credentials:
+        ambient = "auth.method token without secretRef.token: VAULT_TOKEN / ~/.vault-token of the controller"
+    elif method == "approle" and not ("secretId" in credentials
+                                      and ("roleId" in credentials or auth.get("roleId"))):
+        ambient = "auth.method approle without secretRef.secretId (and roleId): VAULT_ROLE_ID / VAULT_SECRET_ID"
+    elif method in ("kubernetes", "jwt") and "jwt" not in credentials:
+        ambient = (f"auth.method {method} without serviceAccountRef or secretRef.jwt: the controller's own "
+                   "ServiceAccount token")
+    return CredentialUse(
+        ambient=ambient,
+        local_files=("caCert",) if config.get("caCert") else (),
+        destinations=("address",) if config.get("address") else (),
+    )
 
 
 def env(name: str, environ: Mapping[str, str] | None = None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from secretsync.core.contract import CredentialUse
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
@@ -25,6 +26,9 @@ class VaultFactory:
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
         cfg.validate_config(config)
+
+    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
+        return cfg.credential_use(config, credentials)
 
     def open(
         self,

@@ -49,10 +49,12 @@ from .fields import child
 from .gotemplate import translate
 from .models import (
     API_VERSION,
+    CREDENTIAL_KEYS,
     KIND_CLUSTER_EXTERNAL_SECRET,
     KIND_CLUSTER_SECRET_STORE,
     KIND_EXTERNAL_SECRET,
     KIND_SECRET_STORE,
+    SERVICE_ACCOUNT_CREDENTIAL,
     InvalidSpec,
     check_provider_config,
     format_duration,
@@ -477,7 +479,36 @@ def _convert_store(doc: Mapping[str, Any], o: _Obj) -> dict[str, Any]:
         if conds:
             out["conditions"] = conds
     o.rest(spec, "spec", {"provider", "controller", "retrySettings", "refreshInterval", "conditions"})
+    if doc.get("kind") == KIND_SECRET_STORE and isinstance(out.get("provider"), Mapping):
+        _note_tenant_rules(out["provider"], o)
     return out
+
+
+def _note_tenant_rules(provider: Mapping[str, Any], o: _Obj) -> None:
+    """Where secretsync refuses on purpose what ESO lets a namespaced SecretStore do (docs/security.md)."""
+    from secretsync.core.contract import DescribesCredentialUse
+    from secretsync.core.errors import ProviderError
+    from secretsync.core.registry import get_factory
+
+    name, block = next(iter(provider.items()))
+    try:
+        factory = get_factory(name)
+    except ProviderError:
+        return
+    if not isinstance(factory, DescribesCredentialUse) or not isinstance(block, Mapping):
+        return
+    config = {k: v for k, v in block.items() if k not in CREDENTIAL_KEYS}
+    creds = frozenset(block.get("secretRef") or ()) | ({SERVICE_ACCOUNT_CREDENTIAL} if block.get("serviceAccountRef")
+                                                      else frozenset())
+    use = factory.credential_use(config, creds)
+    path = f"spec.provider.{name}"
+    if use.ambient:
+        o.note(path, "differs from ESO on purpose: a SecretStore must bring its own credentials (secretRef or "
+                     "serviceAccountRef); without them it would use the controller's identity, which only a "
+                     "ClusterSecretStore may (or set --allow-namespaced-ambient-identity)")
+    for f in use.local_files:
+        o.note(f"{path}.{f}", "differs from ESO on purpose: a SecretStore may not name a file of the controller; "
+                              "use a ClusterSecretStore (with --allow-cluster-store-files)")
 
 
 # --------------------------------------------------------------------------- ExternalSecret

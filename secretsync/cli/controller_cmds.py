@@ -24,6 +24,7 @@ from secretsync.controller.settings import (
     QueueSettings,
     RefreshSettings,
     ScopeSettings,
+    TrustSettings,
 )
 
 from .context import current
@@ -71,6 +72,14 @@ def _namespaces(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--workers", type=int, default=4, show_default=True, help="Concurrent reconciles.")
 @click.option("--min-refresh", type=float, default=1.0, show_default=True,
               help="Shortest refresh interval honoured, in seconds.")
+@click.option("--allow-namespaced-ambient-identity", is_flag=True, default=False,
+              envvar="SECRETSYNC_ALLOW_NAMESPACED_AMBIENT_IDENTITY",
+              help="Let namespaced SecretStores without credentials use the controller's own cloud identity "
+                   "(off: only ClusterSecretStores may; see docs/security.md).")
+@click.option("--allow-cluster-store-files", is_flag=True, default=False,
+              envvar="SECRETSYNC_ALLOW_CLUSTER_STORE_FILES",
+              help="Let ClusterSecretStores name files of the controller: caCert, an AWS profile, a file store "
+                   "(off: no store may; see docs/security.md).")
 def controller(
     namespaces: tuple[str, ...],
     namespace_selector: str | None,
@@ -84,6 +93,8 @@ def controller(
     identity: str,
     workers: int,
     min_refresh: float,
+    allow_namespaced_ambient_identity: bool,
+    allow_cluster_store_files: bool,
 ) -> None:
     """Keep Kubernetes Secrets in sync with ExternalSecrets (runs until SIGTERM/SIGINT)."""
     ctx = current()
@@ -103,6 +114,8 @@ def controller(
         metrics=MetricsSettings(port=None if metrics_port < 0 else metrics_port, host=metrics_host),
         scope=ScopeSettings(namespaces=_namespaces(namespaces), namespace_selector=namespace_selector,
                             shard=shard_i, shards=shard_n),
+        trust=TrustSettings(namespaced_ambient_identity=allow_namespaced_ambient_identity,
+                            cluster_store_files=allow_cluster_store_files),
     )
     api = KubeApi.from_config(ctx.kubeconfig, ctx.kube_context, timeout=settings.kube_timeout)
     ctl = Controller(api, settings)

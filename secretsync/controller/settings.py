@@ -130,6 +130,29 @@ class ScopeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TrustSettings:
+    """What namespaced SecretStores (written by namespace tenants) may draw on.
+
+    Why off by default: the controller's own cloud identity (IRSA, Workload Identity, a
+    managed identity, its ServiceAccount token, VAULT_TOKEN) can usually read far more than
+    any one tenant may. A SecretStore that silently fell back on it would let anyone who
+    can create a SecretStore in their namespace read another team's keys, bypassing the
+    ClusterSecretStores (and their conditions and allowedKeyPrefix) the admin set up for
+    that. ClusterSecretStores are written by the cluster admin and may always use it.
+    """
+
+    #: Let namespaced SecretStores without credentials use the controller's identity
+    #: (``--allow-namespaced-ambient-identity``; Helm ``allowNamespacedAmbientIdentity``).
+    #: Even then a SecretStore may not send that identity to a host it names.
+    namespaced_ambient_identity: bool = False
+    #: Let ClusterSecretStores name files of the controller (a CA bundle, an AWS profile, a
+    #: ``file`` store) (``--allow-cluster-store-files``; Helm ``allowClusterStoreFiles``).
+    #: Off: whoever may write ClusterSecretStores still cannot make the controller read its
+    #: files; a namespaced SecretStore never may.
+    cluster_store_files: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerSettings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
@@ -138,6 +161,7 @@ class ControllerSettings:
     leader: LeaderSettings = field(default_factory=LeaderSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     scope: ScopeSettings = field(default_factory=ScopeSettings)
+    trust: TrustSettings = field(default_factory=TrustSettings)
     #: Namespace of the controller's own objects (the HMAC key Secret). Defaults to the lease's.
     namespace: str | None = None
     #: Secret holding the per-installation HMAC key for data hashes (created when absent).

@@ -7,6 +7,19 @@ when the reference has none) and handed to ``factory.open(config, settings, cred
 as :class:`SecretValue`. They are re-read every ``credentials_ttl`` seconds; a rotated
 credential reopens the client but keeps the cache.
 
+Who may draw on what (docs/security.md): a namespaced SecretStore is written by a namespace
+tenant, so before a client is opened its provider says what the config would use beyond the
+credentials the store brings (:class:`~secretsync.core.contract.CredentialUse`), and a
+SecretStore is refused, with a status naming the field, when it names a file of the
+controller, or would use the controller's own identity (unless the admin allows that with
+``TrustSettings.namespaced_ambient_identity``), or would send that identity to a host it
+chose. ClusterSecretStores are the admin's and may use the controller's identity anywhere;
+naming its files needs ``TrustSettings.cluster_store_files`` too.
+
+ServiceAccount tokens (``serviceAccountRef``) are requested once and reused until two thirds
+of their lifetime has passed: every TokenRequest returns a new token, and a new token would
+reopen the client (a fresh provider login) at every credentials refresh.
+
 The circuit breaker: after ``failures`` consecutive store-wide failures (outage, expired
 credentials, throttling) the store is *open* for ``open_for`` seconds (doubling up to
 ``max_open``, jittered): its ExternalSecrets keep their Secrets, report why, and do not
@@ -24,7 +37,7 @@ from dataclasses import dataclass, field
 
 from secretsync.api.models import SERVICE_ACCOUNT_CREDENTIAL, SecretStore
 from secretsync.core.calls import CallRecorder
-from secretsync.core.contract import SecretsClient
+from secretsync.core.contract import CredentialUse, DescribesCredentialUse, SecretsClient
 from secretsync.core.errors import InvalidConfig, ProviderError, Unavailable
 from secretsync.core.registry import get_factory
 from secretsync.core.settings import ClientSettings, RateLimitSettings
@@ -40,6 +53,13 @@ log = logging.getLogger(__name__)
 
 #: (kind, namespace or "", name)
 StoreId = tuple[str, str, str]
+
+#: The audience a provider's token exchange expects when a serviceAccountRef names none
+#: (AWS STS AssumeRoleWithWebIdentity checks ``aud``, as EKS's IRSA webhook sets it).
+DEFAULT_AUDIENCES: dict[str, tuple[str, ...]] = {"aws": ("sts.amazonaws.com",)}
+#: Lifetime asked for a ServiceAccount token; it is reused until RENEW_FRACTION of it passed.
+TOKEN_SECONDS = 3600
+TOKEN_RENEW_FRACTION = 2 / 3
 
 
 class CircuitBreaker:
@@ -141,6 +161,8 @@ class StoreManager:
         self._handles: dict[tuple[StoreId, str], StoreHandle] = {}
         self._lock = threading.Lock()
         self._open_locks: dict[tuple[StoreId, str], threading.Lock] = {}
+        #: (namespace, name, audiences) -> (token, reuse until), see _service_account_token.
+        self._sa_tokens: dict[tuple[str, str, tuple[str, ...]], tuple[SecretValue, float]] = {}
 
     def cred_namespace(self, store: SecretStore, es_namespace: str) -> str:
         """Which namespace's Secrets the credentials come from ("" when fixed by the store)."""
@@ -227,10 +249,41 @@ class StoreManager:
             factory.validate_config(config)
         except InvalidConfig as exc:
             raise InvalidConfig(f"{store.ref}: spec.provider.{provider}: {exc}") from None
+        self._check_trust(store, credential_use(factory, config, frozenset(creds)))
         rl = store.spec.rate_limit
         rate = RateLimitSettings(rl.rate, rl.burst) if rl is not None else self.settings.provider.rate_limit
         settings = ClientSettings(timeouts=self.settings.provider.timeouts, rate_limit=rate, calls=recorder)
-        return factory.open(config, settings, creds or None)
+        try:
+            return factory.open(config, settings, creds or None)
+        except InvalidConfig as exc:  # e.g. a credential of the wrong kind: name the store
+            raise InvalidConfig(f"{store.ref}: spec.provider.{provider}: {exc}") from None
+
+    def _check_trust(self, store: SecretStore, use: CredentialUse) -> None:
+        """Refuse a namespaced SecretStore that would reach what belongs to the controller."""
+        base = f"{store.ref}: spec.provider.{store.spec.provider.name}"
+        if store.cluster_scoped:
+            if use.local_files and not self.settings.trust.cluster_store_files:
+                raise InvalidConfig(
+                    f"{base}.{use.local_files[0]}: names a file of the controller, which a ClusterSecretStore "
+                    "may do only when the admin sets --allow-cluster-store-files")
+            return
+        if use.local_files:
+            raise InvalidConfig(
+                f"{base}.{use.local_files[0]}: names a file of the controller, which a SecretStore may not "
+                "(only a ClusterSecretStore may, with --allow-cluster-store-files)")
+        if use.ambient is None:
+            return
+        if not self.settings.trust.namespaced_ambient_identity:
+            raise InvalidConfig(
+                f"{base}.secretRef: a SecretStore must bring its own credentials (secretRef to a Secret or "
+                f"serviceAccountRef to a ServiceAccount of namespace {store.namespace}); without them it "
+                f"would use the controller's own identity ({use.ambient}), which only ClusterSecretStores "
+                "may use unless the admin sets --allow-namespaced-ambient-identity")
+        if use.destinations:
+            raise InvalidConfig(
+                f"{base}.{use.destinations[0]}: a SecretStore that uses the controller's identity may not "
+                "choose where requests go (the controller's credentials would be sent there); bring your "
+                "own credentials in secretRef, or leave the field out")
 
     def _credentials(self, store: SecretStore, cred_ns: str) -> dict[str, SecretValue]:
         out: dict[str, SecretValue] = {}
@@ -253,19 +306,31 @@ class StoreManager:
             out[ref.credential] = SecretValue(base64.b64decode(raw))
         sa = store.spec.provider.service_account_ref()
         if sa is not None:
+            audiences = sa.audiences or DEFAULT_AUDIENCES.get(provider, ())
             out[SERVICE_ACCOUNT_CREDENTIAL] = self._service_account_token(store, sa.name,
                                                                            sa.namespace or store.namespace or cred_ns,
-                                                                           sa.audiences)
+                                                                           audiences)
         return out
 
     def _service_account_token(self, store: SecretStore, name: str, namespace: str,
                                audiences: tuple[str, ...]) -> SecretValue:
-        """A short-lived token for the ServiceAccount (TokenRequest API), e.g. for Vault kubernetes auth."""
+        """A short-lived token for the ServiceAccount (TokenRequest API), e.g. for Vault kubernetes auth.
+
+        Reused until two thirds of its lifetime: a fresh token on every credentials refresh
+        would change the credentials' fingerprint and reopen the client (a provider login,
+        and a Vault token left behind) once a minute.
+        """
         where = f"{store.ref}: spec.provider.{store.spec.provider.name}.serviceAccountRef"
         if not namespace:
             raise InvalidConfig(f"{where}: namespace is required in a ClusterSecretStore reference")
+        cache_key = (namespace, name, audiences)
+        now = self._clock()
+        with self._lock:
+            cached = self._sa_tokens.get(cache_key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                "spec": {"audiences": list(audiences), "expirationSeconds": 3600}}
+                "spec": {"audiences": list(audiences), "expirationSeconds": TOKEN_SECONDS}}
         try:
             out = self.api.request("POST", SERVICE_ACCOUNTS.path(namespace, name, "token"), body=body)
         except KubeError as exc:
@@ -276,10 +341,22 @@ class StoreManager:
         token = ((out or {}).get("status") or {}).get("token")
         if not token:
             raise Unavailable(f"{where}: the TokenRequest for {namespace}/{name} returned no token")
-        return SecretValue(str(token))
+        value = SecretValue(str(token))
+        granted = ((out or {}).get("spec") or {}).get("expirationSeconds") or TOKEN_SECONDS
+        with self._lock:
+            self._sa_tokens[cache_key] = (value, now + float(granted) * TOKEN_RENEW_FRACTION)
+        return value
 
     def _fingerprint(self, creds: dict[str, SecretValue]) -> str:
         return data_hash(self.key, {k: v.reveal() for k, v in creds.items()}, None)
+
+
+def credential_use(factory: object, config: dict[str, object], credentials: frozenset[str]) -> CredentialUse:
+    """What the provider says the config draws on; a provider that cannot say is assumed to
+    use the process's identity (so a SecretStore needs the admin's flag to use it)."""
+    if isinstance(factory, DescribesCredentialUse):
+        return factory.credential_use(config, credentials)
+    return CredentialUse(ambient=f"provider {getattr(factory, 'name', '?')!r} does not declare its credential use")
 
 
 def needs_es_namespace(store: SecretStore) -> bool:

@@ -323,6 +323,42 @@ class ProviderFactory(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class CredentialUse:
+    """What opening a store with a config and a set of credentials draws on beyond those credentials.
+
+    Why a provider declares this instead of the controller guessing: only the provider knows
+    which of its fields read a file of the process (a CA bundle, an SDK profile), which send
+    requests somewhere other than the provider's own service, and when its SDK falls back on
+    the process's own identity (environment, metadata server, token files). The controller
+    decides from it who may write such a store (see ``secretsync.controller.stores``): a
+    namespace tenant may not name the controller's files, nor have the controller's identity
+    used for it (unless the cluster admin allows it) or sent to a host the tenant chose.
+    """
+
+    #: Why the process's own identity would authenticate this store (None: only the given
+    #: credentials are used), phrased to name the config field, e.g. ``"auth.method token
+    #: without secretRef.token (VAULT_TOKEN / ~/.vault-token)"``.
+    ambient: str | None = None
+    #: Config fields that name a file of the process (read by the client).
+    local_files: tuple[str, ...] = ()
+    #: Config fields that send requests to a host other than the provider's own service.
+    destinations: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class DescribesCredentialUse(Protocol):
+    """A factory that can say what a config would draw on (all built-in providers can).
+
+    Kept apart from :class:`ProviderFactory` so third-party factories without it still
+    load; the controller treats such a provider as using the process's identity.
+    """
+
+    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
+        """``credentials``: the names of the credentials the store supplies (``accessKeyID``...)."""
+        ...
+
+
 def chunked(items: Iterable[str], size: int) -> Iterator[list[str]]:
     """Split names into backend-sized batches (AWS takes 20 per BatchGetSecretValue)."""
     batch: list[str] = []

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from secretsync.core.contract import (
     Capabilities,
     ClientBase,
+    CredentialUse,
     Fetched,
     ListFilter,
     PutResult,
@@ -303,6 +304,12 @@ class FileFactory:
             raise InvalidConfig(f"file store config field 'path': {exc.strerror or exc}") from None
         if is_dir:
             raise InvalidConfig(f"file store config field 'path': {path} is a directory")
+
+    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
+        """The store is a file of this process, opened with the process's key (env or key file)."""
+        files = tuple(f for f in ("path", "keyFile") if f in config) or ("path",)
+        return CredentialUse(ambient="the file store's key ($SECRETSYNC_FILE_KEY or its key file)",
+                             local_files=files)
 
     def open(
         self,

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from secretsync.core.contract import (
     Capabilities,
     ClientBase,
+    CredentialUse,
     Fetched,
     ListFilter,
     PutResult,
@@ -114,6 +115,10 @@ class MemoryFactory:
         name = config.get("name", "default")
         if not isinstance(name, str):
             raise InvalidConfig("memory store config field 'name' must be a string")
+
+    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
+        """An in-process table (tests, demos): no identity, no file, no host."""
+        return CredentialUse()
 
     def open(
         self,

@@ -58,7 +58,8 @@ def _start(kube: KubeCluster, label: str, lease_ns: str, lease: str, port: int, 
             "--log-level", "debug", "--log-format", "json", "controller",
             "--namespace-selector", f"secretsync-test={label}", "--metrics-port", str(port),
             "--metrics-host", "127.0.0.1", "--lease-name", lease, "--lease-namespace", lease_ns,
-            "--lease-duration", "3", "--min-refresh", "0.5", "--identity", f"replica-{port}"]
+            "--lease-duration", "3", "--min-refresh", "0.5", "--identity", f"replica-{port}",
+            "--allow-cluster-store-files"]
     with log.open("ab") as out:
         return subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -91,8 +92,10 @@ def test_two_replicas_one_writer_and_failover(kube: KubeCluster, file_store, pro
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     for port, log in zip(ports, logs, strict=True):
         procs.append(_start(kube, label, ns, lease, port, env, log))
-    create(api, store_manifest("fs", ns, "file", {"path": str(path)}))
-    create(api, es_manifest("db", ns, "fs", [("password", "app/db")], refresh="1s"))
+    # A file of the controller: only the admin's ClusterSecretStore may name it (docs/security.md).
+    css = f"fs-{label}"
+    create(api, store_manifest(css, None, "file", {"path": str(path)}, conditions=[{"namespaces": [ns]}]))
+    create(api, es_manifest("db", ns, css, [("password", "app/db")], refresh="1s", store_kind="ClusterSecretStore"))
     wait_for(lambda: secret_data(api, ns, "db") == {"password": CANARY}, timeout=30, message="first sync")
 
     # Both replicas up (metrics answer) before judging who writes.

@@ -8,6 +8,7 @@ suite a :class:`Backend` whose out-of-band writes go through the REAL ``SecretCl
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 from tests.fakes.azure_keyvault import FakeKeyVault
 from tests.harness.backends import Backend
+from tests.harness.env import environ
 from tests.harness.ports import closed_port
 
 try:  # a plugin of every test session: it must import without the azure extra
@@ -32,9 +34,10 @@ try:  # a plugin of every test session: it must import without the azure extra
 except ImportError as exc:  # pragma: no cover - only without the azure extra
     AZURE_SDK = f"azure extra not installed: {exc}"
 
-#: The vault the tests pretend to talk to; requests go to the fake's ``endpoint``.
+#: The vault the tests pretend to talk to; requests go to the fake (SECRETSYNC_AZURE_TEST_ENDPOINT).
 VAULT_URL = "https://testvault.vault.azure.net"
-STORE_URL = "azure://testvault"
+#: Path-like names (the conformance suite uses them) need the opt-in escape encoding.
+STORE_URL = "azure://testvault?nameEncoding=escape"
 
 
 class FixedTokenCredential:
@@ -56,15 +59,21 @@ def sdk_client(fake: FakeKeyVault, token: str | None = None) -> SecretClient:
 
 
 def azure_config(fake: FakeKeyVault, **overrides: Any) -> dict[str, Any]:
-    """Store config for the adapter pointed at the fake (the documented test hooks)."""
-    return {"vaultUrl": VAULT_URL, "endpoint": fake.url, "caCert": str(fake.ca_path),
-            "authType": "accessToken", **overrides}
+    """Store config for the adapter on the fake. The fake itself is reached through the
+    process environment (:func:`reaching`), as the controller is configured, never a field."""
+    return {"vaultUrl": VAULT_URL, "authType": "accessToken", "nameEncoding": "escape", **overrides}
+
+
+def reaching(url: str, ca_path: str) -> contextlib.AbstractContextManager[None]:
+    """Clients opened in this block send their requests to ``url`` (the documented test hooks)."""
+    return environ(SECRETSYNC_AZURE_TEST_ENDPOINT=url, SECRETSYNC_AZURE_TEST_CA_CERT=ca_path)
 
 
 def open_azure(fake: FakeKeyVault, *, token: str | None = None, settings: ClientSettings | None = None,
-               **overrides: Any) -> SecretsClient:
-    return factory.open(azure_config(fake, **overrides), settings or ClientSettings(),
-                        {"accessToken": SecretValue(token or fake.token)})
+               endpoint: str | None = None, **overrides: Any) -> SecretsClient:
+    with reaching(endpoint or fake.url, str(fake.ca_path)):
+        return factory.open(azure_config(fake, **overrides), settings or ClientSettings(),
+                            {"accessToken": SecretValue(token or fake.token)})
 
 
 def cli_env(fake: FakeKeyVault) -> dict[str, str]:
@@ -88,10 +97,12 @@ def azure_keyvault() -> Iterator[FakeKeyVault]:
 
 
 @pytest.fixture
-def fake_keyvault(azure_keyvault: FakeKeyVault) -> FakeKeyVault:
-    """The session's fake vault, emptied (data, faults, request log) for this test."""
+def fake_keyvault(azure_keyvault: FakeKeyVault) -> Iterator[FakeKeyVault]:
+    """The session's fake vault, emptied (data, faults, request log) for this test, and
+    reached by every Azure client this test opens (the process's test-hook environment)."""
     azure_keyvault.reset()
-    return azure_keyvault
+    with reaching(azure_keyvault.url, str(azure_keyvault.ca_path)):
+        yield azure_keyvault
 
 
 @pytest.fixture

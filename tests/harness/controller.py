@@ -25,6 +25,7 @@ from secretsync.controller.settings import (
     QueueSettings,
     RefreshSettings,
     ScopeSettings,
+    TrustSettings,
 )
 from secretsync.core.calls import CallRecorder
 from tests.harness.kube import KubeCluster
@@ -90,6 +91,8 @@ def fast_settings(**overrides: Any) -> ControllerSettings:
         leader=LeaderSettings(enabled=False),
         metrics=MetricsSettings(port=None),
         scope=ScopeSettings(),
+        # The tests' ClusterSecretStores use file stores (the admin's choice to allow).
+        trust=TrustSettings(cluster_store_files=True),
     )
     return replace(s, **overrides)
 

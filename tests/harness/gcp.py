@@ -25,6 +25,7 @@ from secretsync.core.registry import get_factory
 from secretsync.core.settings import ClientSettings, TimeoutSettings
 from secretsync.core.values import SecretValue
 from tests.harness.backends import Backend
+from tests.harness.env import environ
 from tests.harness.ports import closed_port
 
 PROJECT = "test-project"
@@ -53,8 +54,8 @@ def gcp_client(address: str, token: str | None, settings: ClientSettings | None 
                **config: Any) -> SecretsClient:
     """An adapter client on the fake, opened through the registry like any store."""
     credentials = {"accessToken": SecretValue(token)} if token else None
-    return get_factory("gcp").open({"project": PROJECT, "insecureEndpoint": address, **config},
-                                   settings or ClientSettings(), credentials)
+    with environ(SECRETSYNC_GCP_INSECURE_ENDPOINT=address):
+        return get_factory("gcp").open({"project": PROJECT, **config}, settings or ClientSettings(), credentials)
 
 
 @pytest.fixture

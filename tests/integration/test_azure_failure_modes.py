@@ -33,6 +33,7 @@ from secretsync.core.registry import get_factory
 from secretsync.core.settings import ClientSettings, RateLimitSettings, TimeoutSettings
 from secretsync.core.values import SecretValue
 from tests.fakes.azure_keyvault import TlsFiles, make_tls_files
+from tests.harness.azure import reaching
 from tests.harness.canned import BlackHole, CannedServer, Close, Drip, Reply, Request, Truncate, timed
 
 CANARY = "canary-azure-failure-Zq8w-6623"
@@ -59,10 +60,10 @@ def canned(tls: TlsFiles) -> Iterator[CannedServer]:
 
 
 def vault_on(url: str, tls: TlsFiles, settings: ClientSettings | None = None) -> SecretsClient:
-    config = {"vaultUrl": "https://testvault.vault.azure.net", "endpoint": url, "caCert": str(tls.ca_path),
-              "authType": "accessToken"}
-    return get_factory("azure").open(config, settings or ClientSettings(timeouts=PROMPT),
-                                     {"accessToken": SecretValue("test-token")})
+    config = {"vaultUrl": "https://testvault.vault.azure.net", "authType": "accessToken", "nameEncoding": "escape"}
+    with reaching(url, str(tls.ca_path)):
+        return get_factory("azure").open(config, settings or ClientSettings(timeouts=PROMPT),
+                                         {"accessToken": SecretValue("test-token")})
 
 
 def kv_error(status: int, code: str, message: str = "", **headers: str) -> Reply:
@@ -221,9 +222,10 @@ def test_a_version_that_would_change_the_url_path_is_invalid_config(canned: Cann
 def test_a_list_item_without_an_id_is_unavailable(canned: CannedServer, tls: TlsFiles) -> None:
     canned.respond(Reply(200, JSON, json.dumps({"value": [{"attributes": {"enabled": True}}]}).encode()))
     for encoding in ("escape", "verbatim"):
-        config = {"vaultUrl": "https://testvault.vault.azure.net", "endpoint": canned.url,
-                  "caCert": str(tls.ca_path), "authType": "accessToken", "nameEncoding": encoding}
-        client = get_factory("azure").open(config, ClientSettings(timeouts=PROMPT),
-                                           {"accessToken": SecretValue("t")})
+        config = {"vaultUrl": "https://testvault.vault.azure.net", "authType": "accessToken",
+                  "nameEncoding": encoding}
+        with reaching(canned.url, str(tls.ca_path)):
+            client = get_factory("azure").open(config, ClientSettings(timeouts=PROMPT),
+                                               {"accessToken": SecretValue("t")})
         with pytest.raises(Unavailable):
             list(client.list())

@@ -253,8 +253,10 @@ def test_store_outage_keeps_the_secret_and_recovers(api, ns, controller, tmp_pat
     path = tmp_path / "store.json"
     fs = open_store(f"file://{path}")
     fs.put("db", SecretValue("before"))
-    create(api, store_manifest("fs", ns, "file", {"path": str(path)}))
-    create(api, es_manifest("s", ns, "fs", [("k", "db")], refresh="1s"))
+    # A file of the controller: only the admin's ClusterSecretStore may name it (docs/security.md).
+    css = f"fs-{ns}"
+    create(api, store_manifest(css, None, "file", {"path": str(path)}, conditions=[{"namespaces": [ns]}]))
+    create(api, es_manifest("s", ns, css, [("k", "db")], refresh="1s", store_kind="ClusterSecretStore"))
     wait_for(lambda: secret_data(api, ns, "s") == {"k": "before"}, message="first sync")
     saved = path.read_bytes()
     path.unlink()
@@ -263,14 +265,14 @@ def test_store_outage_keeps_the_secret_and_recovers(api, ns, controller, tmp_pat
     assert cond["reason"] in ("Unavailable", "StoreUnavailable")
     wait_for(es_ready(api, ns, "s", "False", "StoreUnavailable"), timeout=10, message="circuit open")
     assert secret_data(api, ns, "s") == {"k": "before"}
-    wait_for(lambda: (ready_condition(api, SS_RES, ns, "fs") or {}).get("status") == "False", timeout=10,
+    wait_for(lambda: (ready_condition(api, CSS_RES, None, css) or {}).get("status") == "False", timeout=10,
              message="store not ready")
     shutil.rmtree(path)
     path.write_bytes(saved)
     open_store(f"file://{path}").put("db", SecretValue("after"))
     wait_for(lambda: secret_data(api, ns, "s") == {"k": "after"}, timeout=15, message="recovered")
     wait_for(es_ready(api, ns, "s", "True"), timeout=5, message="ready again")
-    wait_for(lambda: (ready_condition(api, SS_RES, ns, "fs") or {}).get("status") == "True", timeout=10,
+    wait_for(lambda: (ready_condition(api, CSS_RES, None, css) or {}).get("status") == "True", timeout=10,
              message="store ready again")
 
 

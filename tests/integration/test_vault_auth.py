@@ -18,6 +18,7 @@ from secretsync.core.errors import AuthenticationFailed
 from secretsync.core.registry import open_store
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
+from tests.harness.env import environ
 from tests.harness.vault import APPROLE_MOUNT, OpenBao
 
 RW_POLICY = 'path "secret/*" { capabilities = ["create", "read", "update", "delete", "list"] }\n' \
@@ -163,16 +164,18 @@ def test_kubernetes_login_reads_the_service_account_token_file(openbao: OpenBao,
                                                                tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(_sign_jwt(jwt_setup["key"], _claims()) + "\n")
-    client = openbao.open({"auth": {"method": "kubernetes", "role": "app", "mountPath": "k8s-like",
-                                    "tokenPath": str(token_file)}}, credentials={})
+    with environ(SECRETSYNC_VAULT_SA_TOKEN_PATH=str(token_file)):  # controller configuration
+        client = openbao.open({"auth": {"method": "kubernetes", "role": "app", "mountPath": "k8s-like"}},
+                              credentials={})
     client.put("k8s/x", SecretValue("v"))
     assert client.get("k8s/x").reveal_text() == "v"
 
 
 def test_kubernetes_login_without_a_token_file_is_authentication_failed(openbao: OpenBao,
                                                                         tmp_path: Path) -> None:
-    client = openbao.open({"auth": {"method": "kubernetes", "role": "app", "mountPath": "k8s-like",
-                                    "tokenPath": str(tmp_path / "absent")}}, credentials={})
+    with environ(SECRETSYNC_VAULT_SA_TOKEN_PATH=str(tmp_path / "absent")):
+        client = openbao.open({"auth": {"method": "kubernetes", "role": "app", "mountPath": "k8s-like"}},
+                              credentials={})
     with pytest.raises(AuthenticationFailed, match=r"token file|JWT file"):
         client.get("k8s/x")
 
@@ -218,3 +221,44 @@ def test_url_with_host_and_tls_false(openbao: OpenBao, monkeypatch: pytest.Monke
     client = open_store(f"vault://{hostport}/secret?tls=false&prefix=urltest")
     client.put("a", SecretValue("u"))
     assert openbao.open().get("urltest/a").reveal_text() == "u"
+
+
+# -- tokens are not hoarded: an hour of a controller's credential refreshes ---------------------------
+class _TokenRequests:
+    """The TokenRequest API as the controller sees it: a new signed ServiceAccount JWT per request."""
+
+    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+        self.key = key
+        self.count = 0
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
+        self.count += 1
+        return {"spec": (body or {}).get("spec", {}),
+                "status": {"token": _sign_jwt(self.key, _claims(jti=str(self.count)))}}
+
+
+def test_an_hour_of_store_refreshes_leaves_no_extra_vault_tokens(openbao: OpenBao, jwt_setup: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    from secretsync.api.models import parse_secret_store
+    from secretsync.controller.settings import ControllerSettings, RefreshSettings
+    from secretsync.controller.stores import StoreManager
+
+    openbao.kv2_write("hour/x", {"value": "v"})
+    api, now = _TokenRequests(jwt_setup["key"]), [1000.0]
+    settings = replace(ControllerSettings(), refresh=RefreshSettings(credentials_ttl=60.0))
+    stores = StoreManager(api, settings, b"k" * 32, usage=lambda *_: None,  # type: ignore[arg-type,return-value]
+                          on_changed=lambda *_: None, call_listeners=[], clock=lambda: now[0])
+    store = parse_secret_store({
+        "apiVersion": "secretsync.io/v1alpha1", "kind": "SecretStore", "metadata": {"name": "s", "namespace": "apps"},
+        "spec": {"provider": {"vault": {"address": openbao.address, "mount": "secret", "kvVersion": 2,
+                                        "auth": {"method": "jwt", "role": "app"},
+                                        "serviceAccountRef": {"name": "app", "audiences": ["vault"]}}}}})
+    before = len(openbao.raw().auth.token.list_accessors()["data"]["keys"])
+    for _ in range(60):  # one simulated hour, a credentials refresh a minute
+        assert stores.handle(store).client.get("hour/x").reveal_text() == "v"
+        now[0] += 61
+    assert api.count == 2  # the ServiceAccount token is reused until 2/3 of its hour
+    assert len(openbao.raw().auth.token.list_accessors()["data"]["keys"]) == before + 1  # the live one
+    stores.close()
+    assert len(openbao.raw().auth.token.list_accessors()["data"]["keys"]) == before

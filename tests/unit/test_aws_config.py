@@ -69,11 +69,29 @@ def test_names_are_relative_to_the_prefix() -> None:
     assert cfg.local_name("team/") is None
 
 
-@pytest.mark.parametrize("name", ["", "/lead", "trail/", "a//b", "spa ce", "ümlaut", "x" * 513])
+@pytest.mark.parametrize("name", ["", "trail/", "a//b", "spa ce", "ümlaut", "x" * 513, "rds!db"])
 def test_names_aws_would_refuse_are_invalid_config_naming_the_key(name: str) -> None:
     with pytest.raises(InvalidConfig) as info:
         check_name(AwsConfig(), name, "put")
     assert info.value.key == name
+
+
+def test_reads_take_leading_slashes_arns_and_aws_managed_names() -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:shared/db-AbCdEf"
+    team = AwsConfig(region="us-east-1", prefix="team")
+    assert check_name(AwsConfig(), "/prod/db", "get", read=True) == "/prod/db"
+    assert check_name(team, arn, "get", read=True) == arn  # another account's secret: no prefix
+    assert check_name(AwsConfig(), "rds!cluster-1a2b", "get", read=True) == "rds!cluster-1a2b"
+    with pytest.raises(InvalidConfig):
+        check_name(team, "/prod/db", "get", read=True)  # team//prod/db
+
+
+def test_eso_service_field_is_accepted_for_secrets_manager_and_refused_for_parameter_store() -> None:
+    parse_config({"region": "us-east-1", "service": "SecretsManager"})
+    with pytest.raises(InvalidConfig, match="'service': ParameterStore is not supported"):
+        parse_config({"region": "us-east-1", "service": "ParameterStore"})
+    with pytest.raises(InvalidConfig, match="'service'"):
+        parse_config({"region": "us-east-1", "service": "S3"})
 
 
 def test_version_ids_and_staging_labels_are_told_apart() -> None:
@@ -82,6 +100,10 @@ def test_version_ids_and_staging_labels_are_told_apart() -> None:
     vid = "0b4a5c6e-1d2f-4a3b-8c9d-0e1f2a3b4c5d"
     assert version_argument(vid) == {"VersionId": vid}
     assert version_argument("uuid/short") == {"VersionId": "short"}
+    # Only ESO's uuid/ rule or a UUID shape is an id: a long custom label stays a label.
+    label = "release-2024-candidate-" + "x" * 30
+    assert version_argument(label) == {"VersionStage": label}
+    assert version_argument("a" * 32) == {"VersionStage": "a" * 32}
 
 
 def test_current_version_is_the_one_labelled_awscurrent() -> None:

@@ -92,16 +92,19 @@ def test_external_secrets_spellings_of_auth_type_are_accepted() -> None:
         assert cfg.auth_type == canonical
 
 
-def test_cli_test_hooks_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_test_hooks_come_from_the_environment_never_from_the_store(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("not checked here")
     monkeypatch.setenv("SECRETSYNC_AZURE_TEST_ENDPOINT", "https://127.0.0.1:9443")
     monkeypatch.setenv("SECRETSYNC_AZURE_TEST_CA_CERT", str(ca))
     monkeypatch.setenv("SECRETSYNC_AZURE_ACCESS_TOKEN", "t")
     config = factory.config_from_url("azure://myvault")
-    assert config["endpoint"] == "https://127.0.0.1:9443"
-    assert config["caCert"] == str(ca)
+    assert "endpoint" not in config and "caCert" not in config
+    assert AzureConfig.parse(config).endpoint == "https://127.0.0.1:9443"
     assert config["authType"] == "accessToken"
+    with pytest.raises(InvalidConfig, match="'endpoint'"):
+        factory.validate_config({"vaultUrl": "https://myvault.vault.azure.net", "endpoint": "https://evil.test"})
     assert factory.config_from_url("azure://myvault?authType=default")["authType"] == "default"
 
 

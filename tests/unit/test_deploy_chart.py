@@ -416,3 +416,13 @@ if __name__ == "__main__":  # regenerate deploy/manifests
         for name, text in rendered_manifests().items():
             (MANIFESTS / name).write_text(text, encoding="utf-8")
             print(f"wrote {MANIFESTS / name}")
+
+
+def test_stores_get_the_controller_identity_and_files_only_when_the_admin_says_so(
+        default_docs: list[dict[str, Any]]) -> None:
+    def args(docs: list[dict[str, Any]]) -> list[str]:
+        return list(_by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"])
+
+    assert not [a for a in args(default_docs) if a.startswith("--allow-")]
+    allowed = render_chart({"controller": {"allowNamespacedAmbientIdentity": True, "allowClusterStoreFiles": True}})
+    assert {"--allow-namespaced-ambient-identity", "--allow-cluster-store-files"} <= set(args(allowed))

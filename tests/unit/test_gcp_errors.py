@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import grpc
 import pytest
 
@@ -163,7 +165,7 @@ def test_bad_urls_name_what_is_wrong(url: str, needle: str) -> None:
     ({}, "'project'"),
     ({"project": "My_Project"}, "'project'"),
     ({"project": "my-project", "location": "Europe West"}, "'location'"),
-    ({"project": "my-project", "insecureEndpoint": "no-port"}, "'insecureEndpoint'"),
+    ({"project": "my-project", "insecureEndpoint": "127.0.0.1:8085"}, "'insecureEndpoint'"),
     ({"project": "my-project", "projectID": "x"}, "projectID"),
 ])
 def test_bad_configs_name_the_field(config: dict[str, str], field: str) -> None:
@@ -173,8 +175,7 @@ def test_bad_configs_name_the_field(config: dict[str, str], field: str) -> None:
 
 def test_valid_configs_pass() -> None:
     for config in ({"project": "my-project"}, {"project": "123456789012"},
-                   {"project": "example.com:my-project", "location": "us-central1"},
-                   {"project": "my-project", "insecureEndpoint": "127.0.0.1:8085"}):
+                   {"project": "example.com:my-project", "location": "us-central1"}):
         factory.validate_config(config)
 
 
@@ -202,12 +203,22 @@ def test_unknown_credential_keys_are_refused() -> None:
         connection_spec({"project": "p"}, {"password": SecretValue("x")})
 
 
-def test_a_bad_service_account_key_fails_on_first_use_as_invalid_config(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_service_account_key_is_invalid_config_when_the_store_opens(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SECRETSYNC_GCP_INSECURE_ENDPOINT", raising=False)
-    client = factory.open({"project": "my-project"}, None, {"serviceAccountKey": SecretValue("not json")})
     with pytest.raises(InvalidConfig, match="serviceAccountKey"):
-        client.get("x")
-    client.close()
+        factory.open({"project": "my-project"}, None, {"serviceAccountKey": SecretValue("not json")})
+
+
+@pytest.mark.parametrize("kind", ["external_account", "impersonated_service_account", "authorized_user",
+                                  "external_account_authorized_user", None])
+def test_only_service_account_key_json_is_accepted(monkeypatch: pytest.MonkeyPatch, kind: str | None) -> None:
+    """An external_account JSON would make the controller read credential_source.file and post it
+    to a token URL of the key author's choice: refused, naming the credential, before any call."""
+    monkeypatch.delenv("SECRETSYNC_GCP_INSECURE_ENDPOINT", raising=False)
+    key = {"type": kind, "audience": "//iam.googleapis.com/x", "token_url": "http://127.0.0.1:9/token",
+           "credential_source": {"file": "/var/run/secrets/kubernetes.io/serviceaccount/token"}}
+    with pytest.raises(InvalidConfig, match=r"serviceAccountKey.*only a 'service_account' key"):
+        factory.open({"project": "my-project"}, None, {"serviceAccountKey": SecretValue(json.dumps(key))})
 
 
 def test_missing_default_credentials_are_authentication_failed(monkeypatch: pytest.MonkeyPatch,

@@ -324,3 +324,28 @@ def test_output_directory_and_report(tmp_path: Path) -> None:
     assert (out / "es.yaml").is_file()
     assert report.read_text().splitlines() == [
         "cannot convert: " + str(src) + ": ExternalSecret/team/x: spec.syncWindows: sync windows are not supported"]
+
+
+def test_a_secret_store_on_the_pod_identity_is_converted_with_a_note_that_it_will_be_refused() -> None:
+    """ESO lets a namespaced SecretStore use the controller's pod identity; secretsync refuses it on
+    purpose (docs/security.md), and import-eso says so for that manifest."""
+    text = """
+apiVersion: external-secrets.io/v1beta1
+kind: SecretStore
+metadata: {name: s, namespace: n}
+spec:
+  provider:
+    aws: {service: SecretsManager, region: eu-central-1}
+---
+apiVersion: external-secrets.io/v1beta1
+kind: ClusterSecretStore
+metadata: {name: c}
+spec:
+  provider:
+    aws: {service: SecretsManager, region: eu-central-1}
+"""
+    result = convert_text(text)
+    assert result.issues == []
+    notes = [n for n in result.notes if "differs from ESO on purpose" in n]
+    assert len(notes) == 1 and notes[0].startswith("SecretStore/n/s: spec.provider.aws: "), result.notes
+    assert "must bring its own credentials" in notes[0]

@@ -23,10 +23,10 @@ BASE: dict[str, dict[str, Any]] = {
     "memory": {},
 }
 FIELDS: dict[str, list[str]] = {
-    "aws": ["region", "prefix", "endpoint", "role", "recoveryWindowDays", "profile"],
-    "gcp": ["project", "prefix", "location", "endpoint", "insecureEndpoint"],
+    "aws": ["region", "prefix", "endpoint", "role", "recoveryWindowDays", "profile", "service"],
+    "gcp": ["project", "prefix", "location", "endpoint"],
     "azure": ["vaultUrl", "authType", "tenantId", "clientId", "authorityHost", "purgeOnDelete", "nameEncoding",
-              "maxConcurrency", "caCert", "endpoint"],
+              "maxConcurrency", "caCert"],
     "vault": ["address", "mount", "prefix", "kvVersion", "namespace", "caCert", "tlsSkipVerify", "auth"],
     "file": ["path", "keyFile"],
     "memory": ["name"],
@@ -40,7 +40,7 @@ MUST_REFUSE: dict[str, list[tuple[str, Any]]] = {
             ("endpoint", "http://[::1"), ("role", ""), ("profile", "\x00"), ("region", "")],
     "gcp": [("prefix", "a/../b"), ("endpoint", "http://x/y"), ("endpoint", "\x00"), ("location", "")],
     "azure": [("vaultUrl", "http://[::1"), ("tenantId", "a b"), ("clientId", "\x00"), ("maxConcurrency", True),
-              ("maxConcurrency", 1.5), ("caCert", "x" * 5000), ("endpoint", "https://h:99999")],
+              ("maxConcurrency", 1.5), ("caCert", "x" * 5000), ("endpoint", "https://127.0.0.1:1")],
     "vault": [("address", "http://[::1"), ("address", "https://h:99999"), ("mount", "\x00"),
               ("prefix", "a/../b"), ("namespace", "a/../b"), ("namespace", "\x00"), ("kvVersion", True),
               ("kvVersion", 1.5)],
