@@ -605,12 +605,8 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
     if spec.get("refreshInterval") is not None:
         out["refreshInterval"] = _interval(spec["refreshInterval"])
     policy = spec.get("refreshPolicy", "Periodic")
-    if policy == "OnChange":
-        out["refreshInterval"] = "0"
-        o.note(f"{path}.refreshPolicy", "OnChange converted to refreshInterval: 0 (sync on spec changes only)")
-    elif policy == "CreatedOnce":
-        o.cannot(f"{path}.refreshPolicy", "CreatedOnce is not supported (closest: refreshInterval: 0 with "
-                                          "target.immutable: true)")
+    if policy in ("OnChange", "CreatedOnce"):
+        out["refreshPolicy"] = policy
     elif policy != "Periodic":
         o.cannot(f"{path}.refreshPolicy", f"{policy!r} is not supported")
     if spec.get("syncWindows") is not None:
