@@ -86,7 +86,8 @@ class LeaderElector:
         """Leading, and the last renew is within the renew deadline. Another replica can take
         the lease only a lease duration after our last renew, so a write checked here cannot
         overlap one of the next leader's (renew deadline < lease duration is the margin)."""
-        return self.leading.is_set() and self._clock() - self._last_renew < self.settings.renew_deadline
+        margin = min(self.settings.renew_deadline, self.settings.lease_duration)
+        return self.leading.is_set() and self._clock() - self._last_renew < margin
 
     def _step_down(self) -> None:
         self.leading.clear()

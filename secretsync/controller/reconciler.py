@@ -385,9 +385,11 @@ class ExternalSecretReconciler:
         where = f"Secret {es.namespace}/{es.target_name}"
         gone = ", ".join(repr(k) for k in got.absent[:5]) + (" ..." if len(got.absent) > 5 else "")
         if got.absent and policy == "Retain":
+            # Without a refresh schedule (OnChange, CreatedOnce, 0) a missing key is retried
+            # with backoff: it may simply not have been created yet.
             return self._fail(es, "RemoteSecretNotFound",
                               f"remote secret(s) {gone} not found; deletionPolicy Retain keeps {where} as it is",
-                              requeue_after=refresh, versions=got.versions)
+                              requeue_after=refresh, retry=refresh is None, versions=got.versions)
         if got.absent and not got.values and policy == "Delete":
             try:
                 res = self.writer.delete(es)

@@ -53,6 +53,8 @@ from .settings import (
 
 log = logging.getLogger(__name__)
 
+#: The annotations that make a Secret managed (dropped when it is released).
+_BOOKKEEPING = (OWNER_ANNOTATION, HASH_ANNOTATION, OWNED_METADATA_ANNOTATION, MERGED_KEYS_ANNOTATION)
 #: Secret fields the API server sets; dropped before re-creating a Secret from a copy.
 _SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "managedFields", "selfLink", "generation")
 
@@ -314,16 +316,9 @@ class SecretWriter:
         refs = [r for r in (md.get("ownerReferences") or []) if not _is_ours(r, es)]
         if es.spec.target.creation_policy == "Owner":
             refs = [*(r for r in refs if not r.get("controller")), self._owner_ref(es)]
-        if refs:
-            md["ownerReferences"] = refs
-        else:
-            md.pop("ownerReferences", None)
         if es.spec.target.immutable:
             existing["immutable"] = True
-        existing["data"] = {k: base64.b64encode(v).decode() for k, v in new_data.items()}
-        existing.pop("stringData", None)
-        md.pop("managedFields", None)
-        out = self.api.replace(SECRETS, name, existing, ns)
+        out = self._put(existing, labels, ann, refs, new_data)
         self._note(out)
         return WriteResult("updated", _rv(out), drift=drift)
 
@@ -379,7 +374,7 @@ class SecretWriter:
             prev_l |= set(_owned_lists(ann.get(OWNED_METADATA_ANNOTATION))[0])
             prev_a |= set(_owned_lists(ann.get(OWNED_METADATA_ANNOTATION))[1])
             labels.pop(MANAGED_LABEL, None)
-            for k in (OWNER_ANNOTATION, HASH_ANNOTATION, MERGED_KEYS_ANNOTATION, OWNED_METADATA_ANNOTATION):
+            for k in _BOOKKEEPING:
                 ann.pop(k, None)
             refs = [r for r in refs if not _is_ours(r, es)]
         others: dict[str, str] = {}
@@ -411,16 +406,7 @@ class SecretWriter:
             return WriteResult("unchanged", _rv(existing))
         if existing.get("immutable") and new_data != current:
             raise TargetRefused("SecretImmutable", f"Secret {ns}/{name} is immutable and its data differs")
-        md["labels"], md["annotations"] = labels, ann
-        if refs:
-            md["ownerReferences"] = refs
-        else:
-            md.pop("ownerReferences", None)
-        md.pop("managedFields", None)
-        existing["data"] = {k: base64.b64encode(v).decode() for k, v in new_data.items()}
-        existing.pop("stringData", None)
-        out = self.api.replace(SECRETS, name, existing, ns)
-        return WriteResult("updated", _rv(out))
+        return WriteResult("updated", _rv(self._put(existing, labels, ann, refs, new_data)))
 
     @staticmethod
     def _merge_entry(raw: str | None) -> tuple[set[str], set[str], set[str]]:
@@ -457,14 +443,10 @@ class SecretWriter:
             labels.pop(k, None)
         for k in own_a:
             ann.pop(k, None)
-        data = dict(existing.get("data") or {})
+        data = decode_data(existing.get("data"))
         for k in keys:
             data.pop(k, None)
-        md["labels"], md["annotations"] = labels, ann
-        md.pop("managedFields", None)
-        existing["data"] = data
-        out = self.api.replace(SECRETS, name, existing, namespace)
-        return WriteResult("released", _rv(out))
+        return WriteResult("released", _rv(self._put(existing, labels, ann, None, data)))
 
     # -- a Secret this ExternalSecret no longer targets ---------------------------------------
     def retire(self, es: ExternalSecret, name: str) -> WriteResult:
@@ -493,17 +475,10 @@ class SecretWriter:
                     raise
             return WriteResult("deleted")
         labels.pop(MANAGED_LABEL, None)
-        for k in (OWNER_ANNOTATION, HASH_ANNOTATION, OWNED_METADATA_ANNOTATION, MERGED_KEYS_ANNOTATION):
+        for k in _BOOKKEEPING:
             ann.pop(k, None)
         refs = [r for r in (md.get("ownerReferences") or []) if not _is_ours(r, es)]
-        md["labels"], md["annotations"] = labels, ann
-        if refs:
-            md["ownerReferences"] = refs
-        else:
-            md.pop("ownerReferences", None)
-        md.pop("managedFields", None)
-        out = self.api.replace(SECRETS, name, existing, ns)
-        return WriteResult("released", _rv(out))
+        return WriteResult("released", _rv(self._put(existing, labels, ann, refs)))
 
     # -- delete ----------------------------------------------------------------------------
     def delete(self, es: ExternalSecret) -> WriteResult:
@@ -526,6 +501,22 @@ class SecretWriter:
             if not exc.not_found:
                 raise
         return WriteResult("deleted")
+
+    def _put(self, existing: dict[str, Any], labels: dict[str, str], ann: dict[str, str],
+             refs: list[dict[str, Any]] | None, data: Mapping[str, bytes] | None = None) -> dict[str, Any]:
+        """PUT ``existing`` (with its resourceVersion) carrying this metadata (and data)."""
+        md = existing.setdefault("metadata", {})
+        md["labels"], md["annotations"] = labels, ann
+        if refs is not None:
+            if refs:
+                md["ownerReferences"] = refs
+            else:
+                md.pop("ownerReferences", None)
+        md.pop("managedFields", None)
+        if data is not None:
+            existing["data"] = {k: base64.b64encode(v).decode() for k, v in data.items()}
+            existing.pop("stringData", None)
+        return self.api.replace(SECRETS, str(md.get("name")), existing, md.get("namespace"))
 
     def _note(self, obj: Mapping[str, Any]) -> None:
         if self._remember is not None:
