@@ -324,16 +324,24 @@ class SecretWriter:
 
     def _replace(self, es: ExternalSecret, desired: Desired, want: str, existing: dict[str, Any]) -> WriteResult:
         """Type and immutability cannot change in place: delete our Secret and create the new one
-        at once; if the create fails, the old Secret is put back before the error propagates, so
-        a refused type never leaves the workload without a Secret."""
+        at once. The new Secret is validated first (a server-side dry-run create: AlreadyExists
+        means it passed validation), so a type the API server refuses never deletes the old
+        one; should the real create still fail, the old Secret is put back before the error
+        propagates."""
         ns, name = es.namespace, es.target_name
+        body = self._new_body(es, desired, want)
+        try:
+            self.api.request("POST", SECRETS.path(ns), query={"dryRun": "All"}, body=body)
+        except KubeError as exc:
+            if not exc.conflict:
+                raise
         old = copy.deepcopy(existing)
         omd = old.setdefault("metadata", {})
         for f in _SERVER_FIELDS:
             omd.pop(f, None)
         self.api.delete(SECRETS, name, ns, uid=(existing.get("metadata") or {}).get("uid"))
         try:
-            out = self.api.create(SECRETS, self._new_body(es, desired, want), ns)
+            out = self.api.create(SECRETS, body, ns)
         except KubeError:
             try:
                 self._note(self.api.create(SECRETS, old, ns))

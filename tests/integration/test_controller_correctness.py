@@ -115,7 +115,8 @@ def test_template_metadata_orphan_and_immutable_changes_reach_the_secret(api, ns
              message="first sync with template labels")
     # A label removed, one changed, a reloader annotation added: data unchanged.
     _patch_es(api, ns, "s", {"target": {"template": {"metadata": {
-        "labels": {"team": "b", "tier": None}, "annotations": {"reloader.stakater.com/match": "true"}}}}})
+        "labels": {"team": "b", "tier": None},
+        "annotations": {"note": None, "reloader.stakater.com/match": "true"}}}}})
 
     def metadata_applied() -> bool:
         md = (_secret(api, ns, "s") or {}).get("metadata", {})
@@ -197,10 +198,12 @@ def test_type_change_never_leaves_the_workload_without_a_secret(api, ns, control
     # A type the API server refuses for this data (basic-auth needs username or password):
     # the old Secret must still be there afterwards.
     _patch_es(api, ns, "s", {"target": {"template": {"type": "kubernetes.io/basic-auth"}}})
+    uid = (_secret(api, ns, "s") or {})["metadata"]["uid"]
     cond = wait_for(es_ready(api, ns, "s", "False"), timeout=10, message="refused type reported")
     assert cond["reason"] == "KubernetesError", cond
+    after = _secret(api, ns, "s") or {}
+    assert (after["metadata"]["uid"], after.get("type")) == (uid, "Opaque")  # never deleted
     assert secret_data(api, ns, "s") == {"k": "v"}
-    assert (_secret(api, ns, "s") or {}).get("type") == "Opaque"
     # A valid type change replaces it.
     _patch_es(api, ns, "s", {"data": [{"secretKey": "username", "remoteRef": {"key": "k"}}]})
     wait_for(lambda: (_secret(api, ns, "s") or {}).get("type") == "kubernetes.io/basic-auth", timeout=10,
@@ -237,26 +240,34 @@ def test_store_spec_change_drops_its_cache_and_circuit_breaker(crds, api, ns, sc
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = (f"fix-{uuid.uuid4().hex[:8]}" for _ in range(2))
     open_store(f"memory://{a}").put("k", SecretValue("from-a"))
-    open_store(f"memory://{b}").put("k", SecretValue("from-b"))
+    open_store(f"memory://{b}").put("k", SecretValue("from-b"))  # same version "1" as in a
+    monkeypatch.setenv("SECRETSYNC_FILE_KEY", base64.urlsafe_b64encode(b"k" * 32).decode())
+    path = tmp_path / "store.json"
+    open_store(f"file://{path}").put("k", SecretValue("from-file"))
     # A long breaker pause: recovery must come from the spec change, not from the pause ending.
     settings = fast_settings(scope=scope, provider=ProviderSettings(
         circuit=CircuitSettings(failures=2, open_for=60.0, max_open=60.0)))
-    monkeypatch.setenv("SECRETSYNC_FILE_KEY", base64.urlsafe_b64encode(b"k" * 32).decode())
-    broken = tmp_path / "broken"
-    broken.mkdir()  # reading a directory as the store file: Unavailable
-    with running_controller(crds, settings) as _ctl:
+
+    def point_at(provider: str, block: dict[str, Any]) -> None:
+        obj = api.get(SS_RES, "st", ns)
+        obj["spec"] = {"provider": {provider: block}}
+        api.replace(SS_RES, "st", obj, ns)
+
+    with running_controller(crds, settings):
         create(api, store_manifest("st", ns, "memory", {"name": a}))
-        create(api, es_manifest("s", ns, "st", [("k", "k")], refresh="1h"))
+        create(api, es_manifest("s", ns, "st", [("k", "k")], refresh="1s"))
         wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-a"}, message="first sync")
-        api.patch(SS_RES, "st", {"spec": {"provider": {"memory": {"name": b}}}}, ns)
+        point_at("memory", {"name": b})
         wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-b"}, timeout=5,
-                 message="new backend read at once (old cache dropped)")
-        api.replace(SS_RES, "st", {**api.get(SS_RES, "st", ns),
-                                   "spec": {"provider": {"file": {"path": str(broken)}}}}, ns)
+                 message="the other backend read (the old cache, same versions, dropped)")
+        point_at("file", {"path": str(path)})
+        wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-file"}, timeout=5, message="file store")
+        path.unlink()
+        path.mkdir()  # the store now fails: Unavailable, until the circuit opens (for 60 s)
         wait_for(es_ready(api, ns, "s", "False", "StoreUnavailable"), timeout=15, message="circuit open")
-        api.replace(SS_RES, "st", {**api.get(SS_RES, "st", ns), "spec": {"provider": {"memory": {"name": a}}}}, ns)
+        point_at("memory", {"name": a})
         wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-a"}, timeout=5,
-                 message="fixed store used at once (breaker dropped)")
+                 message="fixed store used at once (the open breaker dropped)")
 
 
 def test_an_outage_gives_about_one_event_per_external_secret_and_the_probe_calls_the_provider(
