@@ -619,6 +619,10 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
                 t_out[key] = target[key]
         if isinstance(target.get("template"), Mapping):
             t_out["template"] = _convert_template(target["template"], o, f"{path}.target.template", engine)
+        if target.get("creationPolicy") == "Merge":
+            o.note(f"{path}.target.creationPolicy", "Merge: each ExternalSecret owns the keys it merges; a key "
+                                                     "another ExternalSecret already merged is refused "
+                                                     "(KeyOwnedByOther), not overwritten")
         o.rest(target, f"{path}.target", {"name", "creationPolicy", "deletionPolicy", "immutable", "template"})
         if t_out:
             out["target"] = t_out
