@@ -636,12 +636,8 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
     if spec.get("refreshInterval") is not None:
         out["refreshInterval"] = _interval(spec["refreshInterval"])
     policy = spec.get("refreshPolicy", "Periodic")
-    if policy == "OnChange":
-        out["refreshInterval"] = "0"
-        o.note(f"{path}.refreshPolicy", "OnChange converted to refreshInterval: 0 (sync on spec changes only)")
-    elif policy == "CreatedOnce":
-        o.cannot(f"{path}.refreshPolicy", "CreatedOnce is not supported (closest: refreshInterval: 0 with "
-                                          "target.immutable: true)")
+    if policy in ("OnChange", "CreatedOnce"):
+        out["refreshPolicy"] = policy
     elif policy != "Periodic":
         o.cannot(f"{path}.refreshPolicy", f"{policy!r} is not supported")
     if spec.get("syncWindows") is not None:
@@ -654,6 +650,10 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
                 t_out[key] = target[key]
         if isinstance(target.get("template"), Mapping):
             t_out["template"] = _convert_template(target["template"], o, f"{path}.target.template", engine)
+        if target.get("creationPolicy") == "Merge":
+            o.note(f"{path}.target.creationPolicy", "Merge: each ExternalSecret owns the keys it merges; a key "
+                                                     "another ExternalSecret already merged is refused "
+                                                     "(KeyOwnedByOther), not overwritten")
         o.rest(target, f"{path}.target", {"name", "creationPolicy", "deletionPolicy", "immutable", "template"})
         if t_out:
             out["target"] = t_out

@@ -518,6 +518,7 @@ class SecretStore:
 
 # --------------------------------------------------------------------------- ExternalSecret
 DECODING_STRATEGIES: Final = ("None", "Base64", "Base64URL", "Auto")
+REFRESH_POLICIES: Final = ("Periodic", "OnChange", "CreatedOnce")
 
 
 @dataclass(frozen=True, slots=True)
@@ -738,10 +739,18 @@ class ExternalSecretSpec:
         "refreshInterval", "How often to re-read the provider (Go duration: 1h, 30m, 1h30m; 0 = never).",
         codec=DURATION, schema_default=True,
     )] = DEFAULT_REFRESH_INTERVAL
+    refresh_policy: Annotated[str, Wire(
+        "refreshPolicy",
+        "Periodic: re-read every refreshInterval (0: once per spec change). OnChange: only when the spec "
+        "changes. CreatedOnce: write the Secret once, never update it (re-created if deleted). Failures "
+        "are retried with backoff under every policy.",
+        enum=REFRESH_POLICIES, schema_default=True,
+    )] = "Periodic"
     target: Annotated[Target, Wire("target", "The Kubernetes Secret to write.")] = field(default_factory=Target)
     data: Annotated[tuple[DataItem, ...], Wire("data", "Remote secret (property) -> Secret key.")] = ()
     data_from: Annotated[tuple[DataFromItem, ...], Wire(
-        "dataFrom", "Many keys at once (extract/find); later entries win on key clashes."
+        "dataFrom", "Many keys at once (extract/find); later entries win on key clashes, and data wins "
+        "over dataFrom (as in ESO)."
     )] = ()
 
     def _validate(self, path: str, problems: Problems) -> None:

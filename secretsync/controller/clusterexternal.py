@@ -24,7 +24,9 @@ from secretsync.api.models import (
     ClusterExternalSecretStatus,
     Condition,
     ExternalSecret,
+    InvalidSpec,
     NamespaceFailure,
+    parse_cluster_external_secret,
     set_condition,
 )
 
@@ -82,7 +84,8 @@ class ClusterExternalSecretReconciler:
             else:
                 failed.append(NamespaceFailure(ns, problem))
         for ns, es_name in list(self.owned_by(ces.name)):
-            if ns in in_scope and ns not in wanted:
+            if ns in in_scope and (ns not in wanted or es_name != name):
+                # Namespace no longer selected, or externalSecretName changed: the old one goes.
                 self._remove(ns, es_name)
         self._write_status(ces, in_scope, provisioned, failed)
         if failed:
@@ -136,14 +139,38 @@ class ClusterExternalSecretReconciler:
         current = self.existing(ns, name)
         try:
             self.api.delete(self.es_resource, name, ns, uid=current.uid if current else None)
-            log.info("removed ExternalSecret %s/%s: namespace no longer selected", ns, name)
+            log.info("removed ExternalSecret %s/%s: no longer wanted by its ClusterExternalSecret", ns, name)
         except KubeError as exc:
             if not exc.not_found:
                 log.warning("could not remove ExternalSecret %s/%s: %s", ns, name, exc)
 
     def _write_status(self, ces: ClusterExternalSecret, in_scope: set[str], provisioned: list[str],
                       failed: list[NamespaceFailure]) -> None:
-        old = self._written.get(ces.name) or ces.status or ClusterExternalSecretStatus()
+        """Our namespaces' entries, merged into what is on the server *now*.
+
+        Under sharding several controllers write this one status, each about its own
+        namespaces: the status is read fresh and replaced with its resourceVersion (a
+        conflict re-reads and merges again), so no shard drops the others' namespaces, as a
+        merge patch built from a stale copy would.
+        """
+        for _ in range(5):
+            try:
+                obj = self.api.get(self.ces_resource, ces.name)
+            except KubeError as exc:
+                if not exc.not_found:
+                    log.warning("ClusterExternalSecret %s: status read failed: %s", ces.name, exc)
+                return
+            try:
+                current = parse_cluster_external_secret(obj).status
+            except InvalidSpec:
+                current = None
+            if not self._write_status_once(ces, obj, current or ClusterExternalSecretStatus(), in_scope,
+                                           provisioned, failed):
+                return
+
+    def _write_status_once(self, ces: ClusterExternalSecret, obj: dict[str, Any], old: ClusterExternalSecretStatus,
+                           in_scope: set[str], provisioned: list[str], failed: list[NamespaceFailure]) -> bool:
+        """One read-merge-replace; True when it lost a race and must be redone."""
         # Keep what other shards wrote about namespaces outside our scope.
         prov = sorted({n for n in old.provisioned_namespaces if n not in in_scope} | set(provisioned))
         fail = sorted([f for f in old.failed_namespaces if f.namespace not in in_scope] + failed,
@@ -157,20 +184,29 @@ class ClusterExternalSecretReconciler:
                              f"{len(prov)} namespace(s)", now_rfc3339(), ces.meta.generation)
         new = ClusterExternalSecretStatus(set_condition(old.conditions, cond), ces.external_secret_name,
                                           tuple(prov), tuple(fail))
-        if _strip(new) == _strip(old) and ces.name in self._written:
-            return
-        if fail and _strip(new) != _strip(old):
+        if _strip(new) == _strip(old):
+            self._written[ces.name] = new
+            return False
+        if fail:
             self.events.emit(ObjectRef(API_VERSION, KIND_CLUSTER_EXTERNAL_SECRET, None, ces.name, ces.meta.uid),
                              "Warning", "NamespaceFailed", str(cond.message))
+        obj["status"] = new.to_dict()
+        (obj.get("metadata") or {}).pop("managedFields", None)
         try:
-            self.api.patch(self.ces_resource, ces.name, {"status": new.to_dict()}, subresource="status")
+            self.api.replace(self.ces_resource, ces.name, obj, subresource="status")
             self._written[ces.name] = new
         except KubeError as exc:
+            if exc.conflict:
+                return True
             if not exc.not_found:
                 log.warning("ClusterExternalSecret %s: status update failed: %s", ces.name, exc)
+        return False
 
     def forget(self, name: str) -> None:
         self._written.pop(name, None)
+
+    def forget_all(self) -> None:
+        self._written.clear()
 
 
 def _strip(s: ClusterExternalSecretStatus) -> Any:

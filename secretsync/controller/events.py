@@ -4,7 +4,10 @@ Why asynchronous and de-duplicated: a cold start of 10k ExternalSecrets is 10k "
 events; posting them inline would double the API round trips of every reconcile. A bounded
 queue and one sender thread keep reconciles fast; when the queue is full, events are dropped
 (and counted) rather than blocking. The same warning repeated for one object within
-``repeat_after`` seconds is sent once: an outage must not turn into an event storm.
+``repeat_after`` seconds is sent once: an outage must not turn into an event storm. The
+memory is per (object, reason, message), not just the object's last event: an outage makes
+one ExternalSecret alternate between two warnings (the provider's error, then "store
+paused"), and remembering only the last one let both through every time.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from datetime import UTC, datetime
 from .kubeapi import EVENTS, KubeApi, KubeError
 
 log = logging.getLogger(__name__)
+
+#: Distinct (reason, message) pairs remembered per object.
+_PER_OBJECT = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +47,8 @@ class EventRecorder:
         self.repeat_after = repeat_after
         self.fallback_namespace = fallback_namespace
         self._queue: queue.Queue[dict[str, object] | None] = queue.Queue(maxsize)
-        self._last: dict[tuple[str, str | None, str], tuple[str, str, float]] = {}
+        #: object -> (reason, message) -> when last sent (a few per object).
+        self._last: dict[tuple[str, str | None, str], dict[tuple[str, str], float]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.dropped = 0
@@ -63,10 +70,13 @@ class EventRecorder:
         now = time.monotonic()
         okey = (ref.kind, ref.namespace, ref.name)
         with self._lock:
-            last = self._last.get(okey)
-            if last is not None and last[0] == reason and last[1] == message and now - last[2] < self.repeat_after:
+            seen = self._last.setdefault(okey, {})
+            last = seen.get((reason, message))
+            if last is not None and now - last < self.repeat_after:
                 return
-            self._last[okey] = (reason, message, now)
+            seen[(reason, message)] = now
+            if len(seen) > _PER_OBJECT:
+                del seen[min(seen, key=seen.__getitem__)]
             if len(self._last) > 50000:
                 self._last.clear()
         ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -38,6 +38,25 @@ def data_hash(key: bytes, data: Mapping[str, bytes], secret_type: str | None) ->
     return f"{HASH_VERSION}:{mac[:48]}"
 
 
+#: Version of :func:`state_hash` (the data plus every piece of metadata the controller owns).
+STATE_VERSION = "h2"
+
+
+def state_hash(key: bytes, data: Mapping[str, bytes], secret_type: str | None, meta: Mapping[str, str]) -> str:
+    """Keyed hash of everything the controller owns in a Secret: data, type and ``meta``
+    (owned labels and annotations, the owner reference, immutability, flattened to text).
+
+    Why one hash over all of it: the write path compares this one annotation with what the
+    spec wants, so a change that leaves the data alone (a template label, ``immutable``, a
+    switch from Owner to Orphan) is written like a data change, and a hand edit of any of
+    it is drift.
+    """
+    head = struct.pack(">II", len(data), len(meta))
+    body = canonical(data, secret_type) + canonical({k: v.encode() for k, v in meta.items()}, None)
+    mac = hmac.new(key, head + body, "sha256").hexdigest()
+    return f"{STATE_VERSION}:{mac[:48]}"
+
+
 def decode_data(raw: Mapping[str, str] | None) -> dict[str, bytes]:
     """A Secret's base64 ``data`` as bytes (an undecodable entry hashes as its raw text)."""
     out: dict[str, bytes] = {}

@@ -11,9 +11,10 @@ reuse the field's loader rather than re-implement it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -93,6 +94,7 @@ class KubeApi:
         self._pool = rest.RESTClientObject(configuration).pool_manager
         self.timeout = timeout
         self.host = str(configuration.host).rstrip("/")
+        self._fence: Callable[[], bool] | None = None
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -114,6 +116,13 @@ class KubeApi:
     def close(self) -> None:
         self._pool.clear()
 
+    def fenced(self, allowed: Callable[[], bool]) -> KubeApi:
+        """The same client (same pool) whose writes are refused unless ``allowed()``: a replica
+        that lost its lease must not write, even from a reconcile that was already running."""
+        twin = copy.copy(self)
+        twin._fence = allowed
+        return twin
+
     # -- raw -------------------------------------------------------------------------------
     def _headers(self, content_type: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "secretsync-controller"}
@@ -134,6 +143,9 @@ class KubeApi:
                 timeout: tuple[float, float] | None = None) -> Any:
         import urllib3
 
+        if method != "GET" and self._fence is not None and not self._fence():
+            raise KubeError(503, "NotLeader", "this replica does not hold the leader lease; write not sent",
+                            method=method, path=path)
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         try:
             resp = self._pool.request(

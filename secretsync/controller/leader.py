@@ -57,10 +57,13 @@ class LeaderElector:
     def run(self) -> None:
         s = self.settings
         while not self._stop.is_set():
+            # The renew counts from *before* the request: the server's renewTime is no later,
+            # so holds() never overestimates how long the lease is ours.
+            started = self._clock()
             ok = self._try_acquire_or_renew()
             now = self._clock()
             if ok:
-                self._last_renew = now
+                self._last_renew = started
                 if not self.leading.is_set():
                     log.info("leader election: %s became leader of %s/%s", self.identity,
                              s.lease_namespace, s.lease_name)
@@ -78,6 +81,13 @@ class LeaderElector:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def holds(self) -> bool:
+        """Leading, and the last renew is within the renew deadline. Another replica can take
+        the lease only a lease duration after our last renew, so a write checked here cannot
+        overlap one of the next leader's (renew deadline < lease duration is the margin)."""
+        margin = min(self.settings.renew_deadline, self.settings.lease_duration)
+        return self.leading.is_set() and self._clock() - self._last_renew < margin
 
     def _step_down(self) -> None:
         self.leading.clear()

@@ -45,8 +45,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from secretsync.core.calls import CallRecorder
-from secretsync.core.contract import ListFilter, SecretMetadata, SecretsClient, chunked
-from secretsync.core.errors import NotFound, ProviderError, Unavailable
+from secretsync.core.contract import Fetched, ListFilter, SecretMetadata, SecretsClient, chunked
+from secretsync.core.errors import InvalidConfig, NotFound, PermissionDenied, ProviderError, Unavailable
 from secretsync.core.values import SecretValue
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ LIST = "list"
 DIRECT = "direct"
 #: List mode only when a listing costs less than this fraction of re-fetching every key in use.
 LIST_MARGIN = 0.9
+#: Errors that belong to one key (or one listing prefix), not to the store: a forbidden,
+#: malformed or disabled key must not fail the cycle of every other key.
+PER_KEY_ERRORS = (PermissionDenied, InvalidConfig, NotFound)
 #: A listing of at least this many secrets that cost about a fetch per secret is per-secret
 #: (not paged): with fewer, one page of one secret would look the same.
 PER_SECRET_MIN_LISTED = 20
@@ -137,8 +140,11 @@ class StoreCache:
         self._io = threading.Lock()  # one provider conversation at a time per store
         self._entries: dict[str, Entry] = {}
         self._pinned: dict[tuple[str, str], Entry] = {}
-        self._listing: dict[str, SecretMetadata] | None = None
-        self._listing_prefix: str | None = None
+        #: dataFrom.find listings, one per find prefix (None = whole store), listed on their
+        #: own so that one tenant's find never widens (or breaks) the listing of others' keys.
+        self._finds: dict[str | None, dict[str, SecretMetadata] | ProviderError] = {}
+        #: The store may not list (PermissionDenied): keys are read directly. Text for status.
+        self.listing_denied: str | None = None
         self.cycle_at = -math.inf
         self.cycles = 0
         self.mode = LIST
@@ -187,22 +193,28 @@ class StoreCache:
     def _cycle(self) -> None:
         usage = self.usage()
         wanted = set(usage.keys)
-        need_listing = bool(usage.find_prefixes)
         probe = (self.mode == DIRECT and self._direct_cycles >= self.probe_every
-                 and not self.listing_per_secret)
+                 and not self.listing_per_secret and self.listing_denied is None)
         with self._lock:
             cold = not self._entries
         # An empty cache fetches every key anyway: listing first would only add calls. The
         # next cycle lists and recognises the fetched versions.
-        do_list = need_listing or (not cold and (self.mode == LIST or probe))
+        do_list = bool(wanted) and not cold and (self.mode == LIST or probe)
         start_calls = self._calls()
         listing: dict[str, SecretMetadata] | None = None
-        prefix: str | None = None
         if do_list:
-            prefix = self._prefix(wanted, usage.find_prefixes)
+            prefix = common_prefix(wanted)
             before = self._calls()
-            listing = {m.name: m for m in self.client.list(ListFilter(prefix=prefix or None))}
-            self.list_calls = self._calls() - before
+            try:
+                listing = {m.name: m for m in self.client.list(ListFilter(prefix=prefix or None))}
+            except PermissionDenied as exc:
+                # ESO's own policies often grant reads without ListSecrets: read directly.
+                log.info("store %s: listing denied (%s); reading the keys in use directly", self.name, exc)
+                self.listing_denied = str(exc)
+                self.mode = DIRECT
+            else:
+                self.list_calls = self._calls() - before
+        find_changed = self._list_finds(usage.find_prefixes)
         with self._lock:
             entries = dict(self._entries)
         to_fetch: list[str] = []
@@ -241,22 +253,41 @@ class StoreCache:
             for key in list(self._entries):
                 if key not in wanted:
                     del self._entries[key]
-            if listing is not None:
-                old_names = set(self._listing or ())
-                if usage.find_prefixes and self._listing is not None:
-                    changed |= set(set(listing) ^ old_names)
-                    changed |= {n for n in listing if n in self._listing
-                                and change_token(listing[n]) != change_token(self._listing[n])}
-                self._listing = listing if usage.find_prefixes else None
-                self._listing_prefix = prefix if usage.find_prefixes else None
+            # The listing itself is not kept (50k secrets' metadata per store): the tokens
+            # recorded in the entries are what the next cycle compares.
+            changed |= find_changed
             self.cycle_at = self._clock()
             self.cycles += 1
         self.last_cycle_calls = self._calls() - start_calls
-        self._choose_mode(listing, len(wanted), need_listing)
+        self._choose_mode(listing, len(wanted))
         if changed and self.on_changed is not None:
             self.on_changed(changed)
         log.debug("store %s: cycle %d (%s) fetched %d of %d keys in %d calls", self.name, self.cycles,
                   self.mode, len(to_fetch), len(wanted), self.last_cycle_calls)
+
+    def _list_finds(self, prefixes: Iterable[str | None]) -> set[str]:
+        """List each find prefix in use on its own; a prefix this store may not list is an
+        error of the ExternalSecrets whose find uses it (kept for :meth:`find`), not of the
+        cycle. Returns the names that appeared, vanished or changed since the last cycle."""
+        changed: set[str] = set()
+        new: dict[str | None, dict[str, SecretMetadata] | ProviderError] = {}
+        for p in dict.fromkeys(prefixes):
+            try:
+                got: dict[str, SecretMetadata] | ProviderError = {
+                    m.name: m for m in self.client.list(ListFilter(prefix=p or None))}
+            except PER_KEY_ERRORS as exc:
+                got = exc
+            new[p] = got
+            with self._lock:
+                old = self._finds.get(p)
+            if isinstance(got, dict) and isinstance(old, dict):
+                changed |= set(got) ^ set(old)
+                changed |= {n for n in got if n in old and change_token(got[n]) != change_token(old[n])}
+            elif old is not None and isinstance(got, dict) != isinstance(old, dict):
+                changed |= set(got) if isinstance(got, dict) else set(old) if isinstance(old, dict) else set()
+        with self._lock:
+            self._finds = new
+        return changed
 
     def _commit(self, fetched: Mapping[str, Entry]) -> set[str]:
         changed: set[str] = set()
@@ -268,10 +299,7 @@ class StoreCache:
                 self._entries[key] = entry
         return changed
 
-    def _choose_mode(self, listing: dict[str, SecretMetadata] | None, wanted: int, need_listing: bool) -> None:
-        if need_listing:
-            self.mode = LIST
-            return
+    def _choose_mode(self, listing: dict[str, SecretMetadata] | None, wanted: int) -> None:
         if listing is None:
             if self.mode == DIRECT:
                 self._direct_cycles += 1
@@ -292,12 +320,6 @@ class StoreCache:
         self.mode = new_mode
         self._direct_cycles = 0
 
-    @staticmethod
-    def _prefix(wanted: set[str], find_prefixes: tuple[str | None, ...]) -> str:
-        if any(p is None for p in find_prefixes):
-            return ""
-        return common_prefix([*wanted, *(p for p in find_prefixes if p is not None)])
-
     def _fetch(self, keys: list[str], listing: Mapping[str, SecretMetadata] | None,
                out: dict[str, Entry] | None = None) -> dict[str, Entry]:
         """Fetch ``keys`` in batches into ``out`` (filled batch by batch, so a failure keeps the rest)."""
@@ -310,7 +332,12 @@ class StoreCache:
         batches = list(chunked(sorted(keys), size))
 
         def one(batch: list[str]) -> dict[str, Entry]:
-            results = self.client.get_many(batch)
+            try:
+                results = self.client.get_many(batch)
+            except PER_KEY_ERRORS as exc:
+                # One forbidden / malformed / disabled key made the whole batch raise: read
+                # the batch key by key so the error lands on that key alone.
+                results = {batch[0]: exc} if len(batch) == 1 else {k: self._one(k) for k in batch}
             got: dict[str, Entry] = {}
             for key in batch:
                 token = change_token(listing.get(key)) if listing is not None else None
@@ -342,6 +369,23 @@ class StoreCache:
             raise error
         return out
 
+    def _one(self, key: str) -> Fetched | ProviderError:
+        try:
+            got = self.client.get_many([key]).get(key)
+        except PER_KEY_ERRORS as exc:
+            return exc
+        return got if got is not None else Unavailable("no result for key", operation="get_many", key=key)
+
+    def refetch(self, keys: Iterable[str]) -> None:
+        """Read ``keys`` from the provider now (force-sync, retries): the cache is not trusted
+        for them. Store-wide failures raise; per-key errors land in the entries."""
+        wanted = sorted(set(keys))
+        with self._io:
+            fetched = self._fetch(wanted, None)
+        changed = self._commit(fetched)
+        if changed and self.on_changed is not None:
+            self.on_changed(changed)
+
     # -- reads -----------------------------------------------------------------------------
     def entries(self, keys: Iterable[str]) -> dict[str, Entry]:
         """Entries for ``keys``. Keys the last cycle did not cover are fetched now, together
@@ -356,12 +400,11 @@ class StoreCache:
                 with self._lock:
                     found.update({k: self._entries[k] for k in missing if k in self._entries})
                     missing = [k for k in missing if k not in found]
-                    listing = self._listing
                 if missing:
                     extra = self.usage().keys
                     with self._lock:
                         catch_up = [k for k in extra if k not in self._entries and k not in missing]
-                    fetched = self._fetch(missing + sorted(catch_up), listing)
+                    fetched = self._fetch(missing + sorted(catch_up), None)
                     with self._lock:
                         self._entries.update(fetched)
                     found.update({k: fetched[k] for k in missing})
@@ -384,14 +427,22 @@ class StoreCache:
                 self._pinned[(key, version)] = entry
         return entry
 
-    def find(self, flt: ListFilter) -> list[str]:
-        """Names matching a dataFrom.find, from this cycle's listing (listing now if there is none)."""
+    def find(self, flt: ListFilter, *, fresh: bool = False) -> list[str]:
+        """Names matching a dataFrom.find, from this cycle's listing of the find's own prefix
+        (listed now if the cycle has none, or ``fresh``). A listing error is raised to the
+        caller: it is the error of the ExternalSecrets using that find."""
         with self._lock:
-            listing = self._listing
-            lprefix = self._listing_prefix
-        if listing is None or (lprefix and not (flt.prefix or "").startswith(lprefix)):
+            listing = None if fresh else self._finds.get(flt.prefix)
+        if listing is None:
             with self._io:
-                listing = {m.name: m for m in self.client.list(ListFilter(prefix=flt.prefix))}
+                try:
+                    listing = {m.name: m for m in self.client.list(ListFilter(prefix=flt.prefix))}
+                except PER_KEY_ERRORS as exc:
+                    listing = exc
+            with self._lock:
+                self._finds[flt.prefix] = listing
+        if isinstance(listing, ProviderError):
+            raise listing
         return sorted(n for n, m in listing.items() if flt.matches(m))
 
     def forget_pinned(self, keep: set[tuple[str, str]]) -> None:
@@ -404,7 +455,8 @@ class StoreCache:
         with self._lock:
             return {"mode": self.mode, "cycles": self.cycles, "entries": len(self._entries),
                     "list_calls": self.list_calls, "fetch_cost": self.fetch_cost,
-                    "listing_per_secret": self.listing_per_secret, "last_cycle_calls": self.last_cycle_calls}
+                    "listing_per_secret": self.listing_per_secret, "last_cycle_calls": self.last_cycle_calls,
+                    "listing_denied": self.listing_denied is not None}
 
 
 def _same_version(meta: SecretMetadata, entry: Entry) -> bool:

@@ -39,6 +39,7 @@ from secretsync.core.contract import ListFilter, extract_property
 from secretsync.core.errors import (
     InvalidConfig,
     NotFound,
+    PermissionDenied,
     ProviderError,
     SecretSyncError,
     Unavailable,
@@ -52,7 +53,7 @@ from .metrics import Metrics
 from .providercache import Entry
 from .secretwriter import Desired, SecretWriter, TargetRefused
 from .settings import ControllerSettings
-from .stores import StoreHandle, StoreManager
+from .stores import PROBE, WAIT, StoreHandle, StoreManager
 from .workqueue import jittered
 
 log = logging.getLogger(__name__)
@@ -122,10 +123,12 @@ class ExternalSecretReconciler:
         self.memo: dict[tuple[str, str], StatusMemo] = {}
 
     # -- entry points ----------------------------------------------------------------------
-    def reconcile(self, es: ExternalSecret) -> Outcome:
+    def reconcile(self, es: ExternalSecret, *, fresh: bool = False) -> Outcome:
+        """Sync ``es``. ``fresh``: the user asked (force-sync) or this is a retry: read the
+        provider for this ExternalSecret's keys instead of trusting the store's cache."""
         t0 = time.perf_counter()
         try:
-            return self._sync(es)
+            return self._sync(es, fresh)
         finally:
             self.metrics.sync_duration.labels(KIND_EXTERNAL_SECRET).observe(time.perf_counter() - t0)
 
@@ -156,8 +159,29 @@ class ExternalSecretReconciler:
         interval = es.spec.refresh_interval
         return max(self.settings.refresh.floor, interval) if interval > 0 else None
 
-    def _sync(self, es: ExternalSecret) -> Outcome:
+    def _up_to_date(self, es: ExternalSecret) -> bool:
+        """refreshPolicy / ``refreshInterval: 0`` (ESO's meaning): nothing to read when this spec
+        generation was synced already (CreatedOnce: when anything was ever synced) and the
+        Secret is still there as written. A failed sync is never up to date (it is retried)."""
+        policy = es.spec.refresh_policy
+        if policy == "Periodic" and es.spec.refresh_interval > 0:
+            return False
+        memo = self.memo.get((es.namespace, es.name))
+        status = memo.status if memo is not None else es.status
+        if status is None or status.synced_resource_version is None or _ready(status) != "True":
+            return False
+        if policy != "CreatedOnce" and status.synced_resource_version != str(es.meta.generation):
+            return False
+        if status.binding is not None and status.binding.name != es.target_name:
+            return False
+        return self.writer.in_sync(es)
+
+    def _sync(self, es: ExternalSecret, fresh: bool = False) -> Outcome:
         refresh = self._refresh_interval(es)
+        if es.spec.refresh_policy != "Periodic":
+            refresh = None
+        if not fresh and self._up_to_date(es):
+            return Outcome()
         store = self.find_store(es)
         kind, sname = es.spec.secret_store_ref.kind, es.spec.secret_store_ref.name
         if store is None:
@@ -179,32 +203,67 @@ class ExternalSecretReconciler:
         except ProviderError as exc:
             return self._fail(es, exc.reason, str(exc), retry=True, at_least=exc.delay or 0.0)
         breaker = handle.breaker
-        if not breaker.allow():
+        admitted = breaker.admit()
+        if admitted not in ("closed", PROBE):
+            # Stable text (no counts, no countdown) so the Warning event de-duplicates: about
+            # one per ExternalSecret per outage. While another ExternalSecret's probe is in
+            # flight this one waits for its outcome (the runtime re-queues the store's
+            # ExternalSecrets when the probe closes or re-opens the circuit).
             last = breaker.last_error
             return self._fail(
                 es, "StoreUnavailable",
-                f"{store.ref} paused after {breaker.failures} consecutive failures"
-                + (f" ({last})" if last else "") + f"; next try in {breaker.retry_in():.0f}s",
-                requeue_after=breaker.retry_in())
+                f"{store.ref} is paused after repeated store-wide failures"
+                + (f" (last: {last})" if last else "") + "; it is retried automatically",
+                requeue_after=None if admitted == WAIT else breaker.retry_in())
+        outcome_known = False
         try:
-            handle.cache.refresh(refresh * self.settings.refresh.cache_age if refresh is not None else math.inf)
-            got = self._collect(es, handle)
-        except ProviderError as exc:
-            if breaker.failure(exc):
+            try:
+                if admitted == PROBE or fresh:
+                    # The half-open probe must really call the provider; a forced or retried
+                    # sync must not be answered from the cache.
+                    self._read_fresh(es, handle, whole_store=admitted == PROBE)
+                else:
+                    handle.cache.refresh(refresh * self.settings.refresh.cache_age
+                                         if refresh is not None else math.inf)
+                got = self._collect(es, handle, fresh=fresh)
+            except ProviderError as exc:
+                outcome_known = True
+                if breaker.failure(exc):
+                    self.on_store_health(handle)
+                return self._fail(es, exc.reason, str(exc), retry=True, at_least=exc.delay or 0.0)
+            outcome_known = True
+            if breaker.success():
                 self.on_store_health(handle)
-            return self._fail(es, exc.reason, str(exc), retry=True, at_least=exc.delay or 0.0)
-        if breaker.success():
-            self.on_store_health(handle)
+        finally:
+            if admitted == PROBE and not outcome_known:
+                breaker.abandon_probe()
+                self.on_store_health(handle)
+        if handle.cache.listing_denied and not handle.listing_noted:
+            handle.listing_noted = True
+            self.on_store_health(handle)  # the store's status says so, once
         if got.errors:
             first = got.errors[0]
             text = "; ".join(str(e) for e in got.errors[:3]) + (
                 f" (+{len(got.errors) - 3} more)" if len(got.errors) > 3 else "")
             delay = getattr(first, "delay", None) or 0.0
-            retryable = first.retryable
             reason = getattr(first, "reason", type(first).__name__)
-            return self._fail(es, str(reason), text, retry=retryable, at_least=delay,
-                              requeue_after=None if retryable else refresh)
+            # Permanent errors too are retried with backoff (capped): a permission granted or
+            # a key created a minute later must not wait a whole refreshInterval.
+            return self._fail(es, str(reason), text, retry=True, at_least=delay)
         return self._write(es, got, refresh)
+
+    def _read_fresh(self, es: ExternalSecret, h: StoreHandle, *, whole_store: bool) -> None:
+        """Re-read from the provider now: this ExternalSecret's keys (a retry, force-sync) or,
+        for the circuit breaker's probe, a whole store cycle."""
+        if whole_store:
+            h.cache.refresh(0.0)
+            return
+        keys = [d.remote_ref.key for d in es.spec.data if d.remote_ref.version is None]
+        keys += [d.extract.key for d in es.spec.data_from if d.extract is not None and d.extract.version is None]
+        if keys:
+            h.cache.refetch(keys)
+        elif not any(d.find is not None for d in es.spec.data_from):
+            h.cache.refresh(0.0)
 
     def _prefixes(self, es: ExternalSecret) -> list[str | None]:
         keys: list[str | None] = list(es.spec.remote_keys())
@@ -214,7 +273,10 @@ class ExternalSecretReconciler:
         return keys
 
     # -- reading values --------------------------------------------------------------------
-    def _collect(self, es: ExternalSecret, h: StoreHandle) -> Collected:
+    def _collect(self, es: ExternalSecret, h: StoreHandle, *, fresh: bool = False) -> Collected:
+        """Values for every key, per key: an error of one key is that key's (and so this
+        ExternalSecret's) problem, never the store's. ``dataFrom`` is applied first and
+        ``data`` last, so ``data`` wins a key both write (ESO's order)."""
         got = Collected()
         latest = [d.remote_ref.key for d in es.spec.data if d.remote_ref.version is None]
         latest += [d.extract.key for d in es.spec.data_from if d.extract is not None and d.extract.version is None]
@@ -223,6 +285,12 @@ class ExternalSecretReconciler:
         def entry_for(key: str, version: str | None) -> Entry:
             return h.cache.pinned(key, version) if version else entries[key]
 
+        self._collect_data_from(es, h, got, entry_for, fresh)
+        self._collect_data(es, h, got, entry_for)
+        return got
+
+    def _collect_data(self, es: ExternalSecret, h: StoreHandle, got: Collected,
+                      entry_for: Callable[[str, str | None], Entry]) -> None:
         for item in es.spec.data:
             ref = item.remote_ref
             got.expected += 1
@@ -245,6 +313,9 @@ class ExternalSecretReconciler:
             got.values[item.secret_key] = value
             if entry.version:
                 got.versions[ref.key] = entry.version
+
+    def _collect_data_from(self, es: ExternalSecret, h: StoreHandle, got: Collected,
+                           entry_for: Callable[[str, str | None], Entry], fresh: bool) -> None:
         for i, dfi in enumerate(es.spec.data_from):
             got.expected += 1
             if dfi.extract is not None:
@@ -273,8 +344,18 @@ class ExternalSecretReconciler:
             elif dfi.find is not None:
                 fs = dfi.find
                 flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags))
-                names = h.cache.find(flt)
-                found = h.cache.entries(names)
+                try:
+                    names = h.cache.find(flt, fresh=fresh)
+                    found = h.cache.entries(names)
+                except (PermissionDenied, InvalidConfig, NotFound) as exc:
+                    # This tenant may not list (or read) there: its problem, not the store's.
+                    got.errors.append(exc)
+                    continue
+                if not names:
+                    # Nothing matches: like a remote key that is gone, the deletionPolicy decides
+                    # (Retain keeps the Secret as it is instead of emptying it).
+                    got.absent.append(_describe_find(i, fs.path, fs.name.regexp if fs.name else None))
+                    continue
                 for name in names:
                     entry = found[name]
                     if entry.error is not None:
@@ -286,7 +367,6 @@ class ExternalSecretReconciler:
                         got.versions[name] = entry.version
                     key = apply_rewrites(name.replace("/", "_"), dfi.rewrite)
                     self._put(got, f"dataFrom[{i}]", key, entry.value, fs.decoding_strategy, name)
-        return got
 
     @staticmethod
     def _put(got: Collected, where: str, key: str, value: SecretValue, strategy: str, remote: str) -> None:
@@ -305,9 +385,11 @@ class ExternalSecretReconciler:
         where = f"Secret {es.namespace}/{es.target_name}"
         gone = ", ".join(repr(k) for k in got.absent[:5]) + (" ..." if len(got.absent) > 5 else "")
         if got.absent and policy == "Retain":
+            # Without a refresh schedule (OnChange, CreatedOnce, 0) a missing key is retried
+            # with backoff: it may simply not have been created yet.
             return self._fail(es, "RemoteSecretNotFound",
                               f"remote secret(s) {gone} not found; deletionPolicy Retain keeps {where} as it is",
-                              requeue_after=refresh, versions=got.versions)
+                              requeue_after=refresh, retry=refresh is None, versions=got.versions)
         if got.absent and not got.values and policy == "Delete":
             try:
                 res = self.writer.delete(es)
@@ -332,7 +414,7 @@ class ExternalSecretReconciler:
         prior = self.memo.get((es.namespace, es.name))
         prior_status = prior.status if prior is not None else es.status
         was_synced = (prior_status is not None and prior_status.binding is not None
-                      and _ready(prior_status) == "True")
+                      and prior_status.binding.name == es.target_name and _ready(prior_status) == "True")
         try:
             res = self.writer.apply(es, desired)
         except TargetRefused as exc:
@@ -340,6 +422,19 @@ class ExternalSecretReconciler:
         except KubeError as exc:
             return self._fail(es, "KubernetesError", str(exc), retry=True,
                               at_least=0.2 if exc.conflict else 0.0)
+        old_name = prior_status.binding.name if prior_status is not None and prior_status.binding else None
+        if old_name and old_name != es.target_name and res.outcome != "skipped":
+            # target.name changed: the Secret under the old name is ours to delete (Owner) or
+            # release (Orphan, Merge), never to leave behind still managed.
+            try:
+                gone_res = self.writer.retire(es, old_name)
+            except KubeError as exc:
+                return self._fail(es, "KubernetesError", f"Secret {es.namespace}/{old_name} (the previous "
+                                                         f"target): {exc}", retry=True)
+            if gone_res.outcome in ("deleted", "released"):
+                self.events.emit(self._ref(es), "Normal", gone_res.outcome.capitalize(),
+                                 f"Secret {es.namespace}/{old_name} {gone_res.outcome}: target.name is now "
+                                 f"{es.target_name!r}")
         drift = res.drift or (res.outcome == "created" and was_synced)
         if res.outcome in ("created", "updated"):
             self.metrics.secrets_written.labels("create" if res.outcome == "created" else "update").inc()
@@ -443,6 +538,11 @@ class ExternalSecretReconciler:
             log.warning("ExternalSecret %s/%s: status update failed: %s", namespace, name, exc)
             return
         self.memo[(namespace, name)] = StatusMemo(new, time.monotonic())
+
+
+def _describe_find(i: int, path: str | None, regexp: str | None) -> str:
+    parts = ([f"path {path!r}"] if path else []) + ([f"name ~ {regexp!r}"] if regexp else [])
+    return f"dataFrom[{i}].find ({', '.join(parts) or 'tags'}) matched nothing"
 
 
 def _ready(status: ExternalSecretStatus) -> str | None:

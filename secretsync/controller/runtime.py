@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from secretsync.api.models import (
+    API_VERSION,
     GROUP,
     KIND_CLUSTER_EXTERNAL_SECRET,
     KIND_CLUSTER_SECRET_STORE,
@@ -45,7 +46,7 @@ from secretsync.api.template import TemplateEngine, default_engine
 from secretsync.core.calls import CallRecorder
 
 from .clusterexternal import CES_LABEL, ClusterExternalSecretReconciler, ExistingES
-from .events import EventRecorder
+from .events import EventRecorder, ObjectRef
 from .hashing import load_or_create_key
 from .informer import Informer, Key
 from .kubeapi import NAMESPACES, SECRETS, KubeApi, Resource
@@ -70,6 +71,10 @@ CES_RES = Resource(GROUP, VERSION, PLURALS[KIND_CLUSTER_EXTERNAL_SECRET], KIND_C
 
 #: Work-queue keys: (kind, namespace or "", name).
 QKey = tuple[str, str, str]
+#: Drift repairs in a row that run at once before a write loop is assumed and damped.
+LOOP_REPAIRS = 3
+#: Seconds without a drift repair after which the count starts again.
+LOOP_QUIET = 300.0
 
 
 # --------------------------------------------------------------------------- records
@@ -192,6 +197,12 @@ class Controller:
         self._by_remote: dict[StoreId, dict[str, set[Key]]] = {}
         self._by_ns: dict[str, set[Key]] = {}
         self._by_ces: dict[str, set[Key]] = {}
+        #: ExternalSecrets whose next reconcile must read the provider (force-sync).
+        self._fresh: set[Key] = set()
+        #: Deleted Merge ExternalSecrets -> the Secret whose keys they still hold.
+        self._releases: dict[Key, str] = {}
+        #: (namespace, ExternalSecret) -> (drift repairs in a row, when the last one was queued).
+        self._drift: dict[Key, tuple[int, float]] = {}
         self._build_informers()
         self.elector: LeaderElector | None = None
         self.health: HealthServer | None = None
@@ -279,15 +290,18 @@ class Controller:
         self.stores = StoreManager(self.api, s, self.hash_key, usage=self.usage, on_changed=self._on_remote_changed,
                                    call_listeners=[self.metrics.call_listener, self.calls.record],
                                    on_cycle=lambda mode, outcome: self.metrics.store_cycles.labels(mode, outcome).inc())
-        self.writer = SecretWriter(self.api, self.hash_key, self._secret_cache, self._remember_secret)
+        # Every write of a reconcile goes through the fence: once the lease is lost (or not
+        # renewed within the renew deadline), a reconcile still in flight cannot write.
+        wapi = self.api.fenced(self.may_write)
+        self.writer = SecretWriter(wapi, self.hash_key, self._secret_cache, self._remember_secret)
         self.es_reconciler = ExternalSecretReconciler(
-            self.api, s, self.stores, self.writer, self.events, self.metrics, self.engine,
+            wapi, s, self.stores, self.writer, self.events, self.metrics, self.engine,
             find_store=self._find_store, namespace_labels=self.namespace_labels,
             on_store_health=self._on_store_health, es_resource=ES_RES)
         self.store_reconciler = StoreStatusReconciler(
-            self.api, self.stores, {KIND_SECRET_STORE: SS_RES, KIND_CLUSTER_SECRET_STORE: CSS_RES})
+            wapi, self.stores, {KIND_SECRET_STORE: SS_RES, KIND_CLUSTER_SECRET_STORE: CSS_RES})
         self.ces_reconciler = ClusterExternalSecretReconciler(
-            self.api, self.events, es_resource=ES_RES, ces_resource=CES_RES,
+            wapi, self.events, es_resource=ES_RES, ces_resource=CES_RES,
             namespaces=self._namespaces_in_scope, existing=self._existing_es, owned_by=self._owned_by,
             floor=s.refresh.cluster_external_floor)
         self.metrics.watch_conditions(self.es_reconciler.conditions)
@@ -370,6 +384,7 @@ class Controller:
         return all(inf.alive() for inf in self._all_informers()) and all(t.is_alive() for t in self._threads)
 
     def _on_leading(self) -> None:
+        self._forget_written()
         self.metrics.leader.set(1)
         self.leading.set()
         self._resync_all()
@@ -377,6 +392,22 @@ class Controller:
     def _on_not_leading(self) -> None:
         self.metrics.leader.set(0)
         self.leading.clear()
+        # What we wrote as leader is no longer the truth once someone else may write: a
+        # status memo kept over a failover would hide the new leader's writes (e.g. keep
+        # showing Ready=True, or skip a needed status write, when this replica leads again).
+        self._forget_written()
+
+    def _forget_written(self) -> None:
+        if hasattr(self, "es_reconciler"):
+            self.es_reconciler.memo.clear()
+            self.store_reconciler.forget_all()
+            self.ces_reconciler.forget_all()
+
+    def may_write(self) -> bool:
+        """Writes are allowed while this replica leads and its lease is fresh."""
+        if not self.leading.is_set():
+            return False
+        return self.elector is None or self.elector.holds()
 
     def _resync_all(self) -> None:
         for inf in self.es_informers.values():
@@ -478,12 +509,19 @@ class Controller:
         kind, ns, name = handle.id
         self.metrics.circuit_open.set(sum(1 for h in self.stores.all_handles() if h.breaker.is_open))
         self.queue.add(("cstore" if kind == KIND_CLUSTER_SECRET_STORE else "store", ns, name))
+        with self._lock:
+            keys = list(self._by_store.get(handle.id, ()))
         if not handle.breaker.is_open:
-            # Recovered: every ExternalSecret of the store re-syncs now, not at its next refresh.
-            with self._lock:
-                keys = list(self._by_store.get(handle.id, ()))
+            # Recovered (or a probe ended without an answer): every ExternalSecret of the store
+            # re-syncs now, not at its next refresh.
             for ens, ename in keys:
                 self.queue.add(("es", ens, ename))
+        else:
+            # (Re-)opened: its ExternalSecrets wait for the end of the pause, when one of them
+            # probes; the others wait for that probe's outcome instead of polling.
+            delay = handle.breaker.retry_in()
+            for ens, ename in keys:
+                self.queue.add_after(("es", ens, ename), delay)
 
     # -- event handlers (informer threads: only queue keys, never call out) -----------------
     def _on_es(self, etype: str, key: Key, old: ESRecord | None, new: ESRecord | None) -> None:
@@ -497,9 +535,18 @@ class Controller:
             self.events.forget(KIND_EXTERNAL_SECRET, ns, name)
             if old is not None and old.ces:
                 self.queue.add(("ces", "", old.ces))
+            if old is not None and old.es is not None and old.es.spec.target.creation_policy == "Merge" \
+                    and self.in_scope(ns):
+                # Its keys in the shared Secret are released (other ExternalSecrets' stay).
+                with self._lock:
+                    self._releases[(ns, name)] = old.es.target_name
+                self.queue.add(("release", ns, name))
             return
         if new is None or not self.in_scope(ns):
             return
+        if old is not None and old.force != new.force:
+            with self._lock:
+                self._fresh.add(key)  # force-sync reads the provider, not the cache
         if old is None or old.generation != new.generation or old.force != new.force or (old.es is None) != (
                 new.es is None):
             self.queue.add(("es", ns, name))
@@ -518,6 +565,10 @@ class Controller:
                 not cluster and not self.in_scope(key[0])):
             return
         else:
+            if old is not None and hasattr(self, "stores"):
+                # The spec changed (backend, region, mount, prefix, credentials): its cache
+                # and circuit breaker go now, not when the next reconcile notices.
+                self.stores.drop(sid)
             self.queue.add(("cstore" if cluster else "store", key[0], key[1]))
         with self._lock:
             dependents = list(self._by_store.get(sid, ()))
@@ -552,9 +603,37 @@ class Controller:
         """A managed Secret changed or vanished: if it no longer matches, its ExternalSecret repairs it."""
         ns = key[0]
         if etype == "DELETED" and old is not None and old.owner:
-            self.queue.add(("es", ns, old.owner))
+            self._repair(ns, old.owner, key[1])
         elif new is not None and not new.matches and new.owner:
-            self.queue.add(("es", ns, new.owner))
+            self._repair(ns, new.owner, key[1])
+
+    def _repair(self, ns: str, es_name: str, secret: str) -> None:
+        """Queue a drift repair, damped when another writer keeps changing the Secret back.
+
+        The first ``LOOP_REPAIRS`` repairs within ``LOOP_QUIET`` seconds run at once; after
+        that each waits twice as long as the last (up to the queue's backoff cap) and one
+        Warning event says so, instead of the two writers trading writes as fast as the API
+        server allows. A quiet period resets it.
+        """
+        qkey: QKey = ("es", ns, es_name)
+        now = time.monotonic()
+        with self._lock:
+            count, last = self._drift.get((ns, es_name), (0, now))
+            count = 1 if now - last > LOOP_QUIET else count + 1
+            self._drift[(ns, es_name)] = (count, now)
+        if count <= LOOP_REPAIRS:
+            self.queue.add(qkey)
+            return
+        q = self.settings.queue
+        delay = min(q.backoff_max, q.backoff_base * 2 ** (count - LOOP_REPAIRS))
+        self.queue.add_after(qkey, delay)
+        inf = self._es_informer(ns)
+        rec = inf.get((ns, es_name)) if inf is not None else None
+        self.events.emit(ObjectRef(API_VERSION, KIND_EXTERNAL_SECRET, ns, es_name, rec.uid if rec else None),
+                         "Warning", "WriteLoop",
+                         f"Secret {ns}/{secret} keeps being changed by another writer; the controller restores "
+                         f"it with growing delays (up to {q.backoff_max:.0f}s) until the other writer stops")
+        self.metrics.reconcile_errors.labels(KIND_EXTERNAL_SECRET, "WriteLoop").inc()
 
     # -- workers ---------------------------------------------------------------------------
     def _worker(self) -> None:
@@ -594,12 +673,31 @@ class Controller:
         if kind == "es":
             inf = self._es_informer(ns)
             rec = inf.get((ns, name)) if inf is not None else None
+            with self._lock:
+                forced = (ns, name) in self._fresh
+                self._fresh.discard((ns, name))
             if rec is None or not self.in_scope(ns):
                 return None
             if rec.es is None:
                 return self.es_reconciler.invalid(ns, name, rec.uid, rec.generation, rec.error or "invalid spec",
                                                   rec.status)
-            return self.es_reconciler.reconcile(rec.es)
+            # A retry (the key failed before) or a force-sync reads the provider, not the cache.
+            fresh = forced or self.queue.backoff.failures(key) > 0
+            return self.es_reconciler.reconcile(rec.es, fresh=fresh)
+        if kind == "release":
+            with self._lock:
+                target = self._releases.get((ns, name))
+            if target is None:
+                return None
+            inf = self._es_informer(ns)
+            if inf is not None and inf.get((ns, name)) is not None:
+                with self._lock:
+                    self._releases.pop((ns, name), None)
+                return None  # re-created meanwhile: it merges again
+            self.writer.release_merge(ns, target, name)
+            with self._lock:
+                self._releases.pop((ns, name), None)
+            return Outcome()
         if kind in ("store", "cstore"):
             if kind == "store":
                 sinf = self.ss_informers.get(ns if self.settings.scope.namespaces else None)

@@ -62,6 +62,14 @@ TOKEN_SECONDS = 3600
 TOKEN_RENEW_FRACTION = 2 / 3
 
 
+#: :meth:`CircuitBreaker.admit` answers: go ahead; go ahead as the half-open probe; paused;
+#: paused while another caller's probe is in flight.
+CLOSED = "closed"
+PROBE = "probe"
+OPEN = "open"
+WAIT = "wait"
+
+
 class CircuitBreaker:
     def __init__(self, settings: CircuitSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
@@ -80,13 +88,25 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """May a provider call go through now? (Half-open: exactly one probe after the pause.)"""
+        return self.admit() in (CLOSED, PROBE)
+
+    def admit(self) -> str:
+        """CLOSED, PROBE (the caller is the one half-open probe and must really call the
+        provider), OPEN (paused) or WAIT (paused, a probe is in flight: wait for its outcome)."""
         with self._lock:
             if self.failures < self.settings.failures:
-                return True
-            if self._clock() < self.open_until or self._probing:
-                return False
+                return CLOSED
+            if self._probing:
+                return WAIT
+            if self._clock() < self.open_until:
+                return OPEN
             self._probing = True
-            return True
+            return PROBE
+
+    def abandon_probe(self) -> None:
+        """The probe ended without reaching the provider: let the next caller probe."""
+        with self._lock:
+            self._probing = False
 
     def retry_in(self) -> float:
         with self._lock:
@@ -128,6 +148,8 @@ class StoreHandle:
     creds_read_at: float
     recorder: CallRecorder
     validated: bool = False
+    #: The store's status already says that listing is denied and keys are read directly.
+    listing_noted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -180,8 +202,15 @@ class StoreManager:
         with open_lock:
             with self._lock:
                 h = self._handles.get(hkey)
+            if h is not None and h.generation != store.meta.generation:
+                # Another backend, region, mount, prefix or credentials: nothing the old
+                # handle learnt (cached values, listing, breaker state) is about this store.
+                with self._lock:
+                    self._handles.pop(hkey, None)
+                _close(h.client)
+                h = None
             now = self._clock()
-            if h is not None and h.generation == store.meta.generation:
+            if h is not None:
                 if now - h.creds_read_at < self.settings.refresh.credentials_ttl:
                     return h
                 creds = self._credentials(store, cns)

@@ -74,7 +74,10 @@ class StoreStatusReconciler:
                                 result.message, caps, gen)
                     return Outcome(retry=True)
                 handle.validated = True
-        self._write(store.kind, ns, store.name, store.status, True, "Valid", "store is usable", caps, gen)
+        note = handle.cache.listing_denied
+        self._write(store.kind, ns, store.name, store.status, True, "Valid",
+                    "store is usable" + (f"; listing is denied ({note}), so keys in use are read directly and "
+                                         "dataFrom.find cannot work" if note else ""), caps, gen)
         interval = store.spec.refresh_interval
         if interval:
             handle.validated = False
@@ -83,6 +86,10 @@ class StoreStatusReconciler:
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
         self._written.pop((kind, namespace, name), None)
+
+    def forget_all(self) -> None:
+        """Leadership lost: what we wrote may since have been overwritten by another replica."""
+        self._written.clear()
 
     def ready(self, kind: str, namespace: str, name: str) -> bool | None:
         st = self._written.get((kind, namespace, name))
