@@ -301,9 +301,9 @@ def _join(environment: Environment, value: Any, d: str = "", attribute: str | in
     if attribute is not None:
         getter = make_attrgetter(environment, attribute)
         items = [getter(x) for x in items]
-    texts = [x if isinstance(x, str) else str(x) if limits.weight(x) <= limits.MAX_STRING else "" for x in items]
-    limits.check_size(len(str(d)) * max(len(texts) - 1, 0) + sum(len(t) for t in texts), "join")
-    return str(d).join(texts)
+    sep = str(d)
+    limits.check_size(len(sep) * max(len(items) - 1, 0) + sum(limits.weight(x) for x in items), "join")
+    return sep.join(x if isinstance(x, str) else str(x) for x in items)
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):

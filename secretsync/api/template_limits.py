@@ -137,7 +137,7 @@ def weight(obj: Any, limit: int = MAX_STRING) -> int:
             raise LimitExceeded(f"a value is nested more than {MAX_DEPTH} levels deep")
         items: Any
         if isinstance(x, Namespace):
-            items = [vars(x).get("_Namespace__attrs", {})]
+            items = [object.__getattribute__(x, "_Namespace__attrs")]
         elif isinstance(x, Mapping):
             items = [*x.keys(), *x.values()]
         elif isinstance(x, list | tuple | set | frozenset):
@@ -357,14 +357,13 @@ def guard_loop(_context: Any, iterable: Any) -> Iterator[Any]:
 
 @pass_context
 def guard_emit(_context: Any, value: Any) -> Any:
+    size = weight(value)
+    if size > MAX_STRING:
+        raise LimitExceeded(f"an output value is larger than {MAX_STRING} characters or items")
     b = _CURRENT.get()
     if b is not None:
         b.step()
-        size = weight(value, MAX_EMITTED)
-        check_value(value, "an output value")
         b.emit(size)
-    else:
-        check_value(value, "an output value")
     return value
 
 

@@ -153,6 +153,8 @@ def test_ordinary_templates_still_render(engine: TemplateEngine) -> None:
     assert _render(engine, "{{ 'k: v\n' | indent(2, true) }}{{ ['a', 'b'] | join('-') }}") == "  k: v\na-b"
     assert _render(engine, "{{ secretKey('creds', 'k') }}") == CANARY
     assert _render(engine, "{% set d = password | b64enc | b64dec %}{{ d == password }}") == "True"
+    assert _render(engine, "{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}"
+                           "{% endfor %}{{ ns.n }} {{ ns | string | length > 0 }}") == "6 True"
 
 
 def test_a_render_bomb_keeps_peak_memory_bounded() -> None:
