@@ -19,7 +19,7 @@ import functools
 import re
 from typing import Any
 
-import re2  # type: ignore[import-untyped]
+import re2
 
 #: Longest pattern accepted; RE2 bounds its program size too, this keeps the error clear.
 MAX_PATTERN = 4096

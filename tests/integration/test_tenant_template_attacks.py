@@ -129,7 +129,7 @@ def test_tenant_templates_and_regexes_are_bounded_and_leak_nothing(
         assert "spec.target.template.type" in satoken["message"]
         assert secret_data(api, ns, "satoken") is None
         assert secret_data(api, ns, "ok") == {"out": CANARY.upper()}
-        assert slowest < 1.5, f"/healthz took {slowest:.1f}s during the attacks"
+        assert slowest < 3.0, f"/healthz took {slowest:.1f}s during the attacks"
         metrics_text = ctl.metrics.render().decode()
         wait_for(lambda: ctl.events._queue.empty(), message="events sent")
     rss_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
