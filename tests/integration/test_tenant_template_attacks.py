@@ -102,6 +102,12 @@ def test_tenant_templates_and_regexes_are_bounded_and_leak_nothing(
                                 target={"template": {"type": "kubernetes.io/service-account-token",
                                                      "metadata": {"annotations": {
                                                          "kubernetes.io/service-account.name": "default"}}}}))
+        # Nor may Merge (or adoption) write into a Secret Kubernetes fills with a token.
+        create(api, {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+                     "metadata": {"name": "sa-token", "namespace": ns,
+                                  "annotations": {"kubernetes.io/service-account.name": "default"}}})
+        create(api, es_manifest("satoken-merge", ns, "mem", [("ca.crt", "plain")], refresh="1s",
+                                target={"name": "sa-token", "creationPolicy": "Merge"}))
         # A well-behaved template next to the attacks still syncs.
         create(api, es_manifest("ok", ns, "mem", [("a", "plain")], refresh="1s",
                                 target={"template": {"data": {"out": "{{ a | upper }}"}}}))
@@ -128,13 +134,15 @@ def test_tenant_templates_and_regexes_are_bounded_and_leak_nothing(
         satoken = wait_for(es_ready(api, ns, "satoken", "False", "InvalidSpec"), message="privileged type refused")
         assert "spec.target.template.type" in satoken["message"]
         assert secret_data(api, ns, "satoken") is None
+        wait_for(es_ready(api, ns, "satoken-merge", "False", "SecretTypeNotAllowed"), message="no merge into a token")
+        assert "ca.crt" not in (secret_data(api, ns, "sa-token") or {})
         assert secret_data(api, ns, "ok") == {"out": CANARY.upper()}
         assert slowest < 3.0, f"/healthz took {slowest:.1f}s during the attacks"
         metrics_text = ctl.metrics.render().decode()
         wait_for(lambda: ctl.events._queue.empty(), message="events sent")
     rss_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     assert rss_growth_mib < 200, f"peak RSS grew {rss_growth_mib:.0f} MiB under the template bombs"
-    names = [*TEMPLATE_ATTACKS, "find", "rewrite", "backref", "satoken", "ok"]
+    names = [*TEMPLATE_ATTACKS, "find", "rewrite", "backref", "satoken", "satoken-merge", "ok"]
     statuses = json.dumps([api.get(ES_RES, n, ns).get("status") for n in names])
     events = json.dumps(api.list(EVENTS, ns)["items"])
     for surface, text in (("status", statuses), ("events", events), ("metrics", metrics_text),
