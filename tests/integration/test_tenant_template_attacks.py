@@ -18,6 +18,7 @@ import uuid
 from dataclasses import replace
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from secretsync.controller.kubeapi import EVENTS
 from secretsync.controller.runtime import ES_RES
@@ -140,6 +141,14 @@ def test_tenant_templates_and_regexes_are_bounded_and_leak_nothing(
         assert slowest < 3.0, f"/healthz took {slowest:.1f}s during the attacks"
         metrics_text = ctl.metrics.render().decode()
         wait_for(lambda: ctl.events._queue.empty(), message="events sent")
+    # The ESO-compatible series are fed by the real reconcilers.
+    samples = {(x.name, tuple(sorted(x.labels.items()))): x.value
+               for f in text_string_to_metric_families(metrics_text) for x in f.samples}
+    assert samples[("externalsecret_status_condition", (("condition", "Ready"), ("name", "center"),
+                                                        ("namespace", ns), ("status", "False")))] == 1
+    assert samples[("externalsecret_sync_calls_error", (("name", "center"), ("namespace", ns)))] >= 1
+    assert samples[("secretstore_status_condition", (("condition", "Ready"), ("name", "mem"), ("namespace", ns),
+                                                     ("status", "True")))] == 1
     rss_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     assert rss_growth_mib < 200, f"peak RSS grew {rss_growth_mib:.0f} MiB under the template bombs"
     names = [*TEMPLATE_ATTACKS, "find", "rewrite", "backref", "satoken", "satoken-merge", "ok"]
