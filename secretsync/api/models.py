@@ -36,6 +36,8 @@ from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Final
 
 from secretsync.core.errors import InvalidConfig
+from secretsync.core.regex import check_user_regex, replace_all
+from secretsync.core.regex import search as regex_search
 from secretsync.core.values import SecretValue
 
 from .fields import Problems, Wire, child, decode, decode_value, encode, index, plain
@@ -409,17 +411,15 @@ class NamespaceCondition:
 
     def _validate(self, path: str, problems: Problems) -> None:
         for i, rx in enumerate(self.namespace_regexes):
-            try:
-                re.compile(rx)
-            except re.error as exc:
-                problems.add(index(child(path, "namespaceRegexes"), i), f"invalid regular expression: {exc}")
+            if (problem := check_user_regex(rx)) is not None:
+                problems.add(index(child(path, "namespaceRegexes"), i), f"invalid regular expression: {problem}")
 
     def matches(self, ns_name: str, ns_labels: Mapping[str, str]) -> bool:
         if ns_name in self.namespaces:
             return True
         if self.namespace_selector is not None and self.namespace_selector.matches(ns_labels):
             return True
-        return any(re.search(rx, ns_name) for rx in self.namespace_regexes)
+        return any(regex_search(rx, ns_name) for rx in self.namespace_regexes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,11 +584,8 @@ class FindSpec:
     def _validate(self, path: str, problems: Problems) -> None:
         if self.name is None and not self.path and not self.tags:
             problems.add(path, "set at least one of name, path, tags (refusing to sync a whole store)")
-        if self.name is not None:
-            try:
-                re.compile(self.name.regexp)
-            except re.error as exc:
-                problems.add(child(child(path, "name"), "regexp"), f"invalid regular expression: {exc}")
+        if self.name is not None and (problem := check_user_regex(self.name.regexp)) is not None:
+            problems.add(child(child(path, "name"), "regexp"), f"invalid regular expression: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,30 +599,14 @@ class Rewrite:
     regexp: Annotated[RegexpRewrite, Wire("regexp", "Rename keys by regular expression.")]
 
     def _validate(self, path: str, problems: Problems) -> None:
-        try:
-            re.compile(self.regexp.source)
-        except re.error as exc:
-            problems.add(child(child(path, "regexp"), "source"), f"invalid regular expression: {exc}")
-
-
-_GO_GROUP = re.compile(r"\$\$|\$\{(\w+)\}|\$(\w+)")
-
-
-def _go_replacement(target: str) -> str:
-    """Go's ``$1``/``${name}`` replacement syntax -> Python's ``\\g<1>``."""
-
-    def sub(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        return f"\\g<{m.group(1) or m.group(2)}>"
-
-    return _GO_GROUP.sub(sub, target.replace("\\", "\\\\"))
+        if (problem := check_user_regex(self.regexp.source)) is not None:
+            problems.add(child(child(path, "regexp"), "source"), f"invalid regular expression: {problem}")
 
 
 def apply_rewrites(key: str, rewrites: Sequence[Rewrite]) -> str:
-    """Apply dataFrom rewrites in order, as ESO does (regexp replace-all, Go group syntax)."""
+    """Apply dataFrom rewrites in order, as ESO does (RE2 replace-all, Go group syntax)."""
     for rw in rewrites:
-        key = re.sub(rw.regexp.source, _go_replacement(rw.regexp.target), key)
+        key = replace_all(rw.regexp.source, rw.regexp.target, key)
     return key
 
 
@@ -679,6 +660,13 @@ class TemplateMetadata:
     )
 
 
+#: Secret types the API server or its controllers treat as credentials of the cluster itself:
+#: a templated Secret of such a type would mint (service-account-token) or plant (bootstrap
+#: token) an identity the ExternalSecret's author was never granted.
+PRIVILEGED_SECRET_TYPES: Final = frozenset({"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token"})
+PRIVILEGED_ANNOTATIONS: Final = frozenset({"kubernetes.io/service-account.name", "kubernetes.io/service-account.uid"})
+
+
 @dataclass(frozen=True, slots=True)
 class TargetTemplate:
     """Shape the target Secret: its type, metadata and Jinja2-templated data."""
@@ -700,6 +688,14 @@ class TargetTemplate:
         for key in self.data:
             if not re.fullmatch(_SECRET_KEY, key):
                 problems.add(child(child(path, "data"), key), f"key must be {_KEY_DOC}")
+        if self.type is not None and self.type.strip().lower() in PRIVILEGED_SECRET_TYPES:
+            problems.add(child(path, "type"), f"{self.type!r} is not allowed: Kubernetes itself fills Secrets of "
+                                              "this type with credentials (as External Secrets Operator refuses)")
+        annotations = self.metadata.annotations if self.metadata is not None else {}
+        for name in annotations:
+            if name.lower() in PRIVILEGED_ANNOTATIONS:
+                problems.add(child(child(child(path, "metadata"), "annotations"), name),
+                             "not allowed: it asks Kubernetes to put a ServiceAccount's token into the Secret")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,13 @@ Other choices, and why:
   ``surrogateescape``, so ``{{ keystore }}`` and the PKCS#12 helpers get the exact bytes back.
   Every value is a top-level variable when its key is an identifier, and all are in the
   ``values`` mapping (``{{ values["tls.crt"] }}``) for keys that are not.
-* Template errors name the ExternalSecret and the template key, never a value: exception
-  texts are scrubbed of every value before they reach a status condition or a log.
+* Template errors name the ExternalSecret, the template key, the line and the error class,
+  and carry no exception text: a message from Python or Jinja can quote its input
+  (``int('s3cr3t')``, ``filterPEM(password)``, a slice or ``|upper`` of a value), and no
+  scrubber can recognise every transformed form of a value. Our own helpers raise fixed
+  messages; an undefined variable is named only when it is a name written in the template.
+* Memory and time of a render are bounded before allocation: see
+  :mod:`secretsync.api.template_limits`.
 
 Filters/functions (names follow ESO's where they exist): ``b64enc``, ``b64dec``, ``fromJson``,
 ``toJson``, ``fromYaml``, ``toYaml``, ``toString``, ``quote``, ``filterPEM(type)``,
@@ -33,35 +38,38 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import contextlib
 import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from jinja2 import StrictUndefined, Template, UndefinedError
-from jinja2 import TemplateError as JinjaTemplateError
+from jinja2 import StrictUndefined, Template, UndefinedError, nodes, pass_environment
+from jinja2.environment import Environment
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
+from jinja2.filters import make_attrgetter
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from secretsync.core.errors import InvalidConfig, SecretSyncError
+from secretsync.core.errors import InvalidConfig, NotFound, SecretSyncError, Unavailable
 from secretsync.core.values import SecretValue
 
+from . import template_limits as limits
 from .models import ExternalSecret, TargetTemplate
+from .template_limits import MAX_OUTPUT, LimitExceeded
 
-#: Kubernetes caps a Secret at 1 MiB; a template producing more is a bug or an attack.
-MAX_OUTPUT = 1024 * 1024
-#: Largest string/list a single ``*`` may build inside a template.
-MAX_REPEAT = 1024 * 1024
+__all__ = ["MAX_OUTPUT", "ResourceLookup", "TemplateEngine", "TemplateError", "default_engine"]
+
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_UNDEFINED_NAME = re.compile(r"^'([A-Za-z_][A-Za-z0-9_]*)' is undefined$")
 
 #: ``lookup(kind, name, key)`` with kind ``"ConfigMap"`` or ``"Secret"``: the runtime binds it
 #: to the ExternalSecret's namespace. Raise :class:`secretsync.core.errors.NotFound` when the
@@ -118,9 +126,19 @@ def _to_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """safe_load without anchors/aliases: ``*a`` repeated in nested lists is a "billion laughs"
+    that costs nothing to load and a gigabyte to ``toJson``."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            raise _HelperError("fromYaml: YAML aliases are not allowed in templates")
+        return super().compose_node(parent, index)
+
+
 def _from_yaml(value: Any) -> Any:
     try:
-        return yaml.safe_load(str(value))
+        return yaml.load(str(value), Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError:
         raise _HelperError("fromYaml: input is not valid YAML") from None
 
@@ -133,16 +151,41 @@ def _quote(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-_PEM_BLOCK = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----\r?\n?", re.DOTALL
-)
+_PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]{1,64})-----\r?\n")
+_PEM_END = re.compile(r"-----END ([A-Z0-9 ]{1,64})-----")
 
 
-def _filter_pem(value: Any, pem_type: str) -> str:
+def _pem_blocks(text: str) -> list[tuple[str, str]]:
+    """(type, block) of every PEM block, in order, in time linear in the text.
+
+    A backtracking ``BEGIN (.*?) END \\1`` regex is quadratic on a value made of many
+    BEGIN lines without END (a tenant controls both the value and the template), so the
+    END positions are indexed once and each BEGIN looks its END up by bisection.
+    """
+    ends: dict[str, list[int]] = {}
+    for m in _PEM_END.finditer(text):
+        ends.setdefault(m.group(1), []).append(m.start())
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for m in _PEM_BEGIN.finditer(text):
+        if m.start() < pos:
+            continue
+        label = m.group(1)
+        candidates = ends.get(label, [])
+        i = bisect.bisect_left(candidates, m.end())
+        if i == len(candidates):
+            continue
+        stop = candidates[i] + len(f"-----END {label}-----")
+        out.append((label, text[m.start():stop] + "\n"))
+        pos = stop
+    return out
+
+
+def _filter_pem(value: Any, pem_type: Any) -> str:
     """Every PEM block of ``pem_type`` (e.g. ``CERTIFICATE``), in order (ESO's filterPEM)."""
-    blocks = [m.group(0).rstrip("\r\n") + "\n" for m in _PEM_BLOCK.finditer(str(value)) if m.group(1) == pem_type]
+    blocks = [block for label, block in _pem_blocks(str(value)) if label == pem_type]
     if not blocks:
-        raise _HelperError(f"filterPEM: no {pem_type} block found")
+        raise _HelperError("filterPEM: no block of the requested type found")
     return "".join(blocks)
 
 
@@ -151,8 +194,7 @@ def _pem_certificate(value: Any) -> str:
 
 
 def _pem_private_key(value: Any) -> str:
-    blocks = [m.group(0).rstrip("\r\n") + "\n" for m in _PEM_BLOCK.finditer(str(value))
-              if m.group(1).endswith("PRIVATE KEY")]
+    blocks = [block for label, block in _pem_blocks(str(value)) if label.endswith("PRIVATE KEY")]
     if not blocks:
         raise _HelperError("pemPrivateKey: no PRIVATE KEY block found")
     return blocks[0]
@@ -252,33 +294,72 @@ FILTERS: Mapping[str, Callable[..., Any]] = {
 
 
 # --------------------------------------------------------------------------- environment
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox plus a cap on ``*`` and ``**`` (memory exhaustion)."""
+@pass_environment
+def _join(environment: Environment, value: Any, d: str = "", attribute: str | int | None = None) -> str:
+    """Jinja's ``join``, with the joined size priced before the string is built."""
+    items = list(value)
+    if attribute is not None:
+        getter = make_attrgetter(environment, attribute)
+        items = [getter(x) for x in items]
+    sep = str(d)
+    limits.check_size(len(sep) * max(len(items) - 1, 0) + sum(limits.weight(x) for x in items), "join")
+    return sep.join(x if isinstance(x, str) else str(x) for x in items)
 
-    intercepted_binops = frozenset({"*", "**"})
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with every size-multiplying operation priced first.
+
+    Loops, outputs and ``~`` operands are routed through guard filters when a template is
+    parsed (:func:`~secretsync.api.template_limits.instrument`); method calls and the
+    ``* ** % +`` operators are priced here; filters are wrapped where they are registered.
+    """
+
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        limits.instrument(tree)
+        return tree
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_REPEAT:
-                    raise SecurityError("repetition result too large")
-        if operator == "**" and isinstance(right, int | float) and abs(right) > 1024:
-            raise SecurityError("exponent too large")
+        limits.step()
+        limits.guard_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        limits.step()
+        limits.check_arguments(args, kwargs)
+        args = limits.guard_method(__obj, args, kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        limits.check_value(result, "the result of a call")
+        return result
 
-def _scrub(message: str, secrets: Iterable[str]) -> str:
-    """Remove every value (and its repr form) from an error message."""
-    for s in sorted(set(secrets), key=len, reverse=True):
-        if not s:
-            continue
-        forms = {s, repr(s)[1:-1]}
-        for form in forms:
-            if len(form) >= 3 and form in message:
-                message = message.replace(form, "***")
-            elif form and (f"'{form}'" in message or f'"{form}"' in message):
-                message = message.replace(f"'{form}'", "'***'").replace(f'"{form}"', '"***"')
-    return message
+
+def _detail(exc: BaseException, static_names: frozenset[str]) -> str:
+    """What went wrong, from the exception's class: never its message, which may echo data."""
+    if isinstance(exc, LimitExceeded | _HelperError):
+        return str(exc)  # our own fixed texts
+    if isinstance(exc, SecurityError):
+        return "not allowed in a template (SecurityError)"
+    if isinstance(exc, UndefinedError):
+        m = _UNDEFINED_NAME.match(str(exc))
+        if m and m.group(1) in static_names:  # a name the template itself spells, not a looked-up value
+            return f"{m.group(1)!r} is undefined"
+        return "undefined attribute or item (UndefinedError)"
+    if isinstance(exc, RecursionError):
+        return "too deeply nested or recursive (RecursionError)"
+    return type(exc).__name__
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line of the innermost template frame (Jinja rewrites tracebacks to them)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 class TemplateEngine:
@@ -287,33 +368,51 @@ class TemplateEngine:
     def __init__(self, cache_size: int = 512) -> None:
         env = _Sandbox(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
         env.filters.update(FILTERS)
+        env.filters["join"] = _join
         # The PEM/PKCS#12 helpers and b64 are also callable as functions (ESO style).
         env.globals.update(FILTERS)
+        env.globals.pop("lipsum", None)  # lipsum(n) writes n paragraphs: nothing a Secret needs
+        for name, func in list(env.filters.items()):
+            env.filters[name] = limits.guard_filter(name, func)
+        env.filters.update({limits.LOOP: limits.guard_loop, limits.EMIT: limits.guard_emit,
+                            limits.VALUE: limits.guard_value})
         self._env = env
-        self._cache: OrderedDict[str, Template] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Template, frozenset[str]]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def compile(self, source: str) -> Template:
         """Compile (cached); raises jinja2.TemplateSyntaxError."""
+        return self._compile(source)[0]
+
+    def _compile(self, source: str) -> tuple[Template, frozenset[str]]:
         with self._lock:
-            tmpl = self._cache.get(source)
-            if tmpl is not None:
+            hit = self._cache.get(source)
+            if hit is not None:
                 self._cache.move_to_end(source)
-                return tmpl
-        tmpl = self._env.from_string(source)
+                return hit
+        tree = self._env.parse(source)
+        names = frozenset(n.name for n in tree.find_all(nodes.Name))
+        entry = (self._env.from_string(tree), names)
         with self._lock:
-            self._cache[source] = tmpl
+            self._cache[source] = entry
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return tmpl
+        return entry
+
+    @staticmethod
+    def _syntax_error(obj_ref: str, key: str, exc: TemplateSyntaxError, echo: bool) -> TemplateError:
+        detail = f"syntax error at line {exc.lineno}"
+        if echo and exc.message:
+            detail += f": {exc.message}"
+        return TemplateError(obj_ref, key, detail)
 
     def check_syntax(self, obj_ref: str, key: str, source: str) -> None:
         """Raise TemplateError when ``source`` does not compile (for validation before any fetch)."""
         try:
-            self.compile(source)
+            self._compile(source)
         except TemplateSyntaxError as exc:
-            raise TemplateError(obj_ref, key, f"syntax error at line {exc.lineno}: {exc.message}") from None
+            raise self._syntax_error(obj_ref, key, exc, True) from None
 
     def render(
         self,
@@ -322,51 +421,49 @@ class TemplateEngine:
         source: str,
         values: Mapping[str, SecretValue],
         lookup: ResourceLookup | None = None,
+        *,
+        source_is_secret: bool = False,
     ) -> SecretValue:
         """Render one template with ``values`` as variables; the result is a SecretValue.
 
-        Raises TemplateError (naming ``obj_ref`` and ``key``, never a value). Errors the
-        lookup callback raises from :mod:`secretsync.core.errors` other than NotFound (e.g.
-        the API server is unavailable) propagate unchanged so they are retried.
+        Raises TemplateError naming ``obj_ref``, ``key``, the template line and the error
+        class, never a value. A lookup that fails for a passing reason (API server
+        unavailable) raises :class:`~secretsync.core.errors.Unavailable` so it is retried.
+        ``source_is_secret``: the template came from a Secret, so a syntax error does not
+        quote it either.
         """
         texts = {k: to_text(v.reveal()) for k, v in values.items()}
         try:
-            tmpl = self.compile(source)
+            tmpl, names = self._compile(source)
         except TemplateSyntaxError as exc:
-            raise TemplateError(obj_ref, key, f"syntax error at line {exc.lineno}: {exc.message}") from None
+            raise self._syntax_error(obj_ref, key, exc, not source_is_secret) from None
         variables: dict[str, Any] = {k: v for k, v in texts.items() if k.isidentifier()}
         variables["values"] = texts
-        variables.update(self._lookup_functions(lookup, texts))
+        variables.update(self._lookup_functions(lookup))
+        out: list[str] = []
         try:
-            out: list[str] = []
-            size = 0
-            for chunk in tmpl.generate(variables):
-                size += len(chunk)
-                if size > MAX_OUTPUT:
-                    raise TemplateError(obj_ref, key, f"output larger than {MAX_OUTPUT} bytes")
-                out.append(chunk)
-        except TemplateError:
-            raise
+            with limits.budget():
+                size = 0
+                for chunk in tmpl.generate(variables):
+                    size += len(chunk)
+                    if size > MAX_OUTPUT:
+                        raise LimitExceeded(f"output larger than {MAX_OUTPUT} bytes")
+                    out.append(chunk)
         except SecretSyncError as exc:
             if exc.retryable:
                 raise
-            raise TemplateError(obj_ref, key, _scrub(str(exc), texts.values())) from None
-        except _HelperError as exc:
-            raise TemplateError(obj_ref, key, str(exc)) from None
-        except SecurityError as exc:
-            detail = "not allowed in a template: " + _scrub(str(exc), texts.values())
-            raise TemplateError(obj_ref, key, detail) from None
-        except UndefinedError as exc:
-            raise TemplateError(obj_ref, key, _scrub(str(exc), texts.values())) from None
-        except JinjaTemplateError as exc:
-            raise TemplateError(obj_ref, key, _scrub(str(exc), texts.values())) from None
-        except Exception as exc:  # any error a built-in raised while handling a value
-            detail = f"{type(exc).__name__}: {_scrub(str(exc), texts.values())}"
-            raise TemplateError(obj_ref, key, detail) from None
+            raise TemplateError(obj_ref, key, self._where(exc) + type(exc).__name__) from None
+        except Exception as exc:  # any error a filter, method or operator raised while handling a value
+            raise TemplateError(obj_ref, key, self._where(exc) + _detail(exc, names)) from None
         return SecretValue(to_bytes("".join(out)))
 
     @staticmethod
-    def _lookup_functions(lookup: ResourceLookup | None, texts: Mapping[str, str]) -> dict[str, Any]:
+    def _where(exc: BaseException) -> str:
+        line = _template_line(exc)
+        return f"line {line}: " if line is not None else ""
+
+    @staticmethod
+    def _lookup_functions(lookup: ResourceLookup | None) -> dict[str, Any]:
         def fetch(kind: str, name: Any, key: Any) -> str:
             if lookup is None:
                 raise _HelperError(f"{kind} lookups are not available here")
@@ -374,7 +471,18 @@ class TemplateEngine:
                 raise _HelperError(f"{kind} name must be a name in the same namespace")
             if not isinstance(key, str) or not _KEY.match(key):
                 raise _HelperError(f"{kind} key must be a valid key")
-            result = lookup(kind, name, key)
+            # Names and keys may be computed from values, so no message below quotes them.
+            b = limits.current()
+            try:
+                with b.paused() if b is not None else contextlib.nullcontext():
+                    result = lookup(kind, name, key)
+            except SecretSyncError as exc:
+                if exc.retryable:
+                    raise Unavailable(f"a {kind} lookup of the template failed for now", operation="template",
+                                      delay=getattr(exc, "delay", None)) from None
+                if isinstance(exc, NotFound):
+                    raise _HelperError(f"{kind} lookup: the {kind} or its key does not exist") from None
+                raise _HelperError(f"{kind} lookup failed ({type(exc).__name__})") from None
             return to_text(result.reveal()) if isinstance(result, SecretValue) else str(result)
 
         def config_map_key(name: Any, key: Any) -> str:
@@ -420,7 +528,8 @@ class TemplateEngine:
                         raise
                     raise TemplateError(es.ref, label, f"cannot read the template: {exc}") from None
                 text = to_text(source.reveal()) if isinstance(source, SecretValue) else str(source)
-                rendered[item.key] = self.render(es.ref, label, text, values, lookup)
+                rendered[item.key] = self.render(es.ref, label, text, values, lookup,
+                                                 source_is_secret=kind == "Secret")
         for key, source in tmpl.data.items():
             rendered[key] = self.render(es.ref, key, source, values, lookup)
         if tmpl.merge_policy == "Merge":

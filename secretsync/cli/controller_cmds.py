@@ -61,6 +61,8 @@ def _namespaces(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--metrics-port", type=int, default=8080, show_default=True,
               help="Port for /metrics, /healthz and /readyz (0: pick a free one; -1: off).")
 @click.option("--metrics-host", default="0.0.0.0", show_default=True)
+@click.option("--metrics-object-labels/--no-metrics-object-labels", default=True, show_default=True,
+              help="ESO-compatible metrics carry each object's name; off: summed per namespace (huge clusters).")
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
               help="Run as one of several replicas; only the Lease holder writes.")
 @click.option("--lease-name", default="secretsync-controller", show_default=True)
@@ -86,6 +88,7 @@ def controller(
     shard: str | None,
     metrics_port: int,
     metrics_host: str,
+    metrics_object_labels: bool,
     leader_elect: bool,
     lease_name: str,
     lease_namespace: str,
@@ -111,7 +114,8 @@ def controller(
         leader=LeaderSettings(enabled=leader_elect, lease_name=lease_name, lease_namespace=lease_namespace,
                               identity=identity, lease_duration=lease_duration, renew_deadline=renew,
                               retry_period=max(0.5, min(2.0, lease_duration / 7))),
-        metrics=MetricsSettings(port=None if metrics_port < 0 else metrics_port, host=metrics_host),
+        metrics=MetricsSettings(port=None if metrics_port < 0 else metrics_port, host=metrics_host,
+                                object_labels=metrics_object_labels),
         scope=ScopeSettings(namespaces=_namespaces(namespaces), namespace_selector=namespace_selector,
                             shard=shard_i, shards=shard_n),
         trust=TrustSettings(namespaced_ambient_identity=allow_namespaced_ambient_identity,

@@ -32,6 +32,7 @@ from secretsync.api.models import (
 
 from .events import EventRecorder, ObjectRef
 from .kubeapi import KubeApi, KubeError, Resource
+from .metrics import ObjectCondition
 from .reconciler import Outcome, now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,11 @@ class ClusterExternalSecretReconciler:
 
     def forget_all(self) -> None:
         self._written.clear()
+
+    def object_conditions(self) -> list[ObjectCondition]:
+        """Every condition of every ClusterExternalSecret as last written (for ESO's gauge)."""
+        return [ObjectCondition(KIND_CLUSTER_EXTERNAL_SECRET, "", name, c.type, c.status)
+                for name, st in list(self._written.items()) for c in st.conditions]
 
 
 def _strip(s: ClusterExternalSecretStatus) -> Any:

@@ -49,7 +49,7 @@ from secretsync.core.values import SecretValue
 
 from .events import EventRecorder, ObjectRef
 from .kubeapi import CONFIGMAPS, SECRETS, KubeApi, KubeError, Resource
-from .metrics import Metrics
+from .metrics import Metrics, ObjectCondition
 from .providercache import Entry
 from .secretwriter import Desired, SecretWriter, TargetRefused
 from .settings import ControllerSettings
@@ -130,7 +130,9 @@ class ExternalSecretReconciler:
         try:
             return self._sync(es, fresh)
         finally:
-            self.metrics.sync_duration.labels(KIND_EXTERNAL_SECRET).observe(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - t0
+            self.metrics.sync_duration.labels(KIND_EXTERNAL_SECRET).observe(elapsed)
+            self.metrics.eso.reconciled(es.namespace, es.name, elapsed)
 
     def invalid(self, namespace: str, name: str, uid: str | None, generation: int | None, message: str,
                 status: ExternalSecretStatus | None) -> Outcome:
@@ -140,10 +142,13 @@ class ExternalSecretReconciler:
                            generation=generation)
         self.events.emit(ref, "Warning", "InvalidSpec", message)
         self.metrics.reconcile_errors.labels(KIND_EXTERNAL_SECRET, "InvalidSpec").inc()
+        self.metrics.eso.reconciled(namespace, name, 0.0)
+        self.metrics.eso.failed(namespace, name)
         return Outcome()
 
     def forget(self, namespace: str, name: str) -> None:
         self.memo.pop((namespace, name), None)
+        self.metrics.eso.forget(namespace, name)
 
     def conditions(self) -> list[tuple[str, str]]:
         """(status, reason) of every ExternalSecret's Ready condition, for the metrics gauge."""
@@ -153,6 +158,11 @@ class ExternalSecretReconciler:
             if cond is not None:
                 out.append((cond.status, cond.reason or ""))
         return out
+
+    def object_conditions(self) -> list[ObjectCondition]:
+        """Every condition of every ExternalSecret as last written (for ESO's condition gauge)."""
+        return [ObjectCondition(KIND_EXTERNAL_SECRET, ns, name, c.type, c.status)
+                for (ns, name), memo in list(self.memo.items()) for c in memo.status.conditions]
 
     # -- the sync --------------------------------------------------------------------------
     def _refresh_interval(self, es: ExternalSecret) -> float | None:
@@ -502,6 +512,7 @@ class ExternalSecretReconciler:
         """Ready=False with the reason; the Secret is left as it is."""
         log.info("ExternalSecret %s/%s not ready: %s: %s", es.namespace, es.name, reason, message)
         self.metrics.reconcile_errors.labels(KIND_EXTERNAL_SECRET, reason).inc()
+        self.metrics.eso.failed(es.namespace, es.name)
         self.events.emit(self._ref(es), "Warning", reason, message)
         self._write_status(es.namespace, es.name, es.status, ready=False, reason=reason, message=message,
                            generation=es.meta.generation, versions=versions)

@@ -177,7 +177,7 @@ class Controller:
         self.settings = settings or ControllerSettings()
         s = self.settings
         self.calls = calls or CallRecorder()
-        self.metrics = Metrics()
+        self.metrics = Metrics(object_labels=self.settings.metrics.object_labels)
         self.identity = s.leader.identity or default_identity()
         self.queue: WorkQueue[QKey] = WorkQueue(Backoff(s.queue.backoff_base, s.queue.backoff_max, s.queue.jitter))
         self.metrics.queue_depth.set_function(lambda: len(self.queue))
@@ -305,6 +305,8 @@ class Controller:
             namespaces=self._namespaces_in_scope, existing=self._existing_es, owned_by=self._owned_by,
             floor=s.refresh.cluster_external_floor)
         self.metrics.watch_conditions(self.es_reconciler.conditions)
+        for source in (self.es_reconciler, self.store_reconciler, self.ces_reconciler):
+            self.metrics.watch_object_conditions(source.object_conditions)
         self.events.start()
         self.ns_informer.add_handler(self._on_namespace)
         for inf in self.es_informers.values():

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from secretsync.api.models import API_VERSION, KIND_EXTERNAL_SECRET, ExternalSecret
+from secretsync.api.models import API_VERSION, KIND_EXTERNAL_SECRET, PRIVILEGED_SECRET_TYPES, ExternalSecret
 from secretsync.core.values import SecretValue
 
 from .hashing import STATE_VERSION, data_hash, decode_data, state_hash
@@ -275,6 +275,10 @@ class SecretWriter:
         if is_managed and owner != es.name:
             raise TargetRefused("SecretOwnedByOther",
                                 f"Secret {ns}/{name} is managed by ExternalSecret {ns}/{owner}")
+        if existing.get("type") in PRIVILEGED_SECRET_TYPES:
+            raise TargetRefused("SecretTypeNotAllowed",
+                                f"Secret {ns}/{name} has type {existing.get('type')!r}: the controller never "
+                                "writes into a Secret Kubernetes fills with cluster credentials")
         adopt = (es.meta.annotations.get(ADOPT_ANNOTATION) == "true" or ann.get(ADOPT_ANNOTATION) == "true")
         if not is_managed and not adopt:
             raise TargetRefused(

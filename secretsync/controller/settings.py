@@ -123,6 +123,8 @@ class MetricsSettings:
 
     port: int | None = 8080
     host: str = "0.0.0.0"
+    #: ESO-compatible metrics carry each object's name; off: summed per namespace (huge clusters).
+    object_labels: bool = True
 
 
 @dataclass(frozen=True, slots=True)

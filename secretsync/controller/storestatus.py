@@ -24,6 +24,7 @@ from secretsync.core.errors import ProviderError
 from secretsync.core.registry import get_factory
 
 from .kubeapi import KubeApi, KubeError, Resource
+from .metrics import ObjectCondition
 from .reconciler import Outcome, now_rfc3339
 from .stores import StoreManager, needs_es_namespace
 
@@ -90,6 +91,11 @@ class StoreStatusReconciler:
     def forget_all(self) -> None:
         """Leadership lost: what we wrote may since have been overwritten by another replica."""
         self._written.clear()
+
+    def object_conditions(self) -> list[ObjectCondition]:
+        """Every condition of every store as last written (for ESO's condition gauges)."""
+        return [ObjectCondition(kind, ns, name, c.type, c.status)
+                for (kind, ns, name), st in list(self._written.items()) for c in st.conditions]
 
     def ready(self, kind: str, namespace: str, name: str) -> bool | None:
         st = self._written.get((kind, namespace, name))

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import abc
 import enum
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import NotFound, ProviderError
+from .regex import search as regex_search
 from .settings import ClientSettings
 from .values import SecretValue
 
@@ -109,7 +109,7 @@ class ListFilter:
         """Client-side check; adapters apply it after any server-side filtering."""
         if self.prefix and not meta.name.startswith(self.prefix):
             return False
-        if self.name_regex and not re.search(self.name_regex, meta.name):
+        if self.name_regex and not regex_search(self.name_regex, meta.name):
             return False
         return all(meta.tags.get(k) == v for k, v in self.tags.items())
 

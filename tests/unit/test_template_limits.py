@@ -1,0 +1,206 @@
+"""A hostile tenant's templates: bounded in memory and time, and no error ever echoes a value."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from secretsync.api.models import InvalidSpec, parse_external_secret
+from secretsync.api.template import TemplateEngine, TemplateError
+from secretsync.core.errors import NotFound, Unavailable
+from secretsync.core.values import SecretValue
+from tests.conftest import CANARY
+
+REF = "ExternalSecret/tenant/attack"
+
+
+@pytest.fixture(scope="module")
+def engine() -> TemplateEngine:
+    return TemplateEngine()
+
+
+def _lookup(kind: str, name: str, key: str) -> SecretValue:
+    if name == "creds":
+        return SecretValue(CANARY)
+    raise NotFound(f"{kind} {name} not found", key=key)
+
+
+def _render(engine: TemplateEngine, source: str, **values: str) -> str:
+    sv = {k: SecretValue(v) for k, v in {"password": CANARY, **values}.items()}
+    return engine.render(REF, "out", source, sv, _lookup).reveal().decode()
+
+
+def _forms(value: str) -> list[str]:
+    """The value and what templates commonly turn it into: none may appear in an error."""
+    return [value, value.upper(), value.lower(), value[3:15], value[::-1], base64.b64encode(value.encode()).decode(),
+            json.dumps(value), repr(value)[1:-1][:12], value.replace("-", "")[:12]]
+
+
+MEMORY_BOMBS = [
+    "{{ password.center(10**9) }}",
+    "{{ password.ljust(10**8) }}",
+    "{{ password.zfill(10**8) }}",
+    "{{ password | center(10**8) }}",
+    "{{ password * 10**6 }}",
+    "{{ [password] * 10**6 | toJson }}",
+    "{{ '{:>999999999}'.format(password) }}",
+    "{{ '%999999999s' % password }}",
+    "{{ '%999999999s' | format(password) }}",
+    "{{ ('a' * 1000000).replace('a', password) }}",
+    "{{ password | replace('', 'x' * 1000000) }}",
+    "{{ ((password ~ '\n') * 10000) | indent(100000) }}",
+    "{{ ([password] * 100000) | join(password * 100) }}",
+    "{{ (password * 100).join([password] * 100000) }}",
+    "{{ password | wordwrap(1, wrapstring='x' * 1000000) }}",
+    "{{ ('\t' * 100000).expandtabs(100000) }}",
+    "{{ password.translate({97: 'x' * 100000}) }}",
+    "{{ (1).to_bytes(10**9, 'big') }}",
+    "{{ (10**1000) ** 1000 }}",
+    "{{ password | batch(10**6, 'x') | list }}",
+    "{{ lipsum(100000) }}",
+    "{% set ns = namespace(x=password) %}{% for i in range(64) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x }}",
+    "{% set ns = namespace(x=password) %}{% for i in range(64) %}{% set ns.x = ns.x + ns.x %}{% endfor %}x",
+    "{% set ns = namespace(x=[password]) %}{% for i in range(64) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}"
+    "{{ ns.x | toJson }}",
+    "{% set ns = namespace(x=[password]) %}{% for i in range(64) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}"
+    "{{ ns | string }}",
+    "{% set x %}{% for i in range(100000) %}{{ password * 1000 }}{% endfor %}{% endset %}x",
+    "{{ ('a: &a [' ~ (password ~ ',') * 9 ~ ']\nb: &b [' ~ '*a,' * 9 ~ ']\nc: [' ~ '*b,' * 9 ~ ']') | fromYaml "
+    "| toJson }}",
+]
+
+TIME_BOMBS = [
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{% for i in range(100000) %}{% for j in password * 1000 %}{% endfor %}{% endfor %}",
+    "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+    "{{ ('-----BEGIN A-----\n' * 50000) | filterPEM('A') }}",
+]
+
+
+@pytest.mark.parametrize("source", MEMORY_BOMBS + TIME_BOMBS)
+def test_a_bomb_fails_fast_and_names_only_the_key_and_line(engine: TemplateEngine, source: str) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(TemplateError) as info:
+        _render(engine, source)
+    assert time.monotonic() - t0 < 3.0
+    message = str(info.value)
+    assert message.startswith(f"{REF}: template 'out': ")
+    for form in _forms(CANARY):
+        assert form not in message
+
+
+LEAKY = [
+    "{{ password | filterPEM(password) }}",
+    "{{ filterPEM(password, password) }}",
+    "{{ password + 1 }}",
+    "{{ values[password] }}",
+    "{{ values[password | upper] }}",
+    "{{ {}[password[3:15]] }}",
+    "{{ values[password | b64enc] }}",
+    "{{ values[password[::-1]] }}",
+    "{{ password | b64dec | fromJson }}",
+    "{{ password | fromJson }}",
+    "{{ '%d' % password }}",
+    "{{ password ~ 1 + 1 }}",
+    "{{ password | pkcs12key }}",
+    "{{ password.__class__ }}",
+    "{{ 1 + secretKey('creds', 'k') }}",
+    "{{ values[secretKey('creds', 'k') | lower] }}",
+    "{{ secretKey(secretKey('creds', 'k') | lower, 'k') }}",
+    "{{ configMapKey(password | lower, 'k') }}",
+    "{{ password.nope }}",
+    "{{ dict(a=1)[password] }}",
+    "{{ password | round }}",
+    "{{ range(password | length, password) }}",
+]
+
+
+@pytest.mark.parametrize("source", LEAKY)
+def test_errors_carry_no_value_no_slice_no_transform(engine: TemplateEngine, source: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        _render(engine, "first line\n" + source)
+    message = str(info.value)
+    for form in _forms(CANARY):
+        assert form not in message, message
+    assert "template 'out'" in message and "line 2" in message
+
+
+def test_an_undefined_name_written_in_the_template_is_named(engine: TemplateEngine) -> None:
+    with pytest.raises(TemplateError, match=r"template 'out': line 1: 'pasword' is undefined"):
+        _render(engine, "{{ pasword }}")
+
+
+def test_a_lookup_outage_is_retried_and_quotes_no_name(engine: TemplateEngine) -> None:
+    def down(kind: str, name: str, key: str) -> str:
+        raise Unavailable(f"cannot read Secret {name}")
+
+    with pytest.raises(Unavailable) as info:
+        engine.render(REF, "out", "{{ secretKey(password | lower, 'k') }}", {"password": SecretValue(CANARY)}, down)
+    assert CANARY.lower() not in str(info.value)
+
+
+def test_ordinary_templates_still_render(engine: TemplateEngine) -> None:
+    assert _render(engine, "{{ password | upper | replace('-', '_') }}") == CANARY.upper().replace("-", "_")
+    assert _render(engine, "{% for c in ['a', 'b'] %}{{ c }}{% endfor %}{{ ','.join(['x', 'y']) }}") == "abx,y"
+    assert _render(engine, "{{ '%s:%s' | format('u', password) }} {{ '{}@{}'.format('u', 'h') }}") == \
+        f"u:{CANARY} u@h"
+    assert _render(engine, "{{ 'k: v\n' | indent(2, true) }}{{ ['a', 'b'] | join('-') }}") == "  k: v\na-b"
+    assert _render(engine, "{{ secretKey('creds', 'k') }}") == CANARY
+    assert _render(engine, "{% set d = password | b64enc | b64dec %}{{ d == password }}") == "True"
+    assert _render(engine, "{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}"
+                           "{% endfor %}{{ ns.n }} {{ ns | string | length > 0 }}") == "6 True"
+
+
+def test_a_render_bomb_keeps_peak_memory_bounded() -> None:
+    """Peak RSS of a fresh process rendering every memory bomb stays within 64 MiB of its baseline."""
+    code = textwrap.dedent(f"""
+        import json, resource
+        from secretsync.api.template import TemplateEngine, TemplateError
+        from secretsync.core.values import SecretValue
+        engine = TemplateEngine()
+        engine.render("r", "k", "{{{{ password | upper }}}}", {{"password": SecretValue("x")}})
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        refused = 0
+        for source in json.loads({json.dumps(json.dumps(MEMORY_BOMBS))}):
+            try:
+                engine.render("r", "k", source, {{"password": SecretValue("{CANARY}")}})
+            except TemplateError:
+                refused += 1
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({{"base_kib": base, "peak_kib": peak, "refused": refused}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["refused"] == len(MEMORY_BOMBS)
+    assert result["peak_kib"] - result["base_kib"] < 64 * 1024, result
+
+
+def _es(template: dict[str, object]) -> object:
+    return parse_external_secret({
+        "apiVersion": "secretsync.io/v1alpha1", "kind": "ExternalSecret",
+        "metadata": {"name": "attack", "namespace": "tenant"},
+        "spec": {"secretStoreRef": {"name": "s"}, "data": [{"secretKey": "t", "remoteRef": {"key": "k"}}],
+                 "target": {"template": template}},
+    })
+
+
+@pytest.mark.parametrize("template, field", [
+    ({"type": "kubernetes.io/service-account-token"}, "spec.target.template.type"),
+    ({"type": "bootstrap.kubernetes.io/token"}, "spec.target.template.type"),
+    ({"type": "Opaque", "metadata": {"annotations": {"kubernetes.io/service-account.name": "default"}}},
+     "spec.target.template.metadata.annotations"),
+])
+def test_templates_cannot_make_privileged_secret_types(template: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidSpec, match=field.replace(".", r"\.")):
+        _es(template)
+
+
+def test_ordinary_secret_types_are_accepted() -> None:
+    _es({"type": "kubernetes.io/tls"})
+    _es({"type": "kubernetes.io/dockerconfigjson"})
