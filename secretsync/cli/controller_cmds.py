@@ -18,6 +18,7 @@ import click
 
 from secretsync.controller import Controller, ControllerSettings, KubeApi
 from secretsync.controller.settings import (
+    EventSettings,
     LeaderSettings,
     MetricsSettings,
     ProviderSettings,
@@ -71,6 +72,12 @@ def _namespaces(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--workers", type=int, default=4, show_default=True, help="Concurrent reconciles.")
 @click.option("--min-refresh", type=float, default=1.0, show_default=True,
               help="Shortest refresh interval honoured, in seconds.")
+@click.option("--webhook-port", type=int, default=-1, show_default=True,
+              help="Port of the change-notice receiver (signed webhook, Azure Event Grid; 0: pick a free one; "
+                   "-1: off). See docs/events.md.")
+@click.option("--webhook-host", default="0.0.0.0", show_default=True)
+@click.option("--events-rate", type=float, default=5.0, show_default=True,
+              help="Targeted reads per second per store triggered by change notices (a flood waits and merges).")
 def controller(
     namespaces: tuple[str, ...],
     namespace_selector: str | None,
@@ -84,6 +91,9 @@ def controller(
     identity: str,
     workers: int,
     min_refresh: float,
+    webhook_port: int,
+    webhook_host: str,
+    events_rate: float,
 ) -> None:
     """Keep Kubernetes Secrets in sync with ExternalSecrets (runs until SIGTERM/SIGINT)."""
     ctx = current()
@@ -103,6 +113,8 @@ def controller(
         metrics=MetricsSettings(port=None if metrics_port < 0 else metrics_port, host=metrics_host),
         scope=ScopeSettings(namespaces=_namespaces(namespaces), namespace_selector=namespace_selector,
                             shard=shard_i, shards=shard_n),
+        events=replace(EventSettings(), webhook_port=None if webhook_port < 0 else webhook_port,
+                       webhook_host=webhook_host, rate=max(0.1, events_rate)),
     )
     api = KubeApi.from_config(ctx.kubeconfig, ctx.kube_context, timeout=settings.kube_timeout)
     ctl = Controller(api, settings)
