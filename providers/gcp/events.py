@@ -82,7 +82,7 @@ class PubSubFeed:
                 except gexc.DeadlineExceeded:
                     return None  # nothing arrived within the wait
                 except Exception as exc:
-                    error = map_error(exc, operation)
+                    error = map_error(exc, operation=operation)
                     cause = sanitized_cause(exc, error)
             raise error from cause
 
@@ -119,7 +119,7 @@ def open_feed(config: Mapping[str, Any], subscription: str, settings: ClientSett
     validate_subscription(subscription)
     settings = settings or ClientSettings()
     try:
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
         if os.environ.get("PUBSUB_EMULATOR_HOST"):
             subscriber = pubsub_v1.SubscriberClient()
@@ -129,6 +129,6 @@ def open_feed(config: Mapping[str, Any], subscription: str, settings: ClientSett
     except ProviderError:
         raise
     except Exception as exc:
-        error = map_error(exc, "open")
+        error = map_error(exc, operation="open")
         raise error from sanitized_cause(exc, error)
     return PubSubFeed(subscriber, subscription, str(config.get("prefix") or ""), settings)

@@ -378,8 +378,7 @@ class StoreCache:
         usage = self.usage()
         names = set(names)
         keys = sorted(names & usage.keys)
-        finds = [p for p in usage.find_prefixes]
-        found_hit = any(p is None or any(n.startswith(p) for n in names) for p in finds)
+        found_hit = any(p is None or any(n.startswith(p) for n in names) for p in usage.find_prefixes)
         changed: set[str] = set()
         if keys:
             with self._io:
