@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import NoRegionError
 
+from secretsync.core.changes import ChangeFeed
 from secretsync.core.contract import Capabilities, CredentialUse, SecretsClient
 from secretsync.core.errors import InvalidConfig, ProviderError
 from secretsync.core.settings import ClientSettings
@@ -15,6 +16,7 @@ from secretsync.core.values import SecretValue
 from .client import CAPABILITIES, AwsClient
 from .config import PROVIDER, config_from_url, credential_use, parse_config
 from .error_mapping import map_error
+from .events import open_feed, validate_queue_url
 from .sdk import build_client
 
 
@@ -55,6 +57,20 @@ class AwsFactory:
         except Exception as exc:
             raise map_error(exc, "open") from exc
         return AwsClient(api, cfg, settings, limiter)
+
+    # -- change feed (secretsync.core.changes.ChangeFeedFactory) -----------------------------
+    def validate_feed(self, subscription: str) -> None:
+        validate_queue_url(subscription)
+
+    def open_feed(
+        self,
+        config: Mapping[str, Any],
+        subscription: str,
+        settings: ClientSettings | None = None,
+        credentials: Mapping[str, SecretValue] | None = None,
+    ) -> ChangeFeed:
+        """An SQS queue fed by EventBridge (providers/aws/events.py), with the store's session."""
+        return open_feed(config, subscription, settings, credentials)
 
 
 factory = AwsFactory()

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from secretsync.core.changes import ChangeFeed
 from secretsync.core.contract import CredentialUse, SecretsClient
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.settings import ClientSettings
@@ -32,6 +33,7 @@ from secretsync.core.values import SecretValue
 from .api import SecretManagerApi
 from .client import CAPABILITIES, GcpClient
 from .connect import build_sdk_client, connection_spec
+from .events import open_feed, validate_subscription
 from .naming import encode_secret_id
 
 _PROJECT = re.compile(r"^(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$")
@@ -120,6 +122,21 @@ class GcpFactory:
         api = SecretManagerApi(lambda: build_sdk_client(spec), settings)
         return GcpClient(str(config["project"]), config.get("location"), api, settings,
                          prefix=str(config.get("prefix") or ""), where=spec.describe())
+
+    # -- change feed (secretsync.core.changes.ChangeFeedFactory) -----------------------------
+    def validate_feed(self, subscription: str) -> None:
+        validate_subscription(subscription)
+
+    def open_feed(
+        self,
+        config: Mapping[str, Any],
+        subscription: str,
+        settings: ClientSettings | None = None,
+        credentials: Mapping[str, SecretValue] | None = None,
+    ) -> ChangeFeed:
+        """A Pub/Sub subscription of Secret Manager notifications (providers/gcp/events.py)."""
+        self.validate_config(config)
+        return open_feed(config, subscription, settings, credentials)
 
 
 factory = GcpFactory()

@@ -423,6 +423,35 @@ class NamespaceCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookEvents:
+    """A pushed notice source: senders prove they hold this key (docs/events.md)."""
+
+    secret_ref: Annotated[SecretKeySelector, Wire(
+        "secretRef",
+        "The key senders sign with (generic webhook) or present (Event Grid). A SecretStore may only "
+        "name a Secret of its own namespace; a ClusterSecretStore must name the namespace.",
+    )]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEvents:
+    """Change notices for this store, so a provider change reaches the Secret in seconds.
+
+    Notices only accelerate: ExternalSecrets still refresh at their interval, which catches a
+    lost notice. A notice makes the controller read only the keys it names that are in use.
+    """
+
+    subscription: Annotated[str | None, Wire(
+        "subscription",
+        "A provider feed the controller pulls with this store's credentials: an SQS queue URL fed by "
+        "EventBridge (aws), a Pub/Sub subscription of Secret Manager notifications (gcp).",
+    )] = None
+    webhook: Annotated[WebhookEvents | None, Wire(
+        "webhook", "Accept pushed notices for this store (signed webhook, Azure Event Grid).",
+    )] = None
+
+
+@dataclass(frozen=True, slots=True)
 class SecretStoreSpec:
     provider: Annotated[ProviderSpec, Wire("provider", "Where the secrets live: exactly one provider block.")]
     refresh_interval: Annotated[float | None, Wire(
@@ -438,6 +467,9 @@ class SecretStoreSpec:
     conditions: Annotated[tuple[NamespaceCondition, ...], Wire(
         "conditions", "ClusterSecretStore only: which namespaces may use it (none = all)."
     )] = ()
+    events: Annotated[StoreEvents | None, Wire(
+        "events", "Push notices of provider changes (optional; polling still runs)."
+    )] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -994,6 +1026,9 @@ def _check_store_refs(kind: str, namespace: str | None, spec: SecretStoreSpec, p
     controller (which can read Secrets everywhere) hand them credentials from namespace B.
     ESO enforces the same rule.
     """
+    if kind == KIND_CLUSTER_SECRET_STORE and spec.events is not None and spec.events.webhook is not None \
+            and not spec.events.webhook.secret_ref.namespace:
+        problems.add("spec.events.webhook.secretRef.namespace", "a ClusterSecretStore must name the namespace")
     if kind != KIND_SECRET_STORE or namespace is None:
         return
     base = f"spec.provider.{spec.provider.name}"
@@ -1007,6 +1042,10 @@ def _check_store_refs(kind: str, namespace: str | None, spec: SecretStoreSpec, p
                      f"a SecretStore may only reference ServiceAccounts in its own namespace {namespace!r}")
     if spec.conditions:
         problems.add("spec.conditions", "only a ClusterSecretStore takes conditions")
+    hook = spec.events.webhook if spec.events is not None else None
+    if hook is not None and hook.secret_ref.namespace not in (None, namespace):
+        problems.add("spec.events.webhook.secretRef.namespace",
+                     f"a SecretStore may only reference Secrets in its own namespace {namespace!r}")
 
 
 def parse_secret_store(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> SecretStore:

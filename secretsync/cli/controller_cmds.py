@@ -18,6 +18,7 @@ import click
 
 from secretsync.controller import Controller, ControllerSettings, KubeApi
 from secretsync.controller.settings import (
+    EventSettings,
     LeaderSettings,
     MetricsSettings,
     ProviderSettings,
@@ -82,6 +83,12 @@ def _namespaces(values: tuple[str, ...]) -> tuple[str, ...]:
               envvar="SECRETSYNC_ALLOW_CLUSTER_STORE_FILES",
               help="Let ClusterSecretStores name files of the controller: caCert, an AWS profile, a file store "
                    "(off: no store may; see docs/security.md).")
+@click.option("--webhook-port", type=int, default=-1, show_default=True,
+              help="Port of the change-notice receiver (signed webhook, Azure Event Grid; 0: pick a free one; "
+                   "-1: off). See docs/events.md.")
+@click.option("--webhook-host", default="0.0.0.0", show_default=True)
+@click.option("--events-rate", type=float, default=5.0, show_default=True,
+              help="Targeted reads per second per store triggered by change notices (a flood waits and merges).")
 def controller(
     namespaces: tuple[str, ...],
     namespace_selector: str | None,
@@ -98,6 +105,9 @@ def controller(
     min_refresh: float,
     allow_namespaced_ambient_identity: bool,
     allow_cluster_store_files: bool,
+    webhook_port: int,
+    webhook_host: str,
+    events_rate: float,
 ) -> None:
     """Keep Kubernetes Secrets in sync with ExternalSecrets (runs until SIGTERM/SIGINT)."""
     ctx = current()
@@ -120,6 +130,8 @@ def controller(
                             shard=shard_i, shards=shard_n),
         trust=TrustSettings(namespaced_ambient_identity=allow_namespaced_ambient_identity,
                             cluster_store_files=allow_cluster_store_files),
+        events=replace(EventSettings(), webhook_port=None if webhook_port < 0 else webhook_port,
+                       webhook_host=webhook_host, rate=max(0.1, events_rate)),
     )
     api = KubeApi.from_config(ctx.kubeconfig, ctx.kube_context, timeout=settings.kube_timeout)
     ctl = Controller(api, settings)

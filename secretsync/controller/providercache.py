@@ -410,6 +410,35 @@ class StoreCache:
                     found.update({k: fetched[k] for k in missing})
         return found
 
+    def refetch_notified(self, names: Iterable[str]) -> set[str]:
+        """Read the named keys now because a change notice named them (controller/changefeed.py).
+
+        Only keys in use are read (a notice for anything else costs nothing). A name under a
+        ``find`` prefix expires the listing, so the next reconcile of those ExternalSecrets
+        lists again. Returns the keys whose value or state moved; ``on_changed`` hears the
+        same, so exactly their ExternalSecrets re-sync. Store-wide failures raise.
+        """
+        usage = self.usage()
+        names = set(names)
+        keys = sorted(names & usage.keys)
+        found_hit = any(p is None or any(n.startswith(p) for n in names) for p in usage.find_prefixes)
+        changed: set[str] = set()
+        if keys:
+            with self._io:
+                fetched: dict[str, Entry] = {}
+                try:
+                    self._fetch(keys, None, fetched)
+                finally:
+                    changed = self._commit(fetched)
+        if found_hit:
+            with self._lock:
+                self._listing = None
+                self.cycle_at = -math.inf
+            changed |= names
+        if changed and self.on_changed is not None:
+            self.on_changed(changed)
+        return changed
+
     def pinned(self, key: str, version: str) -> Entry:
         """A specific version: immutable, so fetched once and kept while in use."""
         with self._lock:

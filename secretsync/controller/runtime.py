@@ -46,6 +46,7 @@ from secretsync.api.template import TemplateEngine, default_engine
 from secretsync.core.calls import CallRecorder
 
 from .clusterexternal import CES_LABEL, ClusterExternalSecretReconciler, ExistingES
+from .eventrouting import EventRouting
 from .events import EventRecorder, ObjectRef
 from .hashing import load_or_create_key
 from .informer import Informer, Key
@@ -294,6 +295,8 @@ class Controller:
         # renewed within the renew deadline), a reconcile still in flight cannot write.
         wapi = self.api.fenced(self.may_write)
         self.writer = SecretWriter(wapi, self.hash_key, self._secret_cache, self._remember_secret)
+        self.routing = EventRouting(self.api, s, self.stores, self._store_by_id, self.metrics.registry, self.leading)
+        self.routing.start()
         self.es_reconciler = ExternalSecretReconciler(
             wapi, s, self.stores, self.writer, self.events, self.metrics, self.engine,
             find_store=self._find_store, namespace_labels=self.namespace_labels,
@@ -365,6 +368,8 @@ class Controller:
         self.events.stop(max(0.1, deadline - time.monotonic()))
         if self.health is not None:
             self.health.stop()
+        if hasattr(self, "routing"):
+            self.routing.stop()
         if hasattr(self, "stores"):
             self.stores.close()
         self._started = False
@@ -398,6 +403,8 @@ class Controller:
         # status memo kept over a failover would hide the new leader's writes (e.g. keep
         # showing Ready=True, or skip a needed status write, when this replica leads again).
         self._forget_written()
+        if hasattr(self, "routing"):
+            self.routing.leadership_lost()
 
     def _forget_written(self) -> None:
         if hasattr(self, "es_reconciler"):
@@ -507,6 +514,15 @@ class Controller:
             return None
         return rec.store if rec.store is not None else (rec.error or "invalid")
 
+    def _store_by_id(self, sid: StoreId) -> SecretStore | None:
+        kind, ns, name = sid
+        if kind == KIND_CLUSTER_SECRET_STORE:
+            rec = self.css_informer.get(("", name))
+        else:
+            inf = self.ss_informers.get(ns if self.settings.scope.namespaces else None)
+            rec = inf.get((ns, name)) if inf is not None else None
+        return rec.store if rec is not None else None
+
     def _on_store_health(self, handle: StoreHandle) -> None:
         kind, ns, name = handle.id
         self.metrics.circuit_open.set(sum(1 for h in self.stores.all_handles() if h.breaker.is_open))
@@ -560,6 +576,8 @@ class Controller:
         cluster = rec.kind == KIND_CLUSTER_SECRET_STORE or not key[0]
         sid: StoreId = (KIND_CLUSTER_SECRET_STORE if cluster else KIND_SECRET_STORE, key[0], key[1])
         if etype == "DELETED":
+            if hasattr(self, "routing"):
+                self.routing.store_deleted(sid)
             if hasattr(self, "stores"):
                 self.stores.drop(sid)
             self.store_reconciler.forget(*sid)
@@ -716,6 +734,7 @@ class Controller:
                 return self.store_reconciler.reconcile(srec.store)
             finally:
                 self.metrics.sync_duration.labels(srec.store.kind).observe(time.perf_counter() - t0)
+                self.routing.store_reconciled(srec.store)
         if kind == "ces":
             crec = self.ces_informer.get(("", name))
             if crec is None or crec.ces is None:

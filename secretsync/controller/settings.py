@@ -162,6 +162,29 @@ class TrustSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EventSettings:
+    """How notices are turned into reads (controller configuration, not store fields)."""
+
+    #: Notices for one store within this window are read together.
+    coalesce: float = 0.25
+    #: Targeted reads per second per store (burst ``burst``): a flood waits and coalesces.
+    rate: float = 5.0
+    burst: int = 10
+    #: Longest wait of one pull on a provider feed.
+    poll_wait: float = 20.0
+    #: Pause after a failed pull, doubling up to ``retry_max``.
+    retry: float = 1.0
+    retry_max: float = 300.0
+    #: Address of the webhook receiver (generic signed webhook, Azure Event Grid); None: off.
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int | None = None
+    #: A signed webhook's timestamp may differ from the controller's clock by at most this.
+    webhook_window: float = 300.0
+    #: Largest webhook body accepted.
+    webhook_max_body: int = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerSettings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
@@ -171,6 +194,7 @@ class ControllerSettings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     scope: ScopeSettings = field(default_factory=ScopeSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
+    events: EventSettings = field(default_factory=EventSettings)
     #: Namespace of the controller's own objects (the HMAC key Secret). Defaults to the lease's.
     namespace: str | None = None
     #: Secret holding the per-installation HMAC key for data hashes (created when absent).

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from secretsync.api.models import SERVICE_ACCOUNT_CREDENTIAL, SecretStore
 from secretsync.core.calls import CallRecorder
+from secretsync.core.changes import ChangeFeed, ChangeFeedFactory
 from secretsync.core.contract import CredentialUse, DescribesCredentialUse, SecretsClient
 from secretsync.core.errors import InvalidConfig, ProviderError, Unavailable
 from secretsync.core.registry import get_factory
@@ -262,6 +263,30 @@ class StoreManager:
             self._handles.clear()
         for h in handles:
             _close(h.client)
+
+    def open_feed(self, store: SecretStore, subscription: str) -> ChangeFeed:
+        """A change feed for ``store`` with the same config and credentials as its client
+        (so a feed reaches nothing the store could not). Raises ProviderError."""
+        provider = store.spec.provider.name
+        factory = get_factory(provider)
+        where = f"{store.ref}: spec.events.subscription"
+        if not isinstance(factory, ChangeFeedFactory):
+            raise InvalidConfig(f"{where}: provider {provider!r} offers no change feed (use spec.events.webhook)")
+        if needs_es_namespace(store):
+            raise InvalidConfig(f"{where}: this ClusterSecretStore reads credentials from each ExternalSecret's "
+                                "namespace, so no single feed can be opened; name the credentials' namespace")
+        try:
+            factory.validate_feed(subscription)
+        except InvalidConfig as exc:
+            raise InvalidConfig(f"{where}: {exc}") from None
+        creds = self._credentials(store, "")
+        config = store.spec.provider.config
+        # The same trust gate as the store's client: a feed reaches nothing the store could not.
+        self._check_trust(store, credential_use(factory, config, frozenset(creds)))
+        rl = store.spec.rate_limit
+        rate = RateLimitSettings(rl.rate, rl.burst) if rl is not None else self.settings.provider.rate_limit
+        settings = ClientSettings(timeouts=self.settings.provider.timeouts, rate_limit=rate, calls=self._recorder())
+        return factory.open_feed(config, subscription, settings, creds or None)
 
     # -- internals -------------------------------------------------------------------------
     def _recorder(self) -> CallRecorder:
