@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from . import controller_bench, scan_bench
+from . import controller_bench, rotation_bench, scan_bench
 
 BENCHES: dict[str, Callable[[list[str]], object]] = {
     "scan": scan_bench.main,
     "controller": controller_bench.main,
+    "rotation": rotation_bench.main,
 }
 
 
