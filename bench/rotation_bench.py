@@ -184,9 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             "region": REGION, "endpoint": moto.endpoint,
             "secretRef": {"accessKeyID": {"name": "creds", "key": "id"},
                           "secretAccessKey": {"name": "creds", "key": "secret"}}}))
-        parallel(lambda i: create(api, es_manifest(f"s-{i:04d}", NS, "aws", [
-            ("password", f"bench/p-{i:04d}"), ("host", "bench/host")], refresh=args.refresh, rollout={"policy": "auto"})),
-            range(args.secrets), 16)
+        parallel(lambda i: create(api, es_manifest(
+            f"s-{i:04d}", NS, "aws", [("password", f"bench/p-{i:04d}"), ("host", "bench/host")],
+            refresh=args.refresh, rollout={"policy": "auto"})), range(args.secrets), 16)
         reads: dict[str, list[str]] = {}
         bodies = []
         for w in range(args.workloads):
