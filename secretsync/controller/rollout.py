@@ -141,10 +141,25 @@ class RolloutManager:
     def start(self, secret_informers: Iterable[Informer[Any]]) -> None:
         for sinf in secret_informers:
             sinf.add_handler(self.on_secret_event)
+        # Argo Rollouts only where its API is served: an informer on an absent CRD would retry
+        # (and warn) forever. Installing Argo later takes a controller restart to be noticed.
+        absent = {g for g in {inf.resource.group for inf in self.informers} if g != "apps" and not self._served(g)}
+        self.informers = [inf for inf in self.informers if inf.resource.group not in absent]
         for inf in self.informers:
             inf.start()
         self._thread = threading.Thread(target=self._run, name="rollout", daemon=True)
         self._thread.start()
+
+    def _served(self, group: str) -> bool:
+        version = next(k.version for k in WORKLOAD_KINDS if k.group == group)
+        try:
+            self.api.request("GET", f"/apis/{group}/{version}")
+            return True
+        except KubeError as exc:
+            if exc.status == 404:
+                log.info("rollout: %s/%s is not served; its workloads are not watched", group, version)
+                return False
+            return True  # forbidden or flaky: let the informer report it
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
