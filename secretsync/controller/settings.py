@@ -140,7 +140,7 @@ class RolloutSettings:
 
     enabled: bool = False
     #: Changes within this many seconds of a workload's first pending change make one restart.
-    debounce: float = 2.0
+    debounce: float = 1.0
     #: Cluster-wide restarts per second, and how many may go at once after a quiet period.
     rate: float = 20.0
     burst: int = 100

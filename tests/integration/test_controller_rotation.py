@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from secretsync.api.models import API_VERSION
 from secretsync.cli.main import cli
-from secretsync.controller.kubeapi import KubeApi, KubeError
+from secretsync.controller.kubeapi import EVENTS, KubeApi, KubeError
 from secretsync.controller.rotation import ROTATE_NOW_ANNOTATION, SR_RES
 from secretsync.controller.runtime import ES_RES
 from secretsync.controller.settings import RolloutSettings, RotationSettings, ScopeSettings
@@ -170,6 +170,9 @@ def test_failing_hook_leaves_provider_and_secret_unchanged_then_rotation_restart
         wait_for(lambda: ctl.rotation is not None, message="rotation running")
         assert len(hook.applied) == 1
         assert new_value not in json.dumps(api.get(SR_RES, "db", ns))
+        events = api.list(EVENTS, ns)["items"]
+        assert {"Rotated", "HookFailed", "RolloutRestart"} <= {e["reason"] for e in events}
+        assert new_value not in json.dumps(events) and "initial-password" not in json.dumps(events)
         # `secretsync refresh` asks for a resync of the ExternalSecret; a missing one is a clear error.
         refresh = CliRunner().invoke(cli, ["--kubeconfig", str(kube.kubeconfig), "refresh", f"{ns}/db"])
         assert refresh.exit_code == 0, refresh.output
