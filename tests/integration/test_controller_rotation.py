@@ -170,8 +170,9 @@ def test_failing_hook_leaves_provider_and_secret_unchanged_then_rotation_restart
         wait_for(lambda: ctl.rotation is not None, message="rotation running")
         assert len(hook.applied) == 1
         assert new_value not in json.dumps(api.get(SR_RES, "db", ns))
+        wait_for(lambda: {"Rotated", "HookFailed", "RolloutRestart"} <= {
+            e["reason"] for e in api.list(EVENTS, ns)["items"]}, timeout=10, message="events recorded")
         events = api.list(EVENTS, ns)["items"]
-        assert {"Rotated", "HookFailed", "RolloutRestart"} <= {e["reason"] for e in events}
         assert new_value not in json.dumps(events) and "initial-password" not in json.dumps(events)
         # `secretsync refresh` asks for a resync of the ExternalSecret; a missing one is a clear error.
         refresh = CliRunner().invoke(cli, ["--kubeconfig", str(kube.kubeconfig), "refresh", f"{ns}/db"])
