@@ -50,19 +50,23 @@ KIND_SECRET_STORE: Final = "SecretStore"
 KIND_CLUSTER_SECRET_STORE: Final = "ClusterSecretStore"
 KIND_EXTERNAL_SECRET: Final = "ExternalSecret"
 KIND_CLUSTER_EXTERNAL_SECRET: Final = "ClusterExternalSecret"
-KINDS: Final = (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE, KIND_EXTERNAL_SECRET, KIND_CLUSTER_EXTERNAL_SECRET)
+KIND_SECRET_ROTATION: Final = "SecretRotation"
+KINDS: Final = (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE, KIND_EXTERNAL_SECRET, KIND_CLUSTER_EXTERNAL_SECRET,
+                KIND_SECRET_ROTATION)
 #: kind -> plural resource name (what the REST paths and RBAC rules use).
 PLURALS: Final = {
     KIND_SECRET_STORE: "secretstores",
     KIND_CLUSTER_SECRET_STORE: "clustersecretstores",
     KIND_EXTERNAL_SECRET: "externalsecrets",
     KIND_CLUSTER_EXTERNAL_SECRET: "clusterexternalsecrets",
+    KIND_SECRET_ROTATION: "secretrotations",
 }
 NAMESPACED: Final = {
     KIND_SECRET_STORE: True,
     KIND_CLUSTER_SECRET_STORE: False,
     KIND_EXTERNAL_SECRET: True,
     KIND_CLUSTER_EXTERNAL_SECRET: False,
+    KIND_SECRET_ROTATION: True,
 }
 
 PROVIDERS: Final = ("aws", "gcp", "azure", "vault", "file", "memory")
@@ -760,6 +764,48 @@ class Target:
             problems.add(child(path, "deletionPolicy"), "Merge is not allowed with creationPolicy None")
 
 
+# --------------------------------------------------------------------------- rollout (issue 13)
+ROLLOUT_NONE: Final = "none"
+ROLLOUT_AUTO: Final = "auto"
+ROLLOUT_TARGETS: Final = "targets"
+ROLLOUT_KINDS: Final = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutTarget:
+    """One workload of the ExternalSecret's namespace to restart when the Secret changes."""
+
+    kind: Annotated[str, Wire("kind", "Deployment, StatefulSet, DaemonSet or (Argo) Rollout.", enum=ROLLOUT_KINDS)]
+    name: Annotated[str, Wire("name", "Name of the workload.", pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC)]
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutPolicy:
+    """``spec.rollout``: which workloads restart when the target Secret's data changes.
+
+    ``{policy: none}`` (the default, also when ``rollout`` is omitted: nothing restarts unless
+    asked), ``{policy: auto}`` (every Deployment, StatefulSet, DaemonSet and Argo Rollout whose
+    pods read a changed key), or ``{targets: [{kind, name}]}`` (only those; a listed workload
+    that does not reference the Secret in its pod spec is treated as reading every key).
+    An object rather than a bare ``auto``: CRD schemas must be structural (one type per field).
+    """
+
+    policy: Annotated[str | None, Wire(
+        "policy", "none, auto, or targets (the default when targets are listed, else none).",
+        enum=(ROLLOUT_NONE, ROLLOUT_AUTO, ROLLOUT_TARGETS))] = None
+    targets: Annotated[tuple[RolloutTarget, ...], Wire("targets", "Only these workloads restart.")] = ()
+
+    @property
+    def mode(self) -> str:
+        return self.policy or (ROLLOUT_TARGETS if self.targets else ROLLOUT_NONE)
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.mode == ROLLOUT_TARGETS and not self.targets:
+            problems.add(child(path, "targets"), "must list at least one workload for policy targets")
+        if self.mode != ROLLOUT_TARGETS and self.targets:
+            problems.add(child(path, "targets"), f"only with policy targets (policy is {self.mode})")
+
+
 @dataclass(frozen=True, slots=True)
 class ExternalSecretSpec:
     secret_store_ref: Annotated[StoreRef, Wire("secretStoreRef", "The store to read from.")]
@@ -780,6 +826,10 @@ class ExternalSecretSpec:
         "dataFrom", "Many keys at once (extract/find); later entries win on key clashes, and data wins "
         "over dataFrom (as in ESO)."
     )] = ()
+    rollout: Annotated[RolloutPolicy | None, Wire(
+        "rollout", "Restart the workloads reading the Secret when its data changes: {policy: none} (default), "
+        "{policy: auto} (every consumer of a changed key), or {targets: [{kind, name}]}.",
+    )] = None
 
     def _validate(self, path: str, problems: Problems) -> None:
         seen: dict[str, int] = {}
@@ -1112,6 +1162,177 @@ def check_provider_config(store: SecretStore) -> None:
         get_factory(name).validate_config(store.spec.provider.config)
     except InvalidConfig as exc:
         raise InvalidSpec(store.ref, [(f"spec.provider.{name}", str(exc))]) from None
+
+
+# --------------------------------------------------------------------------- SecretRotation (issue 13)
+PASSWORD_SYMBOLS: Final = "!#$%&()*+,-./:;<=>?@[]^_{|}~"
+DEFAULT_GRACE_PERIOD: Final = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordGenerator:
+    """A password from the classes asked for, at least one character of each."""
+
+    length: Annotated[int, Wire("length", "Number of characters.", minimum=8, schema_default=True)] = 32
+    lowercase: Annotated[bool, Wire("lowercase", "Use a-z.", schema_default=True)] = True
+    uppercase: Annotated[bool, Wire("uppercase", "Use A-Z.", schema_default=True)] = True
+    digits: Annotated[bool, Wire("digits", "Use 0-9.", schema_default=True)] = True
+    symbols: Annotated[bool, Wire("symbols", f"Use {PASSWORD_SYMBOLS}.", schema_default=True)] = True
+    exclude: Annotated[str, Wire("exclude", "Characters never used (e.g. quotes a target system mangles).")] = ""
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        classes = sum((self.lowercase, self.uppercase, self.digits, self.symbols))
+        if classes == 0:
+            problems.add(path, "enable at least one of lowercase, uppercase, digits, symbols")
+        if self.length > 4096:
+            problems.add(child(path, "length"), "must be at most 4096")
+        elif self.length < classes:
+            problems.add(child(path, "length"), f"must be at least {classes} (one per class)")
+
+
+@dataclass(frozen=True, slots=True)
+class RandomBytesGenerator:
+    length: Annotated[int, Wire("length", "Number of random bytes.", minimum=8, schema_default=True)] = 32
+    encoding: Annotated[str, Wire("encoding", "How the bytes are written: base64, base64url, hex or raw.",
+                                  enum=("base64", "base64url", "hex", "raw"), schema_default=True)] = "base64"
+
+
+@dataclass(frozen=True, slots=True)
+class EmptyGenerator:
+    """A generator without options (uuid, ed25519)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RSAGenerator:
+    bits: Annotated[int, Wire("bits", "Key size: 2048, 3072 or 4096.", minimum=2048, schema_default=True)] = 3072
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.bits not in (2048, 3072, 4096):
+            problems.add(child(path, "bits"), "must be 2048, 3072 or 4096")
+
+
+@dataclass(frozen=True, slots=True)
+class ECDSAGenerator:
+    curve: Annotated[str, Wire("curve", "P-256, P-384 or P-521.", enum=("P-256", "P-384", "P-521"),
+                               schema_default=True)] = "P-256"
+
+
+@dataclass(frozen=True, slots=True)
+class Generator:
+    """Exactly one kind of value. Key pairs are written as JSON ``{privateKey, publicKey}`` (PEM)."""
+
+    password: Annotated[PasswordGenerator | None, Wire("password", "A password by policy.")] = None
+    random_bytes: Annotated[RandomBytesGenerator | None, Wire("randomBytes", "Random bytes, encoded.")] = None
+    uuid: Annotated[EmptyGenerator | None, Wire("uuid", "A random (version 4) UUID.")] = None
+    rsa: Annotated[RSAGenerator | None, Wire("rsa", "An RSA key pair (PKCS#8 / SubjectPublicKeyInfo PEM).")] = None
+    ecdsa: Annotated[ECDSAGenerator | None, Wire("ecdsa", "An ECDSA key pair (PEM).")] = None
+    ed25519: Annotated[EmptyGenerator | None, Wire("ed25519", "An Ed25519 key pair (PEM).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if sum(getattr(self, f) is not None for f in self.__slots__) != 1:
+            problems.add(path, "set exactly one of password, randomBytes, uuid, rsa, ecdsa, ed25519")
+
+    @property
+    def kind(self) -> str:
+        return next(f for f in self.__slots__ if getattr(self, f) is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookHook:
+    url: Annotated[str, Wire("url", "HTTPS endpoint that applies the new credential (POST, JSON).",
+                             pattern=r"https://[^\s]+", pattern_doc="an https:// URL")]
+    ca_bundle: Annotated[str | None, Wire("caBundle", "PEM CA certificates to trust (default: the system's).")] = None
+    timeout: Annotated[float, Wire("timeout", "How long to wait for the webhook (Go duration).", codec=DURATION,
+                                   schema_default=True)] = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RotationHook:
+    """Runs before the switch: the new value is written to the provider only if it succeeds."""
+
+    webhook: Annotated[WebhookHook | None, Wire("webhook", "Call an HTTPS webhook with the new value.")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.webhook is None:
+            problems.add(path, "set webhook")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRotationSpec:
+    secret_store_ref: Annotated[StoreRef, Wire("secretStoreRef", "The store to write new versions to.")]
+    remote_key: Annotated[str, Wire("remoteKey", "The remote secret rotated (a new version per rotation).")]
+    generator: Annotated[Generator, Wire("generator", "What a new value is.")]
+    interval: Annotated[float | None, Wire(
+        "interval", "Rotate this often (Go duration, e.g. 720h). Exclusive with schedule.", codec=DURATION)] = None
+    schedule: Annotated[str | None, Wire(
+        "schedule", "Rotate on this cron schedule (5 fields, UTC). Exclusive with interval.")] = None
+    grace_period: Annotated[float, Wire(
+        "gracePeriod", "How long the previous value stays exposed as `previous` (dualCredentials).",
+        codec=DURATION, schema_default=True)] = DEFAULT_GRACE_PERIOD
+    dual_credentials: Annotated[bool, Wire(
+        "dualCredentials", "Write JSON {current, previous} so a Secret (dataFrom.extract) holds both during the "
+        "grace period; after it, {current} only.")] = False
+    hook: Annotated[RotationHook | None, Wire("hook", "Apply the new value to the target system first.")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if (self.interval is None) == (self.schedule is None):
+            problems.add(path, "set exactly one of interval, schedule")
+        if self.interval is not None and self.interval < 60:
+            problems.add(child(path, "interval"), "must be at least 1m")
+        if self.schedule is not None:
+            from .cron import check_cron
+
+            err = check_cron(self.schedule)
+            if err:
+                problems.add(child(path, "schedule"), err)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRotationStatus:
+    conditions: Annotated[tuple[Condition, ...], Wire(
+        "conditions", "Ready: False with the reason when the last rotation failed.")] = ()
+    last_rotation_time: Annotated[str | None, Wire("lastRotationTime", "When a new value was last written.")] = None
+    current_version: Annotated[str | None, Wire("currentVersion", "Provider version written last.")] = None
+    previous_version: Annotated[str | None, Wire("previousVersion", "Provider version it replaced.")] = None
+    previous_expires: Annotated[str | None, Wire(
+        "previousExpires", "End of the grace period of the previous value (RFC 3339).")] = None
+    requested: Annotated[str | None, Wire(
+        "requested", "The last rotate-now request handled (the annotation's value).")] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self, omit_defaults=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRotation:
+    meta: ObjectMeta
+    spec: SecretRotationSpec
+    status: SecretRotationStatus | None = None
+    kind: str = KIND_SECRET_ROTATION
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def namespace(self) -> str:
+        assert self.meta.namespace is not None  # parse_secret_rotation guarantees it
+        return self.meta.namespace
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.meta.name, self.meta.namespace)
+
+
+def parse_secret_rotation(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> SecretRotation:
+    """Parse a SecretRotation dict. Raises :class:`InvalidSpec` naming every bad field."""
+    problems = Problems()
+    kind = _check_header(obj, (KIND_SECRET_ROTATION,), problems)
+    meta, ref = _metadata(obj, kind, True, default_namespace, problems)
+    spec = decode(SecretRotationSpec, obj.get("spec"), "spec", problems)
+    if problems or spec is None:
+        raise InvalidSpec(ref, problems.items)
+    return SecretRotation(meta, spec, _decode_status(SecretRotationStatus, obj))
 
 
 # --------------------------------------------------------------------------- values

@@ -26,6 +26,7 @@ from .models import (
     KIND_CLUSTER_EXTERNAL_SECRET,
     KIND_CLUSTER_SECRET_STORE,
     KIND_EXTERNAL_SECRET,
+    KIND_SECRET_ROTATION,
     KIND_SECRET_STORE,
     KINDS,
     NAMESPACED,
@@ -35,6 +36,8 @@ from .models import (
     ClusterExternalSecretStatus,
     ExternalSecretSpec,
     ExternalSecretStatus,
+    SecretRotationSpec,
+    SecretRotationStatus,
     SecretStoreSpec,
     SecretStoreStatus,
 )
@@ -46,6 +49,7 @@ SHORT_NAMES: Mapping[str, list[str]] = {
     KIND_CLUSTER_SECRET_STORE: ["sscstore"],
     KIND_EXTERNAL_SECRET: ["sses"],
     KIND_CLUSTER_EXTERNAL_SECRET: ["ssces"],
+    KIND_SECRET_ROTATION: ["ssrot"],
 }
 #: ``kubectl get secretsync`` lists every object of ours.
 CATEGORIES = ["secretsync"]
@@ -59,6 +63,8 @@ _DESCRIPTIONS: Mapping[str, str] = {
     "and keeps it up to date.",
     KIND_CLUSTER_EXTERNAL_SECRET: "ClusterExternalSecret creates the same ExternalSecret in every "
     "selected namespace.",
+    KIND_SECRET_ROTATION: "SecretRotation generates a new value on a schedule and writes it to a store as "
+    "a new version, after an optional hook applied it to the target system.",
 }
 
 _SPEC_STATUS: Mapping[str, tuple[type, type]] = {
@@ -66,6 +72,7 @@ _SPEC_STATUS: Mapping[str, tuple[type, type]] = {
     KIND_CLUSTER_SECRET_STORE: (SecretStoreSpec, SecretStoreStatus),
     KIND_EXTERNAL_SECRET: (ExternalSecretSpec, ExternalSecretStatus),
     KIND_CLUSTER_EXTERNAL_SECRET: (ClusterExternalSecretSpec, ClusterExternalSecretStatus),
+    KIND_SECRET_ROTATION: (SecretRotationSpec, SecretRotationStatus),
 }
 
 _READY_REASON = '.status.conditions[?(@.type=="Ready")].reason'
@@ -86,6 +93,14 @@ def _printer_columns(kind: str) -> list[dict[str, Any]]:
             {"name": "Store", "type": "string", "jsonPath": ".spec.secretStoreRef.name"},
             {"name": "Refresh Interval", "type": "string", "jsonPath": ".spec.refreshInterval"},
             {"name": "Status", "type": "string", "jsonPath": _READY_REASON},
+            {"name": "Ready", "type": "string", "jsonPath": _READY_STATUS},
+            _AGE,
+        ]
+    if kind == KIND_SECRET_ROTATION:
+        return [
+            {"name": "Store", "type": "string", "jsonPath": ".spec.secretStoreRef.name"},
+            {"name": "Key", "type": "string", "jsonPath": ".spec.remoteKey"},
+            {"name": "Last Rotation", "type": "string", "jsonPath": ".status.lastRotationTime"},
             {"name": "Ready", "type": "string", "jsonPath": _READY_STATUS},
             _AGE,
         ]

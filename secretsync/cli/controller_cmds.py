@@ -24,6 +24,8 @@ from secretsync.controller.settings import (
     ProviderSettings,
     QueueSettings,
     RefreshSettings,
+    RolloutSettings,
+    RotationSettings,
     ScopeSettings,
     TrustSettings,
 )
@@ -89,6 +91,17 @@ def _namespaces(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--webhook-host", default="0.0.0.0", show_default=True)
 @click.option("--events-rate", type=float, default=5.0, show_default=True,
               help="Targeted reads per second per store triggered by change notices (a flood waits and merges).")
+@click.option("--rollout/--no-rollout", default=False, show_default=True,
+              help="Watch workloads and restart those reading a changed Secret, for ExternalSecrets with "
+                   "spec.rollout (needs list/watch/patch on deployments, statefulsets, daemonsets).")
+@click.option("--rollout-debounce", type=float, default=RolloutSettings().debounce, show_default=True,
+              help="Seconds during which further changes join a workload's pending restart.")
+@click.option("--rollout-rate", type=float, default=RolloutSettings().rate, show_default=True,
+              help="Cluster-wide workload restarts per second (burst: --rollout-burst).")
+@click.option("--rollout-burst", type=int, default=RolloutSettings().burst, show_default=True)
+@click.option("--rotation/--no-rotation", default=False, show_default=True,
+              help="Run SecretRotations: generate values on their schedule and write them as new provider "
+                   "versions (the stores' credentials need write access).")
 def controller(
     namespaces: tuple[str, ...],
     namespace_selector: str | None,
@@ -108,12 +121,20 @@ def controller(
     webhook_port: int,
     webhook_host: str,
     events_rate: float,
+    rollout: bool,
+    rollout_debounce: float,
+    rollout_rate: float,
+    rollout_burst: int,
+    rotation: bool,
 ) -> None:
     """Keep Kubernetes Secrets in sync with ExternalSecrets (runs until SIGTERM/SIGINT)."""
     ctx = current()
     shard_i, shard_n = _parse_shard(shard)
     if workers < 1:
         raise click.BadParameter("must be at least 1", param_hint="--workers")
+    if rollout_rate <= 0 or rollout_debounce < 0 or rollout_burst < 1:
+        raise click.BadParameter("--rollout-rate must be > 0, --rollout-debounce >= 0, --rollout-burst >= 1",
+                                 param_hint="--rollout-rate")
     renew = max(1.0, lease_duration * 2 / 3)
     defaults = ControllerSettings()
     settings = replace(
@@ -132,6 +153,8 @@ def controller(
                             cluster_store_files=allow_cluster_store_files),
         events=replace(EventSettings(), webhook_port=None if webhook_port < 0 else webhook_port,
                        webhook_host=webhook_host, rate=max(0.1, events_rate)),
+        rollout=RolloutSettings(enabled=rollout, debounce=rollout_debounce, rate=rollout_rate, burst=rollout_burst),
+        rotation=RotationSettings(enabled=rotation),
     )
     api = KubeApi.from_config(ctx.kubeconfig, ctx.kube_context, timeout=settings.kube_timeout)
     ctl = Controller(api, settings)

@@ -31,6 +31,8 @@ _COMMANDS: dict[str, str] = {
     "import-eso": "secretsync.cli.api_cmds:import_eso",
     "crds": "secretsync.cli.api_cmds:crds",
     "audit": "secretsync.cli.audit_cmds:audit",
+    "refresh": "secretsync.cli.rotation_cmds:refresh",
+    "rotate": "secretsync.cli.rotation_cmds:rotate",
 }
 
 

@@ -37,7 +37,9 @@ from secretsync.api.models import (
     ExternalSecret,
     ExternalSecretStatus,
     InvalidSpec,
+    RolloutPolicy,
     SecretStore,
+    StoreRef,
     parse_cluster_external_secret,
     parse_external_secret,
     parse_secret_store,
@@ -55,6 +57,8 @@ from .leader import LeaderElector, default_identity
 from .metrics import HealthServer, Metrics
 from .providercache import Usage
 from .reconciler import ExternalSecretReconciler, Outcome
+from .rollout import RolloutManager
+from .rotation import RotationManager
 from .secretwriter import ManagedSecret, SecretWriter, managed_secret_transform
 from .settings import FORCE_SYNC_ANNOTATION, MANAGED_LABEL, MANAGED_VALUE, ControllerSettings
 from .stores import StoreHandle, StoreId, StoreManager
@@ -207,6 +211,8 @@ class Controller:
         self._build_informers()
         self.elector: LeaderElector | None = None
         self.health: HealthServer | None = None
+        self.rollout: RolloutManager | None = None
+        self.rotation: RotationManager | None = None
 
     # -- wiring ----------------------------------------------------------------------------
     def _build_informers(self) -> None:
@@ -284,6 +290,14 @@ class Controller:
         s = self.settings
         self.hash_key = load_or_create_key(self.api, s.own_namespace, s.hash_key_secret)
         transform = managed_secret_transform(self.hash_key)
+        # -- rollout restarts (issue 13): digests of managed Secrets' data, per key ----------
+        if s.rollout.enabled:
+            self.rollout = RolloutManager(
+                self.api, s.rollout, hash_key=self.hash_key, namespaces=self._per_ns, watch=s.watch,
+                events=self.events, registry=self.metrics.registry, leading=self.leading, ready=self.ready,
+                policy=self._rollout_policy, in_scope=self.in_scope)
+            transform = self.rollout.wrap_transform(transform)
+        # -- end rollout ------------------------------------------------------------------------
         selector = f"{MANAGED_LABEL}={MANAGED_VALUE}"
         self.secret_informers = {
             ns: Informer(self.api, SECRETS, transform, settings=s.watch, namespace=ns, label_selector=selector,
@@ -325,6 +339,15 @@ class Controller:
         self.ns_informer.synced.wait(30)
         for inf in self._all_informers()[1:]:
             inf.start()
+        if self.rollout is not None:  # rollout restarts (issue 13)
+            self.rollout.start(self.secret_informers.values())
+        if s.rotation.enabled:  # scheduled rotation (issue 13)
+            self.rotation = RotationManager(
+                self.api, namespaces=self._per_ns, watch=s.watch, events=self.events, leading=self.leading,
+                find_store=self._find_store_ref, open_client=lambda st, ns: self.stores.handle(st, ns).client,
+                namespace_labels=self.namespace_labels, in_scope=self.in_scope, tick=s.rotation.tick,
+                retry_max=s.rotation.retry_max)
+            self.rotation.start()
         if s.metrics.port is not None:
             self.health = HealthServer(s.metrics.host, s.metrics.port, self.metrics, self.healthy, self.ready)
             self.health.start()
@@ -365,6 +388,10 @@ class Controller:
             t.join(max(0.0, deadline - time.monotonic()))
         for inf in self._all_informers():
             inf.join(max(0.0, deadline - time.monotonic()))
+        if self.rollout is not None:  # rollout restarts (issue 13)
+            self.rollout.stop(max(0.1, deadline - time.monotonic()))
+        if self.rotation is not None:  # scheduled rotation (issue 13)
+            self.rotation.stop(max(0.1, deadline - time.monotonic()))
         self.events.stop(max(0.1, deadline - time.monotonic()))
         if self.health is not None:
             self.health.stop()
@@ -494,6 +521,12 @@ class Controller:
         for ns, name in hit:
             self.queue.add(("es", ns, name))
 
+    def _rollout_policy(self, ns: str, name: str) -> RolloutPolicy | None:
+        """``spec.rollout`` of an ExternalSecret (rollout restarts, issue 13)."""
+        inf = self._es_informer(ns)
+        rec = inf.get((ns, name)) if inf is not None else None
+        return rec.es.spec.rollout if rec is not None and rec.es is not None else None
+
     def _existing_es(self, ns: str, name: str) -> ExistingES | None:
         inf = self._es_informer(ns)
         rec = inf.get((ns, name)) if inf is not None else None
@@ -504,12 +537,14 @@ class Controller:
             return sorted(self._by_ces.get(ces_name, set()))
 
     def _find_store(self, es: ExternalSecret) -> SecretStore | str | None:
-        ref = es.spec.secret_store_ref
+        return self._find_store_ref(es.spec.secret_store_ref, es.namespace)
+
+    def _find_store_ref(self, ref: StoreRef, namespace: str) -> SecretStore | str | None:
         if ref.kind == KIND_CLUSTER_SECRET_STORE:
             rec = self.css_informer.get(("", ref.name))
         else:
-            inf = self.ss_informers.get(es.namespace if self.settings.scope.namespaces else None)
-            rec = inf.get((es.namespace, ref.name)) if inf is not None else None
+            inf = self.ss_informers.get(namespace if self.settings.scope.namespaces else None)
+            rec = inf.get((namespace, ref.name)) if inf is not None else None
         if rec is None:
             return None
         return rec.store if rec.store is not None else (rec.error or "invalid")

@@ -185,6 +185,35 @@ class EventSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutSettings:
+    """Restarts of the workloads that read a changed Secret (issue 13; see rollout.py).
+
+    Off by default: watching Deployments, StatefulSets, DaemonSets and Rollouts needs RBAC
+    the chart grants only when asked (``rollout.enabled``), and an ExternalSecret still has
+    to say ``spec.rollout`` before anything restarts.
+    """
+
+    enabled: bool = False
+    #: Changes within this many seconds of a workload's first pending change make one restart.
+    debounce: float = 1.0
+    #: Cluster-wide restarts per second, and how many may go at once after a quiet period.
+    rate: float = 20.0
+    burst: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RotationSettings:
+    """Scheduled rotation of ``SecretRotation`` objects (issue 13; see rotation.py). Opt-in:
+    it writes to providers, so the store credentials need write access."""
+
+    enabled: bool = False
+    #: How often the leader checks which rotations are due.
+    tick: float = 1.0
+    #: Longest wait between retries of a failed rotation (hook or provider failure).
+    retry_max: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerSettings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
@@ -195,6 +224,8 @@ class ControllerSettings:
     scope: ScopeSettings = field(default_factory=ScopeSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
     events: EventSettings = field(default_factory=EventSettings)
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
+    rotation: RotationSettings = field(default_factory=RotationSettings)
     #: Namespace of the controller's own objects (the HMAC key Secret). Defaults to the lease's.
     namespace: str | None = None
     #: Secret holding the per-installation HMAC key for data hashes (created when absent).

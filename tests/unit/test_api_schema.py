@@ -76,7 +76,8 @@ def test_crd_names_scope_status_and_columns() -> None:
         assert spec["names"]["categories"] == ["secretsync"]
         # our short names must not collide with ESO's (es, ss, css, ces) during a migration
         assert not set(spec["names"]["shortNames"]) & {"es", "ss", "css", "ces"}
-        assert spec["scope"] == ("Namespaced" if kind in ("SecretStore", "ExternalSecret") else "Cluster")
+        assert spec["scope"] == ("Namespaced" if kind in ("SecretStore", "ExternalSecret", "SecretRotation")
+                                 else "Cluster")
         version = spec["versions"][0]
         assert version["subresources"] == {"status": {}}
         schema_paths = {p for p, _ in _walk(version["schema"]["openAPIV3Schema"])}

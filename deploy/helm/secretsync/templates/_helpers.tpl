@@ -36,10 +36,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* Rules every mode needs in each namespace it serves (ClusterRole or Role). */}}
 {{- define "secretsync.namespacedRules" -}}
 - apiGroups: [secretsync.io]
-  resources: [externalsecrets, secretstores]
+  resources: [externalsecrets, secretstores, secretrotations]
   verbs: [get, list, watch]
 - apiGroups: [secretsync.io]
-  resources: [externalsecrets/status, secretstores/status]
+  resources: [externalsecrets/status, secretstores/status, secretrotations/status]
   verbs: [get, update, patch]
 # Secrets: create/update/patch/delete the Secrets it manages; get the ones stores reference
 # for credentials and the Merge targets. RBAC cannot restrict by label: the controller itself
@@ -60,4 +60,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+{{- if .Values.rollout.enabled }}
+# Rollout restarts (opt-in): watch the workloads that read Secrets, patch their pod template.
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [get, list, watch, patch]
+- apiGroups: [argoproj.io]
+  resources: [rollouts]
+  verbs: [get, list, watch, patch]
+{{- end }}
 {{- end -}}
