@@ -150,6 +150,7 @@ def test_tenant_templates_and_regexes_are_bounded_and_leak_nothing(
     assert samples[("secretstore_status_condition", (("condition", "Ready"), ("name", "mem"), ("namespace", ns),
                                                      ("status", "True")))] == 1
     rss_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    print(f"peak RSS growth {rss_growth_mib:.1f} MiB, slowest /healthz {slowest * 1000:.0f} ms")
     assert rss_growth_mib < 200, f"peak RSS grew {rss_growth_mib:.0f} MiB under the template bombs"
     names = [*TEMPLATE_ATTACKS, "find", "rewrite", "backref", "satoken", "satoken-merge", "ok"]
     statuses = json.dumps([api.get(ES_RES, n, ns).get("status") for n in names])

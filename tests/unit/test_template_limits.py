@@ -177,6 +177,7 @@ def test_a_render_bomb_keeps_peak_memory_bounded() -> None:
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"peak RSS growth over {len(MEMORY_BOMBS)} bombs: {(result['peak_kib'] - result['base_kib']) / 1024:.1f} MiB")
     assert result["refused"] == len(MEMORY_BOMBS)
     assert result["peak_kib"] - result["base_kib"] < 64 * 1024, result
 
