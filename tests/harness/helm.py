@@ -36,6 +36,12 @@ INSTALL_ORDER = ["Namespace", "CustomResourceDefinition", "NetworkPolicy", "PodD
                  "ServiceMonitor"]
 
 
+def _install_rank(doc: dict[str, Any]) -> int:
+    """Helm's install order; kinds it does not list (a PrometheusRule, say) go last, as in Helm."""
+    kind = doc["kind"]
+    return INSTALL_ORDER.index(kind) if kind in INSTALL_ORDER else len(INSTALL_ORDER)
+
+
 def render(values: dict[str, Any] | None = None, *, name: str = RELEASE_NAME, namespace: str = RELEASE_NAMESPACE,
            kube_version: str | None = None, api_versions: list[str] | None = None) -> list[dict[str, Any]]:
     """The chart's objects as Helm renders them (NOTES.txt left out), in template order.
@@ -92,7 +98,7 @@ def manifest_files() -> dict[str, str]:
         served = values.get("controller", {}).get("watchNamespaces", [])
         namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
                       for ns in dict.fromkeys([RELEASE_NAMESPACE, *served])]
-        docs = sorted([*namespaces, *render(values or None)], key=lambda d: INSTALL_ORDER.index(d["kind"]))
+        docs = sorted([*namespaces, *render(values or None)], key=_install_rank)
         header = (f"# deploy/helm/secretsync rendered by Helm with {json.dumps(values or 'the default values')}\n"
                   f"# (release {RELEASE_NAME!r} in namespace {RELEASE_NAMESPACE!r}) by tests/harness/helm.py --write.\n"
                   "# kubectl apply -k . installs it with the CRDs (see kustomization.yaml).\n")

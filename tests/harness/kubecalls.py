@@ -34,6 +34,8 @@ VERBS = {"get": "get", "list": "list", "watch": "watch", "create": "create", "re
          "patch": "patch", "delete": "delete"}
 #: HTTP method of ``KubeApi.request`` -> RBAC verb (GET with a name is get; without, list).
 HTTP_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+#: KubeApi's other public names: no API call of their own (``request`` is parsed separately).
+NOT_CALLS = {"request", "close", "from_config", "configuration", "timeout", "host"}
 
 
 @dataclass(frozen=True, order=True)
@@ -181,6 +183,9 @@ class _Analyzer:
                     self._record(mod, node, node.args[0], sub, VERBS[method])
                 elif method == "request":
                     self._request(mod, node)
+                elif method not in NOT_CALLS:
+                    self.unresolved.append(f"{mod.rel}:{node.lineno} ({mod.qualname(node)}): KubeApi.{method}() "
+                                           "is not mapped to an RBAC verb in tests/harness/kubecalls.py")
 
     def _request(self, mod: _Module, node: ast.Call) -> None:
         """``api.request("POST", RES.path(ns, name, "token"), ...)``."""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.harness.helm import by_kind, render
-from tests.harness.kubecalls import Call, Permission, controller_calls
+from tests.harness.kubecalls import NOT_CALLS, VERBS, Call, Permission, controller_calls
 
 pytest.importorskip("helm_python", reason="helm-python-sdk (test extra) renders the chart")
 
@@ -75,6 +75,14 @@ def test_the_code_analysis_sees_the_calls_we_know_about(calls: list[Call]) -> No
     keys = {_key(c.permission) for c in calls}
     assert {("", "secrets", "create"), ("", "secrets", "watch"), ("coordination.k8s.io", "leases", "update"),
             ("secretsync.io", "externalsecrets/status", "patch"), ("", "events", "create")} <= keys
+
+
+def test_every_kubeapi_method_is_mapped_to_an_rbac_verb() -> None:
+    """A new KubeApi method (say, server-side apply) must be taught to the analysis, not missed."""
+    from secretsync.controller.kubeapi import KubeApi
+
+    public = {name for name in vars(KubeApi) if not name.startswith("_")}
+    assert public <= set(VERBS) | NOT_CALLS, public - set(VERBS) - NOT_CALLS
 
 
 def test_cluster_wide_rules_are_exactly_the_calls_the_code_makes(calls: list[Call]) -> None:
