@@ -87,6 +87,10 @@ def test_values_schema_rejects_wrong_types_naming_the_field(values: dict[str, An
         render(values)
 
 
+def test_strict_lint_reports_a_wrong_type_too() -> None:
+    assert any("/replicaCount" in m and "want integer" in m for m in lint({"replicaCount": "two"}))
+
+
 @pytest.mark.parametrize(("values", "says"), [
     ({"rbac": {"clusterWide": False}}, "needs controller.watchNamespaces"),
     ({"rbac": {"clusterWide": False}, "controller": {"watchNamespaces": ["app"], "namespaceSelector": "team=a"}},
