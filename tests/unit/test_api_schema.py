@@ -35,7 +35,7 @@ def _restore_logging() -> Iterator[None]:
 def test_deploy_crds_are_exactly_what_the_models_generate() -> None:
     """If this fails, run: secretsync crds -o deploy/crds"""
     expected = rendered_crds()
-    on_disk = {p.name: p.read_text(encoding="utf-8") for p in CRD_DIR.glob("*.yaml")}
+    on_disk = {p.name: p.read_text(encoding="utf-8") for p in CRD_DIR.glob("secretsync.io_*.yaml")}
     assert on_disk == expected
 
 

@@ -33,40 +33,74 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
-{{/* Rules every mode needs in each namespace it serves (ClusterRole or Role). */}}
+{{/* The controller image: repository@digest when a digest is pinned, else repository:tag. */}}
+{{- define "secretsync.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Refuse values that would install a controller that cannot work (values.schema.json checks types;
+these check combinations). Included once, from the Deployment.
+*/}}
+{{- define "secretsync.validate" -}}
+{{- if and (not .Values.rbac.clusterWide) (not .Values.controller.watchNamespaces) -}}
+{{- fail "rbac.clusterWide=false (namespaced-only mode) needs controller.watchNamespaces: the namespaces to serve; with none, the controller would serve nothing" -}}
+{{- end -}}
+{{- if and (not .Values.rbac.clusterWide) .Values.controller.namespaceSelector -}}
+{{- fail "controller.namespaceSelector needs rbac.clusterWide=true: matching namespace labels means listing namespaces, which a namespaced-only Role cannot grant" -}}
+{{- end -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
+{{- fail "replicaCount > 1 needs leaderElection.enabled=true: without it every replica writes the same Secrets" -}}
+{{- end -}}
+{{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) -}}
+{{- fail "serviceAccount.create=false needs serviceAccount.name: the existing ServiceAccount to run as (not the namespace's default one)" -}}
+{{- end -}}
+{{- if and .Values.serviceMonitor.enabled (not .Values.metrics.service.enabled) -}}
+{{- fail "serviceMonitor.enabled needs metrics.service.enabled: a ServiceMonitor selects the metrics Service" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Rules every mode needs in each namespace it serves (ClusterRole or Role): exactly the calls the
+controller makes, each rule naming the code that makes it. tests/unit/test_deploy_rbac.py derives
+the calls from secretsync/controller/ and fails when a call has no rule or a rule has no call.
+*/}}
 {{- define "secretsync.namespacedRules" -}}
+# informer.py (Informer._list/_watch), built in runtime.py: the ExternalSecret and store caches.
 - apiGroups: [secretsync.io]
   resources: [externalsecrets, secretstores, secretrotations]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
+# reconciler.py (ExternalSecretReconciler._write_status) and storestatus.py (StoreStatusReconciler._write):
+# the Ready condition, merge-patched onto the status subresource.
 - apiGroups: [secretsync.io]
   resources: [externalsecrets/status, secretstores/status, secretrotations/status]
-  verbs: [get, update, patch]
-# Secrets: create/update/patch/delete the Secrets it manages; get the ones stores reference
-# for credentials and the Merge targets. RBAC cannot restrict by label: the controller itself
-# only lists and watches Secrets labelled app.kubernetes.io/managed-by=secretsync.
+  verbs: [patch]
+# Secrets. list/watch: informer.py, and only those labelled app.kubernetes.io/managed-by=secretsync
+# (runtime.py sets the selector). get: secretwriter.py (the target before writing), stores.py
+# (store credentials from secretRef), reconciler.py (templateFrom a Secret).
+# create/update/delete: secretwriter.py (the target Secrets; delete only with a uid precondition).
+# RBAC cannot restrict by label or by name pattern: these verbs cover every Secret in scope.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, update, delete]
 {{- if .Values.rbac.configMapTemplates }}
+# reconciler.py (ExternalSecretReconciler._lookup): templateFrom a ConfigMap.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get]
 {{- end }}
 {{- if .Values.rbac.serviceAccountTokens }}
+# stores.py (StoreManager._service_account_token): TokenRequest for a store's serviceAccountRef.
 - apiGroups: [""]
   resources: [serviceaccounts/token]
   verbs: [create]
 {{- end }}
+# events.py (EventRecorder._run): events on ExternalSecrets and stores (in their namespace).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-{{- if .Values.rollout.enabled }}
-# Rollout restarts (opt-in): watch the workloads that read Secrets, patch their pod template.
-- apiGroups: [apps]
-  resources: [deployments, statefulsets, daemonsets]
-  verbs: [get, list, watch, patch]
-- apiGroups: [argoproj.io]
-  resources: [rollouts]
-  verbs: [get, list, watch, patch]
-{{- end }}
+  verbs: [create]
 {{- end -}}
