@@ -19,10 +19,11 @@ from typing import Any
 from .auditlog import AuditLogResult, SecretAccess, read_audit_logs
 from .cluster import load_cluster, open_api_client
 from .graph import Finding, Graph, build_graph
+from .html import render_html
 from .inventory import Inventory, Problem, build_inventory
 from .manifests import load_manifests
 from .rbac import Grant, Rbac
-from .report import Scope, build_report, parse_workload, render_dot, render_text
+from .report import Scope, build_report, parse_workload, render_dot, render_provider_key, render_text
 
 __all__ = [
     "AuditLogResult",
@@ -43,6 +44,8 @@ __all__ = [
     "parse_workload",
     "read_audit_logs",
     "render_dot",
+    "render_html",
+    "render_provider_key",
     "render_text",
 ]
 

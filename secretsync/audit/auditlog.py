@@ -63,6 +63,8 @@ class AuditLogResult:
     #: Events on Secrets logged with bodies (policy level Request/RequestResponse).
     body_events: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: Groups the authenticator gave each user (for RBAC group subjects), as the log recorded them.
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,8 +100,11 @@ def read_audit_logs(paths: Iterable[Path], *, namespaces: set[str] | None = None
         with path.open("rb") as fh:
             for lineno, raw in enumerate(fh, 1):
                 result.lines += 1
-                if not raw.strip():
+                stripped = raw.strip()
+                if not stripped:
                     continue
+                if b'"secrets"' not in raw and stripped.startswith(b"{"):
+                    continue  # an event about something else: most of a log, and no need to decode it
                 try:
                     doc = json.loads(raw)
                 except ValueError:
@@ -144,8 +149,12 @@ def _add(ev: Mapping[str, Any], acc: dict[tuple[str, str | None, str, str | None
     user = _str(user_block.get("username")) or "<unknown>"
     imp_block = ev.get("impersonatedUser")
     impersonator = None
+    groups_raw = user_block.get("groups")
     if isinstance(imp_block, Mapping) and _str(imp_block.get("username")):
         impersonator, user = user, str(imp_block["username"])
+        groups_raw = imp_block.get("groups")
+    if isinstance(groups_raw, list) and user not in result.groups:
+        result.groups[user] = tuple(str(g) for g in groups_raw if isinstance(g, str))
     annotations = _map(ev.get("annotations"))
     status = _map(ev.get("responseStatus"))
     code = status.get("code") if isinstance(status.get("code"), int) else None
