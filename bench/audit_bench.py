@@ -184,7 +184,7 @@ def child(phase: str, seed: int, log: Path, out: Path) -> dict[str, Any]:
     gc.collect()
     _reset_peak()
     rss0 = _vm("VmRSS")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result: dict[str, Any] = {"phase": phase}
     if phase == "decode":
         n = 0
@@ -206,12 +206,13 @@ def child(phase: str, seed: int, log: Path, out: Path) -> dict[str, Any]:
             gc.collect()
             _reset_peak()
             rss0 = _vm("VmRSS")
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             text = render_html(doc) if phase == "html" else json.dumps(doc, indent=2)
             result["bytes"] = len(text.encode())
             if phase == "html":
                 out.write_text(text)
     result["seconds"] = time.perf_counter() - t0
+    result["cpu"] = time.process_time() - c0
     result["peak_mb"] = _vm("VmHWM")
     result["delta_mb"] = result["peak_mb"] - rss0
     return result
@@ -268,7 +269,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         def best(phase: str) -> dict[str, Any]:
             runs = [run_child(phase, args.seed, log, out) for _ in range(args.runs)]
             return min(runs, key=lambda r: r["seconds"]) | {"peak_mb": max(r["peak_mb"] for r in runs),
-                                                            "delta_mb": max(r["delta_mb"] for r in runs)}
+                                                            "delta_mb": max(r["delta_mb"] for r in runs),
+                                                            "cpu": min(r["cpu"] for r in runs)}
 
         decode, full = best("decode"), best("audit")
         as_json, as_html = best("json"), best("html")
@@ -278,10 +280,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{decode['objects']} objects in {len(pages(args.seed))} pages; audit log {args.events} events")
         print(f"report: {full['findings']} findings, {full['advice']} ServiceAccounts advised; "
               f"JSON {as_json['bytes'] / 1e6:.1f} MB, HTML {as_html['bytes'] / 1e6:.1f} MB")
-        print(f"\n{'phase':44} {'time s':>7} {'x base':>7} {'peak MB':>8} {'+MB':>6} {'x base':>7}")
+        print(f"load average at start: {os.getloadavg()[0]:.1f} (wall time suffers when it exceeds the cores; "
+              "CPU time much less)")
+        print(f"\n{'phase':42} {'wall s':>7} {'CPU s':>6} {'x base':>7} {'peak MB':>8} {'+MB':>6} {'x base':>7}")
 
         def row(name: str, r: dict[str, Any], base: dict[str, Any]) -> None:
-            print(f"{name:44} {r['seconds']:7.3f} {r['seconds'] / base['seconds']:7.1f} {r['peak_mb']:8.1f} "
+            print(f"{name:42} {r['seconds']:7.3f} {r['cpu']:6.3f} {r['cpu'] / base['cpu']:7.1f} {r['peak_mb']:8.1f} "
                   f"{r['delta_mb']:6.1f} {r['peak_mb'] / base['peak_mb']:7.2f}")
 
         row("baseline: decode the list pages only", decode, decode)
@@ -299,8 +303,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{base_ms:.0f} ms ({report_ms / base_ms:.1f}x)")
             result["chromium_ms"] = report_ms
             result["chromium_baseline_ms"] = base_ms
-        ok = full["seconds"] <= 2 and full["peak_mb"] <= 200 and (opened is None or opened[0] <= 3000)
-        print(f"\nbars (audit <= 2 s and <= 200 MB peak RSS, report drawn <= 3 s): {'met' if ok else 'NOT met'}")
+        for label, secs in (("wall", full["seconds"]), ("CPU", full["cpu"])):
+            ok = secs <= 2 and full["peak_mb"] <= 200 and (opened is None or opened[0] <= 3000)
+            print(f"bars (audit <= 2 s {label} and <= 200 MB peak RSS, report drawn <= 3 s): "
+                  f"{'met' if ok else 'NOT met'}")
         return result
 
 

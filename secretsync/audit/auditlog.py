@@ -78,7 +78,7 @@ class _Acc:
 
 
 def _map(v: Any) -> Mapping[str, Any]:
-    return v if isinstance(v, Mapping) else {}
+    return v if isinstance(v, dict) else {}
 
 
 def _str(v: Any) -> str | None:
@@ -112,9 +112,9 @@ def read_audit_logs(paths: Iterable[Path], *, namespaces: set[str] | None = None
                     if bad <= _MAX_PROBLEMS:
                         result.problems.append(Problem(f"{path}:{lineno}", "", "not a JSON audit event"))
                     continue
-                events = doc.get("items") if isinstance(doc, Mapping) and doc.get("kind") == "EventList" else [doc]
+                events = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "EventList" else [doc]
                 for ev in events if isinstance(events, list) else ():
-                    if isinstance(ev, Mapping):
+                    if isinstance(ev, dict):
                         _add(ev, acc, seen, result, namespaces, secret)
     if bad > _MAX_PROBLEMS:
         result.problems.append(Problem("audit log", "", f"{bad - _MAX_PROBLEMS} more lines are not JSON audit events"))
@@ -128,7 +128,7 @@ def read_audit_logs(paths: Iterable[Path], *, namespaces: set[str] | None = None
 def _add(ev: Mapping[str, Any], acc: dict[tuple[str, str | None, str, str | None, str | None, str], _Acc],
          seen: set[str], result: AuditLogResult, namespaces: set[str] | None, secret: str | None) -> None:
     ref = ev.get("objectRef")
-    if not isinstance(ref, Mapping) or ref.get("resource") != "secrets" or ref.get("apiGroup") not in (None, ""):
+    if not isinstance(ref, dict) or ref.get("resource") != "secrets" or ref.get("apiGroup") not in (None, ""):
         return
     if ev.get("level") in _BODY_LEVELS or "requestObject" in ev or "responseObject" in ev:
         result.body_events += 1
@@ -150,7 +150,7 @@ def _add(ev: Mapping[str, Any], acc: dict[tuple[str, str | None, str, str | None
     imp_block = ev.get("impersonatedUser")
     impersonator = None
     groups_raw = user_block.get("groups")
-    if isinstance(imp_block, Mapping) and _str(imp_block.get("username")):
+    if isinstance(imp_block, dict) and _str(imp_block.get("username")):
         impersonator, user = user, str(imp_block["username"])
         groups_raw = imp_block.get("groups")
     if isinstance(groups_raw, list) and user not in result.groups:

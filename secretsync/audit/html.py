@@ -17,12 +17,14 @@ searched view is paginated; tables are paginated too.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any, Final
 
-from .advice import advice_text
-from .rbac import HOW_SUPERUSER
+from .advice import advice_text, sa_of
+from .inventory import Subject
+from .rbac import HOW_SUPERUSER, is_system
+from .report import source_label
 
 #: Secrets drawn per graph page (and the size above which the overview aggregates namespaces).
 PAGE: Final = 40
@@ -46,10 +48,8 @@ def _subject_id(s: Mapping[str, Any]) -> str:
 
 
 def _user_id(user: str) -> str:
-    if user.startswith("system:serviceaccount:") and user.count(":") == 3:
-        _, _, ns, name = user.split(":")
-        return f"A:{ns}/{name}"
-    return f"U:User/{user}"
+    sa = sa_of(user)
+    return f"A:{sa[0]}/{sa[1]}" if sa else f"U:User/{user}"
 
 
 def _rbac_edges(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -59,9 +59,6 @@ def _rbac_edges(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not rbac:
         return []
     out: list[dict[str, Any]] = []
-    from .inventory import Subject
-    from .rbac import is_system
-
     groups = [("*", rbac["cluster"]), *rbac["namespaces"].items()]
     for ns, grants in groups:
         for g in grants:
@@ -92,7 +89,7 @@ def page_data(doc: Mapping[str, Any]) -> dict[str, Any]:
         key = f"{s['namespace']}/{s['name']}"
         secrets.append({
             "ns": s["namespace"], "name": s["name"], "state": s["state"], "by": s["managedBy"] or "",
-            "src": [[_src_id(x), _src_label(x), x["externalSecret"]] for x in s["sources"]],
+            "src": [[_src_id(x), source_label(x), x["externalSecret"]] for x in s["sources"]],
             "es": s["externalSecrets"],
             "use": [[_consumer_id(c), c["via"], c.get("serviceAccount") or ""] for c in s["consumers"]],
             "f": sorted(set(by_secret.get(key, []))),
@@ -120,13 +117,7 @@ def page_data(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _src_id(x: Mapping[str, Any]) -> str:
-    return f"P:{_src_label(x)}"
-
-
-def _src_label(x: Mapping[str, Any]) -> str:
-    what = x["remoteKey"] or f"find({x['find']})"
-    prop = f"#{x['property']}" if x["property"] else ""
-    return f"{x['provider'] or '?'}:{x['store']['name']}/{what}{prop}"
+    return f"P:{source_label(x)}"
 
 
 def _consumer_id(c: Mapping[str, Any]) -> str:
@@ -162,11 +153,3 @@ def render_html(doc: Mapping[str, Any]) -> str:
     head, _, tail = page.partition("__DATA__")
     head = head.replace("__TITLE__", _esc("secretsync audit: " + _title(doc))).replace("__CSS__", css)
     return head + _embed(page_data(doc)) + tail.replace("__JS__", js)
-
-
-def finding_types(doc: Mapping[str, Any]) -> Sequence[str]:
-    return sorted({f["type"] for f in doc["findings"]})
-
-
-
-

@@ -1,7 +1,7 @@
 """Offline input: the objects of a manifest tree (``secretsync audit PATH...``).
 
 Plain YAML/JSON documents read with libyaml (the C loader when available), composed to nodes
-first so each object's findings can say ``file:line``: the document's first line, and for
+first so each object's findings can say ``file:line``: its ``metadata.name`` line, and for
 a workload the line of each Secret reference and of ``serviceAccountName``
 (:func:`field_line` resolves a field path on the node, which is dropped right after).
 A file that does not parse (a Helm template, say) is reported by file and line and skipped;
@@ -127,7 +127,8 @@ def _load_text(f: Path, text: str, inv: Inventory) -> None:
             node = loader.get_node()
             doc = loader.construct_document(node) if node is not None else None
             if isinstance(doc, dict):  # lists and scalars are not Kubernetes objects (values files...)
-                _add_located(inv, doc, node, f"{f}:{node.start_mark.line + 1}")
+                line = field_line(node, "metadata.name") or node.start_mark.line + 1
+                _add_located(inv, doc, node, f"{f}:{line}")
             count += 1
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

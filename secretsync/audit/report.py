@@ -201,7 +201,7 @@ def _finding_in_scope(f: Finding, scope: Scope, secrets_in_scope: set[str]) -> b
 
 
 # ---------------------------------------------------------------------- views
-def _src_label(s: Mapping[str, Any]) -> str:
+def source_label(s: Mapping[str, Any]) -> str:
     what = s["remoteKey"] or f"find({s['find']})"
     prop = f"#{s['property']}" if s["property"] else ""
     return f"{s['provider'] or '?'}:{s['store']['name']}/{what}{prop}"
@@ -246,7 +246,7 @@ def render_text(doc: Mapping[str, Any], width: int | None = None) -> str:
     """The human view: secrets, then who could read them, who did, and the findings."""
     parts: list[str] = []
     rows = [[f"{s['namespace']}/{s['name']}", s["state"], s["managedBy"] or "-",
-             ", ".join(_src_label(x) for x in s["sources"]) or "-",
+             ", ".join(source_label(x) for x in s["sources"]) or "-",
              ", ".join(_consumer_label(c) for c in s["consumers"]) or "-"] for s in doc["secrets"]]
     parts.append(format_table(rows, ["SECRET", "STATE", "MANAGED-BY", "FROM", "CONSUMERS"], width)
                  if rows else "No Secrets.")
@@ -289,7 +289,7 @@ def render_dot(doc: Mapping[str, Any]) -> str:
         style = {"present": "", "pending": ", style=dashed", "missing": ", style=dashed, color=red"}[s["state"]]
         lines.append(f"  {_q(sid)} [shape=note{style}];")
         for src in s["sources"]:
-            pid = _src_label(src)
+            pid = source_label(src)
             edges.add((pid, src["externalSecret"], ""))
             edges.add((src["externalSecret"], sid, ""))
         for c in s["consumers"]:
@@ -311,7 +311,7 @@ def render_provider_key(doc: Mapping[str, Any], key: str, width: int | None = No
     for s in doc["secrets"]:
         sources = [x for x in s["sources"]
                    if key_matches(key, x["provider"], x["store"]["name"], x["remoteKey"], x["property"])]
-        src = ", ".join(sorted({_src_label(x) for x in sources})) or "-"
+        src = ", ".join(sorted({source_label(x) for x in sources})) or "-"
         secret = f"{s['namespace']}/{s['name']}"
         users = [c for c in s["consumers"] if c["kind"] != "ServiceAccount" or not c.get("via", "").startswith(
             "serviceAccount")]
