@@ -177,6 +177,7 @@ def _reset_peak() -> None:
 def child(phase: str, seed: int, log: Path, out: Path) -> dict[str, Any]:
     """One phase in this (fresh) process: returns seconds and peak RSS (MB, and over the start)."""
     from secretsync.audit import Inventory, Scope, audit, render_html
+    from secretsync.core.gcpause import paused_gc
 
     data = pages(seed)
     import gc
@@ -188,14 +189,16 @@ def child(phase: str, seed: int, log: Path, out: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"phase": phase}
     if phase == "decode":
         n = 0
-        for page in data:
-            n += len(json.loads(page)["items"])
+        with paused_gc():  # the same conditions as the audit's own decoding
+            for page in data:
+                n += len(json.loads(page)["items"])
         result["objects"] = n
     else:
         inv = Inventory(default_namespace="default", secret_keys_known=False)
-        for page in data:
-            for item in json.loads(page)["items"]:
-                inv.add(item)
+        with paused_gc():  # as load_cluster does
+            for page in data:
+                for item in json.loads(page)["items"]:
+                    inv.add(item)
         doc = audit(inv, Scope(), who_can=True, audit_logs=[log], source={"mode": "cluster"})
         if phase == "audit":
             result.update(pods=sum(1 for w in inv.workloads if w.ref.kind == "Pod"), secrets=len(inv.secrets),

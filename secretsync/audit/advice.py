@@ -154,7 +154,7 @@ def advice_text(advice: Mapping[str, Any]) -> str:
     header += [f"refused (RBAC already denies it): {r}" for r in advice["refused"]]
     text = "".join(f"# {h}\n" for h in header)
     if advice["needs"]:
-        text += yaml.dump_all(advice["needs"], Dumper=_Dumper, sort_keys=False)
+        text += yaml.dump_all(advice["needs"], Dumper=_Dumper, sort_keys=False, default_flow_style=None)
     return text
 
 

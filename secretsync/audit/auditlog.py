@@ -100,11 +100,8 @@ def read_audit_logs(paths: Iterable[Path], *, namespaces: set[str] | None = None
         with path.open("rb") as fh:
             for lineno, raw in enumerate(fh, 1):
                 result.lines += 1
-                stripped = raw.strip()
-                if not stripped:
-                    continue
-                if b'"secrets"' not in raw and stripped.startswith(b"{"):
-                    continue  # an event about something else: most of a log, and no need to decode it
+                if b'"secrets"' not in raw and raw.lstrip()[:1] in (b"{", b""):
+                    continue  # blank, or an event about something else: most of a log, never decoded
                 try:
                     doc = json.loads(raw)
                 except ValueError:

@@ -21,6 +21,8 @@ from typing import Any, Final
 
 import yaml
 
+from secretsync.core.gcpause import paused_gc
+
 from .inventory import POD_SPEC_PATHS, Inventory, Problem
 
 SUFFIXES: Final = (".yaml", ".yml", ".json")
@@ -113,7 +115,8 @@ def load_manifests(paths: Sequence[Path], inv: Inventory) -> int:
         files += 1
         inv.default_namespace = unit_ns.get(f.resolve(), default_ns)
         try:
-            _load_text(f, text, inv)
+            with paused_gc():
+                _load_text(f, text, inv)
         finally:
             inv.default_namespace = default_ns
     return files

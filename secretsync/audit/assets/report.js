@@ -123,35 +123,41 @@ function detailGraph(secs) {
   return {nodes: [...nodes.values()], edges};
 }
 function overviewGraph(secs) {
-  // One node per namespace and column: thousands of Secrets stay readable.
-  const agg = new Map(), edges = new Map();
-  const bump = (id, label) => { const a = agg.get(id) || {id, label, n: 0}; a.n++; agg.set(id, a); };
-  const edge = (a, b) => { const k = a + "|" + b; edges.set(k, (edges.get(k) || 0) + 1); };
+  // One node per namespace and column, counting distinct objects: thousands stay readable.
+  const agg = new Map(), edges = new Set();
+  const bump = (id, ns, member) => {
+    const a = agg.get(id) || {id, ns, members: new Set()}; a.members.add(member); agg.set(id, a);
+  };
   for (const s of secs) {
     const ns = s.ns, sid = "S:" + ns;
-    bump(sid, ns);
-    for (const x of s.src) { bump("P:" + ns, ns); bump("E:" + ns, ns); edge("P:" + ns, "E:" + ns); edge("E:" + ns, sid); }
+    bump(sid, ns, s.name);
+    for (const [pid, , es] of s.src) {
+      bump("P:" + ns, ns, pid); bump("E:" + ns, ns, es); edges.add("P:" + ns + "|E:" + ns); edges.add("E:" + ns + "|" + sid);
+    }
     for (const [cid, , sa] of s.use) {
-      const k = cid[0] === "A" ? "A:" + ns : "W:" + ns; bump(k, ns); edge(sid, k);
-      if (sa && cid[0] === "W") { bump("A:" + ns, ns); edge(k, "A:" + ns); }
+      const k = (cid[0] === "A" ? "A:" : "W:") + ns; bump(k, ns, cid); edges.add(sid + "|" + k);
+      if (sa && cid[0] === "W") { bump("A:" + ns, ns, "A:" + sa); edges.add(k + "|A:" + ns); }
     }
   }
-  const nodes = [...agg.values()].map((a) => ({id: a.id, label: a.label + "  " + a.n, ns: a.label, agg: true}));
-  const es = [...edges.entries()].map(([k, n]) => k.split("|").concat(["", n + " refs"]));
+  const unit = {P: "provider keys", E: "ExternalSecrets", S: "Secrets", W: "workloads", A: "ServiceAccounts"};
+  const nodes = [...agg.values()].map((a) => ({id: a.id, ns: a.ns, agg: true,
+    label: a.ns + " \u00b7 " + a.members.size + " " + unit[a.id[0]]}));
+  const es = [...edges].map((k) => k.split("|").concat(["", ""]));
   const couldNs = new Map();
   for (const c of D.could) couldNs.set(c.ns, (couldNs.get(c.ns) || 0) + 1);
   for (const [ns, n] of couldNs) {
     if (ns !== "*" && !agg.has("S:" + ns)) continue;
-    nodes.push({id: "U:" + ns, label: (ns === "*" ? "cluster-wide" : ns) + "  " + n + " grants", ns, agg: true});
-    if (ns === "*") { for (const a of agg.values()) if (a.id[0] === "S") es.push(["U:*", a.id, "could", ""]); }
-    else es.push(["U:" + ns, "S:" + ns, "could", n + " grants"]);
+    // A cluster-wide grant reaches every namespace: one node, not an edge to each.
+    nodes.push({id: "U:" + ns, ns, agg: true,
+      label: (ns === "*" ? "every namespace" : ns) + " \u00b7 " + n + " grants"});
+    if (ns !== "*") es.push(["U:" + ns, "S:" + ns, "could", n + " grants"]);
   }
   return {nodes, edges: es};
 }
 function drawGraph(g, overview) {
   const svg = $("graph");
   svg.replaceChildren();
-  const colW = 250, rowH = 26, nodeW = 220, pad = 28;
+  const colW = 215, rowH = 26, nodeW = 195, pad = 28;
   const rows = {P: [], E: [], S: [], W: [], A: [], U: []};
   for (const n of g.nodes) rows[n.col || n.id[0]].push(n);
   const used = COLS.filter(([c]) => rows[c].length);
@@ -162,8 +168,9 @@ function drawGraph(g, overview) {
     rows[c].forEach((n, j) => pos.set(n.id, {x: 10 + i * colW, y: pad + j * rowH, n}));
   });
   const h = pad + Math.max(1, ...used.map(([c]) => rows[c].length)) * rowH + 10;
-  svg.setAttribute("viewBox", "0 0 " + Math.max(700, used.length * colW) + " " + h);
-  svg.setAttribute("height", String(h));
+  const w = Math.max(700, used.length * colW);
+  svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+  svg.setAttribute("width", String(w)); svg.setAttribute("height", String(h));
   const eg = el("svg:g"); svg.append(eg);
   for (const [a, b, kind, title] of g.edges) {
     const p = pos.get(a), q = pos.get(b);
@@ -171,7 +178,7 @@ function drawGraph(g, overview) {
     const back = q.x < p.x;
     const x1 = back ? p.x : p.x + nodeW, y1 = p.y + 10, x2 = back ? q.x + nodeW : q.x, y2 = q.y + 10;
     const dx = Math.max(40, Math.abs(x2 - x1) / 2) * (back ? -1 : 1);
-    const path = el("svg:path", {class: "e " + (kind || ""),
+    const path = el("svg:path", {class: "e " + (kind || ""), "data-a": a, "data-b": b,
       d: "M" + x1 + "," + y1 + " C" + (x1 + dx) + "," + y1 + " " + (x2 - dx) + "," + y2 + " " + x2 + "," + y2});
     if (title) path.append(el("svg:title", {}, title));
     eg.append(path);
@@ -182,14 +189,21 @@ function drawGraph(g, overview) {
     const gr = el("svg:g", {class: "node t-" + (n.col === "S" ? "N" : n.id[0]) + " " + (n.cls || "") + (hit ? " hit" : ""),
       transform: "translate(" + x + "," + y + ")", "data-id": n.id});
     gr.append(el("svg:rect", {width: nodeW, height: 20}));
-    const label = n.label.length > 34 ? n.label.slice(0, 33) + "\u2026" : n.label;
+    const label = n.label.length > 31 ? n.label.slice(0, 30) + "\u2026" : n.label;
     gr.append(el("svg:text", {x: 6, y: 14}, label), el("svg:title", {}, n.id.slice(2) + (n.title ? "\n" + n.title : "")));
+    gr.onmouseenter = () => focus(n.id, true);
+    gr.onmouseleave = () => focus(n.id, false);
     gr.onclick = () => {
       if (overview) { st.ns = n.ns === "*" ? "" : n.ns; $("ns").value = st.ns; }
       else { st.q = n.id.slice(2).toLowerCase().split("  ")[0]; $("search").value = st.q; }
       st.page = 0; render();
     };
     svg.append(gr);
+  }
+}
+function focus(id, on) {
+  for (const p of $("graph").querySelectorAll("path.e")) {
+    if (p.getAttribute("data-a") === id || p.getAttribute("data-b") === id) p.classList.toggle("focus", on);
   }
 }
 function graph(secs) {
@@ -284,20 +298,27 @@ function tables(secs) {
   }
 }
 function advice() {
+  // Follows the namespace filter and the search; the first 20 open, the rest a click away.
   if (!D.advice.length) { $("advicebox").hidden = true; return; }
-  for (const a of D.advice) {
-    const h = el("h3", {}, "ServiceAccount " + a.serviceAccount);
-    $("advice").append(h);
-    if (a.unusedBindings.length) $("advice").append(el("p", {}, "Never used in the log window: " +
-      a.unusedBindings.join(", ")));
-    $("advice").append(el("pre", {}, a.yaml));
+  const q = st.q, box = $("advice");
+  const rows = D.advice.filter((a) => (!st.ns || a.serviceAccount.split("/")[0] === st.ns) &&
+    (!q || (a.serviceAccount + " " + a.unusedBindings.join(" ")).toLowerCase().includes(q)));
+  box.replaceChildren(el("p", {class: "muted"}, rows.length + " ServiceAccounts. Each block is YAML for " +
+    "kubectl apply; the comments say what the log window showed and which bindings it never used."));
+  for (const a of rows.slice(0, 200)) {
+    const d = el("details"); if (rows.length <= 20) d.open = true;
+    d.append(el("summary", {}, "ServiceAccount " + a.serviceAccount +
+      (a.unusedBindings.length ? " \u2014 never used: " + a.unusedBindings.join(", ") : "")), el("pre", {}, a.yaml));
+    box.append(d);
   }
+  if (rows.length > 200) box.append(el("p", {class: "muted"}, (rows.length - 200) + " more: narrow with the search " +
+    "or the namespace filter, or run secretsync audit --least-privilege"));
 }
 function render() {
   const secs = selected();
   $("status").textContent = secs.length + " of " + D.secrets.length + " Secrets";
-  graph(secs); tables(secs);
+  graph(secs); tables(secs); advice();
 }
-summary(); controls(); legend(); advice(); render();
+summary(); controls(); legend(); render();
 document.body.setAttribute("data-ready", "1");
 window.__readyMs = performance.now();
