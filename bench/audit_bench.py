@@ -182,6 +182,16 @@ def child(phase: str, seed: int, log: Path, out: Path) -> dict[str, Any]:
     data = pages(seed)
     import gc
 
+    if phase == "audit-gc":
+        # The same audit with the collector left running: what core.gcpause saves.
+        import types
+
+        import secretsync.core.gcpause as gcpause
+
+        gcpause.gc = types.SimpleNamespace(isenabled=gc.isenabled, disable=lambda: None,  # type: ignore[assignment]
+                                           enable=lambda: None)
+        phase = "audit"
+
     gc.collect()
     _reset_peak()
     rss0 = _vm("VmRSS")
@@ -275,7 +285,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                             "delta_mb": max(r["delta_mb"] for r in runs),
                                                             "cpu": min(r["cpu"] for r in runs)}
 
-        decode, full = best("decode"), best("audit")
+        decode, full, gc_on = best("decode"), best("audit"), best("audit-gc")
         as_json, as_html = best("json"), best("html")
         print(f"machine: {platform.machine()}, {os.cpu_count()} vCPU, Python {platform.python_version()}; "
               f"best of {args.runs}, each phase in a fresh process")
@@ -293,13 +303,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         row("baseline: decode the list pages only", decode, decode)
         row("full audit (who-can, audit log, advice)", full, decode)
+        row("  the same, cyclic GC left running", gc_on, decode)
+        print(f"{'  pausing the GC: CPU':42} {full['cpu'] / gc_on['cpu']:.2f}x of the run with it")
         row("baseline: render the JSON report", as_json, as_json)
         row("render the HTML report", as_html, as_json)
         base_page = work / "baseline.html"
         html = out.read_text()
         base_page.write_text(html[: html.index("<script>")] + "</body></html>")
         opened = open_in_chromium(out, base_page, work, args.runs)
-        result: dict[str, Any] = {"decode": decode, "audit": full, "json": as_json, "html": as_html}
+        result: dict[str, Any] = {"decode": decode, "audit": full, "audit_gc_on": gc_on, "json": as_json,
+                                  "html": as_html}
         if opened is not None:
             report_ms, base_ms = opened
             print(f"\nChromium: report drawn in {report_ms:.0f} ms; the same bytes without the script load in "

@@ -2,9 +2,9 @@
 
 Why: the collector runs every few hundred container allocations and walks every tracked
 object each time it reaches the oldest generation, so building an inventory of tens of
-thousands of objects spends about a third of its time in collections that find nothing
-(the audit's inventory and graph hold no reference cycles; reference counting frees them).
-Measured by ``bench/audit_bench.py``. The previous state is restored on exit.
+thousands of objects spends a quarter of its CPU in collections that find nothing (the
+audit's inventory and graph hold no reference cycles; reference counting frees them).
+``bench/audit_bench.py`` measures the audit with and without the pause (0.75x). The previous state is restored on exit.
 """
 
 from __future__ import annotations
