@@ -14,7 +14,16 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from secretsync.audit import Inventory, Rbac, Scope, audit, build_inventory, load_manifests, render_text
+from secretsync.audit import (
+    Inventory,
+    Rbac,
+    Scope,
+    audit,
+    build_inventory,
+    load_manifests,
+    render_provider_key,
+    render_text,
+)
 from secretsync.cli.main import cli
 
 SHOP = """\
@@ -251,3 +260,28 @@ def test_tables_fit_the_terminal_and_lose_nothing(tree: Path, log: Path) -> None
     assert max(len(line) for line in narrow.splitlines()) <= 100
     # Wrapped, not cut: the same characters, only the whitespace moved.
     assert sorted(re.sub(r"\s", "", narrow)) == sorted(re.sub(r"\s", "", wide))
+
+
+def test_provider_key_names_the_running_pods_of_a_deployment() -> None:
+    """From a cluster, pods belong to their Deployment: the answer names each pod."""
+    es = {"apiVersion": "secretsync.io/v1alpha1", "kind": "ExternalSecret",
+          "metadata": {"name": "db", "namespace": "a"},
+          "spec": {"secretStoreRef": {"name": "s"}, "data": [{"secretKey": "k", "remoteRef": {"key": "prod/db"}}]}}
+    store = {"apiVersion": "secretsync.io/v1alpha1", "kind": "SecretStore", "metadata": {"name": "s", "namespace": "a"},
+             "spec": {"provider": {"gcp": {"projectID": "p"}}}}
+    spec = {"containers": [{"name": "c", "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "db",
+                                                                                          "key": "k"}}}]}]}
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "a", "uid": "d"},
+           "spec": {"template": {"spec": spec}}}
+    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
+        "name": "web-1", "namespace": "a", "uid": "r",
+        "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": "d", "controller": True}]},
+        "spec": {"replicas": 2, "template": {"spec": spec}}}
+    pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": f"web-1-{i}", "namespace": "a",
+        "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "uid": "r", "controller": True}]}, "spec": spec}
+        for i in range(2)]
+    inv = build_inventory([es, store, dep, rs, *pods])
+    text = render_provider_key(audit(inv, Scope(provider_key="gcp:s/prod/db")), "gcp:s/prod/db")
+    assert "Deployment/a/web" in text and "web-1-0, web-1-1" in text
+    assert text.rstrip().endswith("1 Secrets, 1 workloads, 2 pods in the input")
