@@ -1,4 +1,4 @@
-"""One command for every benchmark: ``python -m bench [scan|controller|templates|events|rotation|all] [-- ARGS]``.
+"""One command for every benchmark: ``python -m bench [scan|audit|controller|templates|events|rotation|all] [-- ARGS]``.
 
 Each benchmark measures its baseline in the same run and prints the ratio, so a number is
 never compared with one measured on another day or machine. Results go to docs/benchmarks.md.
@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from . import controller_bench, events_bench, rotation_bench, scan_bench, template_bench
+from . import audit_bench, controller_bench, events_bench, rotation_bench, scan_bench, template_bench
 
 BENCHES: dict[str, Callable[[list[str]], object]] = {
     "scan": scan_bench.main,
+    "audit": audit_bench.main,
     "controller": controller_bench.main,
     "templates": template_bench.main,
     "events": events_bench.main,

@@ -16,13 +16,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from secretsync.core.gcpause import paused_gc
+
 from .auditlog import AuditLogResult, SecretAccess, read_audit_logs
 from .cluster import load_cluster, open_api_client
 from .graph import Finding, Graph, build_graph
+from .html import render_html
 from .inventory import Inventory, Problem, build_inventory
 from .manifests import load_manifests
 from .rbac import Grant, Rbac
-from .report import Scope, build_report, parse_workload, render_dot, render_text
+from .report import Scope, build_report, parse_workload, render_dot, render_provider_key, render_text
 
 __all__ = [
     "AuditLogResult",
@@ -43,6 +46,8 @@ __all__ = [
     "parse_workload",
     "read_audit_logs",
     "render_dot",
+    "render_html",
+    "render_provider_key",
     "render_text",
 ]
 
@@ -56,11 +61,12 @@ def audit(inv: Inventory, scope: Scope | None = None, *, who_can: bool = False, 
     tree); ``audit_logs`` adds reads from API server audit logs (``OSError`` if unreadable).
     """
     scope = scope or Scope()
-    graph = build_graph(inv)
-    rbac = Rbac(inv.roles, inv.bindings, builtin_roles=builtin_roles) if who_can else None
-    access = None
-    if audit_logs:
-        access = read_audit_logs(audit_logs, namespaces=set(scope.namespaces) if scope.namespaces else None,
-                                 secret=scope.secret)
-    return build_report(graph, scope, source=source or {}, rbac=rbac, access=access,
-                        incomplete=sorted(inv.incomplete))
+    with paused_gc():
+        graph = build_graph(inv)
+        rbac = Rbac(inv.roles, inv.bindings, builtin_roles=builtin_roles) if who_can else None
+        access = None
+        if audit_logs:
+            access = read_audit_logs(audit_logs, namespaces=set(scope.namespaces) if scope.namespaces else None,
+                                     secret=scope.secret)
+        return build_report(graph, scope, source=source or {}, rbac=rbac, access=access,
+                            incomplete=sorted(inv.incomplete))

@@ -63,6 +63,8 @@ class AuditLogResult:
     #: Events on Secrets logged with bodies (policy level Request/RequestResponse).
     body_events: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: Groups the authenticator gave each user (for RBAC group subjects), as the log recorded them.
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,7 +78,7 @@ class _Acc:
 
 
 def _map(v: Any) -> Mapping[str, Any]:
-    return v if isinstance(v, Mapping) else {}
+    return v if isinstance(v, dict) else {}
 
 
 def _str(v: Any) -> str | None:
@@ -98,8 +100,8 @@ def read_audit_logs(paths: Iterable[Path], *, namespaces: set[str] | None = None
         with path.open("rb") as fh:
             for lineno, raw in enumerate(fh, 1):
                 result.lines += 1
-                if not raw.strip():
-                    continue
+                if b'"secrets"' not in raw and raw.lstrip()[:1] in (b"{", b""):
+                    continue  # blank, or an event about something else: most of a log, never decoded
                 try:
                     doc = json.loads(raw)
                 except ValueError:
@@ -107,9 +109,9 @@ def read_audit_logs(paths: Iterable[Path], *, namespaces: set[str] | None = None
                     if bad <= _MAX_PROBLEMS:
                         result.problems.append(Problem(f"{path}:{lineno}", "", "not a JSON audit event"))
                     continue
-                events = doc.get("items") if isinstance(doc, Mapping) and doc.get("kind") == "EventList" else [doc]
+                events = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "EventList" else [doc]
                 for ev in events if isinstance(events, list) else ():
-                    if isinstance(ev, Mapping):
+                    if isinstance(ev, dict):
                         _add(ev, acc, seen, result, namespaces, secret)
     if bad > _MAX_PROBLEMS:
         result.problems.append(Problem("audit log", "", f"{bad - _MAX_PROBLEMS} more lines are not JSON audit events"))
@@ -123,7 +125,7 @@ def read_audit_logs(paths: Iterable[Path], *, namespaces: set[str] | None = None
 def _add(ev: Mapping[str, Any], acc: dict[tuple[str, str | None, str, str | None, str | None, str], _Acc],
          seen: set[str], result: AuditLogResult, namespaces: set[str] | None, secret: str | None) -> None:
     ref = ev.get("objectRef")
-    if not isinstance(ref, Mapping) or ref.get("resource") != "secrets" or ref.get("apiGroup") not in (None, ""):
+    if not isinstance(ref, dict) or ref.get("resource") != "secrets" or ref.get("apiGroup") not in (None, ""):
         return
     if ev.get("level") in _BODY_LEVELS or "requestObject" in ev or "responseObject" in ev:
         result.body_events += 1
@@ -144,8 +146,12 @@ def _add(ev: Mapping[str, Any], acc: dict[tuple[str, str | None, str, str | None
     user = _str(user_block.get("username")) or "<unknown>"
     imp_block = ev.get("impersonatedUser")
     impersonator = None
-    if isinstance(imp_block, Mapping) and _str(imp_block.get("username")):
+    groups_raw = user_block.get("groups")
+    if isinstance(imp_block, dict) and _str(imp_block.get("username")):
         impersonator, user = user, str(imp_block["username"])
+        groups_raw = imp_block.get("groups")
+    if isinstance(groups_raw, list) and user not in result.groups:
+        result.groups[user] = tuple(str(g) for g in groups_raw if isinstance(g, str))
     annotations = _map(ev.get("annotations"))
     status = _map(ev.get("responseStatus"))
     code = status.get("code") if isinstance(status.get("code"), int) else None

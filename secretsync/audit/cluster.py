@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from secretsync.api.models import API_VERSION, PLURALS
 from secretsync.core.errors import AuthenticationFailed, Unavailable
+from secretsync.core.gcpause import paused_gc
 from secretsync.core.kubeconfig import open_api_client as _open_api_client
 
 from .inventory import RBAC_GROUP, Inventory, Problem
@@ -125,6 +126,11 @@ def load_cluster(api: Any, inv: Inventory, namespace: str | None, *, rbac: bool 
 
     ``rbac``: also list Roles, ClusterRoles and their bindings (for "who could read").
     """
+    with paused_gc():  # tens of thousands of small objects, no cycles: see core.gcpause
+        return _load_cluster(api, inv, namespace, rbac=rbac)
+
+
+def _load_cluster(api: Any, inv: Inventory, namespace: str | None, *, rbac: bool) -> int:
     inv.secret_keys_known = False
     count = 0
     where = f"namespace {namespace}" if namespace else "all namespaces"

@@ -164,6 +164,11 @@ class Graph:
     external_secrets: list[ExternalSecret] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: The inventory's ``file:line`` lookup (manifests), for findings.
+    inventory: Inventory | None = None
+
+    def location(self, f: Finding) -> str | None:
+        return self.inventory.location(f.object, f.field) if self.inventory is not None else None
 
     def node(self, namespace: str, name: str) -> SecretNode:
         n = self.secrets.get((namespace, name))
@@ -174,7 +179,7 @@ class Graph:
 
 def build_graph(inv: Inventory) -> Graph:
     """The graph and its findings (see the module docstring)."""
-    g = Graph(problems=list(inv.problems))
+    g = Graph(problems=list(inv.problems), inventory=inv)
     for (ns, name), info in inv.secrets.items():
         g.node(ns, name).info = info
     _add_workloads(g, inv)

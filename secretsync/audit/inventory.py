@@ -224,6 +224,14 @@ class Inventory:
     implicit_namespace: set[tuple[str, str]] = field(default_factory=set)
     #: Kinds the source could not list (live mode: 403/404), so answers about them are partial.
     incomplete: set[str] = field(default_factory=set)
+    #: ``Kind/ns/name`` -> ``file:line`` where the object starts (manifests only).
+    sources: dict[str, str] = field(default_factory=dict)
+    #: (``Kind/ns/name``, field path) -> ``file:line`` of that field (manifests only).
+    field_lines: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def location(self, obj: str, field_path: str | None) -> str | None:
+        """Where a finding's object (and field, when known) stands in the tree."""
+        return self.field_lines.get((obj, field_path or "")) or self.sources.get(obj)
 
     def add(self, obj: Any, source: str | None = None) -> None:
         """Add one object (a ``List`` adds its items). Unknown kinds are ignored."""
@@ -267,6 +275,8 @@ class Inventory:
             return
         ns = md.get("namespace") if isinstance(md.get("namespace"), str) and md.get("namespace") else None
         namespaced_ns = ns or self.default_namespace
+        if source is not None:
+            self.sources[str(ObjRef(kind, name, None if kind in _CLUSTER_KINDS else namespaced_ns))] = source
         if kind == "Secret" and group == "":
             self.secrets[(namespaced_ns, name)] = secret_info(obj, namespaced_ns,
                                                               keys_known=self.secret_keys_known)
@@ -298,6 +308,11 @@ class Inventory:
 
     # ------------------------------------------------------------------ secretsync kinds
     def _add_custom(self, kind: str, obj: Mapping[str, Any], source: str | None) -> None:
+        md = obj.get("metadata")
+        if source is not None and isinstance(md, Mapping) and isinstance(md.get("name"), str):
+            ns = md.get("namespace") if isinstance(md.get("namespace"), str) else None
+            cluster = kind in (KIND_CLUSTER_SECRET_STORE, KIND_CLUSTER_EXTERNAL_SECRET)
+            self.sources[str(ObjRef(kind, md["name"], None if cluster else ns or self.default_namespace))] = source
         try:
             if kind in (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE):
                 store = parse_secret_store(obj, default_namespace=self.default_namespace)
@@ -417,6 +432,8 @@ class Inventory:
         return BindingInfo(ref, role, tuple(subjects))
 
 
+_CLUSTER_KINDS: Final = frozenset({"ClusterRole", "ClusterRoleBinding", "PersistentVolume", "StorageClass",
+                                    "Namespace"})
 _CORE_KINDS: Final = frozenset({"Secret", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 _WORKLOAD_GROUPS: Final = {
     "Pod": ("",), "PodTemplate": ("",), "ReplicationController": ("",),

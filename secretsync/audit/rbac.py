@@ -181,7 +181,7 @@ def subject_matches(subject: Subject, user: str, groups: Iterable[str]) -> bool:
     if subject.kind == "User":
         return subject.name == user
     if subject.kind == "Group":
-        return subject.name in set(groups)
+        return subject.name in (groups if isinstance(groups, set | frozenset) else set(groups))
     return user == f"system:serviceaccount:{subject.namespace}:{subject.name}"
 
 
@@ -286,8 +286,16 @@ class Rbac:
         """Why ``user`` may do this (empty: RBAC denies it). ``groups`` as the authenticator sets them."""
         if SUPERUSER_GROUP in groups:
             return (Step(None, None),)
-        return tuple(m.step() for m in self.matches(namespace, verb, group, resource, name)
-                     if any(subject_matches(s, user, groups) for s in m.binding.subjects))
+        # Subjects first: a binding for someone else never needs its rules resolved.
+        index = self._index()
+        member = set(groups)
+        out = []
+        for b in index.get(None, []) + (index.get(namespace, []) if namespace is not None else []):
+            if not any(subject_matches(s, user, member) for s in b.subjects):
+                continue
+            out += [_Match(b, rule, origin).step() for rule, origin in self.rules_of(b.role)
+                    if rule_allows(rule, verb, group, resource, name)]
+        return tuple(out)
 
     def _cluster_readers(self) -> set[Subject]:
         if self._readers_everywhere is None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from secretsync.api.models import API_VERSION
+from secretsync.core.tables import format_table
 
+from .advice import least_privilege
 from .auditlog import AuditLogResult
 from .graph import SEVERITIES, Consumer, Finding, Graph, ProviderSource, SecretNode
 from .inventory import ObjRef, Problem
@@ -47,12 +49,34 @@ class Scope:
     namespaces: frozenset[str] | None = None
     secret: str | None = None
     workload: tuple[str, str] | None = None  # (Kind, name)
+    #: Only Secrets fed from this provider key: ``KEY``, ``STORE/KEY`` or ``PROVIDER:STORE/KEY``
+    #: (the FROM column), each optionally with ``#PROPERTY``.
+    provider_key: str | None = None
 
     def has_namespace(self, ns: str | None) -> bool:
         return self.namespaces is None or ns is None or ns in self.namespaces
 
     def wants_workload(self, ref: ObjRef) -> bool:
         return self.workload is None or (ref.kind, ref.name) == self.workload
+
+    def wants_sources(self, sources: Sequence[ProviderSource]) -> bool:
+        key = self.provider_key
+        return key is None or any(key_matches(key, s.provider, s.store.name, s.remote_key, s.property)
+                                  for s in sources)
+
+
+def key_matches(key: str, provider: str | None, store: str, remote_key: str | None, prop: str | None) -> bool:
+    """Does ``key`` (as ``--provider-key`` takes it) name this provider secret?
+
+    A ``dataFrom.find`` source (no remote key) never matches: which keys it reads is only
+    known to the provider.
+    """
+    if remote_key is None:
+        return False
+    base, _, want = key.partition("#")
+    if want and want != (prop or ""):
+        return False
+    return base in (remote_key, f"{store}/{remote_key}", f"{provider or '?'}:{store}/{remote_key}")
 
 
 def _consumer_dict(c: Consumer) -> dict[str, Any]:
@@ -104,7 +128,8 @@ def build_report(graph: Graph, scope: Scope, *, source: Mapping[str, Any], rbac:
     secrets: list[dict[str, Any]] = []
     in_scope: set[str] = set()
     for (ns, name), node in sorted(graph.secrets.items()):
-        if not scope.has_namespace(ns) or (scope.secret and name != scope.secret):
+        if not scope.has_namespace(ns) or (scope.secret and name != scope.secret) or not scope.wants_sources(
+                node.sources):
             continue
         consumers = [c for c in node.consumers if scope.wants_workload(c.ref)]
         if scope.workload is not None and not consumers:
@@ -117,6 +142,7 @@ def build_report(graph: Graph, scope: Scope, *, source: Mapping[str, Any], rbac:
         for ref, w in sorted(graph.workloads.items(), key=lambda kv: str(kv[0]))
         if scope.has_namespace(ref.namespace) and scope.wants_workload(ref)
         and (not scope.secret or any(s == scope.secret for s, _ in w.secrets))
+        and (not scope.provider_key or any(f"{ref.namespace}/{s}" in in_scope for s, _ in w.secrets))
     ]
     findings = [f for f in graph.findings if _finding_in_scope(f, scope, in_scope)]
     problems = list(graph.problems)
@@ -145,14 +171,19 @@ def build_report(graph: Graph, scope: Scope, *, source: Mapping[str, Any], rbac:
                                     "(level Request or RequestResponse): the audit log holds Secret values; "
                                     "log Secrets at level Metadata"))
         problems += access.problems
+    if rbac is not None and access is not None:
+        grants = [*cluster, *(g for gs in per_ns.values() for g in gs)]
+        advice, unused = least_privilege(rbac, grants, access)
+        doc["leastPrivilege"] = advice
+        findings += unused
     findings.sort(key=lambda f: (SEVERITIES.index(f.severity), f.type, f.object, f.field or ""))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    sections: dict[str, Any] = {k: doc.pop(k) for k in ("rbac", "access") if k in doc}
+    sections: dict[str, Any] = {k: doc.pop(k) for k in ("rbac", "access", "leastPrivilege") if k in doc}
     doc["summary"] = {"secrets": len(secrets), "workloads": len(workloads), "findings": counts}
     doc["secrets"] = secrets
     doc["workloads"] = workloads
     doc.update(sections)
-    doc["findings"] = [f.as_dict() for f in findings]
+    doc["findings"] = [{**f.as_dict(), "location": graph.location(f)} for f in findings]
     doc["errors"] = [p.as_dict() for p in problems]
     return doc
 
@@ -160,7 +191,7 @@ def build_report(graph: Graph, scope: Scope, *, source: Mapping[str, Any], rbac:
 def _finding_in_scope(f: Finding, scope: Scope, secrets_in_scope: set[str]) -> bool:
     if f.secret is not None:
         return f.secret in secrets_in_scope
-    if scope.secret is not None:
+    if scope.secret is not None or scope.provider_key is not None:
         return False
     parts = f.object.split("/")
     ns = parts[1] if len(parts) == 3 else None
@@ -170,14 +201,7 @@ def _finding_in_scope(f: Finding, scope: Scope, secrets_in_scope: set[str]) -> b
 
 
 # ---------------------------------------------------------------------- views
-def _table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["   ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
-def _src_label(s: Mapping[str, Any]) -> str:
+def source_label(s: Mapping[str, Any]) -> str:
     what = s["remoteKey"] or f"find({s['find']})"
     prop = f"#{s['property']}" if s["property"] else ""
     return f"{s['provider'] or '?'}:{s['store']['name']}/{what}{prop}"
@@ -218,13 +242,14 @@ def _step_label(v: Mapping[str, Any]) -> str:
     return f"{v['binding']} -> {v['role']}{rule}{agg}"
 
 
-def render_text(doc: Mapping[str, Any]) -> str:
+def render_text(doc: Mapping[str, Any], width: int | None = None) -> str:
     """The human view: secrets, then who could read them, who did, and the findings."""
     parts: list[str] = []
     rows = [[f"{s['namespace']}/{s['name']}", s["state"], s["managedBy"] or "-",
-             ", ".join(_src_label(x) for x in s["sources"]) or "-",
+             ", ".join(source_label(x) for x in s["sources"]) or "-",
              ", ".join(_consumer_label(c) for c in s["consumers"]) or "-"] for s in doc["secrets"]]
-    parts.append(_table(rows, ["SECRET", "STATE", "MANAGED-BY", "FROM", "CONSUMERS"]) if rows else "No Secrets.")
+    parts.append(format_table(rows, ["SECRET", "STATE", "MANAGED-BY", "FROM", "CONSUMERS"], width)
+                 if rows else "No Secrets.")
     if doc.get("rbac") is not None:
         grows = _grant_rows(doc["rbac"]["cluster"], "*")
         for ns, grants in doc["rbac"]["namespaces"].items():
@@ -233,17 +258,18 @@ def render_text(doc: Mapping[str, Any]) -> str:
                      if _is_system(g["subject"]) and g["how"] != HOW_SUPERUSER)
         note = (f"\n({hidden} grants to Kubernetes' own components (system:* users and groups, kube-system "
                 "ServiceAccounts) not shown; -o json lists them)") if hidden else ""
-        parts.append("Who could read (RBAC):\n" + _table(grows, ["NAMESPACE", "SUBJECT", "SECRETS", "HOW", "WHAT",
-                                                                 "VIA"]) + note)
+        parts.append("Who could read (RBAC):\n" + format_table(
+            grows, ["NAMESPACE", "SUBJECT", "SECRETS", "HOW", "WHAT", "VIA"], width) + note)
     if doc.get("access") is not None:
         arows = [[a["user"] + (f" (by {a['impersonator']})" if a["impersonator"] else ""), a["verb"],
                   f"{a['namespace'] or '*'}/{a['name'] or '*'}", a["decision"], str(a["count"]), a["last"] or "-"]
                  for a in doc["access"]["reads"]]
-        parts.append("Who did read (audit log):\n" + (_table(arows, ["USER", "VERB", "SECRET", "DECISION", "COUNT",
-                                                                     "LAST"]) if arows else "No Secret reads."))
+        parts.append("Who did read (audit log):\n" + (format_table(
+            arows, ["USER", "VERB", "SECRET", "DECISION", "COUNT", "LAST"], width) if arows else "No Secret reads."))
     if doc["findings"]:
-        frows = [[f["severity"], f["type"], f["object"], f["field"] or "-", f["message"]] for f in doc["findings"]]
-        parts.append("Findings:\n" + _table(frows, ["SEVERITY", "TYPE", "OBJECT", "FIELD", "MESSAGE"]))
+        frows = [[f["severity"], f["type"], f["object"], f.get("location") or f["field"] or "-", f["message"]]
+                 for f in doc["findings"]]
+        parts.append("Findings:\n" + format_table(frows, ["SEVERITY", "TYPE", "OBJECT", "WHERE", "MESSAGE"], width))
     c = doc["summary"]["findings"]
     parts.append(f"{doc['summary']['secrets']} Secrets, {doc['summary']['workloads']} workloads; findings: "
                  f"{c['error']} error, {c['warning']} warning, {c['info']} info")
@@ -263,7 +289,7 @@ def render_dot(doc: Mapping[str, Any]) -> str:
         style = {"present": "", "pending": ", style=dashed", "missing": ", style=dashed, color=red"}[s["state"]]
         lines.append(f"  {_q(sid)} [shape=note{style}];")
         for src in s["sources"]:
-            pid = _src_label(src)
+            pid = source_label(src)
             edges.add((pid, src["externalSecret"], ""))
             edges.add((src["externalSecret"], sid, ""))
         for c in s["consumers"]:
@@ -276,6 +302,33 @@ def render_dot(doc: Mapping[str, Any]) -> str:
         lines.append(f"  {_q(a)} -> {_q(b)}{attr};")
     lines.append("}")
     return "\n".join(lines)
+
+
+def render_provider_key(doc: Mapping[str, Any], key: str, width: int | None = None) -> str:
+    """``--provider-key``: which pods run with this provider value, one row per pod or workload."""
+    workloads = {f"{w['kind']}/{w['namespace']}/{w['name']}": w for w in doc["workloads"]}
+    rows = []
+    for s in doc["secrets"]:
+        sources = [x for x in s["sources"]
+                   if key_matches(key, x["provider"], x["store"]["name"], x["remoteKey"], x["property"])]
+        src = ", ".join(sorted({source_label(x) for x in sources})) or "-"
+        secret = f"{s['namespace']}/{s['name']}"
+        users = [c for c in s["consumers"] if c["kind"] != "ServiceAccount" or not c.get("via", "").startswith(
+            "serviceAccount")]
+        if not users:
+            rows.append([src, secret, s["state"], "-", "-", "-"])
+        for c in users:
+            wid = f"{c['kind']}/{c.get('namespace')}/{c['name']}"
+            w = workloads.get(wid)
+            pods = [m.split("/")[-1] for m in (w["members"] if w else []) if m.startswith("Pod/")]
+            rows.append([src, secret, s["state"], wid.replace("/None/", "/"), ", ".join(pods) or "-",
+                         c.get("serviceAccount") or "-"])
+    if not rows:
+        return f"No Secret in scope is fed from provider key {key!r}."
+    n_pods = sum(len([p for p in r[4].split(", ") if p != "-"]) for r in rows)
+    n_wl = len({r[3] for r in rows if r[3] != "-"})
+    return (format_table(rows, ["PROVIDER-KEY", "SECRET", "STATE", "WORKLOAD", "PODS", "RUNS-AS"], width)
+            + f"\n\n{key}: {len(doc['secrets'])} Secrets, {n_wl} workloads, {n_pods} pods in the input")
 
 
 def problems_text(problems: Sequence[Problem]) -> list[str]:

@@ -24,17 +24,21 @@ from secretsync.audit import (
     open_api_client,
     parse_workload,
     render_dot,
+    render_html,
+    render_provider_key,
     render_text,
 )
 from secretsync.audit import audit as run_audit
+from secretsync.audit.advice import advice_yaml
 from secretsync.core.errors import InvalidConfig
 
 from .context import current
+from .output import terminal_width
 
 log = logging.getLogger(__name__)
 
 FINDING_TYPES = ("broken-ref", "broken-optional-ref", "missing-key", "orphan", "unmanaged", "broad-reader",
-                 "audit-policy")
+                 "audit-policy", "unused-permission")
 
 
 class _FailOn(click.ParamType):  # type: ignore[type-arg]
@@ -63,10 +67,17 @@ class _FailOn(click.ParamType):  # type: ignore[type-arg]
               help="Also list who could read the Secrets through RBAC (direct grants and escalations).")
 @click.option("--audit-log", "audit_logs", multiple=True, type=click.Path(path_type=Path), metavar="FILE",
               help="Also list who did read Secrets, from an API server audit log (JSON lines; repeatable).")
+@click.option("--provider-key", metavar="KEY",
+              help="Only what is fed from this provider secret: KEY, STORE/KEY or PROVIDER:STORE/KEY (as in the "
+              "FROM column), optionally #PROPERTY; the table lists the pods that run with it.")
+@click.option("--least-privilege", is_flag=True,
+              help="With --audit-log: print, for each ServiceAccount, the Role it actually needs (from what it "
+              "read) as YAML ready for kubectl apply, and the bindings never used (implies --who-can).")
 @click.option("--fail-on", "fail_on", multiple=True, type=_FailOn(),
               help=f"Exit 1 when findings of these types are present: any, {', '.join(FINDING_TYPES)}.")
-@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml", "dot"]), default="table",
-              show_default=True, help="Output format (json/yaml: the AuditReport schema in docs/audit.md).")
+@click.option("-o", "--output", type=click.Choice(["table", "json", "yaml", "dot", "html"]), default="table",
+              show_default=True, help="Output format (json/yaml: the AuditReport schema in docs/audit.md; html: one "
+              "self-contained page with an interactive graph).")
 def audit(
     paths: tuple[Path, ...],
     namespace: str | None,
@@ -75,6 +86,8 @@ def audit(
     workload: str | None,
     who_can: bool,
     audit_logs: tuple[Path, ...],
+    provider_key: str | None,
+    least_privilege: bool,
     fail_on: tuple[tuple[str, ...], ...],
     output: str,
 ) -> None:
@@ -89,6 +102,9 @@ def audit(
     a Secret value.
     """
     root = current()
+    if least_privilege and not audit_logs:
+        raise click.UsageError("--least-privilege needs --audit-log (what was read) to compare with RBAC")
+    who_can = who_can or least_privilege
     if namespace and all_namespaces:
         raise click.UsageError("use either -n/--namespace or -A/--all-namespaces, not both")
     if not namespace and not all_namespaces:
@@ -127,7 +143,7 @@ def audit(
                   "context": root.kube_context, "namespace": target}
         scope_ns = frozenset({target}) if target else None
     try:
-        doc = run_audit(inv, Scope(scope_ns, secret_name, wl), who_can=who_can, audit_logs=audit_logs,
+        doc = run_audit(inv, Scope(scope_ns, secret_name, wl, provider_key), who_can=who_can, audit_logs=audit_logs,
                         source=source, builtin_roles=bool(paths))
     except OSError as exc:
         raise InvalidConfig(f"cannot read the audit log: {type(exc).__name__}: {exc.strerror or exc}",
@@ -143,8 +159,14 @@ def audit(
         click.echo(yaml.safe_dump(doc, sort_keys=False), nl=False)
     elif output == "dot":
         click.echo(render_dot(doc))
+    elif output == "html":
+        click.echo(render_html(doc), nl=False)
+    elif least_privilege:
+        click.echo(advice_yaml(doc.get("leastPrivilege") or []), nl=False)
+    elif provider_key:
+        click.echo(render_provider_key(doc, provider_key, terminal_width()))
     else:
-        click.echo(render_text(doc))
+        click.echo(render_text(doc, terminal_width()))
     wanted = {t for group in fail_on for t in group}
     if wanted and any("any" in wanted or f["type"] in wanted for f in doc["findings"]):
         # SystemExit rather than ctx.exit(): see scan_cmds (python -m drops ctx.exit's code).

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
 import yaml
+
+from secretsync.core.tables import format_table
 
 OUTPUT_OPTION = click.option(
     "-o", "--output", type=click.Choice(["table", "json", "yaml"]), default="table", show_default=True,
@@ -32,9 +36,12 @@ def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str, 
         if fmt == "json":
             return json.dumps(doc, indent=2, default=str)
         return yaml.safe_dump(json.loads(json.dumps(doc, default=str)), sort_keys=False)
-    headers = [c.upper() for c in columns]
-    table = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max([len(h)] + [len(row[i]) for row in table]) for i, h in enumerate(headers)]
-    lines = ["   ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
-    return "\n".join(lines)
+    return format_table([[_cell(r.get(c)) for c in columns] for r in rows], [c.upper() for c in columns],
+                        terminal_width())
+
+
+def terminal_width() -> int | None:
+    """Columns of the terminal stdout is, or None when piped (tables then never wrap)."""
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
