@@ -62,6 +62,13 @@ from .settings import OWNER_ANNOTATION, RolloutSettings, WatchSettings
 
 log = logging.getLogger(__name__)
 
+#: The workload kinds as API resources, one module-level constant each, so the chart's RBAC test
+#: (tests/harness/kubecalls.py) can name the exact resources this module reads and patches.
+DEPLOYMENTS, STATEFULSETS, DAEMONSETS, ROLLOUTS = (Resource(k.group, k.version, k.plural, k.kind)
+                                                   for k in WORKLOAD_KINDS)
+#: Kind -> resource, for the informers and the restart patch.
+WORKLOAD_RESOURCES: dict[str, Resource] = {r.kind: r for r in (DEPLOYMENTS, STATEFULSETS, DAEMONSETS, ROLLOUTS)}
+
 Digests = Mapping[str, bytes]
 
 
@@ -109,10 +116,9 @@ class RolloutManager:
         self._heap: list[tuple[float, WorkloadId]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._resources = {k.kind: Resource(k.group, k.version, k.plural, k.kind) for k in WORKLOAD_KINDS}
         self._api_versions = {k.kind: k.api_version for k in WORKLOAD_KINDS}
         self.informers: list[Informer[Workload]] = [
-            Informer(api, self._resources[k.kind], _transform_for(k), settings=watch, namespace=ns,
+            Informer(api, WORKLOAD_RESOURCES[k.kind], _transform_for(k), settings=watch, namespace=ns,
                      name=f"{k.plural}@{ns or '*'}")
             for k in WORKLOAD_KINDS for ns in namespaces]
         for inf in self.informers:
@@ -365,7 +371,7 @@ class RolloutManager:
         kind, ns, name = wid
         body = {"spec": {"template": {"metadata": {"annotations": patch}}}}
         try:
-            out = self.api.patch(self._resources[kind], name, body, ns)
+            out = self.api.patch(WORKLOAD_RESOURCES[kind], name, body, ns)
         except KubeError as exc:
             if exc.not_found:
                 self.skipped.labels("not_found").inc()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,8 @@ VERBS = {"get": "get", "list": "list", "watch": "watch", "create": "create", "re
 #: HTTP method of ``KubeApi.request`` -> RBAC verb (GET with a name is get; without, list).
 HTTP_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 #: KubeApi's other public names: no API call of their own (``request`` is parsed separately).
-NOT_CALLS = {"request", "close", "from_config", "configuration", "timeout", "host"}
+#: ``fenced`` returns the same client with writes gated by leadership: not a call itself.
+NOT_CALLS = {"request", "close", "from_config", "configuration", "timeout", "host", "fenced"}
 
 
 @dataclass(frozen=True, order=True)
@@ -65,6 +67,12 @@ def _resource_constants() -> dict[str, object]:
         for name, value in vars(module).items():
             if isinstance(value, Resource):
                 found[name] = value
+            elif isinstance(value, tuple | list | dict):
+                # A module-level collection of Resources (rollout.WORKLOAD_RESOURCES): a call through
+                # it may touch any of them, so it needs the rules of all of them.
+                items = list(value.values()) if isinstance(value, dict) else list(value)
+                if items and all(isinstance(v, Resource) for v in items):
+                    found[name] = tuple(items)
     return found
 
 
@@ -139,7 +147,14 @@ class _Analyzer:
                     and t.value.id == "self" for t in node.targets)):
                 param = node.value.id
         if param is None:
-            return set()
+            # ``self.attr = {r.kind: r for r in (DEPLOYMENTS, ...)}``: the constants it is built from.
+            found_direct: set[str] = set()
+            for node in ast.walk(init):
+                if isinstance(node, ast.Assign) and any(
+                        isinstance(t, ast.Attribute) and t.attr == attr and isinstance(t.value, ast.Name)
+                        and t.value.id == "self" for t in node.targets):
+                    found_direct |= self._names_in(node.value)
+            return found_direct
         positional = [a.arg for a in init.args.posonlyargs + init.args.args][1:]  # without self
         found: set[str] = set()
         for mod in self.modules:
@@ -165,10 +180,11 @@ class _Analyzer:
             self.unresolved.append(f"{where}: {ast.unparse(node)[:120]}")
             return
         for name in sorted(names):
-            res = self.constants[name]
-            plural = res.plural + (f"/{subresource}" if subresource else "")  # type: ignore[attr-defined]
-            perm = Permission(res.group, plural, verb, not res.namespaced)  # type: ignore[attr-defined]
-            self.calls.append(Call(perm, where))
+            value = self.constants[name]
+            for res in value if isinstance(value, tuple) else (value,):
+                plural = res.plural + (f"/{subresource}" if subresource else "")  # type: ignore[attr-defined]
+                perm = Permission(res.group, plural, verb, not res.namespaced)  # type: ignore[attr-defined]
+                self.calls.append(Call(perm, where))
 
     def run(self) -> None:
         for mod in self.modules:
@@ -190,6 +206,10 @@ class _Analyzer:
     def _request(self, mod: _Module, node: ast.Call) -> None:
         """``api.request("POST", RES.path(ns, name, "token"), ...)``."""
         where = f"{mod.rel}:{node.lineno} ({mod.qualname(node)})"
+        if (len(node.args) >= 2 and isinstance(node.args[0], ast.Constant) and node.args[0].value == "GET"
+                and isinstance(node.args[1], ast.JoinedStr)
+                and re.fullmatch(r"f[\"']/apis/\{[^}]+\}/\{[^}]+\}[\"']", ast.unparse(node.args[1]))):
+            return  # API discovery (GET /apis/GROUP/VERSION): every authenticated user may, no rule needed
         if (len(node.args) < 2 or not isinstance(node.args[0], ast.Constant)
                 or not isinstance(node.args[1], ast.Call) or not isinstance(node.args[1].func, ast.Attribute)
                 or node.args[1].func.attr != "path"):

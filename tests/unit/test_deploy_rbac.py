@@ -20,9 +20,11 @@ from tests.harness.kubecalls import NOT_CALLS, VERBS, Call, Permission, controll
 pytest.importorskip("helm_python", reason="helm-python-sdk (test extra) renders the chart")
 
 #: Every optional permission switched on: the chart at its widest.
-ALL_FEATURES = {"rbac": {"configMapTemplates": True, "serviceAccountTokens": True, "clusterExternalSecrets": True}}
+ALL_FEATURES = {"rbac": {"configMapTemplates": True, "serviceAccountTokens": True, "clusterExternalSecrets": True},
+                "rollout": {"enabled": True}, "rotation": {"enabled": True}}
 NAMESPACED = {"rbac": {"clusterWide": False, "configMapTemplates": True, "serviceAccountTokens": True},
-              "controller": {"watchNamespaces": ["app", "shop"]}}
+              "controller": {"watchNamespaces": ["app", "shop"]},
+              "rollout": {"enabled": True}, "rotation": {"enabled": True}}
 
 #: Call sites that exist only for a cluster-scoped kind (ClusterExternalSecret fan-out): not
 #: needed, and not grantable, in namespaced-only mode.
@@ -109,7 +111,19 @@ def test_each_namespaced_role_grants_the_same_rules() -> None:
 ])
 def test_optional_features_take_away_exactly_their_rules(flag: str, dropped: set[tuple[str, str, str]]) -> None:
     full = _granted(render(ALL_FEATURES))
-    off = _granted(render({"rbac": {**ALL_FEATURES["rbac"], flag: False}}))
+    off = _granted(render({**ALL_FEATURES, "rbac": {**ALL_FEATURES["rbac"], flag: False}}))
+    assert full - off == dropped
+
+
+@pytest.mark.parametrize(("feature", "dropped"), [
+    ("rollout", {(g, r, v) for g, r in (("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
+                                        ("argoproj.io", "rollouts")) for v in ("list", "watch", "patch")}),
+    ("rotation", {("secretsync.io", "secretrotations", v) for v in ("list", "watch")}
+     | {("secretsync.io", "secretrotations/status", "patch")}),
+])
+def test_opt_in_features_add_exactly_their_rules(feature: str, dropped: set[tuple[str, str, str]]) -> None:
+    full = _granted(render(ALL_FEATURES))
+    off = _granted(render({**ALL_FEATURES, feature: {"enabled": False}}))
     assert full - off == dropped
 
 

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.test_deploy_chart import NAMESPACED_EXAMPLE, _by_kind, _rules, _verbs, render_chart
+import pytest
+
+from tests.harness.helm import by_kind as _by_kind
+from tests.harness.helm import render as render_chart
+
+pytest.importorskip("helm_python", reason="helm-python-sdk (test extra) renders the chart")
+
+NAMESPACED_EXAMPLE = {"rbac": {"clusterWide": False}, "controller": {"watchNamespaces": ["app"]}}
+
+
+def _rules(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for role in _by_kind(docs, kind) for r in role["rules"]]
+
+
+def _verbs(rules: list[dict[str, Any]], group: str, resource: str) -> set[str]:
+    return {v for r in rules if group in r["apiGroups"] and resource in r["resources"] for v in r["verbs"]}
 
 WORKLOADS = ("deployments", "statefulsets", "daemonsets")
 
@@ -28,8 +43,8 @@ def test_rollout_enabled_grants_watch_and_patch_on_workload_kinds_only() -> None
     docs = render_chart({"rollout": {"enabled": True}})
     rules = _rules(docs, "ClusterRole")
     for plural in WORKLOADS:
-        assert _verbs(rules, "apps", plural) == {"get", "list", "watch", "patch"}
-    assert _verbs(rules, "argoproj.io", "rollouts") == {"get", "list", "watch", "patch"}
+        assert _verbs(rules, "apps", plural) == {"list", "watch", "patch"}
+    assert _verbs(rules, "argoproj.io", "rollouts") == {"list", "watch", "patch"}
     assert not _verbs(rules, "apps", "replicasets") and not _verbs(rules, "", "pods")
     assert "--rollout" in _args(docs)
 
@@ -38,6 +53,6 @@ def test_rollout_in_namespaced_mode_is_a_role_per_namespace() -> None:
     docs = render_chart({**NAMESPACED_EXAMPLE, "rollout": {"enabled": True}, "rotation": {"enabled": True}})
     assert not _by_kind(docs, "ClusterRole")
     rules = [r for role in _by_kind(docs, "Role") if role["metadata"]["namespace"] == "app" for r in role["rules"]]
-    assert _verbs(rules, "apps", "deployments") == {"get", "list", "watch", "patch"}
-    assert _verbs(rules, "secretsync.io", "secretrotations") == {"get", "list", "watch"}
+    assert _verbs(rules, "apps", "deployments") == {"list", "watch", "patch"}
+    assert _verbs(rules, "secretsync.io", "secretrotations") == {"list", "watch"}
     assert {"--rollout", "--rotation"} <= set(_args(docs))

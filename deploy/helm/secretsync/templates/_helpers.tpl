@@ -72,13 +72,34 @@ the calls from secretsync/controller/ and fails when a call has no rule or a rul
 {{- define "secretsync.namespacedRules" -}}
 # informer.py (Informer._list/_watch), built in runtime.py: the ExternalSecret and store caches.
 - apiGroups: [secretsync.io]
-  resources: [externalsecrets, secretstores, secretrotations]
+  resources: [externalsecrets, secretstores]
   verbs: [list, watch]
 # reconciler.py (ExternalSecretReconciler._write_status) and storestatus.py (StoreStatusReconciler._write):
 # the Ready condition, merge-patched onto the status subresource.
 - apiGroups: [secretsync.io]
-  resources: [externalsecrets/status, secretstores/status, secretrotations/status]
+  resources: [externalsecrets/status, secretstores/status]
   verbs: [patch]
+{{- if .Values.rotation.enabled }}
+# rotation.py (RotationManager): the SecretRotation cache (informer.py) and its status (opt-in: rotation.enabled).
+- apiGroups: [secretsync.io]
+  resources: [secretrotations]
+  verbs: [list, watch]
+# rotation.py (RotationManager): status of each SecretRotation, merge-patched.
+- apiGroups: [secretsync.io]
+  resources: [secretrotations/status]
+  verbs: [patch]
+{{- end }}
+{{- if .Values.rollout.enabled }}
+# rollout.py (RolloutManager): watch the workloads that read Secrets (informer.py) and patch their pod
+# template's hash annotation in RolloutManager._fire (opt-in: rollout.enabled).
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [list, watch, patch]
+# rollout.py (RolloutManager._fire): Argo Rollouts, watched only where the CRD is served.
+- apiGroups: [argoproj.io]
+  resources: [rollouts]
+  verbs: [list, watch, patch]
+{{- end }}
 # Secrets. list/watch: informer.py, and only those labelled app.kubernetes.io/managed-by=secretsync
 # (runtime.py sets the selector). get: secretwriter.py (the target before writing), stores.py
 # (store credentials from secretRef), reconciler.py (templateFrom a Secret).
