@@ -26,7 +26,7 @@ import pytest
 
 from secretsync.controller.kubeapi import SECRETS, KubeApi, KubeError, Resource
 from secretsync.controller.runtime import SS_RES
-from secretsync.controller.settings import ScopeSettings
+from secretsync.controller.settings import ScopeSettings, TrustSettings
 from tests.harness.canned import CannedServer, Reply
 from tests.harness.controller import (
     create,
@@ -190,3 +190,37 @@ def _secret(api: KubeApi, ns: str, name: str) -> dict[str, Any] | None:
         if exc.not_found:
             return None
         raise
+
+
+def test_with_the_admin_flag_a_tenant_still_cannot_send_the_controller_identity_to_its_server(
+        kube: KubeCluster, trap: CannedServer, tmp_path: Path) -> None:
+    """``--allow-namespaced-ambient-identity`` lends tenants the controller's identity for the
+    provider's own service, never for a host the tenant names."""
+    install_crds(kube)
+    admin = kube_api(kube)
+    ns, tenant = _tenant(kube, admin)
+    before = len(trap.requests)
+    stores = {
+        "aws-endpoint": ("aws", {"region": "us-east-1", "endpoint": trap.url}, "spec.provider.aws.endpoint"),
+        "vault-address": ("vault", {"address": trap.url, "auth": {"method": "kubernetes", "role": "x"}},
+                          "spec.provider.vault.address"),
+        "gcp-endpoint": ("gcp", {"project": "victim-project", "endpoint": f"127.0.0.1:{trap.port}"},
+                         "spec.provider.gcp.endpoint"),
+    }
+    for name, (provider, block, _) in stores.items():
+        create(tenant, store_manifest(name, ns, provider, block))
+    canary_file = tmp_path / "controller-token"
+    canary_file.write_text(CANARY + "-file")
+    identity = {"AWS_ACCESS_KEY_ID": "AKIA" + CANARY.upper(), "AWS_SECRET_ACCESS_KEY": CANARY + "-aws",
+                "SECRETSYNC_VAULT_SA_TOKEN_PATH": str(canary_file), "SECRETSYNC_GCP_ACCESS_TOKEN": CANARY + "-gcp",
+                "SECRETSYNC_GCP_INSECURE_ENDPOINT": None}
+    settings = fast_settings(scope=ScopeSettings(namespaces=(ns,)),
+                             trust=TrustSettings(namespaced_ambient_identity=True))
+    with environ(**identity), running_controller(kube, settings):
+        for name, (_, _, field) in stores.items():
+            cond = wait_for(lambda n=name: _refused(admin, ns, n), timeout=30, message=f"{name} refused")
+            assert f"SecretStore/{ns}/{name}: {field}: a SecretStore that uses the controller's identity" in \
+                cond["message"], cond
+    assert trap.requests[before:] == []
+    tenant.close()
+    admin.close()
