@@ -14,6 +14,7 @@ tree are reduced to metadata and key names as they are added to the inventory.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from secretsync.manifests.tree import SKIP_DIRS, walk_tree
 from .inventory import Inventory, Problem
 
 SUFFIXES: Final = (".yaml", ".yml", ".json")
+_LINE: Final = re.compile(r"\bline (\d+)")
 MAX_FILE_SIZE: Final = 10 * 1024 * 1024
 
 
@@ -77,7 +79,10 @@ def read_manifest_tree(paths: Sequence[Path], inv: Inventory) -> ManifestLoad:
         loaded = load_text(f.name, text)
         del text
         for message in loaded.problems:
-            inv.problems.append(Problem(str(f), "", f"{message} (a template?)", location=str(f)))
+            line = _LINE.search(message)
+            hint = " (a template?)" if "not valid YAML" in message else ""
+            inv.problems.append(Problem(str(f), "", f"{message}{hint}",
+                                        location=f"{f}:{line.group(1) if line else 1}"))
             out.unread += 1
         several = len(loaded.documents) > 1 or bool(loaded.problems)
         for doc in loaded.documents:

@@ -136,9 +136,10 @@ def audit(
                             operation="audit") from None
 
     for err in doc["errors"]:
-        where = f"{err.get('location') or err['source']}: " if (err.get("location") or err.get("source")) else ""
+        where = err.get("location") or err.get("source") or ""
+        obj = "" if where.startswith(f"{err['object']}:") else f"{err['object']}: "  # a file-level problem
         field = f"{err['field']}: " if err.get("field") else ""
-        click.echo(f"error: {where}{err['object']}: {field}{err['message']}", err=True)
+        click.echo(f"error: {where + ': ' if where else ''}{obj}{field}{err['message']}", err=True)
     if output == "json":
         click.echo(json.dumps(doc, indent=2))
     elif output == "yaml":

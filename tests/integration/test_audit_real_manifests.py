@@ -41,7 +41,7 @@ def report() -> dict[str, Any]:
     if not REAL.is_dir():
         pytest.skip("../shared/real-manifests is absent")
     result = CliRunner().invoke(cli, ["audit", str(REAL), "--who-can", "-o", "json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 8, result.output  # Helm templates are not read: the answer is partial
     doc: dict[str, Any] = json.loads(result.stdout)
     return doc
 

@@ -71,20 +71,25 @@ def test_migrate_plan_on_an_alias_bomb_is_bounded_in_time_and_memory(tmp_path: P
 
 def test_audit_reads_an_alias_bomb_and_a_deep_tree_like_scan_does(tmp_path: Path) -> None:
     (tmp_path / "bomb.yaml").write_text(BOMB)
-    deep = tmp_path
-    for _ in range(1200):  # deeper than Python's recursion limit
-        deep = deep / "d"
-    deep.mkdir(parents=True)
-    (deep / "web.yaml").write_text(GOOD)
-    inv = AuditInventory()
-    started = time.perf_counter()
-    loaded = read_manifest_tree([tmp_path], inv)
-    assert time.perf_counter() - started < 5
-    assert loaded.files == 2 and loaded.unread == 1
-    assert [w.ref.name for w in inv.workloads] == ["web"]
-    bomb = [p for p in inv.problems if "alias" in p.message]
-    assert bomb and bomb[0].location is not None and bomb[0].location.endswith("bomb.yaml")
-    assert len(scan_paths([tmp_path]).findings) == 1
+    levels = [tmp_path]
+    for _ in range(1200):  # deeper than Python's recursion limit (Path.rglob's walk raised RecursionError)
+        levels.append(levels[-1] / "d")
+        levels[-1].mkdir()
+    try:
+        (levels[-1] / "web.yaml").write_text(GOOD)
+        inv = AuditInventory()
+        started = time.perf_counter()
+        loaded = read_manifest_tree([tmp_path], inv)
+        assert time.perf_counter() - started < 5
+        assert loaded.files == 2 and loaded.unread == 1
+        assert [w.ref.name for w in inv.workloads] == ["web"]
+        bomb = [p for p in inv.problems if "alias" in p.message]
+        assert bomb and bomb[0].location is not None and bomb[0].location.endswith("bomb.yaml:1")
+        assert len(scan_paths([tmp_path]).findings) == 1
+    finally:  # pytest's own cleanup recurses: leave no deep tree behind
+        (levels[-1] / "web.yaml").unlink(missing_ok=True)
+        for level in reversed(levels[1:]):
+            level.rmdir()
 
 
 def test_audit_problems_carry_the_file_and_line_of_their_document(tmp_path: Path) -> None:
@@ -93,7 +98,7 @@ def test_audit_problems_carry_the_file_and_line_of_their_document(tmp_path: Path
     inv = AuditInventory()
     read_manifest_tree([tmp_path], inv)
     located = [p.location for p in inv.problems if p.object.startswith("ServiceAccount")]
-    assert located == [f"{tmp_path / 'two.yaml'}:15"]
+    assert located == [f"{tmp_path / 'two.yaml'}:14"]
 
 
 def _messy_tree(root: Path) -> None:

@@ -289,6 +289,8 @@ def is_reference(value: str) -> bool:
     """A value that points at a secret (or is a template) instead of being one."""
     if TEMPLATE_MARKER in value:
         return True
+    if value.lstrip("\"'").startswith(("$(", "`")):
+        return True  # a shell command's output (``password=$(grep ... $1)``), cut at a space by a flag parser
     if _REFERENCE.search(value) or _WHOLE_REFERENCE.match(value):
         return True
     match = _REFERENCE_SCHEME.match(value)
@@ -359,15 +361,24 @@ def _encoded_placeholder(value: str) -> bool:
 _WORD_SEP = re.compile(r"[-_ .]+")
 
 
+#: What a sample value puts before its field's name to say what belongs there.
+_DESCRIBING_PREFIXES = frozenset({"base64encoded", "base64", "encoded", "your", "the", "some", "insert", "enter"})
+
+
 def _describes_itself(value: str, key: str) -> bool:
     """``my-service-principal-client-secret`` under ``ClientSecret``: a sample that names its field.
 
     Needs three or more words, so ``password123`` (a weak real password) does not qualify.
     """
     words = [w for w in _WORD_SEP.split(value.strip().lower()) if w]
-    if len(words) < 3 or not key:
+    if not key:
         return False
     squashed_key = "".join(key_words(key))
+    if len(words) == 1 and len(squashed_key) >= 5 and words[0].endswith(squashed_key) \
+            and words[0][: -len(squashed_key)] in _DESCRIBING_PREFIXES:
+        return True  # ``accountkey: base64encodedaccountkey``: says what belongs there
+    if len(words) < 3:
+        return False
     return len(squashed_key) >= 5 and squashed_key in "".join(words)
 
 
