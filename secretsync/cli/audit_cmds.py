@@ -112,7 +112,8 @@ def audit(
         files = loaded.files
         if files == 0 and unread == 0:
             raise InvalidConfig(f"no YAML or JSON files under {', '.join(map(str, paths))}", operation="audit")
-        source: dict[str, Any] = {"mode": "manifests", "paths": [str(p) for p in paths], "files": files}
+        source: dict[str, Any] = {"mode": "manifests", "paths": [str(p) for p in paths], "files": files,
+                                  "unread": unread}
         scope_ns = frozenset({namespace}) if namespace and not all_namespaces else None
     else:
         api, default_ns = open_api_client(root.kubeconfig, root.kube_context)
