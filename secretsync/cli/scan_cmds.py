@@ -18,7 +18,6 @@ from typing import Any
 import click
 
 from secretsync.manifests import EXIT_INCOMPLETE
-from secretsync.migrator.findings import Finding
 from secretsync.migrator.scan import (
     BaselineError,
     ScanOptions,
@@ -29,6 +28,7 @@ from secretsync.migrator.scan import (
     to_sarif,
     write_baseline,
 )
+from secretsync.migrator.scan.findings import Finding
 from secretsync.migrator.scan.results import DEFAULT_MAX_FILE_SIZE
 
 from .context import CliContext

@@ -39,7 +39,8 @@ from functools import lru_cache
 from typing import Literal
 
 from secretsync.manifests.documents import TEMPLATE_MARKER
-from secretsync.migrator.findings import Confidence
+
+from .findings import Confidence
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secretsync.manifests.tree import SKIP_DIRS
-from secretsync.migrator.findings import Confidence, Detection, Finding
+
+from .findings import Confidence, Detection, Finding
 
 #: Default limit on one file's size: manifests are small; a 50 MB "YAML" is a dump or a mistake.
 DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024

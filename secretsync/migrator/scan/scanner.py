@@ -20,9 +20,9 @@ from secretsync.core.values import SecretValue
 from secretsync.manifests import helm
 from secretsync.manifests.documents import ParsedStream, parse_json_text, parse_yaml_stream
 from secretsync.manifests.tree import walk_tree
-from secretsync.migrator.findings import Detection, Finding, redact
 
 from .detectors import Verdict, judge
+from .findings import Detection, Finding, redact
 from .formats import iter_leaves
 from .results import ScanError, ScanOptions, ScanResult, confidence_at_least
 from .walker import Candidate, FileReader, Sink, resource_id, walk_kustomization, walk_object, walk_values

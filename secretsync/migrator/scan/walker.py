@@ -31,9 +31,9 @@ from secretsync.manifests.documents import (
     parse_yaml_stream,
     value_line,
 )
-from secretsync.migrator.findings import LocationKind
 
 from .detectors import Verdict, find_tokens
+from .findings import LocationKind
 from .formats import iter_leaves, parse_embedded, parse_env, parse_flags, path_join, split_path
 
 
