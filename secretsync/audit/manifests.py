@@ -4,9 +4,11 @@ The tree is walked and read the way ``scan`` and ``migrate`` walk and read it
 (:mod:`secretsync.manifests`): the same non-recursive walker (a tree a thousand directories
 deep is no RecursionError), the same skipped directories, and the same bounded loader (an
 alias bomb is refused in milliseconds, not expanded). A file or document that cannot be read
-(a Helm template, malformed YAML, too large) is reported by ``file:line`` and skipped, and
+(malformed YAML, too large) is reported by ``file:line`` and skipped, and
 counted in :attr:`ManifestLoad.unread` so the command can say the input was incomplete; the
-message never quotes the file, since the line may hold a value. Every problem an object
+message never quotes the file, since the line may hold a value. A Helm chart (a folder with
+``Chart.yaml``) is rendered with Helm's engine when it is installed, as ``scan`` renders it, and
+its objects are audited as Helm would deploy them. Every problem an object
 raises carries the ``file:line`` of its document in ``location``. Secret objects in the
 tree are reduced to metadata and key names as they are added to the inventory.
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from secretsync.manifests import helm
 from secretsync.manifests.loader import load_text
 from secretsync.manifests.tree import SKIP_DIRS, walk_tree
 
@@ -38,8 +41,12 @@ class ManifestLoad:
     unread: int = 0
 
 
-def manifest_files(paths: Sequence[Path], on_error: list[Problem] | None = None) -> Iterator[Path]:
-    """YAML/JSON files under ``paths`` (files as given; directories walked, dot-entries skipped)."""
+def manifest_files(paths: Sequence[Path], on_error: list[Problem] | None = None,
+                   charts: list[Path] | None = None) -> Iterator[Path]:
+    """YAML/JSON files under ``paths`` (files as given; directories walked, dot-entries skipped).
+
+    Folders holding a ``Chart.yaml`` are appended to ``charts`` when given.
+    """
     for path in paths:
         if not path.is_dir():
             yield path
@@ -51,6 +58,8 @@ def manifest_files(paths: Sequence[Path], on_error: list[Problem] | None = None)
 
         for current, dirs, files in walk_tree(path, unlistable):
             dirs[:] = [d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS]
+            if charts is not None and "Chart.yaml" in files:
+                charts.append(current)
             for name in files:
                 if not name.startswith(".") and name.lower().endswith(SUFFIXES):
                     yield current / name
@@ -60,7 +69,12 @@ def read_manifest_tree(paths: Sequence[Path], inv: Inventory) -> ManifestLoad:
     """Add every object under ``paths`` to ``inv``; says how many files were read and not read."""
     out = ManifestLoad()
     listing: list[Problem] = []
-    for f in manifest_files(paths, listing):
+    charts: list[Path] = []
+    files = list(manifest_files(paths, listing, charts))
+    rendered = _add_rendered_charts(charts, inv, out) if charts and helm.available() else []
+    for f in files:
+        if any(f.is_relative_to(chart / part) for chart in rendered for part in ("templates", "charts")):
+            continue  # read as Helm rendered it
         try:
             if not f.is_file():
                 raise OSError(0, "not a regular file")
@@ -95,6 +109,43 @@ def read_manifest_tree(paths: Sequence[Path], inv: Inventory) -> ManifestLoad:
     inv.problems.extend(listing)
     out.unread += len(listing)
     return out
+
+
+def _add_rendered_charts(charts: list[Path], inv: Inventory, out: ManifestLoad) -> list[Path]:
+    """Add the objects of every chart Helm can render (default values); returns those charts.
+
+    A chart's templates are not YAML until rendered, and what they render to (which Secret a
+    Deployment mounts) is what the audit is about. Rendering is offline, through the shared
+    :mod:`secretsync.manifests.helm` module; a chart that does not render is named and its
+    templates are read as files (and reported as unread).
+    """
+    done: list[Path] = []
+    for chart_dir in charts:
+        if any(chart_dir.is_relative_to(parent / "charts") for parent in charts if parent != chart_dir):
+            continue  # a subchart: rendered with its parent
+        chart = helm.Chart.read(chart_dir)
+        if chart is None or chart.library:
+            continue
+        try:
+            manifests = helm.render(chart)
+        except helm.RenderProblem as exc:
+            inv.problems.append(Problem(str(chart_dir / "Chart.yaml"), "", str(exc),
+                                        location=f"{chart_dir}/Chart.yaml:1"))
+            continue
+        for template, text in helm.rendered_documents(manifests):
+            shown = chart_dir / template.split("/", 1)[-1]
+            loaded = load_text(template, text)
+            out.unread += len(loaded.problems)
+            inv.problems.extend(Problem(f"{shown} (rendered)", "", message) for message in loaded.problems)
+            for doc in loaded.documents:
+                if isinstance(doc.data, dict):
+                    before = len(inv.problems)
+                    inv.add(doc.data, f"{shown} (rendered)")
+                    inv.problems[before:] = [dataclasses.replace(p, location=f"{shown} (rendered):{doc.line}")
+                                             for p in inv.problems[before:]]
+        out.files += 1
+        done.append(chart_dir)
+    return done
 
 
 def load_manifests(paths: Sequence[Path], inv: Inventory) -> int:

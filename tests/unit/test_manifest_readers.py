@@ -19,7 +19,7 @@ import pytest
 
 from secretsync.audit import Inventory as AuditInventory
 from secretsync.audit import read_manifest_tree
-from secretsync.manifests import EXIT_INCOMPLETE
+from secretsync.manifests import EXIT_INCOMPLETE, helm
 from secretsync.manifests.loader import load_yaml
 from secretsync.migrator.manifests import Inventory
 from secretsync.migrator.plan import PlanOptions
@@ -137,3 +137,22 @@ def test_a_missing_path_is_the_same_usage_error_in_every_command(tmp_path: Path,
     r = cli(*args, cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert "nope" in r.stderr and "does not exist" in r.stderr
+
+
+@pytest.mark.skipif(not helm.available(), reason="the Helm engine is not installed (secretsync[helm])")
+def test_audit_reads_a_chart_as_helm_renders_it(tmp_path: Path) -> None:
+    chart = tmp_path / "web"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 1.0.0\n")
+    (chart / "values.yaml").write_text("secretName: web-db\n")
+    (chart / "templates" / "deployment.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n"
+        "  labels: {{- include \"web.labels\" . | nindent 4 }}\n    tier: web\nspec:\n  template:\n    spec:\n"
+        "      containers:\n      - name: web\n        image: web:1\n        envFrom:\n"
+        "        - secretRef: {name: {{ .Values.secretName }}}\n")
+    (chart / "templates" / "_helpers.tpl").write_text('{{- define "web.labels" -}}\napp: web\n{{- end -}}\n')
+    inv = AuditInventory()
+    loaded = read_manifest_tree([tmp_path], inv)
+    assert loaded.unread == 0 and inv.problems == []
+    [workload] = inv.workloads
+    assert workload.ref.name == "web"
