@@ -179,5 +179,10 @@ def _print(findings: list[Finding], result: ScanResult, output: str) -> None:
     scanned = f"{result.files_scanned} files" + (f", {result.objects_scanned} objects"
                                                    if result.objects_scanned else "")
     suppressed = f", {result.suppressed} suppressed" if result.suppressed else ""
+    stray = sorted({f.file for f in findings if f.extra.get("stray-temp") and f.file})
+    if stray:
+        click.echo(f"warning: {len(stray)} temp file(s) left by an interrupted write hold plaintext "
+                   f"({', '.join(stray)}): run the interrupted 'migrate apply' or 'migrate rollback' again "
+                   "(it removes them by its journal), or delete them", err=True)
     unread = f" ({result.unread} not read)" if result.unread else ""
     click.echo(f"{len(findings)} findings in {scanned}{suppressed}, {len(result.errors)} errors{unread}", err=True)

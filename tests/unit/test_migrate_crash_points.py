@@ -19,6 +19,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -181,6 +183,10 @@ def test_a_stray_temp_holding_plaintext_is_reported_by_scan(tmp_path: Path) -> N
     found = scan_paths([tmp_path]).findings
     assert {f.extra.get("stray-temp") for f in found} == {"config.yaml", "old.yaml"}
     assert all(f.key == "API_TOKEN" for f in found)
+    r = subprocess.run([sys.executable, "-m", "secretsync.cli.main", "scan", str(tmp_path)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1 and "temp file(s) left by an interrupted write" in r.stderr
+    assert PASSWORDS[1] not in r.stdout + r.stderr
 
 
 def test_apply_after_a_rollback_refuses_instead_of_reporting_done(planned: Path) -> None:
