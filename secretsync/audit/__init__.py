@@ -23,7 +23,7 @@ from .cluster import load_cluster, open_api_client
 from .graph import Finding, Graph, build_graph
 from .html import render_html
 from .inventory import Inventory, Problem, build_inventory
-from .manifests import load_manifests
+from .manifests import ManifestLoad, load_manifests, read_manifest_tree
 from .rbac import Grant, Rbac
 from .report import Scope, build_report, parse_workload, render_dot, render_provider_key, render_text
 
@@ -33,6 +33,7 @@ __all__ = [
     "Grant",
     "Graph",
     "Inventory",
+    "ManifestLoad",
     "Problem",
     "Rbac",
     "Scope",
@@ -45,6 +46,7 @@ __all__ = [
     "open_api_client",
     "parse_workload",
     "read_audit_logs",
+    "read_manifest_tree",
     "render_dot",
     "render_html",
     "render_provider_key",

@@ -86,13 +86,16 @@ class Problem:
     message: str
     #: file (and document index) the object came from, for manifests.
     source: str | None = None
+    #: ``file:line`` of the document (manifests), for editors and CI annotations.
+    location: str | None = None
 
     def __str__(self) -> str:
-        where = f"{self.source}: " if self.source else ""
+        where = f"{self.location or self.source}: " if (self.location or self.source) else ""
         return f"{where}{self.object}: {self.field + ': ' if self.field else ''}{self.message}"
 
     def as_dict(self) -> dict[str, str | None]:
-        return {"object": self.object, "field": self.field, "message": self.message, "source": self.source}
+        return {"object": self.object, "field": self.field, "message": self.message, "source": self.source,
+                "location": self.location}
 
 
 @dataclass(frozen=True, slots=True)

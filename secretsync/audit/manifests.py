@@ -1,47 +1,182 @@
 """Offline input: the objects of a manifest tree (``secretsync audit PATH...``).
 
-Plain YAML/JSON documents read with libyaml (the C loader when available), composed to nodes
-first so each object's findings can say ``file:line``: its ``metadata.name`` line, and for
-a workload the line of each Secret reference and of ``serviceAccountName``
-(:func:`field_line` resolves a field path on the node, which is dropped right after).
-A file that does not parse (a Helm template, say) is reported by file and line and skipped;
-the message never quotes the file, since the line may hold a value. Secret objects in the
-tree are reduced to metadata and key names as they are added to the inventory.
+The tree is walked and read the way ``scan`` and ``migrate`` walk and read it
+(:mod:`secretsync.manifests`): the same non-recursive walker (a tree a thousand directories
+deep is no RecursionError), the same skipped directories, and the same bounded loader (an
+alias bomb is refused in milliseconds, not expanded). A file or document that cannot be read
+(malformed YAML, too large) is reported by ``file:line`` and skipped, and
+counted in :attr:`ManifestLoad.unread` so the command can say the input was incomplete; the
+message never quotes the file, since the line may hold a value. A Helm chart (a folder with
+``Chart.yaml``) is rendered with Helm's engine when it is installed, as ``scan`` renders it, and
+its objects are audited as Helm would deploy them. Every problem an object
+raises carries the ``file:line`` of its document in ``location``. Secret objects in the
+tree are reduced to metadata and key names as they are added to the inventory. A workload's
+findings point at the exact line of the Secret reference (or ``serviceAccountName``) they are
+about, resolved on the composed document, which is dropped right after.
 
 Objects without ``metadata.namespace`` take the ``namespace:`` of the kustomization in their
-directory that lists them among its ``resources`` (the same rule ``migrate plan`` uses), else
+directory that lists them among its ``resources`` (the rule ``migrate plan`` uses), else
 ``-n``, else ``default``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
 from secretsync.core.gcpause import paused_gc
+from secretsync.manifests import helm
+from secretsync.manifests.loader import load_text
+from secretsync.manifests.tree import SKIP_DIRS, walk_tree
 
 from .inventory import POD_SPEC_PATHS, Inventory, Problem
 
 SUFFIXES: Final = (".yaml", ".yml", ".json")
 KUSTOMIZATION_NAMES: Final = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_LINE: Final = re.compile(r"\bline (\d+)")
 MAX_FILE_SIZE: Final = 10 * 1024 * 1024
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+@dataclass(slots=True)
+class ManifestLoad:
+    #: Files read (parsed, in whole or in part).
+    files: int = 0
+    #: Files and documents that could not be read at all (each is in ``inv.problems``).
+    unread: int = 0
 
 
-def manifest_files(paths: Sequence[Path]) -> Iterator[Path]:
-    """YAML/JSON files under ``paths`` (files as given; directories walked, dot-entries skipped)."""
+def manifest_files(paths: Sequence[Path], on_error: list[Problem] | None = None,
+                   charts: list[Path] | None = None) -> Iterator[Path]:
+    """YAML/JSON files under ``paths`` (files as given; directories walked, dot-entries skipped).
+
+    Folders holding a ``Chart.yaml`` are appended to ``charts`` when given.
+    """
     for path in paths:
-        if path.is_dir():
-            for f in sorted(path.rglob("*")):
-                rel = f.relative_to(path).parts
-                if f.is_file() and f.suffix.lower() in SUFFIXES and not any(p.startswith(".") for p in rel):
-                    yield f
-        else:
+        if not path.is_dir():
             yield path
+            continue
+
+        def unlistable(directory: Path, exc: OSError) -> None:
+            if on_error is not None:
+                on_error.append(Problem(str(directory), "", f"cannot list: {exc.strerror or type(exc).__name__}"))
+
+        for current, dirs, files in walk_tree(path, unlistable):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS]
+            if charts is not None and "Chart.yaml" in files:
+                charts.append(current)
+            for name in files:
+                if not name.startswith(".") and name.lower().endswith(SUFFIXES):
+                    yield current / name
+
+
+def read_manifest_tree(paths: Sequence[Path], inv: Inventory) -> ManifestLoad:
+    """Add every object under ``paths`` to ``inv``; says how many files were read and not read."""
+    out = ManifestLoad()
+    listing: list[Problem] = []
+    charts: list[Path] = []
+    files = list(manifest_files(paths, listing, charts))
+    rendered = _add_rendered_charts(charts, inv, out) if charts and helm.available() else []
+    unit_ns = kustomize_namespaces(files)
+    default_ns = inv.default_namespace
+    with paused_gc():
+        for f in files:
+            if any(f.is_relative_to(chart / part) for chart in rendered for part in ("templates", "charts")):
+                continue  # read as Helm rendered it
+            if f.name in KUSTOMIZATION_NAMES:
+                continue  # the unit's settings, not an object
+            inv.default_namespace = unit_ns.get(f.resolve(), default_ns)
+            try:
+                _read_file(f, inv, out)
+            finally:
+                inv.default_namespace = default_ns
+    inv.problems.extend(listing)
+    out.unread += len(listing)
+    return out
+
+
+def _read_file(f: Path, inv: Inventory, out: ManifestLoad) -> None:
+    """Add the objects of one file (or say why it could not be read)."""
+    try:
+        if not f.is_file():
+            raise OSError(0, "not a regular file")
+        if f.stat().st_size > MAX_FILE_SIZE:
+            inv.problems.append(Problem(str(f), "", f"skipped: larger than {MAX_FILE_SIZE // 1024 // 1024} MB",
+                                        location=f"{f}:1"))
+            out.unread += 1
+            return
+        text = f.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__
+        inv.problems.append(Problem(str(f), "", f"cannot read: {why}", location=str(f)))
+        out.unread += 1
+        return
+    out.files += 1
+    loaded = load_text(f.name, text, keep_nodes=True)
+    del text
+    for message in loaded.problems:
+        line = _LINE.search(message)
+        hint = " (a template?)" if "not valid YAML" in message else ""
+        inv.problems.append(Problem(str(f), "", f"{message}{hint}",
+                                    location=f"{f}:{line.group(1) if line else 1}"))
+        out.unread += 1
+    for doc in loaded.documents:
+        if not isinstance(doc.data, dict):  # lists and scalars are not Kubernetes objects (values files...)
+            continue
+        node, doc.node = doc.node, None
+        name_line = field_line(node, "metadata.name") if node is not None else None
+        before = len(inv.problems)
+        # Findings point at the object's name line; a problem reading it, at its document.
+        _add_located(inv, doc.data, node, f"{f}:{name_line or doc.line}", str(f))
+        where = f"{f}:{doc.line}"
+        inv.problems[before:] = [dataclasses.replace(p, location=where) for p in inv.problems[before:]]
+
+
+def _add_rendered_charts(charts: list[Path], inv: Inventory, out: ManifestLoad) -> list[Path]:
+    """Add the objects of every chart Helm can render (default values); returns those charts.
+
+    A chart's templates are not YAML until rendered, and what they render to (which Secret a
+    Deployment mounts) is what the audit is about. Rendering is offline, through the shared
+    :mod:`secretsync.manifests.helm` module; a chart that does not render is named and its
+    templates are read as files (and reported as unread).
+    """
+    done: list[Path] = []
+    for chart_dir in charts:
+        if any(chart_dir.is_relative_to(parent / "charts") for parent in charts if parent != chart_dir):
+            continue  # a subchart: rendered with its parent
+        chart = helm.Chart.read(chart_dir)
+        if chart is None or chart.library:
+            continue
+        try:
+            manifests = helm.render(chart)
+        except helm.RenderProblem as exc:
+            inv.problems.append(Problem(str(chart_dir / "Chart.yaml"), "", str(exc),
+                                        location=f"{chart_dir}/Chart.yaml:1"))
+            continue
+        for template, text in helm.rendered_documents(manifests):
+            shown = chart_dir / template.split("/", 1)[-1]
+            loaded = load_text(template, text)
+            out.unread += len(loaded.problems)
+            inv.problems.extend(Problem(f"{shown} (rendered)", "", message) for message in loaded.problems)
+            for doc in loaded.documents:
+                if isinstance(doc.data, dict):
+                    before = len(inv.problems)
+                    inv.add(doc.data, f"{shown} (rendered)")
+                    inv.problems[before:] = [dataclasses.replace(p, location=f"{shown} (rendered):{doc.line}")
+                                             for p in inv.problems[before:]]
+        out.files += 1
+        done.append(chart_dir)
+    return done
+
+
+def load_manifests(paths: Sequence[Path], inv: Inventory) -> int:
+    """Add every object under ``paths`` to ``inv``; returns how many files were read."""
+    return read_manifest_tree(paths, inv).files
 
 
 def _token_path(path: str) -> list[str | int]:
@@ -75,78 +210,12 @@ def field_line(node: yaml.Node, path: str) -> int | None:
     return line
 
 
-def kustomize_namespaces(files: Sequence[Path]) -> dict[Path, str]:
-    """File -> the ``namespace:`` of the kustomization in its directory that lists it as a resource."""
-    out: dict[Path, str] = {}
-    for f in files:
-        if f.name not in KUSTOMIZATION_NAMES:
-            continue
-        try:
-            data = yaml.load(f.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a safe loader
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue
-        ns = data.get("namespace") if isinstance(data, dict) else None
-        resources = data.get("resources") if isinstance(data, dict) else None
-        if not isinstance(ns, str) or not ns or not isinstance(resources, list):
-            continue
-        for r in resources:
-            if isinstance(r, str):
-                out[(f.parent / r).resolve()] = ns
-    return out
-
-
-def load_manifests(paths: Sequence[Path], inv: Inventory) -> int:
-    """Add every object under ``paths`` to ``inv``; returns how many files were read."""
-    files = 0
-    all_files = list(manifest_files(paths))
-    unit_ns = kustomize_namespaces(all_files)
-    default_ns = inv.default_namespace
-    for f in all_files:
-        if f.name in KUSTOMIZATION_NAMES:
-            continue
-        try:
-            if f.stat().st_size > MAX_FILE_SIZE:
-                inv.problems.append(Problem(str(f), "", f"skipped: larger than {MAX_FILE_SIZE // 1024 // 1024} MB"))
-                continue
-            text = f.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            inv.problems.append(Problem(str(f), "", f"cannot read: {type(exc).__name__}"))
-            continue
-        files += 1
-        inv.default_namespace = unit_ns.get(f.resolve(), default_ns)
-        try:
-            with paused_gc():
-                _load_text(f, text, inv)
-        finally:
-            inv.default_namespace = default_ns
-    return files
-
-
-def _load_text(f: Path, text: str, inv: Inventory) -> None:
-    loader = _Loader(text)
-    count = 0
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            doc = loader.construct_document(node) if node is not None else None
-            if isinstance(doc, dict):  # lists and scalars are not Kubernetes objects (values files...)
-                line = field_line(node, "metadata.name") or node.start_mark.line + 1
-                _add_located(inv, doc, node, f"{f}:{line}")
-            count += 1
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        before = f"; read the {count} document(s) before it" if count else ""
-        inv.problems.append(Problem(str(f), "", f"not valid YAML{where} (a template?){before}"))
-    finally:
-        loader.dispose()
-
-
-def _add_located(inv: Inventory, doc: dict[str, Any], node: yaml.Node, source: str) -> None:
+def _add_located(inv: Inventory, doc: dict[str, Any], node: yaml.Node | None, source: str, file: str) -> None:
     """Add one object; remember where its workload's Secret references stand in the file."""
     before = len(inv.workloads)
     inv.add(doc, source)
-    file = source.rpartition(":")[0]
+    if node is None:
+        return
     for w in inv.workloads[before:]:
         ref = str(w.ref)
         for use in w.uses:
@@ -157,3 +226,25 @@ def _add_located(inv: Inventory, doc: dict[str, Any], node: yaml.Node, source: s
         line = field_line(node, sa_path)
         if line is not None:
             inv.field_lines[(ref, sa_path)] = f"{file}:{line}"
+
+
+def kustomize_namespaces(files: Sequence[Path]) -> dict[Path, str]:
+    """File -> the ``namespace:`` of the kustomization in its directory that lists it as a resource."""
+    out: dict[Path, str] = {}
+    for f in files:
+        if f.name not in KUSTOMIZATION_NAMES:
+            continue
+        try:
+            data = load_text(f.name, f.read_text(encoding="utf-8")).documents
+        except (OSError, UnicodeDecodeError):
+            continue
+        doc = data[0].data if data else None
+        ns = doc.get("namespace") if isinstance(doc, dict) else None
+        resources = doc.get("resources") if isinstance(doc, dict) else None
+        if not isinstance(ns, str) or not ns or not isinstance(resources, list):
+            continue
+        for r in resources:
+            if isinstance(r, str):
+                out[(f.parent / r).resolve()] = ns
+    return out
+

@@ -20,9 +20,9 @@ from secretsync.audit import (
     Inventory,
     Scope,
     load_cluster,
-    load_manifests,
     open_api_client,
     parse_workload,
+    read_manifest_tree,
     render_dot,
     render_html,
     render_provider_key,
@@ -31,6 +31,7 @@ from secretsync.audit import (
 from secretsync.audit import audit as run_audit
 from secretsync.audit.advice import advice_yaml
 from secretsync.core.errors import InvalidConfig
+from secretsync.manifests import EXIT_INCOMPLETE
 
 from .context import current
 from .output import terminal_width
@@ -58,14 +59,14 @@ class _FailOn(click.ParamType):  # type: ignore[type-arg]
 
 
 @click.command("audit")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("-n", "--namespace", help="Only this namespace (default: the context's; for PATHs: every one).")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace.")
 @click.option("--secret", "secret_name", metavar="NAME", help="Only this Secret (with -n: of that namespace).")
 @click.option("--workload", metavar="KIND/NAME", help="Only the Secrets this workload reads (deploy/web, sts/db...).")
 @click.option("--who-can", is_flag=True,
               help="Also list who could read the Secrets through RBAC (direct grants and escalations).")
-@click.option("--audit-log", "audit_logs", multiple=True, type=click.Path(path_type=Path), metavar="FILE",
+@click.option("--audit-log", "audit_logs", multiple=True, type=click.Path(exists=True, path_type=Path), metavar="FILE",
               help="Also list who did read Secrets, from an API server audit log (JSON lines; repeatable).")
 @click.option("--provider-key", metavar="KEY",
               help="Only what is fed from this provider secret: KEY, STORE/KEY or PROVIDER:STORE/KEY (as in the "
@@ -115,18 +116,20 @@ def audit(
             wl = parse_workload(workload)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--workload") from None
-    for p in (*paths, *audit_logs):
-        if not p.exists():
-            raise InvalidConfig(f"{p}: no such file or directory", operation="audit")
-        if p in audit_logs and not p.is_file():
+    for p in audit_logs:
+        if not p.is_file():
             raise InvalidConfig(f"{p}: not a file", operation="audit")
 
+    unread = 0
     if paths:
         inv = Inventory(default_namespace=namespace or "default")
-        files = load_manifests(list(paths), inv)
-        if files == 0:
+        loaded = read_manifest_tree(list(paths), inv)
+        unread = loaded.unread
+        files = loaded.files
+        if files == 0 and unread == 0:
             raise InvalidConfig(f"no YAML or JSON files under {', '.join(map(str, paths))}", operation="audit")
-        source: dict[str, Any] = {"mode": "manifests", "paths": [str(p) for p in paths], "files": files}
+        source: dict[str, Any] = {"mode": "manifests", "paths": [str(p) for p in paths], "files": files,
+                                  "unread": unread}
         scope_ns = frozenset({namespace}) if namespace and not all_namespaces else None
     else:
         api, default_ns = open_api_client(root.kubeconfig, root.kube_context)
@@ -150,9 +153,10 @@ def audit(
                             operation="audit") from None
 
     for err in doc["errors"]:
-        where = f"{err['source']}: " if err.get("source") else ""
+        where = err.get("location") or err.get("source") or ""
+        obj = "" if where.startswith(f"{err['object']}:") else f"{err['object']}: "  # a file-level problem
         field = f"{err['field']}: " if err.get("field") else ""
-        click.echo(f"error: {where}{err['object']}: {field}{err['message']}", err=True)
+        click.echo(f"error: {where + ': ' if where else ''}{obj}{field}{err['message']}", err=True)
     if output == "json":
         click.echo(json.dumps(doc, indent=2))
     elif output == "yaml":
@@ -171,3 +175,5 @@ def audit(
     if wanted and any("any" in wanted or f["type"] in wanted for f in doc["findings"]):
         # SystemExit rather than ctx.exit(): see scan_cmds (python -m drops ctx.exit's code).
         raise SystemExit(1)
+    if unread:
+        raise SystemExit(EXIT_INCOMPLETE)  # some manifests were not read: the answer is partial

@@ -1,8 +1,11 @@
 """``secretsync scan [PATH...] [--cluster]``: find plaintext secrets, print where (never what).
 
-Exit codes: 0 clean, 1 findings, 2 usage error (main.py maps the rest). Errors met on the way
-(unreadable or malformed files, forbidden kinds) go to stderr, and into ``errors`` for
-``-o json``; they do not change the exit code on their own.
+Exit codes: 0 clean, 1 findings, 2 usage error (a missing path included, as in every
+command), 8 nothing found but some input was not read (an unreadable, malformed or
+over-limit file, an unlistable directory: its secrets, if any, are not in the result), so a
+CI gate never passes on a tree it did not read. Errors go to stderr, and into ``errors`` for
+``-o json`` (``unread: true`` for those that set exit 8); malformed fields of an object that
+was read (``env: "notalist"``) are reported without changing the exit code.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import click
 
-from secretsync.migrator.findings import Finding
+from secretsync.manifests import EXIT_INCOMPLETE
 from secretsync.migrator.scan import (
     BaselineError,
     ScanOptions,
@@ -25,6 +28,7 @@ from secretsync.migrator.scan import (
     to_sarif,
     write_baseline,
 )
+from secretsync.migrator.scan.findings import Finding
 from secretsync.migrator.scan.results import DEFAULT_MAX_FILE_SIZE
 
 from .context import CliContext
@@ -74,6 +78,9 @@ def _row(f: Finding) -> dict[str, Any]:
 @click.option("--max-file-size", type=_Size(), default=DEFAULT_MAX_FILE_SIZE, show_default=True,
               help="Skip (and report) files larger than this (bytes, or 5MB, 512KiB...).")
 @click.option("--no-entropy", is_flag=True, help="Do not report random-looking values under neutral names.")
+@click.option("--no-render", is_flag=True,
+              help="Do not render Helm charts (folders with Chart.yaml) with Helm's engine; by default, when it is "
+                   "installed (secretsync[helm]), values that end up secret are reported at their values.yaml line.")
 @click.option("--no-inline-ignore", is_flag=True, help="Ignore '# secretsync:ignore' comments.")
 def scan(
     paths: tuple[Path, ...],
@@ -86,6 +93,7 @@ def scan(
     min_confidence: str,
     max_file_size: int,
     no_entropy: bool,
+    no_render: bool,
     no_inline_ignore: bool,
 ) -> None:
     """Find plaintext secrets in manifests, Helm values, kustomizations (PATH..., default .) and,
@@ -116,6 +124,7 @@ def scan(
         inline_ignore=not no_inline_ignore,
         baseline=frozenset() if write_baseline_file is not None else baseline,
         entropy=not no_entropy,
+        render_charts=not no_render,
     )
     result = ScanResult()
     if paths or not cluster:
@@ -135,6 +144,8 @@ def scan(
         # SystemExit rather than ctx.exit(): click returns ctx.exit()'s code from main() in
         # standalone_mode=False, and ``python -m secretsync.cli.main`` drops that return value.
         raise SystemExit(1)
+    if result.unread:
+        raise SystemExit(EXIT_INCOMPLETE)
 
 
 def _scan_cluster(root: CliContext, namespace: str | None, all_namespaces: bool,
@@ -156,7 +167,7 @@ def _scan_cluster(root: CliContext, namespace: str | None, all_namespaces: bool,
 def _print(findings: list[Finding], result: ScanResult, output: str) -> None:
     if output == "json":
         doc = {"findings": [f.as_dict() for f in findings], "errors": [e.as_dict() for e in result.errors],
-               "summary": {"findings": len(findings), "suppressed": result.suppressed,
+               "summary": {"findings": len(findings), "suppressed": result.suppressed, "unread": result.unread,
                            "files": result.files_scanned, "objects": result.objects_scanned}}
         click.echo(json.dumps(doc, indent=2, default=str))
         return
@@ -168,4 +179,10 @@ def _print(findings: list[Finding], result: ScanResult, output: str) -> None:
     scanned = f"{result.files_scanned} files" + (f", {result.objects_scanned} objects"
                                                    if result.objects_scanned else "")
     suppressed = f", {result.suppressed} suppressed" if result.suppressed else ""
-    click.echo(f"{len(findings)} findings in {scanned}{suppressed}, {len(result.errors)} errors", err=True)
+    stray = sorted({f.file for f in findings if f.extra.get("stray-temp") and f.file})
+    if stray:
+        click.echo(f"warning: {len(stray)} temp file(s) left by an interrupted write hold plaintext "
+                   f"({', '.join(stray)}): run the interrupted 'migrate apply' or 'migrate rollback' again "
+                   "(it removes them by its journal), or delete them", err=True)
+    unread = f" ({result.unread} not read)" if result.unread else ""
+    click.echo(f"{len(findings)} findings in {scanned}{suppressed}, {len(result.errors)} errors{unread}", err=True)

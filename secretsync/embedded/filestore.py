@@ -7,9 +7,10 @@ the values still never sit in plaintext on disk.
   associated data, a fresh nonce per write.
 * Key: ``SECRETSYNC_FILE_KEY`` (32 bytes url-safe base64, or any passphrase, stretched
   with scrypt and a per-file salt), else a key file ``PATH.key`` created 0600 on first use.
-* Atomic writes: write a temp file in the same directory, fsync, ``os.replace``; an
-  exclusive ``flock`` on ``PATH.lock`` serialises writers across processes (so
-  compare-and-set holds between two CLI runs).
+* Atomic writes (:mod:`secretsync.core.atomicfile`): a temp file of a fixed name in the
+  same directory, fsync, ``os.replace``; an exclusive ``flock`` on ``PATH.lock`` serialises
+  writers across processes (so compare-and-set holds between two CLI runs). A new key file
+  is put in place only once the first store is written (see ``_Key.pending_file``).
 * Versions are kept; a corrupted file or a wrong key raises InvalidConfig and the file is
   never overwritten (every write decrypts first).
 """
@@ -23,7 +24,6 @@ import fcntl
 import json
 import os
 import secrets
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from secretsync.core.atomicfile import atomic_write, fsync_dir, write_point
 from secretsync.core.contract import (
     Capabilities,
     ClientBase,
@@ -104,18 +105,40 @@ class _Key:
                 raise InvalidConfig(f"key file {self.key_file} does not hold a 32-byte base64 key",
                                     provider="file")
             return raw, {"kdf": "none"}
+        pending = self.pending_file
+        raw = self._raw_from_text(pending.read_text()) if pending.exists() else None
+        if raw is not None and header is not None:
+            self.promote()  # killed after the first store write, before the key was put in place
+            return raw, {"kdf": "none"}
         if header is not None:
             raise InvalidConfig(
                 f"store {self.store_path} exists but no key was given: set {KEY_ENV} or restore "
                 f"the key file {self.key_file}",
                 provider="file",
             )
-        raw = secrets.token_bytes(32)
-        self.key_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(base64.urlsafe_b64encode(raw).decode("ascii") + "\n")
+        if raw is None:
+            raw = secrets.token_bytes(32)
+            atomic_write(pending, (base64.urlsafe_b64encode(raw).decode("ascii") + "\n").encode(), 0o600)
+            write_point("key-pending")
         return raw, {"kdf": "none"}
+
+    @property
+    def pending_file(self) -> Path:
+        """A new key waits here until the store it encrypts is written.
+
+        Why: a key file means "a store was written with this key" (a store missing beside it
+        is an error, never an empty store). Were the key file written first, a kill before the
+        store's first write would leave a key file without a store, and no run could tell it
+        from a deleted store. Written first under this name, then renamed to the key file
+        once the store is durable, every crash point leaves a state a new run completes.
+        """
+        return self.key_file.with_name(f".{self.key_file.name}.pending")
+
+    def promote(self) -> None:
+        """Put a pending key in place (the store it encrypts is written); no-op without one."""
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(self.pending_file, self.key_file)
+            fsync_dir(self.key_file.parent)
 
 
 class FileClient(ClientBase):
@@ -197,18 +220,10 @@ class FileClient(ClientBase):
         plain = json.dumps(store.to_doc(), separators=(",", ":")).encode()
         header["nonce"] = _b64(nonce)
         header["ciphertext"] = _b64(AESGCM(key).encrypt(nonce, plain, self._aad(header)))
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(header, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(self.path, json.dumps(header).encode(), 0o600)
+        if not self._key.env_value and self._key.pending_file.exists():
+            write_point("store-written")
+            self._key.promote()
 
     # -- contract -----------------------------------------------------------------------
     def get(self, name: str, *, version: str | None = None, prop: str | None = None) -> SecretValue:

@@ -27,7 +27,7 @@ from secretsync.core.errors import Conflict, InvalidConfig, NotFound, SecretSync
 from secretsync.core.values import SecretValue
 
 from .edits import render_file
-from .journal import Journal, atomic_delete, atomic_write, crash_point
+from .journal import Journal, atomic_delete, atomic_write, crash_point, sweep_temps
 from .manifests import Inventory, LocateError, read_locator
 from .plan import file_digest
 from .restore import value_free_reverse
@@ -204,6 +204,8 @@ class ManifestApply:
     # -- run ----------------------------------------------------------------------------------------
     def run(self, steps: list[Step] | None = None, progress: Callable[[Step], None] | None = None) -> ApplyReport:
         steps = steps if steps is not None else self.steps()
+        if self.journal and not self.opt.dry_run:
+            sweep_temps(self.root, self.journal, self.plan["files"])
         self.check_fresh(steps)
         for step in steps:
             if self.journal and self.journal.state(step.id).is_done:

@@ -11,21 +11,34 @@ Fault injection (tests only): ``SECRETSYNC_TEST_CRASH_AFTER_STEP=N`` makes the p
 SIGKILL itself at its N-th *crash point*. Crash points are every journal line once it is
 durable, and every side effect right after it happened but before its ``done`` line is
 written (the window a real crash is most likely to hit). Nothing else reads this variable.
+``SECRETSYNC_TEST_CRASH_AT=POINT[@N]`` kills inside a write instead (between creating a
+temp file and renaming it, half-way through a journal line...): see
+:mod:`secretsync.core.atomicfile`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from secretsync.core.atomicfile import (
+    CRASH_AT_ENV,
+    atomic_delete,
+    atomic_write,
+    fsync_dir,
+    sweep_temp,
+    write_point,
+)
 from secretsync.core.errors import InvalidConfig
+
+__all__ = ["CRASH_AT_ENV", "CRASH_ENV", "Journal", "StepState", "atomic_delete", "atomic_write", "crash_point",
+           "read_records", "sweep_temps"]
 
 CRASH_ENV = "SECRETSYNC_TEST_CRASH_AFTER_STEP"
 
@@ -71,11 +84,28 @@ class Journal:
 
     def __enter__(self) -> Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._cut_torn_tail()
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._fh = os.fdopen(fd, "a", encoding="utf-8")
         if not self.records:
             _fsync_dir(self.path.parent)
         return self
+
+    def _cut_torn_tail(self) -> None:
+        """Drop a last line a crash cut short, before appending after it.
+
+        Appending to ``{"seq":4,"ev`` would glue the next record to it and make a corrupted
+        line in the *middle* of the journal, which no later run may skip.
+        """
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        if data and not data.endswith(b"\n"):
+            with open(self.path, "r+b") as fh:
+                fh.truncate(data.rfind(b"\n") + 1)
+                fh.flush()
+                os.fsync(fh.fileno())
 
     def __exit__(self, *exc: object) -> None:
         if self._fh is not None:
@@ -91,6 +121,11 @@ class Journal:
             rec["step"] = step
         rec.update(fields)
         line = json.dumps(rec, sort_keys=False, separators=(",", ":")) + "\n"
+        if os.environ.get(CRASH_AT_ENV):  # fault injection: a line torn by a crash mid-write
+            self._fh.write(line[: len(line) // 2])
+            self._fh.flush()
+            write_point("journal-torn")
+            line = line[len(line) // 2 :]
         self._fh.write(line)
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -128,6 +163,26 @@ class Journal:
         return [r for r in self.records if r.get("event") == event and r.get("phase") == phase]
 
 
+class RolledBack(InvalidConfig):
+    """``migrate apply`` on a plan whose journal records a rollback."""
+
+
+def refuse_after_rollback(journal: Journal) -> None:
+    """Refuse to resume an apply that was rolled back since.
+
+    Why: after a rollback the sources hold plaintext again while every apply step is still
+    marked done, so a resumed apply would skip them all and report "done". Re-applying an
+    old plan over restored files is not what its records describe; a new plan is.
+    """
+    back = [r for r in journal.records if r.get("phase") == "rollback"]
+    if back:
+        when = back[-1].get("ts", "?")
+        raise RolledBack(
+            f"this plan was rolled back ({journal.path}, last rollback record {when}): the sources hold "
+            "their values again; run 'migrate plan' to make a new plan, then apply that "
+            f"(move {journal.path.name} away first if the new plan is written to the same file)")
+
+
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
     """Records of a journal; a torn last line (crash mid-write) is ignored, others must parse."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -145,38 +200,15 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(d)
 
 
-def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write via a temp file in the same directory, fsync, rename, fsync the directory."""
-    import tempfile
+def sweep_temps(root: Path, journal: Journal, files: Iterable[str] = ()) -> int:
+    """Remove the temp files a killed write left beside every file the journal (or plan) names.
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_delete(path: Path) -> None:
-    path.unlink()
-    _fsync_dir(path.parent)
+    Why by record: the temp of a write that was killed holds the file's next content, which
+    after a killed rollback is the original plaintext; only the journal says which files
+    were being written. Returns how many were removed.
+    """
+    names = {str(r["file"]) for r in journal.records if isinstance(r.get("file"), str)} | set(files)
+    return sum(sweep_temp(root / rel) for rel in sorted(names))

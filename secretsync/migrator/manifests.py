@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import re
 import stat
@@ -19,15 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from secretsync.core.values import SecretValue
+from secretsync.manifests.loader import load_json, load_one
+from secretsync.manifests.tree import SKIP_DIRS, walk_tree
 
 from . import objpath
 from .rewrite import is_json_file, split_documents
-from .scan.documents import too_deep
 from .scan.results import DEFAULT_MAX_FILE_SIZE
-from .scan.tree import walk_tree
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MANIFEST_SUFFIXES = (*YAML_SUFFIXES, ".json")
@@ -41,7 +38,6 @@ WORKLOAD_KINDS = (
     "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob",
 )
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
-SKIP_DIRS = {".git", ".venv", "node_modules", "__pycache__", ".terraform"}
 
 
 class LocateError(ValueError):
@@ -56,29 +52,20 @@ def document_texts(rel: str, text: str) -> list[tuple[int, str]]:
 
 
 def load_document(rel: str, text: str) -> Any:
-    """One document's plain data (JSON files through ``json``); None when it does not parse."""
+    """One document's plain data (JSON files as JSON); None when it does not load.
+
+    Through the shared bounded loader (:mod:`secretsync.manifests.loader`), with the scanner's
+    limits: an alias bomb or a text nested past any manifest is refused, not expanded.
+    """
     if is_json_file(rel):
-        if too_deep(text):
-            return None
-        try:
-            return json.loads(text.lstrip("\ufeff"))
-        except (ValueError, RecursionError):
-            return None
+        loaded = load_json(text)
+        return loaded.documents[0].data if loaded.documents else None
     return safe_load(text)
 
 
 def safe_load(text: str) -> Any:
-    """PyYAML safe load (YAML 1.1, like the API server's parser); None when the text is not YAML.
-
-    Texts nested deeper than any manifest are refused first: libyaml's C parser would
-    overflow the stack on them and kill the process.
-    """
-    if too_deep(text):
-        return None
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except (yaml.YAMLError, RecursionError, ValueError, TypeError):
-        return None
+    """One YAML document as the API server reads it (YAML 1.1), bounded; None when it does not load."""
+    return load_one(text)
 
 
 @dataclass

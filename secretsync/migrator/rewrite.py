@@ -32,8 +32,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from secretsync.core.errors import SecretSyncError
-
-from .scan.documents import MAX_DEPTH, safe_problem, too_deep
+from secretsync.manifests.documents import MAX_DEPTH, safe_problem, too_deep
+from secretsync.manifests.loader import load_yaml
 
 _MARKER = re.compile(r"^---(?:[ \t]+(?:#.*)?)?$")
 _CONTENT = re.compile(r"^(?![ \t]*(?:#|%|$))", re.M)
@@ -138,6 +138,9 @@ def load(body: str, where: str = "") -> Any:
     """Round-trip load; RewriteError naming the line and problem, never a value."""
     if too_deep(body):
         raise RewriteError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    bounded = load_yaml(body)  # the editor below expands aliases: refuse a bomb first
+    if bounded.over_budget:
+        raise RewriteError(f"{where}: {bounded.problems[0]}")
     try:
         return yaml_for(body).load(body)
     except YAMLError as exc:

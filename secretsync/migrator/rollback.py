@@ -24,7 +24,7 @@ from secretsync.core.errors import NotFound, SecretSyncError
 from secretsync.core.values import SecretValue
 
 from .apply import fetch, sha256, value_digest
-from .journal import Journal, StepState, atomic_delete, atomic_write
+from .journal import Journal, StepState, atomic_delete, atomic_write, sweep_temps
 from .plan import file_digest
 from .restore import RestoreError, apply_reverse, fill
 
@@ -101,6 +101,8 @@ class ManifestRollback:
         return [st for st in reversed(self.journal.steps("apply")) if st.begun]
 
     def run(self, progress: Callable[[StepState], None] | None = None) -> RollbackReport:
+        if not self.dry_run:
+            sweep_temps(self.root, self.journal)
         for st in self.steps():
             kind = st.step.split(":", 1)[0]
             try:

@@ -15,7 +15,7 @@ from secretsync.core.errors import InvalidConfig, ProviderError
 from secretsync.core.registry import open_store
 
 from .apply import ApplyOptions, ApplyReport, ManifestApply, Step, journal_start_fields
-from .journal import Journal, StepState, read_records
+from .journal import Journal, StepState, read_records, refuse_after_rollback
 from .manifests import Inventory, common_base
 from .plan import Plan, Planner, PlanOptions, load_plan, read_digest_key, sidecar, write_digest_key
 from .rollback import ManifestRollback, RollbackReport
@@ -81,6 +81,7 @@ def apply_plan(plan_file: Path, options: ApplyOptions, journal_file: Path | None
     client = open_store(doc["store"]["url"])
     try:
         journal = Journal(journal_path, doc["id"])
+        refuse_after_rollback(journal)
         runner = make_runner(doc, key, client, options, None if options.dry_run else journal, kubeconfig,
                              kube_context)
         steps = runner.steps()

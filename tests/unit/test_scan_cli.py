@@ -75,7 +75,8 @@ def test_exit_codes_through_the_real_entry_point(tree: Path) -> None:
         return subprocess.run([sys.executable, "-m", "secretsync.cli.main", *args], capture_output=True,
                               timeout=60, check=False).returncode
     assert run("scan", str(tree)) == 1
-    assert run("scan", str(tree / "app" / "broken.yaml")) == 0
+    assert run("scan", str(tree / "app" / "broken.yaml")) == 8  # nothing found, but not everything read
+    assert run("scan", str(tree / "app" / "deploy.yaml")) == 1
     assert run("scan", "--bogus") == 2
 
 
@@ -90,7 +91,8 @@ def test_json_output(tree: Path) -> None:
     assert finding["key"] == "DB_PASSWORD" and finding["container"] == "web" and finding["location"] == "env"
     assert finding["resource"] == "Deployment/shop/web" and len(finding["fingerprint"]) == 16
     assert doc["errors"] == [{"file": "app/broken.yaml", "message": doc["errors"][0]["message"],
-                              "resource": None, "path": None}]
+                              "resource": None, "path": None, "unread": True}]
+    assert doc["summary"]["unread"] == 1
 
 
 def test_sarif_output_is_structurally_valid(tree: Path) -> None:
@@ -126,7 +128,7 @@ def test_write_then_use_a_baseline(tree: Path, tmp_path_factory: pytest.TempPath
     assert doc["tool"] == "secretsync" and len(doc["fingerprints"]) == 1
     assert PW not in baseline.read_text() and "DB_PASSWORD" not in baseline.read_text()
     code, out, err = invoke("scan", "--baseline", str(baseline), str(tree))
-    assert code == 0 and "1 suppressed" in err
+    assert code == 8 and "1 suppressed" in err and "(1 not read)" in err  # broken.yaml
     # A new finding is still reported.
     write(tree, "app/cm.yaml", f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata: {{API_TOKEN: {PW}}}\n")
     code, out, _ = invoke("scan", "--baseline", str(baseline), "-o", "json", str(tree))
@@ -136,7 +138,7 @@ def test_write_then_use_a_baseline(tree: Path, tmp_path_factory: pytest.TempPath
 def test_options_min_confidence_and_file_size(tree: Path) -> None:
     assert invoke("scan", "--min-confidence", "high", str(tree))[0] == 1
     code, _, err = invoke("scan", "--max-file-size", "10B", str(tree))
-    assert code == 0 and "limit" in err
+    assert code == 8 and "limit" in err
 
 
 def test_a_planted_value_never_appears_in_any_output(tmp_path: Path, canary: str) -> None:

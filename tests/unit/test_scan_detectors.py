@@ -140,6 +140,16 @@ def test_weak_defaults_are_findings_with_medium_confidence() -> None:
     assert verdict is not None and verdict.confidence == "medium" and verdict.note == "weak-default"
 
 
+@pytest.mark.parametrize(("key", "value", "forced"), [
+    ("password", "foo", False), ("DB_PASSWORD", "bar", False), ("password", "fake_password", False),
+    ("MYSQL_ROOT_PASSWORD", "dummy", False), ("API_TOKEN", "foobar", False), ("password", "foo", True),
+    ("admin-password", "dummy-password", True),
+])
+def test_demo_words_under_a_secret_name_are_low_confidence_findings(key: str, value: str, forced: bool) -> None:
+    verdict = judge(key, value, forced=forced)
+    assert verdict is not None and verdict.confidence == "low" and verdict.note == "demo-value"
+
+
 def test_soft_placeholders_are_low_confidence_findings() -> None:
     verdict = judge("MYSQL_ROOT_PASSWORD", "yourpassword")
     assert verdict is not None and verdict.confidence == "low"
@@ -177,7 +187,6 @@ DECOYS: list[tuple[str, str, str]] = [
     ("placeholder", "password", "REPLACE_ME"),
     ("placeholder", "password", "TODO"),
     ("placeholder", "password", "example"),
-    ("placeholder", "password", "dummy"),
     ("placeholder", "password", "***"),
     ("placeholder", "password", "<password>"),
     ("placeholder", "AWS_ACCESS_KEY_ID", "AK" + "IAIOSFODNN7" + "EXAMPLE"),

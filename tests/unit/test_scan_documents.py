@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from secretsync.migrator.scan.documents import (
+from secretsync.manifests.documents import (
     TEMPLATE_MARKER,
     LocatedMap,
     detemplate,

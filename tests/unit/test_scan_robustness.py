@@ -16,8 +16,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from secretsync.manifests.documents import parse_yaml_stream, too_deep
 from secretsync.migrator.scan import scan_objects, scan_paths, scan_text
-from secretsync.migrator.scan.documents import parse_yaml_stream, too_deep
 
 GOOD = """\
 apiVersion: v1

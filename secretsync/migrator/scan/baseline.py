@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from secretsync.migrator.findings import Finding
+from .findings import Finding
 
 BASELINE_VERSION = 1
 

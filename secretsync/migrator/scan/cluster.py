@@ -74,7 +74,7 @@ def list_live_objects(api_client: Any, namespace: str | None) -> tuple[list[dict
                 objects.append(obj)
         except _ListFailed as exc:
             errors.append(ScanError(None, f"cannot list {kind.kind} objects in {where}: {exc}",
-                                    resource=f"{kind.kind}/{namespace or ''}/"))
+                                    resource=f"{kind.kind}/{namespace or ''}/", unread=True))
         except _Unreachable as exc:
             raise Unavailable(f"cannot reach the Kubernetes API server ({exc})", operation="scan") from None
     return objects, errors

@@ -22,7 +22,10 @@ eager about what a name says and strict about what a value looks like. In order:
    neutral names; never hex digests, UUIDs, image references or paths.
 
 Weak defaults (``changeme``, ``password``, ``admin``) are reported with medium confidence: they
-are real passwords in a real manifest, just guessable ones.
+are real passwords in a real manifest, just guessable ones. Demo words (``foo``, ``bar``,
+``dummy``, ``fake_password``) under a secret's name are reported at low confidence, with the
+note ``demo-value``: nothing asks for them to be replaced, so a deployment runs with them as
+they are (a placeholder like ``REPLACE_ME`` or ``<your-token>`` says it must be replaced).
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from secretsync.migrator.findings import Confidence
+from secretsync.manifests.documents import TEMPLATE_MARKER
 
-from .documents import TEMPLATE_MARKER
+from .findings import Confidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +271,8 @@ _WHOLE_REFERENCE = re.compile(
         | <[^<>\n]{1,80}>                       # <your-token>
         | \[[^\[\]\n]{1,80}\]                   # [your key]
         | \(\s*[A-Za-z][^()\n]{0,80}\)          # (set me)
+        | (["']?)\$\((?!\s*\))[^\n]{1,200}\)\1;?  # "$(< $PASSWORD_FILE)", $(cat ...): a shell command's output
+        | `[^`\n]{1,200}`                       # `cat /run/secrets/x`
       )$""",
     re.VERBOSE,
 )
@@ -285,6 +290,8 @@ def is_reference(value: str) -> bool:
     """A value that points at a secret (or is a template) instead of being one."""
     if TEMPLATE_MARKER in value:
         return True
+    if value.lstrip("\"'").startswith(("$(", "`")):
+        return True  # a shell command's output (``password=$(grep ... $1)``), cut at a space by a flag parser
     if _REFERENCE.search(value) or _WHOLE_REFERENCE.match(value):
         return True
     match = _REFERENCE_SCHEME.match(value)
@@ -355,15 +362,24 @@ def _encoded_placeholder(value: str) -> bool:
 _WORD_SEP = re.compile(r"[-_ .]+")
 
 
+#: What a sample value puts before its field's name to say what belongs there.
+_DESCRIBING_PREFIXES = frozenset({"base64encoded", "base64", "encoded", "your", "the", "some", "insert", "enter"})
+
+
 def _describes_itself(value: str, key: str) -> bool:
     """``my-service-principal-client-secret`` under ``ClientSecret``: a sample that names its field.
 
     Needs three or more words, so ``password123`` (a weak real password) does not qualify.
     """
     words = [w for w in _WORD_SEP.split(value.strip().lower()) if w]
-    if len(words) < 3 or not key:
+    if not key:
         return False
     squashed_key = "".join(key_words(key))
+    if len(words) == 1 and len(squashed_key) >= 5 and words[0].endswith(squashed_key) \
+            and words[0][: -len(squashed_key)] in _DESCRIBING_PREFIXES:
+        return True  # ``accountkey: base64encodedaccountkey``: says what belongs there
+    if len(words) < 3:
+        return False
     return len(squashed_key) >= 5 and squashed_key in "".join(words)
 
 
@@ -408,6 +424,29 @@ def is_placeholder(value: str, key: str = "") -> bool:
         if any(w in _CAPS_PLACEHOLDER_WORDS for w in words):
             return True  # GOOGLE_API_KEY_VAL, ALLOYDB_SECRET_NAME_VAL
     return False
+
+
+#: Words of a value a demo or a test uses as a password: it works as it stands.
+_DEMO_WORDS = frozenset({"foo", "bar", "baz", "qux", "quux", "foobar", "dummy", "fake", "demo", "mock"})
+#: Words that may stand beside a demo word (``fake_password``, ``dummy-api-key``, ``foo123``).
+_DEMO_FILLER = frozenset({"password", "passwd", "pass", "pwd", "secret", "token", "key", "api", "my", "value",
+                          "user", "admin", "db", "test", "apikey", "pw"})
+_DEMO_SHAPE = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
+
+
+def is_demo_value(value: str) -> bool:
+    """``foo``, ``bar``, ``dummy``, ``fake_password``: a demo's password, weak but working as-is.
+
+    Made only of demo words, filler words (``password``, ``secret``...) and digits, with at
+    least one demo word. Reported at low confidence rather than dropped as a placeholder.
+    """
+    low = value.strip().lower()
+    if len(low) > 40 or not _DEMO_SHAPE.match(low):
+        return False
+    words = _WORD_SEP.split(low)
+    stems = [w.rstrip("0123456789") or w for w in words]
+    return any(w in _DEMO_WORDS for w in stems) and all(
+        w in _DEMO_WORDS or w in _DEMO_FILLER or w.isdigit() for w in stems)
 
 
 WEAK_DEFAULTS = frozenset((
@@ -730,6 +769,8 @@ def judge(key: str, value: str, *, forced: bool = False, entropy: bool = True) -
         if inner is not None:
             return Verdict(inner.rule, inner.confidence)
     if forced:
+        if is_demo_value(text):
+            return Verdict("secret-object", "low", "demo-value")
         if is_placeholder(text, key) or _encoded_placeholder(text) or _placeholder_pem(text):
             return None
         if _SOFT_PLACEHOLDER.match(text) or _describes_itself(text, key):
@@ -740,6 +781,8 @@ def judge(key: str, value: str, *, forced: bool = False, entropy: bool = True) -
     if _PUBLIC_TOKEN.match(text):
         return None
     if kclass in _STRONG_RULE:
+        if is_demo_value(text):
+            return Verdict(_STRONG_RULE[kclass], "low", "demo-value")
         if is_placeholder(text, key) or _encoded_placeholder(text):
             return None
         if _placeholder_pem(text):

@@ -19,8 +19,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from secretsync.manifests.documents import LocatedList, LocatedMap, parse_yaml_stream
+
 from .detectors import classify_key
-from .documents import LocatedList, LocatedMap, parse_yaml_stream
 
 Format = Literal["env", "properties", "ini", "json", "yaml", "xml", "conf", "netrc"]
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from secretsync.migrator.findings import Confidence, Detection, Finding
+from secretsync.manifests.tree import SKIP_DIRS
+
+from .findings import Confidence, Detection, Finding
 
 #: Default limit on one file's size: manifests are small; a 50 MB "YAML" is a dump or a mistake.
 DEFAULT_MAX_FILE_SIZE = 5 * 1024 * 1024
@@ -39,9 +41,12 @@ class ScanOptions:
     #: File name endings looked at when walking a directory.
     extensions: tuple[str, ...] = (".yaml", ".yml", ".json")
     #: Directory names never walked into.
-    exclude_dirs: frozenset[str] = frozenset({".git", "node_modules", ".terraform", "__pycache__", ".venv"})
+    exclude_dirs: frozenset[str] = SKIP_DIRS
     #: Upper bound on values visited per document (guards against YAML alias bombs).
     max_nodes_per_document: int = 200_000
+    #: Render each Helm chart (a folder with ``Chart.yaml``) with the Helm engine, when installed,
+    #: and report values that end up secret at their ``values.yaml`` line.
+    render_charts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +60,13 @@ class ScanError:
     message: str
     resource: str | None = None
     path: str | None = None
+    #: A file (or a document of one) was not read at all, so its secrets, if any, are not in
+    #: the result: ``scan`` and ``audit`` exit with ``secretsync.manifests.EXIT_INCOMPLETE`` then.
+    unread: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "message": self.message, "resource": self.resource, "path": self.path}
+        return {"file": self.file, "message": self.message, "resource": self.resource, "path": self.path,
+                "unread": self.unread}
 
     def __str__(self) -> str:
         where = self.file or "<cluster>"
@@ -79,6 +88,11 @@ class ScanResult:
     files_scanned: int = 0
     bytes_scanned: int = 0
     objects_scanned: int = 0
+
+    @property
+    def unread(self) -> int:
+        """How many files or documents were not read (counted, and named in ``errors``)."""
+        return sum(1 for e in self.errors if e.unread)
 
     @property
     def findings(self) -> list[Finding]:

@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import quote
 
 from secretsync import __version__
-from secretsync.migrator.findings import Finding
 
 from .detectors import RULES
+from .findings import Finding
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"

@@ -15,13 +15,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from secretsync.core.atomicfile import is_temp_name, target_of_temp
 from secretsync.core.values import SecretValue
-from secretsync.migrator.findings import Detection, Finding, redact
+from secretsync.manifests import helm
+from secretsync.manifests.documents import ParsedStream, parse_json_text, parse_yaml_stream
+from secretsync.manifests.tree import walk_tree
 
 from .detectors import Verdict, judge
-from .documents import ParsedStream, parse_json_text, parse_yaml_stream
+from .findings import Detection, Finding, redact
+from .formats import iter_leaves
 from .results import ScanError, ScanOptions, ScanResult, confidence_at_least
-from .tree import walk_tree
 from .walker import Candidate, FileReader, Sink, resource_id, walk_kustomization, walk_object, walk_values
 
 _IGNORE = re.compile(r"#\s*secretsync:ignore(?:=([\w,\-]+))?")
@@ -64,9 +67,10 @@ def scan_paths(paths: Sequence[Path | str], options: ScanOptions | None = None) 
                 root = path.parent.resolve()
                 _scan_file_safely(path, str(given), root, opts, result, shown_root=None)
             else:
-                result.errors.append(ScanError(str(given), "no such file or directory"))
+                result.errors.append(ScanError(str(given), "no such file or directory", unread=True))
         except OSError as exc:
-            result.errors.append(ScanError(str(given), f"cannot read: {exc.strerror or type(exc).__name__}"))
+            result.errors.append(ScanError(str(given), f"cannot read: {exc.strerror or type(exc).__name__}",
+                                           unread=True))
     return result
 
 
@@ -96,7 +100,7 @@ def scan_objects(
                 _emit(cand, opts, result, file=None, texts={}, document=0, source=source, templated=False)
         except Exception as exc:  # a bug must cost one object, not the scan (type only: no value)
             result.errors.append(ScanError(None, f"internal error ({type(exc).__name__}); object skipped",
-                                           _resource_of(obj)))
+                                           _resource_of(obj), unread=True))
         for problem in sink.problems:
             result.errors.append(ScanError(None, problem.message, problem.resource, problem.path))
     return result
@@ -127,9 +131,13 @@ def _scan_tree(root: Path, opts: ScanOptions, result: ScanResult) -> None:
     root_resolved = root.resolve()
 
     def unlistable(directory: Path, exc: OSError) -> None:
-        result.errors.append(ScanError(_rel(directory, root), f"cannot list: {exc.strerror or type(exc).__name__}"))
+        result.errors.append(ScanError(_rel(directory, root), f"cannot list: {exc.strerror or type(exc).__name__}",
+                                       unread=True))
 
+    charts: list[Path] = []
     for current, dirnames, filenames in walk_tree(root, unlistable):
+        if "Chart.yaml" in filenames and opts.render_charts:
+            charts.append(current)
         kept = []
         for name in sorted(dirnames):
             if name in opts.exclude_dirs:
@@ -139,7 +147,7 @@ def _scan_tree(root: Path, opts: ScanOptions, result: ScanResult) -> None:
                 try:
                     target = _resolve(sub)
                 except _Unreadable as exc:
-                    result.errors.append(ScanError(_rel(sub, root), str(exc)))
+                    result.errors.append(ScanError(_rel(sub, root), str(exc), unread=True))
                     continue
                 if not _inside(target, root_resolved):
                     result.errors.append(ScanError(_rel(sub, root), "symlink to a directory outside the "
@@ -148,10 +156,20 @@ def _scan_tree(root: Path, opts: ScanOptions, result: ScanResult) -> None:
             kept.append(name)
         dirnames[:] = kept
         for name in sorted(filenames):
-            if not name.endswith(opts.extensions) and name != "Kustomization":
+            meant = target_of_temp(name) if is_temp_name(name) else name
+            if not meant.endswith(opts.extensions) and meant != "Kustomization":
                 continue
             file_path = current / name
             _scan_file_safely(file_path, _rel(file_path, root), root_resolved, opts, result, shown_root=root)
+    if charts and helm.available():
+        for chart_dir in charts:
+            if any(parent.name == "charts" and parent.parent in charts for parent in chart_dir.parents):
+                continue  # a subchart: rendered with its parent
+            try:
+                _scan_rendered_chart(chart_dir, root, opts, result)
+            except Exception as exc:  # a bug must cost one chart, not the scan (type only: no value)
+                result.errors.append(ScanError(_rel(chart_dir / "Chart.yaml", root),
+                                               f"internal error rendering the chart ({type(exc).__name__})"))
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -207,6 +225,8 @@ def _read_text(path: Path, root: Path, opts: ScanOptions) -> str:
 
 
 def _file_kind(path: Path, *, check_chart: bool = True) -> FileKind:
+    if is_temp_name(path.name):  # a stray temp of an interrupted write: read as the file it was for
+        path = path.with_name(target_of_temp(path.name))
     name = path.name
     if name in _KUSTOMIZATION_NAMES:
         return "kustomization"
@@ -235,7 +255,7 @@ def _scan_file_safely(path: Path, shown: str, root: Path, opts: ScanOptions, res
     try:
         _scan_file(path, shown, root, opts, result, shown_root)
     except Exception as exc:
-        result.errors.append(ScanError(shown, f"internal error ({type(exc).__name__}); file skipped"))
+        result.errors.append(ScanError(shown, f"internal error ({type(exc).__name__}); file skipped", unread=True))
 
 
 def _scan_file(path: Path, shown: str, root: Path, opts: ScanOptions, result: ScanResult,
@@ -243,7 +263,7 @@ def _scan_file(path: Path, shown: str, root: Path, opts: ScanOptions, result: Sc
     try:
         text = _read_text(path, root, opts)
     except _Unreadable as exc:
-        result.errors.append(ScanError(shown, str(exc)))
+        result.errors.append(ScanError(shown, str(exc), unread=True))
         return
     result.files_scanned += 1
     result.bytes_scanned += len(text)
@@ -265,8 +285,14 @@ def _scan_file(path: Path, shown: str, root: Path, opts: ScanOptions, result: Sc
         display = _rel(target, shown_root) if shown_root is not None else (Path(shown).parent / rel).as_posix()
         return content, os.path.normpath(display).replace(os.sep, "/")
 
+    before = len(result.detections)
     _scan_parsed(text, shown, kind, opts, result, read,
                  chart_name=_chart_name(path) if kind == "helm-values" or _VALUES_LIKE.search(path.name) else None)
+    if is_temp_name(path.name) and len(result.detections) > before:
+        # Left by a write that was killed (secretsync's, or an older version's random-named one):
+        # after a killed rollback it holds the original plaintext, beside the restored file.
+        for detection in result.detections[before:]:
+            detection.finding.extra["stray-temp"] = target_of_temp(path.name)
 
 
 def _scan_parsed(text: str, shown: str, kind: FileKind, opts: ScanOptions, result: ScanResult,
@@ -275,7 +301,7 @@ def _scan_parsed(text: str, shown: str, kind: FileKind, opts: ScanOptions, resul
     parse = parse_json_text if shown.endswith(".json") else parse_yaml_stream
     stream: ParsedStream = parse(text, budget=budget)
     for message in stream.problems:
-        result.errors.append(ScanError(shown, message))
+        result.errors.append(ScanError(shown, message, unread=True))
     texts: dict[str, str] = {shown: text}
 
     def reader(rel: str) -> tuple[str, str]:
@@ -304,12 +330,85 @@ def _scan_parsed(text: str, shown: str, kind: FileKind, opts: ScanOptions, resul
                 _emit(cand, opts, result, file=shown, texts=texts, document=doc.index, source="manifest",
                       templated=doc.templated)
         except ValueError as exc:  # a values walk over budget
-            result.errors.append(ScanError(shown, f"document {doc.index}: {exc}; rest of it skipped"))
+            result.errors.append(ScanError(shown, f"document {doc.index}: {exc}; rest of it skipped", unread=True))
         except Exception as exc:  # a bug must cost one document, not the scan (type only: no value)
             result.errors.append(ScanError(shown, f"document {doc.index}: internal error "
-                                           f"({type(exc).__name__}); rest of it skipped"))
+                                           f"({type(exc).__name__}); rest of it skipped", unread=True))
+        if doc.templated:
+            continue  # a field's shape in a template is decided when it renders (``command: {{ include }}``)
         for problem in sink.problems:
             result.errors.append(ScanError(problem.file or shown, problem.message, problem.resource, problem.path))
+
+
+# --------------------------------------------------------------------------------------------
+# Helm charts, rendered
+# --------------------------------------------------------------------------------------------
+
+
+def _scan_rendered_chart(chart_dir: Path, root: Path, opts: ScanOptions, result: ScanResult) -> None:
+    """Render a chart with Helm and report, at their ``values.yaml`` line, the values that end up secret.
+
+    The text passes already judge ``values.yaml`` by key names and the templates' own literals;
+    rendering adds what only the templates know: ``auth.rootPassword`` becomes a Secret's key,
+    ``extraEnv[0].value`` a container's ``DB_PASSWORD``. A rendered finding counts only when its
+    value stands in the chart's ``values.yaml`` (the file a user edits and a migration moves);
+    values Helm generates (``randAlphaNum``) or computes stay out. Findings the values pass
+    reported already (same file and path) are not repeated.
+    """
+    chart = helm.Chart.read(chart_dir)
+    values_file = next((chart_dir / n for n in ("values.yaml", "values.yml") if (chart_dir / n).is_file()), None)
+    if chart is None or chart.library or values_file is None:
+        return
+    values_rel = _rel(values_file, root)
+    try:
+        manifests = helm.render(chart)
+    except helm.RenderProblem as exc:
+        result.errors.append(ScanError(_rel(chart_dir / "Chart.yaml", root), f"{exc} (its files were scanned as text)"))
+        return
+    try:
+        values_text = _read_text(values_file, root.resolve(), opts)
+    except _Unreadable:
+        return  # reported by the file pass
+    at: dict[str, tuple[str, str, int | None]] = {}
+    for doc in parse_yaml_stream(values_text, budget=opts.max_nodes_per_document).documents[:1]:
+        try:
+            for leaf_path, key, value, line in iter_leaves(doc.root, budget=opts.max_nodes_per_document):
+                if value.strip():
+                    at.setdefault(value.strip(), (leaf_path, key, line))
+        except ValueError:
+            return  # over budget: the values pass reports it
+    seen = {(d.finding.file, d.finding.path) for d in result.detections}
+    resource = f"HelmValues//{chart.name}"
+    for template, text in helm.rendered_documents(manifests):
+        for doc in parse_yaml_stream(text, budget=opts.max_nodes_per_document).documents:
+            if not isinstance(doc.root, Mapping):
+                continue
+            pending = list(walk_object(doc.root, Sink()))
+            while pending:
+                cand = pending.pop()
+                verdict, judged = _verdict(cand, opts)
+                if verdict is None:
+                    pending.extend(cand.children)
+                    continue
+                source = at.get((judged or "").strip()) if judged is not None else None
+                if source is None or not confidence_at_least(verdict.confidence, opts.min_confidence):
+                    continue
+                leaf_path, key, line = source
+                if (values_rel, leaf_path) in seen:
+                    continue
+                seen.add((values_rel, leaf_path))
+                finding = Finding(
+                    file=values_rel, line=line, resource=resource, path=leaf_path, key=key, rule=verdict.rule,
+                    confidence=verdict.confidence, location="helm-values",
+                    preview=_printable(redact(judged or "")), source="manifest",
+                    extra={"rendered": f"{template}: {cand.resource} {cand.path}",
+                           **({"note": verdict.note} if verdict.note else {})},
+                )
+                if finding.fingerprint in opts.baseline or (
+                        opts.inline_ignore and line and _ignored(verdict.rule, (line,), values_text)):
+                    result.suppressed += 1
+                    continue
+                result.detections.append(Detection(finding, SecretValue(cand.value)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,10 +24,16 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from secretsync.migrator.findings import LocationKind
+from secretsync.manifests.documents import (
+    TEMPLATE_MARKER,
+    is_literal_block,
+    key_line,
+    parse_yaml_stream,
+    value_line,
+)
 
 from .detectors import Verdict, find_tokens
-from .documents import TEMPLATE_MARKER, is_literal_block, key_line, parse_yaml_stream, value_line
+from .findings import LocationKind
 from .formats import iter_leaves, parse_embedded, parse_env, parse_flags, path_join, split_path
 
 
@@ -102,7 +108,7 @@ def resource_id(obj: Mapping[str, Any], kind: str | None = None) -> str:
     meta = meta if isinstance(meta, Mapping) else {}
     name = _text(meta.get("name")) or _text(meta.get("generateName")) or ""
     namespace = _text(meta.get("namespace")) or ""
-    return f"{kind or _text(obj.get('kind')) or ''}/{_readable(namespace)}/{_readable(name)}"
+    return f"{_readable(kind or _text(obj.get('kind')) or '')}/{_readable(namespace)}/{_readable(name)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,6 +154,9 @@ def walk_object(obj: Any, sink: Sink, *, prefix: str = "", kind_hint: str | None
         return
     resource = resource_id(obj, kind)
     yield from _walk_last_applied(obj, kind, resource, prefix, sink)
+    if is_custom_resource(obj):
+        yield from _walk_custom_resource(obj, kind, resource, prefix, sink)
+        return
     yield from _walk_other_fields(obj, kind, resource, prefix)
     if kind == "Secret":
         yield from _walk_secret(obj, resource, prefix, sink)
@@ -235,10 +244,11 @@ def _covered(kind: str) -> set[tuple[str, ...]]:
 
 
 def _walk_other_fields(obj: Mapping[str, Any], kind: str, resource: str, prefix: str,
-                       budget: int = 50_000) -> Iterator[Candidate]:
+                       budget: int = 50_000, extra_covered: set[tuple[str, ...]] | None = None
+                       ) -> Iterator[Candidate]:
     """Known credential formats in fields no kind-specific walk looks at, and Helm values kept in
     a Flux HelmRelease or an Argo CD Application (``location`` ``field``: moved by hand)."""
-    covered = _covered(kind)
+    covered = _covered(kind) | (extra_covered or set())
     for steps in _VALUES_FIELDS.get(kind, ()):
         node: Any = obj
         for part in steps:
@@ -275,6 +285,95 @@ def _walk_other_fields(obj: Mapping[str, Any], kind: str, resource: str, prefix:
                 count[tok.rule] = count.get(tok.rule, 0) + 1
                 yield Candidate("field", path, key, node[tok.start:tok.end], line, resource,
                                 subkey=f"{tok.rule}#{count[tok.rule]}", verdict=Verdict(tok.rule, tok.confidence))
+
+
+#: API groups of custom resources that name secrets rather than hold them (their fields are
+#: references, ciphertext or our own objects): only known token formats are searched there.
+_REFERENCE_GROUPS = ("external-secrets.io", "secretsync.io", "cert-manager.io", "bitnami.com",
+                     "secrets-store.csi.x-k8s.io", "secrets.hashicorp.com")
+
+
+def is_custom_resource(obj: Mapping[str, Any]) -> bool:
+    """Whether ``obj`` is a custom resource: its API group has a dot and is not a Kubernetes one.
+
+    ``apps/v1``, ``batch/v1``, ``networking.k8s.io/v1`` are built in; ``kafka.strimzi.io/v1beta2``,
+    ``ray.io/v1``, ``jobset.x-k8s.io/v1alpha2``, ``argoproj.io/v1alpha1`` are not.
+    """
+    api = _text(obj.get("apiVersion")) or ""
+    group = api.rpartition("/")[0]
+    return "." in group and not group.endswith(".k8s.io") and group != "k8s.io"
+
+
+def _is_pod_spec(node: Mapping[str, Any]) -> bool:
+    return any(isinstance(node.get(g), list) for g in _CONTAINER_GROUPS)
+
+
+def _is_container(node: Mapping[str, Any]) -> bool:
+    """A container-shaped mapping: an ``env`` list of ``name``d entries, or an image with a command."""
+    env = node.get("env")
+    if isinstance(env, list) and env and all(isinstance(e, Mapping) and "name" in e for e in env):
+        return True
+    return isinstance(node.get("image"), str) and ("command" in node or "args" in node)
+
+
+def _walk_custom_resource(obj: Mapping[str, Any], kind: str, resource: str, prefix: str,
+                          sink: Sink, budget: int = 50_000) -> Iterator[Candidate]:
+    """A custom resource, with the same care as a workload and a ConfigMap.
+
+    Any pod spec (a mapping holding ``containers``) or container (an ``env`` list, an image
+    with a command) anywhere in it is walked as a workload's (RayCluster head and worker
+    groups, JobSet jobs, Argo Workflow templates, Tekton steps). Every other leaf of the
+    object, outside ``metadata`` and ``status``, is judged by its key's name like a ConfigMap
+    entry (Kafka Connect ``config`` with ``connection.password``, Strimzi ``sasl.jaas.config``);
+    known token formats are searched in every string, as for any object. Findings in these
+    fields are ``location`` ``field``: the migrator leaves them to be moved by hand.
+    """
+    if any(str(obj.get("apiVersion", "")).startswith(g) or f".{g}/" in str(obj.get("apiVersion", ""))
+           for g in _REFERENCE_GROUPS):
+        yield from _walk_other_fields(obj, kind, resource, prefix)
+        return
+    covered: set[tuple[str, ...]] = set()
+    values_fields = set(_VALUES_FIELDS.get(kind, ()))  # walked as Helm values by _walk_other_fields
+    leaves: list[tuple[str, str, str, Any, tuple[str, ...]]] = []  # (path, key, text, parent, steps)
+    stack: list[tuple[Any, tuple[str, ...], str, Any, str]] = [(obj, (), prefix, None, "")]
+    while stack and budget > 0:
+        node, steps, path, parent, key = stack.pop()
+        budget -= 1
+        if steps in values_fields:
+            continue
+        if isinstance(node, Mapping):
+            if steps and _is_pod_spec(node):
+                covered |= {(*steps, g) for g in _CONTAINER_GROUPS}
+                yield from _walk_pod_spec(node, resource, path, sink)
+                rest = {k: v for k, v in node.items() if k not in _CONTAINER_GROUPS}
+                node = rest
+            elif steps and _is_container(node):
+                covered |= {(*steps, f) for f in ("env", "command", "args")}
+                name = _text(node.get("name"))
+                yield from _walk_env(node, resource, path, name, sink)
+                yield from _walk_command(node, resource, path, name, sink)
+                node = {k: v for k, v in node.items() if k not in ("env", "command", "args")}
+            for k, v in node.items():
+                name = str(k)
+                if not steps and name in ("metadata", "apiVersion", "kind"):
+                    continue
+                if name in _NOT_CONFIG:
+                    continue
+                stack.append((v, (*steps, name), path_join(path, name), node, name))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                stack.append((v, steps, f"{path}[{i}]", node, key))
+        else:
+            text = _text(node)
+            if text is not None and isinstance(parent, Mapping):
+                leaves.append((path, key, text, parent, steps))
+    yield from _walk_other_fields(obj, kind, resource, prefix, extra_covered=covered)
+    for path, key, text, parent, _steps in reversed(leaves):
+        if len(text) >= 16 and next(find_tokens(text), None) is not None:
+            continue  # the token search above reports it
+        line = value_line(parent, key)
+        yield from embedded_candidates(key, text, line, is_literal_block(parent, key), path, resource,
+                                       location="field", anchors=tuple(x for x in (key_line(parent, key),) if x))
 
 
 def _walk_pod_spec(spec: Mapping[str, Any], resource: str, base: str, sink: Sink) -> Iterator[Candidate]:
@@ -411,7 +510,9 @@ def embedded_candidates(
     """
     is_file = "\n" in value.strip() or value.lstrip().startswith(("{", "machine ", "default "))
     if not is_file:
-        yield Candidate(location, path, key, value, line, resource, anchors=anchors, file=file, forced=forced)
+        cand = Candidate(location, path, key, value, line, resource, anchors=anchors, file=file, forced=forced)
+        cand.children.extend(jaas_options(cand))
+        yield cand
         return
     fmt, entries = parse_embedded(key, value, budget=budget)
     sub_location: LocationKind = (
@@ -427,8 +528,10 @@ def embedded_candidates(
     covered: set[int] = set()
     for entry in entries:
         covered.add(entry.line)
-        yield Candidate(sub_location, path, entry.key, entry.value, at(entry.line), resource,
-                        subkey=entry.subkey, anchors=anchors, file=file, extra={"format": fmt})
+        cand = Candidate(sub_location, path, entry.key, entry.value, at(entry.line), resource,
+                         subkey=entry.subkey, anchors=anchors, file=file, extra={"format": fmt})
+        cand.children.extend(jaas_options(cand))
+        yield cand
     count: dict[str, int] = {}
     line_starts: list[int] | None = None
     for tok in find_tokens(value):
@@ -441,6 +544,29 @@ def embedded_candidates(
         yield Candidate(sub_location, path, key, value[tok.start:tok.end], at(offset), resource,
                         subkey=f"{tok.rule}#{count[tok.rule]}", anchors=anchors, file=file,
                         verdict=Verdict(tok.rule, tok.confidence), extra={"format": fmt or "text"})
+
+
+_JAAS_OPTION = re.compile(r"""\b([A-Za-z_][\w.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def jaas_options(cand: Candidate) -> list[Candidate]:
+    """The ``password="..."`` options of a JAAS line (Kafka's ``sasl.jaas.config``), judged by option name.
+
+    ``org.apache.kafka...PlainLoginModule required username="app" password="...";`` under a
+    neutral key holds a password all the same; each quoted option becomes a child candidate
+    (looked at only when the whole value is not a finding), keeping the value's line.
+    """
+    value = cand.value if isinstance(cand.value, str) else ""
+    if "LoginModule" not in value:
+        return []
+    out: list[Candidate] = []
+    for match in _JAAS_OPTION.finditer(value):
+        option = match.group(1)
+        text = match.group(2) if match.group(2) is not None else match.group(3)
+        out.append(Candidate(cand.location, cand.path, cand.key, text, cand.line, cand.resource,
+                             subkey=option, anchors=cand.anchors, file=cand.file, judge_key=option,
+                             extra=dict(cand.extra)))
+    return out
 
 
 def _line_index(starts: list[int], pos: int) -> int:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Final
+
+#: Directories no reader of manifests walks into (VCS data, dependencies, caches).
+SKIP_DIRS: Final = frozenset({".git", ".venv", "node_modules", "__pycache__", ".terraform"})
 
 
 def walk_tree(top: Path, on_error: Callable[[Path, OSError], None] | None = None

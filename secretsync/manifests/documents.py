@@ -286,7 +286,42 @@ def detemplate(text: str) -> str:
         return TEMPLATE_MARKER + "\n" * match.group(0).count("\n")
 
     replaced = _ACTION.sub(_sub, text)
-    return _ONLY_ACTIONS.sub("", replaced)
+    return _open_block_values(_ONLY_ACTIONS.sub("", replaced))
+
+
+_MARKER_VALUE = re.compile(r"^([ \t]*(?:-[ \t]+)?[^\s#][^\n]*?:)[ \t]+" + TEMPLATE_MARKER + r"[ \t]*$")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _open_block_values(text: str) -> str:
+    """``labels: {{- include ... | nindent 4 }}`` followed by more keys: the action is a block.
+
+    Helm charts (Bitnami's, and most written from ``helm create``) open a mapping with an
+    action that renders its first entries and then write further entries under it. With the
+    action as a scalar marker the lines below would be invalid YAML; when the next non-blank
+    line is indented deeper than the key, the marker is dropped so the key opens the mapping
+    the chart meant (the rendered entries are unknown either way).
+    """
+    if TEMPLATE_MARKER + "\n" not in text and not text.endswith(TEMPLATE_MARKER):
+        return text
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not line.endswith(TEMPLATE_MARKER) and not line.rstrip().endswith(TEMPLATE_MARKER):
+            continue
+        match = _MARKER_VALUE.match(line)
+        if match is None:
+            continue
+        nxt = next((ln for ln in lines[i + 1 :] if ln.strip() and not ln.lstrip().startswith("#")), None)
+        if nxt is None:
+            continue
+        key_indent = _indent(match.group(1).replace("-", " ", 1) if match.group(1).lstrip().startswith("-")
+                             else match.group(1))
+        if _indent(nxt) > key_indent:
+            lines[i] = match.group(1)
+    return "\n".join(lines)
 
 
 #: Deepest nesting any parser here is given. Real manifests nest a few dozen levels; libyaml's
@@ -359,11 +394,15 @@ def _parse_stream(text: str, budget: int, *, templated: bool) -> ParsedStream:
         if "{{" in chunk or "{%" in chunk:
             try:
                 node = yaml.compose(detemplate(padded), Loader=_Loader)
-            except (yaml.YAMLError, ValueError, RecursionError):
+            except yaml.YAMLError as exc:  # its line, not the raw text's (which fails at the first ``{{``)
                 out.problems.append(
                     f"document {index}: Helm/Go template that is not YAML even with its "
-                    f"template actions blanked out ({_mark_text(error)}); skipped"
+                    f"template actions blanked out ({_mark_text(exc)}); skipped"
                 )
+                continue
+            except (ValueError, RecursionError) as exc:
+                out.problems.append(f"document {index} (line {first_line + 1}): cannot parse: "
+                                    f"{type(exc).__name__}")
                 continue
             _add_document(out, index, node, budget, templated=True, first_line=first_line)
             continue
