@@ -89,7 +89,7 @@ def run(mode: str, cluster: Any, endpoint: str, keys: int, interval: float) -> d
         events.put_targets(Rule=f"r-{tag}", Targets=[{"Id": "q", "Arn": qarn}])
         spec_events = {"events": {"subscription": queue}}
     create(api, store_manifest("aws", ns, "aws", {
-        "region": REGION, "endpoint": endpoint,
+        "region": REGION,
         "secretRef": {"accessKeyID": {"name": "creds", "key": "id"},
                       "secretAccessKey": {"name": "creds", "key": "secret"}}}, **spec_events))
     refresh = "1h" if mode == "events" else f"{interval:g}s"
