@@ -297,7 +297,8 @@ def test_an_outage_gives_about_one_event_per_external_secret_and_the_probe_calls
         # Half-open probes really reach the provider (a pause of 0.5-1 s: a few probes in 6 s),
         # one at a time: not one call per ExternalSecret per pause.
         assert 2 <= calls.total(provider="file") <= 6 * 4, calls.snapshot()
-        assert all(h.breaker.is_open for h in ctl.stores.handles_of(("SecretStore", ns, "fs")))
+        handles = ctl.stores.handles_of(("SecretStore", ns, "fs"))
+        assert handles and all(h.breaker.is_open for h in handles)
         for i in range(n):
             assert secret_data(api, ns, f"s{i}") == {"k": "before"}
         shutil_rmtree(path)
