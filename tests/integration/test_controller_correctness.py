@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from secretsync.controller.kubeapi import EVENTS, SECRETS, KubeApi, KubeError
-from secretsync.controller.runtime import CES_RES, ES_RES, SS_RES
+from secretsync.controller.runtime import CES_RES, CSS_RES, ES_RES, SS_RES
 from secretsync.controller.settings import CircuitSettings, ProviderSettings, ScopeSettings
 from secretsync.core.calls import CallRecorder
 from secretsync.core.registry import open_store
@@ -30,6 +30,7 @@ from tests.harness.controller import (
     fast_settings,
     install_crds,
     kube_api,
+    ready_condition,
     running_controller,
     secret_data,
     store_manifest,
@@ -540,6 +541,10 @@ path "secret/data/{root}/b/ok" {{ capabilities = ["read"] }}
                      message=f"rotation {i} synced")
         assert es_ready(api, ns_a, "a", "True")()
         assert es_ready(api, ns_b, "ok", "True")()
+        # The store may not list the keys' common prefix: it reads directly and says so.
+        cond = wait_for(lambda: ready_condition(api, CSS_RES, None, css), timeout=10, message="store status")
+        wait_for(lambda: "listing is denied" in (ready_condition(api, CSS_RES, None, css) or {}).get("message", ""),
+                 timeout=10, message=f"store status names the denied listing (last: {cond})")
 
 
 def encode_value(text: str) -> dict[str, str]:
