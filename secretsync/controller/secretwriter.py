@@ -220,13 +220,7 @@ class SecretWriter:
         rec = self._cached(ns, name)
         if rec is not None and rec.owner == es.name and rec.hash == want and rec.matches:
             return WriteResult("unchanged", rec.resource_version)
-        existing: dict[str, Any] | None = None
-        if rec is not None:
-            try:
-                existing = self.api.get(SECRETS, name, ns)
-            except KubeError as exc:
-                if not exc.not_found:
-                    raise
+        existing = self._get(name, ns) if rec is not None else None
         if existing is None:
             try:
                 out = self.api.create(SECRETS, self._new_body(es, desired, want), ns)
@@ -358,13 +352,10 @@ class SecretWriter:
     # -- merge -----------------------------------------------------------------------------
     def _merge(self, es: ExternalSecret, desired: Desired) -> WriteResult:
         ns, name = es.namespace, es.target_name
-        try:
-            existing = self.api.get(SECRETS, name, ns)
-        except KubeError as exc:
-            if exc.not_found:
-                raise TargetRefused("SecretMissing", f"Secret {ns}/{name} does not exist; creationPolicy Merge "
-                                                     "only merges into an existing Secret") from None
-            raise
+        existing = self._get(name, ns)
+        if existing is None:
+            raise TargetRefused("SecretMissing", f"Secret {ns}/{name} does not exist; creationPolicy Merge "
+                                                 "only merges into an existing Secret")
         md = existing.setdefault("metadata", {})
         labels = dict(md.get("labels") or {})
         ann = dict(md.get("annotations") or {})
@@ -438,12 +429,9 @@ class SecretWriter:
     def release_merge(self, namespace: str, name: str, es_name: str) -> WriteResult:
         """An ExternalSecret that merged into ``namespace/name`` is gone (or now writes elsewhere):
         remove the keys, labels and annotations it owned, and its entry. Other owners' keys stay."""
-        try:
-            existing = self.api.get(SECRETS, name, namespace)
-        except KubeError as exc:
-            if exc.not_found:
-                return WriteResult("unchanged")
-            raise
+        existing = self._get(name, namespace)
+        if existing is None:
+            return WriteResult("unchanged")
         md = existing.setdefault("metadata", {})
         ann = dict(md.get("annotations") or {})
         mine = merge_annotation(es_name)
@@ -468,24 +456,16 @@ class SecretWriter:
         ns = es.namespace
         if es.spec.target.creation_policy == "Merge":
             return self.release_merge(ns, name, es.name)
-        try:
-            existing = self.api.get(SECRETS, name, ns)
-        except KubeError as exc:
-            if exc.not_found:
-                return WriteResult("unchanged")
-            raise
+        existing = self._get(name, ns)
+        if existing is None:
+            return WriteResult("unchanged")
         md = existing.setdefault("metadata", {})
         labels = dict(md.get("labels") or {})
         ann = dict(md.get("annotations") or {})
         if labels.get(MANAGED_LABEL) != MANAGED_VALUE or ann.get(OWNER_ANNOTATION) != es.name:
             return WriteResult("unchanged")
         if es.spec.target.creation_policy == "Owner":
-            try:
-                self.api.delete(SECRETS, name, ns, uid=md.get("uid"))
-            except KubeError as exc:
-                if not exc.not_found:
-                    raise
-            return WriteResult("deleted")
+            return self._delete(existing)
         labels.pop(MANAGED_LABEL, None)
         for k in _BOOKKEEPING:
             ann.pop(k, None)
@@ -496,23 +476,34 @@ class SecretWriter:
     def delete(self, es: ExternalSecret) -> WriteResult:
         """Delete the target Secret if (and only if) this ExternalSecret manages it."""
         ns, name = es.namespace, es.target_name
-        try:
-            existing = self.api.get(SECRETS, name, ns)
-        except KubeError as exc:
-            if exc.not_found:
-                return WriteResult("unchanged")
-            raise
+        existing = self._get(name, ns)
+        if existing is None:
+            return WriteResult("unchanged")
         md = existing.get("metadata") or {}
         ann = md.get("annotations") or {}
         if (md.get("labels") or {}).get(MANAGED_LABEL) != MANAGED_VALUE or ann.get(OWNER_ANNOTATION) != es.name:
             raise TargetRefused("SecretNotManaged", f"Secret {ns}/{name} is not managed by this ExternalSecret; "
                                                     "not deleting it")
+        return self._delete(existing)
+
+    def _delete(self, existing: Mapping[str, Any]) -> WriteResult:
+        """Delete this very Secret (uid precondition: never one re-created meanwhile)."""
+        md = existing.get("metadata") or {}
         try:
-            self.api.delete(SECRETS, name, ns, uid=md.get("uid"))
+            self.api.delete(SECRETS, str(md.get("name")), md.get("namespace"), uid=md.get("uid"))
         except KubeError as exc:
             if not exc.not_found:
                 raise
         return WriteResult("deleted")
+
+    def _get(self, name: str, namespace: str) -> dict[str, Any] | None:
+        """The Secret, or None when it does not exist."""
+        try:
+            return self.api.get(SECRETS, name, namespace)
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
 
     def _put(self, existing: dict[str, Any], labels: dict[str, str], ann: dict[str, str],
              refs: list[dict[str, Any]] | None, data: Mapping[str, bytes] | None = None) -> dict[str, Any]:

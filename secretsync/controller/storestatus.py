@@ -70,7 +70,10 @@ class StoreStatusReconciler:
             if not handle.validated:
                 with handle.cache.exclusive():
                     result = handle.client.validate()
-                if result.status is ValidationStatus.ERROR:
+                # Validation lists; a store whose listing is denied but whose reads work (a
+                # cycle succeeded reading directly) is usable, and says so below.
+                usable = handle.cache.listing_denied is not None and handle.cache.cycles > 0
+                if result.status is ValidationStatus.ERROR and not usable:
                     self._write(store.kind, ns, store.name, store.status, False, "ValidationFailed",
                                 result.message, caps, gen)
                     return Outcome(retry=True)

@@ -64,10 +64,25 @@ def test_canary_never_leaves_the_secret(kube: KubeCluster, caplog: pytest.LogCap
         create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "refuse", "namespace": ns},
                      "stringData": {"k": CANARY}})
         create(api, es_manifest("refuse", ns, "mem", [("k", "plain")], refresh="1s"))
+        # Merge into a shared Secret, a second ExternalSecret that clashes on the key, and a
+        # type the API server refuses (the dry run reports it, with the value in the body).
+        create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shared", "namespace": ns},
+                     "stringData": {"theirs": "x"}})
+        create(api, es_manifest("m1", ns, "mem", [("a", "plain")], refresh="1s",
+                                target={"name": "shared", "creationPolicy": "Merge"}))
+        create(api, es_manifest("m2", ns, "mem", [("a", "plain")], refresh="1s",
+                                target={"name": "shared", "creationPolicy": "Merge"}))
+        create(api, es_manifest("typ", ns, "mem", [("a", "plain")], refresh="1s"))
         wait_for(lambda: secret_data(api, ns, "ok") == {"a": CANARY, "password": CANARY}, message="ok synced")
         wait_for(lambda: secret_data(api, ns, "tmpl") == {"conn": f"user:{CANARY}@db"}, message="template")
         for name in ("badprop", "badtmpl", "badb64", "refuse"):
             wait_for(es_ready(api, ns, name, "False"), message=f"{name} not ready")
+        wait_for(lambda: (secret_data(api, ns, "shared") or {}).get("a") == CANARY, message="merged")
+        wait_for(lambda: es_ready(api, ns, "m1", "False", "KeyOwnedByOther")()
+                 or es_ready(api, ns, "m2", "False", "KeyOwnedByOther")(), message="clash refused")
+        wait_for(lambda: secret_data(api, ns, "typ") == {"a": CANARY}, message="typ synced")
+        api.patch(ES_RES, "typ", {"spec": {"target": {"template": {"type": "kubernetes.io/basic-auth"}}}}, ns)
+        wait_for(es_ready(api, ns, "typ", "False", "KubernetesError"), message="type refused")
         # Drift repair and a value change.
         api.patch(SECRETS, "ok", {"stringData": {"a": "edited"}}, ns)
         wait_for(lambda: (secret_data(api, ns, "ok") or {}).get("a") == CANARY, message="drift repaired")
@@ -76,10 +91,10 @@ def test_canary_never_leaves_the_secret(kube: KubeCluster, caplog: pytest.LogCap
         metrics_text = ctl.metrics.render().decode()
         wait_for(lambda: ctl.events._queue.empty(), message="events sent")
     statuses = json.dumps([api.get(ES_RES, n, ns).get("status") for n in
-                           ("ok", "tmpl", "badprop", "badtmpl", "badb64", "refuse")])
+                           ("ok", "tmpl", "badprop", "badtmpl", "badb64", "refuse", "m1", "m2", "typ")])
     store_status = json.dumps(api.get(SS_RES, "mem", ns).get("status"))
     events = json.dumps(api.list(EVENTS, ns)["items"])
-    annotations = json.dumps([api.get(SECRETS, n, ns)["metadata"] for n in ("ok", "tmpl")])
+    annotations = json.dumps([api.get(SECRETS, n, ns)["metadata"] for n in ("ok", "tmpl", "shared", "typ")])
     assert "SecretNotManaged" in statuses and "Created" in events  # the surfaces were exercised
     for surface, text in (("status", statuses), ("store status", store_status), ("events", events),
                           ("metrics", metrics_text), ("logs", caplog.text), ("metadata", annotations)):

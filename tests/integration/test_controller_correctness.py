@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from secretsync.controller.kubeapi import EVENTS, SECRETS, KubeApi, KubeError
-from secretsync.controller.runtime import CES_RES, ES_RES, SS_RES
+from secretsync.controller.runtime import CES_RES, CSS_RES, ES_RES, SS_RES
 from secretsync.controller.settings import CircuitSettings, ProviderSettings, ScopeSettings
 from secretsync.core.calls import CallRecorder
 from secretsync.core.registry import open_store
@@ -30,6 +30,7 @@ from tests.harness.controller import (
     fast_settings,
     install_crds,
     kube_api,
+    ready_condition,
     running_controller,
     secret_data,
     store_manifest,
@@ -297,7 +298,8 @@ def test_an_outage_gives_about_one_event_per_external_secret_and_the_probe_calls
         # Half-open probes really reach the provider (a pause of 0.5-1 s: a few probes in 6 s),
         # one at a time: not one call per ExternalSecret per pause.
         assert 2 <= calls.total(provider="file") <= 6 * 4, calls.snapshot()
-        assert ctl.stores.all_handles()[0].breaker.is_open
+        handles = ctl.stores.handles_of(("SecretStore", ns, "fs"))
+        assert handles and all(h.breaker.is_open for h in handles)
         for i in range(n):
             assert secret_data(api, ns, f"s{i}") == {"k": "before"}
         shutil_rmtree(path)
@@ -387,6 +389,7 @@ def test_merge_lets_several_external_secrets_share_a_helm_secret(api, ns, contro
     create(api, es_manifest("three", ns, "mem", [("a", "b")], refresh="1h", target=merge))
     cond = wait_for(es_ready(api, ns, "three", "False", "KeyOwnedByOther"), message="clash refused")
     assert "one" in cond["message"]
+    api.delete(ES_RES, "three", ns)  # else it would (rightly) take key a once "one" lets go
     api.delete(ES_RES, "one", ns)
     wait_for(lambda: secret_data(api, ns, "app") == {"helm": "chart", "b": "vb"}, timeout=10,
              message="ownership released with the ExternalSecret")
@@ -425,7 +428,7 @@ def test_a_write_loop_with_another_writer_is_damped_and_reported_once(api, ns, c
     repaired = controller.metrics.drift_repaired._value.get() - start
     # Undamped, each repair follows the edit within ~0.1 s (dozens in 6 s); damped: 3 at once,
     # then 0.4, 0.8, 1.6, 2 s apart.
-    assert 3 <= repaired <= 8, repaired
+    assert 3 <= repaired <= 10, repaired
     wait_for(lambda: _events(api, ns, "WriteLoop"), timeout=5, message="WriteLoop event")
     assert len(_events(api, ns, "WriteLoop")) == 1
 
@@ -538,6 +541,10 @@ path "secret/data/{root}/b/ok" {{ capabilities = ["read"] }}
                      message=f"rotation {i} synced")
         assert es_ready(api, ns_a, "a", "True")()
         assert es_ready(api, ns_b, "ok", "True")()
+        # The store may not list the keys' common prefix: it reads directly and says so.
+        cond = wait_for(lambda: ready_condition(api, CSS_RES, None, css), timeout=10, message="store status")
+        wait_for(lambda: "listing is denied" in (ready_condition(api, CSS_RES, None, css) or {}).get("message", ""),
+                 timeout=10, message=f"store status names the denied listing (last: {cond})")
 
 
 def encode_value(text: str) -> dict[str, str]:

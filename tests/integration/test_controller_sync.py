@@ -98,7 +98,7 @@ def test_external_secret_creates_secret_with_data(api, ns, controller, memstore)
     secret = api.get(SECRETS, "db", ns)
     md = secret["metadata"]
     assert md["labels"]["app.kubernetes.io/managed-by"] == "secretsync"
-    assert md["annotations"]["secretsync.io/data-hash"].startswith("h1:")
+    assert md["annotations"]["secretsync.io/data-hash"].startswith("h2:")  # data + owned metadata
     owner = md["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["controller"]) == ("ExternalSecret", "db", True)
     status = api.get(ES_RES, "db", ns)["status"]
