@@ -63,6 +63,10 @@ from .settings import OWNER_ANNOTATION, RolloutSettings, WatchSettings
 log = logging.getLogger(__name__)
 
 Digests = Mapping[str, bytes]
+#: A pending restart waits for busy ExternalSecrets at most this long past its debounce window,
+HOLD_MAX = 10.0
+#: and fires only after this long without any of them busy (the Secret's watch event follows the write).
+HOLD_QUIET = 0.3
 
 
 def key_digests(hash_key: bytes, data: Mapping[str, bytes]) -> dict[str, bytes]:
@@ -83,6 +87,9 @@ class _Pending:
     #: Secret -> the annotation value the pods had before its first change in this window.
     secrets: dict[str, str | None] = field(default_factory=dict)
     attempts: int = 0
+    created: float = field(default_factory=time.monotonic)
+    #: Last time an ExternalSecret writing one of the workload's Secrets was still at work.
+    last_busy: float = 0.0
 
 
 class RolloutManager:
@@ -91,7 +98,8 @@ class RolloutManager:
     def __init__(self, api: KubeApi, settings: RolloutSettings, *, hash_key: bytes,
                  namespaces: Sequence[str | None], watch: WatchSettings, events: EventRecorder,
                  registry: CollectorRegistry, leading: threading.Event, ready: Callable[[], bool],
-                 policy: Callable[[str, str], RolloutPolicy | None], in_scope: Callable[[str], bool]) -> None:
+                 policy: Callable[[str, str], RolloutPolicy | None], in_scope: Callable[[str], bool],
+                 busy: Callable[[str, str], bool] | None = None) -> None:
         self.api = api
         self.settings = settings
         self.key = hash_key
@@ -100,6 +108,7 @@ class RolloutManager:
         self._ready = ready
         self.policy = policy
         self.in_scope = in_scope
+        self.busy = busy
         self.index = ConsumerIndex()
         self.bucket = TokenBucket(settings.rate, settings.burst)
         self._lock = threading.Condition(threading.Lock())
@@ -331,6 +340,26 @@ class RolloutManager:
             self._lock.notify_all()
 
     # -- restarting ------------------------------------------------------------------------
+    def _hold(self, wl: Workload, p: _Pending) -> bool:
+        """Wait while an ExternalSecret writing a Secret this workload reads is queued or running.
+
+        Why: one store cycle that sees a burst of rotations queues all the affected
+        ExternalSecrets at once; under load their writes spread over seconds, more than the
+        debounce window. Waiting until they are done makes the whole burst one restart. The
+        wait is bounded (``HOLD_MAX`` after the first change) so a busy key cannot starve it.
+        """
+        if self.busy is None:
+            return False
+        now = time.monotonic()
+        if now - p.created > self.settings.debounce + HOLD_MAX:
+            return False
+        if any((owner := self._owner(wl.namespace, s)) and self.busy(wl.namespace, owner) for s in wl.reads):
+            p.last_busy = now
+        if now - p.last_busy < HOLD_QUIET:
+            self._retry(wl.id, p, delay=HOLD_QUIET)
+            return True
+        return False
+
     def _fire(self, wid: WorkloadId, p: _Pending) -> None:
         if not self.leading.is_set():
             return
@@ -340,6 +369,8 @@ class RolloutManager:
             return
         if wl.opted_out:
             self.skipped.labels("opted_out").inc()
+            return
+        if self._hold(wl, p):
             return
         patch: dict[str, str] = {}
         names: list[str] = []
