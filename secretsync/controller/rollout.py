@@ -174,12 +174,7 @@ class RolloutManager:
         self._stop.set()
         with self._lock:
             self._lock.notify_all()
-        for inf in self.informers:
-            inf.stop()
-        for inf in self.informers:
-            inf.join(timeout)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        stop_threads(self.informers, self._thread, timeout)
 
     def synced(self) -> bool:
         return all(inf.synced.is_set() for inf in self.informers)
@@ -412,6 +407,16 @@ class RolloutManager:
         self.events.emit(ObjectRef(self._api_versions[kind], kind, ns, name, md.get("uid") or wl.uid),
                          "Normal", "RolloutRestart", f"pods restarted: Secret(s) {secrets} changed "
                          "(keys read by this workload)")
+
+
+def stop_threads(informers: Sequence[Informer[Any]], thread: threading.Thread | None, timeout: float) -> None:
+    """Stop a manager's own informers and loop thread (the runtime stops its informers itself)."""
+    for inf in informers:
+        inf.stop()
+    for inf in informers:
+        inf.join(timeout)
+    if thread is not None:
+        thread.join(timeout)
 
 
 def _transform_for(kind: WorkloadKind) -> Callable[[dict[str, Any]], Workload]:
