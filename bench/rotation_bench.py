@@ -2,8 +2,8 @@
 
 Run from the repository root (needs scripts/testenv kube and the test extra for moto):
 
-    python -m bench.rotation_bench [--secrets 1000] [--workloads 500] [--bursts 10] [--refresh 5s]
-                                   [--debounce 2] [--json FILE]
+    python -m bench.rotation_bench [--secrets 1000] [--workloads 500] [--bursts 10] [--refresh 10s]
+                                   [--debounce 1] [--json FILE]
 
 Setup: one etcd + kube-apiserver (no controller-manager, so a restart is the pod-template
 patch itself), moto, ``--secrets`` AWS secrets each synced by an ExternalSecret with
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--secrets", type=int, default=1000)
     ap.add_argument("--workloads", type=int, default=500)
     ap.add_argument("--bursts", type=int, default=10)
-    ap.add_argument("--refresh", default="5s")
+    ap.add_argument("--refresh", default="10s")
     ap.add_argument("--debounce", type=float, default=RolloutSettings().debounce)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)

@@ -70,6 +70,10 @@ DEPLOYMENTS, STATEFULSETS, DAEMONSETS, ROLLOUTS = (Resource(k.group, k.version, 
 WORKLOAD_RESOURCES: dict[str, Resource] = {r.kind: r for r in (DEPLOYMENTS, STATEFULSETS, DAEMONSETS, ROLLOUTS)}
 
 Digests = Mapping[str, bytes]
+#: A pending restart waits for busy ExternalSecrets at most this long past its debounce window,
+HOLD_MAX = 10.0
+#: and fires only after this long without any of them busy (the Secret's watch event follows the write).
+HOLD_QUIET = 0.3
 
 
 def key_digests(hash_key: bytes, data: Mapping[str, bytes]) -> dict[str, bytes]:
@@ -90,6 +94,9 @@ class _Pending:
     #: Secret -> the annotation value the pods had before its first change in this window.
     secrets: dict[str, str | None] = field(default_factory=dict)
     attempts: int = 0
+    created: float = field(default_factory=time.monotonic)
+    #: Last time an ExternalSecret writing one of the workload's Secrets was still at work.
+    last_busy: float = 0.0
 
 
 class RolloutManager:
@@ -98,7 +105,8 @@ class RolloutManager:
     def __init__(self, api: KubeApi, settings: RolloutSettings, *, hash_key: bytes,
                  namespaces: Sequence[str | None], watch: WatchSettings, events: EventRecorder,
                  registry: CollectorRegistry, leading: threading.Event, ready: Callable[[], bool],
-                 policy: Callable[[str, str], RolloutPolicy | None], in_scope: Callable[[str], bool]) -> None:
+                 policy: Callable[[str, str], RolloutPolicy | None], in_scope: Callable[[str], bool],
+                 busy: Callable[[str, str], bool] | None = None) -> None:
         self.api = api
         self.settings = settings
         self.key = hash_key
@@ -107,6 +115,7 @@ class RolloutManager:
         self._ready = ready
         self.policy = policy
         self.in_scope = in_scope
+        self.busy = busy
         self.index = ConsumerIndex()
         self.bucket = TokenBucket(settings.rate, settings.burst)
         self._lock = threading.Condition(threading.Lock())
@@ -171,12 +180,7 @@ class RolloutManager:
         self._stop.set()
         with self._lock:
             self._lock.notify_all()
-        for inf in self.informers:
-            inf.stop()
-        for inf in self.informers:
-            inf.join(timeout)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        stop_threads(self.informers, self._thread, timeout)
 
     def synced(self) -> bool:
         return all(inf.synced.is_set() for inf in self.informers)
@@ -337,6 +341,26 @@ class RolloutManager:
             self._lock.notify_all()
 
     # -- restarting ------------------------------------------------------------------------
+    def _hold(self, wl: Workload, p: _Pending) -> bool:
+        """Wait while an ExternalSecret writing a Secret this workload reads is queued or running.
+
+        Why: one store cycle that sees a burst of rotations queues all the affected
+        ExternalSecrets at once; under load their writes spread over seconds, more than the
+        debounce window. Waiting until they are done makes the whole burst one restart. The
+        wait is bounded (``HOLD_MAX`` after the first change) so a busy key cannot starve it.
+        """
+        if self.busy is None:
+            return False
+        now = time.monotonic()
+        if now - p.created > self.settings.debounce + HOLD_MAX:
+            return False
+        if any((owner := self._owner(wl.namespace, s)) and self.busy(wl.namespace, owner) for s in wl.reads):
+            p.last_busy = now
+        if now - p.last_busy < HOLD_QUIET:
+            self._retry(wl.id, p, delay=HOLD_QUIET)
+            return True
+        return False
+
     def _fire(self, wid: WorkloadId, p: _Pending) -> None:
         if not self.leading.is_set():
             return
@@ -346,6 +370,8 @@ class RolloutManager:
             return
         if wl.opted_out:
             self.skipped.labels("opted_out").inc()
+            return
+        if self._hold(wl, p):
             return
         patch: dict[str, str] = {}
         names: list[str] = []
@@ -387,6 +413,16 @@ class RolloutManager:
         self.events.emit(ObjectRef(self._api_versions[kind], kind, ns, name, md.get("uid") or wl.uid),
                          "Normal", "RolloutRestart", f"pods restarted: Secret(s) {secrets} changed "
                          "(keys read by this workload)")
+
+
+def stop_threads(informers: Sequence[Informer[Any]], thread: threading.Thread | None, timeout: float) -> None:
+    """Stop a manager's own informers and loop thread (the runtime stops its informers itself)."""
+    for inf in informers:
+        inf.stop()
+    for inf in informers:
+        inf.join(timeout)
+    if thread is not None:
+        thread.join(timeout)
 
 
 def _transform_for(kind: WorkloadKind) -> Callable[[dict[str, Any]], Workload]:

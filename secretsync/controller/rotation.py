@@ -61,6 +61,7 @@ from .events import EventRecorder, ObjectRef
 from .generators import generate
 from .informer import Informer
 from .kubeapi import KubeApi, KubeError, Resource
+from .rollout import stop_threads
 from .settings import WatchSettings
 
 log = logging.getLogger(__name__)
@@ -168,12 +169,7 @@ class RotationManager:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        for inf in self.informers:
-            inf.stop()
-        for inf in self.informers:
-            inf.join(timeout)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        stop_threads(self.informers, self._thread, timeout)
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick):

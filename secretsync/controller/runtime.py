@@ -295,7 +295,8 @@ class Controller:
             self.rollout = RolloutManager(
                 self.api, s.rollout, hash_key=self.hash_key, namespaces=self._per_ns, watch=s.watch,
                 events=self.events, registry=self.metrics.registry, leading=self.leading, ready=self.ready,
-                policy=self._rollout_policy, in_scope=self.in_scope)
+                policy=self._rollout_policy, in_scope=self.in_scope,
+                busy=lambda ns, name: self.queue.active(("es", ns, name)))
             transform = self.rollout.wrap_transform(transform)
         # -- end rollout ------------------------------------------------------------------------
         selector = f"{MANAGED_LABEL}={MANAGED_VALUE}"

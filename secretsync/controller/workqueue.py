@@ -203,3 +203,8 @@ class WorkQueue(Generic[K]):
     def processing(self) -> int:
         with self._cond:
             return len(self._processing)
+
+    def active(self, key: K) -> bool:
+        """Queued to run now or being processed (not merely scheduled for later)."""
+        with self._cond:
+            return key in self._dirty or key in self._processing

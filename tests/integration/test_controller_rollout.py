@@ -195,3 +195,41 @@ def test_controller_restart_and_leader_failover_restart_nothing(
         _bao_write(openbao, path, "v-3")
         wait_for(lambda: restart_state(api, ns, "api")[0] == restarted[0] + 1, timeout=10,
                  message="restart by new leader")
+
+
+def test_namespaced_mode_with_the_charts_role_restarts_readers(kube: KubeCluster, api: KubeApi) -> None:
+    """The controller under exactly the Role the chart renders for a namespace (rollout enabled)."""
+    from secretsync.controller.kubeapi import Resource
+    from secretsync.core.registry import open_store
+    from tests.unit.test_deploy_chart import NAMESPACED_EXAMPLE, _by_kind, render_chart
+
+    ns = kube.new_namespace("rollout-nsonly")
+    docs = render_chart({**NAMESPACED_EXAMPLE, "rollout": {"enabled": True}})
+    (rules,) = [r["rules"] for r in _by_kind(docs, "Role") if r["metadata"]["namespace"] == "app"]
+    role = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
+    binding = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
+    api.create(role, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                      "metadata": {"name": "secretsync", "namespace": ns}, "rules": rules}, ns)
+    api.create(binding, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                         "metadata": {"name": "secretsync", "namespace": ns},
+                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "secretsync"},
+                         "subjects": [{"kind": "User", "name": kube.user_name}]}, ns)
+    mem = f"nsonly-{uuid.uuid4().hex[:8]}"
+    store = open_store(f"memory://{mem}")
+    store.put("token", SecretValue("t-1"))
+    create(api, store_manifest("mem", ns, "memory", {"name": mem}))
+    create(api, es_manifest("tok", ns, "mem", [("token", "token")], rollout={"policy": "auto"}))
+    deployment(api, ns, "api", env_from=["tok"])
+    user_api = KubeApi(kube.configuration(kube.user_token))
+    settings = replace(_settings("unused"), scope=ScopeSettings(namespaces=(ns,)), namespace=ns)
+    ctl = Controller(user_api, settings)
+    ctl.start()
+    try:
+        assert ctl.wait_ready(30)
+        wait_for(lambda: secret_data(api, ns, "tok") == {"token": "t-1"}, message="synced with the Role")
+        gen0 = restart_state(api, ns, "api")[0]
+        store.put("token", SecretValue("t-2"))
+        wait_for(lambda: restart_state(api, ns, "api")[0] == gen0 + 1, timeout=10, message="restart with the Role")
+    finally:
+        ctl.stop()
+        user_api.close()

@@ -90,3 +90,108 @@ def test_random_bytes_uuid_and_key_pairs() -> None:
 def test_a_generated_value_never_shows_in_a_repr() -> None:
     value = generate(Generator(password=PasswordGenerator()))
     assert value.reveal_text() not in repr(value) + str(value) + f"{value}"
+
+
+# -- the rotation itself, on the in-process memory store ---------------------------------------
+class _Api:
+    """Records status patches (the rotation's only Kubernetes write besides Events)."""
+
+    def __init__(self) -> None:
+        self.patches: list[dict[str, Any]] = []
+
+    def patch(self, res: Any, name: str, body: dict[str, Any], namespace: str | None = None, **_: Any) -> None:
+        self.patches.append(body)
+
+
+def _manager(api: _Api, store_name: str, *, hook_fails: bool = False) -> Any:
+    import threading
+
+    from secretsync.api.models import parse_secret_store
+    from secretsync.controller.events import EventRecorder
+    from secretsync.controller.rotation import HookFailed, RotationManager
+    from secretsync.controller.settings import WatchSettings
+    from secretsync.core.registry import open_store
+
+    store = parse_secret_store({"apiVersion": "secretsync.io/v1alpha1", "kind": "SecretStore",
+                                "metadata": {"name": "mem", "namespace": "shop"},
+                                "spec": {"provider": {"memory": {"name": store_name}}}})
+    client = open_store(f"memory://{store_name}")
+    calls: list[dict[str, Any]] = []
+
+    def webhook(hook: Any, payload: Any) -> None:
+        calls.append(dict(payload))
+        if hook_fails:
+            raise HookFailed("webhook answered HTTP 500")
+
+    mgr = RotationManager(api, namespaces=[None], watch=WatchSettings(), events=EventRecorder(api),  # type: ignore[arg-type]
+                          leading=threading.Event(), find_store=lambda ref, ns: store,
+                          open_client=lambda st, ns: client, namespace_labels=lambda ns: {},
+                          in_scope=lambda ns: True, webhook=webhook)
+    return mgr, client, calls
+
+
+def test_dual_credentials_expose_current_and_previous_until_the_grace_period_ends() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from secretsync.api.models import SecretRotationStatus
+    from secretsync.core.values import SecretValue
+
+    api = _Api()
+    mgr, client, _ = _manager(api, f"dual-{uuid.uuid4().hex[:6]}")
+    client.put("app/db", SecretValue("old-password"))
+    rot = parse_secret_rotation(_rotation(remoteKey="app/db", dualCredentials=True, gracePeriod="1h",
+                                          secretStoreRef={"name": "mem"}))
+    now = datetime.now(UTC).replace(microsecond=0)
+    mgr.rotate(rot, SecretRotationStatus(), now)
+    doc = json.loads(client.get("app/db").reveal_text())
+    assert doc["previous"] == "old-password" and uuid.UUID(doc["current"])
+    status = api.patches[-1]["status"]
+    assert status["previousExpires"] == (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # A second rotation keeps only one previous: the value that was current.
+    mgr.rotate(rot, SecretRotationStatus(), now)
+    doc2 = json.loads(client.get("app/db").reveal_text())
+    assert doc2["previous"] == doc["current"]
+    # The grace period is over: {current} only.
+    mgr.rotate(rot, SecretRotationStatus(previous_expires=status["previousExpires"]), now, end_grace_only=True)
+    assert json.loads(client.get("app/db").reveal_text()) == {"current": doc2["current"]}
+    assert "old-password" not in json.dumps(api.patches)
+
+
+def test_a_failing_hook_writes_nothing() -> None:
+    from datetime import UTC, datetime
+
+    from secretsync.api.models import SecretRotationStatus
+    from secretsync.controller.rotation import HookFailed
+    from secretsync.core.values import SecretValue
+
+    api = _Api()
+    mgr, client, calls = _manager(api, f"hook-{uuid.uuid4().hex[:6]}", hook_fails=True)
+    client.put("app/db", SecretValue("old-password"))
+    before = client.describe("app/db").version
+    rot = parse_secret_rotation(_rotation(remoteKey="app/db", secretStoreRef={"name": "mem"},
+                                          hook={"webhook": {"url": "https://db-admin.example/rotate"}}))
+    with pytest.raises(HookFailed):
+        mgr.rotate(rot, SecretRotationStatus(), datetime.now(UTC))
+    assert calls and calls[0]["previous"] == "old-password"
+    assert client.describe("app/db").version == before
+    assert client.get("app/db").reveal_text() == "old-password"
+    assert not api.patches
+
+
+def test_rotations_fall_due_by_interval_or_cron() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from secretsync.api.models import SecretRotationStatus
+    from secretsync.controller.rotation import Record, RotationManager
+
+    created = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    obj = _rotation()
+    obj["metadata"]["creationTimestamp"] = "2026-12-01T10:00:00Z"
+    rec = Record(obj)
+    last = SecretRotationStatus(last_rotation_time="2026-12-01T10:00:00Z")
+    assert not RotationManager._due(rec, last, created + timedelta(hours=719))
+    assert RotationManager._due(rec, last, created + timedelta(hours=720))
+    cron = dict(obj, spec={**obj["spec"], "interval": None, "schedule": "0 3 * * *"})
+    rec = Record(cron)
+    assert not RotationManager._due(rec, last, datetime(2026, 12, 2, 2, 59, tzinfo=UTC))
+    assert RotationManager._due(rec, last, datetime(2026, 12, 2, 3, 0, tzinfo=UTC))
