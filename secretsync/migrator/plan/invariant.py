@@ -1,0 +1,214 @@
+"""The migration's promise, checked: every container in every deploy unit reads the same before and after.
+
+Why from the plan alone: ``plan`` must refuse an item before anyone applies it, and
+``apply`` must refuse a plan someone edited into an unsafe one (an item dropped while the
+edit that rewires its consumer stayed). Both build the tree the plan would leave in a
+scratch copy (edits rendered, new files written, removed files gone), resolve what each
+container reads there with values taken from the plan's own sources (a provider key reads
+as the value the plan moves into it), and compare with the tree as it is.
+
+kustomize units are built with the real engine (``kubectl kustomize``, kustomize v5) when
+``kubectl`` is on PATH, so patches, components, name prefixes and generators count exactly
+as they deploy. Without it, a unit the migrator cannot model (patches, components,
+transformers, name prefixes...) cannot be verified, and whatever touches it is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from secretsync.core.values import SecretValue
+
+from ..edits import render_file
+from ..manifests import SKIP_DIRS, Inventory
+from ..resolve import ContainerView, build_store, differences, resolve_workload
+from ..units import DeployUnits, Unit
+
+#: Seconds one ``kubectl kustomize`` may take before its unit counts as unverifiable.
+KUSTOMIZE_TIMEOUT = 60.0
+
+Views = dict[str, dict[str, ContainerView]]
+
+
+def kubectl_path() -> str | None:
+    """``kubectl`` if it is on PATH (its ``kustomize`` subcommand is kustomize v5 since 1.27)."""
+    return shutil.which("kubectl")
+
+
+@dataclass
+class PlannedTree:
+    """What a plan does to the files: per-file changes, new files, removed files."""
+
+    changes: Sequence[Mapping[str, Any]]
+    new_files: Sequence[Mapping[str, Any]]
+    delete_files: Sequence[Mapping[str, Any]]
+    #: provider key -> the value the plan stores there
+    values: dict[str, SecretValue] = field(default_factory=dict)
+
+    def files_touched(self) -> set[str]:
+        out = {str(c["file"]) for c in self.changes if c.get("file")}
+        out |= {str(f["file"]) for f in self.new_files}
+        out |= {str(d["file"]) for d in self.delete_files}
+        return out
+
+
+def materialize(inv: Inventory, planned: PlannedTree, dest: Path) -> Path:
+    """A scratch copy of the tree with the plan carried out (the original is never touched)."""
+    root = inv.base
+
+    def ignore(d: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in SKIP_DIRS or (n.startswith(".") and os.path.isdir(os.path.join(d, n)))}
+
+    shutil.copytree(root, dest, symlinks=True, ignore=ignore, dirs_exist_ok=True)
+    by_file: dict[str, list[Mapping[str, Any]]] = {}
+    for c in planned.changes:
+        if c.get("file"):
+            by_file.setdefault(str(c["file"]), []).append(c)
+    for rel, changes in by_file.items():
+        old = inv.texts.get(rel)
+        if old is None:
+            old = (root / rel).read_text(encoding="utf-8")
+        (dest / rel).write_text(render_file(old, changes, rel), encoding="utf-8")
+    for nf in planned.new_files:
+        p = dest / str(nf["file"])
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(str(nf["text"]), encoding="utf-8")
+    for d in planned.delete_files:
+        (dest / str(d["file"])).unlink(missing_ok=True)
+    return dest
+
+
+class Unverifiable(Exception):
+    """A unit whose containers cannot be resolved (the message says why)."""
+
+
+def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str | None], SecretValue]) -> Views:
+    try:
+        out = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, timeout=KUSTOMIZE_TIMEOUT,
+                             check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Unverifiable(f"kubectl kustomize failed ({type(exc).__name__})") from None
+    if out.returncode != 0:
+        lines = out.stderr.decode("utf-8", "replace").strip().splitlines()
+        # kustomize errors name files and fields, not values; keep only the last line, shortened
+        raise Unverifiable(f"kubectl kustomize fails: {(lines[-1] if lines else 'no output')[:200]}")
+    try:
+        docs = [d for d in yaml.safe_load_all(out.stdout) if isinstance(d, dict)]
+    except yaml.YAMLError:
+        raise Unverifiable("kubectl kustomize printed something that is not YAML") from None
+    rendered = Inventory.from_objects(docs)
+    st = build_store(rendered, getter)
+    return {o.resource: resolve_workload(st, o) for o in rendered.objects if o.pod_spec() is not None}
+
+
+def unit_views(inv: Inventory, units: DeployUnits, unit: Unit, kubectl: str | None,
+               getter: Callable[[str, str | None], SecretValue]) -> Views:
+    """What every container of ``unit`` reads (Unverifiable when that cannot be known)."""
+    if unit.kind == "kustomize":
+        if kubectl is not None:
+            return _kustomize_views(inv.path(unit.dir), kubectl, getter)
+        why = units.complex.get(unit.id) or next(
+            (f"{c.via[-1]} renames objects (namePrefix/nameSuffix)" for f in units.files_of(unit)
+             for c in [units.chain(unit, f)] if c.prefixed), "")
+        if why:
+            raise Unverifiable(f"{why}; kubectl is not on PATH to build it with the real kustomize")
+    st = build_store(inv, getter, unit, units)
+    return {o.resource: resolve_workload(st, o) for o in units.objects_of(unit) if o.pod_spec() is not None}
+
+
+def unit_files(units: DeployUnits, unit: Unit) -> set[str]:
+    """Every file whose change can change what ``unit`` deploys."""
+    out = set(units.files_of(unit))
+    out |= {k.file for k, _ in units.kustomizations.get(unit.id, [])}
+    out |= {p for p, owners in units.patches.items() if unit.id in owners}
+    return out
+
+
+def _missing(key: str, prop: str | None) -> SecretValue:
+    raise KeyError(key)
+
+
+def affected_units(units: DeployUnits, touched: set[str]) -> list[Unit]:
+    """The units a set of changed, new or removed files can change."""
+    return [u for u in units.units.values() if unit_files(units, u) & touched
+            or any(os.path.dirname(f) == u.dir for f in touched if u.kind != "kustomize")]
+
+
+def compare(inv: Inventory, after_inv: Inventory, unit_ids: list[str], kubectl: str | None,
+            getter: Callable[[str, str | None], SecretValue], cache: dict[str, Views | str],
+            strict: bool = True) -> dict[str, str]:
+    """Unit id -> the first difference (value-free) between the two trees, per unit.
+
+    ``strict``: a unit that cannot be verified counts as a problem (plan); otherwise it is
+    skipped (apply, on a machine without the kubectl the plan used).
+    """
+    units, after_units = DeployUnits(inv), DeployUnits(after_inv)
+    problems: dict[str, str] = {}
+    for uid in unit_ids:
+        unit = units.units[uid]
+        if uid not in cache:
+            try:
+                cache[uid] = unit_views(inv, units, unit, kubectl, _missing)
+            except Unverifiable as exc:
+                cache[uid] = str(exc)
+        before = cache[uid]
+        if isinstance(before, str):
+            if strict:
+                problems[uid] = f"deploy unit {unit.dir or '.'} cannot be verified: {before}"
+            continue
+        after_unit = after_units.units.get(uid)
+        if after_unit is None:
+            problems[uid] = f"deploy unit {unit.dir or '.'} would no longer be deployed as before"
+            continue
+        try:
+            after = unit_views(after_inv, after_units, after_unit, kubectl, getter)
+        except Unverifiable as exc:
+            problems[uid] = f"deploy unit {unit.dir or '.'} after the migration: {exc}"
+            continue
+        diff = differences(before, after)
+        if diff:
+            problems[uid] = f"in deploy unit {unit.dir or '.'}: {diff[0]}" + (
+                f" (and {len(diff) - 1} more)" if len(diff) > 1 else "")
+    return problems
+
+
+def check(inv: Inventory, planned: PlannedTree, kubectl: str | None, cache: dict[str, Views | str] | None = None,
+          strict: bool = True) -> dict[str, str]:
+    """Deploy unit id -> the first thing the plan would change in it (value-free), for every
+    unit the plan touches; {} when every container reads the same."""
+    units = DeployUnits(inv)
+    affected = [u.id for u in affected_units(units, planned.files_touched())]
+    if not affected:
+        return {}
+
+    def get_after(key: str, prop: str | None) -> SecretValue:
+        if prop is not None or key not in planned.values:
+            raise KeyError(key)
+        return planned.values[key]
+
+    with tempfile.TemporaryDirectory(prefix="secretsync-invariant-") as tmp:
+        after_root = materialize(inv, planned, Path(tmp) / "tree")
+        rel_paths = [after_root / inv.rel(p) for p in inv.roots] if inv.roots else [after_root]
+        after_inv = Inventory.load(rel_paths, after_root)
+        return compare(inv, after_inv, affected, kubectl, get_after, {} if cache is None else cache, strict)
+
+
+def groups_touching(units: DeployUnits, unit_id: str, planned_by_group: Mapping[str, Iterable[str]]) -> list[str]:
+    """Groups whose edits, new files or removals fall in ``unit_id``."""
+    unit = units.units[unit_id]
+    files = unit_files(units, unit)
+    out = []
+    for gid, touched in planned_by_group.items():
+        t = set(touched)
+        if t & files or (unit.kind != "kustomize" and any(os.path.dirname(f) == unit.dir for f in t)):
+            out.append(gid)
+    return out
