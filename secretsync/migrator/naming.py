@@ -85,6 +85,8 @@ def render(template: str, fields: Mapping[str, str | None], provider: str) -> st
     """Fill the template (unknown placeholders raise InvalidConfig) and sanitize for ``provider``."""
     check_template(template)
     values = {k: (fields.get(k) or "") for k in PLACEHOLDERS}
+    values["name"] = values["name"] or values["workload"]  # two names for one field
+    values["workload"] = values["workload"] or values["name"]
     return sanitize(template.format_map(values), provider)
 
 

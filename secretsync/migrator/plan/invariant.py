@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,9 @@ from ..units import DeployUnits, Unit
 
 #: Seconds one ``kubectl kustomize`` may take before its unit counts as unverifiable.
 KUSTOMIZE_TIMEOUT = 60.0
+
+#: Files larger than this are not copied into the scratch tree (they are no manifests or generator inputs).
+MAX_COPIED_FILE = 16 * 1024 * 1024
 
 Views = dict[str, dict[str, ContainerView]]
 
@@ -64,11 +68,21 @@ class PlannedTree:
 def materialize(inv: Inventory, planned: PlannedTree, dest: Path) -> Path:
     """A scratch copy of the tree with the plan carried out (the original is never touched)."""
     root = inv.base
-
-    def ignore(d: str, names: list[str]) -> set[str]:
-        return {n for n in names if n in SKIP_DIRS or (n.startswith(".") and os.path.isdir(os.path.join(d, n)))}
-
-    shutil.copytree(root, dest, symlinks=True, ignore=ignore, dirs_exist_ok=True)
+    # regular files and symlinks (as links) only: a FIFO or a device in the tree must not block or be read
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")]
+        rel_dir = os.path.relpath(dirpath, root)
+        (dest / rel_dir).mkdir(parents=True, exist_ok=True)
+        for fn in filenames:
+            src, dst = Path(dirpath) / fn, dest / rel_dir / fn
+            try:
+                st = src.lstat()
+                if stat.S_ISLNK(st.st_mode):
+                    os.symlink(os.readlink(src), dst)
+                elif stat.S_ISREG(st.st_mode) and st.st_size <= MAX_COPIED_FILE:
+                    shutil.copyfile(src, dst)
+            except OSError:
+                continue  # unreadable here is unreadable for the planner too; the check sees it missing
     by_file: dict[str, list[Mapping[str, Any]]] = {}
     for c in planned.changes:
         if c.get("file"):
