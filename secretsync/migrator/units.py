@@ -160,6 +160,7 @@ class DeployUnits:
         if why and not self.complex.get(unit.id):
             self.complex[unit.id] = why
         self.kustomizations.setdefault(unit.id, []).append((k, here.namespace))
+        self._kunits.setdefault(k.file, {}).setdefault(unit.id, here)
         for p in self._patch_files(k):
             self.patches.setdefault(p, set()).add(unit.id)
         for what, rel in self._children(k):

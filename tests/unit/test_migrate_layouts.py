@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
+from secretsync.cli.main import cli
 from secretsync.core.registry import open_store
+from secretsync.migrator.apply import ApplyOptions, UnsafePlan
 from secretsync.migrator.manifests import Inventory
 from secretsync.migrator.plan import PlanOptions
 from secretsync.migrator.plan.select import Selection
@@ -149,8 +151,7 @@ def test_base_with_prefixed_overlays_and_patches_builds_and_reads_the_same(tmp_p
     original = tree_bytes(tree)
     doc = _plan(tree, tmp_path)
     assert doc["manual"] == [], doc["manual"]
-    report = apply_plan(tmp_path / "plan.json", __import__("secretsync.migrator.apply",
-                                                            fromlist=["ApplyOptions"]).ApplyOptions())
+    report = apply_plan(tmp_path / "plan.json", ApplyOptions())
     assert report.problems == []
     store = open_store(f"file://{tmp_path}/store.json")
     after = {o.name: _reads(_build(o), store) for o in overlays}
@@ -247,8 +248,6 @@ def test_apply_refuses_a_plan_edited_into_changing_what_a_container_reads(tmp_pa
     # drop the consumer's rewiring but keep removing the key from the ConfigMap
     doc["changes"] = [c for c in doc["changes"] if c["role"] != "consumer"]
     plan_file.write_text(json.dumps(doc))
-    from secretsync.migrator.apply import ApplyOptions, UnsafePlan
-
     with pytest.raises(UnsafePlan, match="API_TOKEN"):
         apply_plan(plan_file, ApplyOptions())
     assert tree_bytes(tree) == original
@@ -272,3 +271,33 @@ def test_the_diff_masks_the_value_not_every_line_that_looks_like_it(tmp_path: Pa
     lines = text.splitlines()
     assert " metadata:" in lines and "   name: kube" in lines
     assert "-    apiVersion: v1" not in lines and "-    ***" in lines
+
+
+# -- ESO ------------------------------------------------------------------------------------------
+def test_emit_eso_writes_external_secrets_io_objects_a_team_running_eso_can_apply(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "t", {"api.yaml": _deploy("api", "api-config"),
+                                       "config.yaml": _cm("api-config", {"API_TOKEN": DEV_TOKEN, "LOG_LEVEL": "x"})})
+    plan = plan_paths([tree], PlanOptions(store_url="vault://vault.example:8200/kv", emit="eso"))
+    docs = [yaml.safe_load(f["text"]) for f in plan.doc["newFiles"]]
+    by_kind = {d["kind"]: d for d in docs}
+    es, store = by_kind["ExternalSecret"], by_kind["SecretStore"]
+    assert es["apiVersion"] == store["apiVersion"] == "external-secrets.io/v1"
+    assert es["spec"]["secretStoreRef"] == {"name": "secretsync", "kind": "SecretStore"}
+    assert es["spec"]["data"] == [{"secretKey": "API_TOKEN",
+                                   "remoteRef": {"key": "default/api-config/API_TOKEN"}}]
+    assert store["spec"]["provider"] == {"vault": {"server": "https://vault.example:8200", "path": "kv",
+                                                   "version": "v2"}}
+
+
+def test_the_cli_takes_the_selection_flags_and_reports_skipped_items(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    tree = write_tree(tmp_path / "t", {"a/cm.yaml": _cm("a", {"API_TOKEN": DEV_TOKEN}),
+                                       "b/cm.yaml": _cm("b", {"API_TOKEN": PROD_TOKEN})})
+    res = CliRunner().invoke(cli, ["migrate", "plan", str(tree), "--to", f"file://{tmp_path}/s.json",
+                                   "-o", str(tmp_path / "p.json"), "--exclude", "b/*", "--min-confidence", "medium",
+                                   "--only", "keyword-token,keyword-password"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert [s["providerKey"] for s in doc["secrets"]] == ["a/default/a/API_TOKEN"]
+    assert "1 skipped" in res.output
