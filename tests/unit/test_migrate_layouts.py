@@ -114,7 +114,7 @@ def test_a_template_without_the_unit_still_never_shares_a_key_across_units(tmp_p
 
 
 # -- kustomize ------------------------------------------------------------------------------------
-def _kustomize_tree(root: Path, prod_patch_overrides_secret: bool = False) -> Path:
+def _kustomize_tree(root: Path, prod_patch_overrides_secret: bool = False, prod_namespace: str = "prod") -> Path:
     prod_patch = {"API_TOKEN": PROD_TOKEN} if prod_patch_overrides_secret else {"LOG_LEVEL": "warn"}
     return write_tree(root, {
         "base/kustomization.yaml": "resources:\n- deploy.yaml\n- config.yaml\n",
@@ -123,7 +123,8 @@ def _kustomize_tree(root: Path, prod_patch_overrides_secret: bool = False) -> Pa
         "overlays/dev/kustomization.yaml": "namespace: dev\nnamePrefix: dev-\nresources:\n- ../../base\n"
                                            "patches:\n- path: patch.yaml\n",
         "overlays/dev/patch.yaml": _cm("api-config", {"LOG_LEVEL": "debug"}),
-        "overlays/prod/kustomization.yaml": "namespace: prod\nnamePrefix: prod-\nresources:\n- ../../base\n"
+        "overlays/prod/kustomization.yaml": f"namespace: {prod_namespace}\nnamePrefix: prod-\nresources:\n"
+                                            "- ../../base\n"
                                             "patches:\n- path: patch.yaml\n",
         "overlays/prod/patch.yaml": _cm("api-config", prod_patch),
     })
@@ -176,6 +177,14 @@ def test_an_overlay_patch_that_overrides_the_secret_keeps_everything_in_place(tm
     # moving the base value would hand prod the base's token: refused, with the unit named
     assert "overlays/prod" in reasons["base/config.yaml"] and "API_TOKEN" in reasons["base/config.yaml"]
     assert doc["changes"] == [] and doc["secrets"] == []
+
+
+@needs_kubectl
+def test_prefixed_overlays_side_by_side_in_one_namespace_never_share_the_synced_secret(tmp_path: Path) -> None:
+    tree = _kustomize_tree(tmp_path / "t", prod_namespace="dev")
+    doc = _plan(tree, tmp_path)
+    assert doc["secrets"] == []
+    assert all("would both make Secret api-config-secrets in namespace dev" in m["reason"] for m in doc["manual"])
 
 
 def test_without_kubectl_an_overlay_with_patches_is_not_guessed(tmp_path: Path) -> None:
@@ -301,3 +310,26 @@ def test_the_cli_takes_the_selection_flags_and_reports_skipped_items(tmp_path: P
     doc = json.loads((tmp_path / "p.json").read_text())
     assert [s["providerKey"] for s in doc["secrets"]] == ["a/default/a/API_TOKEN"]
     assert "1 skipped" in res.output
+
+
+def test_a_plan_with_one_item_dropped_whole_applies_and_leaves_that_item_alone(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "t", {
+        "a/api.yaml": _deploy("api", "api-config"), "a/config.yaml": _cm("api-config", {"API_TOKEN": DEV_TOKEN}),
+        "b/api.yaml": _deploy("api", "api-config"), "b/config.yaml": _cm("api-config", {"API_TOKEN": PROD_TOKEN}),
+    })
+    _plan(tree, tmp_path)
+    plan_file = tmp_path / "plan.json"
+    doc = json.loads(plan_file.read_text())
+    gid = next(s["group"] for s in doc["secrets"] if s["source"]["file"].startswith("b/"))
+    half = {**doc, "secrets": [s for s in doc["secrets"] if s["group"] != gid]}
+    plan_file.write_text(json.dumps(half))
+    with pytest.raises(Exception, match=r"groups\[\d\]\.secrets"):
+        apply_plan(plan_file, ApplyOptions())
+    whole = {**half, "groups": [g for g in doc["groups"] if g["id"] != gid],
+             "newFiles": [f for f in doc["newFiles"] if f["group"] != gid],
+             "changes": [c for c in doc["changes"] if gid not in c["groups"]]}
+    plan_file.write_text(json.dumps(whole))
+    b_before = {k: v for k, v in tree_bytes(tree).items() if k.startswith("b/")}
+    assert apply_plan(plan_file, ApplyOptions()).problems == []
+    assert {k: v for k, v in tree_bytes(tree).items() if k.startswith("b/") and "secretstore" not in k} == b_before
+    assert [f.file for f in scan_paths([tree]).findings] == ["b/config.yaml"]

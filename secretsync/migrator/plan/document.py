@@ -33,8 +33,9 @@ def load_plan(path: Path) -> dict[str, Any]:
         raise InvalidConfig(f"{path} is not a secretsync migration plan")
     where = _malformed_field(doc)
     if where:
-        raise InvalidConfig(f"{path}: field {where} is missing or malformed (was the plan edited by hand?); "
-                            "run 'migrate plan' again")
+        raise InvalidConfig(f"{path}: field {where} is missing or malformed (was the plan edited by hand? to drop "
+                            "an item, drop its whole group: the group, its secrets, its new files and its edits); "
+                            "run 'migrate plan' again, or leave items out with --exclude/--only/--baseline")
     return doc
 
 
@@ -89,6 +90,33 @@ def _malformed_field(doc: Mapping[str, Any]) -> str | None:
     for i, sec in enumerate(doc["secrets"]):
         if not isinstance(sec["source"].get("kind"), str):
             return f"secrets[{i}].source.kind"
+    return _dangling(doc)
+
+
+def _dangling(doc: Mapping[str, Any]) -> str | None:
+    """The first reference to an item no longer in the plan (someone dropped half of an item).
+
+    Dropping an item means dropping its group: the group, its secrets, its new files and the
+    edits only it makes. Anything left pointing at a dropped id is named here; whether what is
+    left still keeps every container reading the same is apply's invariant check.
+    """
+    secret_ids = {s["id"] for s in doc["secrets"]}
+    group_ids = {g["id"] for g in doc["groups"]}
+    for i, g in enumerate(doc["groups"]):
+        for sid in g["secrets"]:
+            if sid not in secret_ids:
+                return f"groups[{i}].secrets ({sid} is not in secrets)"
+    for i, s in enumerate(doc["secrets"]):
+        if s["group"] not in group_ids:
+            return f"secrets[{i}].group ({s['group']} is not in groups)"
+    for i, c in enumerate(doc["changes"]):
+        for gid in c["groups"]:
+            if gid not in group_ids and gid not in ("store", ""):
+                return f"changes[{i}].groups ({gid} is not in groups)"
+    for name in ("newFiles", "newObjects", "deleteFiles"):
+        for i, item in enumerate(doc.get(name) or []):
+            if item.get("group") not in (None, *group_ids):
+                return f"{name}[{i}].group ({item.get('group')} is not in groups)"
     return None
 
 

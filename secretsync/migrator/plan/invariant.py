@@ -30,7 +30,7 @@ import yaml
 from secretsync.core.values import SecretValue
 
 from ..edits import render_file
-from ..manifests import SKIP_DIRS, Inventory
+from ..manifests import SKIP_DIRS, Inventory, Obj
 from ..resolve import ContainerView, build_store, differences, resolve_workload
 from ..units import DeployUnits, Unit
 
@@ -41,6 +41,29 @@ KUSTOMIZE_TIMEOUT = 60.0
 MAX_COPIED_FILE = 16 * 1024 * 1024
 
 Views = dict[str, dict[str, ContainerView]]
+
+
+@dataclass
+class UnitView:
+    """What a unit's containers read, and which Secrets (namespace, name) the unit makes."""
+
+    views: Views
+    secrets: frozenset[tuple[str, str]]
+    #: every object the unit makes (``Kind/namespace/name``)
+    names: frozenset[str] = frozenset()
+
+
+def _made_secrets(objects: Iterable[Obj]) -> frozenset[tuple[str, str]]:
+    out = set()
+    for o in objects:
+        if o.kind == "Secret":
+            out.add((o.namespace, o.name))
+        elif o.kind == "ExternalSecret":
+            spec = o.data.get("spec")
+            target = spec.get("target") if isinstance(spec, Mapping) else None
+            name = target.get("name") if isinstance(target, Mapping) else None
+            out.add((o.namespace, str(name or o.name)))
+    return frozenset(out)
 
 
 def kubectl_path() -> str | None:
@@ -105,27 +128,27 @@ class Unverifiable(Exception):
     """A unit whose containers cannot be resolved (the message says why)."""
 
 
-def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str | None], SecretValue]) -> Views:
+def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str | None], SecretValue]) -> UnitView:
     try:
         out = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, timeout=KUSTOMIZE_TIMEOUT,
                              check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise Unverifiable(f"kubectl kustomize failed ({type(exc).__name__})") from None
     if out.returncode != 0:
-        lines = out.stderr.decode("utf-8", "replace").strip().splitlines()
-        # kustomize errors name files and fields, not values; keep only the last line, shortened
-        raise Unverifiable(f"kubectl kustomize fails: {(lines[-1] if lines else 'no output')[:200]}")
+        # kustomize's errors may quote a resource whole (values included): never carried into a plan
+        raise Unverifiable(f"'kubectl kustomize {directory.name}' fails (exit {out.returncode}); run it to see why")
     try:
         docs = [d for d in yaml.safe_load_all(out.stdout) if isinstance(d, dict)]
     except yaml.YAMLError:
         raise Unverifiable("kubectl kustomize printed something that is not YAML") from None
     rendered = Inventory.from_objects(docs)
     st = build_store(rendered, getter)
-    return {o.resource: resolve_workload(st, o) for o in rendered.objects if o.pod_spec() is not None}
+    return UnitView({o.resource: resolve_workload(st, o) for o in rendered.objects if o.pod_spec() is not None},
+                    _made_secrets(rendered.objects), frozenset(o.resource for o in rendered.objects))
 
 
 def unit_views(inv: Inventory, units: DeployUnits, unit: Unit, kubectl: str | None,
-               getter: Callable[[str, str | None], SecretValue]) -> Views:
+               getter: Callable[[str, str | None], SecretValue]) -> UnitView:
     """What every container of ``unit`` reads (Unverifiable when that cannot be known)."""
     if unit.kind == "kustomize":
         if kubectl is not None:
@@ -136,7 +159,9 @@ def unit_views(inv: Inventory, units: DeployUnits, unit: Unit, kubectl: str | No
         if why:
             raise Unverifiable(f"{why}; kubectl is not on PATH to build it with the real kustomize")
     st = build_store(inv, getter, unit, units)
-    return {o.resource: resolve_workload(st, o) for o in units.objects_of(unit) if o.pod_spec() is not None}
+    objects = units.objects_of(unit)
+    return UnitView({o.resource: resolve_workload(st, o) for o in objects if o.pod_spec() is not None},
+                    _made_secrets(objects) | frozenset(st.secrets), frozenset(o.resource for o in objects))
 
 
 def unit_files(units: DeployUnits, unit: Unit) -> set[str]:
@@ -158,7 +183,7 @@ def affected_units(units: DeployUnits, touched: set[str]) -> list[Unit]:
 
 
 def compare(inv: Inventory, after_inv: Inventory, unit_ids: list[str], kubectl: str | None,
-            getter: Callable[[str, str | None], SecretValue], cache: dict[str, Views | str],
+            getter: Callable[[str, str | None], SecretValue], cache: dict[str, UnitView | str],
             strict: bool = True) -> dict[str, str]:
     """Unit id -> the first difference (value-free) between the two trees, per unit.
 
@@ -167,6 +192,8 @@ def compare(inv: Inventory, after_inv: Inventory, unit_ids: list[str], kubectl: 
     """
     units, after_units = DeployUnits(inv), DeployUnits(after_inv)
     problems: dict[str, str] = {}
+    made: dict[str, tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]] = {}
+    names: dict[str, frozenset[str]] = {}
     for uid in unit_ids:
         unit = units.units[uid]
         if uid not in cache:
@@ -188,14 +215,32 @@ def compare(inv: Inventory, after_inv: Inventory, unit_ids: list[str], kubectl: 
         except Unverifiable as exc:
             problems[uid] = f"deploy unit {unit.dir or '.'} after the migration: {exc}"
             continue
-        diff = differences(before, after)
+        diff = differences(before.views, after.views)
         if diff:
             problems[uid] = f"in deploy unit {unit.dir or '.'}: {diff[0]}" + (
                 f" (and {len(diff) - 1} more)" if len(diff) > 1 else "")
+        made[uid] = (before.secrets, after.secrets)
+        names[uid] = before.names
+    # two units never share an object by name: a Secret that two units make after the migration must be
+    # one they both made before, never a new meeting point (overlays side by side in one namespace).
+    # Units that already make same-named objects are alternatives (dev and prod of one app, applied to
+    # different clusters), not neighbours.
+    ids = sorted(made)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            if names[a] & names[b]:
+                continue
+            shared = (made[a][1] & made[b][1]) - (made[a][0] & made[b][0])
+            if shared:
+                ns, name = sorted(shared)[0]
+                why = (f"deploy units {units.units[a].dir or '.'} and {units.units[b].dir or '.'} would both make "
+                       f"Secret {name} in namespace {ns or 'default'}")
+                problems.setdefault(a, why)
+                problems.setdefault(b, why)
     return problems
 
 
-def check(inv: Inventory, planned: PlannedTree, kubectl: str | None, cache: dict[str, Views | str] | None = None,
+def check(inv: Inventory, planned: PlannedTree, kubectl: str | None, cache: dict[str, UnitView | str] | None = None,
           strict: bool = True) -> dict[str, str]:
     """Deploy unit id -> the first thing the plan would change in it (value-free), for every
     unit the plan touches; {} when every container reads the same."""
