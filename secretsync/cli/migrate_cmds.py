@@ -24,7 +24,6 @@ from secretsync.migrator import naming
 from secretsync.migrator.apply import ApplyOptions
 from secretsync.migrator.plan import PlanOptions, load_plan, sidecar
 from secretsync.migrator.plan.select import Selection
-from secretsync.migrator.scan import BaselineError, load_baseline
 from secretsync.migrator.workflow import (
     apply_plan,
     journal_start,
@@ -36,6 +35,7 @@ from secretsync.migrator.workflow import (
 
 from .context import CliContext
 from .output import render
+from .scan_cmds import baseline_param
 
 log = logging.getLogger("secretsync.migrator")
 
@@ -140,13 +140,7 @@ def plan_cmd(paths: tuple[Path, ...], cluster: bool, namespace: str | None, all_
         raise click.UsageError("-n/--namespace and -A/--all-namespaces need --cluster")
     if store_manifest is None:
         store_manifest = ctx.get_parameter_source("store_name") != click.core.ParameterSource.COMMANDLINE
-    baseline: frozenset[str] = frozenset()
-    if baseline_file is not None:
-        try:
-            baseline = load_baseline(baseline_file)
-        except BaselineError as exc:
-            raise click.BadParameter(str(exc), param_hint="--baseline") from None
-    selection = Selection(min_confidence=min_confidence, baseline=baseline, exclude=exclude,
+    selection = Selection(min_confidence=min_confidence, baseline=baseline_param(baseline_file), exclude=exclude,
                           only=tuple(r.strip() for o in only for r in o.split(",") if r.strip()))
     opts = PlanOptions(store_url=store_url, name_template=name_template, store_name=store_name,
                        store_kind=store_kind, store_manifest=store_manifest, refresh_interval=refresh_interval,
