@@ -177,6 +177,20 @@ def test_an_overlay_patch_that_overrides_the_secret_keeps_everything_in_place(tm
     # moving the base value would hand prod the base's token: refused, with the unit named
     assert "overlays/prod" in reasons["base/config.yaml"] and "API_TOKEN" in reasons["base/config.yaml"]
     assert doc["changes"] == [] and doc["secrets"] == []
+    text = (tmp_path / "plan.json").read_text()
+    assert BASE_PW not in text and PROD_TOKEN not in text, "a value in a manual reason"
+
+
+@needs_kubectl
+def test_an_overlay_kustomize_cannot_build_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    tree = _kustomize_tree(tmp_path / "t")
+    # a patch of an object that is not in the base: kustomize fails and may quote the patch whole
+    (tree / "overlays/dev/patch.yaml").write_text(_cm("no-such-config", {"API_TOKEN": DEV_TOKEN}))
+    doc = _plan(tree, tmp_path)
+    text = (tmp_path / "plan.json").read_text()
+    assert DEV_TOKEN not in text and BASE_PW not in text
+    assert any("'kubectl kustomize dev' fails" in m["reason"] for m in doc["manual"]), doc["manual"]
+    assert doc["secrets"] == []
 
 
 @needs_kubectl
