@@ -157,6 +157,9 @@ def test_base_with_prefixed_overlays_and_patches_builds_and_reads_the_same(tmp_p
     store = open_store(f"file://{tmp_path}/store.json")
     after = {o.name: _reads(_build(o), store) for o in overlays}
     assert after == before
+    dev = {(d["kind"], d["metadata"]["name"]): d for d in _build(tree / "overlays/dev")}
+    es = next(d for (kind, _), d in dev.items() if kind == "ExternalSecret")
+    assert ("SecretStore", es["spec"]["secretStoreRef"]["name"]) in dev  # the prefix renamed store and reference
     assert before["dev"]["Deployment/dev/dev-api"]["containers/app"][0]["API_TOKEN"] == BASE_PW.encode()
     # patches stay patches; the new ExternalSecret is deployed by the base's kustomization
     assert (tree / "overlays/dev/patch.yaml").read_bytes() == original["overlays/dev/patch.yaml"]

@@ -51,6 +51,22 @@ class UnitView:
     secrets: frozenset[tuple[str, str]]
     #: every object the unit makes (``Kind/namespace/name``)
     names: frozenset[str] = frozenset()
+    #: ExternalSecrets whose SecretStore is not the one the unit makes in their namespace
+    dangling: frozenset[str] = frozenset()
+
+
+def _dangling(objects: Iterable[Obj]) -> frozenset[str]:
+    objs = list(objects)
+    stores = {(o.namespace, o.name) for o in objs if o.kind == "SecretStore"}
+    out = set()
+    for o in objs:
+        spec = o.data.get("spec") if o.kind == "ExternalSecret" else None
+        ref = spec.get("secretStoreRef") if isinstance(spec, Mapping) else None
+        if not isinstance(ref, Mapping) or ref.get("kind", "SecretStore") != "SecretStore":
+            continue
+        if any(ns == o.namespace for ns, _ in stores) and (o.namespace, str(ref.get("name"))) not in stores:
+            out.add(o.resource)
+    return frozenset(out)
 
 
 def _made_secrets(objects: Iterable[Obj]) -> frozenset[tuple[str, str]]:
@@ -144,7 +160,8 @@ def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str |
     rendered = Inventory.from_objects(docs)
     st = build_store(rendered, getter)
     return UnitView({o.resource: resolve_workload(st, o) for o in rendered.objects if o.pod_spec() is not None},
-                    _made_secrets(rendered.objects), frozenset(o.resource for o in rendered.objects))
+                    _made_secrets(rendered.objects), frozenset(o.resource for o in rendered.objects),
+                    _dangling(rendered.objects))
 
 
 def unit_views(inv: Inventory, units: DeployUnits, unit: Unit, kubectl: str | None,
@@ -161,7 +178,8 @@ def unit_views(inv: Inventory, units: DeployUnits, unit: Unit, kubectl: str | No
     st = build_store(inv, getter, unit, units)
     objects = units.objects_of(unit)
     return UnitView({o.resource: resolve_workload(st, o) for o in objects if o.pod_spec() is not None},
-                    _made_secrets(objects) | frozenset(st.secrets), frozenset(o.resource for o in objects))
+                    _made_secrets(objects) | frozenset(st.secrets), frozenset(o.resource for o in objects),
+                    _dangling(objects))
 
 
 def unit_files(units: DeployUnits, unit: Unit) -> set[str]:
@@ -216,6 +234,8 @@ def compare(inv: Inventory, after_inv: Inventory, unit_ids: list[str], kubectl: 
             problems[uid] = f"deploy unit {unit.dir or '.'} after the migration: {exc}"
             continue
         diff = differences(before.views, after.views)
+        diff += [f"{es} refers to a SecretStore the unit does not make"
+                 for es in sorted(after.dangling - before.dangling)]
         if diff:
             problems[uid] = f"in deploy unit {unit.dir or '.'}: {diff[0]}" + (
                 f" (and {len(diff) - 1} more)" if len(diff) > 1 else "")

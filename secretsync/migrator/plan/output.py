@@ -22,6 +22,7 @@ from ..manifests import (
     Inventory,
 )
 from ..restore import masked_diff
+from ..rewrite import dump_new
 from . import eso, invariant
 from .base import PlannerBase
 from .document import file_digest
@@ -134,6 +135,22 @@ class OutputSource(PlannerBase):
                                  "---\n".join(docs), None, "SecretStore")
             if d in store_kust:
                 self._add_resource(store_kust[d], os.path.relpath(rel, os.path.dirname(store_kust[d])), None)
+                self._store_name_reference(store_kust[d], d)
+
+    def _store_name_reference(self, kfile: str, d: str) -> None:
+        """Teach kustomize that an ExternalSecret's ``secretStoreRef`` names the store, where a
+        ``namePrefix``/``nameSuffix`` renames the store: else it renames the store and not the reference."""
+        if not any(self.units.chain(u, kfile).prefixed for u in self.units.units_of(kfile)):
+            return
+        spec = [{"kind": ref, "fieldSpecs": [{"kind": "ExternalSecret", "path": "spec/secretStoreRef/name"}]}
+                for ref in ("SecretStore", "ClusterSecretStore")]
+        rel = self._new_file(os.path.join(d, f"{self.opt.store_name}.kustomizeconfig.yaml"),
+                             dump_new({"nameReference": spec}), None, "KustomizeConfiguration")
+        kdir = os.path.dirname(kfile)
+        entry = os.path.relpath(rel, kdir)
+        self._change(None, kfile, 0, f"Kustomization/{kdir or '.'}").add(
+            [{"op": "insert", "path": "configurations", "value": entry}],
+            f"configurations += {entry} (namePrefix renames the store and its references alike)", "store", "source")
 
     def _finish_cluster(self) -> None:
         """Live mode: ExternalSecrets (and stores) become objects to create; every object we
