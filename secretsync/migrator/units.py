@@ -31,15 +31,11 @@ _RESOURCE_FIELDS = ("resources", "bases", "components")
 
 @dataclass(frozen=True, slots=True)
 class Unit:
-    """One deploy unit. ``id`` is unique in a tree; ``name`` fills ``{unit}`` in key names."""
+    """One deploy unit. ``id`` is unique in a tree."""
 
     id: str
     kind: str  # "kustomize" | "helm" | "folder"
     dir: str  # relative directory ('' for the root)
-
-    @property
-    def name(self) -> str:
-        return self.dir
 
 
 @dataclass

@@ -3,8 +3,10 @@
 A package because a plan has several reasons to change: the model (:mod:`.model`), one
 module per source kind (:mod:`.workload`, :mod:`.configmap`, :mod:`.secret`,
 :mod:`.kustomize`, :mod:`.helm`), consumer rewiring (:mod:`.consumers`), what is emitted
-(:mod:`.output`), the invariant check (:mod:`.invariant`) and the document on disk
-(:mod:`.document`). :class:`Planner` only dispatches.
+(:mod:`.output`, :mod:`.eso` for ``--emit eso``), which findings move (:mod:`.select`), the
+invariant check (:mod:`.invariant`) and the document on disk (:mod:`.document`). The deploy-unit
+resolver is :mod:`secretsync.migrator.units`, shared with :mod:`secretsync.migrator.resolve`.
+:class:`Planner` only dispatches.
 """
 
 from .consumers import MalformedConsumer, consumer_ops_for_configmap

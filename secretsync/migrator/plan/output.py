@@ -92,8 +92,6 @@ class OutputSource(PlannerBase):
         if self.cluster:
             self._finish_cluster()
             return
-        from ..rewrite import dump_new
-
         store_files: dict[str, set[str | None]] = {}
         store_kust: dict[str, str] = {}
         for g in self.groups.values():
@@ -180,8 +178,6 @@ class OutputSource(PlannerBase):
 
     def _emit_cluster(self, groups: list[dict[str, Any]], findings: list[dict[str, Any]],
                       values: dict[str, SecretValue]) -> Plan:
-        from ..rewrite import dump_new
-
         doc = emit_cluster_doc(self, groups, findings)
         plan = Plan(doc, self.digest_key, values)
         for chg in self.changes.values():
