@@ -24,7 +24,7 @@ from secretsync.migrator.apply import ApplyOptions, UnsafePlan
 from secretsync.migrator.manifests import Inventory
 from secretsync.migrator.plan import PlanOptions
 from secretsync.migrator.plan.select import Selection
-from secretsync.migrator.resolve import build_store, resolve_workload
+from secretsync.migrator.resolve import build_store, resolve_tree, resolve_workload
 from secretsync.migrator.scan import scan_paths, write_baseline
 from secretsync.migrator.workflow import apply_plan, plan_paths, rollback_journal, write_plan
 from tests.harness.roundtrip import migrate_and_check, tree_bytes, write_tree
@@ -94,6 +94,10 @@ def test_dev_and_prod_with_the_same_names_keep_their_own_values_and_keys(tmp_pat
         files[f"envs/{env}/api.yaml"] = _deploy("api", "api-config")
         files[f"envs/{env}/config.yaml"] = _cm("api-config", {"API_TOKEN": tok, "LOG_LEVEL": env})
     tree = write_tree(tmp_path / "t", files)
+    reads = resolve_tree(Inventory.load([tree]))
+    assert {k: v["containers/app"].env["API_TOKEN"] for k, v in reads.items()} == {
+        "Deployment/default/api @ folder:envs/dev": DEV_TOKEN.encode(),
+        "Deployment/default/api @ folder:envs/prod": PROD_TOKEN.encode()}
     out = migrate_and_check(tree, tmp_path, values=[DEV_TOKEN, PROD_TOKEN])
     assert out.manual == []
     keys = sorted(s["providerKey"] for s in out.plan["secrets"])
