@@ -15,6 +15,7 @@ after a crash completes the work with nothing lost or duplicated.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -259,8 +260,13 @@ class ManifestApply:
         steps = steps if steps is not None else self.steps()
         self.check_fresh(steps)
         fresh = not (self.journal and any(self.journal.state(s.id).begun for s in steps if s.kind != "store"))
-        if fresh:
+        plan_digest = hashlib.sha256(json.dumps(self.plan, sort_keys=True).encode()).hexdigest()
+        if fresh and not (self.journal and any(r.get("planSha256") == plan_digest
+                                               for r in self.journal.events("checked"))):
             self.check_safe()
+            if self.journal and not self.opt.dry_run:
+                # a resumed apply of the same plan on the same (digest-checked) files need not check again
+                self.journal.write("checked", planSha256=plan_digest)
         for step in steps:
             if self.journal and self.journal.state(step.id).is_done:
                 self.report.skipped += 1
@@ -268,7 +274,7 @@ class ManifestApply:
                 getattr(self, f"_{step.kind}")(step)
             if progress:
                 progress(step)
-        if fresh and not self.opt.dry_run:
+        if self._checked is not None and not self.opt.dry_run:
             self.recheck_files()
         if self.journal and not self.opt.dry_run:
             self.journal.write("complete")
