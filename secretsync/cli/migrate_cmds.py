@@ -23,6 +23,7 @@ import click
 from secretsync.migrator import naming
 from secretsync.migrator.apply import ApplyOptions
 from secretsync.migrator.plan import PlanOptions, load_plan, sidecar
+from secretsync.migrator.plan.select import Selection
 from secretsync.migrator.workflow import (
     apply_plan,
     journal_start,
@@ -34,6 +35,7 @@ from secretsync.migrator.workflow import (
 
 from .context import CliContext
 from .output import render
+from .scan_cmds import baseline_param
 
 log = logging.getLogger("secretsync.migrator")
 
@@ -106,17 +108,45 @@ def _bar(label: str, show: Callable[[Any], str]) -> Callable[[list[Any]], Callab
               show_default=True, help="Where to write the plan (its key goes beside it as .key).")
 @click.option("--diff", is_flag=True, help="Print the exact edits (values masked) as a unified diff to stdout.")
 @click.option("--refresh-interval", default="1h", show_default=True, help="refreshInterval of the ExternalSecrets.")
+@click.option("--min-confidence", type=click.Choice(["low", "medium", "high"]), default="low", show_default=True,
+              help="Move only findings at this confidence or above; the rest are listed as skipped.")
+@click.option("--baseline", "baseline_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A scan baseline (scan --write-baseline): the findings it accepts are not moved.")
+@click.option("--exclude", "exclude", multiple=True, metavar="GLOB",
+              help="Leave findings whose file (or Kind/namespace/name) matches GLOB (repeatable).")
+@click.option("--only", "only", multiple=True, metavar="RULE",
+              help="Move only findings of these rules (repeatable, or comma-separated).")
+@click.option("--kubectl/--no-kubectl", "use_kubectl", default=True, show_default=True,
+              help="Build kustomize overlays with 'kubectl kustomize' (when on PATH) to check that no container "
+                   "reads anything else after the migration. Without it, overlays with patches or name "
+                   "prefixes cannot be checked and their items stay manual.")
+@click.option("--emit", type=click.Choice(["secretsync", "eso"]), default="secretsync", show_default=True,
+              help="Which ExternalSecret/SecretStore objects to write: ours (secretsync.io) or the External Secrets "
+                   "Operator's (external-secrets.io/v1, for teams that already run ESO; manifest trees only).")
 def plan_cmd(paths: tuple[Path, ...], cluster: bool, namespace: str | None, all_namespaces: bool,
              store_url: str, name_template: str, store_name: str,
-             store_kind: str, store_manifest: bool | None, out: Path, diff: bool, refresh_interval: str) -> None:
-    """Plan moving every plaintext secret under PATH... (or in the cluster) to STORE-URL."""
+             store_kind: str, store_manifest: bool | None, out: Path, diff: bool, refresh_interval: str,
+             min_confidence: str, baseline_file: Path | None, exclude: tuple[str, ...], only: tuple[str, ...],
+             use_kubectl: bool, emit: str) -> None:
+    """Plan moving every plaintext secret under PATH... (or in the cluster) to STORE-URL.
+
+    Every finding ends up migrated, manual (with the reason) or skipped (by --min-confidence,
+    --baseline, --exclude or --only). Each reference resolves within its deploy unit (the
+    kustomization that includes the file, the Helm chart, else the folder); an item that would
+    change what any container reads is refused.
+    """
     ctx = click.get_current_context()
     if (namespace or all_namespaces) and not cluster:
         raise click.UsageError("-n/--namespace and -A/--all-namespaces need --cluster")
     if store_manifest is None:
         store_manifest = ctx.get_parameter_source("store_name") != click.core.ParameterSource.COMMANDLINE
+    selection = Selection(min_confidence=min_confidence, baseline=baseline_param(baseline_file), exclude=exclude,
+                          only=tuple(r.strip() for o in only for r in o.split(",") if r.strip()))
     opts = PlanOptions(store_url=store_url, name_template=name_template, store_name=store_name,
-                       store_kind=store_kind, store_manifest=store_manifest, refresh_interval=refresh_interval)
+                       store_kind=store_kind, store_manifest=store_manifest, refresh_interval=refresh_interval,
+                       use_kubectl=use_kubectl, selection=selection, emit=emit)
+    if emit == "eso" and cluster:
+        raise click.UsageError("--emit eso writes manifests; with --cluster the ExternalSecrets are secretsync's")
     client = open_store_quietly(store_url)
     if client is None:
         click.echo(f"warning: cannot reach {store_url} to check which keys exist; planning without", err=True)
@@ -152,10 +182,11 @@ def _print_plan_summary(doc: dict[str, Any], out: Path) -> None:
         click.echo(f"MANUAL  {where} {m['path']} ({m['key']}): {m['reason']}", err=True)
     n_find = len(doc["findings"])
     n_man = len(doc["manual"])
+    n_skip = sum(1 for f in doc["findings"] if f.get("disposition") == "skipped")
     click.echo(
         f"\n{n_find} findings -> {len(doc['secrets'])} provider keys, {len(doc['groups'])} ExternalSecrets, "
         f"{len(doc['changes'])} object edits, {len(doc.get('newFiles', []))} new files, "
-        f"{len(doc.get('deleteFiles', []))} files removed; {n_man} manual. Plan written to {out} "
+        f"{len(doc.get('deleteFiles', []))} files removed; {n_man} manual, {n_skip} skipped. Plan written to {out} "
         f"(no values; its key is {sidecar(out, '.key').name}).", err=True)
 
 

@@ -34,6 +34,16 @@ from secretsync.migrator.scan.results import DEFAULT_MAX_FILE_SIZE
 from .context import CliContext
 from .output import render
 
+
+def baseline_param(path: Path | None) -> frozenset[str]:
+    """The fingerprints of a ``--baseline`` file (none without one); a usage error naming the file."""
+    if path is None:
+        return frozenset()
+    try:
+        return load_baseline(path)
+    except BaselineError as exc:
+        raise click.BadParameter(str(exc), param_hint="--baseline") from None
+
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]i?[bB]?|[bB])?\s*$")
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "ki": 1024, "kib": 1024, "m": 1000**2, "mb": 1000**2,
           "mi": 1024**2, "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gi": 1024**3, "gib": 1024**3}
@@ -112,12 +122,7 @@ def scan(
         raise click.UsageError("-n/--namespace and -A/--all-namespaces need --cluster")
     if not namespace and not all_namespaces:
         namespace, all_namespaces = root.namespace, root.all_namespaces
-    baseline: frozenset[str] = frozenset()
-    if baseline_file is not None:
-        try:
-            baseline = load_baseline(baseline_file)
-        except BaselineError as exc:
-            raise click.BadParameter(str(exc), param_hint="--baseline") from None
+    baseline = baseline_param(baseline_file)
     options = ScanOptions(
         max_file_size=max_file_size,
         min_confidence=min_confidence,  # type: ignore[arg-type]

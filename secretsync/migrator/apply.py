@@ -15,6 +15,7 @@ after a crash completes the work with nothing lost or duplicated.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -29,8 +30,9 @@ from secretsync.core.values import SecretValue
 from .edits import render_file
 from .journal import Journal, atomic_delete, atomic_write, crash_point, sweep_temps
 from .manifests import Inventory, LocateError, read_locator
-from .plan import file_digest
+from .plan import file_digest, invariant
 from .restore import value_free_reverse
+from .units import DeployUnits
 
 log = logging.getLogger("secretsync.migrator")
 
@@ -42,6 +44,12 @@ class ApplyError(SecretSyncError):
 
 
 class StalePlan(ApplyError):
+    exit_code = 7
+
+
+class UnsafePlan(ApplyError):
+    """The plan (as it stands, perhaps edited) would change what a container reads."""
+
     exit_code = 7
 
 
@@ -159,6 +167,11 @@ class ManifestApply:
         self.inv = Inventory(self.root)
         self.report = ApplyReport()
         self._values: dict[str, SecretValue] | None = None
+        #: the invariant check: the tree it was made on, the units the plan touches, views before
+        self._checked: Inventory | None = None
+        self._units: list[str] = []
+        self._before: dict[str, Any] = {}
+        self._kubectl: str | None = None
 
     def path(self, rel: str) -> Path:
         return self.root / rel
@@ -202,11 +215,60 @@ class ManifestApply:
             raise StalePlan(f"changed since the plan was made: {', '.join(stale)}; run 'migrate plan' again")
 
     # -- run ----------------------------------------------------------------------------------------
+    def _inventory(self) -> Inventory:
+        return Inventory.load([self.root / p for p in self.plan.get("paths") or ["."]], self.root)
+
+    def check_safe(self) -> None:
+        """The plan, as it stands on disk (a user may have dropped items), must leave every container
+        reading what it reads now: resolved from the current files and the plan's own sources."""
+        inv = self._inventory()
+        values: dict[str, SecretValue] = {}
+        for s in self.plan["secrets"]:
+            try:
+                values[s["providerKey"]] = read_locator(inv, s["source"])
+            except LocateError as exc:
+                raise StalePlan(f"store:{s['id']}: {exc}; run 'migrate plan' again") from None
+        self._kubectl = invariant.kubectl_path() if self.plan.get("kubectl") else None
+        planned = invariant.PlannedTree(self.plan["changes"], self.plan["newFiles"], self.plan["deleteFiles"], values)
+        problems = invariant.check(inv, planned, self._kubectl, self._before, strict=False)
+        if problems:
+            raise UnsafePlan("the plan would change what a container reads ("
+                             + "; ".join(problems.values()) + "); refusing before any step (was it edited by "
+                             "hand?). Run 'migrate plan' again, with --exclude/--only/--baseline to leave items out")
+        self._checked = inv
+        self._units = [u.id for u in invariant.affected_units(DeployUnits(inv), planned.files_touched())]
+
+    def recheck_files(self) -> None:
+        """After the last step: the files as written, with values read back from the provider."""
+        if self._checked is None or not self._units:
+            return
+        by_key = {s["providerKey"]: s["id"] for s in self.plan["secrets"]}
+        values = self.values()
+
+        def get(key: str, prop: str | None) -> SecretValue:
+            if prop is not None or key not in by_key:
+                raise KeyError(key)
+            return values[by_key[key]]
+
+        problems = invariant.compare(self._checked, self._inventory(), self._units, self._kubectl, get,
+                                     self._before, strict=False)
+        for why in problems.values():
+            self.report.problems.append(f"after apply, a container reads something else ({why}); run 'migrate "
+                                        "rollback' on the journal")
+
     def run(self, steps: list[Step] | None = None, progress: Callable[[Step], None] | None = None) -> ApplyReport:
         steps = steps if steps is not None else self.steps()
         if self.journal and not self.opt.dry_run:
             sweep_temps(self.root, self.journal, self.plan["files"])
         self.check_fresh(steps)
+        fresh = not (self.journal and any(self.journal.state(s.id).begun for s in steps if s.kind != "store"))
+        plan_digest = hashlib.sha256(json.dumps(self.plan, sort_keys=True).encode()).hexdigest()
+        if fresh and not (self.journal and any(r.get("planSha256") == plan_digest
+                                               for r in self.journal.events("checked"))):
+            self.check_safe()
+            if self.journal and not self.opt.dry_run:
+                # a resumed apply of the same plan on the same (digest-checked) files need not check again
+                self.journal.write("checked", planSha256=plan_digest)
         for step in steps:
             if self.journal and self.journal.state(step.id).is_done:
                 self.report.skipped += 1
@@ -214,6 +276,8 @@ class ManifestApply:
                 getattr(self, f"_{step.kind}")(step)
             if progress:
                 progress(step)
+        if self._checked is not None and not self.opt.dry_run:
+            self.recheck_files()
         if self.journal and not self.opt.dry_run:
             self.journal.write("complete")
         return self.report

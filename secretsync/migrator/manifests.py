@@ -130,12 +130,14 @@ class Inventory:
     errors: list[tuple[str, str]] = field(default_factory=list)
     #: (file, why) for documents that do not parse (Helm templates...): reasons for manual items only
     notes: list[tuple[str, str]] = field(default_factory=list)
+    #: the paths it was loaded from (absolute)
+    roots: list[Path] = field(default_factory=list)
 
     @classmethod
     def load(cls, paths: list[Path], base: Path | None = None) -> Inventory:
         paths = [p.resolve() for p in paths]
         base = (base or common_base(paths)).resolve()
-        inv = cls(base)
+        inv = cls(base, roots=paths)
         files: list[Path] = []
         for p in paths:
             if p.is_dir():

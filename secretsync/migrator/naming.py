@@ -16,10 +16,14 @@ from dataclasses import dataclass
 
 from secretsync.core.errors import InvalidConfig
 
-DEFAULT_TEMPLATE = "{namespace}/{workload}/{key}"
+#: ``{unit}`` first: ``envs/dev`` and ``envs/prod`` of one app get distinct keys (empty for a flat tree).
+DEFAULT_TEMPLATE = "{unit}/{namespace}/{name}/{key}"
 
 #: What a name template may use.
 PLACEHOLDERS = {
+    "unit": "the deploy unit: the directory of the kustomization that lists the file, of its Helm chart, or of "
+            "the file (relative to the planned root; empty at the root and for --cluster)",
+    "name": "the name of the object that owns the value (same as {workload})",
     "namespace": "the object's namespace (kustomization namespace, else 'default')",
     "workload": "the name of the object that owns the value (workload, ConfigMap, Secret, generator, chart)",
     "kind": "that object's kind, lower case",
@@ -81,6 +85,8 @@ def render(template: str, fields: Mapping[str, str | None], provider: str) -> st
     """Fill the template (unknown placeholders raise InvalidConfig) and sanitize for ``provider``."""
     check_template(template)
     values = {k: (fields.get(k) or "") for k in PLACEHOLDERS}
+    values["name"] = values["name"] or values["workload"]  # two names for one field
+    values["workload"] = values["workload"] or values["name"]
     return sanitize(template.format_map(values), provider)
 
 

@@ -30,7 +30,8 @@ from typing import Any
 
 from secretsync.core.values import SecretValue
 
-from .manifests import CONTAINER_LISTS, Inventory, Obj, parse_env_file, scalar_text
+from .manifests import CONTAINER_LISTS, Inventory, Kustomization, Obj, parse_env_file, scalar_text
+from .units import DeployUnits, Unit
 
 _EXPAND = re.compile(r"\$\$|\$\(([^)]*)\)")
 DEFAULT_MODE = 0o644
@@ -84,22 +85,30 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def build_store(inv: Inventory, provider_get: Callable[[str, str | None], SecretValue] | None) -> Store:
-    """Every ConfigMap/Secret the tree defines or makes (generators, ExternalSecrets)."""
+def build_store(inv: Inventory, provider_get: Callable[[str, str | None], SecretValue] | None,
+                unit: Unit | None = None, units: DeployUnits | None = None) -> Store:
+    """Every ConfigMap/Secret the tree (or one deploy unit of it) defines or makes (generators,
+    ExternalSecrets)."""
     st = Store()
-    for o in inv.objects:
+    objects = units.objects_of(unit) if units is not None and unit is not None else inv.objects
+    kustomizations: list[tuple[Kustomization, str | None]]
+    if units is not None and unit is not None:
+        kustomizations = units.kustomizations.get(unit.id, [])
+    else:
+        kustomizations = [(k, None) for k in inv.kustomizations.values()]
+    for o in objects:
         key = (o.namespace, o.name)
         if o.kind == "ConfigMap":
             st.configmaps[key] = {**_text_map(o.data.get("data")), **_b64_map(o.data.get("binaryData"))}
         elif o.kind == "Secret":
             st.secrets[key] = {**_b64_map(o.data.get("data")), **_text_map(o.data.get("stringData"))}
-    for k in inv.kustomizations.values():
+    for k, outer_ns in kustomizations:
         for section, target in (("secretGenerator", st.secrets), ("configMapGenerator", st.configmaps)):
             gens = k.data.get(section)
             for gen in gens if isinstance(gens, list) else []:
                 if not isinstance(gen, Mapping):
                     continue
-                ns = str(gen.get("namespace") or k.namespace or "default")
+                ns = str(outer_ns or gen.get("namespace") or k.namespace or "default")
                 data: dict[str, bytes] = {}
                 for lit in _as_list(gen.get("literals")):
                     name, _, val = str(lit).partition("=")
@@ -115,7 +124,7 @@ def build_store(inv: Inventory, provider_get: Callable[[str, str | None], Secret
                         data[name or os.path.basename(path)] = p.read_bytes()
                 target[(ns, str(gen.get("name")))] = data
     if provider_get is not None:
-        for o in inv.objects:
+        for o in objects:
             if o.kind != "ExternalSecret":
                 continue
             spec = o.data.get("spec") or {}
@@ -264,9 +273,21 @@ def resolve_workload(st: Store, obj: Obj) -> dict[str, ContainerView]:
 
 def resolve_tree(inv: Inventory, provider_get: Callable[[str, str | None], SecretValue] | None = None
                  ) -> dict[str, dict[str, ContainerView]]:
-    """Every workload's containers, keyed by ``Kind/namespace/name``."""
-    st = build_store(inv, provider_get)
-    return {o.resource: resolve_workload(st, o) for o in inv.objects if o.pod_spec() is not None}
+    """Every workload's containers, keyed by ``Kind/namespace/name``, each resolved within its
+    deploy unit (:mod:`.units`): a workload reads the objects of its own kustomization, chart or
+    folder, never a same-named object of another. A workload deployed by several units (a base
+    shared by overlays), or a name two units share, gets `` @ UNIT`` after its key."""
+    units = DeployUnits(inv)
+    views: list[tuple[str, str, dict[str, ContainerView]]] = []
+    for unit in units.units.values():
+        st = build_store(inv, provider_get, unit, units)
+        for o in units.objects_of(unit):
+            if o.pod_spec() is not None:
+                views.append((o.resource, unit.id, resolve_workload(st, o)))
+    count: dict[str, int] = {}
+    for res, _, _ in views:
+        count[res] = count.get(res, 0) + 1
+    return {(res if count[res] == 1 else f"{res} @ {uid}"): view for res, uid, view in views}
 
 
 def differences(before: Mapping[str, Mapping[str, ContainerView]], after: Mapping[str, Mapping[str, ContainerView]],

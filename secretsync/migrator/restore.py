@@ -296,10 +296,55 @@ def apply_reverse(new: str, hunks: Iterable[Mapping[str, Any]], resolve: Callabl
     return "".join(lines)
 
 
+def display_mask(text: str, values: Mapping[str, SecretValue]) -> str:
+    """``text`` for human eyes: the occurrences of each value masked, the structure left readable.
+
+    Unlike :func:`template` (which must leave no trace of a value in a journal, and so also
+    takes any line equal to a line of a multi-line value), a multi-line value is masked only
+    where it stands whole, as a block scalar: consecutive lines at one indentation that spell
+    it. ``metadata:`` elsewhere in the file stays ``metadata:``. Base64 forms (also wrapped)
+    and the quoted spellings are masked as in the journal; a line that still holds a long
+    piece of a value (a folded scalar) is masked whole, so no value is ever shown.
+    """
+    subs: list[tuple[str, str]] = []
+    for vid, value in values.items():
+        if len(value) < MIN_TEMPLATED:
+            continue
+        subs += [(sp.text, f"\x00{vid}|{sp.enc}\x00") for sp in spellings(value)]
+    subs.sort(key=lambda s: -len(s[0]))
+    lines = text.splitlines(keepends=True)
+    for vid, value in values.items():
+        if not value.is_text or "\n" not in value.reveal_text().rstrip("\n"):
+            continue
+        want = value.reveal_text().rstrip("\n").split("\n")
+        i = 0
+        while i + len(want) <= len(lines):
+            body = lines[i].rstrip("\r\n")
+            indent = body[: len(body) - len(body.lstrip(" \t"))]
+            if body.strip() and all(
+                    lines[i + k].rstrip("\r\n") == (indent + w if w.strip() else lines[i + k].rstrip("\r\n"))
+                    and (w.strip() or not lines[i + k].strip()) for k, w in enumerate(want)):
+                for k in range(len(want)):
+                    if want[k].strip():
+                        ending = lines[i + k][len(lines[i + k].rstrip("\r\n")):]
+                        lines[i + k] = f"{indent}\x00{vid}|line:{k}\x00{ending}"
+                i += len(want)
+                continue
+            i += 1
+    out = _template_b64_pieces(_replace_outside_tokens("".join(lines), subs), values)
+    spaced = [v.reveal_text() for v in values.values() if v.is_text]
+    masked = []
+    for line in out.splitlines(keepends=True):
+        if any(len(w) >= 2 * _B64_PIECE and w in raw for raw in spaced for w in _TOKEN.sub(" ", line).split()):
+            line = _TOKEN.sub("", line)[: len(line) - len(line.lstrip())] + MASK + "\n"
+        masked.append(line)
+    return mask("".join(masked))
+
+
 def masked_diff(old: str, new: str, values: Mapping[str, SecretValue], name: str) -> str:
     """A unified diff with every value shown as ``***`` (for plan output and review)."""
-    a = mask(template(old, values)).splitlines(keepends=True)
-    b = mask(template(new, values)).splitlines(keepends=True)
+    a = display_mask(old, values).splitlines(keepends=True)
+    b = display_mask(new, values).splitlines(keepends=True)
     out = "".join(difflib.unified_diff(a, b, f"a/{name}", f"b/{name}", n=2))
     if out and not out.endswith("\n"):
         out += "\n"
