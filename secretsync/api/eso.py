@@ -568,10 +568,12 @@ def _convert_template(t: Mapping[str, Any], o: _Obj, path: str, engine: Template
         m: dict[str, Any] = {}
         for key in ("labels", "annotations"):
             values = _labels(md.get(key))
-            for k, v in values.items():
+            for k, v in list(values.items()):
                 if "{{" in v:
-                    o.cannot(child(f"{path}.metadata.{key}", k), "templated metadata is not supported (secret values "
-                                                            "must never land in labels or annotations)")
+                    where = child(f"{path}.metadata.{key}", k)
+                    values[k] = _template_text(v, o, where, engine)
+                    o.note(where, "templated metadata is refused when it would carry a fetched value (hash it: "
+                                  "sha256sum); see docs/sync-api.md")
             if values:
                 m[key] = values
         if md.get("finalizers"):

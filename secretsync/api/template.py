@@ -26,7 +26,7 @@ Other choices, and why:
 * Memory and time of a render are bounded before allocation: see
   :mod:`secretsync.api.template_limits`.
 
-Filters/functions (names follow ESO's where they exist): ``b64enc``, ``b64dec``, ``fromJson``,
+Filters/functions (names follow ESO's where they exist): ``b64enc``, ``b64dec``, ``sha256sum``, ``fromJson``,
 ``toJson``, ``fromYaml``, ``toYaml``, ``toString``, ``quote``, ``filterPEM(type)``,
 ``pemCertificate``, ``pemPrivateKey``, ``pkcs12key``, ``pkcs12keyPass(pw)``, ``pkcs12cert``,
 ``pkcs12certPass(pw)``, ``pemToPkcs12(key)``, ``pemToPkcs12Pass(key, pw)``, plus Jinja's
@@ -40,6 +40,7 @@ import base64
 import binascii
 import bisect
 import contextlib
+import hashlib
 import json
 import re
 import threading
@@ -88,6 +89,12 @@ class TemplateError(InvalidConfig):
         super().__init__(f"{obj_ref}: template {key!r}: {detail}")
 
 
+#: Fetched values at least this long are searched for in rendered metadata (shorter ones,
+#: "1" or "on", would refuse harmless labels by coincidence).
+MIN_METADATA_NEEDLE = 4
+_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
 def to_text(data: bytes) -> str:
     """Bytes -> the str a template sees (binary-safe)."""
     return data.decode("utf-8", "surrogateescape")
@@ -103,6 +110,11 @@ class _HelperError(Exception):
 
 
 # --------------------------------------------------------------------------- filters
+def _sha256sum(value: Any) -> str:
+    """Sprig's ``sha256sum``: hex digest; how a reload annotation follows a value without carrying it."""
+    return hashlib.sha256(to_bytes(str(value))).hexdigest()
+
+
 def _b64enc(value: Any) -> str:
     return base64.b64encode(to_bytes(str(value))).decode("ascii")
 
@@ -274,6 +286,7 @@ def _pem_to_pkcs12_pass(cert_pem: Any, key_pem: Any, password: str) -> str:
 
 FILTERS: Mapping[str, Callable[..., Any]] = {
     "b64enc": _b64enc,
+    "sha256sum": _sha256sum,
     "b64dec": _b64dec,
     "fromJson": _from_json,
     "toJson": _to_json,
@@ -507,8 +520,8 @@ class TemplateEngine:
         * ``mergePolicy: Replace`` (default) keeps only the rendered keys; ``Merge`` adds
           them to the fetched values.
 
-        Label and annotation values are deliberately NOT templated: metadata is readable
-        by anyone who may list Secrets' metadata, so secret values must never land there.
+        Label and annotation values are rendered by :meth:`render_metadata`, which refuses any
+        that would carry a fetched value.
         """
         tmpl: TargetTemplate | None = es.spec.target.template
         if tmpl is None or (not tmpl.data and not tmpl.template_from):
@@ -535,6 +548,47 @@ class TemplateEngine:
         if tmpl.merge_policy == "Merge":
             return {**values, **rendered}
         return rendered
+
+    def render_metadata(
+        self,
+        es: ExternalSecret,
+        values: Mapping[str, SecretValue],
+        lookup: ResourceLookup | None = None,
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The target Secret's labels and annotations, templates rendered (as ESO does).
+
+        Why a guard: metadata is returned by every list of Secrets' metadata and copied into
+        tools that index it, so a value there is a leak. A rendered label or annotation that
+        contains any fetched value, or its base64, is refused naming the field (never the
+        value); derived values such as ``{{ password | sha256sum }}`` (what reload annotations
+        use) are fine. A label value must also be a valid label value.
+        """
+        tmpl: TargetTemplate | None = es.spec.target.template
+        if tmpl is None or tmpl.metadata is None:
+            return {}, {}
+        texts = [to_text(v.reveal()) for v in values.values()]
+        needles = [t for t in texts if len(t) >= MIN_METADATA_NEEDLE]
+        needles += [base64.b64encode(v.reveal()).decode() for v in values.values()
+                    if len(v.reveal()) >= MIN_METADATA_NEEDLE]
+        out: list[dict[str, str]] = []
+        for part, source in (("labels", tmpl.metadata.labels), ("annotations", tmpl.metadata.annotations)):
+            rendered: dict[str, str] = {}
+            for key, text in source.items():
+                field = f"metadata.{part}.{key}"
+                if "{{" not in text and "{%" not in text:
+                    rendered[key] = text
+                    continue
+                value = to_text(self.render(es.ref, field, text, values, lookup).reveal())
+                if any(n in value for n in needles):
+                    raise TemplateError(es.ref, field, "the rendered value contains a fetched secret value; "
+                                                       "Secret metadata is readable by anyone who may list "
+                                                       "Secrets, so values may only appear hashed")
+                if part == "labels" and not _LABEL_VALUE.fullmatch(value):
+                    raise TemplateError(es.ref, field, "the rendered value is not a valid label value (at most "
+                                                       "63 characters: alphanumerics, '-', '_', '.')")
+                rendered[key] = value
+            out.append(rendered)
+        return out[0], out[1]
 
 
 _default_engine: TemplateEngine | None = None

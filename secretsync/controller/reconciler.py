@@ -469,11 +469,9 @@ class ExternalSecretReconciler:
 
     def _render(self, es: ExternalSecret, values: dict[str, SecretValue]) -> Desired:
         tmpl = es.spec.target.template
-        data = self.engine.render_target(es, values, self._lookup(es.namespace))
-        labels: Mapping[str, str] = {}
-        annotations: Mapping[str, str] = {}
-        if tmpl is not None and tmpl.metadata is not None:
-            labels, annotations = tmpl.metadata.labels, tmpl.metadata.annotations
+        lookup = self._lookup(es.namespace)
+        data = self.engine.render_target(es, values, lookup)
+        labels, annotations = self.engine.render_metadata(es, values, lookup)
         return Desired(dict(data), (tmpl.type if tmpl is not None and tmpl.type else "Opaque"),
                        labels, annotations)
 

@@ -9,6 +9,7 @@ Events). The controller runs in this process with short intervals (tests/harness
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -139,6 +140,27 @@ def test_template_metadata_orphan_and_immutable_changes_reach_the_secret(api, ns
     wait_for(lambda: (_secret(api, ns, "s") or {})["metadata"]["labels"].get("team") == "b", timeout=10,
              message="owned label restored")
 
+
+
+def test_templated_metadata_follows_the_value_hashed_and_never_carries_it(api, ns, controller, mem) -> None:
+    import hashlib
+
+    mem_name, store = mem
+    store.put("pw", SecretValue("templated-metadata-canary"))
+    _store(api, ns, mem_name)
+    create(api, es_manifest("t", ns, "mem", [("pw", "pw")], refresh="1h", target={"template": {"metadata": {
+        "annotations": {"checksum/pw": "{{ pw | sha256sum }}"}, "labels": {"rev": "{{ (pw | sha256sum)[:8] }}"}}}}))
+    want = hashlib.sha256(b"templated-metadata-canary").hexdigest()
+    wait_for(lambda: (_secret(api, ns, "t") or {}).get("metadata", {}).get("annotations", {}).get("checksum/pw")
+             == want, message="templated annotation")
+    assert (_secret(api, ns, "t") or {})["metadata"]["labels"]["rev"] == want[:8]
+    # A template that would put the value itself into metadata: refused naming the field.
+    _patch_es(api, ns, "t", {"target": {"template": {"metadata": {"annotations": {"leak": "x{{ pw }}"}}}}})
+    cond = wait_for(es_ready(api, ns, "t", "False"), timeout=10, message="leaking metadata refused")
+    assert "metadata.annotations.leak" in cond["message"]
+    md = (_secret(api, ns, "t") or {})["metadata"]
+    assert "templated-metadata-canary" not in json.dumps(md)
+    assert not [e for e in _events(api, ns) if "templated-metadata-canary" in json.dumps(e)]
 
 def test_target_name_change_deletes_the_old_secret_or_releases_it_under_orphan(api, ns, controller, mem) -> None:
     mem_name, store = mem

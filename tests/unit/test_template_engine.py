@@ -184,3 +184,35 @@ def test_render_target_replace_merge_and_template_from(engine: TemplateEngine) -
 def test_output_over_a_secret_size_is_refused(engine: TemplateEngine) -> None:
     with pytest.raises(TemplateError, match="larger than"):
         render(engine, "{% for i in range(20000) %}{{ v }}{% endfor %}", v="x" * 100)
+
+
+# --------------------------------------------------------------------------- templated metadata
+def _meta_es(labels: dict[str, str], annotations: dict[str, str] | None = None) -> object:
+    return _es({"metadata": {"labels": labels, "annotations": annotations or {}}})
+
+
+def test_metadata_templates_render_like_esos(engine: TemplateEngine) -> None:
+    values = {"password": SecretValue("hunter2-canary")}
+    labels, annotations = engine.render_metadata(
+        _meta_es({"version": "{{ (password | sha256sum)[:12] }}", "tier": "{{ 'gold' | upper }}", "static": "x"},
+                 {"reloader.example/hash": "{{ password | sha256sum }}"}), values)
+    assert labels["tier"] == "GOLD" and labels["static"] == "x" and len(labels["version"]) == 12
+    assert len(annotations["reloader.example/hash"]) == 64
+    assert "hunter2" not in annotations["reloader.example/hash"]
+
+
+@pytest.mark.parametrize("source", ["{{ password }}", "x-{{ password | upper | lower }}", "{{ tier }}",
+                                    "{{ password | b64enc }}", "{{ values['password'] }}"])
+def test_metadata_that_would_carry_a_value_is_refused_naming_the_field(engine: TemplateEngine,
+                                                                        source: str) -> None:
+    values = {"password": SecretValue("hunter2-canary"), "tier": SecretValue("gold")}
+    with pytest.raises(TemplateError) as err:
+        engine.render_metadata(_meta_es({}, {"leak": source}), values)
+    assert "metadata.annotations.leak" in str(err.value)
+    assert "hunter2" not in str(err.value) and "aHVudGVy" not in str(err.value)
+
+
+def test_a_rendered_label_must_be_a_label_value(engine: TemplateEngine) -> None:
+    with pytest.raises(TemplateError) as err:
+        engine.render_metadata(_meta_es({"t": "{{ 'not a label' }}"}), {"tier": SecretValue("gold")})
+    assert "metadata.labels.t" in str(err.value) and "label value" in str(err.value)
