@@ -28,9 +28,10 @@ from typing import Any
 import yaml
 
 from secretsync.core.values import SecretValue
+from secretsync.manifests.tree import SKIP_DIRS
 
 from ..edits import render_file
-from ..manifests import SKIP_DIRS, Inventory, Obj
+from ..manifests import Inventory, Obj
 from ..resolve import ContainerView, build_store, differences, resolve_workload
 from ..units import DeployUnits, Unit
 
