@@ -269,10 +269,7 @@ class SecretWriter:
         if is_managed and owner != es.name:
             raise TargetRefused("SecretOwnedByOther",
                                 f"Secret {ns}/{name} is managed by ExternalSecret {ns}/{owner}")
-        if existing.get("type") in PRIVILEGED_SECRET_TYPES:
-            raise TargetRefused("SecretTypeNotAllowed",
-                                f"Secret {ns}/{name} has type {existing.get('type')!r}: the controller never "
-                                "writes into a Secret Kubernetes fills with cluster credentials")
+        _refuse_privileged(existing, ns, name)
         adopt = (es.meta.annotations.get(ADOPT_ANNOTATION) == "true" or ann.get(ADOPT_ANNOTATION) == "true")
         if not is_managed and not adopt:
             raise TargetRefused(
@@ -356,6 +353,7 @@ class SecretWriter:
         if existing is None:
             raise TargetRefused("SecretMissing", f"Secret {ns}/{name} does not exist; creationPolicy Merge "
                                                  "only merges into an existing Secret")
+        _refuse_privileged(existing, ns, name)  # before any ownership bookkeeping: never merged into
         md = existing.setdefault("metadata", {})
         labels = dict(md.get("labels") or {})
         ann = dict(md.get("annotations") or {})
@@ -527,6 +525,17 @@ class SecretWriter:
             rec = transform(dict(obj))
             if rec is not None:
                 self._remember(rec)
+
+
+def _refuse_privileged(existing: Mapping[str, Any], ns: str, name: str) -> None:
+    """Never write into (update, adopt or merge into) a Secret Kubernetes fills with cluster
+    credentials. Shared by every write path into an existing Secret; the message names only
+    the Secret and its type, never its data."""
+    kind = existing.get("type")
+    if isinstance(kind, str) and kind.strip().lower() in PRIVILEGED_SECRET_TYPES:
+        raise TargetRefused("SecretTypeNotAllowed",
+                            f"Secret {ns}/{name} has type {kind!r}: the controller never writes into a "
+                            "Secret Kubernetes fills with cluster credentials")
 
 
 def _rv(obj: Mapping[str, Any]) -> str | None:

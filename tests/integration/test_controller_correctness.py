@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from secretsync.controller.kubeapi import EVENTS, SECRETS, KubeApi, KubeError
-from secretsync.controller.runtime import CES_RES, CSS_RES, ES_RES, SS_RES
+from secretsync.controller.runtime import CES_RES, CSS_RES, ES_RES
 from secretsync.controller.settings import CircuitSettings, ProviderSettings, ScopeSettings
 from secretsync.core.calls import CallRecorder
 from secretsync.core.registry import open_store
@@ -270,27 +270,34 @@ def test_store_spec_change_drops_its_cache_and_circuit_breaker(crds, api, ns, sc
     # A long breaker pause: recovery must come from the spec change, not from the pause ending.
     settings = fast_settings(scope=scope, provider=ProviderSettings(
         circuit=CircuitSettings(failures=2, open_for=60.0, max_open=60.0)))
+    # The store is pointed at a controller file on the way: only a ClusterSecretStore may name
+    # one, and only when the admin allows it (docs/security.md).
+    assert settings.trust.cluster_store_files
+    css = f"css-{uuid.uuid4().hex[:6]}"
 
     def point_at(provider: str, block: dict[str, Any]) -> None:
-        obj = api.get(SS_RES, "st", ns)
+        obj = api.get(CSS_RES, css)
         obj["spec"] = {"provider": {provider: block}}
-        api.replace(SS_RES, "st", obj, ns)
+        api.replace(CSS_RES, css, obj)
 
-    with running_controller(crds, settings):
-        create(api, store_manifest("st", ns, "memory", {"name": a}))
-        create(api, es_manifest("s", ns, "st", [("k", "k")], refresh="1s"))
-        wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-a"}, message="first sync")
-        point_at("memory", {"name": b})
-        wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-b"}, timeout=5,
-                 message="the other backend read (the old cache, same versions, dropped)")
-        point_at("file", {"path": str(path)})
-        wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-file"}, timeout=5, message="file store")
-        path.unlink()
-        path.mkdir()  # the store now fails: Unavailable, until the circuit opens (for 60 s)
-        wait_for(es_ready(api, ns, "s", "False", "StoreUnavailable"), timeout=15, message="circuit open")
-        point_at("memory", {"name": a})
-        wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-a"}, timeout=5,
-                 message="fixed store used at once (the open breaker dropped)")
+    try:
+        with running_controller(crds, settings):
+            create(api, store_manifest(css, None, "memory", {"name": a}))
+            create(api, es_manifest("s", ns, css, [("k", "k")], store_kind="ClusterSecretStore", refresh="1s"))
+            wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-a"}, message="first sync")
+            point_at("memory", {"name": b})
+            wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-b"}, timeout=5,
+                     message="the other backend read (the old cache, same versions, dropped)")
+            point_at("file", {"path": str(path)})
+            wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-file"}, timeout=5, message="file store")
+            path.unlink()
+            path.mkdir()  # the store now fails: Unavailable, until the circuit opens (for 60 s)
+            wait_for(es_ready(api, ns, "s", "False", "StoreUnavailable"), timeout=15, message="circuit open")
+            point_at("memory", {"name": a})
+            wait_for(lambda: secret_data(api, ns, "s") == {"k": "from-a"}, timeout=5,
+                     message="fixed store used at once (the open breaker dropped)")
+    finally:
+        _delete_cluster_store(api, css)
 
 
 def test_an_outage_gives_about_one_event_per_external_secret_and_the_probe_calls_the_provider(
@@ -302,38 +309,54 @@ def test_an_outage_gives_about_one_event_per_external_secret_and_the_probe_calls
     calls = CallRecorder()
     settings = fast_settings(scope=scope, provider=ProviderSettings(
         circuit=CircuitSettings(failures=2, open_for=0.5, max_open=1.0)))
+    # A file store names a controller file: a ClusterSecretStore, with the admin's permission.
+    assert settings.trust.cluster_store_files
+    css = f"css-{uuid.uuid4().hex[:6]}"
+    kind = "ClusterSecretStore"
     n = 10
-    with running_controller(crds, settings, calls) as ctl:
-        create(api, store_manifest("fs", ns, "file", {"path": str(path)}))
-        for i in range(n):
-            create(api, es_manifest(f"s{i}", ns, "fs", [("k", "k")], refresh="1s"))
-        for i in range(n):
-            wait_for(lambda i=i: secret_data(api, ns, f"s{i}") == {"k": "before"}, message="first sync")
-        saved = path.read_bytes()
-        path.unlink()
-        path.mkdir()
-        wait_for(es_ready(api, ns, "s0", "False", "StoreUnavailable"), timeout=10, message="circuit open")
-        calls.reset()
-        import time
+    try:
+        with running_controller(crds, settings, calls) as ctl:
+            create(api, store_manifest(css, None, "file", {"path": str(path)}))
+            for i in range(n):
+                create(api, es_manifest(f"s{i}", ns, css, [("k", "k")], store_kind=kind, refresh="1s"))
+            for i in range(n):
+                wait_for(lambda i=i: secret_data(api, ns, f"s{i}") == {"k": "before"}, message="first sync")
+            saved = path.read_bytes()
+            path.unlink()
+            path.mkdir()
+            wait_for(es_ready(api, ns, "s0", "False", "StoreUnavailable"), timeout=10, message="circuit open")
+            calls.reset()
+            import time
 
-        time.sleep(6)
-        # Half-open probes really reach the provider (a pause of 0.5-1 s: a few probes in 6 s),
-        # one at a time: not one call per ExternalSecret per pause.
-        assert 2 <= calls.total(provider="file") <= 6 * 4, calls.snapshot()
-        handles = ctl.stores.handles_of(("SecretStore", ns, "fs"))
-        assert handles and all(h.breaker.is_open for h in handles)
-        for i in range(n):
-            assert secret_data(api, ns, f"s{i}") == {"k": "before"}
-        shutil_rmtree(path)
-        path.write_bytes(saved)
-        for i in range(n):
-            wait_for(es_ready(api, ns, f"s{i}", "True"), timeout=15, message="recovered")
+            time.sleep(6)
+            # Half-open probes really reach the provider (a pause of 0.5-1 s: a few probes in 6 s),
+            # one at a time: not one call per ExternalSecret per pause.
+            assert 2 <= calls.total(provider="file") <= 6 * 4, calls.snapshot()
+            handles = ctl.stores.handles_of((kind, "", css))
+            assert handles and all(h.breaker.is_open for h in handles)
+            for i in range(n):
+                assert secret_data(api, ns, f"s{i}") == {"k": "before"}
+            shutil_rmtree(path)
+            path.write_bytes(saved)
+            for i in range(n):
+                wait_for(es_ready(api, ns, f"s{i}", "True"), timeout=15, message="recovered")
+    finally:
+        _delete_cluster_store(api, css)
     warnings = [e for e in _events(api, ns) if e.get("type") == "Warning"]
     per_es: dict[str, int] = {}
     for e in warnings:
         per_es[e["involvedObject"]["name"]] = per_es.get(e["involvedObject"]["name"], 0) + 1
     # One outage: the provider's error and "store paused", each once, per ExternalSecret.
     assert max(per_es.values()) <= 3, per_es
+
+
+def _delete_cluster_store(api: KubeApi, name: str) -> None:
+    """ClusterSecretStores outlive the test's namespace: remove the test's own."""
+    try:
+        api.delete(CSS_RES, name)
+    except KubeError as exc:
+        if not exc.not_found:
+            raise
 
 
 def shutil_rmtree(path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import pytest
 
 from secretsync.api.models import InvalidSpec, parse_external_secret
 from secretsync.api.template import TemplateEngine, TemplateError
+from secretsync.controller.secretwriter import Desired, ManagedSecret, SecretWriter, TargetRefused
+from secretsync.controller.settings import ADOPT_ANNOTATION
 from secretsync.core.errors import NotFound, Unavailable
 from secretsync.core.values import SecretValue
 from tests.conftest import CANARY
@@ -205,3 +208,66 @@ def test_templates_cannot_make_privileged_secret_types(template: dict[str, objec
 def test_ordinary_secret_types_are_accepted() -> None:
     _es({"type": "kubernetes.io/tls"})
     _es({"type": "kubernetes.io/dockerconfigjson"})
+
+
+class _SecretsApi:
+    """Just enough of KubeApi for SecretWriter: GET returns the one Secret; any write is a failure."""
+
+    def __init__(self, secret: dict[str, object]) -> None:
+        self.secret = secret
+        self.writes: list[str] = []
+
+    def get(self, res: object, name: str, namespace: str | None = None) -> dict[str, object]:
+        return copy.deepcopy(self.secret)
+
+    def replace(self, *args: object, **kwargs: object) -> dict[str, object]:
+        self.writes.append("replace")
+        raise AssertionError("wrote into a privileged Secret")
+
+    def create(self, *args: object, **kwargs: object) -> dict[str, object]:
+        self.writes.append("create")
+        raise AssertionError("created over a privileged Secret")
+
+    def request(self, *args: object, **kwargs: object) -> dict[str, object]:
+        self.writes.append("request")
+        raise AssertionError("wrote into a privileged Secret")
+
+    def delete(self, *args: object, **kwargs: object) -> None:
+        self.writes.append("delete")
+        raise AssertionError("deleted a privileged Secret")
+
+
+@pytest.mark.parametrize("secret_type", ["kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token"])
+@pytest.mark.parametrize("target", [
+    {"name": "tok", "creationPolicy": "Merge"},
+    {"name": "tok", "creationPolicy": "Owner"},
+    {"name": "tok", "creationPolicy": "Orphan"},
+])
+@pytest.mark.parametrize("adopt", [False, True])
+def test_no_write_path_writes_into_a_privileged_secret(secret_type: str, target: dict[str, object],
+                                                       adopt: bool) -> None:
+    """Merge (per-key ownership), update and adoption all refuse with SecretTypeNotAllowed;
+    the message names the Secret and its type, never a value."""
+    canary = "privileged-canary-value"
+    ann = {"kubernetes.io/service-account.name": "default", **({ADOPT_ANNOTATION: "true"} if adopt else {})}
+    api = _SecretsApi({"apiVersion": "v1", "kind": "Secret", "type": secret_type,
+                       "metadata": {"name": "tok", "namespace": "tenant", "resourceVersion": "1",
+                                    "annotations": ann},
+                       "data": {"token": base64.b64encode(b"cluster-token").decode()}})
+    es = parse_external_secret({
+        "apiVersion": "secretsync.io/v1alpha1", "kind": "ExternalSecret",
+        "metadata": {"name": "attack", "namespace": "tenant", "uid": "u1"},
+        "spec": {"secretStoreRef": {"name": "s"}, "data": [{"secretKey": "ca.crt", "remoteRef": {"key": "k"}}],
+                 "target": target},
+    })
+    # A Secret the writer believes it manages, so Owner/Orphan go to the update path.
+    def cached(ns: str, name: str) -> ManagedSecret:
+        return ManagedSecret(namespace=ns, name=name, uid="s1", resource_version="1", owner="attack", hash="x",
+                             matches=False, merged=False)
+
+    writer = SecretWriter(api, b"k" * 32, cached)  # type: ignore[arg-type]
+    with pytest.raises(TargetRefused) as info:
+        writer.apply(es, Desired({"ca.crt": SecretValue(canary)}))
+    assert info.value.reason == "SecretTypeNotAllowed"
+    assert canary not in info.value.message and "cluster-token" not in info.value.message
+    assert api.writes == []
