@@ -20,6 +20,7 @@ Differences from manifest mode, and why:
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import time
@@ -166,6 +167,29 @@ class Kube:
                 raise
 
 
+#: The controller's ``creationPolicy: Merge`` bookkeeping (secretsync.controller.secretwriter):
+#: one ``merge.secretsync.io/<ExternalSecret>`` annotation per merging ExternalSecret, ``{"keys": [...]}``.
+_MERGE_PREFIX = "merge.secretsync.io/"
+
+
+def _merge_annotation(es_name: str) -> str:
+    if len(es_name) <= 63:
+        return _MERGE_PREFIX + es_name
+    digest = hashlib.sha256(es_name.encode()).hexdigest()[:8]
+    return f"{_MERGE_PREFIX}{es_name[:54].rstrip('.-')}-{digest}"
+
+
+def merged_keys(secret: Mapping[str, Any], es_name: str) -> set[str]:
+    """The keys of ``secret`` the controller has merged for ExternalSecret ``es_name``."""
+    ann = (secret.get("metadata") or {}).get("annotations") or {}
+    try:
+        doc = json.loads(ann.get(_merge_annotation(es_name)) or "{}")
+    except ValueError:
+        return set()
+    keys = doc.get("keys") if isinstance(doc, dict) else None
+    return {k for k in keys or () if isinstance(k, str)}
+
+
 def split_resource(resource: str) -> tuple[str, str, str]:
     kind, ns, name = resource.split("/", 2)
     return kind, ns, name
@@ -265,7 +289,7 @@ class ClusterApply:
     def steps(self) -> list[Step]:
         out: list[Step] = [Step(f"store:{s['id']}", "store", f"store {s['providerKey']}", s)
                            for s in self.plan["secrets"]]
-        # Secrets are snapshotted even without ops: the controller's Merge adds its labels.
+        # Secrets are snapshotted even without ops: the controller's Merge adds its annotation.
         changes = [c for c in self.plan["changes"] if c["ops"] or c["resource"].startswith("Secret/")]
         out += [Step(f"snapshot:{c['resource']}", "snapshot", f"snapshot {c['resource']}", c) for c in changes]
         for no in self.plan["newObjects"]:
@@ -398,10 +422,14 @@ class ClusterApply:
         target = group["externalSecret"]["target"]
         deadline = time.monotonic() + self.opt.sync_timeout
         self.journal.begin(step.id, secret=f"{no['namespace']}/{target}")
+        merge = group["externalSecret"].get("creationPolicy") == "Merge"
         while True:
             sec = self.kube.get("Secret", no["namespace"], target)
             data = (sec or {}).get("data") or {}
-            if all(k in data and SecretValue.from_b64(data[k]) == v for k, v in want.items()):
+            # Merge is into the Secret that already holds these values: equal data proves nothing
+            # until the controller lists the keys as its own (else a later release could drop them)
+            if all(k in data and SecretValue.from_b64(data[k]) == v for k, v in want.items()) and (
+                    not merge or set(want) <= merged_keys(sec or {}, no["name"])):
                 break
             if time.monotonic() > deadline:
                 es = self.kube.get("ExternalSecret", no["namespace"], no["name"]) or {}

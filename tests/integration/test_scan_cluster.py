@@ -108,12 +108,41 @@ def test_all_namespaces(kube: KubeCluster, populated: str) -> None:
     assert any(f["resource"] == f"Secret/{populated}/db" for f in doc["findings"])
 
 
+SCANNED_KINDS = ("Pod", "ReplicationController", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job",
+                 "CronJob", "ConfigMap", "Secret")
+
+
 def test_forbidden_kinds_are_errors_not_a_crash(kube: KubeCluster, populated: str, tmp_path: Path) -> None:
+    """A kind the caller may not list is unread input: exit 8 (README, exit codes), never a clean 0,
+    each forbidden kind named, and the kinds that can be listed are still scanned."""
+    ns = populated
     kubeconfig = kube.kubeconfig_for(kube.user_token, tmp_path / "user.kubeconfig")
-    code, doc, err = scan_json(kubeconfig, "-n", populated)
-    assert code == 0 and doc["findings"] == []
-    assert len(doc["errors"]) == 10 and all("403" in e["message"] for e in doc["errors"])
-    assert "cannot list Secret objects" in err
+    code, doc, err = scan_json(kubeconfig, "-n", ns)
+    assert code == 8, err  # nothing found, but nothing was read either: a CI gate must not pass
+    assert doc["findings"] == []
+    assert len(doc["errors"]) == 10 and all("403" in e["message"] and e["unread"] for e in doc["errors"])
+    for kind in SCANNED_KINDS:
+        assert f"cannot list {kind} objects in namespace {ns}" in err, kind
+        assert any(e["message"].startswith(f"cannot list {kind} objects") for e in doc["errors"]), kind
+    assert doc["summary"]["unread"] == 10
+    # The user may list ConfigMaps only: that kind is scanned, the other nine are still named.
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}"
+    with kube.api_client() as api:
+        post(api, f"{rbac}/roles", {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                                    "metadata": {"name": "list-configmaps"},
+                                    "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}]})
+        post(api, f"{rbac}/rolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "list-configmaps"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "list-configmaps"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": kube.user_name}]})
+    code, doc, err = scan_json(kubeconfig, "-n", ns)
+    assert code == 1, err  # findings decide the exit code; the unread kinds are still reported
+    assert {(f["resource"], f.get("subkey")) for f in doc["findings"]} == {
+        (f"ConfigMap/{ns}/app", "spring.datasource.password")}
+    assert len(doc["errors"]) == 9 and all("403" in e["message"] and e["unread"] for e in doc["errors"])
+    assert "cannot list ConfigMap objects" not in err and "cannot list Secret objects" in err
+    assert PW not in json.dumps(doc) + err
 
 
 def test_unreachable_cluster_is_a_clear_error(tmp_path: Path) -> None:

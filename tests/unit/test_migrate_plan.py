@@ -138,3 +138,45 @@ def test_a_file_that_cannot_be_rewritten_becomes_manual_and_the_rest_goes_on(tmp
     assert "duplicate key" in by_file["bad.yaml"]["reason"]
     assert by_file["good.yaml"]["disposition"] == "migrate"
     assert [c["file"] for c in doc["changes"]] == ["good.yaml"]
+
+
+def _live(ns: str) -> list[dict[str, object]]:
+    return [{"apiVersion": "apps/v1", "kind": "Deployment",
+             "metadata": {"name": "api", "namespace": ns, "uid": f"u-{ns}"},
+             "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": {
+                 "metadata": {"labels": {"app": "api"}},
+                 "spec": {"containers": [{"name": "app", "image": "x",
+                                          "env": [{"name": "DB_PASSWORD", "value": "Wq7-rT2v!Lp9-" + ns}]}]}}}}]
+
+
+def test_cluster_plan_creates_a_cluster_store_per_namespace_admitting_only_it(tmp_path: Path) -> None:
+    """A store made from a URL has no credentials: as a namespaced SecretStore the controller would
+    refuse it (docs/security.md rule 3). Live mode runs as the admin: a ClusterSecretStore per
+    namespace whose conditions admit that namespace only, and its ExternalSecrets use it."""
+    from secretsync.api.models import parse_secret_store
+    from secretsync.migrator.manifests import Inventory
+    from secretsync.migrator.plan import Planner
+    from secretsync.migrator.scan import scan_objects
+
+    objects = _live("shop") + _live("billing")
+    plan = Planner(Inventory.from_objects(objects), [], _opts(tmp_path)).build(
+        scan_objects(objects, source="cluster").detections, None)
+    new = plan.doc["newObjects"]
+    stores = {o["name"]: o["manifest"] for o in new if o["kind"] == "ClusterSecretStore"}
+    assert not any(o["kind"] == "SecretStore" for o in new)
+    assert set(stores) == {"secretsync-shop", "secretsync-billing"}
+    for name, m in stores.items():
+        ns = name.removeprefix("secretsync-")
+        assert m["spec"]["conditions"] == [{"namespaces": [ns]}]
+        parse_secret_store(m)
+    for o in new:
+        if o["kind"] == "ExternalSecret":
+            assert o["manifest"]["spec"]["secretStoreRef"] == {"name": f"secretsync-{o['namespace']}",
+                                                               "kind": "ClusterSecretStore"}
+    # --store-ref NAME (no store made): the ExternalSecrets use that SecretStore as asked
+    opts = PlanOptions(store_url=f"file://{tmp_path}/store.json", store_name="provider", store_manifest=False)
+    plan = Planner(Inventory.from_objects(objects), [], opts).build(
+        scan_objects(objects, source="cluster").detections, None)
+    assert {o["kind"] for o in plan.doc["newObjects"]} == {"ExternalSecret"}
+    assert all(o["manifest"]["spec"]["secretStoreRef"] == {"name": "provider", "kind": "SecretStore"}
+               for o in plan.doc["newObjects"])

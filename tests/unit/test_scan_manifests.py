@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -724,3 +725,24 @@ def test_live_secrets_written_by_controllers_are_skipped() -> None:
     assert {d.finding.resource for d in result.detections} == {"Secret/n/hand-made"}
     # In manifests the same objects are plaintext in git: no skipping.
     assert len(scan_objects(objects, source="manifest").detections) == 6
+
+
+def test_keys_an_external_secret_merges_into_a_live_secret_are_skipped_and_the_others_scanned() -> None:
+    """creationPolicy Merge: the controller writes the listed keys from the provider into a Secret it
+    does not own (no managed-by label); those are a synced copy, the Secret's other keys are not."""
+    pw = base64.b64encode(PW.encode()).decode()
+    other = base64.b64encode(b"Hn4-xQ8s-" + b"left-behind").decode()
+    ann = {"merge.secretsync.io/payments": json.dumps({"keys": ["API_KEY"], "labels": [], "annotations": []})}
+    objects = [
+        {"kind": "Secret", "metadata": {"name": "payments", "namespace": "n", "annotations": ann},
+         "data": {"API_KEY": pw, "DB_PASSWORD": other}},
+        {"kind": "Secret", "metadata": {"name": "legacy", "namespace": "n",
+                                        "annotations": {"secretsync.io/merged-keys": "API_KEY"}},
+         "data": {"API_KEY": pw}},
+        {"kind": "Secret", "metadata": {"name": "garbled", "namespace": "n",
+                                        "annotations": {"merge.secretsync.io/x": "not json"}},
+         "data": {"API_KEY": pw}},
+    ]
+    got = {(d.finding.resource, d.finding.path) for d in scan_objects(objects).detections}
+    assert got == {("Secret/n/payments", "data.DB_PASSWORD"), ("Secret/n/garbled", "data.API_KEY")}
+    assert len(scan_objects(objects, source="manifest").detections) == 4

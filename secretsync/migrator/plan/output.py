@@ -58,9 +58,10 @@ class OutputSource(PlannerBase):
                 metadata=models.TemplateMetadata(labels=md.get("labels") or {},
                                                  annotations=md.get("annotations") or {}) if md else None,
             )
+        store_name, store_kind = self._store_ref(g.explicit_namespace or g.namespace)
         manifest = models.external_secret_manifest(
-            g.name, g.explicit_namespace or g.namespace, self.opt.store_name, g.target, data,
-            self.opt.refresh_interval, store_kind=self.opt.store_kind, creation_policy=g.creation_policy,
+            g.name, g.explicit_namespace or g.namespace, store_name, g.target, data,
+            self.opt.refresh_interval, store_kind=store_kind, creation_policy=g.creation_policy,
             deletion_policy="Retain", template=tmpl, labels=MANAGED_BY, annotations={MIGRATED_FROM: g.owner},
         )
         if not g.explicit_namespace and self.inv.base is not None:
@@ -74,6 +75,30 @@ class OutputSource(PlannerBase):
         if self.opt.emit == "eso":
             return eso.external_secret(manifest)
         return manifest
+
+    def _namespace_cluster_stores(self) -> bool:
+        """Live mode, creating the store itself, asked for a SecretStore: a store made from a URL has
+        no credentials of its own, and the controller refuses a namespaced store that would run on its
+        identity (docs/security.md, rule 3). ``migrate --cluster`` runs as the cluster admin, whose
+        stores those are: it makes one ClusterSecretStore per namespace it serves, whose ``conditions``
+        admit that namespace only, i.e. what the SecretStore would have allowed and nothing more."""
+        return (self.cluster and self.opt.store_manifest and self.opt.emit == "secretsync"
+                and self.opt.store_kind == "SecretStore")
+
+    def _store_ref(self, namespace: str | None) -> tuple[str, str]:
+        """(name, kind) of the store the ExternalSecrets of ``namespace`` refer to."""
+        if self._namespace_cluster_stores():
+            return namespace_store_name(self.opt.store_name, namespace or "default"), "ClusterSecretStore"
+        return self.opt.store_name, self.opt.store_kind
+
+    def _namespace_cluster_store(self, namespace: str) -> dict[str, Any]:
+        config = get_factory(self.provider).config_from_url(self.opt.store_url)
+        m = models.secret_store_manifest(namespace_store_name(self.opt.store_name, namespace), None,
+                                         self.provider, config)
+        m["spec"]["conditions"] = [{"namespaces": [namespace]}]
+        m["metadata"]["labels"] = dict(MANAGED_BY)
+        models.parse_secret_store(m)
+        return m
 
     def _store_manifest(self, namespace: str | None) -> dict[str, Any]:
         factory = get_factory(self.provider)
@@ -162,7 +187,9 @@ class OutputSource(PlannerBase):
             if g.namespace not in namespaces:
                 namespaces.append(g.namespace)
         if self.opt.store_manifest and namespaces:
-            if self.opt.store_kind == "ClusterSecretStore":
+            if self._namespace_cluster_stores():
+                stores = [self._namespace_cluster_store(ns) for ns in namespaces]
+            elif self.opt.store_kind == "ClusterSecretStore":
                 stores = [self._store_manifest(None)]
             else:
                 stores = [self._store_manifest(ns) for ns in namespaces]
@@ -293,8 +320,7 @@ def emit_cluster_doc(planner: OutputSource, groups: list[dict[str, Any]], findin
         "id": "mp-" + secrets.token_hex(6),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "cluster",
-        "store": {"url": planner.opt.store_url, "provider": planner.provider,
-                  "ref": {"name": planner.opt.store_name, "kind": planner.opt.store_kind}},
+        "store": {"url": planner.opt.store_url, "provider": planner.provider, "ref": _cluster_store_ref(planner)},
         "nameTemplate": planner.opt.name_template,
         "objects": objects,
         "secrets": [s.as_dict() for s in planner.secrets],
@@ -326,3 +352,17 @@ def preview_diffs(inv: Inventory, doc: Mapping[str, Any], values: Mapping[str, S
             old = "<binary>\n"
         out[d["file"]] = masked_diff(old, "", values, d["file"])
     return out
+
+
+def namespace_store_name(store_name: str, namespace: str) -> str:
+    """The ClusterSecretStore ``migrate --cluster`` makes for one namespace (see
+    :meth:`OutputSource._namespace_cluster_stores`)."""
+    return f"{store_name}-{namespace}"
+
+
+def _cluster_store_ref(planner: OutputSource) -> dict[str, Any]:
+    if planner._namespace_cluster_stores():
+        names = sorted({no["name"] for no in planner.new_objects if no["kind"] == "ClusterSecretStore"})
+        return {"kind": "ClusterSecretStore", "names": names,
+                "note": "one per namespace, its conditions admitting that namespace only"}
+    return {"name": planner.opt.store_name, "kind": planner.opt.store_kind}

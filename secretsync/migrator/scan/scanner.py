@@ -9,6 +9,7 @@ goes on: one broken file must not hide the secrets in the rest of the tree.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,7 +24,7 @@ from secretsync.manifests.tree import walk_tree
 
 from .detectors import Verdict, judge
 from .findings import Detection, Finding, redact
-from .formats import iter_leaves
+from .formats import iter_leaves, path_join
 from .results import ScanError, ScanOptions, ScanResult, confidence_at_least
 from .walker import Candidate, FileReader, Sink, resource_id, walk_kustomization, walk_object, walk_values
 
@@ -38,6 +39,11 @@ _SKIPPED_SECRET_TYPES = frozenset({
 
 #: Secrets a controller generates from another source of truth (cert-manager does not always own them).
 _GENERATED_SECRET_ANNOTATIONS = ("cert-manager.io/", "sealedsecrets.bitnami.com/")
+#: ``creationPolicy: Merge``: the controller writes the keys each ExternalSecret lists in its own
+#: ``merge.secretsync.io/<name>`` annotation (``{"keys": [...]}``) into a Secret it does not own
+#: (no managed-by label); older controllers listed them in ``secretsync.io/merged-keys`` (a, b).
+_MERGE_ANNOTATION_PREFIX = "merge.secretsync.io/"
+_LEGACY_MERGED_KEYS = "secretsync.io/merged-keys"
 
 FileKind = Literal["manifest", "helm-values", "kustomization"]
 
@@ -84,7 +90,9 @@ def scan_objects(
     tokens, Helm release records and Secrets a controller writes (an owner with ``controller:
     true``, cert-manager and sealed-secrets annotations) are skipped: their source of truth is
     elsewhere. So is any object whose controller is among the scanned objects: the pod of a
-    ReplicaSet shows the same env as its Deployment.
+    ReplicaSet shows the same env as its Deployment. So are the keys an ExternalSecret merges
+    into a Secret (``creationPolicy: Merge``, listed in its ``merge.secretsync.io/<name>``
+    annotation); the Secret's other keys are scanned.
     """
     opts = options or ScanOptions()
     result = ScanResult()
@@ -96,7 +104,10 @@ def scan_objects(
             if source == "cluster" and _skip_live(obj, uids):
                 continue
             result.objects_scanned += 1
+            synced = _merged_keys(obj) if source == "cluster" else frozenset()
             for cand in walk_object(obj, sink):
+                if synced and cand.location == "secret" and cand.path in synced:
+                    continue  # written by the controller from a provider: not a plaintext source
                 _emit(cand, opts, result, file=None, texts={}, document=0, source=source, templated=False)
         except Exception as exc:  # a bug must cost one object, not the scan (type only: no value)
             result.errors.append(ScanError(None, f"internal error ({type(exc).__name__}); object skipped",
@@ -516,6 +527,32 @@ def _uid(obj: Mapping[str, Any]) -> str | None:
         uid = meta.get("uid")
         return uid if isinstance(uid, str) else None
     return None
+
+
+def _merged_keys(obj: Mapping[str, Any]) -> frozenset[str]:
+    """Paths (``data.KEY``) of a live Secret's keys that an ExternalSecret merges into it
+    (``creationPolicy: Merge``): the controller writes them from the provider, so like a managed
+    Secret they are a synced copy, not a source; the Secret's other keys are still scanned."""
+    if obj.get("kind") != "Secret":
+        return frozenset()
+    meta = obj.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+    if not isinstance(annotations, Mapping):
+        return frozenset()
+    keys: set[str] = set()
+    for name, raw in annotations.items():
+        if not isinstance(raw, str):
+            continue
+        if str(name).startswith(_MERGE_ANNOTATION_PREFIX):
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                continue
+            listed = doc.get("keys") if isinstance(doc, Mapping) else None
+            keys.update(k for k in listed or () if isinstance(k, str))
+        elif name == _LEGACY_MERGED_KEYS:
+            keys.update(k for k in raw.split(",") if k)
+    return frozenset(path_join("data", k) for k in keys)
 
 
 def _skip_live(obj: Mapping[str, Any], uids: set[str | None]) -> bool:
