@@ -526,9 +526,19 @@ def test_lost_lease_fences_writes_and_a_new_term_rewrites_status(crds, api, ns, 
         create(api, es_manifest("s", ns, "mem", [("k", "missing")], refresh="1s"))
         cond = wait_for(es_ready(api, ns, "s", "False"), message="failing ExternalSecret reported")
         # Another replica takes the lease (a long one, renewed by nobody).
-        obj = api.get(LEASES, lease, ns)
-        obj["spec"].update({"holderIdentity": "other-replica", "leaseDurationSeconds": 3})
-        api.replace(LEASES, lease, obj, ns)
+        def take_lease() -> bool:
+            # The leader renews concurrently: a read-modify-replace may lose that race (409).
+            obj = api.get(LEASES, lease, ns)
+            obj["spec"].update({"holderIdentity": "other-replica", "leaseDurationSeconds": 3})
+            try:
+                api.replace(LEASES, lease, obj, ns)
+            except KubeError as exc:
+                if exc.conflict:
+                    return False
+                raise
+            return True
+
+        wait_for(take_lease, timeout=5, interval=0.05, message="lease taken by another replica")
         wait_for(lambda: not ctl.may_write(), timeout=5, message="writes fenced")
         with pytest.raises(KubeError) as err:
             ctl.writer.api.patch(SECRETS, "any", {}, ns)
