@@ -38,9 +38,9 @@ from secretsync.api.models import (
     InvalidSpec,
     parse_external_secret,
 )
+from secretsync.kube.podspec import VIA_IMAGE_PULL, SecretUse
 
 from .inventory import Inventory, ObjRef, Problem, SecretInfo, Workload
-from .podspec import VIA_IMAGE_PULL, SecretUse
 
 VIA_SA_TOKEN: Final = "serviceAccountToken"
 VIA_SA_SECRET: Final = "serviceAccountSecret"

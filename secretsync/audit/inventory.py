@@ -34,8 +34,7 @@ from secretsync.api.models import (
     parse_external_secret,
     parse_secret_store,
 )
-
-from .podspec import VIA_INGRESS_TLS, VIA_STORAGE, SecretUse, pod_spec_uses
+from secretsync.kube.podspec import VIA_INGRESS_TLS, VIA_STORAGE, SecretUse, pod_spec_uses
 
 #: kind -> where its pod spec sits. Pods are attributed to their top owner in :mod:`.graph`.
 POD_SPEC_PATHS: Final = {

@@ -1,7 +1,7 @@
 """Every way a pod spec names a Secret, with the field path that names it (the one reader).
 
-Shared by the controller's rollout restarts (:mod:`secretsync.kube.consumers`) and, once
-switched over, by the audit (``secretsync/audit/podspec.py`` is the same reader today).
+Shared by the controller's rollout restarts (:mod:`secretsync.kube.consumers`) and the audit
+(inventory and graph): one reader, so what the audit reports and what rotation restarts agree.
 
 A pod reads a Secret through: ``env[].valueFrom.secretKeyRef``, ``envFrom[].secretRef``,
 ``volumes[].secret``, ``volumes[].projected.sources[].secret``, ``imagePullSecrets`` and the
