@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 #: (kind, namespace or "", name): the same id the store manager uses.
 StoreId = tuple[str, str, str]
-Dispatch = Callable[[StoreId, frozenset[str]], None]
+#: (store, names, monotonic time the first of the merged notices arrived)
+Dispatch = Callable[[StoreId, frozenset[str], float], None]
 
 
 @dataclass
@@ -56,6 +57,7 @@ class EventMetrics:
     def coalesced(self, n: int) -> None: ...
     def acted(self, latency: float) -> None: ...
     def feed_error(self, source: str) -> None: ...
+    def secret_updated(self, latency: float) -> None: ...
 
 
 class PrometheusEventMetrics(EventMetrics):
@@ -69,6 +71,9 @@ class PrometheusEventMetrics(EventMetrics):
         self._acted = Histogram("secretsync_change_notice_latency_seconds",
                                 "Time from a notice's arrival to the targeted read of its keys.", registry=registry,
                                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+        self._to_secret = Histogram("secretsync_change_notice_to_secret_seconds",
+                                    "Time from a notice's arrival to the Secret written with the changed value.",
+                                    registry=registry, buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))
         self._errors = Counter("secretsync_change_feed_errors", "Failed pulls of a provider change feed.",
                                ["source"], registry=registry)
 
@@ -83,6 +88,9 @@ class PrometheusEventMetrics(EventMetrics):
 
     def feed_error(self, source: str) -> None:
         self._errors.labels(source).inc()
+
+    def secret_updated(self, latency: float) -> None:
+        self._to_secret.observe(latency)
 
 
 class ChangeHub:
@@ -156,7 +164,7 @@ class ChangeHub:
         batch = self.due()
         for sid, p in batch:
             try:
-                self._dispatch(sid, frozenset(p.names))
+                self._dispatch(sid, frozenset(p.names), p.first)
             except ProviderError as exc:
                 # The store is failing: the next polling cycle reports and retries it.
                 log.info("change notice for %s/%s/%s: targeted read failed (%s); the next cycle retries",

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: How long a webhook key read from its Secret is reused.
 KEY_TTL = 30.0
+#: A noticed key whose Secret was not written within this long is forgotten.
+NOTICE_TTL = 3600.0
 
 
 class EventRouting:
@@ -46,6 +48,8 @@ class EventRouting:
         self._leading = leading
         self.hub = ChangeHub(settings.events, self._dispatch, metrics=PrometheusEventMetrics(registry))
         self._keys: dict[StoreId, tuple[float, bytes | None]] = {}
+        #: store -> key -> when the notice that moved it arrived (monotonic), until its Secret is written.
+        self._noticed: dict[StoreId, dict[str, float]] = {}
         self._lock = threading.Lock()
         self.receiver = WebhookReceiver(settings.events, self._key_for, self.hub.submit,
                                         available=self._leading.is_set)
@@ -88,15 +92,35 @@ class EventRouting:
             self.hub.drop_feeds(sid)
 
     # -- internals ------------------------------------------------------------------------
-    def _dispatch(self, sid: StoreId, names: frozenset[str]) -> None:
+    def _dispatch(self, sid: StoreId, names: frozenset[str], first: float) -> None:
         for handle in self.stores.handles_of(sid):
             if handle.breaker.is_open:
                 continue  # the store is paused; its recovery re-syncs everything anyway
             try:
-                handle.cache.refetch_notified(names)
+                changed = handle.cache.refetch_notified(names)
             except ProviderError as exc:
                 handle.breaker.failure(exc)
                 raise
+            if changed:
+                now = time.monotonic()
+                with self._lock:
+                    seen = self._noticed.setdefault(sid, {})
+                    for key in [k for k, t in seen.items() if now - t > NOTICE_TTL]:
+                        del seen[key]  # never written (refused, failing): not a latency
+                    for key in changed & names:
+                        seen.setdefault(key, first)
+
+    def secret_written(self, sid: StoreId, keys: frozenset[str]) -> None:
+        """The reconciler wrote a Secret reading ``keys`` of ``sid``: close their notices'
+        latency (notice arrival -> Secret updated)."""
+        with self._lock:
+            seen = self._noticed.get(sid)
+            if not seen:
+                return
+            times = [seen.pop(k) for k in keys if k in seen]
+        now = time.monotonic()
+        for t in times:
+            self.hub.metrics.secret_updated(now - t)
 
     def _key_for(self, sid: StoreId) -> bytes | None:
         now = time.monotonic()

@@ -24,6 +24,7 @@ from typing import Any
 from secretsync.api.models import (
     API_VERSION,
     KIND_EXTERNAL_SECRET,
+    KIND_SECRET_STORE,
     Condition,
     ExternalSecret,
     ExternalSecretStatus,
@@ -121,6 +122,9 @@ class ExternalSecretReconciler:
         self.on_store_health = on_store_health
         self.es_resource = es_resource
         self.memo: dict[tuple[str, str], StatusMemo] = {}
+        #: Told (store id, remote keys) after a Secret was written with new data: the event
+        #: routing closes its notice-to-Secret latency there (controller/eventrouting.py).
+        self.on_written: Callable[[tuple[str, str, str], frozenset[str]], None] | None = None
 
     # -- entry points ----------------------------------------------------------------------
     def reconcile(self, es: ExternalSecret, *, fresh: bool = False) -> Outcome:
@@ -448,6 +452,10 @@ class ExternalSecretReconciler:
         drift = res.drift or (res.outcome == "created" and was_synced)
         if res.outcome in ("created", "updated"):
             self.metrics.secrets_written.labels("create" if res.outcome == "created" else "update").inc()
+            if self.on_written is not None:
+                ref = es.spec.secret_store_ref
+                self.on_written((ref.kind, es.namespace if ref.kind == KIND_SECRET_STORE else "", ref.name),
+                                frozenset(es.spec.remote_keys()))
             if drift:
                 self.metrics.drift_repaired.inc()
                 self.events.emit(self._ref(es), "Normal", "DriftRepaired",

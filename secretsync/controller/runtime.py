@@ -310,12 +310,13 @@ class Controller:
         # renewed within the renew deadline), a reconcile still in flight cannot write.
         wapi = self.api.fenced(self.may_write)
         self.writer = SecretWriter(wapi, self.hash_key, self._secret_cache, self._remember_secret)
-        self.routing = EventRouting(self.api, s, self.stores, self._store_by_id, self.metrics.registry, self.leading)
-        self.routing.start()
         self.es_reconciler = ExternalSecretReconciler(
             wapi, s, self.stores, self.writer, self.events, self.metrics, self.engine,
             find_store=self._find_store, namespace_labels=self.namespace_labels,
             on_store_health=self._on_store_health, es_resource=ES_RES)
+        self.routing = EventRouting(self.api, s, self.stores, self._store_by_id, self.metrics.registry, self.leading)
+        self.es_reconciler.on_written = self.routing.secret_written
+        self.routing.start()
         self.store_reconciler = StoreStatusReconciler(
             wapi, self.stores, {KIND_SECRET_STORE: SS_RES, KIND_CLUSTER_SECRET_STORE: CSS_RES})
         self.ces_reconciler = ClusterExternalSecretReconciler(

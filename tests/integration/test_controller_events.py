@@ -116,6 +116,12 @@ def test_a_rotation_reaches_the_secret_in_seconds_with_an_hour_long_interval(
                  if p == "aws" and op not in ("ReceiveMessage", "DeleteMessageBatch")}
         assert sum(reads.values()) <= 2, reads  # one batched read (no listing, no other key)
         assert secret_data(api, ns, "s1") == {"v": "v1"}
+        # The notice-to-Secret latency is measured (and carries no name or value).
+        metrics = ctl.metrics.render().decode()
+        count = next(float(line.split()[-1]) for line in metrics.splitlines()
+                     if line.startswith("secretsync_change_notice_to_secret_seconds_count"))
+        assert count >= 1
+        assert "rotated" not in metrics and prefix not in metrics
 
         # 2. An event for a key nobody uses costs no read.
         calls.reset()

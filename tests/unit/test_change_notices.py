@@ -164,7 +164,7 @@ class Clock:
 def test_notices_within_the_window_become_one_read() -> None:
     reads: list[frozenset[str]] = []
     clock = Clock()
-    hub = ChangeHub(EventSettings(coalesce=0.5), lambda sid, names: reads.append(names), clock=clock)
+    hub = ChangeHub(EventSettings(coalesce=0.5), lambda sid, names, first: reads.append(names), clock=clock)
     hub.submit(STORE, ChangeNotice(frozenset({"a"}), "sqs"))
     hub.submit(STORE, ChangeNotice(frozenset({"a", "b"}), "sqs"))
     assert hub.run_once() == 0  # still inside the window
@@ -176,7 +176,7 @@ def test_notices_within_the_window_become_one_read() -> None:
 
 def test_a_flood_is_rate_limited_and_nothing_is_dropped() -> None:
     reads: list[frozenset[str]] = []
-    hub = ChangeHub(EventSettings(coalesce=0.0, rate=0.001, burst=1), lambda sid, names: reads.append(names))
+    hub = ChangeHub(EventSettings(coalesce=0.0, rate=0.001, burst=1), lambda sid, names, first: reads.append(names))
     hub.submit(STORE, ChangeNotice(frozenset({"k0"}), "webhook"))
     assert hub.run_once() == 1
     for i in range(1, 500):
@@ -191,7 +191,7 @@ def test_a_flood_is_rate_limited_and_nothing_is_dropped() -> None:
 def test_a_failing_targeted_read_does_not_stop_the_hub() -> None:
     calls: list[frozenset[str]] = []
 
-    def dispatch(sid: tuple[str, str, str], names: frozenset[str]) -> None:
+    def dispatch(sid: tuple[str, str, str], names: frozenset[str], first: float) -> None:
         calls.append(names)
         if len(calls) == 1:
             raise Unavailable("store down")
@@ -224,7 +224,7 @@ def test_a_feed_that_fails_backs_off_and_recovers() -> None:
             return None
 
     hub = ChangeHub(EventSettings(coalesce=0.0, retry=0.01, poll_wait=0.1),
-                    lambda sid, names: reads.append(names))
+                    lambda sid, names, first: reads.append(names))
     hub.start()
     hub.ensure_feed(STORE, "q", Feed, "sqs")
     assert done.wait(5)
