@@ -90,11 +90,17 @@ def read_manifest_tree(paths: Sequence[Path], inv: Inventory) -> ManifestLoad:
                 continue  # read as Helm rendered it
             if f.name in KUSTOMIZATION_NAMES:
                 continue  # the unit's settings, not an object
-            inv.default_namespace = unit_ns.get(f.resolve(), default_ns)
-            try:
-                _read_file(f, inv, out)
-            finally:
-                inv.default_namespace = default_ns
+            # One read per namespace a kustomize unit deploys the file into (a shared base: each
+            # overlay's namespace); counted once.
+            for i, ns in enumerate(sorted(unit_ns.get(f.resolve(), ())) or [default_ns]):
+                inv.default_namespace = ns
+                before = len(inv.problems)
+                try:
+                    _read_file(f, inv, out if i == 0 else ManifestLoad())
+                finally:
+                    inv.default_namespace = default_ns
+                if i:  # a file's own problems (unreadable, malformed) are reported once
+                    inv.problems[before:] = [p for p in inv.problems[before:] if p.object != str(f)]
     inv.problems.extend(listing)
     out.unread += len(listing)
     return out
@@ -228,9 +234,17 @@ def _add_located(inv: Inventory, doc: dict[str, Any], node: yaml.Node | None, so
             inv.field_lines[(ref, sa_path)] = f"{file}:{line}"
 
 
-def kustomize_namespaces(files: Sequence[Path]) -> dict[Path, str]:
-    """File -> the ``namespace:`` of the kustomization in its directory that lists it as a resource."""
-    out: dict[Path, str] = {}
+def kustomize_namespaces(files: Sequence[Path]) -> dict[Path, set[str]]:
+    """File -> the namespaces the kustomize units that deploy it put it in.
+
+    A unit is a kustomization no other kustomization in the tree includes (an overlay, or a
+    lone kustomization). Walking its ``resources``/``bases``/``components`` (files, and
+    folders holding a kustomization), a file gets the outermost ``namespace:`` on the way, as
+    kustomize applies the overlay's namespace last. A base shared by a dev and a prod overlay
+    is deployed twice, so its objects are audited in both namespaces. Files no unit reaches,
+    or reached without a namespace, keep ``-n`` / ``default``.
+    """
+    docs: dict[Path, dict[str, Any]] = {}
     for f in files:
         if f.name not in KUSTOMIZATION_NAMES:
             continue
@@ -239,12 +253,34 @@ def kustomize_namespaces(files: Sequence[Path]) -> dict[Path, str]:
         except (OSError, UnicodeDecodeError):
             continue
         doc = data[0].data if data else None
-        ns = doc.get("namespace") if isinstance(doc, dict) else None
-        resources = doc.get("resources") if isinstance(doc, dict) else None
-        if not isinstance(ns, str) or not ns or not isinstance(resources, list):
-            continue
-        for r in resources:
-            if isinstance(r, str):
-                out[(f.parent / r).resolve()] = ns
-    return out
+        if isinstance(doc, dict):
+            docs[f.parent.resolve()] = doc
 
+    def children(folder: Path, doc: dict[str, Any]) -> list[Path]:
+        out: list[Path] = []
+        for field in ("resources", "bases", "components"):
+            entries = doc.get(field)
+            for entry in entries if isinstance(entries, list) else ():
+                if isinstance(entry, str) and "://" not in entry and not entry.startswith(("github.com/", "git@")):
+                    out.append((folder / entry).resolve())
+        return out
+
+    included = {c for folder, doc in docs.items() for c in children(folder, doc) if c in docs}
+    out: dict[Path, set[str]] = {}
+    for top in (d for d in docs if d not in included):
+        stack: list[tuple[Path, str | None]] = [(top, None)]
+        seen: set[Path] = set()
+        while stack:  # no recursion: a deep or cyclic tree is no RecursionError
+            folder, outer = stack.pop()
+            if folder in seen:
+                continue
+            seen.add(folder)
+            doc = docs[folder]
+            own = doc.get("namespace")
+            ns = outer or (own if isinstance(own, str) and own else None)
+            for child in children(folder, doc):
+                if child in docs:
+                    stack.append((child, ns))
+                elif ns:
+                    out.setdefault(child, set()).add(ns)
+    return out

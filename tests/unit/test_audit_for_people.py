@@ -250,6 +250,24 @@ def test_manifests_without_namespace_land_where_their_kustomization_puts_them(tm
     assert not [f for f in doc["findings"] if f["type"] == "broken-ref"]
 
 
+
+def test_a_base_shared_by_overlays_is_audited_in_each_overlays_namespace(tmp_path: Path) -> None:
+    base, dev, prod = tmp_path / "base", tmp_path / "overlays" / "dev", tmp_path / "overlays" / "prod"
+    for d in (base, dev, prod):
+        d.mkdir(parents=True)
+    (base / "kustomization.yaml").write_text("namespace: ignored-by-overlays\nresources: [app.yaml]\n")
+    (base / "app.yaml").write_text(yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "api"},
+         "spec": {"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "db"}}]}]}}]))
+    (dev / "kustomization.yaml").write_text("namespace: dev\nresources: [../../base]\n")
+    (prod / "kustomization.yaml").write_text("namespace: prod\nbases: [../../base]\n")
+    inv = Inventory()
+    load_manifests([tmp_path], inv)
+    assert set(inv.secrets) == {("dev", "db"), ("prod", "db")}
+    doc = audit(inv, Scope())
+    assert not [f for f in doc["findings"] if f["type"] == "broken-ref"]
+
 def test_tables_fit_the_terminal_and_lose_nothing(tree: Path, log: Path) -> None:
     inv = Inventory()
     load_manifests([tree], inv)
