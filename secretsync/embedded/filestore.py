@@ -44,7 +44,9 @@ from secretsync.core.contract import (
     PutResult,
     SecretMetadata,
     SecretsClient,
+    StoreBlock,
     extract_property,
+    generic_store_block,
 )
 from secretsync.core.errors import InvalidConfig, NotFound, PermissionDenied, ProviderError, Unavailable
 from secretsync.core.settings import ClientSettings
@@ -285,7 +287,15 @@ class FileClient(ClientBase):
 
 class FileFactory:
     name = "file"
+    #: Other keys its SecretStore block may be written under.
+    aliases: tuple[str, ...] = ()
+    #: The block's description in the SecretStore CRD.
+    block_doc = 'Embedded file store (tests, demos, air-gapped): {path}.'
     capabilities = CAPABILITIES
+
+    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
+        """The block as written -> canonical config and the credentials it names."""
+        return generic_store_block(block)
 
     def config_from_url(self, url: str) -> dict[str, Any]:
         try:

@@ -119,6 +119,11 @@ the calls from secretsync/controller/ and fails when a call has no rule or a rul
 - apiGroups: [""]
   resources: [serviceaccounts/token]
   verbs: [create]
+# stores.py (StoreManager._service_account_annotation): workload identity ids kept on the
+# ServiceAccount a store names (Azure's azure.workload.identity/client-id and tenant-id).
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get]
 {{- end }}
 # events.py (EventRecorder._run): events on ExternalSecrets and stores (in their namespace).
 - apiGroups: [""]
