@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from secretsync.core.contract import Capabilities, CredentialUse, SecretsClient, StoreBlock, generic_store_block
+from secretsync.core.contract import (
+    Capabilities,
+    CredentialUse,
+    NameRules,
+    SecretsClient,
+    StoreBlock,
+    generic_store_block,
+)
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
@@ -200,6 +207,8 @@ class AzureKeyVaultFactory:
     name = "azure"
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ("azurekv",)
+    #: Names this provider stores verbatim (what the migrator may choose).
+    name_rules = NameRules(r"0-9A-Za-z-", 127, False, first_alpha=True)
     #: The block's description in the SecretStore CRD.
     block_doc = (
         'Azure Key Vault: {vaultUrl, authType?: '

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from secretsync.core.contract import CredentialUse, StoreBlock, generic_store_block
+from secretsync.core.contract import CredentialUse, NameRules, StoreBlock, generic_store_block
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
@@ -21,6 +21,8 @@ class VaultFactory:
     name = "vault"
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ()
+    #: Names this provider stores verbatim (what the migrator may choose).
+    name_rules = NameRules(r"A-Za-z0-9/_.@+=-", 512, True)
     #: The block's description in the SecretStore CRD.
     block_doc = (
         'HashiCorp Vault / OpenBao KV: {address, mount, prefix?, kvVersion?, namespace?, caCert?, '

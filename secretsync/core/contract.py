@@ -359,6 +359,34 @@ class DescribesCredentialUse(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class NameRules:
+    """The secret names a provider stores verbatim (no encoding, no escaping).
+
+    Why the provider declares it: a tool that *chooses* names (the migrator's name template)
+    must pick ones the provider keeps as they are, so the name in a plan is the name in the
+    provider; only the provider knows its alphabet and limits.
+    """
+
+    #: Regex character-class body of the characters allowed in a name (``A-Za-z0-9_-``).
+    allowed: str
+    max_len: int
+    #: '/' may separate segments (otherwise segments are joined with '-').
+    slash: bool
+    #: The name must start with a letter (Azure Key Vault).
+    first_alpha: bool = False
+
+
+#: For a provider that declares none: conservative, portable names.
+DEFAULT_NAME_RULES = NameRules(r"A-Za-z0-9/_.-", 255, True)
+
+
+def name_rules_of(factory: object) -> NameRules:
+    """The factory's declared :class:`NameRules` (``name_rules`` attribute), or the default."""
+    rules = getattr(factory, "name_rules", None)
+    return rules if isinstance(rules, NameRules) else DEFAULT_NAME_RULES
+
+
 #: Block keys under which credentials are named in the generic (secretsync) block shape.
 GENERIC_CREDENTIAL_KEYS: tuple[str, ...] = ("secretRef", "serviceAccountRef")
 #: The credential name a generic ``serviceAccountRef`` token is passed under.

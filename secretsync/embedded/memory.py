@@ -17,6 +17,7 @@ from secretsync.core.contract import (
     CredentialUse,
     Fetched,
     ListFilter,
+    NameRules,
     PutResult,
     SecretMetadata,
     SecretsClient,
@@ -101,6 +102,8 @@ class MemoryFactory:
     name = "memory"
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ()
+    #: Names this provider stores verbatim (what the migrator may choose).
+    name_rules = NameRules(r"A-Za-z0-9/_.@+=:-", 512, True)
     #: The block's description in the SecretStore CRD.
     block_doc = 'Embedded in-process store (tests): {name?}.'
     capabilities = CAPABILITIES
