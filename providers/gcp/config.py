@@ -65,7 +65,7 @@ _ESO_ONLY = frozenset({"projectID", "auth", "secretVersionSelectionPolicy"})
 
 
 def _fail(field: str, why: str) -> InvalidConfig:
-    return InvalidConfig(f"gcp store config field {field!r}: {why}", provider=PROVIDER, operation="config")
+    return InvalidConfig(f"gcp store config field {field!r}: {why}")
 
 
 def config_from_url(url: str) -> dict[str, Any]:
