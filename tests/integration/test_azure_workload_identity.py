@@ -9,7 +9,6 @@ the app's federated subject ``system:serviceaccount:NS:NAME``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from secretsync.api.models import API_VERSION
-from secretsync.controller.kubeapi import SERVICE_ACCOUNTS, KubeApi, Resource
+from secretsync.controller.kubeapi import SERVICE_ACCOUNTS, KubeApi
 from tests.harness.controller import (
     create,
     es_manifest,
@@ -36,7 +35,6 @@ from tests.harness.kube import KubeCluster
 pytest.importorskip("azure.identity")
 
 EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "eso-examples"
-NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 CLIENT_ID = "7d8cdf74-0000-4000-8000-274d963d358b"
 
 
@@ -56,8 +54,7 @@ def _example_docs(name: str, ns: str) -> list[dict[str, Any]]:
 def world(kube: KubeCluster, fake_keyvault: Any) -> Iterator[tuple[KubeApi, str]]:
     install_crds(kube)
     api = kube_api(kube)
-    ns = "azwi-" + uuid.uuid4().hex[:8]
-    api.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, None)
+    ns = kube.new_namespace("azwi")
     fake_keyvault.register_app(CLIENT_ID, federated_subject=f"system:serviceaccount:{ns}:workload-identity-sa")
     from tests.harness.azure import sdk_client
 

@@ -11,7 +11,6 @@ apart from apiVersion, namespace and its placeholder projectID.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from secretsync.api.models import API_VERSION
-from secretsync.controller.kubeapi import SERVICE_ACCOUNTS, KubeApi, Resource
+from secretsync.controller.kubeapi import SERVICE_ACCOUNTS, KubeApi
 from secretsync.core.values import SecretValue
 from tests.fakes.gcp_sts import FakeGoogleSts
 from tests.harness.controller import (
@@ -42,7 +41,6 @@ from tests.harness.kube import KubeCluster
 pytest.importorskip("google.auth.identity_pool")
 
 EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "eso-examples"
-NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
 POOL = f"{PROJECT}.svc.id.goog"
 GSA = f"app-reader@{PROJECT}.iam.gserviceaccount.com"
 WIF_AUDIENCE = "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/k8s/providers/kind"
@@ -59,8 +57,7 @@ def sts() -> Iterator[FakeGoogleSts]:
 def world(kube: KubeCluster, gcp_server: Any, sts: FakeGoogleSts) -> Iterator[tuple[KubeApi, str]]:
     install_crds(kube)
     api = kube_api(kube)
-    ns = "gcpwi-" + uuid.uuid4().hex[:8]
-    api.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, None)
+    ns = kube.new_namespace("gcpwi")
     for sa, notes in (("demo-secrets-sa", {"iam.gke.io/gcp-service-account": GSA}),
                             ("stranger", {"iam.gke.io/gcp-service-account": GSA})):
         api.create(SERVICE_ACCOUNTS, {"apiVersion": "v1", "kind": "ServiceAccount",
@@ -71,6 +68,9 @@ def world(kube: KubeCluster, gcp_server: Any, sts: FakeGoogleSts) -> Iterator[tu
                  SECRETSYNC_GCP_STS_ENDPOINT=sts.token_url, SECRETSYNC_GCP_IAM_CREDENTIALS_ENDPOINT=sts.url):
         sdk = sdk_client(gcp_server.address, gcp_server.token)
         _put(sdk, "demo-secret", "wi-value-1")
+        _put(sdk, "database_username", "app")
+        _put(sdk, "database_password", "wi-pw")
+        _put(sdk, "all-keys-example-secret", '{"host": "db.internal", "port": "5432"}')
         with running_controller(kube, fast_settings()):
             yield api, ns
     sts.pools.clear()
@@ -135,3 +135,25 @@ def test_workload_identity_federation_uses_the_federated_token(world: tuple[Kube
     create(api, es_manifest("wif-es", ns, "wif", [("k", "demo-secret")]))
     wait_for(es_ready(api, ns, "wif-es"), 30, message="the WIF ExternalSecret Ready")
     assert secret_data(api, ns, "wif-es") == {"k": "wi-value-1"}
+
+
+def test_eso_externalsecret_examples_sync_through_a_workload_identity_store(
+        world: tuple[KubeApi, str], gcp_server: Any, sts: FakeGoogleSts) -> None:
+    """ESO's gcpsm ExternalSecret examples as written (apiVersion and namespace aside), each
+    against a workload-identity store of the name it references."""
+    api, ns = world
+    sts.trust(f"identitynamespace:{POOL}", ns, "demo-secrets-sa", POOL)
+    sts.allow_impersonation(ns, "demo-secrets-sa", GSA, gcp_server.token)
+    expected = {"gcpsm-external-secret.yaml": ("database-credentials",
+                                               {"database_username": "app", "database_password": "wi-pw"}),
+                "gcpsm-data-from-external-secret.yaml": ("secret-to-be-created",
+                                                         {"host": "db.internal", "port": "5432"})}
+    for name in expected:
+        es = _example(name, ns)
+        create(api, store_manifest(es["spec"]["secretStoreRef"]["name"], ns, "gcpsm", {
+            "projectID": PROJECT, "auth": {"workloadIdentity": {"serviceAccountRef": {"name": "demo-secrets-sa"}}}}))
+        create(api, es)
+    for name, (target, data) in expected.items():
+        es_name = _example(name, ns)["metadata"]["name"]
+        wait_for(es_ready(api, ns, es_name), 30, message=f"{name} Ready")
+        assert secret_data(api, ns, target) == data
