@@ -157,3 +157,29 @@ def test_eso_externalsecret_examples_sync_through_a_workload_identity_store(
         es_name = _example(name, ns)["metadata"]["name"]
         wait_for(es_ready(api, ns, es_name), 30, message=f"{name} Ready")
         assert secret_data(api, ns, target) == data
+
+
+def test_a_refused_exchange_is_an_auth_error_that_never_quotes_the_tokens(
+        gcp_server: Any, sts: FakeGoogleSts, caplog: pytest.LogCaptureFixture) -> None:
+    """The KSA token and the issued tokens stay out of the error, its causes, reprs and logs."""
+    import logging
+    import traceback
+
+    from secretsync.core.errors import AuthenticationFailed
+    from secretsync.core.registry import get_factory
+    from secretsync.core.settings import ClientSettings
+    from tests.conftest import CANARY
+
+    subject = f"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.{CANARY}"
+    reading = get_factory("gcp").store_block(
+        {"projectID": PROJECT, "auth": {"workloadIdentity": {"serviceAccountRef": {"name": "sa"}}}})
+    creds = {"subjectToken": SecretValue(subject), "serviceAccountEmail": SecretValue(GSA)}
+    caplog.set_level(logging.DEBUG)
+    with environ(SECRETSYNC_GCP_INSECURE_ENDPOINT=gcp_server.address, SECRETSYNC_GCP_ACCESS_TOKEN=None,
+                 SECRETSYNC_GCP_STS_ENDPOINT=sts.token_url, SECRETSYNC_GCP_IAM_CREDENTIALS_ENDPOINT=sts.url):
+        client = get_factory("gcp").open(reading.config, ClientSettings(), creds)
+        with pytest.raises(AuthenticationFailed) as info:
+            client.get("demo-secret")
+    text = "".join(traceback.format_exception(info.value)) + repr(client) + caplog.text
+    assert CANARY not in text and "invalid_grant" in text
+    client.close()
