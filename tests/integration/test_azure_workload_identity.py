@@ -109,3 +109,18 @@ def test_another_service_account_is_not_the_federated_subject(world: tuple[KubeA
     create(api, es_manifest("intruder-es", ns, "azure-store", [("user", "database-username")]))
     wait_for(es_ready(api, ns, "intruder-es", status="False"), 30, message="not Ready")
     assert secret_data(api, ns, "intruder-es") is None
+
+
+def test_eso_service_principal_example_reads_client_id_and_secret_from_its_secret(
+        world: tuple[KubeApi, str], fake_keyvault: Any) -> None:
+    """azkv-secret-store-spn-secret.yaml (tenantId set to the fake's): no literal clientId at all."""
+    api, ns = world
+    fake_keyvault.register_app(CLIENT_ID, secret="sp-" + "s" * 30)
+    (store,) = _example_docs("azkv-secret-store-spn-secret.yaml", ns)
+    store["spec"]["provider"]["azurekv"]["tenantId"] = fake_keyvault.tenant
+    create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "azure-secret-sp", "namespace": ns},
+                 "stringData": {"ClientID": CLIENT_ID, "ClientSecret": "sp-" + "s" * 30}})
+    create(api, store)
+    create(api, es_manifest("spn-es", ns, store["metadata"]["name"], [("user", "database-username")]))
+    wait_for(es_ready(api, ns, "spn-es"), 30, message="spn-es Ready")
+    assert secret_data(api, ns, "spn-es") == {"user": "wi-user"}
