@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -52,7 +52,7 @@ def toy_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     registry._cache.pop("toy", None)
 
 
-def _toy_store(ns: str | None, block: dict[str, object], key: str = "toy") -> dict[str, object]:
+def _toy_store(ns: str | None, block: Mapping[str, object], key: str = "toy") -> dict[str, object]:
     return store_manifest("toy", ns, key, block)
 
 
