@@ -9,52 +9,35 @@ not supported``). Each converted object is then parsed with our own parser (and 
 provider block checked by the provider's factory when installed), so whatever we print
 is accepted by the controller.
 
-Provider blocks (ESO -> ours; our shape is documented on
-:class:`secretsync.api.models.ProviderSpec`):
-
-* ``aws`` (``service: SecretsManager``): ``region``, ``role``, ``prefix`` (ESO concatenates,
-  we join with ``/``: only a prefix ending in ``/`` converts), ``auth.secretRef.
-  {accessKeyIDSecretRef, secretAccessKeySecretRef, sessionTokenSecretRef}`` ->
-  ``secretRef.{accessKeyID, secretAccessKey, sessionToken}``. Not convertible:
-  ``service: ParameterStore``, ``auth.jwt`` (per-store IRSA service accounts: the controller
-  uses its own pod identity), ``additionalRoles``, ``externalID``, ``sessionTags``.
-* ``gcpsm``: ``projectID`` -> ``project``, ``location``, ``auth.secretRef.secretAccessKeySecretRef``
-  -> ``secretRef.serviceAccountKey``. Not convertible: ``auth.workloadIdentity`` /
-  ``workloadIdentityFederation`` with a per-store service account.
-* ``azurekv``: ``vaultUrl``, ``tenantId``, ``authType`` (ServicePrincipal / ManagedIdentity /
-  WorkloadIdentity), ``identityId`` -> ``clientId``, ``authSecretRef.{clientSecret,
-  clientCertificate}`` -> ``secretRef.{clientSecret, clientCertificate}``. Not convertible:
-  ``authSecretRef.clientId``/``tenantId`` (ours takes them as literals), per-store
-  ``serviceAccountRef``, non-public clouds.
-* ``vault``: ``server`` -> ``address``, ``path`` -> ``mount``, ``version`` v1/v2 -> ``kvVersion``
-  1/2, ``namespace``; ``auth.tokenSecretRef`` -> ``secretRef.token``; ``auth.appRole`` ->
-  ``auth: {method: approle, mountPath, roleId}`` + ``secretRef.{roleId, secretId}``;
-  ``auth.kubernetes`` -> ``auth: {method: kubernetes, mountPath, role}`` + ``serviceAccountRef``
-  / ``secretRef.jwt``; ``auth.jwt`` -> ``auth: {method: jwt, mountPath, role}`` + ``secretRef.jwt``
-  / ``serviceAccountRef``. Not convertible: ``auth.cert`` and other methods, ``caBundle`` /
-  ``caProvider`` / ``tls`` (our ``caCert`` is a file mounted into the controller).
+Provider blocks are kept as ESO writes them: each provider reads its own block, in ESO's
+dialect as in ours (:class:`secretsync.api.models.ProviderSpec`), so a store converts by its
+apiVersion alone and the provider names what it cannot do. A scalar field written as a
+documentation placeholder in brackets (``projectID: [PROJECT_ID]``, which YAML reads as a list)
+is taken as that placeholder, with a note to fill it in.
 
 Templates: Go templates are translated by :mod:`.gotemplate`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from secretsync.core.registry import provider_for_block, provider_names
+
 from .fields import child
+from .fields import plain as _plain
 from .gotemplate import translate
 from .models import (
     API_VERSION,
-    CREDENTIAL_KEYS,
     KIND_CLUSTER_EXTERNAL_SECRET,
     KIND_CLUSTER_SECRET_STORE,
     KIND_EXTERNAL_SECRET,
     KIND_SECRET_STORE,
-    SERVICE_ACCOUNT_CREDENTIAL,
     InvalidSpec,
     check_provider_config,
     format_duration,
@@ -217,247 +200,20 @@ def _interval(value: Any) -> str | None:
 
 
 # --------------------------------------------------------------------------- stores
-def _convert_aws(cfg: Mapping[str, Any], o: _Obj, path: str) -> tuple[str, dict[str, Any]]:
-    out: dict[str, Any] = {}
-    if not isinstance(cfg, Mapping):
-        o.cannot(path, "must be an object")
-        return "aws", out
-    handled = {"service", "region", "role", "auth", "prefix", "secretsManager"}
-    service = cfg.get("service", "SecretsManager")
-    if service != "SecretsManager":
-        o.cannot(f"{path}.service", f"{service} is not supported (only SecretsManager)")
-    for key in ("region", "role"):
-        if cfg.get(key):
-            out[key] = cfg[key]
-    prefix = cfg.get("prefix")
-    if prefix:
-        if str(prefix).endswith("/"):
-            out["prefix"] = str(prefix).strip("/")
-        else:
-            o.cannot(f"{path}.prefix", "ESO prepends the prefix as is; secretsync joins PREFIX/name, so only a "
-                                       "prefix ending in '/' converts")
-    sm = cfg.get("secretsManager")
-    if isinstance(sm, Mapping):
-        if sm.get("recoveryWindowInDays") is not None:
-            out["recoveryWindowDays"] = sm["recoveryWindowInDays"]
-        if "forceDeleteWithoutRecovery" in sm:
-            o.note(f"{path}.secretsManager.forceDeleteWithoutRecovery",
-                   "dropped: it only concerns PushSecret deletions, which secretsync does not do")
-        o.rest(sm, f"{path}.secretsManager", {"recoveryWindowInDays", "forceDeleteWithoutRecovery"})
-    auth = cfg.get("auth")
-    if isinstance(auth, Mapping):
-        sr = auth.get("secretRef")
-        if isinstance(sr, Mapping):
-            refs = {}
-            for eso_key, ours in (("accessKeyIDSecretRef", "accessKeyID"),
-                                  ("secretAccessKeySecretRef", "secretAccessKey"),
-                                  ("sessionTokenSecretRef", "sessionToken")):
-                sel = _sel(sr.get(eso_key))
-                if sel:
-                    refs[ours] = sel
-            if refs:
-                out["secretRef"] = refs
-            o.rest(sr, f"{path}.auth.secretRef",
-                   {"accessKeyIDSecretRef", "secretAccessKeySecretRef", "sessionTokenSecretRef"})
-        if auth.get("jwt") is not None:
-            o.cannot(f"{path}.auth.jwt", "per-store IRSA service accounts are not supported: the controller uses "
-                                         "its own pod identity (IRSA / EKS Pod Identity) and `role`")
-        o.rest(auth, f"{path}.auth", {"secretRef", "jwt"})
-    o.rest(cfg, path, handled)
-    return "aws", out
-
-
-def _convert_gcp(cfg: Mapping[str, Any], o: _Obj, path: str) -> tuple[str, dict[str, Any]]:
-    out: dict[str, Any] = {}
-    if not isinstance(cfg, Mapping):
-        o.cannot(path, "must be an object")
-        return "gcp", out
-    if "projectID" in cfg:
-        out["project"] = cfg["projectID"]
-    if cfg.get("location"):
-        out["location"] = cfg["location"]
-    auth = cfg.get("auth")
-    if isinstance(auth, Mapping):
-        sr = auth.get("secretRef")
-        if isinstance(sr, Mapping):
-            sel = _sel(sr.get("secretAccessKeySecretRef"))
-            if sel:
-                out["secretRef"] = {"serviceAccountKey": sel}
-            o.rest(sr, f"{path}.auth.secretRef", {"secretAccessKeySecretRef"})
-        for key in ("workloadIdentity", "workloadIdentityFederation"):
-            if auth.get(key) is not None:
-                o.cannot(f"{path}.auth.{key}", "per-store GCP workload identity is not supported: the controller "
-                                               "uses its own identity (Application Default Credentials)")
-        o.rest(auth, f"{path}.auth", {"secretRef", "workloadIdentity", "workloadIdentityFederation"})
-    if cfg.get("secretVersionSelectionPolicy") not in (None, "LatestOrFail"):
-        o.cannot(f"{path}.secretVersionSelectionPolicy",
-                 f"{cfg['secretVersionSelectionPolicy']} is not supported (secretsync reads 'latest' and fails "
-                 "when it is disabled)")
-    o.rest(cfg, path, {"projectID", "location", "auth", "secretVersionSelectionPolicy"})
-    return "gcp", out
-
-
-_AZURE_AUTH = {"ServicePrincipal": "servicePrincipal", "ManagedIdentity": "managedIdentity",
-               "WorkloadIdentity": "workloadIdentity"}
-
-
-def _convert_azure(cfg: Mapping[str, Any], o: _Obj, path: str) -> tuple[str, dict[str, Any]]:
-    out: dict[str, Any] = {}
-    if not isinstance(cfg, Mapping):
-        o.cannot(path, "must be an object")
-        return "azure", out
-    if "vaultUrl" in cfg:
-        out["vaultUrl"] = cfg["vaultUrl"]
-    auth_type = cfg.get("authType", "ServicePrincipal")
-    if auth_type in _AZURE_AUTH:
-        out["authType"] = _AZURE_AUTH[auth_type]
-    else:
-        o.cannot(f"{path}.authType", f"{auth_type!r} is not supported")
-    if cfg.get("tenantId"):
-        out["tenantId"] = cfg["tenantId"]
-    if cfg.get("identityId"):
-        out["clientId"] = cfg["identityId"]
-        o.note(f"{path}.identityId", "converted to clientId (must be the identity's client id, not a resource id)")
-    env = cfg.get("environmentType", "PublicCloud")
-    if env != "PublicCloud":
-        o.cannot(f"{path}.environmentType", f"{env}: set authorityHost and a vaultUrl of that cloud by hand")
-    sr = cfg.get("authSecretRef")
-    if isinstance(sr, Mapping):
-        refs = {}
-        for key in ("clientSecret", "clientCertificate"):
-            sel = _sel(sr.get(key))
-            if sel:
-                refs[key] = sel
-        if refs:
-            out["secretRef"] = refs
-        for key in ("clientId", "tenantId"):
-            if sr.get(key) is not None:
-                o.cannot(f"{path}.authSecretRef.{key}",
-                         f"{key} from a Secret is not supported: put the literal {key} in spec.provider.azure.{key}")
-        o.rest(sr, f"{path}.authSecretRef", {"clientSecret", "clientCertificate", "clientId", "tenantId"})
-    if cfg.get("serviceAccountRef") is not None:
-        o.cannot(f"{path}.serviceAccountRef", "per-store workload identity service accounts are not supported: "
-                                              "the controller uses its own (authType workloadIdentity)")
-    o.rest(cfg, path, {"vaultUrl", "authType", "tenantId", "identityId", "environmentType", "authSecretRef",
-                       "serviceAccountRef"})
-    return "azure", out
-
-
-def _convert_vault(cfg: Mapping[str, Any], o: _Obj, path: str) -> tuple[str, dict[str, Any]]:
-    out: dict[str, Any] = {}
-    if not isinstance(cfg, Mapping):
-        o.cannot(path, "must be an object")
-        return "vault", out
-    if "server" in cfg:
-        out["address"] = cfg["server"]
-    if cfg.get("path"):
-        out["mount"] = cfg["path"]
-    version = cfg.get("version", "v2")
-    if version in ("v1", "v2"):
-        out["kvVersion"] = int(version[1])
-    else:
-        o.cannot(f"{path}.version", f"{version!r} is not v1 or v2")
-    if cfg.get("namespace"):
-        out["namespace"] = cfg["namespace"]
-    for key in ("caBundle", "caProvider", "tls"):
-        if cfg.get(key) is not None:
-            o.cannot(f"{path}.{key}", "not supported: mount the CA bundle into the controller and set caCert to "
-                                      "its path (client TLS certificates are not supported)")
-    for key in ("readYourWrites", "forwardInconsistent"):
-        if key in cfg:
-            o.note(f"{path}.{key}", "dropped (secretsync only reads)")
-    secret_ref: dict[str, Any] = {}
-    auth = cfg.get("auth")
-    if isinstance(auth, Mapping):
-        ours: dict[str, Any] = {}
-        methods = [m for m in auth if auth.get(m) is not None]
-        if auth.get("tokenSecretRef") is not None:
-            ours = {"method": "token"}
-            if sel := _sel(auth["tokenSecretRef"]):
-                secret_ref["token"] = sel
-        if isinstance(auth.get("appRole"), Mapping):
-            ar = auth["appRole"]
-            ours = {"method": "approle", "mountPath": ar.get("path", "approle")}
-            if ar.get("roleId"):
-                ours["roleId"] = ar["roleId"]
-            if sel := _sel(ar.get("roleRef")):
-                secret_ref["roleId"] = sel
-            if sel := _sel(ar.get("secretRef")):
-                secret_ref["secretId"] = sel
-            o.rest(ar, f"{path}.auth.appRole", {"path", "roleId", "roleRef", "secretRef"})
-        if isinstance(auth.get("kubernetes"), Mapping):
-            k8s = auth["kubernetes"]
-            ours = {"method": "kubernetes", "mountPath": k8s.get("mountPath", "kubernetes")}
-            if k8s.get("role"):
-                ours["role"] = k8s["role"]
-            if isinstance(k8s.get("serviceAccountRef"), Mapping):
-                out["serviceAccountRef"] = dict(k8s["serviceAccountRef"])
-            if sel := _sel(k8s.get("secretRef")):
-                secret_ref["jwt"] = sel
-            o.rest(k8s, f"{path}.auth.kubernetes", {"mountPath", "role", "serviceAccountRef", "secretRef"})
-        if isinstance(auth.get("jwt"), Mapping):
-            jwt = auth["jwt"]
-            ours = {"method": "jwt", "mountPath": jwt.get("path", "jwt")}
-            if jwt.get("role"):
-                ours["role"] = jwt["role"]
-            if sel := _sel(jwt.get("secretRef")):
-                secret_ref["jwt"] = sel
-            ksat = jwt.get("kubernetesServiceAccountToken")
-            if isinstance(ksat, Mapping):
-                sa = dict(ksat.get("serviceAccountRef") or {})
-                if ksat.get("audiences"):
-                    sa["audiences"] = list(ksat["audiences"])
-                if sa.get("name"):
-                    out["serviceAccountRef"] = sa
-                if "expirationSeconds" in ksat:
-                    o.note(f"{path}.auth.jwt.kubernetesServiceAccountToken.expirationSeconds",
-                           "dropped: the controller requests short-lived tokens itself")
-                o.rest(ksat, f"{path}.auth.jwt.kubernetesServiceAccountToken",
-                       {"serviceAccountRef", "audiences", "expirationSeconds"})
-            if "secretRef" in secret_ref.get("jwt", {}) and "serviceAccountRef" in out:
-                o.note(f"{path}.auth.jwt", "both a JWT secret and a service account token: the secret wins")
-            o.rest(jwt, f"{path}.auth.jwt", {"path", "role", "secretRef", "kubernetesServiceAccountToken"})
-        known = {"tokenSecretRef", "appRole", "kubernetes", "jwt"}
-        for m in methods:
-            if m not in known:
-                o.cannot(f"{path}.auth.{m}", f"Vault auth method {m!r} is not supported "
-                                             "(supported: tokenSecretRef, appRole, kubernetes, jwt)")
-        if len([m for m in methods if m in known]) > 1:
-            o.cannot(f"{path}.auth", "more than one auth method is set; keep one")
-        if ours:
-            out["auth"] = ours
-    if secret_ref:
-        out["secretRef"] = secret_ref
-    o.rest(cfg, path, {"server", "path", "version", "namespace", "caBundle", "caProvider", "tls", "auth",
-                       "readYourWrites", "forwardInconsistent"})
-    return "vault", out
-
-
-_PROVIDERS: dict[str, Callable[[Mapping[str, Any], _Obj, str], tuple[str, dict[str, Any]]]] = {
-    "aws": _convert_aws,
-    "gcpsm": _convert_gcp,
-    "azurekv": _convert_azure,
-    "vault": _convert_vault,
-}
-
-
 def _convert_store(doc: Mapping[str, Any], o: _Obj) -> dict[str, Any]:
     spec = _mapping(doc.get("spec"))
     out: dict[str, Any] = {}
     provider = spec.get("provider")
     if isinstance(provider, Mapping):
-        names = [n for n in provider if provider.get(n) is not None]
+        names = [str(n) for n in provider if provider.get(n) is not None]
         if len(names) != 1:
-            o.cannot("spec.provider", f"exactly one provider must be set (got {', '.join(map(str, names)) or 'none'})")
-        for name in names:
-            conv = _PROVIDERS.get(str(name))
-            if conv is None:
-                o.cannot(f"spec.provider.{name}", f"provider {name!r} is not supported "
-                                                  "(supported: aws, gcpsm, azurekv, vault)")
-                continue
-            ours, cfg = conv(provider[name], o, f"spec.provider.{name}")
-            if len(names) == 1:
-                out["provider"] = {ours: cfg}
+            o.cannot("spec.provider", f"exactly one provider must be set (got {', '.join(names) or 'none'}); "
+                                      "a store holds one provider block in ESO too")
+        elif provider_for_block(names[0]) is None:
+            o.cannot(f"spec.provider.{names[0]}", f"no installed provider answers to {names[0]!r} "
+                                                   f"(installed: {', '.join(provider_names())})")
+        else:
+            out["provider"] = {names[0]: _plain(provider[names[0]])}
     else:
         o.cannot("spec.provider", "required")
     if spec.get("controller"):
@@ -479,36 +235,44 @@ def _convert_store(doc: Mapping[str, Any], o: _Obj) -> dict[str, Any]:
         if conds:
             out["conditions"] = conds
     o.rest(spec, "spec", {"provider", "controller", "retrySettings", "refreshInterval", "conditions"})
-    if doc.get("kind") == KIND_SECRET_STORE and isinstance(out.get("provider"), Mapping):
-        _note_tenant_rules(out["provider"], o)
     return out
 
 
-def _note_tenant_rules(provider: Mapping[str, Any], o: _Obj) -> None:
+def _note_tenant_rules(store: Any, o: _Obj) -> None:
     """Where secretsync refuses on purpose what ESO lets a namespaced SecretStore do (docs/security.md)."""
     from secretsync.core.contract import DescribesCredentialUse
     from secretsync.core.errors import ProviderError
     from secretsync.core.registry import get_factory
 
-    name, block = next(iter(provider.items()))
+    spec = store.spec.provider
     try:
-        factory = get_factory(name)
+        factory = get_factory(spec.name)
     except ProviderError:
         return
-    if not isinstance(factory, DescribesCredentialUse) or not isinstance(block, Mapping):
+    if not isinstance(factory, DescribesCredentialUse):
         return
-    config = {k: v for k, v in block.items() if k not in CREDENTIAL_KEYS}
-    creds = frozenset(block.get("secretRef") or ()) | ({SERVICE_ACCOUNT_CREDENTIAL} if block.get("serviceAccountRef")
-                                                      else frozenset())
-    use = factory.credential_use(config, creds)
-    path = f"spec.provider.{name}"
+    use = factory.credential_use(spec.config, frozenset(c.credential for c in spec.credentials))
+    path = f"spec.provider.{spec.key}"
     if use.ambient:
-        o.note(path, "differs from ESO on purpose: a SecretStore must bring its own credentials (secretRef or "
-                     "serviceAccountRef); without them it would use the controller's identity, which only a "
-                     "ClusterSecretStore may (or set --allow-namespaced-ambient-identity)")
+        o.note(path, "differs from ESO on purpose: a SecretStore must bring its own credentials; without them "
+                     "it would use the controller's identity, which only a ClusterSecretStore may (or set "
+                     "--allow-namespaced-ambient-identity)")
     for f in use.local_files:
         o.note(f"{path}.{f}", "differs from ESO on purpose: a SecretStore may not name a file of the controller; "
                               "use a ClusterSecretStore (with --allow-cluster-store-files)")
+
+
+_PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def _unwrap_placeholders(value: Any, path: str, found: list[str]) -> Any:
+    """``[PROJECT_ID]`` (a YAML list of one upper-case word, the docs' placeholder notation) -> the word."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str) and _PLACEHOLDER.match(value[0]):
+        found.append(path)
+        return value[0]
+    if isinstance(value, Mapping):
+        return {k: _unwrap_placeholders(v, f"{path}.{k}", found) for k, v in value.items()}
+    return value
 
 
 # --------------------------------------------------------------------------- ExternalSecret
@@ -823,10 +587,16 @@ def convert_document(doc: Any, result: Conversion, *, default_namespace: str = "
     o.rest(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
     # Whatever we print must be accepted by our own parser (and provider, when installed).
     if not o.issues:
+        placeholders: list[str] = []
         try:
-            parsed = parse_object(out, default_namespace=default_namespace)
-            if check_providers and kind in (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE):
-                _check_provider(parsed, o)
+            parsed = _parse_store_or_object(out, default_namespace, placeholders)
+            if kind in (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE):
+                for p in placeholders:
+                    o.note(p, "a documentation placeholder in brackets: converted as the word; fill in the value")
+                if kind == KIND_SECRET_STORE:
+                    _note_tenant_rules(parsed, o)
+                if check_providers:
+                    _check_provider(parsed, o, lenient=bool(placeholders))
         except InvalidSpec as exc:
             for p, m in exc.problems:
                 o.cannot(p, m)
@@ -834,13 +604,35 @@ def convert_document(doc: Any, result: Conversion, *, default_namespace: str = "
     result.doc_issues.append(list(o.issues))
 
 
-def _check_provider(parsed: Any, o: _Obj) -> None:
+def _parse_store_or_object(out: dict[str, Any], default_namespace: str, placeholders: list[str]) -> Any:
+    """Parse what we print; a store whose block only fails on bracketed placeholders is parsed
+    with them taken as words (``placeholders`` lists where)."""
+    try:
+        return parse_object(out, default_namespace=default_namespace)
+    except InvalidSpec:
+        provider = (out.get("spec") or {}).get("provider")
+        if out.get("kind") not in (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE) or not isinstance(provider, dict):
+            raise
+        found: list[str] = []
+        unwrapped = _unwrap_placeholders(provider, "spec.provider", found)
+        if not found:
+            raise
+        retry = {**out, "spec": {**out["spec"], "provider": unwrapped}}
+        parsed = parse_object(retry, default_namespace=default_namespace)
+        out["spec"]["provider"] = unwrapped
+        placeholders.extend(found)
+        return parsed
+
+
+def _check_provider(parsed: Any, o: _Obj, *, lenient: bool = False) -> None:
+    """The provider's own check of the canonical config; with placeholders still in the block,
+    its objections are notes (they are about the placeholders)."""
     try:
         check_provider_config(parsed)
     except InvalidSpec as exc:
         for p, m in exc.problems:
-            if "not installed" in m or "no provider named" in m:
-                o.note(p, f"not checked by the provider ({m})")
+            if "not installed" in m or "no provider named" in m or lenient:
+                o.note(p, f"{'after the placeholders are filled in, check: ' if lenient else 'not checked: '}{m}")
             else:
                 o.cannot(p, m)
 

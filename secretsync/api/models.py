@@ -1181,7 +1181,7 @@ def check_provider_config(store: SecretStore) -> None:
     try:
         get_factory(name).validate_config(store.spec.provider.config)
     except InvalidConfig as exc:
-        raise InvalidSpec(store.ref, [(f"spec.provider.{name}", str(exc))]) from None
+        raise InvalidSpec(store.ref, [(f"spec.provider.{store.spec.provider.key}", str(exc))]) from None
 
 
 # --------------------------------------------------------------------------- SecretRotation (issue 13)
