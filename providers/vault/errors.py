@@ -129,6 +129,15 @@ def map_error(exc: BaseException, *, operation: str, key: str | None = None) -> 
     return where(Unavailable, f"unexpected {type(exc).__name__}")
 
 
+def mapper(exc: BaseException, operation: str, key: str | None) -> tuple[ProviderError, BaseException | None]:
+    """:func:`map_error` in the shape :func:`~secretsync_providers.calls.provider_call` takes.
+
+    The cause is the exception itself: requests' and hvac's texts name the URL (a path, which
+    is a name) and Vault's error strings, never a request body, so they hold no value.
+    """
+    return map_error(exc, operation=operation, key=key), exc
+
+
 def _suffix(detail: str, redundant: str = "") -> str:
     if not detail or detail == redundant:
         return ""

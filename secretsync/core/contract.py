@@ -409,6 +409,8 @@ class CredentialSource:
       * ``token``: a TokenRequest for ServiceAccount ``name`` with ``audiences``;
       * ``annotation``: annotation ``key`` of ServiceAccount ``name`` (Azure workload identity
         reads client and tenant ids there).
+      * ``configmap``: key ``key`` of ConfigMap ``name`` (public data such as a CA bundle:
+        Vault's ``caProvider`` of type ConfigMap).
     """
 
     credential: str
