@@ -8,7 +8,7 @@ touches the real one. Out-of-band writes go through a raw hvac client, never our
 
 The same server also listens on TLS (``tls_address``, a second listener from a config file
 merged with dev mode), with a server certificate from a throwaway CA made here with
-``cryptography`` (:class:`TestCA`, P-256: milliseconds), for the ``cert`` auth method and
+``cryptography`` (:class:`ThrowawayCA`, P-256: milliseconds), for the ``cert`` auth method and
 for CA bundles and mutual TLS.
 """
 
@@ -60,14 +60,14 @@ def _quote(path: str) -> str:
 
 
 @dataclass
-class TestCA:
+class ThrowawayCA:
     """A throwaway CA that issues server and client certificates (PEM text)."""
 
     cert_pem: str
     key: Any
 
     @classmethod
-    def create(cls, name: str = "secretsync test CA") -> TestCA:
+    def create(cls, name: str = "secretsync test CA") -> ThrowawayCA:
         from cryptography import x509
         from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -136,7 +136,7 @@ class OpenBao:
     extra: dict[str, Any] = field(default_factory=dict)
     #: The TLS listener (``https://127.0.0.1:PORT``) and the CA that signed its certificate.
     tls_address: str = ""
-    ca: TestCA | None = None
+    ca: ThrowawayCA | None = None
     #: A TLS listener that requires a client certificate signed by ``ca``.
     mtls_address: str = ""
 
@@ -218,7 +218,7 @@ def openbao() -> Iterator[OpenBao]:
     home = Path(tempfile.mkdtemp(prefix="secretsync-bao-"))
     log = home / "server.log"
     address = f"http://127.0.0.1:{port}"
-    ca = TestCA.create()
+    ca = ThrowawayCA.create()
     tls_port = free_port()
     cert_pem, key_pem = ca.issue("openbao", server_ip="127.0.0.1")
     (home / "tls.crt").write_text(cert_pem)

@@ -194,3 +194,28 @@ def test_a_refused_password_login_is_authentication_failed_without_the_password(
 def test_cert_login_without_the_client_pair_says_which_fields_supply_it() -> None:
     with pytest.raises(AuthenticationFailed, match=r"auth\.cert\.clientCert"):
         authenticator({"auth": {"method": "cert"}}, {}).login(Recorder())
+
+
+def test_client_key_never_shows_in_reprs_errors_or_left_over_files(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from secretsync_providers.vault.sdk import ssl_context
+
+    from tests.harness.vault import ThrowawayCA
+
+    ca = ThrowawayCA.create()
+    cert, key = ca.issue("client")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    creds = {"tlsCert": SecretValue(cert), "tlsKey": SecretValue(key), "caBundle": SecretValue(ca.cert_pem)}
+    ep = endpoint({"address": "https://v:1"}, {}, creds)
+    assert ssl_context(ep) is not None
+    assert list(tmp_path.iterdir()) == []  # the key's temporary file is gone
+    body = key.splitlines()[1]
+    assert body not in repr(ep)
+    _, other_key = ca.issue("other")
+    mismatched = endpoint({"address": "https://v:1"}, {}, {"tlsCert": SecretValue(cert),
+                                                           "tlsKey": SecretValue(other_key)})
+    with pytest.raises(InvalidConfig, match="not a matching PEM certificate and private key") as info:
+        ssl_context(mismatched)
+    assert other_key.splitlines()[1] not in str(info.value)
