@@ -8,7 +8,10 @@ controller run serves every store here, each logging in its own way:
 * ESO's cert example: ``cert`` auth over TLS, the CA from a ConfigMap (``caProvider``), the
   client pair from a kubernetes.io/tls Secret, as a ClusterSecretStore;
 * ``userPass`` over mutual TLS (``tls.certSecretRef``/``keySecretRef``) with an inline
-  ``caBundle``; and a store with a wrong password, whose ExternalSecret reports the refusal.
+  ``caBundle``; and a store with a wrong password, whose ExternalSecret reports the refusal;
+* ESO's kubernetes and jwt examples with per-store ServiceAccount identities: OpenBao's
+  kubernetes method reviews the TokenRequest token at this apiserver, its jwt method checks
+  the apiserver's signature (mount paths made unique on the shared server).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pytest
 import yaml
 
 from secretsync.api.models import API_VERSION
-from secretsync.controller.kubeapi import CONFIGMAPS
+from secretsync.controller.kubeapi import CONFIGMAPS, SERVICE_ACCOUNTS
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.values import SecretValue
 from tests.harness.controller import (
@@ -145,4 +148,71 @@ def test_eso_vault_stores_sync_with_token_approle_cert_and_userpass(kube: KubeCl
     assert cond["reason"] == "AuthenticationFailed", cond
     assert "userpass login" in cond["message"] and "not-the-password" not in cond["message"]
     assert secret_data(api, ns, "es-4") is None
+    api.close()
+
+
+def _sa_token(api: Any, ns: str, name: str, audiences: list[str]) -> str:
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"audiences": audiences, "expirationSeconds": 600}}
+    return str(api.request("POST", SERVICE_ACCOUNTS.path(ns, name, "token"), body=body)["status"]["token"])
+
+
+def test_eso_kubernetes_and_jwt_examples_log_in_as_the_stores_service_account(kube: KubeCluster,
+                                                                              openbao: OpenBao) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    raw = openbao.raw()
+    run = uuid.uuid4().hex[:6]
+    policy = f"eso-read-{run}"
+    raw.sys.create_or_update_policy(policy, READ_POLICY)
+    key = f"eso-{run}/api"
+    openbao.kv2_write(key, encode(SecretValue('{"password":"pw-sa"}')))
+    install_crds(kube)
+    api = kube_api(kube)
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("eso-vault-sa", labels={"secretsync-test": label})
+    api.create(SERVICE_ACCOUNTS, {"apiVersion": "v1", "kind": "ServiceAccount",
+                                  "metadata": {"name": "my-sa", "namespace": ns}}, ns)
+
+    k8s_mount, jwt_mount = f"kubernetes-{run}", f"jwt-{run}"
+    raw.sys.enable_auth_method("kubernetes", path=k8s_mount)
+    raw.write(f"auth/{k8s_mount}/config", kubernetes_host=kube.server, kubernetes_ca_cert=kube.ca_file.read_text(),
+              token_reviewer_jwt=kube.token)
+    raw.write(f"auth/{k8s_mount}/role/demo", bound_service_account_names=["my-sa"],
+              bound_service_account_namespaces=[ns], token_policies=[policy])
+    signing = serialization.load_pem_private_key((kube.workdir / "sa.key").read_bytes(), password=None)
+    public = signing.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    raw.sys.enable_auth_method("jwt", path=jwt_mount)
+    raw.write(f"auth/{jwt_mount}/config", jwt_validation_pubkeys=[public],
+              bound_issuer="https://kubernetes.default.svc.cluster.local")
+    raw.write(f"auth/{jwt_mount}/role/vault-jwt-role", role_type="jwt", user_claim="sub", bound_audiences=["vault"],
+              bound_subject=f"system:serviceaccount:{ns}:my-sa", token_policies=[policy])
+    # The jwt example reads its JWT from a Secret first: a token of the same ServiceAccount.
+    create(api, secret("my-secret", ns, {"jwt-token": _sa_token(api, ns, "my-sa", ["vault"])}))
+
+    k8s_store = eso_store("vault-kubernetes-store.yaml", ns, openbao.address)
+    k8s_store["metadata"]["name"] = "kubernetes"
+    k8s_store["spec"]["provider"]["vault"]["auth"]["kubernetes"]["mountPath"] = k8s_mount
+    jwt_store = eso_store("vault-jwt-store.yaml", ns, openbao.address)
+    jwt_store["metadata"]["name"] = "jwt-secret"
+    jwt_store["spec"]["provider"]["vault"]["auth"]["jwt"]["path"] = jwt_mount
+    token_store = eso_store("vault-jwt-store.yaml", ns, openbao.address)
+    token_store["metadata"]["name"] = "jwt-token-request"
+    token_auth = token_store["spec"]["provider"]["vault"]["auth"]["jwt"]
+    token_auth["path"] = jwt_mount
+    del token_auth["secretRef"], token_auth["kubernetesServiceAccountToken"]["audiences"]  # ESO's default: vault
+    for store in (k8s_store, jwt_store, token_store):
+        create(api, store)
+    names = [store["metadata"]["name"] for store in (k8s_store, jwt_store, token_store)]
+    for store_name in names:
+        es = es_manifest(store_name, ns, store_name, refresh="1h")
+        es["spec"]["data"] = [{"secretKey": "password", "remoteRef": {"key": key, "property": "password"}}]
+        create(api, es)
+
+    settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+    with running_controller(kube, settings):
+        for store_name in names:
+            wait_for(lambda n=store_name: secret_data(api, ns, n) == {"password": "pw-sa"},  # type: ignore[misc]
+                     timeout=30, message=f"{store_name} synced")
     api.close()
