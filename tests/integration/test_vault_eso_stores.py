@@ -76,14 +76,20 @@ def secret(name: str, ns: str, data: dict[str, str], type_: str = "Opaque") -> d
             "stringData": data}
 
 
+def seed(openbao: OpenBao, value: str) -> tuple[str, str, str]:
+    """A policy that reads the KV mount, and one secret: (run id, policy, key)."""
+    run = uuid.uuid4().hex[:6]
+    policy = f"eso-read-{run}"
+    openbao.raw().sys.create_or_update_policy(policy, READ_POLICY)
+    key = f"eso-{run}/db"
+    openbao.kv2_write(key, encode(SecretValue(value)))
+    return run, policy, key
+
+
 def test_eso_vault_stores_sync_with_token_approle_cert_and_userpass(kube: KubeCluster, openbao: OpenBao) -> None:
     assert openbao.ca is not None
     raw = openbao.raw()
-    run = uuid.uuid4().hex[:6]
-    policy = f"eso-read-{run}"
-    raw.sys.create_or_update_policy(policy, READ_POLICY)
-    key = f"eso-{run}/db"
-    openbao.kv2_write(key, encode(SecretValue('{"password":"pw-1"}')))
+    run, policy, key = seed(openbao, '{"password":"pw-1"}')
 
     # OpenBao side of each ESO example: the AppRole with the example's own role id, cert and userpass.
     approle = eso_store("vault-approle-store.yaml", "x", openbao.address)["spec"]["provider"]["vault"]["auth"]
@@ -162,11 +168,7 @@ def test_eso_kubernetes_and_jwt_examples_log_in_as_the_stores_service_account(ku
     from cryptography.hazmat.primitives import serialization
 
     raw = openbao.raw()
-    run = uuid.uuid4().hex[:6]
-    policy = f"eso-read-{run}"
-    raw.sys.create_or_update_policy(policy, READ_POLICY)
-    key = f"eso-{run}/api"
-    openbao.kv2_write(key, encode(SecretValue('{"password":"pw-sa"}')))
+    run, policy, key = seed(openbao, '{"password":"pw-sa"}')
     install_crds(kube)
     api = kube_api(kube)
     label = uuid.uuid4().hex[:10]
