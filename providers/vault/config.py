@@ -42,6 +42,7 @@ from secretsync.core.contract import (
     CredentialSource,
     CredentialUse,
     StoreBlock,
+    ca_provider_source,
     generic_store_block,
     secret_source,
     token_source,
@@ -414,21 +415,12 @@ class _EsoBlock:
             self.problems.append(str(exc.args[0]))
 
     def _ca_provider(self, sel: Any) -> None:
-        where = "caProvider"
-        if not isinstance(sel, Mapping):
-            self.problems.append(f"{where}: must be an object {{type, name, key, namespace?}}")
-            return
-        self._unknown(sel, f"{where}.", {"type", "name", "key", "namespace"})
-        kind = {"Secret": "secret", "ConfigMap": "configmap"}.get(str(sel.get("type")))
-        if kind is None:
-            self.problems.append(f"{where}.type: must be Secret or ConfigMap (got {sel.get('type')!r})")
-            return
+        if isinstance(sel, Mapping):
+            self._unknown(sel, "caProvider.", {"type", "name", "key", "namespace"})
         try:
-            src = secret_source("caBundle", {k: v for k, v in sel.items() if k != "type"}, where)
+            self.sources.append(ca_provider_source("caBundle", sel, "caProvider"))
         except InvalidConfig as exc:
             self.problems.append(str(exc.args[0]))
-            return
-        self.sources.append(CredentialSource(src.credential, src.field, kind, src.name, src.namespace, src.key))
 
     def _tls(self, tls: Any) -> None:
         if not isinstance(tls, Mapping):
