@@ -1,4 +1,4 @@
-"""Vault/OpenBao authentication: token, kubernetes, approle and jwt, with token renewal.
+"""Vault/OpenBao authentication: token, kubernetes, approle, jwt, cert, userpass and ldap, with renewal.
 
 Why a session object: a controller keeps one client for days, longer than any token's TTL.
 :class:`TokenSession` learns the token's lease (from the login response, or one
@@ -38,7 +38,8 @@ from secretsync.core.values import SecretValue
 
 from .config import SERVICE_ACCOUNT_TOKEN, env
 from .errors import PROVIDER
-from .transport import Transport, quote_path
+from .names import quote_path
+from .sdk import Transport
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,14 @@ class _LoginAuth(Authenticator):
     @abc.abstractmethod
     def _body(self) -> dict[str, Any]: ...
 
+    def login_path(self) -> str:
+        return f"auth/{quote_path(self.mount_path)}/login"
+
     def login(self, transport: Transport) -> Login:
         body = self._body()
         try:
-            response = transport.request("POST", f"auth/{quote_path(self.mount_path)}/login",
-                                         operation="login", body=body, authenticated=False)
+            response = transport.request("POST", self.login_path(), operation="login", body=body,
+                                         authenticated=False)
         except InvalidConfig as exc:
             if "no such mount" in str(exc):
                 raise InvalidConfig(f"no {self.method} auth method is mounted at auth/{self.mount_path}",
@@ -181,7 +185,7 @@ class JwtAuth(_LoginAuth):
     method = "jwt"
     file_kind = "JWT"
 
-    def __init__(self, mount_path: str, role: str, jwt: SecretValue | None, jwt_path: str | None) -> None:
+    def __init__(self, mount_path: str, role: str | None, jwt: SecretValue | None, jwt_path: str | None) -> None:
         super().__init__(mount_path)
         self.role = role
         self._jwt = jwt
@@ -195,7 +199,45 @@ class JwtAuth(_LoginAuth):
         else:
             raise _auth_failed(f"{self.method} auth needs a JWT: credentials 'jwt' (serviceAccountRef or "
                                f"secretRef.jwt) or ${JWT_PATH_ENV}")
-        return {"role": self.role, "jwt": jwt.reveal_text()}
+        return {**({"role": self.role} if self.role else {}), "jwt": jwt.reveal_text()}
+
+
+class CertAuth(_LoginAuth):
+    """TLS certificate auth: the client certificate is presented in the handshake (set up by
+    :func:`.sdk.ssl_context` from credentials ``clientCert``/``clientKey``); the login names
+    the cert role when the store gives one, else Vault matches any role trusting the cert."""
+
+    method = "cert"
+
+    def __init__(self, mount_path: str, role: str | None, has_cert: bool) -> None:
+        super().__init__(mount_path)
+        self.role = role
+        self._has_cert = has_cert
+
+    def _body(self) -> dict[str, Any]:
+        if not self._has_cert:
+            raise _auth_failed("cert auth needs a client certificate and key: credentials 'clientCert' and "
+                               "'clientKey' (auth.cert.clientCert and auth.cert.secretRef)")
+        return {"name": self.role} if self.role else {}
+
+
+class PasswordAuth(_LoginAuth):
+    """userpass and ldap: ``auth/<mountPath>/login/<username>`` with the password in the body."""
+
+    def __init__(self, method: str, mount_path: str, username: str, password: SecretValue | None) -> None:
+        super().__init__(mount_path)
+        self.method = method
+        self.username = username
+        self._password = password
+
+    def login_path(self) -> str:
+        return f"{super().login_path()}/{quote_path(self.username)}"
+
+    def _body(self) -> dict[str, Any]:
+        if self._password is None:
+            raise _auth_failed(f"{self.method} auth needs a password: credentials 'password' "
+                               f"(auth.{'userPass' if self.method == 'userpass' else 'ldap'}.secretRef)")
+        return {"password": self._password.reveal_text()}
 
 
 class KubernetesAuth(JwtAuth):
@@ -226,7 +268,12 @@ def authenticator(config: Mapping[str, Any], credentials: Mapping[str, SecretVal
         return KubernetesAuth(mount_path, auth["role"], credentials.get("jwt"),
                               environ.get(SA_TOKEN_PATH_ENV) or SERVICE_ACCOUNT_TOKEN)
     if method == "jwt":
-        return JwtAuth(mount_path, auth["role"], credentials.get("jwt"), environ.get(JWT_PATH_ENV))
+        return JwtAuth(mount_path, auth.get("role"), credentials.get("jwt"), environ.get(JWT_PATH_ENV))
+    if method == "cert":
+        return CertAuth(mount_path, auth.get("role"),
+                        credentials.get("clientCert") is not None and credentials.get("clientKey") is not None)
+    if method in ("userpass", "ldap"):
+        return PasswordAuth(method, mount_path, auth["username"], credentials.get("password"))
     raise InvalidConfig(f"unknown auth method {method!r}", provider=PROVIDER, operation="config")
 
 

@@ -57,7 +57,8 @@ from secretsync.core.values import SecretValue
 
 from .auth import TokenSession, error_detail
 from .errors import PROVIDER
-from .transport import Transport, quote_path
+from .names import quote_path
+from .sdk import Transport
 
 T = TypeVar("T")
 

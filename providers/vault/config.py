@@ -10,38 +10,62 @@ URL form (documented in docs/providers.md)::
 * the URL path is the mount (it may contain slashes, e.g. ``team-a/kv``); ``prefix`` is a
   folder inside the mount that every name is relative to.
 
-Config mapping (camelCase, like a SecretStore spec): ``address``, ``mount``, ``prefix``,
-``kvVersion`` (1 or 2; detected when absent), ``namespace``, ``caCert``, ``tlsSkipVerify``,
-``auth`` (``method`` token|kubernetes|approle|jwt, ``mountPath``, ``role``, ``roleId``).
-Secret material (token, secret id, JWT) never sits in the config: it comes from
-``credentials``, else the process's environment or files. Which files is the process's
-configuration too (``SECRETSYNC_VAULT_SA_TOKEN_PATH``, ``SECRETSYNC_VAULT_JWT_PATH``, see
-:mod:`.auth`), never a store field.
+Canonical config mapping (camelCase, like a SecretStore spec): ``address``, ``mount``,
+``prefix``, ``kvVersion`` (1 or 2; detected when absent), ``namespace``, ``caCert`` (a file:
+controller configuration), ``caBundle`` (base64 PEM data), ``tlsSkipVerify``,
+``forwardInconsistent``, ``readYourWrites``, ``auth`` (``method``
+token|kubernetes|approle|jwt|cert|userpass|ldap, ``mountPath``, ``role``, ``roleId``,
+``username``, ``namespace``). Secret material (token, secret id, JWT, password, client key)
+never sits in the config: it comes from ``credentials`` (:data:`CREDENTIALS`), else the
+process's environment or files. Which files is the process's configuration too
+(``SECRETSYNC_VAULT_SA_TOKEN_PATH``, ``SECRETSYNC_VAULT_JWT_PATH``, see :mod:`.auth`), never a
+store field.
+
+A SecretStore block is read in two dialects (:func:`store_block`): secretsync's own (the
+config keys above plus ``secretRef.<credential>`` / ``serviceAccountRef``) and External
+Secrets Operator's ``vault`` block as ESO documents it (``server``, ``path``, ``version``,
+``auth.tokenSecretRef``, ``auth.kubernetes``...), translated here into the same canonical
+config and :class:`~secretsync.core.contract.CredentialSource` records.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from secretsync.core.contract import CredentialUse
+from secretsync.core.contract import (
+    CredentialSource,
+    CredentialUse,
+    StoreBlock,
+    ca_provider_source,
+    generic_store_block,
+    secret_source,
+    token_source,
+)
 from secretsync.core.errors import InvalidConfig
+from secretsync.core.values import SecretValue
 
 from .errors import PROVIDER
-from .transport import Endpoint
+from .sdk import ClientCert, Endpoint
 
 SCHEMES = ("vault", "openbao", "bao")
-AUTH_METHODS = ("token", "kubernetes", "approle", "jwt")
+AUTH_METHODS = ("token", "kubernetes", "approle", "jwt", "cert", "userpass", "ldap")
+#: Credential names a store may supply (``secretRef.<name>`` in secretsync's dialect).
+CREDENTIALS = ("token", "roleId", "secretId", "jwt", "password", "clientCert", "clientKey", "tlsCert", "tlsKey",
+               "caBundle")
 DEFAULT_MOUNT = "secret"
 #: Where a pod's projected service-account token lives.
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 _URL_QUERY_KEYS = {"tls", "prefix", "kvVersion", "namespace", "auth", "role", "authMount"}
-_CONFIG_KEYS = {"address", "mount", "prefix", "kvVersion", "namespace", "caCert", "tlsSkipVerify", "auth"}
-_AUTH_KEYS = {"method", "mountPath", "role", "roleId"}
+_CONFIG_KEYS = {"address", "mount", "prefix", "kvVersion", "namespace", "caCert", "caBundle", "tlsSkipVerify",
+                "forwardInconsistent", "readYourWrites", "auth"}
+_AUTH_KEYS = {"method", "mountPath", "role", "roleId", "username", "namespace"}
 _FALSE = {"0", "false", "no", "off"}
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -148,15 +172,18 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if config.get("prefix") is not None:
         _check_path(config["prefix"], "prefix", allow_empty=True)
     kv_version(config)
-    for field in ("namespace", "caCert"):
+    for field in ("namespace", "caCert", "caBundle"):
         if config.get(field) is not None and not isinstance(config[field], str):
             raise _invalid(f"vault store config field {field!r} must be a string")
         if isinstance(config.get(field), str) and _has_control(config[field]):
             raise _invalid(f"vault store config field {field!r} contains a control character")
     if config.get("namespace"):
         _check_path(config["namespace"], "namespace", allow_empty=True)
-    if config.get("tlsSkipVerify") is not None and not isinstance(config["tlsSkipVerify"], bool):
-        raise _invalid("vault store config field 'tlsSkipVerify' must be true or false")
+    for field in ("tlsSkipVerify", "forwardInconsistent", "readYourWrites"):
+        if config.get(field) is not None and not isinstance(config[field], bool):
+            raise _invalid(f"vault store config field {field!r} must be true or false")
+    if config.get("caBundle"):
+        ca_pem(config["caBundle"])
     auth = config.get("auth")
     if auth is None:
         return
@@ -171,10 +198,29 @@ def validate_config(config: Mapping[str, Any]) -> None:
     for field in _AUTH_KEYS - {"method"}:
         if auth.get(field) is not None and not isinstance(auth[field], str):
             raise _invalid(f"vault store config field 'auth.{field}' must be a string")
-    if method in ("kubernetes", "jwt") and not auth.get("role"):
+    if method == "kubernetes" and not auth.get("role"):
         raise _invalid(f"vault store config field 'auth.role' is required for {method} auth")
+    if method in ("userpass", "ldap") and not auth.get("username"):
+        raise _invalid(f"vault store config field 'auth.username' is required for {method} auth")
     if auth.get("mountPath") is not None:
         _check_path(auth["mountPath"], "auth.mountPath", allow_empty=False)
+    if auth.get("username") is not None:
+        _check_path(auth["username"], "auth.username", allow_empty=False)
+    if auth.get("namespace"):
+        _check_path(auth["namespace"], "auth.namespace", allow_empty=True)
+
+
+def ca_pem(raw: Any) -> str:
+    """``caBundle``: base64 of PEM certificates (ESO's form), or the PEM text itself."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text.startswith("-----BEGIN"):
+        try:
+            text = base64.b64decode(text, validate=True).decode("ascii").strip()
+        except (binascii.Error, ValueError):
+            text = ""
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise _invalid("vault store config field 'caBundle' must be base64 of PEM certificates (or the PEM text)")
+    return text
 
 
 def credential_use(config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
@@ -194,6 +240,7 @@ def credential_use(config: Mapping[str, Any], credentials: frozenset[str]) -> Cr
     elif method in ("kubernetes", "jwt") and "jwt" not in credentials:
         ambient = (f"auth.method {method} without serviceAccountRef or secretRef.jwt: the controller's own "
                    "ServiceAccount token")
+    # cert, userpass and ldap have no fallback: without their credentials the login fails.
     return CredentialUse(
         ambient=ambient,
         local_files=("caCert",) if config.get("caCert") else (),
@@ -207,8 +254,15 @@ def env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     return environ.get(f"VAULT_{name}") or environ.get(f"BAO_{name}") or None
 
 
-def endpoint(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Endpoint:
-    """Where to connect: config first, then VAULT_*/BAO_* like the CLIs."""
+def endpoint(config: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+             credentials: Mapping[str, SecretValue] | None = None) -> Endpoint:
+    """Where and how to connect: config and credentials first, then VAULT_*/BAO_* like the CLIs.
+
+    TLS material from credentials: ``caBundle`` (ESO's ``caProvider``), trusted with the
+    config's ``caBundle``; the client certificate of ``cert`` auth (``clientCert``/``clientKey``),
+    else of mutual TLS (``tlsCert``/``tlsKey``).
+    """
+    credentials = credentials or {}
     address = config.get("address") or env("ADDR", environ)
     if not address:
         raise _invalid("no Vault address: put HOST:PORT in the store URL (vault://HOST:PORT/MOUNT), "
@@ -227,4 +281,259 @@ def endpoint(config: Mapping[str, Any], environ: Mapping[str, str] | None = None
         if not Path(ca_cert).is_file():
             raise _invalid(f"CA certificate file {ca_cert!r} (caCert / VAULT_CACERT) does not exist")
         verify = ca_cert
-    return Endpoint(address=address.rstrip("/"), namespace=namespace or None, verify=verify)
+    cas = [ca_pem(config["caBundle"])] if config.get("caBundle") else []
+    if credentials.get("caBundle") is not None:
+        cas.append(credentials["caBundle"].reveal_text())
+    client_cert = None
+    for cert, key in (("clientCert", "clientKey"), ("tlsCert", "tlsKey")):
+        if credentials.get(cert) is not None and credentials.get(key) is not None:
+            client_cert = ClientCert(credentials[cert], credentials[key])
+            break
+    auth: Mapping[str, Any] = config.get("auth") or {}
+    headers = (("X-Vault-Inconsistent", "forward-active-node"),) if config.get("forwardInconsistent") else ()
+    return Endpoint(address=address.rstrip("/"), namespace=namespace or None, verify=verify,
+                    ca_pem="\n".join(cas) or None, client_cert=client_cert,
+                    auth_namespace=auth.get("namespace") or None, headers=headers)
+
+
+# -- SecretStore blocks: secretsync's dialect and ESO's ------------------------------------------
+
+#: Top-level fields only ESO's ``vault`` block has: their presence selects that dialect.
+ESO_FIELDS = {"server", "path", "version", "caBundle", "caProvider", "tls", "readYourWrites",
+              "forwardInconsistent", "namespace", "auth"}
+_ESO_ONLY = {"server", "path", "version", "caProvider", "tls"}
+#: ESO's auth methods in the order ESO tries them (the first one set is used).
+_ESO_AUTH_METHODS = ("tokenSecretRef", "appRole", "kubernetes", "ldap", "userPass", "jwt", "cert")
+#: ESO auth methods secretsync does not implement, and why (for the error).
+_ESO_UNSUPPORTED = {
+    "iam": "AWS IAM auth is not supported (use kubernetes, jwt or appRole)",
+    "gcp": "GCP auth is not supported (use kubernetes, jwt or appRole)",
+}
+#: ESO's TokenRequest audience for ``auth.jwt.kubernetesServiceAccountToken`` when none is given.
+ESO_JWT_AUDIENCES = ("vault",)
+
+
+def is_eso_block(block: Mapping[str, Any]) -> bool:
+    """ESO's dialect: it names the server ``server`` (ours: ``address``) or the auth method by key."""
+    auth = block.get("auth")
+    return bool(_ESO_ONLY & set(block)) or (
+        isinstance(auth, Mapping) and "method" not in auth and bool(set(auth) - {"namespace"}))
+
+
+def store_block(block: Mapping[str, Any]) -> StoreBlock:
+    """A SecretStore ``vault`` block as written -> canonical config and its credentials."""
+    if not is_eso_block(block):
+        return generic_store_block(block)
+    return _EsoBlock(block).read()
+
+
+class _EsoBlock:
+    """ESO's ``vault`` block (external-secrets.io VaultProvider), field by field.
+
+    Every problem is collected as ``path: why`` (one per line of the InvalidConfig), so a user
+    fixes a block in one pass.
+    """
+
+    def __init__(self, block: Mapping[str, Any]) -> None:
+        self.block = block
+        self.problems: list[str] = []
+        self.config: dict[str, Any] = {}
+        self.sources: list[CredentialSource] = []
+
+    def read(self) -> StoreBlock:
+        b = self.block
+        self._unknown(b, "", ESO_FIELDS)
+        server = b.get("server")
+        if not _is_url(server):
+            self.problems.append("server: required, a URL like https://vault.example:8200")
+        else:
+            self.config["address"] = server
+        path = b.get("path")
+        if not isinstance(path, str) or not path.strip("/"):
+            self.problems.append("path: required by secretsync: the KV mount (ESO's form without it, where "
+                                 "each remoteRef key starts with the mount, is not supported)")
+        else:
+            self.config["mount"] = path.strip("/")
+        version = b.get("version", "v2")
+        if version not in ("v1", "v2"):
+            self.problems.append(f"version: must be v1 or v2 (got {version!r})")
+        else:
+            self.config["kvVersion"] = int(version[1])
+        self._string(b, "namespace", "namespace", "namespace")
+        if b.get("caBundle") is not None:
+            try:
+                ca_pem(b["caBundle"])
+                self.config["caBundle"] = b["caBundle"]
+            except InvalidConfig:
+                self.problems.append("caBundle: must be base64 of PEM certificates")
+        if b.get("caProvider") is not None:
+            self._ca_provider(b["caProvider"])
+        if b.get("tls") is not None:
+            self._tls(b["tls"])
+        for flag in ("readYourWrites", "forwardInconsistent"):
+            if b.get(flag) is not None:
+                if isinstance(b[flag], bool):
+                    self.config[flag] = b[flag]
+                else:
+                    self.problems.append(f"{flag}: must be true or false")
+        self._auth(b.get("auth"))
+        if not self.problems:
+            try:
+                validate_config(self.config)
+            except InvalidConfig as exc:
+                self.problems.append(str(exc.args[0]) if exc.args else str(exc))
+        if self.problems:
+            raise InvalidConfig("\n".join(self.problems))
+        return StoreBlock(self.config, tuple(self.sources))
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _unknown(self, sel: Mapping[str, Any], where: str, known: set[str]) -> None:
+        for k in sorted(set(sel) - known, key=str):
+            self.problems.append(f"{where}{k}: unknown or unsupported field (known: {', '.join(sorted(known))})")
+
+    def _string(self, sel: Mapping[str, Any], field: str, where: str, target: str,
+                into: dict[str, Any] | None = None, default: str | None = None, required: bool = False) -> None:
+        value = sel.get(field, default)
+        if value is None:
+            if required:
+                self.problems.append(f"{where}: required")
+            return
+        if not isinstance(value, str) or (required and not value):
+            self.problems.append(f"{where}: must be a{' non-empty' if required else ''} string")
+            return
+        (self.config if into is None else into)[target] = value
+
+    def _secret(self, credential: str, sel: Any, where: str) -> None:
+        if sel is None:
+            self.problems.append(f"{where}: required")
+            return
+        if isinstance(sel, Mapping):
+            self._unknown(sel, f"{where}.", {"name", "key", "namespace"})
+        try:
+            self.sources.append(secret_source(credential, sel, where))
+        except InvalidConfig as exc:
+            self.problems.append(str(exc.args[0]))
+
+    def _ca_provider(self, sel: Any) -> None:
+        if isinstance(sel, Mapping):
+            self._unknown(sel, "caProvider.", {"type", "name", "key", "namespace"})
+        try:
+            self.sources.append(ca_provider_source("caBundle", sel, "caProvider"))
+        except InvalidConfig as exc:
+            self.problems.append(str(exc.args[0]))
+
+    def _tls(self, tls: Any) -> None:
+        if not isinstance(tls, Mapping):
+            self.problems.append("tls: must be an object {certSecretRef, keySecretRef}")
+            return
+        self._unknown(tls, "tls.", {"certSecretRef", "keySecretRef"})
+        self._secret("tlsCert", tls.get("certSecretRef"), "tls.certSecretRef")
+        self._secret("tlsKey", tls.get("keySecretRef"), "tls.keySecretRef")
+
+    def _auth(self, auth: Any) -> None:
+        if auth is None:
+            return  # a static token from the controller's environment: the trust gate decides
+        if not isinstance(auth, Mapping):
+            self.problems.append("auth: must be an object with one auth method")
+            return
+        self._unknown(auth, "auth.", {*_ESO_AUTH_METHODS, *_ESO_UNSUPPORTED, "namespace"})
+        # ESO tries the methods in this order and logs in with the first one set; so do we.
+        methods = [m for m in _ESO_AUTH_METHODS if auth.get(m) is not None]
+        if not methods:
+            for name, why in _ESO_UNSUPPORTED.items():
+                if auth.get(name) is not None:
+                    self.problems.append(f"auth.{name}: {why}")
+        ours: dict[str, Any] = {}
+        self._string(auth, "namespace", "auth.namespace", "namespace", ours)
+        if not methods:
+            if ours:
+                self.config["auth"] = {"method": "token", **ours}
+            return
+        method = methods[0]
+        sel = auth[method]
+        where = f"auth.{method}"
+        if method == "tokenSecretRef":
+            ours["method"] = "token"
+            self._secret("token", sel, where)
+            self.config["auth"] = ours
+            return
+        if not isinstance(sel, Mapping):
+            self.problems.append(f"{where}: must be an object")
+            return
+        getattr(self, f"_auth_{method.lower()}")(sel, where, ours)
+        self.config["auth"] = ours
+
+    def _auth_approle(self, sel: Mapping[str, Any], where: str, ours: dict[str, Any]) -> None:
+        self._unknown(sel, f"{where}.", {"path", "roleId", "roleRef", "secretRef"})
+        ours["method"] = "approle"
+        self._string(sel, "path", f"{where}.path", "mountPath", ours, default="approle")
+        if sel.get("roleRef") is not None:
+            self._secret("roleId", sel["roleRef"], f"{where}.roleRef")
+        elif sel.get("roleId") is not None:
+            self._string(sel, "roleId", f"{where}.roleId", "roleId", ours, required=True)
+        else:
+            self.problems.append(f"{where}.roleId: roleId or roleRef is required")
+        self._secret("secretId", sel.get("secretRef"), f"{where}.secretRef")
+
+    def _auth_kubernetes(self, sel: Mapping[str, Any], where: str, ours: dict[str, Any]) -> None:
+        self._unknown(sel, f"{where}.", {"mountPath", "role", "serviceAccountRef", "secretRef"})
+        ours["method"] = "kubernetes"
+        self._string(sel, "mountPath", f"{where}.mountPath", "mountPath", ours, default="kubernetes")
+        self._string(sel, "role", f"{where}.role", "role", ours, required=True)
+        # ESO's order: a ServiceAccount token first, else the JWT in a Secret, else the controller's own.
+        if sel.get("serviceAccountRef") is not None:
+            self._token(sel["serviceAccountRef"], f"{where}.serviceAccountRef", ())
+        elif sel.get("secretRef") is not None:
+            self._secret("jwt", sel["secretRef"], f"{where}.secretRef")
+
+    def _auth_jwt(self, sel: Mapping[str, Any], where: str, ours: dict[str, Any]) -> None:
+        self._unknown(sel, f"{where}.", {"path", "role", "secretRef", "kubernetesServiceAccountToken"})
+        ours["method"] = "jwt"
+        self._string(sel, "path", f"{where}.path", "mountPath", ours, default="jwt")
+        self._string(sel, "role", f"{where}.role", "role", ours)
+        ksat = sel.get("kubernetesServiceAccountToken")
+        # ESO's order: the JWT in a Secret first, else a TokenRequest.
+        if sel.get("secretRef") is not None:
+            self._secret("jwt", sel["secretRef"], f"{where}.secretRef")
+            if ksat is not None and not isinstance(ksat, Mapping):
+                self.problems.append(f"{where}.kubernetesServiceAccountToken: must be an object")
+        elif isinstance(ksat, Mapping):
+            w = f"{where}.kubernetesServiceAccountToken"
+            self._unknown(ksat, f"{w}.", {"serviceAccountRef", "audiences", "expirationSeconds"})
+            exp = ksat.get("expirationSeconds")
+            if exp is not None and (isinstance(exp, bool) or not isinstance(exp, int) or exp < 600):
+                self.problems.append(f"{w}.expirationSeconds: must be an integer of at least 600")
+            sa = ksat.get("serviceAccountRef")
+            if isinstance(sa, Mapping) and ksat.get("audiences") is not None:
+                sa = {**sa, "audiences": ksat["audiences"]}
+            self._token(sa, f"{w}.serviceAccountRef", ESO_JWT_AUDIENCES)
+        else:
+            self.problems.append(f"{where}: secretRef or kubernetesServiceAccountToken is required")
+
+    def _auth_cert(self, sel: Mapping[str, Any], where: str, ours: dict[str, Any]) -> None:
+        self._unknown(sel, f"{where}.", {"clientCert", "secretRef"})
+        ours["method"] = "cert"
+        self._secret("clientCert", sel.get("clientCert"), f"{where}.clientCert")
+        self._secret("clientKey", sel.get("secretRef"), f"{where}.secretRef")
+
+    def _password_login(self, method: str, default_path: str, sel: Mapping[str, Any], where: str,
+                        ours: dict[str, Any]) -> None:
+        self._unknown(sel, f"{where}.", {"path", "username", "secretRef"})
+        ours["method"] = method
+        self._string(sel, "path", f"{where}.path", "mountPath", ours, default=default_path)
+        self._string(sel, "username", f"{where}.username", "username", ours, required=True)
+        self._secret("password", sel.get("secretRef"), f"{where}.secretRef")
+
+    def _auth_userpass(self, sel: Mapping[str, Any], where: str, ours: dict[str, Any]) -> None:
+        self._password_login("userpass", "userpass", sel, where, ours)
+
+    def _auth_ldap(self, sel: Mapping[str, Any], where: str, ours: dict[str, Any]) -> None:
+        self._password_login("ldap", "ldap", sel, where, ours)
+
+    def _token(self, sel: Any, where: str, default_audiences: tuple[str, ...]) -> None:
+        if isinstance(sel, Mapping):
+            self._unknown(sel, f"{where}.", {"name", "namespace", "audiences"})
+        try:
+            self.sources.append(token_source("jwt", sel, where, default_audiences))
+        except InvalidConfig as exc:
+            self.problems.append(str(exc.args[0]))

@@ -113,8 +113,16 @@ def map_error(exc: BaseException, *, operation: str, key: str | None = None) -> 
             return where(Unavailable, f"precondition failed{_suffix(detail)}")
         return where(InvalidConfig, f"{type(exc).__name__}{_suffix(detail)}")
     if isinstance(exc, requests.exceptions.SSLError):
+        text = str(exc).upper()
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            return where(InvalidConfig, "TLS handshake failed: the server's certificate is not trusted; give its "
+                         "CA (caBundle, caProvider, caCert / VAULT_CACERT)")
+        if "CERTIFICATE_REQUIRED" in text or "CERTIFICATE REQUIRED" in text:
+            return where(InvalidConfig, "TLS handshake failed: the server requires a client certificate "
+                         "(tls.certSecretRef/keySecretRef, or auth.cert)")
         return where(InvalidConfig, "TLS handshake failed: check the address scheme (?tls=false or http:// "
-                     "for a plain-HTTP server) and caCert / VAULT_CACERT")
+                     "for a plain-HTTP server), the CA (caBundle, caProvider, caCert / VAULT_CACERT) and the "
+                     "client certificate (tls, auth.cert)")
     if isinstance(exc, requests.exceptions.Timeout) or _reason_is(exc, "ReadTimeoutError"):
         return where(Unavailable, "timed out waiting for the server's answer")
     if _reason_is(exc, "ProtocolError", "RemoteDisconnected", "IncompleteRead"):
@@ -127,6 +135,15 @@ def map_error(exc: BaseException, *, operation: str, key: str | None = None) -> 
     if isinstance(exc, requests.exceptions.RequestException):
         return where(Unavailable, f"request failed ({type(exc).__name__})")
     return where(Unavailable, f"unexpected {type(exc).__name__}")
+
+
+def mapper(exc: BaseException, operation: str, key: str | None) -> tuple[ProviderError, BaseException | None]:
+    """:func:`map_error` in the shape :func:`~secretsync_providers.calls.provider_call` takes.
+
+    The cause is the exception itself: requests' and hvac's texts name the URL (a path, which
+    is a name) and Vault's error strings, never a request body, so they hold no value.
+    """
+    return map_error(exc, operation=operation, key=key), exc
 
 
 def _suffix(detail: str, redundant: str = "") -> str:

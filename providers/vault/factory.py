@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from secretsync.core.contract import CredentialUse, NameRules, StoreBlock, generic_store_block
+from secretsync.core.contract import CredentialUse, StoreBlock
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
 from . import config as cfg
 from .auth import TokenSession, authenticator
 from .client import CAPABILITIES_V2, VaultClient
-from .transport import HvacTransport
+from .names import NAME_RULES
+from .sdk import HvacTransport
 
 
 class VaultFactory:
@@ -22,18 +23,20 @@ class VaultFactory:
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ()
     #: Names this provider stores verbatim (what the migrator may choose).
-    name_rules = NameRules(r"A-Za-z0-9/_.@+=-", 512, True)
+    name_rules = NAME_RULES
     #: The block's description in the SecretStore CRD.
     block_doc = (
-        'HashiCorp Vault / OpenBao KV: {address, mount, prefix?, kvVersion?, namespace?, caCert?, '
-        'auth?: {method: token|kubernetes|approle|jwt, mountPath?, role?, roleId?}, secretRef?: '
-        '{token | roleId, secretId | jwt}, serviceAccountRef?}.'
+        'HashiCorp Vault / OpenBao KV, in ESO\'s dialect {server, path, version?, namespace?, caBundle?, '
+        'caProvider?, tls?, auth: {tokenSecretRef | appRole | kubernetes | jwt | cert | userPass | ldap, '
+        'namespace?}} or secretsync\'s {address, mount, prefix?, kvVersion?, namespace?, caBundle?, '
+        'auth?: {method: token|kubernetes|approle|jwt|cert|userpass|ldap, mountPath?, role?, roleId?, '
+        'username?, namespace?}, secretRef?: {credential: {name, key}}, serviceAccountRef?}.'
     )
     capabilities = CAPABILITIES_V2
 
     def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
         """The block as written -> canonical config and the credentials it names."""
-        return generic_store_block(block)
+        return cfg.store_block(block)
 
     def config_from_url(self, url: str) -> dict[str, Any]:
         return cfg.config_from_url(url)
@@ -57,7 +60,7 @@ class VaultFactory:
         """
         self.validate_config(config)
         settings = settings or ClientSettings()
-        transport = HvacTransport(cfg.endpoint(config), settings)
+        transport = HvacTransport(cfg.endpoint(config, credentials=credentials or {}), settings)
         session = TokenSession(authenticator(config, credentials or {}), transport)
         return VaultClient(
             transport,

@@ -1107,7 +1107,7 @@ def _check_store_refs(kind: str, namespace: str | None, spec: SecretStoreSpec, p
     base = f"spec.provider.{spec.provider.key}"
     for src in spec.provider.credentials:
         if src.namespace not in (None, namespace):
-            what = "Secrets" if src.kind == "secret" else "ServiceAccounts"
+            what = {"secret": "Secrets", "configmap": "ConfigMaps"}.get(src.kind, "ServiceAccounts")
             problems.add(f"{base}.{src.field}.namespace",
                          f"a SecretStore may only reference {what} in its own namespace {namespace!r}")
     if spec.conditions:

@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from secretsync.api.models import SecretStore
 from secretsync.core.calls import CallRecorder
@@ -45,7 +46,7 @@ from secretsync.core.settings import ClientSettings, RateLimitSettings
 from secretsync.core.values import SecretValue
 
 from .hashing import data_hash
-from .kubeapi import CONFIGMAPS, SECRETS, SERVICE_ACCOUNTS, KubeApi, KubeError
+from .kubeapi import CONFIGMAPS, SECRETS, SERVICE_ACCOUNTS, KubeApi, KubeError, Resource
 from .providercache import StoreCache, Usage
 from .settings import CircuitSettings, ControllerSettings
 from .workqueue import jittered
@@ -360,39 +361,36 @@ class StoreManager:
                 out[src.credential] = self._secret_key(where, src.name, ns, src.key)
         return out
 
-    def _secret_key(self, where: str, name: str, ns: str, key: str) -> SecretValue:
+    def _read_object(self, where: str, res: Resource, name: str, ns: str) -> dict[str, Any]:
+        """One object a store's credentials come from: absent is the store's error, anything else an outage."""
         try:
-            secret = self.api.get(SECRETS, name, ns)
+            obj: dict[str, Any] = self.api.get(res, name, ns)
         except KubeError as exc:
             if exc.not_found:
-                raise InvalidConfig(f"{where}: Secret {ns}/{name} not found") from None
-            raise Unavailable(f"{where}: cannot read Secret {ns}/{name}: {exc.status} {exc.reason}") from None
-        raw = (secret.get("data") or {}).get(key)
+                raise InvalidConfig(f"{where}: {res.kind} {ns}/{name} not found") from None
+            raise Unavailable(f"{where}: cannot read {res.kind} {ns}/{name}: {exc.status} {exc.reason}") from None
+        return obj
+
+    def _secret_key(self, where: str, name: str, ns: str, key: str) -> SecretValue:
+        raw = (self._read_object(where, SECRETS, name, ns).get("data") or {}).get(key)
         if raw is None:
             raise InvalidConfig(f"{where}: Secret {ns}/{name} has no key {key!r}")
         return SecretValue(base64.b64decode(raw))
 
     def _configmap_key(self, where: str, name: str, ns: str, key: str) -> SecretValue:
-        """A ConfigMap key (a CA bundle named by ESO's ``caProvider``): public, but passed like a credential."""
-        try:
-            cm = self.api.get(CONFIGMAPS, name, ns)
-        except KubeError as exc:
-            if exc.not_found:
-                raise InvalidConfig(f"{where}: ConfigMap {ns}/{name} not found") from None
-            raise Unavailable(f"{where}: cannot read ConfigMap {ns}/{name}: {exc.status} {exc.reason}") from None
-        value = (cm.get("data") or {}).get(key)
-        if value is None:
+        """A ConfigMap key (a CA bundle is public data, often kept in a ConfigMap: Vault's caProvider)."""
+        cm = self._read_object(where, CONFIGMAPS, name, ns)
+        text = (cm.get("data") or {}).get(key)
+        if text is not None:
+            return SecretValue(str(text))
+        raw = (cm.get("binaryData") or {}).get(key)
+        if raw is None:
             raise InvalidConfig(f"{where}: ConfigMap {ns}/{name} has no key {key!r}")
-        return SecretValue(str(value))
+        return SecretValue(base64.b64decode(raw))
 
     def _service_account_annotation(self, where: str, name: str, ns: str, annotation: str) -> SecretValue:
         """An annotation of a ServiceAccount (Azure workload identity keeps client and tenant ids there)."""
-        try:
-            sa = self.api.get(SERVICE_ACCOUNTS, name, ns)
-        except KubeError as exc:
-            if exc.not_found:
-                raise InvalidConfig(f"{where}: ServiceAccount {ns}/{name} not found") from None
-            raise Unavailable(f"{where}: cannot read ServiceAccount {ns}/{name}: {exc.status} {exc.reason}") from None
+        sa = self._read_object(where, SERVICE_ACCOUNTS, name, ns)
         value = ((sa.get("metadata") or {}).get("annotations") or {}).get(annotation)
         if not value:
             raise InvalidConfig(f"{where}: ServiceAccount {ns}/{name} has no annotation {annotation!r}")

@@ -5,6 +5,11 @@ One server per test session, started only when a test asks for ``openbao`` (or
 KV v2 at ``secret/`` (dev default), plus a KV v1 mount at ``kv1/`` and AppRole auth at
 ``approle/``. HOME points at a temporary directory so dev mode's ``~/.vault-token`` never
 touches the real one. Out-of-band writes go through a raw hvac client, never our adapter.
+
+The same server also listens on TLS (``tls_address``, a second listener from a config file
+merged with dev mode), with a server certificate from a throwaway CA made here with
+``cryptography`` (:class:`ThrowawayCA`, P-256: milliseconds), for the ``cert`` auth method and
+for CA bundles and mutual TLS.
 """
 
 from __future__ import annotations
@@ -55,6 +60,70 @@ def _quote(path: str) -> str:
 
 
 @dataclass
+class ThrowawayCA:
+    """A throwaway CA that issues server and client certificates (PEM text)."""
+
+    cert_pem: str
+    key: Any
+
+    @classmethod
+    def create(cls, name: str = "secretsync test CA") -> ThrowawayCA:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
+        cert = (_builder(subject, subject, key.public_key())
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, _sha256()))
+        return cls(_pem(cert), key)
+
+    def issue(self, common_name: str, *, server_ip: str | None = None) -> tuple[str, str]:
+        """(certificate PEM, private key PEM) for a server at ``server_ip`` or a client."""
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        issuer = x509.load_pem_x509_certificate(self.cert_pem.encode()).subject
+        builder = _builder(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)]), issuer,
+                           key.public_key())
+        if server_ip:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(server_ip))]), critical=False)
+        usage = x509.ExtendedKeyUsageOID.SERVER_AUTH if server_ip else x509.ExtendedKeyUsageOID.CLIENT_AUTH
+        cert = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False).sign(self.key, _sha256())
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+        return _pem(cert), key_pem
+
+
+def _builder(subject: Any, issuer: Any, public_key: Any) -> Any:
+    import datetime
+
+    from cryptography import x509
+
+    now = datetime.datetime.now(datetime.UTC)
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1)))
+
+
+def _sha256() -> Any:
+    from cryptography.hazmat.primitives import hashes
+
+    return hashes.SHA256()
+
+
+def _pem(cert: Any) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return str(cert.public_bytes(serialization.Encoding.PEM).decode())
+
+
+@dataclass
 class OpenBao:
     """A running dev server: its address, root token and a way to run the ``bao`` CLI."""
 
@@ -65,6 +134,11 @@ class OpenBao:
     proc: subprocess.Popen[bytes]
     log: Path
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The TLS listener (``https://127.0.0.1:PORT``) and the CA that signed its certificate.
+    tls_address: str = ""
+    ca: ThrowawayCA | None = None
+    #: A TLS listener that requires a client certificate signed by ``ca``.
+    mtls_address: str = ""
 
     def raw(self, token: str | None = None) -> Any:
         """A raw hvac client (root by default) for out-of-band setup and checks."""
@@ -144,13 +218,28 @@ def openbao() -> Iterator[OpenBao]:
     home = Path(tempfile.mkdtemp(prefix="secretsync-bao-"))
     log = home / "server.log"
     address = f"http://127.0.0.1:{port}"
+    ca = ThrowawayCA.create()
+    tls_port = free_port()
+    cert_pem, key_pem = ca.issue("openbao", server_ip="127.0.0.1")
+    (home / "tls.crt").write_text(cert_pem)
+    (home / "tls.key").write_text(key_pem)
+    (home / "ca.crt").write_text(ca.cert_pem)
+    mtls_port = free_port()
+    files = f'  tls_cert_file = "{home / "tls.crt"}"\n  tls_key_file = "{home / "tls.key"}"\n'
+    # tls_port: client certificates are asked for, not required (the cert auth method checks them);
+    # mtls_port: mutual TLS, a client certificate from the test CA is required.
+    (home / "tls.hcl").write_text(
+        f'listener "tcp" {{\n  address = "127.0.0.1:{tls_port}"\n{files}}}\n'
+        f'listener "tcp" {{\n  address = "127.0.0.1:{mtls_port}"\n{files}'
+        f'  tls_require_and_verify_client_cert = true\n  tls_client_ca_file = "{home / "ca.crt"}"\n}}\n')
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [binary, "server", "-dev", f"-dev-root-token-id={token}",
-             f"-dev-listen-address=127.0.0.1:{port}", "-log-level=warn"],
+             f"-dev-listen-address=127.0.0.1:{port}", f"-config={home / 'tls.hcl'}", "-log-level=warn"],
             stdout=out, stderr=subprocess.STDOUT, env={**_clean_env(), "HOME": str(home)},
         )
-    server = OpenBao(address, token, binary, home, proc, log)
+    server = OpenBao(address, token, binary, home, proc, log, tls_address=f"https://127.0.0.1:{tls_port}", ca=ca,
+                    mtls_address=f"https://127.0.0.1:{mtls_port}")
     try:
         try:
             _wait_ready(address, proc)
