@@ -18,6 +18,7 @@ Manager has no conditional write, which the capabilities declare.
 
 from __future__ import annotations
 
+import abc
 import logging
 import re
 import uuid
@@ -163,12 +164,14 @@ def _meta(name: str, entry: Mapping[str, Any]) -> SecretMetadata:
     )
 
 
-class AwsClient(ClientBase):
-    """A client for one AWS store (region + prefix). Thread-safe: boto3 clients are."""
+class AwsClientBase(ClientBase):
+    """What the Secrets Manager and Parameter Store clients share: the boto3 client and the
+    store config, one API call, the health probe, close. Thread-safe: boto3 clients are."""
 
     provider_name = PROVIDER
+    _api: Any
 
-    def __init__(self, api: SecretsManagerAPI, config: AwsConfig, settings: ClientSettings | None = None,
+    def __init__(self, api: Any, config: AwsConfig, settings: ClientSettings | None = None,
                  limiter: TokenBucket | None = None) -> None:
         super().__init__(settings)
         self._api = api
@@ -177,16 +180,45 @@ class AwsClient(ClientBase):
         # Every HTTP attempt (botocore's retries included) waits for the bucket, and the
         # connection pools obey the call deadline; see sdk.instrument.
         instrument(api, self._limiter)
+
+    def _invoke(self, operation: str, method: Callable[..., Mapping[str, Any]], key: str | None,
+                secret_text: str | None = None, **kwargs: Any) -> Mapping[str, Any]:
+        return call_aws(self.settings, operation, method, key, secret_text, **kwargs)
+
+    @abc.abstractmethod
+    def _probe(self) -> None:
+        """The cheapest call that proves endpoint, credentials and list permission."""
+
+    def validate(self) -> Validation:
+        try:
+            self._probe()
+        except ProviderError as exc:
+            return Validation(ValidationStatus.ERROR, str(exc))
+        return Validation(ValidationStatus.READY)
+
+    def close(self) -> None:
+        try:
+            self._api.close()
+        except Exception as exc:  # closing never fails a caller
+            log.debug("aws: closing the client failed: %s", type(exc).__name__)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} region={self.config.region!r} prefix={self.config.head!r}>"
+
+
+class AwsClient(AwsClientBase):
+    """A client for one Secrets Manager store (region + prefix)."""
+
+    _api: SecretsManagerAPI
+
+    def __init__(self, api: SecretsManagerAPI, config: AwsConfig, settings: ClientSettings | None = None,
+                 limiter: TokenBucket | None = None) -> None:
+        super().__init__(api, config, settings, limiter)
         self._batch_denied = False
 
     @property
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
-
-    # -- one API call ---------------------------------------------------------------------
-    def _invoke(self, operation: str, method: Callable[..., Mapping[str, Any]], key: str | None,
-                secret_text: str | None = None, **kwargs: Any) -> Mapping[str, Any]:
-        return call_aws(self.settings, operation, method, key, secret_text, **kwargs)
 
     def _wire(self, name: str, operation: str) -> str:
         return check_name(self.config, name, operation)
@@ -483,23 +515,10 @@ class AwsClient(ClientBase):
                      SecretId=wire, RecoveryWindowInDays=self.config.recovery_window_days)
 
     # -- health ---------------------------------------------------------------------------
-    def validate(self) -> Validation:
-        """One ListSecrets call of one result: proves endpoint, credentials and list permission."""
+    def _probe(self) -> None:
+        """One ListSecrets call of one result."""
         args: dict[str, Any] = {"MaxResults": 1}
         filters = self._server_filters(ListFilter())
         if filters:
             args["Filters"] = filters
-        try:
-            self._invoke("ListSecrets", self._api.list_secrets, None, **args)
-        except ProviderError as exc:
-            return Validation(ValidationStatus.ERROR, str(exc))
-        return Validation(ValidationStatus.READY)
-
-    def close(self) -> None:
-        try:
-            self._api.close()
-        except Exception as exc:  # closing never fails a caller
-            log.debug("aws: closing the client failed: %s", type(exc).__name__)
-
-    def __repr__(self) -> str:
-        return f"<AwsClient region={self.config.region!r} prefix={self.config.head!r}>"
+        self._invoke("ListSecrets", self._api.list_secrets, None, **args)

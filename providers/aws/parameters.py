@@ -21,7 +21,6 @@ Call budget (each is one ``settings.calls`` entry, named after the AWS API):
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -29,27 +28,20 @@ from typing import Any
 
 from secretsync.core.contract import (
     Capabilities,
-    ClientBase,
     Fetched,
     ListFilter,
     PutResult,
     SecretMetadata,
-    Validation,
-    ValidationStatus,
     chunked,
     extract_property,
 )
 from secretsync.core.errors import Conflict, InvalidConfig, NotFound, ProviderError, Unavailable
-from secretsync.core.ratelimit import TokenBucket
-from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
-from .client import aws_tags, call_aws, malformed, next_token
-from .config import PROVIDER, AwsConfig
+from .client import AwsClientBase, aws_tags, malformed, next_token
+from .config import PROVIDER
 from .names import SSM_NAME_CHARS, check_parameter_name
-from .sdk import ParameterStoreAPI, instrument
-
-log = logging.getLogger(__name__)
+from .sdk import ParameterStoreAPI
 
 #: Advanced-tier parameters hold 8 KB; standard ones 4 KB (put picks the tier by size).
 MAX_VALUE_BYTES = 8192
@@ -81,25 +73,14 @@ def _meta(name: str, entry: Mapping[str, Any]) -> SecretMetadata:
                           updated=updated if isinstance(updated, datetime) else None)
 
 
-class ParameterStoreClient(ClientBase):
-    """A client for one Parameter Store store (region + prefix). Thread-safe: boto3 clients are."""
+class ParameterStoreClient(AwsClientBase):
+    """A client for one Parameter Store store (region + prefix)."""
 
-    provider_name = PROVIDER
-
-    def __init__(self, api: ParameterStoreAPI, config: AwsConfig, settings: ClientSettings | None = None,
-                 limiter: TokenBucket | None = None) -> None:
-        super().__init__(settings)
-        self._api = api
-        self.config = config
-        instrument(api, limiter if limiter is not None else self.settings.rate_limit.bucket())
+    _api: ParameterStoreAPI
 
     @property
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
-
-    def _call(self, operation: str, method: Any, key: str | None, secret_text: str | None = None,
-              **kwargs: Any) -> Mapping[str, Any]:
-        return call_aws(self.settings, operation, method, key, secret_text, **kwargs)
 
     def _wire(self, name: str, operation: str) -> str:
         return check_parameter_name(self.config, name, operation)
@@ -119,7 +100,7 @@ class ParameterStoreClient(ClientBase):
                 raise InvalidConfig("invalid version: a Parameter Store version number or label",
                                     provider=PROVIDER, operation="GetParameter", key=name)
             wire = f"{wire}:{version}"
-        response = self._call("GetParameter", self._api.get_parameter, name, Name=wire, WithDecryption=True)
+        response = self._invoke("GetParameter", self._api.get_parameter, name, Name=wire, WithDecryption=True)
         return self._value(response.get("Parameter"), "GetParameter", name)
 
     def get(self, name: str, *, version: str | None = None, prop: str | None = None) -> SecretValue:
@@ -140,7 +121,7 @@ class ParameterStoreClient(ClientBase):
             except InvalidConfig as exc:
                 out[name] = exc
         for batch in chunked(by_wire, MAX_BATCH):
-            response = self._call("GetParameters", self._api.get_parameters, None, Names=batch, WithDecryption=True)
+            response = self._invoke("GetParameters", self._api.get_parameters, None, Names=batch, WithDecryption=True)
             found, invalid = response.get("Parameters"), response.get("InvalidParameters", [])
             if not isinstance(found, list) or not isinstance(invalid, list):
                 raise malformed("GetParameters", None, "no Parameters list in a successful answer")
@@ -171,7 +152,7 @@ class ParameterStoreClient(ClientBase):
                 args["ParameterFilters"] = filters
             if token:
                 args["NextToken"] = token
-            response = self._call("DescribeParameters", self._api.describe_parameters, None, **args)
+            response = self._invoke("DescribeParameters", self._api.describe_parameters, None, **args)
             entries = response.get("Parameters")
             if not isinstance(entries, list):
                 raise malformed("DescribeParameters", None, "no Parameters list in a successful answer")
@@ -226,7 +207,7 @@ class ParameterStoreClient(ClientBase):
                                     "MaxResults": PATH_PAGE_SIZE}
             if token:
                 args["NextToken"] = token
-            response = self._call("GetParametersByPath", self._api.get_parameters_by_path, path, **args)
+            response = self._invoke("GetParametersByPath", self._api.get_parameters_by_path, path, **args)
             entries = response.get("Parameters")
             if not isinstance(entries, list):
                 raise malformed("GetParametersByPath", path, "no Parameters list in a successful answer")
@@ -269,56 +250,43 @@ class ParameterStoreClient(ClientBase):
         if state is None:
             try:
                 create = dict(args, Overwrite=False, **({"Tags": aws_tags(tags)} if tags else {}))
-                response = self._call("PutParameter", self._api.put_parameter, name, text, **create)
+                response = self._invoke("PutParameter", self._api.put_parameter, name, text, **create)
                 return PutResult(name, _version(response))
             except Conflict as exc:
                 if if_absent or exc.code != "ParameterAlreadyExists":
                     raise
                 # Created by someone else between our describe and put: add a version.
-        response = self._call("PutParameter", self._api.put_parameter, name, text, Overwrite=True, **args)
+        response = self._invoke("PutParameter", self._api.put_parameter, name, text, Overwrite=True, **args)
         if tags is not None:
             self._sync_tags(name, wire, tags)
         return PutResult(name, _version(response))
 
     def _sync_tags(self, name: str, wire: str, desired: Mapping[str, str]) -> None:
         """Make the parameter's tags exactly ``desired`` (put's tags replace, as in every store)."""
-        listed = self._call("ListTagsForResource", self._api.list_tags_for_resource, name,
+        listed = self._invoke("ListTagsForResource", self._api.list_tags_for_resource, name,
                             ResourceType="Parameter", ResourceId=wire)
         current = {str(t["Key"]): str(t.get("Value", "")) for t in listed.get("TagList") or ()}
         removed = [k for k in current if k not in desired]
         changed = {k: v for k, v in desired.items() if current.get(k) != v}
         if removed:
-            self._call("RemoveTagsFromResource", self._api.remove_tags_from_resource, name,
+            self._invoke("RemoveTagsFromResource", self._api.remove_tags_from_resource, name,
                        ResourceType="Parameter", ResourceId=wire, TagKeys=removed)
         if changed:
-            self._call("AddTagsToResource", self._api.add_tags_to_resource, name,
+            self._invoke("AddTagsToResource", self._api.add_tags_to_resource, name,
                        ResourceType="Parameter", ResourceId=wire, Tags=aws_tags(changed))
 
     def delete(self, name: str, *, force: bool = False) -> None:
         """DeleteParameter: immediate (Parameter Store keeps no recovery window); NotFound when absent."""
-        self._call("DeleteParameter", self._api.delete_parameter, name, Name=self._wire(name, "DeleteParameter"))
+        self._invoke("DeleteParameter", self._api.delete_parameter, name, Name=self._wire(name, "DeleteParameter"))
 
     # -- health ---------------------------------------------------------------------------
-    def validate(self) -> Validation:
-        """One DescribeParameters call of one result: proves endpoint, credentials and permission."""
+    def _probe(self) -> None:
+        """One DescribeParameters call of one result."""
         args: dict[str, Any] = {"MaxResults": 1}
         filters = self._start_filter(ListFilter())
         if filters:
             args["ParameterFilters"] = filters
-        try:
-            self._call("DescribeParameters", self._api.describe_parameters, None, **args)
-        except ProviderError as exc:
-            return Validation(ValidationStatus.ERROR, str(exc))
-        return Validation(ValidationStatus.READY)
-
-    def close(self) -> None:
-        try:
-            self._api.close()
-        except Exception as exc:  # closing never fails a caller
-            log.debug("aws ssm: closing the client failed: %s", type(exc).__name__)
-
-    def __repr__(self) -> str:
-        return f"<ParameterStoreClient region={self.config.region!r} prefix={self.config.head!r}>"
+        self._invoke("DescribeParameters", self._api.describe_parameters, None, **args)
 
 
 def _version(response: Mapping[str, Any]) -> str | None:

@@ -78,8 +78,10 @@ def test_eso_stores_with_static_keys_and_per_store_irsa_sync(
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE"):
         monkeypatch.delenv(var, raising=False)
     _boto("secretsmanager", "eu-central-1", aws_endpoint).create_secret(Name="prod/db", SecretString="sm-value")
-    _boto("ssm", "us-east-1", aws_endpoint).put_parameter(Name="/team/db/password", Value="ps-value",
-                                                        Type="SecureString")
+    ssm = _boto("ssm", "us-east-1", aws_endpoint)
+    ssm.put_parameter(Name="/team/db/password", Value="ps-value", Type="SecureString")
+    ssm.put_parameter(Name="/team/api/token", Value="tok-value", Type="SecureString")
+    ssm.put_parameter(Name="/teamless/x", Value="not-ours", Type="SecureString")
     label = uuid.uuid4().hex[:10]
     ns = kube.new_namespace("aws-eso", labels={"secretsync-test": label})
 
@@ -100,11 +102,14 @@ def test_eso_stores_with_static_keys_and_per_store_irsa_sync(
 
     create(api, es_manifest("from-sm", ns, "aws-secretsmanager", [("password", "prod/db")]))
     create(api, es_manifest("from-ps", ns, "params", [("password", "/team/db/password")]))
+    create(api, es_manifest("found", ns, "params", dataFrom=[{"find": {"path": "/team/", "name": {"regexp": ".*"}}}]))
 
     settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
     with running_controller(kube, settings):
         wait_for(lambda: secret_data(api, ns, "from-sm") == {"password": "sm-value"}, message="ESO example synced")
         wait_for(lambda: secret_data(api, ns, "from-ps") == {"password": "ps-value"}, message="IRSA store synced")
+        found = wait_for(lambda: secret_data(api, ns, "found"), message="dataFrom.find over a path synced")
+        assert sorted(found.values()) == ["ps-value", "tok-value"], found
         for store in ("aws-secretsmanager", "params"):
             wait_for(lambda s=store: (ready_condition(api, SS_RES, ns, s) or {}).get("status") == "True",
                      message=f"{store} ready")

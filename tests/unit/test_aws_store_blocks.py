@@ -56,13 +56,26 @@ def test_eso_documented_aws_stores_are_accepted_with_only_the_api_version_change
         assert parse_config(provider.config).force_delete
 
 
-def test_eso_catalogue_stores_list_several_providers_and_are_refused_as_such() -> None:
-    """full-secret-store.yaml lists aws, vault, gcpsm... at once: ESO's catalogue of fields, not a store."""
-    path = EXAMPLES / "full-secret-store.yaml"
+@pytest.mark.parametrize("name", ["full-secret-store.yaml", "full-cluster-secret-store.yaml"])
+def test_eso_catalogue_stores_list_several_providers_and_are_refused_as_such(name: str) -> None:
+    """They list aws, vault, gcpsm... in one block: ESO's catalogue of fields, not a valid store."""
+    path = EXAMPLES / name
     if not path.is_file():
         pytest.skip("../shared/eso-examples is absent")
     with pytest.raises(InvalidSpec, match="exactly one provider block"):
         parse_secret_store(_as_ours(yaml.safe_load(path.read_text())), default_namespace="example-ns")
+
+
+def test_the_aws_block_of_eso_catalogue_stores_is_read_on_its_own() -> None:
+    """Picking the aws block out of the catalogue: accepted, but its ``role: iam-role`` is no ARN."""
+    path = EXAMPLES / "full-secret-store.yaml"
+    if not path.is_file():
+        pytest.skip("../shared/eso-examples is absent")
+    block = yaml.safe_load(path.read_text())["spec"]["provider"]["aws"]
+    with pytest.raises(InvalidConfig, match="role: 'iam-role' is not an IAM role ARN"):
+        factory.store_block(block)
+    read = factory.store_block({**block, "role": "arn:aws:iam::123456789012:role/iam-role"})
+    assert {c.credential for c in read.credentials} == {"accessKeyID", "secretAccessKey"}
 
 
 def test_jwt_service_account_asks_for_an_sts_token_and_the_irsa_role_annotation() -> None:
