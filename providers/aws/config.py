@@ -138,11 +138,9 @@ def config_from_url(url: str) -> dict[str, Any]:
     except ValueError as exc:
         raise InvalidConfig(f"aws store URL {url!r} does not parse: {exc}", provider=PROVIDER,
                             operation="config") from None
-    if parts.scheme.lower() not in ("aws", "awssm", "awsps"):
+    if parts.scheme.lower() not in ("aws", "awssm"):
         raise InvalidConfig(f"not an aws:// store URL: {url!r}", provider=PROVIDER, operation="config")
     config: dict[str, Any] = {}
-    if parts.scheme.lower() == "awsps":
-        config["service"] = PARAMETER_STORE
     if parts.netloc:
         config["region"] = unquote(parts.netloc)
     prefix = unquote(parts.path).strip("/")

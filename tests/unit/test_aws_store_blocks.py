@@ -162,3 +162,16 @@ def test_parameter_names_follow_ssm_rules() -> None:
     ours = parse_config({"service": "ParameterStore", "prefix": "team"})
     assert check_parameter_name(ours, "db", "get") == "/team/db"
     assert SSM_NAME_RULES.max_len == 1011 and "+" not in SSM_NAME_RULES.allowed
+
+
+def test_a_parameter_store_url_opens_the_ssm_client_without_calling_aws() -> None:
+    from secretsync_providers.aws.parameters import ParameterStoreClient
+
+    from secretsync.core.values import SecretValue
+
+    cfg = factory.config_from_url("aws://us-east-1/team?service=ParameterStore&endpoint=http://127.0.0.1:9")
+    client = factory.open(cfg, credentials={"accessKeyID": SecretValue("AKIAX"), "secretAccessKey": SecretValue("k")})
+    assert isinstance(client, ParameterStoreClient)
+    assert not client.capabilities.binary and client.capabilities.max_batch == 10
+    assert "AKIAX" not in repr(client) and "/team/" in repr(client)
+    client.close()
