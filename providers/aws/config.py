@@ -13,7 +13,7 @@ config plus the credentials the controller resolves:
   ``externalID``, ``sessionTags``, ``transitiveTagKeys``, ``additionalRoles``, ``prefix``,
   ``auth.secretRef.{accessKeyIDSecretRef,secretAccessKeySecretRef,sessionTokenSecretRef}``,
   ``auth.jwt.serviceAccountRef`` and ``secretsManager``. ESO requires ``service``, so a block
-  with ``service`` (or any field only ESO has) is read as ESO's.
+  with ``service`` (and no field only secretsync has) or any field only ESO has is read as ESO's.
 
 Canonical keys: ``region``, ``service`` (SecretsManager | ParameterStore), ``prefix`` (joined
 as ``PREFIX/name``), ``namePrefix`` (ESO's ``prefix``: prepended as written), ``endpoint``,
@@ -284,9 +284,10 @@ def parse_config(config: Mapping[str, Any]) -> AwsConfig:
 
 # -- SecretStore blocks -------------------------------------------------------------------------
 
-#: Fields only ESO's block has (ESO's ``service`` is required, so it marks the dialect too).
-_ESO_ONLY = frozenset({"service", "auth", "secretsManager", "externalID", "sessionTags", "transitiveTagKeys",
-                       "additionalRoles"})
+#: Fields only ESO's block has.
+_ESO_ONLY = frozenset({"auth", "secretsManager", "externalID", "sessionTags", "transitiveTagKeys", "additionalRoles"})
+#: Fields only secretsync's block has.
+_OWN_ONLY = frozenset({"secretRef", "serviceAccountRef", "recoveryWindowDays", "profile"})
 #: ESO's fields that map one to one onto canonical keys.
 _ESO_PLAIN = {"service": "service", "region": "region", "role": "role", "externalID": "externalID",
               "sessionTags": "sessionTags", "transitiveTagKeys": "transitiveTagKeys",
@@ -298,7 +299,10 @@ _ESO_STATIC = (("accessKeyIDSecretRef", "accessKeyID"), ("secretAccessKeySecretR
 
 
 def is_eso_block(block: Mapping[str, Any]) -> bool:
-    return any(k in block for k in _ESO_ONLY)
+    """ESO's dialect: a field only ESO has, or ESO's required ``service`` without any field only
+    secretsync has (secretsync's blocks accepted ``service`` before they accepted ESO's)."""
+    keys = set(block)
+    return bool(keys & _ESO_ONLY) or ("service" in keys and not keys & _OWN_ONLY)
 
 
 class _Problems:

@@ -7,8 +7,8 @@ Two stores in one tenant namespace, one controller run:
 * per-store IRSA on Parameter Store: ``auth.jwt.serviceAccountRef`` names the tenant's own
   ServiceAccount; the controller asks the TokenRequest API for a ``sts.amazonaws.com`` token,
   exchanges it with AssumeRoleWithWebIdentity for the role in the ServiceAccount's
-  ``eks.amazonaws.com/role-arn`` annotation, then assumes ``role`` with ``externalID`` and
-  ``sessionTags``, as ESO does.
+  ``eks.amazonaws.com/role-arn`` annotation, then assumes each of ``additionalRoles`` and
+  finally ``role`` with ``externalID`` and ``sessionTags``, as ESO does.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ pytest.importorskip("boto3")
 ESO_ROLE = "arn:aws:iam::123456789012:role/external-secrets"
 IRSA_ROLE = "arn:aws:iam::123456789012:role/team-irsa"
 READER_ROLE = "arn:aws:iam::123456789012:role/team-reader"
+HOP_ROLE = "arn:aws:iam::123456789012:role/team-hop"
 
 
 @pytest.fixture
@@ -98,6 +99,7 @@ def test_eso_stores_with_static_keys_and_per_store_irsa_sync(
                  "spec": {"provider": {"aws": {
                      "service": "ParameterStore", "region": "us-east-1", "role": READER_ROLE,
                      "externalID": "team-ext", "sessionTags": [{"key": "team", "value": "a"}],
+                     "additionalRoles": [HOP_ROLE],
                      "auth": {"jwt": {"serviceAccountRef": {"name": "team-sa"}}}}}}})
 
     create(api, es_manifest("from-sm", ns, "aws-secretsmanager", [("password", "prod/db")]))
@@ -116,5 +118,7 @@ def test_eso_stores_with_static_keys_and_per_store_irsa_sync(
 
     roles = [(r["role_arn"], r.get("external_id")) for r in _assumed(aws_endpoint)]
     assert (ESO_ROLE, None) in roles
-    assert any(arn == IRSA_ROLE for arn, _ in roles), roles  # the ServiceAccount's role, by web identity
-    assert (READER_ROLE, "team-ext") in roles  # then the store's role, chained, with its external id
+    # The ServiceAccount's role by web identity, then the chain, the store's role last with its external id.
+    chain = [arn for arn, _ in roles if arn in (IRSA_ROLE, HOP_ROLE, READER_ROLE)]
+    assert chain[:3] == [IRSA_ROLE, HOP_ROLE, READER_ROLE], roles
+    assert (READER_ROLE, "team-ext") in roles

@@ -120,7 +120,7 @@ def test_role_options_and_parameter_store_are_read_into_the_canonical_config() -
     ({"service": "SecretsManager", "role": "arn:aws:iam::1:role/x"}, "role: "),
     ({"service": "SecretsManager", "sessionTags": [{"key": 5}], "role": "arn:aws:iam::123456789012:role/r"},
      "sessionTags[0]: must be an object"),
-    ({"service": "SecretsManager", "secretRef": {}}, "secretRef: unknown field in ESO's aws block"),
+    ({"service": "SecretsManager", "auth": {}, "secretRef": {}}, "secretRef: unknown field in ESO's aws block"),
 ])
 def test_bad_eso_blocks_name_the_eso_field_path(block: dict[str, Any], path: str) -> None:
     with pytest.raises(InvalidConfig) as err:
@@ -145,6 +145,14 @@ def test_secretsync_own_block_keeps_its_meaning() -> None:
     assert read.config == {"region": "us-east-1", "prefix": "team"}
     assert parse_config(read.config).wire_name("db") == "team/db"
     assert {c.field for c in read.credentials} == {"secretRef.accessKeyID", "secretRef.secretAccessKey"}
+
+
+def test_secretsync_blocks_that_name_service_keep_their_dialect() -> None:
+    read = factory.store_block({"region": "us-east-1", "service": "SecretsManager", "prefix": "team",
+                                "secretRef": {"accessKeyID": {"name": "c", "key": "id"},
+                                              "secretAccessKey": {"name": "c", "key": "key"}}})
+    assert parse_config(read.config).wire_name("db") == "team/db"
+    assert len(read.credentials) == 2
 
 
 def test_eso_prefix_is_prepended_as_written() -> None:
