@@ -185,6 +185,23 @@ class AwsClientBase(ClientBase):
                 secret_text: str | None = None, **kwargs: Any) -> Mapping[str, Any]:
         return call_aws(self.settings, operation, method, key, secret_text, **kwargs)
 
+    def _pages(self, operation: str, method: Callable[..., Mapping[str, Any]], args: Mapping[str, Any],
+               items: str, limit: int) -> Iterator[list[Any]]:
+        """Each page's ``items`` list of a paged API, following NextToken (no loops, at most
+        ``limit`` pages). AWS always sends the list (``[]`` when nothing matches): a page without
+        it is not an empty store but a broken answer, and must not empty anything downstream."""
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            response = self._invoke(operation, method, None, **(dict(args, NextToken=token) if token else args))
+            entries = response.get(items)
+            if not isinstance(entries, list):
+                raise malformed(operation, None, f"no {items} in a successful {operation}")
+            yield entries
+            token = next_token(response, seen, operation, limit)
+            if not token:
+                return
+
     @abc.abstractmethod
     def _probe(self) -> None:
         """The cheapest call that proves endpoint, credentials and list permission."""
@@ -366,20 +383,8 @@ class AwsClient(AwsClientBase):
         """ListSecrets, one call per page of 100; secrets in their recovery window are left out."""
         flt = flt or ListFilter()
         filters = self._server_filters(flt)
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            args: dict[str, Any] = {"MaxResults": LIST_PAGE_SIZE}
-            if filters:
-                args["Filters"] = filters
-            if token:
-                args["NextToken"] = token
-            response = self._invoke("ListSecrets", self._api.list_secrets, None, **args)
-            entries = response.get("SecretList")
-            if not isinstance(entries, list):
-                # AWS always sends SecretList ([] when nothing matches): without it this is not
-                # an empty store but a broken answer, and it must not empty anything downstream.
-                raise malformed("ListSecrets", None, "no SecretList in a successful ListSecrets")
+        args: dict[str, Any] = {"MaxResults": LIST_PAGE_SIZE, **({"Filters": filters} if filters else {})}
+        for entries in self._pages("ListSecrets", self._api.list_secrets, args, "SecretList", MAX_LIST_PAGES):
             for entry in entries:
                 if not isinstance(entry, Mapping) or not isinstance(entry.get("Name"), str) or not entry["Name"]:
                     raise malformed("ListSecrets", None, "a SecretList entry that is not an object with a Name")
@@ -391,9 +396,6 @@ class AwsClient(AwsClientBase):
                 meta = _meta(name, entry)
                 if flt.matches(meta):
                     yield meta
-            token = next_token(response, seen, "ListSecrets", MAX_LIST_PAGES)
-            if not token:
-                return
 
     # -- writes ---------------------------------------------------------------------------
     def put(

@@ -38,7 +38,7 @@ from secretsync.core.contract import (
 from secretsync.core.errors import Conflict, InvalidConfig, NotFound, ProviderError, Unavailable
 from secretsync.core.values import SecretValue
 
-from .client import AwsClientBase, aws_tags, malformed, next_token
+from .client import AwsClientBase, aws_tags, malformed
 from .config import PROVIDER
 from .names import SSM_NAME_CHARS, check_parameter_name
 from .sdk import ParameterStoreAPI
@@ -144,25 +144,12 @@ class ParameterStoreClient(AwsClientBase):
     def _describe(self, filters: list[dict[str, Any]], max_results: int = LIST_PAGE_SIZE,
                   pages: int = MAX_LIST_PAGES) -> Iterator[Mapping[str, Any]]:
         """DescribeParameters entries, page by page (AWS may send empty pages with a NextToken)."""
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            args: dict[str, Any] = {"MaxResults": max_results}
-            if filters:
-                args["ParameterFilters"] = filters
-            if token:
-                args["NextToken"] = token
-            response = self._invoke("DescribeParameters", self._api.describe_parameters, None, **args)
-            entries = response.get("Parameters")
-            if not isinstance(entries, list):
-                raise malformed("DescribeParameters", None, "no Parameters list in a successful answer")
+        args: dict[str, Any] = {"MaxResults": max_results, **({"ParameterFilters": filters} if filters else {})}
+        for entries in self._pages("DescribeParameters", self._api.describe_parameters, args, "Parameters", pages):
             for entry in entries:
                 if not isinstance(entry, Mapping) or not isinstance(entry.get("Name"), str):
                     raise malformed("DescribeParameters", None, "an entry that is not an object with a Name")
                 yield entry
-            token = next_token(response, seen, "DescribeParameters", pages)
-            if not token:
-                return
 
     def _describe_raw(self, name: str, wire: str) -> Mapping[str, Any] | None:
         for entry in self._describe([{"Key": "Name", "Option": "Equals", "Values": [wire]}]):
@@ -200,25 +187,15 @@ class ParameterStoreClient(AwsClientBase):
         wire = self.config.wire_name(path.strip("/")) if path.strip("/") else (self.config.head or "/")
         wire = "/" + wire.strip("/") if wire.strip("/") else "/"
         out: dict[str, Fetched] = {}
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            args: dict[str, Any] = {"Path": wire, "Recursive": recursive, "WithDecryption": True,
-                                    "MaxResults": PATH_PAGE_SIZE}
-            if token:
-                args["NextToken"] = token
-            response = self._invoke("GetParametersByPath", self._api.get_parameters_by_path, path, **args)
-            entries = response.get("Parameters")
-            if not isinstance(entries, list):
-                raise malformed("GetParametersByPath", path, "no Parameters list in a successful answer")
+        args = {"Path": wire, "Recursive": recursive, "WithDecryption": True, "MaxResults": PATH_PAGE_SIZE}
+        for entries in self._pages("GetParametersByPath", self._api.get_parameters_by_path, args, "Parameters",
+                                   MAX_LIST_PAGES):
             for entry in entries:
                 local = self.config.local_name(str(entry.get("Name") if isinstance(entry, Mapping) else ""))
                 if local is not None:
                     value, version = self._value(entry, "GetParametersByPath", local)
                     out[local] = Fetched(value, version)
-            token = next_token(response, seen, "GetParametersByPath", MAX_LIST_PAGES)
-            if not token:
-                return out
+        return out
 
     # -- writes ---------------------------------------------------------------------------
     def put(
