@@ -86,3 +86,28 @@ def test_writes_are_secure_strings_and_deletes_are_definite(aws_endpoint: str, c
     with pytest.raises(NotFound):
         client.describe("app/key")
     assert canary not in repr(client)
+
+
+def test_an_ssm_error_that_echoes_the_written_value_shows_it_nowhere(canary: str) -> None:
+    """A proxy or an SSM-compatible endpoint that quotes the request in its error."""
+    import json
+    import traceback
+
+    from tests.harness.canned import CannedServer, Reply, Request
+
+    json_type = {"Content-Type": "application/x-amz-json-1.1"}
+
+    def answer(request: Request) -> Reply:
+        if request.headers.get("x-amz-target", "").endswith("DescribeParameters"):
+            return Reply(200, json_type, json.dumps({"Parameters": []}).encode())
+        echo = json.loads(request.body)
+        return Reply(400, json_type, json.dumps({"__type": "ParameterPatternMismatchException",
+                                                 "message": f"cannot store {json.dumps(echo)}"}).encode())
+
+    with CannedServer() as server:
+        server.respond(answer)
+        client = open_aws(server.url, service="ParameterStore")
+        with pytest.raises(InvalidConfig) as info:
+            client.put("/app/db", SecretValue(canary))
+    text = "".join(traceback.format_exception(info.value))
+    assert "ParameterPatternMismatchException" in text and canary not in text

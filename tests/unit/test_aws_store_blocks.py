@@ -183,3 +183,14 @@ def test_a_parameter_store_url_opens_the_ssm_client_without_calling_aws() -> Non
     assert not client.capabilities.binary and client.capabilities.max_batch == 10
     assert "AKIAX" not in repr(client) and "/team/" in repr(client)
     client.close()
+
+
+def test_a_tenant_store_cannot_borrow_another_namespaces_service_account() -> None:
+    block = {"service": "ParameterStore", "region": "us-east-1",
+             "auth": {"jwt": {"serviceAccountRef": {"name": "controller", "namespace": "secretsync-system"}}}}
+    with pytest.raises(InvalidSpec) as err:
+        parse_secret_store(_store(block), default_namespace="team")
+    assert "spec.provider.aws.auth.jwt.serviceAccountRef" in str(err.value)
+    # A ClusterSecretStore (the platform team's) may name it.
+    store = parse_secret_store(_store(block, kind="ClusterSecretStore"))
+    assert {c.namespace for c in store.spec.provider.credentials} == {"secretsync-system"}
