@@ -45,7 +45,7 @@ from secretsync.core.settings import ClientSettings, RateLimitSettings
 from secretsync.core.values import SecretValue
 
 from .hashing import data_hash
-from .kubeapi import SECRETS, SERVICE_ACCOUNTS, KubeApi, KubeError
+from .kubeapi import CONFIGMAPS, SECRETS, SERVICE_ACCOUNTS, KubeApi, KubeError
 from .providercache import StoreCache, Usage
 from .settings import CircuitSettings, ControllerSettings
 from .workqueue import jittered
@@ -354,6 +354,8 @@ class StoreManager:
                 out[src.credential] = self._service_account_token(store, where, src.name, ns, src.audiences)
             elif src.kind == "annotation":
                 out[src.credential] = self._service_account_annotation(where, src.name, ns, src.key)
+            elif src.kind == "configmap":
+                out[src.credential] = self._configmap_key(where, src.name, ns, src.key)
             else:
                 out[src.credential] = self._secret_key(where, src.name, ns, src.key)
         return out
@@ -369,6 +371,19 @@ class StoreManager:
         if raw is None:
             raise InvalidConfig(f"{where}: Secret {ns}/{name} has no key {key!r}")
         return SecretValue(base64.b64decode(raw))
+
+    def _configmap_key(self, where: str, name: str, ns: str, key: str) -> SecretValue:
+        """A ConfigMap key (a CA bundle named by ESO's ``caProvider``): public, but passed like a credential."""
+        try:
+            cm = self.api.get(CONFIGMAPS, name, ns)
+        except KubeError as exc:
+            if exc.not_found:
+                raise InvalidConfig(f"{where}: ConfigMap {ns}/{name} not found") from None
+            raise Unavailable(f"{where}: cannot read ConfigMap {ns}/{name}: {exc.status} {exc.reason}") from None
+        value = (cm.get("data") or {}).get(key)
+        if value is None:
+            raise InvalidConfig(f"{where}: ConfigMap {ns}/{name} has no key {key!r}")
+        return SecretValue(str(value))
 
     def _service_account_annotation(self, where: str, name: str, ns: str, annotation: str) -> SecretValue:
         """An annotation of a ServiceAccount (Azure workload identity keeps client and tenant ids there)."""

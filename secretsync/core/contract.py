@@ -408,7 +408,9 @@ class CredentialSource:
       * ``secret``: data key ``key`` of Secret ``name``;
       * ``token``: a TokenRequest for ServiceAccount ``name`` with ``audiences``;
       * ``annotation``: annotation ``key`` of ServiceAccount ``name`` (Azure workload identity
-        reads client and tenant ids there).
+        reads client and tenant ids there);
+      * ``configmap``: data key ``key`` of ConfigMap ``name`` (a CA bundle: ESO's
+        ``caProvider: {type: ConfigMap}``).
     """
 
     credential: str
@@ -483,6 +485,24 @@ def token_source(credential: str, sel: Any, where: str, default_audiences: tuple
         raise InvalidConfig(f"{where}.audiences: must be a list of strings")
     return CredentialSource(credential, where, "token", _str_field(sel, "name", where), ns or None,
                             audiences=tuple(aud) or default_audiences)
+
+
+def configmap_source(credential: str, sel: Any, where: str) -> CredentialSource:
+    """A ``{name, key, namespace?}`` ConfigMap key (public material, such as a CA bundle)."""
+    src = secret_source(credential, sel, where)
+    return CredentialSource(credential, where, "configmap", src.name, src.namespace, src.key)
+
+
+def ca_provider_source(credential: str, sel: Any, where: str) -> CredentialSource:
+    """ESO's ``caProvider: {type: Secret | ConfigMap, name, key, namespace?}``."""
+    if not isinstance(sel, Mapping):
+        raise InvalidConfig(f"{where}: must be an object {{type, name, key, namespace?}}")
+    kind = sel.get("type")
+    if kind == "Secret":
+        return secret_source(credential, sel, where)
+    if kind == "ConfigMap":
+        return configmap_source(credential, sel, where)
+    raise InvalidConfig(f"{where}.type: must be Secret or ConfigMap")
 
 
 def generic_store_block(block: Mapping[str, Any], default_audiences: tuple[str, ...] = ()) -> StoreBlock:

@@ -45,9 +45,7 @@ from secretsync.core.contract import (
     PutResult,
     SecretMetadata,
     SecretsClient,
-    StoreBlock,
     extract_property,
-    generic_store_block,
 )
 from secretsync.core.errors import InvalidConfig, NotFound, PermissionDenied, ProviderError, Unavailable
 from secretsync.core.settings import ClientSettings
@@ -288,17 +286,11 @@ class FileClient(ClientBase):
 
 class FileFactory:
     name = "file"
-    #: Other keys its SecretStore block may be written under.
-    aliases: tuple[str, ...] = ()
     #: Names this provider stores verbatim (what the migrator may choose).
     name_rules = NameRules(r"A-Za-z0-9/_.@+=:-", 512, True)
     #: The block's description in the SecretStore CRD.
     block_doc = 'Embedded file store (tests, demos, air-gapped): {path}.'
     capabilities = CAPABILITIES
-
-    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
-        """The block as written -> canonical config and the credentials it names."""
-        return generic_store_block(block)
 
     def config_from_url(self, url: str) -> dict[str, Any]:
         try:

@@ -55,22 +55,30 @@ def rules_for(provider: str) -> NameRules:
         return DEFAULT_NAME_RULES
 
 
+def _filler(rules: NameRules) -> str:
+    """The character that replaces illegal ones: '-' where the provider allows it."""
+    return next((c for c in "-_." if re.fullmatch(f"[{rules.allowed}]", c)), "x")
+
+
 def sanitize(name: str, provider: str) -> str:
-    """``name`` made legal for ``provider``: bad characters -> '-', empty segments dropped."""
+    """``name`` made legal for ``provider``: bad characters -> '-' (or the provider's nearest
+    legal filler), empty segments dropped, segments joined by '/' where allowed."""
     rules = rules_for(provider)
-    sep = "/" if rules.slash else "-"
+    fill = _filler(rules)
+    sep = "/" if rules.slash else fill
+    run = re.compile(f"{re.escape(fill)}{{2,}}")
     parts = [p for p in name.split("/") if p and p not in (".", "..")]
     cleaned = []
     for part in parts:
-        part = re.sub(f"[^{rules.allowed}]", "-", part)
-        part = re.sub(r"-{2,}", "-", part).strip("-") or "x"
+        part = re.sub(f"[^{rules.allowed}]", fill, part)
+        part = run.sub(fill, part).strip(fill) or "x"
         cleaned.append(part)
     out = sep.join(cleaned) or "secret"
     if rules.first_alpha and not out[0].isalpha():
-        out = "s-" + out
+        out = "s" + fill + out
     if len(out) > rules.max_len:
         digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-        out = out[: rules.max_len - 11].rstrip("-/") + "-" + digest
+        out = out[: rules.max_len - 11].rstrip(fill + "/") + fill + digest
     return out
 
 

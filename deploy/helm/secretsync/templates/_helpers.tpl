@@ -109,7 +109,8 @@ the calls from secretsync/controller/ and fails when a call has no rule or a rul
   resources: [secrets]
   verbs: [get, list, watch, create, update, delete]
 {{- if .Values.rbac.configMapTemplates }}
-# reconciler.py (ExternalSecretReconciler._lookup): templateFrom a ConfigMap.
+# reconciler.py (ExternalSecretReconciler._lookup): templateFrom a ConfigMap; stores.py
+# (StoreManager._configmap_key): a CA bundle a store names in caProvider {type: ConfigMap}.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get]
