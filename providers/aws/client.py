@@ -18,6 +18,7 @@ Manager has no conditional write, which the capabilities declare.
 
 from __future__ import annotations
 
+import abc
 import logging
 import re
 import uuid
@@ -49,9 +50,10 @@ from secretsync.core.ratelimit import TokenBucket
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
-from ..http_deadline import call_deadline
-from .config import PROVIDER, SECRET_ARN, AwsConfig, check_name
-from .error_mapping import error_for_code, map_error, sanitized_cause
+from ..calls import provider_call
+from .config import PROVIDER, AwsConfig
+from .errors import error_for_code, mapper, masking
+from .names import SECRET_ARN, check_name
 from .sdk import SecretsManagerAPI, instrument
 
 log = logging.getLogger(__name__)
@@ -87,13 +89,24 @@ MAX_LIST_PAGES = 10_000
 MAX_BATCH_PAGES = 20
 
 
-def _malformed(operation: str, key: str | None, what: str) -> Unavailable:
+def malformed(operation: str, key: str | None, what: str) -> Unavailable:
     """A successful answer without the shape AWS gives it: never read as absent or empty."""
-    return Unavailable(f"malformed answer from AWS: {what} (truncated, or not Secrets Manager?)",
+    return Unavailable(f"malformed answer from AWS: {what} (truncated, or not the AWS service?)",
                        provider=PROVIDER, operation=operation, key=key)
 
 
-def _next_token(response: Mapping[str, Any], seen: set[str], operation: str, limit: int) -> str | None:
+def call_aws(settings: ClientSettings, operation: str, method: Callable[..., Mapping[str, Any]], key: str | None,
+             secret_text: str | None = None, **kwargs: Any) -> Mapping[str, Any]:
+    """One AWS API call (``operation`` is the AWS API name) through :func:`provider_call`; the
+    rate limiter is applied per HTTP attempt (sdk.instrument). ``secret_text``: the value the
+    call sends, masked in any error that echoes it."""
+    with provider_call(settings, PROVIDER, operation, masking([secret_text]) if secret_text else mapper,
+                       key=key, server="AWS"):
+        return method(**kwargs)
+    raise AssertionError("unreachable: provider_call raises or the call returned")  # for mypy
+
+
+def next_token(response: Mapping[str, Any], seen: set[str], operation: str, limit: int) -> str | None:
     """The page token to follow, refusing loops and endless paging."""
     token = response.get("NextToken")
     if not token:
@@ -135,7 +148,7 @@ def _tags_of(entry: Mapping[str, Any]) -> dict[str, str]:
     return {str(t["Key"]): str(t.get("Value", "")) for t in entry.get("Tags") or ()}
 
 
-def _aws_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
+def aws_tags(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
@@ -151,12 +164,14 @@ def _meta(name: str, entry: Mapping[str, Any]) -> SecretMetadata:
     )
 
 
-class AwsClient(ClientBase):
-    """A client for one AWS store (region + prefix). Thread-safe: boto3 clients are."""
+class AwsClientBase(ClientBase):
+    """What the Secrets Manager and Parameter Store clients share: the boto3 client and the
+    store config, one API call, the health probe, close. Thread-safe: boto3 clients are."""
 
     provider_name = PROVIDER
+    _api: Any
 
-    def __init__(self, api: SecretsManagerAPI, config: AwsConfig, settings: ClientSettings | None = None,
+    def __init__(self, api: Any, config: AwsConfig, settings: ClientSettings | None = None,
                  limiter: TokenBucket | None = None) -> None:
         super().__init__(settings)
         self._api = api
@@ -165,41 +180,62 @@ class AwsClient(ClientBase):
         # Every HTTP attempt (botocore's retries included) waits for the bucket, and the
         # connection pools obey the call deadline; see sdk.instrument.
         instrument(api, self._limiter)
+
+    def _invoke(self, operation: str, method: Callable[..., Mapping[str, Any]], key: str | None,
+                secret_text: str | None = None, **kwargs: Any) -> Mapping[str, Any]:
+        return call_aws(self.settings, operation, method, key, secret_text, **kwargs)
+
+    def _pages(self, operation: str, method: Callable[..., Mapping[str, Any]], args: Mapping[str, Any],
+               items: str, limit: int) -> Iterator[list[Any]]:
+        """Each page's ``items`` list of a paged API, following NextToken (no loops, at most
+        ``limit`` pages). AWS always sends the list (``[]`` when nothing matches): a page without
+        it is not an empty store but a broken answer, and must not empty anything downstream."""
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            response = self._invoke(operation, method, None, **(dict(args, NextToken=token) if token else args))
+            entries = response.get(items)
+            if not isinstance(entries, list):
+                raise malformed(operation, None, f"no {items} in a successful {operation}")
+            yield entries
+            token = next_token(response, seen, operation, limit)
+            if not token:
+                return
+
+    @abc.abstractmethod
+    def _probe(self) -> None:
+        """The cheapest call that proves endpoint, credentials and list permission."""
+
+    def validate(self) -> Validation:
+        try:
+            self._probe()
+        except ProviderError as exc:
+            return Validation(ValidationStatus.ERROR, str(exc))
+        return Validation(ValidationStatus.READY)
+
+    def close(self) -> None:
+        try:
+            self._api.close()
+        except Exception as exc:  # closing never fails a caller
+            log.debug("aws: closing the client failed: %s", type(exc).__name__)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} region={self.config.region!r} prefix={self.config.head!r}>"
+
+
+class AwsClient(AwsClientBase):
+    """A client for one Secrets Manager store (region + prefix)."""
+
+    _api: SecretsManagerAPI
+
+    def __init__(self, api: SecretsManagerAPI, config: AwsConfig, settings: ClientSettings | None = None,
+                 limiter: TokenBucket | None = None) -> None:
+        super().__init__(api, config, settings, limiter)
         self._batch_denied = False
 
     @property
     def capabilities(self) -> Capabilities:
         return CAPABILITIES
-
-    # -- one API call ---------------------------------------------------------------------
-    def _invoke(
-        self,
-        operation: str,
-        method: Callable[..., Mapping[str, Any]],
-        key: str | None,
-        secret_text: str | None = None,
-        **kwargs: Any,
-    ) -> Mapping[str, Any]:
-        """Count and map one AWS API call (``operation`` is the AWS API name), bounded as a whole
-        by ``timeouts.call_deadline``; the rate limiter is applied per HTTP attempt (sdk.instrument).
-
-        The mapped error is chained to a value-free twin of the SDK exception (see
-        :func:`.error_mapping.sanitized_cause`), never to one that could quote the value.
-        """
-        deadline = self.settings.timeouts.call_deadline
-        with self.settings.calls.call(PROVIDER, operation, None):
-            error: ProviderError | None = None
-            cause: BaseException | None = None
-            with call_deadline(deadline) as scope:
-                try:
-                    return method(**kwargs)
-                except Exception as exc:
-                    error = map_error(exc, operation, key, secret_text=secret_text)
-                    cause = sanitized_cause(exc, error)
-                    if scope.expired and isinstance(error, Unavailable):
-                        error = Unavailable(f"no complete answer within {deadline:g}s (AWS or a proxy is "
-                                            "stalling)", provider=PROVIDER, operation=operation, key=key)
-            raise error from cause
 
     def _wire(self, name: str, operation: str) -> str:
         return check_name(self.config, name, operation)
@@ -216,7 +252,7 @@ class AwsClient(ClientBase):
             return SecretValue(text)
         if isinstance(binary, bytes | bytearray):
             return SecretValue(bytes(binary))
-        raise _malformed("GetSecretValue", name, "no SecretString or SecretBinary in a successful read")
+        raise malformed("GetSecretValue", name, "no SecretString or SecretBinary in a successful read")
 
     def _get_response(self, name: str, version: str | None) -> Mapping[str, Any]:
         wire = self._read_id(name, "GetSecretValue")
@@ -274,7 +310,7 @@ class AwsClient(ClientBase):
             response = self._invoke("BatchGetSecretValue", self._api.batch_get_secret_value, None, **args)
             if not isinstance(response.get("SecretValues"), list) or not isinstance(
                     response.get("Errors", []), list):
-                raise _malformed("BatchGetSecretValue", None, "no SecretValues list in a successful answer")
+                raise malformed("BatchGetSecretValue", None, "no SecretValues list in a successful answer")
             for item in response.get("SecretValues") or ():
                 name = by_wire.get(str(item.get("Name")))
                 if name is not None:
@@ -286,7 +322,7 @@ class AwsClient(ClientBase):
                         str(err.get("ErrorCode") or ""), str(err.get("Message") or ""),
                         "BatchGetSecretValue", name,
                     )
-            token = _next_token(response, seen, "BatchGetSecretValue", MAX_BATCH_PAGES)
+            token = next_token(response, seen, "BatchGetSecretValue", MAX_BATCH_PAGES)
             if not token:
                 break
         for wire in batch:
@@ -314,7 +350,7 @@ class AwsClient(ClientBase):
                 return None
             raise
         if not isinstance(response.get("ARN") or response.get("Name"), str):
-            raise _malformed("DescribeSecret", name, "no ARN or Name in a successful DescribeSecret")
+            raise malformed("DescribeSecret", name, "no ARN or Name in a successful DescribeSecret")
         return response
 
     def describe(self, name: str) -> SecretMetadata:
@@ -329,8 +365,8 @@ class AwsClient(ClientBase):
         """ListSecrets filters for what AWS can filter; ``flt.matches`` re-checks client-side."""
         filters: list[dict[str, Any]] = []
         candidates = [self.config.wire_name(flt.prefix)] if flt.prefix else []
-        if self.config.prefix:
-            candidates.append(self.config.prefix + "/")
+        if self.config.head:
+            candidates.append(self.config.head)
         usable = [p for p in candidates if _FILTER_VALUE.match(p)]
         if usable:
             filters.append({"Key": "name", "Values": [usable[0]]})
@@ -347,23 +383,11 @@ class AwsClient(ClientBase):
         """ListSecrets, one call per page of 100; secrets in their recovery window are left out."""
         flt = flt or ListFilter()
         filters = self._server_filters(flt)
-        token: str | None = None
-        seen: set[str] = set()
-        while True:
-            args: dict[str, Any] = {"MaxResults": LIST_PAGE_SIZE}
-            if filters:
-                args["Filters"] = filters
-            if token:
-                args["NextToken"] = token
-            response = self._invoke("ListSecrets", self._api.list_secrets, None, **args)
-            entries = response.get("SecretList")
-            if not isinstance(entries, list):
-                # AWS always sends SecretList ([] when nothing matches): without it this is not
-                # an empty store but a broken answer, and it must not empty anything downstream.
-                raise _malformed("ListSecrets", None, "no SecretList in a successful ListSecrets")
+        args: dict[str, Any] = {"MaxResults": LIST_PAGE_SIZE, **({"Filters": filters} if filters else {})}
+        for entries in self._pages("ListSecrets", self._api.list_secrets, args, "SecretList", MAX_LIST_PAGES):
             for entry in entries:
                 if not isinstance(entry, Mapping) or not isinstance(entry.get("Name"), str) or not entry["Name"]:
-                    raise _malformed("ListSecrets", None, "a SecretList entry that is not an object with a Name")
+                    raise malformed("ListSecrets", None, "a SecretList entry that is not an object with a Name")
                 if entry.get("DeletedDate"):
                     continue
                 name = self.config.local_name(str(entry.get("Name", "")))
@@ -372,9 +396,6 @@ class AwsClient(ClientBase):
                 meta = _meta(name, entry)
                 if flt.matches(meta):
                     yield meta
-            token = _next_token(response, seen, "ListSecrets", MAX_LIST_PAGES)
-            if not token:
-                return
 
     # -- writes ---------------------------------------------------------------------------
     def put(
@@ -447,7 +468,7 @@ class AwsClient(ClientBase):
     ) -> PutResult:
         args: dict[str, Any] = {"Name": wire, "ClientRequestToken": token, **payload}
         if tags:
-            args["Tags"] = _aws_tags(tags)
+            args["Tags"] = aws_tags(tags)
         response = self._invoke("CreateSecret", self._api.create_secret, name, text, **args)
         return PutResult(name, response.get("VersionId") or token)
 
@@ -477,10 +498,11 @@ class AwsClient(ClientBase):
         if removed:
             self._invoke("UntagResource", self._api.untag_resource, name, SecretId=wire, TagKeys=removed)
         if changed:
-            self._invoke("TagResource", self._api.tag_resource, name, SecretId=wire, Tags=_aws_tags(changed))
+            self._invoke("TagResource", self._api.tag_resource, name, SecretId=wire, Tags=aws_tags(changed))
 
     def delete(self, name: str, *, force: bool = False) -> None:
-        """Soft delete with the configured recovery window; ``force`` deletes at once."""
+        """Soft delete with the configured recovery window; ``force`` (or the store's
+        ``forceDeleteWithoutRecovery``) deletes at once."""
         wire = self._wire(name, "DeleteSecret")
         if force:
             if self._describe_raw(name, wire) is None:
@@ -488,27 +510,17 @@ class AwsClient(ClientBase):
             self._invoke("DeleteSecret", self._api.delete_secret, name,
                          SecretId=wire, ForceDeleteWithoutRecovery=True)
             return
+        if self.config.force_delete:  # ESO's secretsManager.forceDeleteWithoutRecovery
+            self.delete(name, force=True)
+            return
         self._invoke("DeleteSecret", self._api.delete_secret, name,
                      SecretId=wire, RecoveryWindowInDays=self.config.recovery_window_days)
 
     # -- health ---------------------------------------------------------------------------
-    def validate(self) -> Validation:
-        """One ListSecrets call of one result: proves endpoint, credentials and list permission."""
+    def _probe(self) -> None:
+        """One ListSecrets call of one result."""
         args: dict[str, Any] = {"MaxResults": 1}
         filters = self._server_filters(ListFilter())
         if filters:
             args["Filters"] = filters
-        try:
-            self._invoke("ListSecrets", self._api.list_secrets, None, **args)
-        except ProviderError as exc:
-            return Validation(ValidationStatus.ERROR, str(exc))
-        return Validation(ValidationStatus.READY)
-
-    def close(self) -> None:
-        try:
-            self._api.close()
-        except Exception as exc:  # closing never fails a caller
-            log.debug("aws: closing the client failed: %s", type(exc).__name__)
-
-    def __repr__(self) -> str:
-        return f"<AwsClient region={self.config.region!r} prefix={self.config.prefix!r}>"
+        self._invoke("ListSecrets", self._api.list_secrets, None, **args)

@@ -19,6 +19,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -29,10 +30,11 @@ from secretsync.core.errors import InvalidConfig, ProviderError, Unavailable
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
-from ..http_deadline import call_deadline
+from ..calls import provider_call
+from .auth import build_session
 from .config import PROVIDER, AwsConfig, parse_config
-from .error_mapping import map_error, sanitized_cause
-from .sdk import botocore_config, build_session, instrument
+from .errors import mapper
+from .sdk import botocore_config, instrument
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +113,12 @@ class SqsFeed:
         self.malformed = 0
 
     def _call(self, operation: str, method: Any, deadline: float, **kwargs: Any) -> Mapping[str, Any]:
-        with self._settings.calls.call(PROVIDER, operation, None):
-            error: ProviderError | None = None
-            cause: BaseException | None = None
-            with call_deadline(deadline):
-                try:
-                    return cast(Mapping[str, Any], method(**kwargs))
-                except Exception as exc:
-                    error = map_error(exc, operation)
-                    cause = sanitized_cause(exc, error)
-            raise error from cause
+        """One SQS call through :func:`provider_call`, bounded by ``deadline`` (a long poll's
+        wait plus the usual call deadline)."""
+        settings = replace(self._settings, timeouts=replace(self._settings.timeouts, total=deadline))
+        with provider_call(settings, PROVIDER, operation, mapper, server="SQS"):
+            return cast(Mapping[str, Any], method(**kwargs))
+        raise AssertionError("unreachable: provider_call raises or the call returned")  # for mypy
 
     def poll(self, timeout: float) -> Sequence[ChangeNotice]:
         wait = max(0, min(MAX_WAIT, int(timeout)))
@@ -176,7 +174,7 @@ def open_feed(config: Mapping[str, Any], subscription: str, settings: ClientSett
     except ProviderError:
         raise
     except Exception as exc:
-        error = map_error(exc, "open")
-        raise error from sanitized_cause(exc, error)
+        error, cause = mapper(exc, "open", None)
+        raise error from cause
     instrument(client, limiter)
     return SqsFeed(cast(SqsAPI, client), subscription, cfg, settings)

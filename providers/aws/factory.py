@@ -1,4 +1,9 @@
-"""The ``aws`` provider factory: store URL -> validated config -> :class:`AwsClient`."""
+"""The ``aws`` provider factory: store URL or SecretStore block -> validated config -> a client.
+
+``service: SecretsManager`` (the default) opens :class:`~.client.AwsClient`, ``service:
+ParameterStore`` opens :class:`~.parameters.ParameterStoreClient`; both share the session
+(:mod:`.auth`) and the error mapping (:mod:`.errors`).
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,21 @@ from secretsync.core.changes import ChangeFeed
 from secretsync.core.contract import (
     Capabilities,
     CredentialUse,
-    NameRules,
     SecretsClient,
     StoreBlock,
-    generic_store_block,
 )
 from secretsync.core.errors import InvalidConfig, ProviderError
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
+from .auth import build_session
 from .client import CAPABILITIES, AwsClient
-from .config import PROVIDER, config_from_url, credential_use, parse_config
-from .error_mapping import map_error
+from .config import PARAMETER_STORE, PROVIDER, config_from_url, credential_use, parse_config, read_block
+from .errors import mapper
 from .events import open_feed, validate_queue_url
-from .sdk import build_client
+from .names import NAME_RULES
+from .parameters import ParameterStoreClient
+from .sdk import service_client
 
 
 class AwsFactory:
@@ -34,17 +40,22 @@ class AwsFactory:
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ()
     #: Names this provider stores verbatim (what the migrator may choose).
-    name_rules = NameRules(r"A-Za-z0-9/_+=.@-", 512, True)
+    #: (Secrets Manager's; a ParameterStore store takes names.SSM_NAME_RULES, which fit in these
+    #: apart from '+=@', so the migrator's names are stored verbatim by both.)
+    name_rules = NAME_RULES
     #: The block's description in the SecretStore CRD.
     block_doc = (
-        'AWS Secrets Manager: {region, prefix?, role?, endpoint?, recoveryWindowDays?, profile?, '
-        'secretRef?: {accessKeyID, secretAccessKey, sessionToken?}}.'
+        'AWS Secrets Manager or SSM Parameter Store. secretsync: {region, prefix?, role?, endpoint?, '
+        'recoveryWindowDays?, profile?, secretRef?: {accessKeyID, secretAccessKey, sessionToken?}, '
+        'serviceAccountRef?}. ESO: {service, region, role?, externalID?, sessionTags?, additionalRoles?, prefix?, '
+        'auth?: {secretRef: {accessKeyIDSecretRef, secretAccessKeySecretRef, sessionTokenSecretRef?} | '
+        'jwt: {serviceAccountRef}}, secretsManager?: {forceDeleteWithoutRecovery?, recoveryWindowInDays?}}.'
     )
     capabilities: Capabilities = CAPABILITIES
 
     def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
         """The block as written -> canonical config and the credentials it names."""
-        return generic_store_block(block, ("sts.amazonaws.com",))
+        return read_block(block)
 
     def config_from_url(self, url: str) -> dict[str, Any]:
         return config_from_url(url)
@@ -65,8 +76,10 @@ class AwsFactory:
         cfg = parse_config(config)
         settings = settings or ClientSettings()
         limiter = settings.rate_limit.bucket()
+        service = "ssm" if cfg.service == PARAMETER_STORE else "secretsmanager"
         try:
-            api = build_client(cfg, settings.timeouts, credentials, limiter, settings.calls)
+            session = build_session(cfg, credentials, settings.timeouts, limiter, settings.calls)
+            api = service_client(session, service, cfg.endpoint, settings.timeouts, limiter)
         except ProviderError:
             raise
         except NoRegionError as exc:
@@ -75,7 +88,10 @@ class AwsFactory:
                 "gives one (use aws://REGION)", provider=PROVIDER, operation="open",
             ) from exc
         except Exception as exc:
-            raise map_error(exc, "open") from exc
+            error, cause = mapper(exc, "open", None)
+            raise error from cause
+        if cfg.service == PARAMETER_STORE:
+            return ParameterStoreClient(api, cfg, settings, limiter)
         return AwsClient(api, cfg, settings, limiter)
 
     # -- change feed (secretsync.core.changes.ChangeFeedFactory) -----------------------------

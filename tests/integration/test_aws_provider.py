@@ -123,6 +123,21 @@ def test_force_delete_removes_the_secret_at_once(aws_endpoint: str, raw: Any) ->
         raw.describe_secret(SecretId="hard/a")
 
 
+def test_eso_force_delete_without_recovery_store_deletes_at_once(aws_endpoint: str, raw: Any) -> None:
+    """ESO's secretsManager.forceDeleteWithoutRecovery: the store's deletes skip the recovery window."""
+    from secretsync_providers.aws import factory
+
+    block = factory.store_block({"service": "SecretsManager", "region": REGION, "endpoint": aws_endpoint,
+                                 "secretsManager": {"forceDeleteWithoutRecovery": True}})
+    client = open_aws(aws_endpoint, **{k: v for k, v in block.config.items() if k not in ("region", "endpoint")})
+    client.put("eso-hard/a", SecretValue("v"))
+    client.delete("eso-hard/a")
+    with pytest.raises(raw.exceptions.ResourceNotFoundException):
+        raw.describe_secret(SecretId="eso-hard/a")
+    with pytest.raises(NotFound):
+        client.delete("eso-hard/a")
+
+
 def test_put_restores_a_secret_in_its_recovery_window_then_adds_the_version(aws_endpoint: str) -> None:
     client = open_aws(aws_endpoint)
     first = client.put("restore/a", SecretValue("old"), tags={"team": "a"})

@@ -7,7 +7,8 @@ import pytest
 pytest.importorskip("boto3")
 
 from secretsync_providers.aws.client import CAPABILITIES, current_version, version_argument
-from secretsync_providers.aws.config import AwsConfig, check_name, config_from_url, parse_config
+from secretsync_providers.aws.config import AwsConfig, config_from_url, parse_config
+from secretsync_providers.aws.names import check_name
 
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.registry import get_factory, parse_store_url
@@ -86,10 +87,9 @@ def test_reads_take_leading_slashes_arns_and_aws_managed_names() -> None:
         check_name(team, "/prod/db", "get", read=True)  # team//prod/db
 
 
-def test_eso_service_field_is_accepted_for_secrets_manager_and_refused_for_parameter_store() -> None:
-    parse_config({"region": "us-east-1", "service": "SecretsManager"})
-    with pytest.raises(InvalidConfig, match="'service': ParameterStore is not supported"):
-        parse_config({"region": "us-east-1", "service": "ParameterStore"})
+def test_service_picks_secrets_manager_or_parameter_store_and_nothing_else() -> None:
+    assert parse_config({"region": "us-east-1"}).service == "SecretsManager"
+    assert parse_config({"region": "us-east-1", "service": "ParameterStore"}).service == "ParameterStore"
     with pytest.raises(InvalidConfig, match="'service'"):
         parse_config({"region": "us-east-1", "service": "S3"})
 

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("botocore")
 
 from botocore import exceptions as bex
-from secretsync_providers.aws.error_mapping import error_for_code, is_marked_for_deletion, map_error
+from secretsync_providers.aws.errors import error_for_code, is_marked_for_deletion, map_error
 
 from secretsync.core.errors import (
     AuthenticationFailed,
@@ -137,7 +137,7 @@ def test_batch_error_entries_map_like_client_errors() -> None:
 def test_a_parameter_check_that_quotes_the_value_is_masked_in_message_and_cause() -> None:
     import traceback
 
-    from secretsync_providers.aws.error_mapping import sanitized_cause
+    from secretsync_providers.aws.errors import sanitized_cause
 
     secret = "canary-param-check-Zq8w"
     exc = bex.ParamValidationError(report=f"Invalid type for parameter SecretString, value: {secret}")

@@ -8,7 +8,8 @@ classes (EndpointConnectionError, timeouts, credential errors) and are mapped by
 Messages keep AWS's error code and a trimmed message (they name the operation, never a
 value); a message that happens to contain the value being written is masked anyway.
 
-What the adapter chains as ``__cause__`` is :func:`sanitized_cause`: transport and
+What :func:`mapper` hands :func:`providers.calls.provider_call` to chain as ``__cause__`` is
+:func:`sanitized_cause`: transport and
 credential errors as they are (they hold an endpoint URL at most), and for anything that
 carries a response or a request parameter (``ClientError``, ``ParamValidationError``, a
 parser error) a twin of the same type holding only the code and the masked message, so
@@ -37,13 +38,16 @@ from secretsync.core.errors import (
 from secretsync.core.redact import mask_values
 from secretsync.core.values import SecretValue
 
-from .config import PROVIDER
+from ..calls import Mapper
+from .names import PROVIDER
 
 #: Throttled without a Retry-After header: AWS's SDKs back off about this long first.
 DEFAULT_RETRY_AFTER = 1.0
 _MAX_MESSAGE = 300
 
-_NOT_FOUND = {"ResourceNotFoundException"}
+_NOT_FOUND = {"ResourceNotFoundException",
+              # SSM Parameter Store: the parameter, or the version / label asked for, does not exist.
+              "ParameterNotFound", "ParameterVersionNotFound"}
 _PERMISSION = {"AccessDeniedException", "AccessDenied", "DecryptionFailure", "EncryptionFailure",
                "KMSAccessDeniedException", "KMSDisabledException", "KMSInvalidStateException"}
 _AUTH = {"UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
@@ -51,16 +55,24 @@ _AUTH = {"UnrecognizedClientException", "InvalidSignatureException", "SignatureD
          "IncompleteSignature", "AuthFailure", "InvalidAccessKeyId", "RequestExpired",
          "NotAuthorized", "MissingAuthenticationTokenException"}
 _THROTTLE = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded",
-             "ThrottledException", "SlowDown", "PriorRequestNotComplete", "LimitExceededException"}
-_UNAVAILABLE = {"InternalServiceError", "InternalServiceErrorException", "InternalFailure",
+             "ThrottledException", "SlowDown", "PriorRequestNotComplete", "LimitExceededException",
+             "TooManyUpdates"}
+_UNAVAILABLE = {"InternalServerError", "InternalServiceError", "InternalServiceErrorException", "InternalFailure",
                 "ServiceUnavailable", "ServiceUnavailableException", "InternalError",
                 "RequestTimeout", "RequestTimeoutException"}
 _INVALID = {"ValidationException", "InvalidParameterException", "InvalidParameterValue",
             "InvalidParameterValueException", "InvalidParameterCombination", "MissingParameter",
             "InvalidNextTokenException", "MalformedPolicyDocumentException", "SerializationException",
             "InvalidQueryParameter", "MalformedQueryString", "UnknownOperationException",
-            "OptInRequired"}
-_CONFLICT = {"ResourceExistsException", "PreconditionNotMetException", "ConflictException"}
+            "OptInRequired",
+            # SSM Parameter Store
+            "ParameterPatternMismatchException", "HierarchyLevelLimitExceededException",
+            "HierarchyTypeMismatchException", "InvalidKeyId", "UnsupportedParameterType",
+            "ParameterLimitExceeded", "ParameterMaxVersionLimitExceeded", "InvalidFilterKey",
+            "InvalidFilterOption", "InvalidFilterValue", "InvalidAllowedPatternException",
+            "TooManyTagsError", "InvalidResourceId", "InvalidResourceType", "InvalidTier"}
+_CONFLICT = {"ResourceExistsException", "PreconditionNotMetException", "ConflictException",
+             "ParameterAlreadyExists"}
 
 _XML_CODE = re.compile(r"<Code>([^<]{1,100})</Code>")
 _XML_MESSAGE = re.compile(r"<Message>([^<]{0,500})</Message>")
@@ -251,3 +263,19 @@ def sanitized_cause(exc: BaseException, mapped: ProviderError) -> BaseException:
     else:
         twin = RuntimeError(f"{type(exc).__module__}.{type(exc).__name__}: {mapped}")
     return twin.with_traceback(exc.__traceback__)
+
+
+def masking(values: Iterable[str | SecretValue | bytes | None] = ()) -> Mapper:
+    """The mapper :func:`providers.calls.provider_call` takes: :func:`map_error` (masking an
+    echo of ``values``, what the call sends) and its :func:`sanitized_cause`."""
+    sent = [v for v in values if v is not None]
+
+    def mapper(exc: BaseException, operation: str, key: str | None) -> tuple[ProviderError, BaseException | None]:
+        error = map_error(exc, operation, key, values=sent)
+        return error, sanitized_cause(exc, error)
+
+    return mapper
+
+
+#: The mapper of a call that sends no value.
+mapper: Mapper = masking()
