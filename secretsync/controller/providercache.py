@@ -217,24 +217,31 @@ class StoreCache:
         find_changed = self._list_finds(usage.find_prefixes)
         with self._lock:
             entries = dict(self._entries)
+            found = self._found_listing()
+        # Values a find read (they are not in ``wanted``) are kept while a find still lists
+        # them and take part in change detection like ``data`` keys: only a moved token is
+        # fetched again, so a quiet cycle of a find costs its listing alone.
+        held = {k for k in entries if k not in wanted and k in found}
         to_fetch: list[str] = []
         for key in wanted:
             entry = entries.get(key)
             if listing is None or entry is None or (entry.error is not None and not entry.absent):
                 to_fetch.append(key)
                 continue
-            token = change_token(listing.get(key))
             if key not in listing:
                 # Absent from the listing: confirm with a fetch (listings can lag behind writes),
                 # unless we already know it is definitely gone.
                 if not entry.absent:
                     to_fetch.append(key)
-            elif entry.absent or token is None or (token != entry.token and not _same_version(listing[key], entry)):
+            elif _moved(listing[key], entries[key]):
                 to_fetch.append(key)
+        to_fetch += [k for k in held if _moved(found[k], entries[k])]
+        tokens: Mapping[str, SecretMetadata] = found if listing is None else {**found, **listing}
+        keep = wanted | held
         before = self._calls()
         fetched: dict[str, Entry] = {}
         try:
-            self._fetch(to_fetch, listing, fetched)
+            self._fetch(to_fetch, tokens, fetched)
         except ProviderError:
             # Keep what the batches before the failure brought; the cycle itself failed.
             changed = self._commit(fetched)
@@ -250,8 +257,11 @@ class StoreCache:
             for key in wanted:
                 if key not in fetched and key in self._entries and listing is not None and key in listing:
                     self._entries[key] = _with_token(self._entries[key], change_token(listing[key]))
+            for key in held:
+                if key not in fetched and key in self._entries:
+                    self._entries[key] = _with_token(self._entries[key], change_token(found[key]))
             for key in list(self._entries):
-                if key not in wanted:
+                if key not in keep:
                     del self._entries[key]
             # The listing itself is not kept (50k secrets' metadata per store): the tokens
             # recorded in the entries are what the next cycle compares.
@@ -288,6 +298,14 @@ class StoreCache:
         with self._lock:
             self._finds = new
         return changed
+
+    def _found_listing(self) -> dict[str, SecretMetadata]:
+        """Every name the find listings of this cycle hold (caller holds ``_lock``)."""
+        found: dict[str, SecretMetadata] = {}
+        for got in self._finds.values():
+            if isinstance(got, dict):
+                found.update(got)
+        return found
 
     def _commit(self, fetched: Mapping[str, Entry]) -> set[str]:
         changed: set[str] = set()
@@ -486,6 +504,13 @@ class StoreCache:
                     "list_calls": self.list_calls, "fetch_cost": self.fetch_cost,
                     "listing_per_secret": self.listing_per_secret, "last_cycle_calls": self.last_cycle_calls,
                     "listing_denied": self.listing_denied is not None}
+
+
+def _moved(meta: SecretMetadata, entry: Entry) -> bool:
+    """The listing says this held entry may be stale (or it holds no value worth keeping)."""
+    token = change_token(meta)
+    return (entry.absent or (entry.error is not None) or token is None
+            or (token != entry.token and not _same_version(meta, entry)))
 
 
 def _same_version(meta: SecretMetadata, entry: Entry) -> bool:
