@@ -283,7 +283,7 @@ def test_the_cluster_wide_restart_rate_spreads_a_mass_rotation_and_loses_none(
         store.put(f"app{i}/password", SecretValue("before"))
         create(api, es_manifest(f"s{i}", ns, "mem", [("password", f"app{i}/password")], rollout={"policy": "auto"}))
         deployment(api, ns, f"w{i}", env=[(f"s{i}", "password")])
-    with running_controller(kube, _settings(label, debounce=0.2, rate=rate, burst=burst)):
+    with running_controller(kube, _settings(label, rate=rate, burst=burst)):
         for i in range(n):
             wait_for(lambda i=i: secret_data(api, ns, f"s{i}") == {"password": "before"}, message=f"s{i} synced")
         clock = _RestartClock(api, ns)
