@@ -126,6 +126,7 @@ class StoreCache:
         on_cycle: Callable[[str, str], None] | None = None,
         probe_every: int = 10,
         clock: Callable[[], float] = time.monotonic,
+        settle: bool = False,
     ) -> None:
         self.client = client
         self.recorder = recorder
@@ -155,6 +156,11 @@ class StoreCache:
         self.list_calls: int | None = None
         self.fetch_cost: float | None = None
         self.last_cycle_calls = 0
+        #: After a cycle that saw changes, list once more at once (see :meth:`refresh`).
+        self.settle = settle
+        #: True from a cycle that saw changes until its settling cycle is over.
+        self.settling = False
+        self._in_settle = False
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -176,16 +182,31 @@ class StoreCache:
         with self._io:
             if self.fresh(max_age):  # another worker just ran it
                 return False
-            mode = self.mode
-            try:
-                self._cycle()
-            except ProviderError:
-                if self.on_cycle is not None:
-                    self.on_cycle(mode, "error")
-                raise
-            if self.on_cycle is not None:
-                self.on_cycle(mode, "ok")
+            self._run_cycle()
+            if self.settling:
+                # A burst of rotations (a script, a provider-side rotation of related keys) can
+                # straddle a cycle: half of a workload's Secrets seen now, half one interval
+                # later, two restarts. One more listing right away sees the rest of the burst;
+                # the rollout manager holds restarts while ``settling`` (runtime busy check).
+                self._in_settle = True
+                try:
+                    self._run_cycle()
+                finally:
+                    self._in_settle = False
+                    self.settling = False
             return True
+
+    def _run_cycle(self) -> None:
+        mode = self.mode
+        try:
+            self._cycle()
+        except ProviderError:
+            self.settling = False
+            if self.on_cycle is not None:
+                self.on_cycle(mode, "error")
+            raise
+        if self.on_cycle is not None:
+            self.on_cycle(mode, "ok")
 
     def _calls(self) -> int:
         return self.recorder.total()
@@ -270,6 +291,8 @@ class StoreCache:
             self.cycles += 1
         self.last_cycle_calls = self._calls() - start_calls
         self._choose_mode(listing, len(wanted))
+        if changed and self.settle and not self._in_settle and self.cycles > 1:
+            self.settling = True  # before on_changed: the writes it starts see it
         if changed and self.on_changed is not None:
             self.on_changed(changed)
         log.debug("store %s: cycle %d (%s) fetched %d of %d keys in %d calls", self.name, self.cycles,
