@@ -200,3 +200,42 @@ def test_namespaces_hash_to_stable_shards() -> None:
 
 def test_modes_are_named() -> None:
     assert {LIST, DIRECT} == {"list", "direct"}
+
+
+def test_while_one_worker_lists_the_others_answer_from_the_last_cycle_and_hear_the_change_after() -> None:
+    import threading
+
+    rec = CallRecorder()
+    inner = _memory(rec)
+    inner.put("app/k", SecretValue("old"))
+    listing_started, release = threading.Event(), threading.Event()
+
+    class SlowListing:
+        """The store's client, with a listing that takes as long as the test says."""
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(inner, name)
+
+        def list(self, flt: ListFilter | None = None) -> Iterator[SecretMetadata]:
+            listing_started.set()
+            release.wait(10)
+            return inner.list(flt)
+
+    changed: list[set[str]] = []
+    clock = [0.0]
+    cache = StoreCache(SlowListing(), rec, lambda: Usage(frozenset({"app/k"})), changed.append,
+                       clock=lambda: clock[0])
+    cache.refresh(10)  # cold: fetches
+    inner.put("app/k", SecretValue("new"))
+    clock[0] = 20.0  # stale
+    cycling = threading.Thread(target=cache.refresh, args=(10,))
+    cycling.start()
+    assert listing_started.wait(10)
+    # A second worker does not queue behind the listing: it reads the last cycle's value now...
+    assert cache.refresh(10) is False
+    assert cache.entries(["app/k"])["app/k"].value == SecretValue("old")
+    release.set()
+    cycling.join(10)
+    # ...and the cycle then reports the change, so that worker's ExternalSecret is synced again.
+    assert changed[-1] == {"app/k"}
+    assert cache.entries(["app/k"])["app/k"].value == SecretValue("new")
