@@ -1267,14 +1267,33 @@ class WebhookHook:
 
 
 @dataclass(frozen=True, slots=True)
+class JobHook:
+    """A Job built from a PodTemplate of the rotation's own namespace.
+
+    A reference, not an embedded pod spec: the CRD schema stays structural (no
+    preserve-unknown-fields), and the API server validates the PodTemplate like any pod spec.
+    """
+
+    template_name: Annotated[str, Wire(
+        "podTemplateName", "PodTemplate (same namespace) the Job's pod is made from; its containers read the "
+        "new value from /var/run/secretsync/rotation/value (previous: .../previous).",
+        pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC)]
+    timeout: Annotated[float, Wire("timeout", "How long the Job may take before the rotation is abandoned "
+                                   "(Go duration).", codec=DURATION, schema_default=True)] = 600.0
+    backoff_limit: Annotated[int, Wire("backoffLimit", "Pod retries before the Job fails.", minimum=0,
+                                       schema_default=True)] = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RotationHook:
     """Runs before the switch: the new value is written to the provider only if it succeeds."""
 
     webhook: Annotated[WebhookHook | None, Wire("webhook", "Call an HTTPS webhook with the new value.")] = None
+    job: Annotated[JobHook | None, Wire("job", "Run a Job with the new value and wait for it to succeed.")] = None
 
     def _validate(self, path: str, problems: Problems) -> None:
-        if self.webhook is None:
-            problems.add(path, "set webhook")
+        if (self.webhook is None) == (self.job is None):
+            problems.add(path, "set exactly one of webhook, job")
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,10 @@ class ObjectRef:
     uid: str | None
 
 
+#: An event waiting for the sender: (object, type, reason, message, unix time).
+_Pending = tuple[ObjectRef, str, str, str, int]
+
+
 class EventRecorder:
     def __init__(self, api: KubeApi, *, component: str = "secretsync-controller", instance: str = "",
                  maxsize: int = 10000, repeat_after: float = 600.0, fallback_namespace: str = "default") -> None:
@@ -46,7 +50,7 @@ class EventRecorder:
         self.instance = instance
         self.repeat_after = repeat_after
         self.fallback_namespace = fallback_namespace
-        self._queue: queue.Queue[dict[str, object] | None] = queue.Queue(maxsize)
+        self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize)
         #: object -> (reason, message) -> when last sent (a few per object).
         self._last: dict[tuple[str, str | None, str], dict[tuple[str, str], float]] = {}
         self._lock = threading.Lock()
@@ -79,23 +83,29 @@ class EventRecorder:
                 del seen[min(seen, key=seen.__getitem__)]
             if len(self._last) > 50000:
                 self._last.clear()
-        ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # Queued as a tuple, turned into the Event body only when sent: a cold start queues
+        # ~10k events faster than one sender posts them, and 10k nested dicts are ~14 MB of
+        # the controller's peak (about 4 MB as tuples).
+        try:
+            self._queue.put_nowait((ref, type_, reason, message[:1024], int(time.time())))
+        except queue.Full:
+            self.dropped += 1
+
+    def _body(self, pending: _Pending) -> tuple[str, dict[str, object]]:
+        ref, type_, reason, message, at = pending
+        ts = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         ns = ref.namespace or self.fallback_namespace
-        body: dict[str, object] = {
+        return ns, {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": f"{ref.name}.{uuid.uuid4().hex[:16]}", "namespace": ns},
             "involvedObject": {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name,
                                **({"namespace": ref.namespace} if ref.namespace else {}),
                                **({"uid": ref.uid} if ref.uid else {})},
-            "reason": reason, "message": message[:1024], "type": type_,
+            "reason": reason, "message": message, "type": type_,
             "source": {"component": self.component},
             "reportingComponent": self.component, "reportingInstance": self.instance or self.component,
             "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
         }
-        try:
-            self._queue.put_nowait(body)
-        except queue.Full:
-            self.dropped += 1
 
     def forget(self, kind: str, namespace: str | None, name: str) -> None:
         with self._lock:
@@ -103,13 +113,12 @@ class EventRecorder:
 
     def _run(self) -> None:
         while True:
-            body = self._queue.get()
-            if body is None:
+            pending = self._queue.get()
+            if pending is None:
                 return
-            md = body["metadata"]
-            assert isinstance(md, dict)
+            ns, body = self._body(pending)
             try:
-                self.api.create(EVENTS, body, str(md["namespace"]))
+                self.api.create(EVENTS, body, ns)
                 self.sent += 1
             except KubeError as exc:
                 log.debug("event not recorded: %s", exc)

@@ -126,6 +126,7 @@ class StoreCache:
         on_cycle: Callable[[str, str], None] | None = None,
         probe_every: int = 10,
         clock: Callable[[], float] = time.monotonic,
+        settle: bool = False,
     ) -> None:
         self.client = client
         self.recorder = recorder
@@ -155,6 +156,13 @@ class StoreCache:
         self.list_calls: int | None = None
         self.fetch_cost: float | None = None
         self.last_cycle_calls = 0
+        #: After a cycle that saw changes, list once more at once (see :meth:`refresh`).
+        self.settle = settle
+        #: True from a cycle that saw changes until its settling cycle is over.
+        self.settling = False
+        self._in_settle = False
+        #: A cycle is running (under ``_io``): other refreshes answer from the last one.
+        self._cycling = False
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -173,19 +181,46 @@ class StoreCache:
         """
         if self.fresh(max_age):
             return False
+        if self._cycling and self.cycles > 0 and max_age > 0:
+            # Another worker is running the cycle: answer from the last one instead of
+            # waiting. The cycle queues (urgently) every ExternalSecret whose keys it finds
+            # changed, so nothing is missed; waiting here instead put every worker of the
+            # store behind a listing that takes seconds (100 pages for 10k secrets): the
+            # profile of a cold start showed 3/4 of the workers' time blocked on this lock.
+            # A forced or probing read (max_age 0) still waits for a real answer.
+            return False
         with self._io:
             if self.fresh(max_age):  # another worker just ran it
                 return False
-            mode = self.mode
+            self._cycling = True
             try:
-                self._cycle()
-            except ProviderError:
-                if self.on_cycle is not None:
-                    self.on_cycle(mode, "error")
-                raise
-            if self.on_cycle is not None:
-                self.on_cycle(mode, "ok")
+                self._run_cycle()
+                if self.settling:
+                    # A burst of rotations (a script, a provider-side rotation of related keys)
+                    # can straddle a cycle: half of a workload's Secrets seen now, half one
+                    # interval later, two restarts. One more listing right away sees the rest
+                    # of the burst; the rollout manager holds restarts while ``settling``.
+                    self._in_settle = True
+                    try:
+                        self._run_cycle()
+                    finally:
+                        self._in_settle = False
+                        self.settling = False
+            finally:
+                self._cycling = False
             return True
+
+    def _run_cycle(self) -> None:
+        mode = self.mode
+        try:
+            self._cycle()
+        except ProviderError:
+            self.settling = False
+            if self.on_cycle is not None:
+                self.on_cycle(mode, "error")
+            raise
+        if self.on_cycle is not None:
+            self.on_cycle(mode, "ok")
 
     def _calls(self) -> int:
         return self.recorder.total()
@@ -217,24 +252,31 @@ class StoreCache:
         find_changed = self._list_finds(usage.find_prefixes)
         with self._lock:
             entries = dict(self._entries)
+            found = self._found_listing()
+        # Values a find read (they are not in ``wanted``) are kept while a find still lists
+        # them and take part in change detection like ``data`` keys: only a moved token is
+        # fetched again, so a quiet cycle of a find costs its listing alone.
+        held = {k for k in entries if k not in wanted and k in found}
         to_fetch: list[str] = []
         for key in wanted:
             entry = entries.get(key)
             if listing is None or entry is None or (entry.error is not None and not entry.absent):
                 to_fetch.append(key)
                 continue
-            token = change_token(listing.get(key))
             if key not in listing:
                 # Absent from the listing: confirm with a fetch (listings can lag behind writes),
                 # unless we already know it is definitely gone.
                 if not entry.absent:
                     to_fetch.append(key)
-            elif entry.absent or token is None or (token != entry.token and not _same_version(listing[key], entry)):
+            elif _moved(listing[key], entries[key]):
                 to_fetch.append(key)
+        to_fetch += [k for k in held if _moved(found[k], entries[k])]
+        tokens: Mapping[str, SecretMetadata] = found if listing is None else {**found, **listing}
+        keep = wanted | held
         before = self._calls()
         fetched: dict[str, Entry] = {}
         try:
-            self._fetch(to_fetch, listing, fetched)
+            self._fetch(to_fetch, tokens, fetched)
         except ProviderError:
             # Keep what the batches before the failure brought; the cycle itself failed.
             changed = self._commit(fetched)
@@ -250,8 +292,11 @@ class StoreCache:
             for key in wanted:
                 if key not in fetched and key in self._entries and listing is not None and key in listing:
                     self._entries[key] = _with_token(self._entries[key], change_token(listing[key]))
+            for key in held:
+                if key not in fetched and key in self._entries:
+                    self._entries[key] = _with_token(self._entries[key], change_token(found[key]))
             for key in list(self._entries):
-                if key not in wanted:
+                if key not in keep:
                     del self._entries[key]
             # The listing itself is not kept (50k secrets' metadata per store): the tokens
             # recorded in the entries are what the next cycle compares.
@@ -260,6 +305,8 @@ class StoreCache:
             self.cycles += 1
         self.last_cycle_calls = self._calls() - start_calls
         self._choose_mode(listing, len(wanted))
+        if changed and self.settle and not self._in_settle and self.cycles > 1:
+            self.settling = True  # before on_changed: the writes it starts see it
         if changed and self.on_changed is not None:
             self.on_changed(changed)
         log.debug("store %s: cycle %d (%s) fetched %d of %d keys in %d calls", self.name, self.cycles,
@@ -288,6 +335,14 @@ class StoreCache:
         with self._lock:
             self._finds = new
         return changed
+
+    def _found_listing(self) -> dict[str, SecretMetadata]:
+        """Every name the find listings of this cycle hold (caller holds ``_lock``)."""
+        found: dict[str, SecretMetadata] = {}
+        for got in self._finds.values():
+            if isinstance(got, dict):
+                found.update(got)
+        return found
 
     def _commit(self, fetched: Mapping[str, Entry]) -> set[str]:
         changed: set[str] = set()
@@ -486,6 +541,13 @@ class StoreCache:
                     "list_calls": self.list_calls, "fetch_cost": self.fetch_cost,
                     "listing_per_secret": self.listing_per_secret, "last_cycle_calls": self.last_cycle_calls,
                     "listing_denied": self.listing_denied is not None}
+
+
+def _moved(meta: SecretMetadata, entry: Entry) -> bool:
+    """The listing says this held entry may be stale (or it holds no value worth keeping)."""
+    token = change_token(meta)
+    return (entry.absent or (entry.error is not None) or token is None
+            or (token != entry.token and not _same_version(meta, entry)))
 
 
 def _same_version(meta: SecretMetadata, entry: Entry) -> bool:

@@ -360,6 +360,10 @@ class ExternalSecretReconciler:
                 flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags))
                 try:
                     names = h.cache.find(flt, fresh=fresh)
+                    if fresh and names:
+                        # The cache keeps what a find read between cycles: a forced sync or a
+                        # retry reads it again instead.
+                        h.cache.refetch(names)
                     found = h.cache.entries(names)
                 except (PermissionDenied, InvalidConfig, NotFound) as exc:
                     # This tenant may not list (or read) there: its problem, not the store's.

@@ -4,10 +4,10 @@ The order of a rotation is what makes it safe:
 
 1. read the current value and version (``get_many``: the provider's one read path);
 2. generate the new value (:mod:`.generators`);
-3. run the hook, if any (an HTTPS webhook that applies the credential to the target system).
-   **If it fails, nothing is written**: the provider's current version and every synced
-   Secret stay as they are, the status says ``HookFailed`` and the rotation is retried
-   with backoff;
+3. run the hook, if any (an HTTPS webhook, or a Job: :mod:`.rotationjob`, that applies the
+   credential to the target system). **If it fails, nothing is written**: the provider's
+   current version and every synced Secret stay as they are, the status says ``HookFailed``
+   and the rotation is retried with backoff;
 4. ``put`` the new version, with compare-and-set on the version read in step 1 where the
    backend offers it (a concurrent rotation elsewhere is a Conflict, not a lost update);
 5. the ExternalSecrets that read the key pick the new version up on their next refresh,
@@ -32,6 +32,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,6 +63,7 @@ from .generators import generate
 from .informer import Informer
 from .kubeapi import KubeApi, KubeError, Resource
 from .rollout import stop_threads
+from .rotationjob import HookFailed, JobHookRunner, JobRun
 from .settings import WatchSettings
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,6 @@ log = logging.getLogger(__name__)
 SR_RES = Resource(GROUP, VERSION, PLURALS[KIND_SECRET_ROTATION], KIND_SECRET_ROTATION)
 #: Changing this annotation's value on a SecretRotation rotates it now (``secretsync rotate``).
 ROTATE_NOW_ANNOTATION = "secretsync.io/rotate-now"
-
-
-class HookFailed(SecretSyncError):
-    """The pre-switch hook did not confirm; nothing was written. Message names no value."""
-
-    reason = "HookFailed"
 
 
 def _now() -> datetime:
@@ -151,6 +147,9 @@ class RotationManager:
         self.tick = tick
         self.retry_max = retry_max
         self.webhook = webhook
+        self.jobs = JobHookRunner(api)
+        #: (ns, name) -> a hook Job in flight and the write it stands for.
+        self._runs: dict[tuple[str, str], _HookWait] = {}
         self.informers: list[Informer[Record]] = [
             Informer(api, SR_RES, Record, settings=watch, namespace=ns, name=f"secretrotations@{ns or '*'}")
             for ns in namespaces]
@@ -195,6 +194,9 @@ class RotationManager:
             self._set_status(ns, name, status, False, "InvalidSpec", rec.error or "invalid spec", rec.generation)
             return
         fails, next_try = self._backoff.get(key, (0, 0.0))
+        if key in self._runs:
+            self._finish_hook(key, rec, status, fails)
+            return
         if time.monotonic() < next_try:
             return
         now = _now()
@@ -206,14 +208,43 @@ class RotationManager:
             return
         try:
             self.rotate(rec.rotation, status, now, requested=rec.requested, end_grace_only=not due)
+            if key not in self._runs:
+                self._backoff.pop(key, None)
+        except (SecretSyncError, KubeError) as exc:
+            self._failed(key, rec, status, fails, exc)
+
+    def _failed(self, key: tuple[str, str], rec: Record, status: SecretRotationStatus, fails: int,
+                exc: SecretSyncError | KubeError) -> None:
+        assert rec.rotation is not None
+        reason = getattr(exc, "reason", None) if isinstance(exc, SecretSyncError) else "KubernetesError"
+        delay = min(self.retry_max, 5.0 * 2 ** fails)
+        self._backoff[key] = (fails + 1, time.monotonic() + delay)
+        msg = f"rotation of {rec.rotation.spec.remote_key!r} failed, nothing written: {exc}"
+        self._set_status(key[0], key[1], status, False, str(reason or "Error"), msg, rec.generation)
+        self.events.emit(self._ref(rec.rotation), "Warning", str(reason or "Error"), msg)
+
+    def _finish_hook(self, key: tuple[str, str], rec: Record, status: SecretRotationStatus, fails: int) -> None:
+        """A hook Job is in flight: switch when it succeeded, give up (writing nothing) when not."""
+        assert rec.rotation is not None
+        wait = self._runs[key]
+        try:
+            if not self.jobs.poll(wait.run):
+                return
+        except KubeError as exc:  # the API server, not the Job: ask again next tick
+            log.warning("SecretRotation %s/%s: cannot read hook Job %s: %s", *key, wait.run.name, exc)
+            return
+        except HookFailed as exc:
+            del self._runs[key]
+            self._failed(key, rec, status, fails, exc)
+            return
+        del self._runs[key]
+        try:
+            client = self.open_client(self._store(rec.rotation), rec.rotation.namespace)
+            self._switch(rec.rotation, client, status, _now(), wait.value, wait.current, wait.had_old,
+                         wait.requested)
             self._backoff.pop(key, None)
         except (SecretSyncError, KubeError) as exc:
-            reason = getattr(exc, "reason", None) if isinstance(exc, SecretSyncError) else "KubernetesError"
-            delay = min(self.retry_max, 5.0 * 2 ** fails)
-            self._backoff[key] = (fails + 1, time.monotonic() + delay)
-            msg = f"rotation of {rec.rotation.spec.remote_key!r} failed, nothing written: {exc}"
-            self._set_status(ns, name, status, False, str(reason or "Error"), msg, rec.generation)
-            self.events.emit(self._ref(rec.rotation), "Warning", str(reason or "Error"), msg)
+            self._failed(key, rec, status, fails, exc)
 
     @staticmethod
     def _due(rec: Record, status: SecretRotationStatus, now: datetime) -> bool:
@@ -265,6 +296,7 @@ class RotationManager:
         else:
             new_value = generate(spec.generator)
             hook = spec.hook.webhook if spec.hook is not None else None
+            job = spec.hook.job if spec.hook is not None else None
             if hook is not None:
                 payload: dict[str, Any] = {
                     "apiVersion": API_VERSION, "kind": "RotationHook", "namespace": rot.namespace,
@@ -279,6 +311,22 @@ class RotationManager:
                 value = SecretValue(json.dumps(doc))
             else:
                 value = new_value
+            if job is not None:
+                # The Job runs while the rotation loop goes on; step() switches when it succeeds.
+                run = self.jobs.start(rot, job, new_value, old)
+                self._runs[(rot.namespace, rot.name)] = _HookWait(run, value, current, old is not None, requested)
+                self._set_status(rot.namespace, rot.name, status, False, "HookRunning",
+                                 f"hook Job {run.name} is running; the new value of {spec.remote_key!r} is "
+                                 "written when it succeeds", rot.meta.generation)
+                return None
+        return self._switch(rot, client, status, now, value, current, old is not None, requested,
+                            end_grace_only=end_grace_only)
+
+    def _switch(self, rot: SecretRotation, client: SecretsClient, status: SecretRotationStatus, now: datetime,
+                value: SecretValue, current: Fetched | None, had_old: bool, requested: str | None, *,
+                end_grace_only: bool = False) -> str | None:
+        """Write ``value`` as the provider's new current version (compare-and-set where offered)."""
+        spec = rot.spec
         caps = client.capabilities
         expected = current.version if current is not None and caps.compare_and_set else None
         res = client.put(spec.remote_key, value, expected_version=expected, if_absent=current is None)
@@ -289,7 +337,7 @@ class RotationManager:
             msg = f"grace period over: previous value of {spec.remote_key!r} removed (version {version})"
         else:
             expires = (_rfc3339(now + timedelta(seconds=spec.grace_period))
-                       if spec.dual_credentials and old is not None else None)
+                       if spec.dual_credentials and had_old else None)
             new_status = SecretRotationStatus(status.conditions, _rfc3339(now), version,
                                               current.version if current is not None else None, expires,
                                               requested if requested is not None else status.requested)
@@ -319,6 +367,17 @@ class RotationManager:
             log.warning("SecretRotation %s/%s: status update failed: %s", ns, name, exc)
             return
         self._status[(ns, name)] = new
+
+
+@dataclass(frozen=True, slots=True)
+class _HookWait:
+    """A rotation waiting for its hook Job: the run, and the write it stands for."""
+
+    run: JobRun
+    value: SecretValue
+    current: Fetched | None
+    had_old: bool
+    requested: str | None
 
 
 class InvalidSpecError(SecretSyncError):

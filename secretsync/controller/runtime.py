@@ -296,7 +296,7 @@ class Controller:
                 self.api, s.rollout, hash_key=self.hash_key, namespaces=self._per_ns, watch=s.watch,
                 events=self.events, registry=self.metrics.registry, leading=self.leading, ready=self.ready,
                 policy=self._rollout_policy, in_scope=self.in_scope,
-                busy=lambda ns, name: self.queue.active(("es", ns, name)))
+                busy=self._es_busy)
             transform = self.rollout.wrap_transform(transform)
         # -- end rollout ------------------------------------------------------------------------
         selector = f"{MANAGED_LABEL}={MANAGED_VALUE}"
@@ -521,7 +521,16 @@ class Controller:
             hit = {k for n in names for k in remote.get(n, ())}
             hit |= {k for k in self._by_store.get(sid, ()) if self._es_usage.get(k, ((), ()))[1]}
         for ns, name in hit:
-            self.queue.add(("es", ns, name))
+            self.queue.add(("es", ns, name), urgent=True)
+
+    def _es_busy(self, ns: str, name: str) -> bool:
+        """An ExternalSecret is still at work: queued, running, or its store is settling a
+        burst (a follow-up cycle may queue it again). Rollout holds restarts meanwhile."""
+        if self.queue.active(("es", ns, name)):
+            return True
+        with self._lock:
+            sid = self._es_store.get((ns, name))
+        return sid is not None and any(h.cache.settling for h in self.stores.handles_of(sid))
 
     def _rollout_policy(self, ns: str, name: str) -> RolloutPolicy | None:
         """``spec.rollout`` of an ExternalSecret (rollout restarts, issue 13)."""

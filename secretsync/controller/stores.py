@@ -235,7 +235,8 @@ class StoreManager:
                 return h
             cache = StoreCache(client, recorder, lambda: self._usage(sid, cns),
                                lambda keys: self._on_changed(sid, keys), name=store.ref, on_cycle=self._on_cycle,
-                               fetch_concurrency=self.settings.provider.fetch_concurrency)
+                               fetch_concurrency=self.settings.provider.fetch_concurrency,
+                               settle=self.settings.rollout.enabled)
             h = StoreHandle(sid, cns, store.meta.generation, client, cache,
                             CircuitBreaker(self.settings.provider.circuit, self._clock), fp, now, recorder)
             with self._lock:

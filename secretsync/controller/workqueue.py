@@ -63,6 +63,13 @@ class WorkQueue(Generic[K]):
         self._clock = clock
         self._cond = threading.Condition()
         self._queue: deque[K] = deque()
+        #: Served before ``_queue``. Both may hold stale entries (a key moved ahead by
+        #: ``add(urgent=True)``, or already handed out): a key is handed out only while dirty
+        #: and not processing.
+        self._urgent: deque[K] = deque()
+        self._ready = 0  # dirty keys not processing: the depth metric
+        #: Urgent keys re-added while processing: ``done`` queues them urgent.
+        self._urgent_later: set[K] = set()
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
         #: key -> when it is due; the heap may hold stale entries (lazy deletion).
@@ -72,18 +79,30 @@ class WorkQueue(Generic[K]):
         self._shutdown = False
 
     # -- in --------------------------------------------------------------------------------
-    def add(self, key: K) -> None:
-        """Queue ``key`` now (a no-op when it is already queued)."""
-        with self._cond:
-            self._add_locked(key)
+    def add(self, key: K, *, urgent: bool = False) -> None:
+        """Queue ``key`` now (a no-op when it is already queued).
 
-    def _add_locked(self, key: K) -> None:
+        ``urgent``: ahead of every non-urgent key, even if it is queued already. For work a
+        change caused (a provider value moved): under load the ready queue holds a backlog of
+        periodic refreshes that would find nothing new, and a rotation must not wait behind it.
+        """
+        with self._cond:
+            if urgent and key in self._processing:
+                self._urgent_later.add(key)
+            elif urgent and key in self._dirty and not self._shutdown:
+                self._urgent.append(key)
+                self._cond.notify()
+                return
+            self._add_locked(key, urgent)
+
+    def _add_locked(self, key: K, urgent: bool = False) -> None:
         if self._shutdown or key in self._dirty:
             return
         self._dirty.add(key)
         self._waiting.pop(key, None)
         if key not in self._processing:
-            self._queue.append(key)
+            (self._urgent if urgent else self._queue).append(key)
+            self._ready += 1
             self._cond.notify()
 
     def add_after(self, key: K, delay: float) -> None:
@@ -148,6 +167,15 @@ class WorkQueue(Generic[K]):
                 self._dirty.add(key)
                 if key not in self._processing:
                     self._queue.append(key)
+                    self._ready += 1
+        return None
+
+    def _pop_locked(self) -> K | None:
+        for q in (self._urgent, self._queue):
+            while q:
+                key = q.popleft()
+                if key in self._dirty and key not in self._processing:
+                    return key
         return None
 
     def get(self, timeout: float | None = None) -> K | None:
@@ -158,10 +186,11 @@ class WorkQueue(Generic[K]):
                 if self._shutdown:
                     return None
                 next_due = self._promote_due_locked()
-                if self._queue:
-                    key = self._queue.popleft()
+                key = self._pop_locked()
+                if key is not None:
                     self._processing.add(key)
                     self._dirty.discard(key)
+                    self._ready -= 1
                     return key
                 wait = next_due
                 if deadline is not None:
@@ -175,8 +204,11 @@ class WorkQueue(Generic[K]):
         """The worker finished ``key``; if it was re-added meanwhile, queue it again."""
         with self._cond:
             self._processing.discard(key)
+            urgent = key in self._urgent_later
+            self._urgent_later.discard(key)
             if key in self._dirty:
-                self._queue.append(key)
+                (self._urgent if urgent else self._queue).append(key)
+                self._ready += 1
                 self._cond.notify()
 
     def shutdown(self) -> None:
@@ -188,7 +220,7 @@ class WorkQueue(Generic[K]):
     def __len__(self) -> int:
         """Keys ready to run now (the queue depth metric)."""
         with self._cond:
-            return len(self._queue)
+            return self._ready
 
     def waiting(self) -> int:
         """Keys scheduled for later (refreshes, retries)."""

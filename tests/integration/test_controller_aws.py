@@ -97,3 +97,40 @@ def test_aws_sync_steady_state_and_outage(kube: KubeCluster, api: KubeApi, aws_e
         api.patch(SS_RES, "aws", {"spec": {"provider": {"aws": {"endpoint": aws_endpoint}}}}, ns)
         wait_for(lambda: secret_data(api, ns, "s0") == {"v": "after"}, timeout=20, message="recovered")
         wait_for(es_ready(api, ns, "s1", "True"), timeout=10, message="others ready again")
+
+
+def test_a_quiet_cycle_of_a_find_over_50_secrets_costs_only_the_listing(
+        kube: KubeCluster, api: KubeApi, aws_endpoint: str) -> None:
+    sm = raw_boto3(aws_endpoint)
+    prefix = f"find-{uuid.uuid4().hex[:6]}/"
+    for i in range(50):
+        sm.create_secret(Name=f"{prefix}k{i:02d}", SecretString=f"v{i}")
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("ctl-find", labels={"secretsync-test": label})
+    calls = CallRecorder()
+    settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+    _aws_store(api, ns, aws_endpoint)
+    es = es_manifest("all", ns, "aws", refresh="1s")
+    es["spec"]["dataFrom"] = [{"find": {"path": prefix}}]
+    create(api, es)
+    store = f"SecretStore/{ns}/aws"
+    with running_controller(kube, settings, calls) as ctl:
+        wait_for(lambda: len(secret_data(api, ns, "all") or {}) == 50, message="50 found keys synced")
+        cycles_before = ctl.store_stats()[store]["cycles"]
+        wait_for(lambda: ctl.store_stats()[store]["cycles"] >= cycles_before + 1, timeout=10, message="a cycle")
+        calls.reset()
+        cycles_before = ctl.store_stats()[store]["cycles"]
+        wait_for(lambda: ctl.store_stats()[store]["cycles"] >= cycles_before + 3, timeout=20,
+                 message="three quiet cycles")
+        cycles = ctl.store_stats()[store]["cycles"] - cycles_before
+        reads = {op: n for (p, op, _), n in calls.snapshot().items() if p == "aws" and op != "ListSecrets"}
+        assert reads == {}, calls.snapshot()
+        assert calls.total("aws", "ListSecrets") <= cycles + 1, calls.snapshot()
+
+        # A rotation under the find is still seen, and only that secret is read again.
+        calls.reset()
+        sm.put_secret_value(SecretId=f"{prefix}k07", SecretString="rotated")
+        wait_for(lambda: (secret_data(api, ns, "all") or {}).get(f"{prefix.replace('/', '_')}k07") == "rotated",
+                 timeout=10, message="rotation under the find synced")
+        fetched = sum(n for (p, op, _), n in calls.snapshot().items() if p == "aws" and op != "ListSecrets")
+        assert fetched == 1, calls.snapshot()

@@ -7,6 +7,7 @@ and the ``rollout.secretsync.io/<secret>`` annotation holds a new hash).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -236,3 +237,68 @@ def test_namespaced_mode_with_the_charts_role_restarts_readers(kube: KubeCluster
     finally:
         ctl.stop()
         user_api.close()
+
+
+class _RestartClock:
+    """Watches the namespace's Deployments and timestamps every pod-template change (a restart)."""
+
+    def __init__(self, api: KubeApi, ns: str) -> None:
+        from tests.harness.workloads import DEPLOYMENTS
+
+        self.times: dict[str, list[float]] = {}
+        listed = api.list(DEPLOYMENTS, ns)
+        self._gen = {d["metadata"]["name"]: int(d["metadata"]["generation"]) for d in listed["items"]}
+        self._stream = api.watch(DEPLOYMENTS, ns, resource_version=listed["metadata"]["resourceVersion"],
+                                 timeout_seconds=120)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import time
+
+        for ev in self._stream:
+            md = (ev.get("object") or {}).get("metadata") or {}
+            name, gen = md.get("name"), int(md.get("generation") or 0)
+            if name in self._gen and gen > self._gen[name]:
+                self.times.setdefault(name, []).extend([time.monotonic()] * (gen - self._gen[name]))
+                self._gen[name] = gen
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def test_the_cluster_wide_restart_rate_spreads_a_mass_rotation_and_loses_none(
+        kube: KubeCluster, api: KubeApi) -> None:
+    import time
+
+    from secretsync.core.registry import open_store
+
+    n, rate, burst = 12, 4.0, 2
+    mem = f"rate-{uuid.uuid4().hex[:8]}"
+    store = open_store(f"memory://{mem}")
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("rollout-rate", labels={"secretsync-test": label})
+    create(api, store_manifest("mem", ns, "memory", {"name": mem}))
+    for i in range(n):
+        store.put(f"app{i}/password", SecretValue("before"))
+        create(api, es_manifest(f"s{i}", ns, "mem", [("password", f"app{i}/password")], rollout={"policy": "auto"}))
+        deployment(api, ns, f"w{i}", env=[(f"s{i}", "password")])
+    with running_controller(kube, _settings(label, rate=rate, burst=burst)):
+        for i in range(n):
+            wait_for(lambda i=i: secret_data(api, ns, f"s{i}") == {"password": "before"}, message=f"s{i} synced")
+        clock = _RestartClock(api, ns)
+        try:
+            for i in range(n):  # every workload's Secret rotates at once
+                store.put(f"app{i}/password", SecretValue("after"))
+            wait_for(lambda: len(clock.times) == n, timeout=30, message="every workload restarted")
+            time.sleep(1.0)  # a late duplicate would show here
+        finally:
+            clock.close()
+    assert all(len(t) == 1 for t in clock.times.values()), clock.times
+    times = sorted(t[0] for t in clock.times.values())
+    # No more than the bucket allows in any window (one restart of slack for watch delivery jitter)...
+    for i, first in enumerate(times):
+        for j in range(i, n):
+            assert j - i + 1 <= burst + rate * (times[j] - first) + 1, (i, j, times[j] - first)
+    # ...so the whole rotation is spread over at least (n - burst) / rate seconds, not sent at once.
+    assert times[-1] - times[0] >= (n - burst - 1) / rate, times[-1] - times[0]

@@ -22,8 +22,9 @@ from cryptography.x509.oid import NameOID
 
 from secretsync.api.models import API_VERSION
 from secretsync.cli.main import cli
-from secretsync.controller.kubeapi import EVENTS, KubeApi, KubeError
+from secretsync.controller.kubeapi import EVENTS, SECRETS, KubeApi, KubeError
 from secretsync.controller.rotation import ROTATE_NOW_ANNOTATION, SR_RES
+from secretsync.controller.rotationjob import HOOK_LABEL, JOBS, PODTEMPLATES
 from secretsync.controller.runtime import ES_RES
 from secretsync.controller.settings import RolloutSettings, RotationSettings, ScopeSettings
 from tests.harness.aws import raw_boto3
@@ -188,3 +189,97 @@ def _served(api: KubeApi) -> bool:
         return True
     except KubeError:
         return False
+
+
+def _hook_jobs(api: KubeApi, ns: str) -> list[dict[str, Any]]:
+    return list(api.list(JOBS, ns, label_selector=f"{HOOK_LABEL}=db")["items"])
+
+
+def _finish(api: KubeApi, ns: str, job: str, outcome: str) -> None:
+    """Play the job controller (the test apiserver runs none): the Job ends as ``outcome``."""
+    counts = {"succeeded": 1} if outcome == "Complete" else {"failed": 1}
+    api.patch(JOBS, job, {"status": {**counts, "conditions": [
+        {"type": outcome, "status": "True", "reason": "Test", "message": "set by the test"}]}}, ns,
+        subresource="status")
+
+
+def _gone(api: KubeApi, res: Any, name: str, ns: str) -> bool:
+    try:
+        obj = api.get(res, name, ns)
+    except KubeError as exc:
+        return exc.not_found
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def test_a_job_hook_switches_only_after_its_job_succeeded(kube: KubeCluster, api: KubeApi,
+                                                          aws_endpoint: str) -> None:
+    sm = raw_boto3(aws_endpoint)
+    key = f"rot-{uuid.uuid4().hex[:6]}/db-password"
+    sm.create_secret(Name=key, SecretString="initial-password")
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("rotation-job", labels={"secretsync-test": label})
+    wait_for(lambda: _served(api), message="SecretRotation served")
+    aws_store(api, ns, aws_endpoint)
+    create(api, es_manifest("db", ns, "aws", [("password", key)]))
+    api.create(PODTEMPLATES, {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "set-db-password"},
+                              "template": {"spec": {"containers": [{
+                                  "name": "apply", "image": "postgres:16",
+                                  "command": ["sh", "-c", "psql -c \"ALTER USER app PASSWORD '$(cat "
+                                              "/var/run/secretsync/rotation/value)'\""]}]}}}, ns)
+    api.create(SR_RES, {
+        "apiVersion": API_VERSION, "kind": "SecretRotation", "metadata": {"name": "db", "namespace": ns},
+        "spec": {"secretStoreRef": {"name": "aws"}, "remoteKey": key, "interval": "720h",
+                 "generator": {"password": {"length": 24, "symbols": False}},
+                 "hook": {"job": {"podTemplateName": "set-db-password", "timeout": "30s"}}}}, ns)
+    settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"),
+                             rotation=RotationSettings(enabled=True, tick=0.2, retry_max=0.5))
+    with running_controller(kube, settings):
+        wait_for(lambda: secret_data(api, ns, "db") == {"password": "initial-password"}, message="synced")
+        version0 = _current_version(sm, key)
+        api.patch(SR_RES, "db", {"metadata": {"annotations": {ROTATE_NOW_ANNOTATION: "1"}}}, ns)
+
+        # The Job gets the new value (and the previous one) through a Secret mounted read-only.
+        (job,) = wait_for(lambda: _hook_jobs(api, ns), timeout=10, message="hook Job created")
+        name = job["metadata"]["name"]
+        pod = job["spec"]["template"]["spec"]
+        assert pod["restartPolicy"] == "Never"
+        assert {"name": "secretsync-rotation", "mountPath": "/var/run/secretsync/rotation", "readOnly": True} \
+            in pod["containers"][0]["volumeMounts"]
+        assert job["metadata"]["ownerReferences"][0]["kind"] == "SecretRotation"
+        handed = wait_for(lambda: secret_data(api, ns, name), timeout=10, message="hook Secret created")
+        assert handed["previous"] == "initial-password" and len(handed["value"]) == 24
+        assert wait_for(lambda: (_ready(api, ns, "db").get("reason") == "HookRunning") or None, timeout=10)
+
+        # It fails: nothing written, its Job and Secret removed.
+        _finish(api, ns, name, "Failed")
+        wait_for(lambda: _ready(api, ns, "db").get("reason") == "HookFailed", timeout=10, message="failure")
+        assert _current_version(sm, key) == version0
+        assert sm.get_secret_value(SecretId=key)["SecretString"] == "initial-password"
+        assert secret_data(api, ns, "db") == {"password": "initial-password"}
+        wait_for(lambda: _gone(api, SECRETS, name, ns) and _gone(api, JOBS, name, ns), timeout=10,
+                 message="failed hook Job and its Secret deleted")
+
+        # The retry's Job times out: the same.
+        api.patch(SR_RES, "db", {"spec": {"hook": {"job": {"timeout": "1s"}}}}, ns)
+        second = wait_for(lambda: [j for j in _hook_jobs(api, ns) if j["metadata"]["name"] != name
+                                   and not j["metadata"].get("deletionTimestamp")], timeout=10,
+                          message="retried with a new Job")[0]["metadata"]["name"]
+        wait_for(lambda: "did not finish" in _ready(api, ns, "db").get("message", ""), timeout=10,
+                 message="timeout reported")
+        assert _current_version(sm, key) == version0
+        assert secret_data(api, ns, "db") == {"password": "initial-password"}
+
+        # A Job that succeeds: the value it was handed becomes the provider's current version.
+        api.patch(SR_RES, "db", {"spec": {"hook": {"job": {"timeout": "30s"}}}}, ns)
+        third = wait_for(lambda: [j for j in _hook_jobs(api, ns) if j["metadata"]["name"] not in (name, second)
+                                  and not j["metadata"].get("deletionTimestamp")], timeout=15,
+                         message="third Job")[0]["metadata"]["name"]
+        value = wait_for(lambda: secret_data(api, ns, third), timeout=10, message="third hook Secret")["value"]
+        _finish(api, ns, third, "Complete")
+        wait_for(lambda: _ready(api, ns, "db").get("reason") == "Rotated", timeout=10, message="rotated")
+        assert sm.get_secret_value(SecretId=key)["SecretString"] == value
+        assert _current_version(sm, key) != version0
+        wait_for(lambda: _gone(api, SECRETS, third, ns), timeout=10, message="hook Secret deleted after success")
+        wait_for(lambda: secret_data(api, ns, "db") == {"password": value}, timeout=10, message="new value synced")
+        assert value not in json.dumps(api.get(SR_RES, "db", ns))
+        assert value not in json.dumps(api.list(EVENTS, ns)["items"])

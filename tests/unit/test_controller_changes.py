@@ -200,3 +200,71 @@ def test_namespaces_hash_to_stable_shards() -> None:
 
 def test_modes_are_named() -> None:
     assert {LIST, DIRECT} == {"list", "direct"}
+
+
+def test_while_one_worker_lists_the_others_answer_from_the_last_cycle_and_hear_the_change_after() -> None:
+    import threading
+
+    rec = CallRecorder()
+    inner = _memory(rec)
+    inner.put("app/k", SecretValue("old"))
+    listing_started, release = threading.Event(), threading.Event()
+
+    class SlowListing:
+        """The store's client, with a listing that takes as long as the test says."""
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(inner, name)
+
+        def list(self, flt: ListFilter | None = None) -> Iterator[SecretMetadata]:
+            listing_started.set()
+            release.wait(10)
+            return inner.list(flt)
+
+    changed: list[set[str]] = []
+    clock = [0.0]
+    cache = StoreCache(SlowListing(), rec, lambda: Usage(frozenset({"app/k"})), changed.append,
+                       clock=lambda: clock[0])
+    cache.refresh(10)  # cold: fetches
+    inner.put("app/k", SecretValue("new"))
+    clock[0] = 20.0  # stale
+    cycling = threading.Thread(target=cache.refresh, args=(10,))
+    cycling.start()
+    assert listing_started.wait(10)
+    # A second worker does not queue behind the listing: it reads the last cycle's value now...
+    assert cache.refresh(10) is False
+    assert cache.entries(["app/k"])["app/k"].value == SecretValue("old")
+    release.set()
+    cycling.join(10)
+    # ...and the cycle then reports the change, so that worker's ExternalSecret is synced again.
+    assert changed[-1] == {"app/k"}
+    assert cache.entries(["app/k"])["app/k"].value == SecretValue("new")
+
+
+def test_a_burst_that_straddles_a_listing_is_seen_whole_before_restarts_go() -> None:
+    """With rollout on, a cycle that saw changes lists again at once; restarts wait meanwhile."""
+    rec = CallRecorder()
+    client = _memory(rec)
+    for k in ("app/a", "app/b"):
+        client.put(k, SecretValue("v1"))
+    settling_seen: list[bool] = []
+    changed: list[set[str]] = []
+
+    def on_changed(keys: set[str]) -> None:
+        changed.append(keys)
+        settling_seen.append(cache.settling)
+        if keys == {"app/a"}:
+            client.put("app/b", SecretValue("v2"))  # the rest of the burst lands after the first listing
+
+    cache = StoreCache(client, rec, lambda: Usage(frozenset({"app/a", "app/b"})), on_changed, settle=True)
+    cache.refresh(0)  # cold
+    client.put("app/a", SecretValue("v2"))
+    rec.reset()
+    cache.refresh(0)
+    assert changed[1:] == [{"app/a"}, {"app/b"}]  # one refresh saw the whole burst
+    assert settling_seen[1:] == [True, True]  # consumers hold until the settling listing is over
+    assert not cache.settling
+    assert rec.total(operation="list") == 2
+    rec.reset()
+    cache.refresh(0)  # a quiet cycle: no second listing
+    assert rec.total(operation="list") == 1

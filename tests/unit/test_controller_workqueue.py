@@ -90,3 +90,18 @@ def test_shutdown_wakes_waiting_workers() -> None:
     q.shutdown()
     t.join(2)
     assert got == [None]
+
+
+def test_urgent_work_jumps_a_backlog_of_refreshes_once_and_keeps_its_place_while_processing() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    for k in ("r1", "r2", "changed", "r3"):
+        q.add(k)
+    q.add("changed", urgent=True)  # already queued: moved ahead, still run once
+    q.add("new", urgent=True)
+    assert len(q) == 5
+    assert [q.get(0), q.get(0)] == ["changed", "new"]
+    assert q.get(0) == "r1"
+    q.add("r1", urgent=True)  # changed again while a worker holds it: runs next after done
+    q.done("r1")
+    assert [q.get(0), q.get(0), q.get(0), q.get(0)] == ["r1", "r2", "r3", None]
+    assert len(q) == 0

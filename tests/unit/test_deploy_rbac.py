@@ -21,10 +21,10 @@ pytest.importorskip("helm_python", reason="helm-python-sdk (test extra) renders 
 
 #: Every optional permission switched on: the chart at its widest.
 ALL_FEATURES = {"rbac": {"configMapTemplates": True, "serviceAccountTokens": True, "clusterExternalSecrets": True},
-                "rollout": {"enabled": True}, "rotation": {"enabled": True}}
+                "rollout": {"enabled": True}, "rotation": {"enabled": True, "jobHooks": True}}
 NAMESPACED = {"rbac": {"clusterWide": False, "configMapTemplates": True, "serviceAccountTokens": True},
               "controller": {"watchNamespaces": ["app", "shop"]},
-              "rollout": {"enabled": True}, "rotation": {"enabled": True}}
+              "rollout": {"enabled": True}, "rotation": {"enabled": True, "jobHooks": True}}
 
 #: Call sites that exist only for a cluster-scoped kind (ClusterExternalSecret fan-out): not
 #: needed, and not grantable, in namespaced-only mode.
@@ -115,11 +115,20 @@ def test_optional_features_take_away_exactly_their_rules(flag: str, dropped: set
     assert full - off == dropped
 
 
+JOB_HOOK_RULES = {("batch", "jobs", v) for v in ("get", "list", "create", "delete")} | {("", "podtemplates", "get")}
+
+
+def test_job_hooks_are_opt_in_within_rotation() -> None:
+    full = _granted(render(ALL_FEATURES))
+    off = _granted(render({**ALL_FEATURES, "rotation": {"enabled": True, "jobHooks": False}}))
+    assert full - off == JOB_HOOK_RULES
+
+
 @pytest.mark.parametrize(("feature", "dropped"), [
     ("rollout", {(g, r, v) for g, r in (("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
                                         ("argoproj.io", "rollouts")) for v in ("list", "watch", "patch")}),
     ("rotation", {("secretsync.io", "secretrotations", v) for v in ("list", "watch")}
-     | {("secretsync.io", "secretrotations/status", "patch")}),
+     | {("secretsync.io", "secretrotations/status", "patch")} | JOB_HOOK_RULES),
 ])
 def test_opt_in_features_add_exactly_their_rules(feature: str, dropped: set[tuple[str, str, str]]) -> None:
     full = _granted(render(ALL_FEATURES))

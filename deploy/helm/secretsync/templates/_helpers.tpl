@@ -88,6 +88,17 @@ the calls from secretsync/controller/ and fails when a call has no rule or a rul
 - apiGroups: [secretsync.io]
   resources: [secretrotations/status]
   verbs: [patch]
+{{- if .Values.rotation.jobHooks }}
+# rotationjob.py (JobHookRunner): hook Jobs made from a PodTemplate of the SecretRotation's namespace;
+# get to follow one, list/delete to remove a finished, failed or left-over one (opt-in: rotation.jobHooks).
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, create, delete]
+# rotationjob.py (JobHookRunner.start): the PodTemplate a hook Job is made from.
+- apiGroups: [""]
+  resources: [podtemplates]
+  verbs: [get]
+{{- end }}
 {{- end }}
 {{- if .Values.rollout.enabled }}
 # rollout.py (RolloutManager): watch the workloads that read Secrets (informer.py) and patch their pod

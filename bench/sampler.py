@@ -1,0 +1,108 @@
+"""Run ``secretsync`` under a wall-clock stack sampler (all threads): where a cold start goes.
+
+cProfile sees only the thread that enabled it and py-spy is not installed here, so this
+samples ``sys._current_frames()`` every ``interval`` seconds and counts, per function, the
+samples where it is on top of a stack (self) and anywhere in it (cumulative), for threads
+that are running Python code (a thread blocked in a socket read shows as that read: the
+report separates waiting from working by the leaf function's module).
+
+    python -m bench.sampler OUT.txt -- controller --kubeconfig ...      (what bench.controller_bench --profile runs)
+
+The report is written on SIGUSR1 (and sampling goes on), and when the process gets SIGTERM or exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+#: Leaf functions that mean "this thread waits" (I/O, locks, sleeps), not "this thread works".
+WAITING = ("wait", "acquire", "readinto", "recv_into", "recv", "select", "poll", "sleep", "_wait_for_tstate_lock",
+           "get", "read", "accept", "readline", "do_handshake")
+
+
+def _where(f: FrameType) -> str:
+    co = f.f_code
+    return f"{co.co_filename.rsplit('site-packages/', 1)[-1]}:{co.co_name}"
+
+
+class Sampler(threading.Thread):
+    def __init__(self, out: Path, interval: float = 0.005) -> None:
+        super().__init__(daemon=True, name="sampler")
+        self.out = out
+        self.interval = interval
+        self.self_counts: collections.Counter[str] = collections.Counter()
+        self.cum_counts: collections.Counter[str] = collections.Counter()
+        self.samples = 0
+        self.working = 0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        me = threading.get_ident()
+        while not self._stop.wait(self.interval):
+            for tid, frame in sys._current_frames().items():
+                if tid == me:
+                    continue
+                self.samples += 1
+                if frame.f_code.co_name in WAITING:
+                    continue
+                self.working += 1
+                self.self_counts[_where(frame)] += 1
+                seen = set()
+                f: FrameType | None = frame
+                while f is not None:
+                    w = _where(f)
+                    if w not in seen:
+                        seen.add(w)
+                        self.cum_counts[w] += 1
+                    f = f.f_back
+
+    def report(self, stop: bool = True) -> None:
+        if stop:
+            self._stop.set()
+        lines = [f"{self.samples} thread samples, {self.working} working (not in a wait/read leaf)", "",
+                 "self (working samples):"]
+        lines += [f"{n:8d} {100 * n / max(1, self.working):5.1f}%  {w}" for w, n in self.self_counts.most_common(60)]
+        lines += ["", "cumulative (working samples):"]
+        lines += [f"{n:8d} {100 * n / max(1, self.working):5.1f}%  {w}" for w, n in self.cum_counts.most_common(80)]
+        self.out.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    argv = sys.argv[sys.argv.index("--") + 1:]
+    sampler = Sampler(out)
+    sampler.start()
+    done = False
+
+    def finish() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            sampler.report()
+
+    atexit.register(finish)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        finish()
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    # SIGUSR1: write the report so far and go on (the bench sends it when all are Ready).
+    signal.signal(signal.SIGUSR1, lambda signum, frame: sampler.report(stop=False))
+    from secretsync.cli.main import cli
+
+    cli.main(args=argv, prog_name="secretsync")
+
+
+if __name__ == "__main__":
+    main()
