@@ -165,14 +165,13 @@ spec:
     result = convert_text(text)
     assert result.ok, result.issues
     aws, vault = result.documents
-    assert aws["spec"]["provider"] == {"aws": {
-        "region": "eu-central-1", "role": "arn:aws:iam::123456789012:role/reader",
-        "secretRef": {"accessKeyID": {"name": "awssm", "key": "id"},
-                      "secretAccessKey": {"name": "awssm", "key": "secret"}}}}
-    assert vault["spec"]["provider"] == {"vault": {
-        "address": "https://vault.example:8200", "mount": "kv", "kvVersion": 1,
-        "serviceAccountRef": {"name": "reader", "namespace": "secretsync"},
-        "auth": {"method": "kubernetes", "mountPath": "k8s", "role": "reader"}}}
+    # The blocks stay as ESO writes them: each provider reads its own ESO dialect.
+    assert aws["spec"]["provider"] == yaml.safe_load(text.split("---")[0])["spec"]["provider"]
+    assert vault["spec"]["provider"] == yaml.safe_load(text.split("---")[1])["spec"]["provider"]
+    parsed = parse_object(aws, default_namespace="default")
+    assert parsed.spec.provider.config["region"] == "eu-central-1"
+    assert sorted(s.field for s in parsed.spec.provider.credentials) == [
+        "auth.secretRef.accessKeyIDSecretRef", "auth.secretRef.secretAccessKeySecretRef"]
     assert vault["spec"]["conditions"] == [{"namespaceSelector": {"matchLabels": {"team": "a"}}}]
 
 
@@ -183,18 +182,31 @@ kind: SecretStore
 metadata: {name: s, namespace: n}
 spec:
   provider:
-    aws:
-      service: ParameterStore
-      region: eu-central-1
+    vault:
+      server: https://vault.example:8200
+      path: kv
       auth:
-        jwt: {serviceAccountRef: {name: sa}}
+        iam: {region: eu-central-1}
 """
-    issues = convert_text(text).issues
-    assert issues == [
-        "SecretStore/n/s: spec.provider.aws.service: ParameterStore is not supported (only SecretsManager)",
-        "SecretStore/n/s: spec.provider.aws.auth.jwt: per-store IRSA service accounts are not supported: the "
-        "controller uses its own pod identity (IRSA / EKS Pod Identity) and `role`",
-    ]
+    (issue,) = convert_text(text).issues
+    assert issue.startswith("SecretStore/n/s: spec.provider.vault.auth.iam: ")
+
+
+def test_a_bracketed_documentation_placeholder_converts_with_a_note() -> None:
+    text = """
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata: {name: s, namespace: n}
+spec:
+  provider:
+    gcpsm:
+      projectID: [PROJECT_ID]
+      auth: {secretRef: {secretAccessKeySecretRef: {name: gcp, key: sa.json}}}
+"""
+    result = convert_text(text)
+    assert result.issues == []
+    assert result.documents[0]["spec"]["provider"]["gcpsm"]["projectID"] == "PROJECT_ID"
+    assert any("spec.provider.gcpsm.projectID: a documentation placeholder" in n for n in result.notes)
 
 
 def test_duplicate_keys_and_invalid_yaml_are_reported_by_line() -> None:
@@ -286,9 +298,11 @@ EXPECTED_ISSUES = {
                                   "spec.data[0].sourceRef.storeRef", "spec.dataFrom[1].find.conversionStrategy"],
     "aws-sm-external-secret.yaml": ["spec.data[2].remoteRef.metadataPolicy", "spec.data[3].remoteRef.metadataPolicy"],
     "pkcs12-template-v2-external-secret.yaml": ["line 17: not valid YAML"],
-    "gcpsm-sa-secret-store.yaml": ["spec.provider.gcp: gcp store config field 'project'"],
-    "azkv-secret-store-spn-secret.yaml": ["spec.provider.azurekv.authSecretRef.clientId"],
-    "cluster-external-secret-fanout.yaml": ["spec.provider.kubernetes: provider 'kubernetes' is not supported"],
+    "gcpsm-sa-secret-store.yaml": [],
+    "azkv-secret-store-spn-secret.yaml": [],
+    "cluster-external-secret-fanout.yaml": [],
+    "vault-cert-store.yaml": [],
+    "full-secret-store.yaml": ["spec.provider: exactly one provider must be set", "spec.controller"],
 }
 
 
