@@ -229,17 +229,91 @@ def test_a_file_listed_by_two_kustomizations_goes_to_manual_with_the_reason(tmp_
 
 # -- Helm -------------------------------------------------------------------------------------------
 def test_a_chart_with_values_is_its_own_unit(tmp_path: Path) -> None:
+    pytest.importorskip("helm_python", reason="the Helm engine (helm-python-sdk) is not installed")
     tree = write_tree(tmp_path / "t", {
-        "charts/db/Chart.yaml": "apiVersion: v2\nname: db\nversion: 1.0.0\n",
-        "charts/db/values.yaml": f"auth:\n  password: {BASE_PW}\n  existingSecret: \"\"\n",
-        "charts/db/templates/deploy.yaml": "kind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n"
-                                           "{{- include \"x\" . | nindent 2 }}\n",
+        **_chart(),
         "apps/db.yaml": _deploy("db", "db-config"),
         "apps/config.yaml": _cm("db-config", {"API_TOKEN": DEV_TOKEN, "LOG_LEVEL": "info"}),
     })
     out = migrate_and_check(tree, tmp_path, values=[BASE_PW, DEV_TOKEN])
     keys = sorted(s["providerKey"] for s in out.plan["secrets"])
     assert keys == ["apps/default/db-config/API_TOKEN", "charts/db/default/db/password"]
+
+
+_CHART_DEPLOY = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-db
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+      - name: db
+        image: example/db:1
+        env:
+        - name: DB_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ .Values.auth.existingSecret | default (printf "%s-db" .Release.Name) }}
+              key: {{ .Values.auth.existingSecretPasswordKey | default "password" }}
+"""
+_CHART_SECRET = """{{- if not .Values.auth.existingSecret }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .Release.Name }}-db
+stringData:
+  password: {{ .Values.auth.password | quote }}
+{{- end }}
+"""
+
+
+def _chart(existing_secret_option: bool = True) -> dict[str, str]:
+    option = "  existingSecret: \"\"\n  existingSecretPasswordKey: \"\"\n" if existing_secret_option else ""
+    return {
+        "charts/db/Chart.yaml": "apiVersion: v2\nname: db\nversion: 1.0.0\n",
+        "charts/db/values.yaml": f"auth:\n  password: {BASE_PW}\n{option}",
+        "charts/db/templates/deploy.yaml": _CHART_DEPLOY,
+        "charts/db/templates/secret.yaml": _CHART_SECRET,
+    }
+
+
+def _release_reads(chart_dir: Path, store: Any = None) -> dict[str, Any]:
+    """What every container of the chart's release reads, rendered by Helm's own engine."""
+    from secretsync.manifests import helm
+
+    chart = helm.Chart.read(chart_dir)
+    assert chart is not None
+    docs = [d for _, t in helm.rendered_documents(helm.render(chart)) for d in yaml.safe_load_all(t) if d]
+    return _reads(docs, store)
+
+
+def test_a_helm_values_secret_moves_into_the_chart_templates_and_the_release_reads_the_same(tmp_path: Path) -> None:
+    pytest.importorskip("helm_python", reason="the Helm engine (helm-python-sdk) is not installed")
+    tree = write_tree(tmp_path / "t", _chart())
+    before = _release_reads(tree / "charts/db")
+    assert before["Deployment//db-db"]["containers/db"][0]["DB_PASSWORD"] == BASE_PW.encode()
+    doc = _plan(tree, tmp_path)
+    assert doc["manual"] == [], doc["manual"]
+    # Helm deploys templates/ only: the ExternalSecret and its store are there, with no namespace (the release's)
+    assert sorted(f["file"] for f in doc["newFiles"]) == [
+        "charts/db/templates/db-auth.externalsecret.yaml", "charts/db/templates/secretsync.secretstore.yaml"]
+    assert all("namespace" not in yaml.safe_load(f["text"])["metadata"] for f in doc["newFiles"])
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    values = yaml.safe_load((tree / "charts/db/values.yaml").read_text())
+    assert values["auth"] == {"password": "", "existingSecret": "db-auth", "existingSecretPasswordKey": "password"}
+    store = open_store(f"file://{tmp_path}/store.json")
+    assert _release_reads(tree / "charts/db", store) == before
+    assert not scan_paths([tree]).findings
+
+
+def test_a_chart_without_an_existing_secret_option_stays_manual_with_the_reason(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "t", _chart(existing_secret_option=False))
+    doc = _plan(tree, tmp_path)
+    assert doc["newFiles"] == [] and doc["changes"] == []
+    assert any("offers no existingSecret option" in m["reason"] for m in doc["manual"]), doc["manual"]
 
 
 # -- choosing what moves -------------------------------------------------------------------------

@@ -1,4 +1,11 @@
-"""Helm values with an existingSecret option point at an ExternalSecret-made Secret."""
+"""Helm values with an existingSecret option point at an ExternalSecret-made Secret.
+
+Why the ExternalSecret is a template of the chart: Helm deploys what its ``templates/`` render,
+into the release's namespace, and nothing else of the chart folder; a manifest beside
+``values.yaml`` would never reach the cluster while the values already point at its Secret.
+The chart is rendered with Helm's own engine before and after (the invariant), so the
+``existingSecret`` wiring is checked as the chart really reads it.
+"""
 
 from __future__ import annotations
 
@@ -50,15 +57,18 @@ class HelmSource(PlannerBase):
         chart_dir = os.path.dirname(rel)
         chart = os.path.basename(chart_dir) or "chart"
         chart_yaml = self.inv.path(os.path.join(chart_dir, "Chart.yaml"))
-        if chart_yaml.is_file():
-            meta = safe_load(chart_yaml.read_text(encoding="utf-8"))
-            if isinstance(meta, dict) and meta.get("name"):
-                chart = str(meta["name"])
+        if not chart_yaml.is_file() or os.path.basename(rel) != "values.yaml":
+            raise Manual(f"{rel} is not the values.yaml of a chart (no Chart.yaml beside it): the migrator cannot "
+                          "tell which release reads it, nor put the ExternalSecret where that release deploys it")
+        meta = safe_load(chart_yaml.read_text(encoding="utf-8"))
+        if isinstance(meta, dict) and meta.get("name"):
+            chart = str(meta["name"])
         pp = objpath.format_path(parent_path)
         owner = f"helm:{rel}:{pp}"
         name = naming.object_name(chart, *[s.name for s in parent_path if isinstance(s, objpath.Key)])
         group = self._group(owner, "HelmValues", chart, "default", None, rel, name=name, target=name)
-        group.notes.append("apply this ExternalSecret in the Helm release's namespace")
+        group.notes.append("the ExternalSecret (and its store) are templates of the chart: they deploy with the "
+                           "release, into its namespace")
         locator = {"kind": "field", "file": rel, "document": 0, "path": objpath.format_path(segs),
                    "encoding": "text"}
         value = read_locator(self.inv, locator)

