@@ -176,16 +176,61 @@ def test_base_with_prefixed_overlays_and_patches_builds_and_reads_the_same(tmp_p
 
 
 @needs_kubectl
-def test_an_overlay_patch_that_overrides_the_secret_keeps_everything_in_place(tmp_path: Path) -> None:
+def test_overlays_that_differ_each_get_their_own_external_secret_and_patches(tmp_path: Path) -> None:
     tree = _kustomize_tree(tmp_path / "t", prod_patch_overrides_secret=True)
+    write_tree(tree, {"overlays/staging/kustomization.yaml": "namespace: staging\nresources:\n- ../../base\n"})
+    overlays = [tree / "overlays" / o for o in ("dev", "prod", "staging")]
+    before = {o.name: _reads(_build(o)) for o in overlays}
+    assert before["prod"]["Deployment/prod/prod-api"]["containers/app"][0]["API_TOKEN"] == PROD_TOKEN.encode()
+    original = tree_bytes(tree)
     doc = _plan(tree, tmp_path)
-    reasons = {m["file"]: m["reason"] for m in doc["manual"]}
-    assert "kustomize patch" in reasons["overlays/prod/patch.yaml"]
-    # moving the base value would hand prod the base's token: refused, with the unit named
-    assert "overlays/prod" in reasons["base/config.yaml"] and "API_TOKEN" in reasons["base/config.yaml"]
-    assert doc["changes"] == [] and doc["secrets"] == []
+    assert doc["manual"] == [], doc["manual"]
+    # one provider key per overlay, each holding the value that overlay renders
+    keys = {s["providerKey"] for s in doc["secrets"]}
+    assert keys == {"overlays/dev/dev/api-config/API_TOKEN", "overlays/prod/prod/api-config/API_TOKEN",
+                    "overlays/staging/staging/api-config/API_TOKEN"}
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    store = open_store(f"file://{tmp_path}/store.json")
+    assert store.get("overlays/prod/prod/api-config/API_TOKEN").reveal_text() == PROD_TOKEN
+    assert store.get("overlays/dev/dev/api-config/API_TOKEN").reveal_text() == BASE_PW
+    assert {o.name: _reads(_build(o), store) for o in overlays} == before
+    # the base's workload is untouched: each overlay patches it to read its own synced Secret
+    assert (tree / "base/deploy.yaml").read_bytes() == original["base/deploy.yaml"]
+    assert "API_TOKEN" not in yaml.safe_load((tree / "base/config.yaml").read_text())["data"]
+    assert "API_TOKEN" not in (yaml.safe_load((tree / "overlays/prod/patch.yaml").read_text()).get("data") or {})
+    for o in overlays:
+        kust = yaml.safe_load((o / "kustomization.yaml").read_text())
+        built = {(d["kind"], d["metadata"]["name"]) for d in _build(o)}
+        assert any(kind == "ExternalSecret" for kind, _ in built), o.name
+        assert any(p.get("target") == {"kind": "Deployment", "name": "api"} for p in kust["patches"])
+    assert not scan_paths([tree]).findings
     text = (tmp_path / "plan.json").read_text()
-    assert BASE_PW not in text and PROD_TOKEN not in text, "a value in a manual reason"
+    assert BASE_PW not in text and PROD_TOKEN not in text
+    assert rollback_journal(tmp_path / "plan.journal").problems == []
+    assert tree_bytes(tree) == original
+
+
+@needs_kubectl
+def test_a_value_only_an_overlay_patch_sets_moves_into_that_overlay_alone(tmp_path: Path) -> None:
+    tree = _kustomize_tree(tmp_path / "t")
+    tree = write_tree(tree, {
+        "base/config.yaml": _cm("api-config", {"API_TOKEN": "${TOKEN}", "LOG_LEVEL": "info"}),
+        "overlays/prod/patch.yaml": _cm("api-config", {"API_TOKEN": PROD_TOKEN}),
+    })
+    overlays = [tree / "overlays/dev", tree / "overlays/prod"]
+    before = {o.name: _reads(_build(o)) for o in overlays}
+    original = tree_bytes(tree)
+    doc = _plan(tree, tmp_path)
+    assert doc["manual"] == [], doc["manual"]
+    assert [s["providerKey"] for s in doc["secrets"]] == ["overlays/prod/prod/api-config/API_TOKEN"]
+    touched = {c["file"] for c in doc["changes"]} | {f["file"] for f in doc["newFiles"]}
+    assert all(f.startswith("overlays/prod/") for f in touched), touched
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    store = open_store(f"file://{tmp_path}/store.json")
+    assert {o.name: _reads(_build(o), store) for o in overlays} == before
+    assert not scan_paths([tree]).findings
+    assert rollback_journal(tmp_path / "plan.journal").problems == []
+    assert tree_bytes(tree) == original
 
 
 @needs_kubectl

@@ -9,8 +9,13 @@ The chart is rendered with Helm's own engine before and after (the invariant), s
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
+
+from secretsync.core.values import SecretValue
+from secretsync.manifests import helm
+from secretsync.manifests.loader import load_text
 
 from .. import naming, objpath
 from ..findings import Detection
@@ -53,7 +58,6 @@ class HelmSource(PlannerBase):
         if parent.get(sib) not in (None, ""):
             raise Manual(f"{objpath.format_path([*parent_path, objpath.Key(sib)])} is already set; the chart "
                           "reads the Secret named there and ignores this value")
-        key_sib = next((s for s in HELM_KEY_SIBLINGS if s in parent), None)
         chart_dir = os.path.dirname(rel)
         chart = os.path.basename(chart_dir) or "chart"
         chart_yaml = self.inv.path(os.path.join(chart_dir, "Chart.yaml"))
@@ -72,7 +76,8 @@ class HelmSource(PlannerBase):
         locator = {"kind": "field", "file": rel, "document": 0, "path": objpath.format_path(segs),
                    "encoding": "text"}
         value = read_locator(self.inv, locator)
-        secret_key = naming.secret_key(leaf)
+        key_sib = next((s for s in HELM_KEY_SIBLINGS if s in parent), None)
+        secret_key = naming.secret_key(leaf) if key_sib else self._chart_secret_key(chart_dir, value, leaf)
         fields = {"namespace": "default", "workload": chart, "kind": "helm", "container": "",
                   "file": os.path.splitext(rel)[0], "subkey": pp}
         ps = self._secret_for(group, secret_key, locator, value, fields, f)
@@ -85,5 +90,36 @@ class HelmSource(PlannerBase):
             ops.append({"op": "set", "path": objpath.format_path([*parent_path, objpath.Key(key_sib)]),
                         "value": ps.secret_key})
         else:
-            group.notes.append(f"the chart is assumed to read key {ps.secret_key!r} from {sib}; check its docs")
+            group.notes.append(f"the chart reads key {ps.secret_key!r} of {sib} (the key its own Secret keeps the "
+                               "value under)")
         self._change(None, rel, 0, f"HelmValues/{rel}").add(ops, summary, group.id, "source")
+
+    def _chart_secret_key(self, chart_dir: str, value: SecretValue, leaf: str) -> str:
+        """The key a chart reads from its ``existingSecret``: the one its own Secret keeps the value under
+        when rendered (Bitnami's ``postgres-password`` for ``auth.postgresPassword``), else the values
+        leaf. The invariant renders the chart again with the Secret in place, so a wrong guess is refused."""
+        if not hasattr(self, "_chart_secrets"):
+            self._chart_secrets: dict[str, list[dict[str, Any]]] = {}
+        if chart_dir not in self._chart_secrets:
+            found: list[dict[str, Any]] = []
+            chart = helm.Chart.read(self.inv.path(chart_dir)) if helm.available() else None
+            if chart is not None:
+                try:
+                    for name, text in helm.rendered_documents(helm.render(chart)):
+                        found += [d.data for d in load_text(name, text).documents
+                                  if isinstance(d.data, dict) and d.data.get("kind") == "Secret"]
+                except helm.RenderProblem:
+                    pass  # the invariant names it
+            self._chart_secrets[chart_dir] = found
+        keys = set()
+        for sec in self._chart_secrets[chart_dir]:
+            for section in ("data", "stringData"):
+                entries = sec.get(section)
+                for k, v in (entries.items() if isinstance(entries, dict) else []):
+                    try:
+                        got = base64.b64decode(str(v), validate=True) if section == "data" else str(v).encode()
+                    except ValueError:
+                        continue
+                    if got == value.reveal():
+                        keys.add(str(k))
+        return naming.secret_key(keys.pop()) if len(keys) == 1 else naming.secret_key(leaf)
