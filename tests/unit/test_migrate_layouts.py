@@ -234,6 +234,34 @@ def test_a_value_only_an_overlay_patch_sets_moves_into_that_overlay_alone(tmp_pa
 
 
 @needs_kubectl
+def test_an_env_literal_an_overlay_patch_sets_becomes_a_secret_key_ref_in_that_patch(tmp_path: Path) -> None:
+    tree = _kustomize_tree(tmp_path / "t")
+    patch = yaml.safe_load(_deploy("api", "api-config"))
+    patch["spec"] = {"template": {"spec": {"containers": [
+        {"name": "app", "env": [{"name": "DB_PASSWORD", "value": PROD_TOKEN}]}]}}}
+    write_tree(tree, {"overlays/prod/deploy-patch.yaml": yaml.safe_dump(patch),
+                      "overlays/prod/kustomization.yaml": "namespace: prod\nnamePrefix: prod-\nresources:\n"
+                                                          "- ../../base\npatches:\n- path: patch.yaml\n"
+                                                          "- path: deploy-patch.yaml\n"})
+    overlays = [tree / "overlays/dev", tree / "overlays/prod"]
+    before = {o.name: _reads(_build(o)) for o in overlays}
+    assert before["prod"]["Deployment/prod/prod-api"]["containers/app"][0]["DB_PASSWORD"] == PROD_TOKEN.encode()
+    original = tree_bytes(tree)
+    doc = _plan(tree, tmp_path, selection=Selection(exclude=("base/*",)))
+    assert doc["manual"] == [], doc["manual"]
+    assert [s["providerKey"] for s in doc["secrets"]] == ["overlays/prod/prod/api/DB_PASSWORD"]
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    store = open_store(f"file://{tmp_path}/store.json")
+    assert {o.name: _reads(_build(o), store) for o in overlays} == before
+    env = yaml.safe_load((tree / "overlays/prod/deploy-patch.yaml").read_text())["spec"]["template"]["spec"][
+        "containers"][0]["env"][0]
+    assert env["valueFrom"]["secretKeyRef"]["name"] == "prod-api-secrets" and "value" not in env
+    assert [f.file for f in scan_paths([tree]).findings] == ["base/config.yaml"]
+    assert rollback_journal(tmp_path / "plan.journal").problems == []
+    assert tree_bytes(tree) == original
+
+
+@needs_kubectl
 def test_an_overlay_kustomize_cannot_build_is_refused_without_quoting_it(tmp_path: Path) -> None:
     tree = _kustomize_tree(tmp_path / "t")
     # a patch of an object that is not in the base: kustomize fails and may quote the patch whole

@@ -32,7 +32,7 @@ import yaml
 
 from .. import naming, objpath
 from ..findings import Detection
-from ..manifests import Obj, read_locator
+from ..manifests import Obj, normalize_path, read_locator, stabilize
 from ..rewrite import dump_new
 from ..units import Unit
 from . import invariant
@@ -326,3 +326,68 @@ def strategic_patch(data: Mapping[str, Any], ops: list[dict[str, Any]], name: st
         else:
             raise Manual(f"a {op['op']} edit of {path} cannot be written as a strategic-merge patch")
     return patch
+
+
+class OverlayEnvSource(OverlaySource):
+    """An env literal an overlay's strategic-merge patch sets: the patch itself switches to a secretKeyRef."""
+
+    def _overlay_env(self, det: Detection, patch: Obj) -> None:
+        f = det.finding
+        rel = patch.file or ""
+        owners = sorted(self.units.patches.get(rel) or [])
+        if len(owners) != 1:
+            raise Manual(f"the patch {rel} is used by several overlays; give each its own patch first")
+        unit = self.units.units[owners[0]]
+        kust = self.inv.kustomizations.get(unit.dir)
+        if kust is None:
+            raise Manual(f"overlay {unit.dir or '.'} has no kustomization file")
+        if patch.kind not in SMP_KINDS:
+            raise Manual(f"a patch of a {patch.kind}: kustomize merges it as JSON (lists replaced whole), which the "
+                         "migrator does not edit")
+        segs = stabilize(patch.data, normalize_path(f.path))
+        _, container, rest = self._container_path(patch, segs)
+        tail = segs[rest:]
+        if not (len(tail) == 3 and tail[0] == objpath.Key("env") and isinstance(tail[1], objpath.Match)
+                and tail[2] == objpath.Key("value")):
+            raise Manual("an env finding in a patch must point at containers[].env[name=...].value")
+        var, cname = tail[1].value, str(container["name"])
+        entry_path = objpath.format_path(segs[: rest + 2])
+        locator = {"kind": "field", **where(patch), "path": objpath.format_path(segs), "encoding": "text"}
+        value = read_locator(self.inv, locator)
+        self._check_expansion(value, f"env {var}")
+        src = self._source_objects(unit, patch.kind, patch.name)
+        if len(src) != 1:
+            raise Manual(f"the patch's {patch.kind} {patch.name} is not one object of overlay {unit.dir or '.'}")
+        rname = self._rendered_name(unit, src[0])
+        built = [d for d in self._render(unit) if d.get("kind") == patch.kind
+                 and (d.get("metadata") or {}).get("name") == rname]
+        if len(built) != 1:
+            raise Manual(f"overlay {unit.dir or '.'} does not build exactly one {patch.kind} {rname}")
+        wl = Obj(None, 0, built[0], "", None)
+        env = [e for c in (wl.pod_spec() or {}).get("containers") or [] if c.get("name") == cname
+               for e in c.get("env") or [] if isinstance(e, dict) and e.get("name") == var]
+        if len(env) != 1 or env[0].get("value") != value.reveal_text():
+            raise Manual(f"overlay {unit.dir or '.'} does not read this value in {patch.kind} {rname} (another patch "
+                         "overrides it?)")
+        ns = str((built[0].get("metadata") or {}).get("namespace") or "")
+        explicit = None if any(k.namespace for k, _ in self.units.kustomizations.get(unit.id, [])) else (
+            src[0].explicit_namespace)
+        owner = f"overlay:{unit.dir or '.'}:{patch.kind}/{patch.name}"
+        group = self._group(owner, patch.kind, patch.name, ns or "default", explicit, kust.file,
+                            target=naming.object_name(rname, suffix="-secrets"))
+        group.kustomization = kust.file
+        fields = {**self._base_fields(src[0], var), "namespace": ns or "default", "container": cname}
+        ps = self._secret_for(group, naming.secret_key(var), locator, value, fields, f)
+        ops: list[dict[str, Any]] = [{"op": "replace-key", "path": entry_path, "old": "value", "new": "valueFrom",
+                                      "value": {"secretKeyRef": {"name": group.target, "key": ps.secret_key}}}]
+        base_env = [e for c in (src[0].pod_spec() or {}).get("containers") or [] if c.get("name") == cname
+                    for e in c.get("env") or [] if isinstance(e, dict) and e.get("name") == var]
+        if any("valueFrom" in e for e in base_env):
+            raise Manual(f"the base's {patch.kind} {patch.name} reads env {var} through valueFrom too; merged with the "
+                         "patch that is no valid env var; fix the patch first")
+        if any("value" in e for e in base_env):
+            # strategic merge keeps the base's literal beside the patch's valueFrom unless the patch nulls it
+            ops.append({"op": "set", "path": f"{entry_path}.value", "value": None})
+        self._change(patch, patch.file, patch.document, patch.resource).add(
+            ops, f"patch: container {cname} env {var} literal -> secretKeyRef {group.target}/{ps.secret_key}",
+            group.id, "consumer")

@@ -33,14 +33,12 @@ from .configmap import ConfigMapSource
 from .helm import HelmSource
 from .kustomize import KustomizeSource
 from .model import Manual, Plan, same_file
-from .output import OutputSource
-from .overlay import OverlaySource
+from .overlay import OverlayEnvSource
 from .secret import SecretSource
 from .workload import WorkloadSource
 
 
-class Planner(WorkloadSource, ConfigMapSource, SecretSource, KustomizeSource, HelmSource, OverlaySource,
-              OutputSource):
+class Planner(WorkloadSource, ConfigMapSource, SecretSource, KustomizeSource, HelmSource, OverlayEnvSource):
     """Builds a plan for a manifest tree (``file`` set on objects) from detections: dispatch only."""
 
     def build(self, detections: Sequence[Detection | tuple[Detection, Path]], client: Any | None = None) -> Plan:
@@ -114,6 +112,11 @@ class Planner(WorkloadSource, ConfigMapSource, SecretSource, KustomizeSource, He
                 if patch is not None and patch.kind == "ConfigMap":
                     # a value an overlay's patch sets: that overlay reads it from its own ExternalSecret
                     self._overlay_configmap(det, patch, self._data_key(patch, f, ("data",))[1])
+                    return
+            if rel in self.units.patches and loc == "env":
+                patch = self.inv.find(f.resource, rel, f.document)
+                if patch is not None:
+                    self._overlay_env(det, patch)
                     return
             self._check_unit(rel)
             obj = self.inv.find(f.resource, rel, f.document)
