@@ -193,21 +193,37 @@ def test_overlays_that_differ_each_get_their_own_external_secret_and_patches(tmp
     store = open_store(f"file://{tmp_path}/store.json")
     assert store.get("overlays/prod/prod/api-config/API_TOKEN").reveal_text() == PROD_TOKEN
     assert store.get("overlays/dev/dev/api-config/API_TOKEN").reveal_text() == BASE_PW
-    assert {o.name: _reads(_build(o), store) for o in overlays} == before
+    built = {o.name: _build(o) for o in overlays}
+    assert {name: _reads(docs, store) for name, docs in built.items()} == before
     # the base's workload is untouched: each overlay patches it to read its own synced Secret
     assert (tree / "base/deploy.yaml").read_bytes() == original["base/deploy.yaml"]
     assert "API_TOKEN" not in yaml.safe_load((tree / "base/config.yaml").read_text())["data"]
     assert "API_TOKEN" not in (yaml.safe_load((tree / "overlays/prod/patch.yaml").read_text()).get("data") or {})
     for o in overlays:
         kust = yaml.safe_load((o / "kustomization.yaml").read_text())
-        built = {(d["kind"], d["metadata"]["name"]) for d in _build(o)}
-        assert any(kind == "ExternalSecret" for kind, _ in built), o.name
+        assert any(d["kind"] == "ExternalSecret" for d in built[o.name]), o.name
         assert any(p.get("target") == {"kind": "Deployment", "name": "api"} for p in kust["patches"])
     assert not scan_paths([tree]).findings
     text = (tmp_path / "plan.json").read_text()
     assert BASE_PW not in text and PROD_TOKEN not in text
     assert rollback_journal(tmp_path / "plan.journal").problems == []
     assert tree_bytes(tree) == original
+
+
+@needs_kubectl
+def test_an_overlay_left_out_keeps_the_base_value_and_the_others_move(tmp_path: Path) -> None:
+    tree = _kustomize_tree(tmp_path / "t", prod_patch_overrides_secret=True)
+    overlays = [tree / "overlays/dev", tree / "overlays/prod"]
+    before = {o.name: _reads(_build(o)) for o in overlays}
+    prod_before = {k: v for k, v in tree_bytes(tree).items() if k.startswith("overlays/prod/")}
+    doc = _plan(tree, tmp_path, selection=Selection(exclude=("overlays/prod/*",)))
+    assert [s["providerKey"] for s in doc["secrets"]] == ["overlays/dev/dev/api-config/API_TOKEN"]
+    assert [(m["file"], m["reason"].split(":")[0]) for m in doc["manual"]] == [
+        ("base/config.yaml", "the base keeps the value")]
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    store = open_store(f"file://{tmp_path}/store.json")
+    assert {o.name: _reads(_build(o), store) for o in overlays} == before
+    assert {k: v for k, v in tree_bytes(tree).items() if k.startswith("overlays/prod/")} == prod_before
 
 
 @needs_kubectl

@@ -62,14 +62,18 @@ class OverlayMove:
 class OverlaySource(OutputSource):
     """Per-overlay ExternalSecrets and patches for ConfigMap keys in shared bases and overlay patches."""
 
-    _renders: dict[str, list[dict[str, Any]] | str]
-    _overlay_moves: dict[str, OverlayMove]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: unit id -> its ``kubectl kustomize`` build, or why there is none
+        self._renders: dict[str, list[dict[str, Any]] | str] = {}
+        #: group id -> the ConfigMap keys that overlay reads through it
+        self._overlay_moves: dict[str, OverlayMove] = {}
+        #: base findings whose key goes only if every overlay rendering it is migrated
+        self._base_keys: list[tuple[Detection, Obj, str, list[Unit]]] = []
 
     # -- what an overlay renders ---------------------------------------------------------------
     def _render(self, unit: Unit) -> list[dict[str, Any]]:
         """The objects ``kubectl kustomize`` builds for ``unit`` (Manual when it cannot)."""
-        if not hasattr(self, "_renders"):
-            self._renders = {}
         if unit.id not in self._renders:
             kubectl = invariant.kubectl_path() if self.opt.use_kubectl else None
             if kubectl is None:
@@ -138,13 +142,19 @@ class OverlaySource(OutputSource):
 
     # -- planning ----------------------------------------------------------------------------------
     def _overlay_configmap(self, det: Detection, source: Obj, key: str) -> None:
-        """The ConfigMap key ``key`` of ``source`` (a base object or an overlay's patch) moves per overlay."""
-        if not hasattr(self, "_overlay_moves"):
-            self._overlay_moves = {}
+        """The ConfigMap key ``key`` of ``source`` (a base object or an overlay's patch) moves per overlay.
+
+        Each overlay is set up from the finding where the value it renders comes from: a base finding
+        sets up the overlays that read the base's value, an overlay patch's finding that overlay. Whether
+        the base loses the key is decided once every finding is planned (:meth:`_finish_base_keys`):
+        only when every overlay rendering it reads it through its own ExternalSecret.
+        """
         rel = source.file or ""
         is_patch = rel in self.units.patches
         units = ([self.units.units[u] for u in sorted(self.units.patches[rel])] if is_patch
                  else self.units.units_of(rel))
+        if is_patch and len(units) > 1:
+            raise Manual(f"the patch {rel} is used by several overlays; give each its own patch first")
         locator = {"kind": "field", **where(source), "path": objpath.format_path([objpath.Key("data"),
                                                                                      objpath.Key(key)]),
                    "encoding": "text"}
@@ -152,37 +162,62 @@ class OverlaySource(OutputSource):
         mine, why_not = [], []
         for u in units:
             try:
-                ps = self._overlay_unit(u, source.name, key)
+                ps = self._overlay_unit(u, source.name, key, source)
             except Manual as exc:
                 why_not.append(str(exc))
                 continue
-            if ps is not None and ps.locator == locator:
+            if ps is not None:
                 mine.append(ps)
-            elif ps is None:
-                why_not.append(f"overlay {u.dir or '.'} does not read it")
+        if not is_patch:
+            self._base_keys.append((det, source, key, units))
+            return
         if not mine:
-            raise Manual("; ".join(why_not) or "no overlay reads this value")
-        if why_not and not is_patch:
-            raise Manual(f"the base keeps the value (an overlay that deploys it is not migrated: {why_not[0]}); "
-                          "the overlays that could be migrated read it from their own ExternalSecret")
-        if is_patch and len(units) > 1:
-            raise Manual(f"the patch {rel} is used by several overlays; give each its own patch first")
+            raise Manual("; ".join(why_not) or f"overlay {units[0].dir or '.'} does not read this value (another "
+                                                "patch overrides it?)")
+        self._tie(det, mine, source, locator["path"], "the overlay's patch")
+
+    def _tie(self, det: Detection, mine: list[Any], source: Obj, path: str, what: str) -> None:
+        """The finding migrates with ``mine``; its value leaves ``source`` once all of them are applied."""
         for ps in mine:
             ps.findings.append(det.finding.fingerprint)
         self.dispositions[det.finding.fingerprint] = {"disposition": "migrate", "secret": mine[0].id}
-        what = "overlay patch" if is_patch else "base"
-        self._change(source, source.file, source.document, source.resource).add(
-            [{"op": "remove", "path": locator["path"]}],
-            f"key {key} leaves the {what} (each overlay reads it from its own ExternalSecret)",
-            mine[0].group, "source")
         chg = self._change(source, source.file, source.document, source.resource)
+        chg.add([{"op": "remove", "path": path}],
+                f"{path} leaves {what} (each overlay reads it from its own ExternalSecret)", mine[0].group, "source")
         for ps in mine[1:]:
             if ps.group not in chg.groups:
                 chg.groups.append(ps.group)
 
-    def _overlay_unit(self, unit: Unit, cm: str, key: str) -> Any:
-        """The provider-key entry through which ``unit`` reads ConfigMap ``cm`` key ``key`` (None when the
-        overlay does not render the key); Manual when that overlay cannot be migrated."""
+    def _finish_base_keys(self) -> None:
+        """A base key goes when every overlay that renders it reads it through its own ExternalSecret."""
+        for det, source, key, units in self._base_keys:
+            path = objpath.format_path([objpath.Key("data"), objpath.Key(key)])
+            mine, missing = [], []
+            for u in units:
+                try:
+                    _, rendered = self._rendered_configmap(u, source.name)
+                except Manual as exc:
+                    missing.append(str(exc))
+                    continue
+                if key not in (rendered.get("data") or {}):
+                    continue
+                move = next((gid for gid, m in self._overlay_moves.items() if m.unit.id == u.id
+                             and m.configmap == source.name and key in m.keys
+                             and any(g.id == gid and g.secrets for g in self.groups.values())), None)
+                ps = next((s for s in self.secrets if s.group == move and s.fields.get("key") == key), None)
+                if ps is None:
+                    missing.append(f"overlay {u.dir or '.'} is not migrated")
+                else:
+                    mine.append(ps)
+            if missing or not mine:
+                self._manual(det.finding, "the base keeps the value: " + ("; ".join(missing) or "no overlay reads it")
+                             + "; the overlays that could be migrated read it from their own ExternalSecret")
+                continue
+            self._tie(det, mine, source, path, "the base")
+
+    def _overlay_unit(self, unit: Unit, cm: str, key: str, source: Obj) -> Any:
+        """The provider-key entry through which ``unit`` reads ConfigMap ``cm`` key ``key`` from ``source``
+        (None when the overlay renders another value, or none); Manual when that overlay cannot be migrated."""
         kust = self.inv.kustomizations.get(unit.dir)
         if kust is None:
             raise Manual(f"overlay {unit.dir or '.'} has no kustomization file")
@@ -205,6 +240,8 @@ class OverlaySource(OutputSource):
         if origin is None:
             raise Manual(f"in overlay {unit.dir or '.'} the value comes from something the migrator does not edit "
                           "(a generator, a replacement, an inline or JSON 6902 patch); move it by hand")
+        if (origin.file, origin.document) != (source.file, source.document):
+            return None  # planned from the finding where this overlay's value is
         ns = str((rendered.get("metadata") or {}).get("namespace") or "")
         explicit = None if any(k.namespace for k, _ in self.units.kustomizations.get(unit.id, [])) else (
             src.explicit_namespace)
@@ -225,15 +262,12 @@ class OverlaySource(OutputSource):
             raise Manual(f"ConfigMap key {key!r} is not a valid Secret key")
         if key not in move.keys:
             move.keys.append(key)
-        if origin is not src and origin.file is not None and self.units.patches.get(origin.file) == {unit.id}:
-            self._change(origin, origin.file, origin.document, origin.resource).add(
-                [{"op": "remove", "path": locator["path"]}],
-                f"key {key} leaves the overlay's patch ({group.name} brings it from the provider)", group.id, "source")
         return ps
 
     def _finish_overlays(self) -> None:
         """Write each overlay's patches (one file per patched object) and list them in its kustomization."""
-        for gid, move in getattr(self, "_overlay_moves", {}).items():
+        self._finish_base_keys()
+        for gid, move in self._overlay_moves.items():
             group = next((g for g in self.groups.values() if g.id == gid), None)
             if group is None or not group.secrets or not group.kustomization:
                 continue
