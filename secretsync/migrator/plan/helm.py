@@ -15,7 +15,6 @@ from typing import Any
 
 from secretsync.core.values import SecretValue
 from secretsync.manifests import helm
-from secretsync.manifests.loader import load_text
 
 from .. import naming, objpath
 from ..findings import Detection
@@ -25,6 +24,7 @@ from ..manifests import (
     safe_load,
     stabilize,
 )
+from . import invariant
 from .base import PlannerBase
 from .model import HELM_KEY_SIBLINGS, HELM_SECRET_SIBLINGS, Manual
 
@@ -101,15 +101,11 @@ class HelmSource(PlannerBase):
         if not hasattr(self, "_chart_secrets"):
             self._chart_secrets: dict[str, list[dict[str, Any]]] = {}
         if chart_dir not in self._chart_secrets:
-            found: list[dict[str, Any]] = []
-            chart = helm.Chart.read(self.inv.path(chart_dir)) if helm.available() else None
-            if chart is not None:
-                try:
-                    for name, text in helm.rendered_documents(helm.render(chart)):
-                        found += [d.data for d in load_text(name, text).documents
-                                  if isinstance(d.data, dict) and d.data.get("kind") == "Secret"]
-                except helm.RenderProblem:
-                    pass  # the invariant names it
+            try:
+                found = [d for d in invariant.chart_release(self.inv.path(chart_dir)) if d.get("kind") == "Secret"] \
+                    if helm.available() else []
+            except invariant.Unverifiable:
+                found = []  # the invariant names it
             self._chart_secrets[chart_dir] = found
         keys = set()
         for sec in self._chart_secrets[chart_dir]:

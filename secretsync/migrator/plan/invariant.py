@@ -147,7 +147,8 @@ class Unverifiable(Exception):
     """A unit whose containers cannot be resolved (the message says why)."""
 
 
-def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str | None], SecretValue]) -> UnitView:
+def kustomize_build(directory: Path, kubectl: str) -> list[dict[str, Any]]:
+    """The objects ``kubectl kustomize`` builds from ``directory`` (Unverifiable, value-free, when it cannot)."""
     try:
         out = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, timeout=KUSTOMIZE_TIMEOUT,
                              check=False)
@@ -157,10 +158,13 @@ def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str |
         # kustomize's errors may quote a resource whole (values included): never carried into a plan
         raise Unverifiable(f"'kubectl kustomize {directory.name}' fails (exit {out.returncode}); run it to see why")
     try:
-        docs = [d for d in yaml.safe_load_all(out.stdout) if isinstance(d, dict)]
+        return [d for d in yaml.safe_load_all(out.stdout) if isinstance(d, dict)]
     except yaml.YAMLError:
         raise Unverifiable("kubectl kustomize printed something that is not YAML") from None
-    return _rendered_views(docs, getter)
+
+
+def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str | None], SecretValue]) -> UnitView:
+    return _rendered_views(kustomize_build(directory, kubectl), getter)
 
 
 def _rendered_views(docs: list[dict[str, Any]], getter: Callable[[str, str | None], SecretValue]) -> UnitView:
@@ -183,24 +187,28 @@ def _helm_views(directory: Path, getter: Callable[[str, str | None], SecretValue
     Rendered twice: a value the chart generates on every render (Bitnami charts make random
     passwords for empty values) differs between the two and counts as generated, before and after
     alike, instead of as a change the migration made."""
+    views = [_rendered_views(chart_release(directory), getter) for _ in range(2)]
+    first, second = views
+    return UnitView(_steady(first.views, second.views), first.secrets, first.names, first.dangling)
+
+
+def chart_release(directory: Path) -> list[dict[str, Any]]:
+    """The objects Helm's engine renders from the chart in ``directory`` with its own values (Unverifiable,
+    value-free, when it cannot)."""
     chart = helm.Chart.read(directory)
     if chart is None:
         raise Unverifiable(f"{directory.name}/Chart.yaml cannot be read")
-    views = []
-    for _ in range(2):
-        try:
-            manifests = helm.render(chart)
-        except helm.RenderProblem as exc:
-            raise Unverifiable(str(exc)) from None
-        docs: list[dict[str, Any]] = []
-        for name, text in helm.rendered_documents(manifests):
-            loaded = load_text(name, text)
-            if loaded.problems:
-                raise Unverifiable(f"chart {chart.name}: {name} does not render to YAML")
-            docs += [d.data for d in loaded.documents if isinstance(d.data, dict)]
-        views.append(_rendered_views(docs, getter))
-    first, second = views
-    return UnitView(_steady(first.views, second.views), first.secrets, first.names, first.dangling)
+    try:
+        manifests = helm.render(chart)
+    except helm.RenderProblem as exc:
+        raise Unverifiable(str(exc)) from None
+    docs: list[dict[str, Any]] = []
+    for name, text in helm.rendered_documents(manifests):
+        loaded = load_text(name, text)
+        if loaded.problems:
+            raise Unverifiable(f"chart {chart.name}: {name} does not render to YAML")
+        docs += [d.data for d in loaded.documents if isinstance(d.data, dict)]
+    return docs
 
 
 def _steady(a: Views, b: Views) -> Views:

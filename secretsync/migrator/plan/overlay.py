@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import copy
 import os
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from .. import naming, objpath
 from ..findings import Detection
@@ -80,13 +77,9 @@ class OverlaySource(OutputSource):
                 self._renders[unit.id] = "kubectl is not on PATH to build it with the real kustomize"
             else:
                 try:
-                    out = subprocess.run([kubectl, "kustomize", str(self.inv.path(unit.dir))], capture_output=True,
-                                         timeout=invariant.KUSTOMIZE_TIMEOUT, check=False)
-                    docs = [d for d in yaml.safe_load_all(out.stdout) if isinstance(d, dict)] \
-                        if out.returncode == 0 else f"'kubectl kustomize {unit.dir or '.'}' fails"
-                except (OSError, subprocess.TimeoutExpired, yaml.YAMLError) as exc:
-                    docs = f"kubectl kustomize failed ({type(exc).__name__})"
-                self._renders[unit.id] = docs
+                    self._renders[unit.id] = invariant.kustomize_build(self.inv.path(unit.dir), kubectl)
+                except invariant.Unverifiable as exc:
+                    self._renders[unit.id] = str(exc)
         got = self._renders[unit.id]
         if isinstance(got, str):
             raise Manual(f"overlay {unit.dir or '.'} cannot be built: {got}")
