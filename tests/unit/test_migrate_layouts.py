@@ -204,8 +204,9 @@ def test_overlays_that_differ_each_get_their_own_external_secret_and_patches(tmp
         assert any(d["kind"] == "ExternalSecret" for d in built[o.name]), o.name
         assert any(p.get("target") == {"kind": "Deployment", "name": "api"} for p in kust["patches"])
     assert not scan_paths([tree]).findings
-    text = (tmp_path / "plan.json").read_text()
-    assert BASE_PW not in text and PROD_TOKEN not in text
+    text = (tmp_path / "plan.json").read_text() + (tmp_path / "plan.journal").read_text()
+    text += "".join(p.read_text() for p in tree.rglob("*.patch.yaml"))
+    assert BASE_PW not in text and PROD_TOKEN not in text, "a value in the plan, the journal or a written patch"
     assert rollback_journal(tmp_path / "plan.journal").problems == []
     assert tree_bytes(tree) == original
 
@@ -390,6 +391,7 @@ def test_a_helm_values_secret_moves_into_the_chart_templates_and_the_release_rea
     assert sorted(f["file"] for f in doc["newFiles"]) == [
         "charts/db/templates/db-auth.externalsecret.yaml", "charts/db/templates/secretsync.secretstore.yaml"]
     assert all("namespace" not in yaml.safe_load(f["text"])["metadata"] for f in doc["newFiles"])
+    assert BASE_PW not in (tmp_path / "plan.json").read_text()
     assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
     values = yaml.safe_load((tree / "charts/db/values.yaml").read_text())
     assert values["auth"] == {"password": "", "existingSecret": "db-auth", "existingSecretPasswordKey": "password"}
