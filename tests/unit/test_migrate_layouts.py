@@ -230,8 +230,12 @@ def test_an_overlay_left_out_keeps_the_base_value_and_the_others_move(tmp_path: 
 @needs_kubectl
 def test_a_value_only_an_overlay_patch_sets_moves_into_that_overlay_alone(tmp_path: Path) -> None:
     tree = _kustomize_tree(tmp_path / "t")
+    worker = yaml.safe_load(_deploy("worker", "api-config"))
+    worker["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "api-config"}}]
     tree = write_tree(tree, {
         "base/config.yaml": _cm("api-config", {"API_TOKEN": "${TOKEN}", "LOG_LEVEL": "info"}),
+        "base/worker.yaml": yaml.safe_dump(worker),
+        "base/kustomization.yaml": "resources:\n- deploy.yaml\n- config.yaml\n- worker.yaml\n",
         "overlays/prod/patch.yaml": _cm("api-config", {"API_TOKEN": PROD_TOKEN}),
     })
     overlays = [tree / "overlays/dev", tree / "overlays/prod"]
@@ -240,6 +244,7 @@ def test_a_value_only_an_overlay_patch_sets_moves_into_that_overlay_alone(tmp_pa
     doc = _plan(tree, tmp_path)
     assert doc["manual"] == [], doc["manual"]
     assert [s["providerKey"] for s in doc["secrets"]] == ["overlays/prod/prod/api-config/API_TOKEN"]
+    assert before["prod"]["Deployment/prod/prod-worker"]["containers/app"][0]["API_TOKEN"] == PROD_TOKEN.encode()
     touched = {c["file"] for c in doc["changes"]} | {f["file"] for f in doc["newFiles"]}
     assert all(f.startswith("overlays/prod/") for f in touched), touched
     assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []

@@ -302,7 +302,9 @@ class OverlaySource(OutputSource):
                    and self._rendered_name(unit, o) == wl.name]
             if len(src) != 1:
                 raise Manual(f"cannot tell which source object {wl.kind} {wl.name} is built from")
-            out.append((strategic_patch(d, ops, src[0].name), wl.kind, src[0].name))
+            patch = strategic_patch(d, ops, src[0].name)
+            _source_names(patch, move.rendered, move.configmap)
+            out.append((patch, wl.kind, src[0].name))
         if not out:
             group.notes.append(f"no workload in overlay {unit.dir or '.'} reads the moved keys")
         return out
@@ -418,3 +420,18 @@ class OverlayEnvSource(OverlaySource):
         self._change(patch, patch.file, patch.document, patch.resource).add(
             ops, f"patch: container {cname} env {var} literal -> secretKeyRef {group.target}/{ps.secret_key}",
             group.id, "consumer")
+
+
+def _source_names(node: Any, rendered: str, source: str) -> None:
+    """References to the ConfigMap by its built name (a list written whole) back to its source name: the
+    patch applies before the overlay's namePrefix, whose name-reference pass renames them again."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("configMapRef", "configMap", "configMapKeyRef") and isinstance(v, dict) \
+                    and v.get("name") == rendered:
+                v["name"] = source
+            else:
+                _source_names(v, rendered, source)
+    elif isinstance(node, list):
+        for x in node:
+            _source_names(x, rendered, source)
