@@ -178,10 +178,12 @@ def test_base_with_prefixed_overlays_and_patches_builds_and_reads_the_same(tmp_p
 @needs_kubectl
 def test_overlays_that_differ_each_get_their_own_external_secret_and_patches(tmp_path: Path) -> None:
     tree = _kustomize_tree(tmp_path / "t", prod_patch_overrides_secret=True)
-    write_tree(tree, {"overlays/staging/kustomization.yaml": "namespace: staging\nresources:\n- ../../base\n"})
+    write_tree(tree, {"overlays/staging/kustomization.yaml": "namespace: staging\nnameSuffix: -stg\n"
+                                                             "resources:\n- ../../base\n"})
     overlays = [tree / "overlays" / o for o in ("dev", "prod", "staging")]
     before = {o.name: _reads(_build(o)) for o in overlays}
     assert before["prod"]["Deployment/prod/prod-api"]["containers/app"][0]["API_TOKEN"] == PROD_TOKEN.encode()
+    assert before["staging"]["Deployment/staging/api-stg"]["containers/app"][0]["API_TOKEN"] == BASE_PW.encode()
     original = tree_bytes(tree)
     doc = _plan(tree, tmp_path)
     assert doc["manual"] == [], doc["manual"]
