@@ -230,6 +230,25 @@ def test_an_overlay_left_out_keeps_the_base_value_and_the_others_move(tmp_path: 
 
 
 @needs_kubectl
+def test_an_overlay_without_a_namespace_gets_its_external_secret_in_the_namespace_of_the_base(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "t", {
+        "base/kustomization.yaml": "namespace: shop\nresources:\n- deploy.yaml\n- config.yaml\n",
+        "base/deploy.yaml": _deploy("api", "api-config"),
+        "base/config.yaml": _cm("api-config", {"API_TOKEN": "${TOKEN}", "LOG_LEVEL": "info"}),
+        "prod/kustomization.yaml": "resources:\n- ../base\npatches:\n- path: patch.yaml\n",
+        "prod/patch.yaml": _cm("api-config", {"API_TOKEN": PROD_TOKEN}),
+    })
+    before = _reads(_build(tree / "prod"))
+    doc = _plan(tree, tmp_path)
+    assert doc["manual"] == [], doc["manual"]
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    built = _build(tree / "prod")
+    assert _reads(built, open_store(f"file://{tmp_path}/store.json")) == before
+    assert {(d["kind"], d["metadata"].get("namespace")) for d in built} >= {("ExternalSecret", "shop"),
+                                                                             ("SecretStore", "shop")}
+
+
+@needs_kubectl
 def test_a_value_only_an_overlay_patch_sets_moves_into_that_overlay_alone(tmp_path: Path) -> None:
     tree = _kustomize_tree(tmp_path / "t")
     worker = yaml.safe_load(_deploy("worker", "api-config"))

@@ -236,8 +236,8 @@ class OverlaySource(OutputSource):
         if (origin.file, origin.document) != (source.file, source.document):
             return None  # planned from the finding where this overlay's value is
         ns = str((rendered.get("metadata") or {}).get("namespace") or "")
-        explicit = None if any(k.namespace for k, _ in self.units.kustomizations.get(unit.id, [])) else (
-            src.explicit_namespace)
+        # the overlay's own namespace (if any) applies to what it lists; else the namespace the object lands in
+        explicit = None if self.units.chain(unit, kust.file).namespace else (ns or None)
         owner = f"overlay:{unit.dir or '.'}:ConfigMap/{cm}"
         gkey = self._group_key(owner, kust.file)
         if gkey in self._failed:
@@ -399,8 +399,8 @@ class OverlayEnvSource(OverlaySource):
             raise Manual(f"overlay {unit.dir or '.'} does not read this value in {patch.kind} {rname} (another patch "
                          "overrides it?)")
         ns = str((built[0].get("metadata") or {}).get("namespace") or "")
-        explicit = None if any(k.namespace for k, _ in self.units.kustomizations.get(unit.id, [])) else (
-            src[0].explicit_namespace)
+        # the overlay's own namespace (if any) applies to what it lists; else the namespace the object lands in
+        explicit = None if self.units.chain(unit, kust.file).namespace else (ns or None)
         owner = f"overlay:{unit.dir or '.'}:{patch.kind}/{patch.name}"
         group = self._group(owner, patch.kind, patch.name, ns or "default", explicit, kust.file,
                             target=naming.object_name(rname, suffix="-secrets"))
