@@ -197,24 +197,6 @@ def _helm_views(directory: Path, getter: Callable[[str, str | None], SecretValue
     return UnitView(_steady(first.views, second.views), first.secrets, first.names, first.dangling)
 
 
-def _mark_like(views: Views, like: Views) -> Views:
-    """``views`` with the values ``like`` marks generated marked the same."""
-    out: Views = {}
-    for res, containers in views.items():
-        out[res] = {}
-        for cname, v in containers.items():
-            lk = (like.get(res) or {}).get(cname)
-            if lk is None:
-                out[res][cname] = v
-                continue
-            env = {k: (GENERATED if lk.env.get(k) == GENERATED else x) for k, x in v.env.items()}
-            argv = [GENERATED if i < len(lk.argv) and lk.argv[i] == GENERATED else x for i, x in enumerate(v.argv)]
-            files = {p: ((GENERATED, f[1]) if (lk.files.get(p) or (b"",))[0] == GENERATED else f)
-                     for p, f in v.files.items()}
-            out[res][cname] = ContainerView(env, argv, files)
-    return out
-
-
 def chart_release(directory: Path) -> list[dict[str, Any]]:
     """The objects Helm's engine renders from the chart in ``directory`` with its own values (Unverifiable,
     value-free, when it cannot)."""
@@ -236,17 +218,29 @@ def chart_release(directory: Path) -> list[dict[str, Any]]:
 
 def _steady(a: Views, b: Views) -> Views:
     """``a`` with every value that differs in ``b`` (another render of the same chart) marked generated."""
+    return _mark_generated(a, b, lambda mine, other: mine != other)
+
+
+def _mark_like(views: Views, like: Views) -> Views:
+    """``views`` with the values ``like`` marks generated marked the same."""
+    return _mark_generated(views, like, lambda _, other: other == GENERATED)
+
+
+def _mark_generated(views: Views, ref: Views, generated: Callable[[bytes, bytes | None], bool]) -> Views:
+    """``views`` with each value for which ``generated(value, the same value in ref)`` holds marked generated."""
     out: Views = {}
-    for res, containers in a.items():
+    for res, containers in views.items():
         out[res] = {}
-        for cname, va in containers.items():
-            vb = (b.get(res) or {}).get(cname)
-            if vb is None:
-                out[res][cname] = va
+        for cname, v in containers.items():
+            r = (ref.get(res) or {}).get(cname)
+            if r is None:
+                out[res][cname] = v
                 continue
-            env = {k: (v if vb.env.get(k) == v else GENERATED) for k, v in va.env.items()}
-            argv = [x if i < len(vb.argv) and vb.argv[i] == x else GENERATED for i, x in enumerate(va.argv)]
-            files = {p: (f if vb.files.get(p) == f else (GENERATED, f[1])) for p, f in va.files.items()}
+            env = {k: GENERATED if generated(x, r.env.get(k)) else x for k, x in v.env.items()}
+            argv = [GENERATED if generated(x, r.argv[i] if i < len(r.argv) else None) else x
+                    for i, x in enumerate(v.argv)]
+            files = {p: (GENERATED, f[1]) if generated(f[0], (r.files.get(p) or (None, 0))[0]) else f
+                     for p, f in v.files.items()}
             out[res][cname] = ContainerView(env, argv, files)
     return out
 
