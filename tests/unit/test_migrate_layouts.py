@@ -545,3 +545,24 @@ def test_a_plan_with_one_item_dropped_whole_applies_and_leaves_that_item_alone(t
     assert apply_plan(plan_file, ApplyOptions()).problems == []
     assert {k: v for k, v in tree_bytes(tree).items() if k.startswith("b/") and "secretstore" not in k} == b_before
     assert [f.file for f in scan_paths([tree]).findings] == ["b/config.yaml"]
+
+
+def test_an_overlay_patch_for_a_mounted_config_map_replaces_the_volume_by_name() -> None:
+    from secretsync.migrator.plan import consumer_ops_for_configmap
+    from secretsync.migrator.plan.overlay import strategic_patch
+
+    dep = yaml.safe_load(_deploy("api", "dev-api-config"))
+    spec = dep["spec"]["template"]["spec"]
+    spec["volumes"] = [{"name": "conf", "configMap": {"name": "dev-api-config", "defaultMode": 0o440}}]
+    spec["containers"][0]["envFrom"] = [{"configMapRef": {"name": "dev-api-config"}}]
+    ops, _ = consumer_ops_for_configmap(dep, "spec.template.spec", "dev-api-config", {"API_TOKEN"}, "t")
+    patch = strategic_patch(dep, ops, "api")
+    pod = patch["spec"]["template"]["spec"]
+    assert patch["metadata"] == {"name": "api"}
+    assert pod["volumes"] == [{"name": "conf", "configMap": None, "projected": {
+        "sources": [{"configMap": {"name": "dev-api-config"}}, {"secret": {"name": "t"}}], "defaultMode": 0o440}}]
+    app = pod["containers"][0]
+    # a list with no merge key is written whole, in order: the Secret right after the ConfigMap
+    assert app["envFrom"] == [{"configMapRef": {"name": "dev-api-config"}}, {"secretRef": {"name": "t"}}]
+    assert app["env"] == [{"name": "API_TOKEN", "valueFrom": {"configMapKeyRef": None,
+                                                              "secretKeyRef": {"name": "t", "key": "API_TOKEN"}}}]
