@@ -30,6 +30,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.representer import RoundTripRepresenter
 
 from secretsync.core.errors import SecretSyncError
 from secretsync.manifests.documents import MAX_DEPTH, safe_problem, too_deep
@@ -158,11 +159,21 @@ def dump(data: Any, y: YAML) -> str:
 
 
 def dump_new(data: Any) -> str:
-    """Dump a fresh document (a new manifest) in the kubectl style: 2-space, dash at column."""
+    """Dump a fresh document (a new manifest) in the kubectl style: 2-space, dash at column; a null is
+    spelled ``null`` (a strategic-merge patch deletes with it: a reviewer must see it)."""
     y = YAML(typ="rt")
     y.width = 1 << 16
     y.indent(mapping=2, sequence=2, offset=0)
+    y.Representer = _NullSpelled
     return dump(data, y)
+
+
+class _NullSpelled(RoundTripRepresenter):
+    """ruamel's round-trip representer with ``null`` written out (a subclass: the base class stays as is
+    for the edits of existing files)."""
+
+
+_NullSpelled.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
 
 
 def _splice(original: str, norm: str, new: str) -> str | None:

@@ -232,8 +232,8 @@ class DeployUnits:
         """Why the unit of ``rel`` cannot be decided (None when it can)."""
         if rel in self.patches:
             owners = ", ".join(sorted(u.removeprefix("kustomize:") for u in self.patches[rel]))
-            return (f"{rel} is a kustomize patch (of {owners}), not an object of its own; move the value in the "
-                    "base it patches, or by hand")
+            return (f"{rel} is a kustomize patch (of {owners}); the migrator edits a ConfigMap key or a workload's "
+                    "env literal in a strategic-merge patch, not this value; move it by hand")
         if len(self.listed_by.get(rel) or []) > 1:
             return f"{rel} is listed by several kustomizations ({', '.join(self.listed_by[rel])})"
         return None

@@ -95,7 +95,7 @@ def test_helm_existing_secret_gets_the_value(work: Path) -> None:
     values = yaml.safe_load((work / "ex/charts/billing/values.yaml").read_text())
     auth = values["postgresql"]["auth"]
     assert auth["password"] == "" and auth["existingSecret"] == "billing-postgresql-auth"
-    es = yaml.safe_load((work / "ex/charts/billing/billing-postgresql-auth.externalsecret.yaml").read_text())
+    es = yaml.safe_load((work / "ex/charts/billing/templates/billing-postgresql-auth.externalsecret.yaml").read_text())
     item = es["spec"]["data"][0]
     assert item["secretKey"] == auth["existingSecretPasswordKey"]
     orig = yaml.safe_load((work / "orig/charts/billing/values.yaml").read_text())

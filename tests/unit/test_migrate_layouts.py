@@ -176,16 +176,132 @@ def test_base_with_prefixed_overlays_and_patches_builds_and_reads_the_same(tmp_p
 
 
 @needs_kubectl
-def test_an_overlay_patch_that_overrides_the_secret_keeps_everything_in_place(tmp_path: Path) -> None:
+def test_overlays_that_differ_each_get_their_own_external_secret_and_patches(tmp_path: Path) -> None:
     tree = _kustomize_tree(tmp_path / "t", prod_patch_overrides_secret=True)
+    write_tree(tree, {"overlays/staging/kustomization.yaml": "namespace: staging\nnameSuffix: -stg\n"
+                                                             "resources:\n- ../../base\n"})
+    overlays = [tree / "overlays" / o for o in ("dev", "prod", "staging")]
+    before = {o.name: _reads(_build(o)) for o in overlays}
+    assert before["prod"]["Deployment/prod/prod-api"]["containers/app"][0]["API_TOKEN"] == PROD_TOKEN.encode()
+    assert before["staging"]["Deployment/staging/api-stg"]["containers/app"][0]["API_TOKEN"] == BASE_PW.encode()
+    original = tree_bytes(tree)
     doc = _plan(tree, tmp_path)
-    reasons = {m["file"]: m["reason"] for m in doc["manual"]}
-    assert "kustomize patch" in reasons["overlays/prod/patch.yaml"]
-    # moving the base value would hand prod the base's token: refused, with the unit named
-    assert "overlays/prod" in reasons["base/config.yaml"] and "API_TOKEN" in reasons["base/config.yaml"]
-    assert doc["changes"] == [] and doc["secrets"] == []
-    text = (tmp_path / "plan.json").read_text()
-    assert BASE_PW not in text and PROD_TOKEN not in text, "a value in a manual reason"
+    assert doc["manual"] == [], doc["manual"]
+    # one provider key per overlay, each holding the value that overlay renders
+    keys = {s["providerKey"] for s in doc["secrets"]}
+    assert keys == {"overlays/dev/dev/api-config/API_TOKEN", "overlays/prod/prod/api-config/API_TOKEN",
+                    "overlays/staging/staging/api-config/API_TOKEN"}
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    store = open_store(f"file://{tmp_path}/store.json")
+    assert store.get("overlays/prod/prod/api-config/API_TOKEN").reveal_text() == PROD_TOKEN
+    assert store.get("overlays/dev/dev/api-config/API_TOKEN").reveal_text() == BASE_PW
+    built = {o.name: _build(o) for o in overlays}
+    assert {name: _reads(docs, store) for name, docs in built.items()} == before
+    # the base's workload is untouched: each overlay patches it to read its own synced Secret
+    assert (tree / "base/deploy.yaml").read_bytes() == original["base/deploy.yaml"]
+    assert "API_TOKEN" not in yaml.safe_load((tree / "base/config.yaml").read_text())["data"]
+    assert "API_TOKEN" not in (yaml.safe_load((tree / "overlays/prod/patch.yaml").read_text()).get("data") or {})
+    for o in overlays:
+        kust = yaml.safe_load((o / "kustomization.yaml").read_text())
+        assert any(d["kind"] == "ExternalSecret" for d in built[o.name]), o.name
+        assert any(p.get("target") == {"kind": "Deployment", "name": "api"} for p in kust["patches"])
+    assert not scan_paths([tree]).findings
+    text = (tmp_path / "plan.json").read_text() + (tmp_path / "plan.journal").read_text()
+    text += "".join(p.read_text() for p in tree.rglob("*.patch.yaml"))
+    assert BASE_PW not in text and PROD_TOKEN not in text, "a value in the plan, the journal or a written patch"
+    assert rollback_journal(tmp_path / "plan.journal").problems == []
+    assert tree_bytes(tree) == original
+
+
+@needs_kubectl
+def test_an_overlay_left_out_keeps_the_base_value_and_the_others_move(tmp_path: Path) -> None:
+    tree = _kustomize_tree(tmp_path / "t", prod_patch_overrides_secret=True)
+    overlays = [tree / "overlays/dev", tree / "overlays/prod"]
+    before = {o.name: _reads(_build(o)) for o in overlays}
+    prod_before = {k: v for k, v in tree_bytes(tree).items() if k.startswith("overlays/prod/")}
+    doc = _plan(tree, tmp_path, selection=Selection(exclude=("overlays/prod/*",)))
+    assert [s["providerKey"] for s in doc["secrets"]] == ["overlays/dev/dev/api-config/API_TOKEN"]
+    assert [(m["file"], m["reason"].split(":")[0]) for m in doc["manual"]] == [
+        ("base/config.yaml", "the base keeps the value")]
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    store = open_store(f"file://{tmp_path}/store.json")
+    assert {o.name: _reads(_build(o), store) for o in overlays} == before
+    assert {k: v for k, v in tree_bytes(tree).items() if k.startswith("overlays/prod/")} == prod_before
+
+
+@needs_kubectl
+def test_an_overlay_without_a_namespace_gets_its_external_secret_in_the_namespace_of_the_base(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "t", {
+        "base/kustomization.yaml": "namespace: shop\nresources:\n- deploy.yaml\n- config.yaml\n",
+        "base/deploy.yaml": _deploy("api", "api-config"),
+        "base/config.yaml": _cm("api-config", {"API_TOKEN": "${TOKEN}", "LOG_LEVEL": "info"}),
+        "prod/kustomization.yaml": "resources:\n- ../base\npatches:\n- path: patch.yaml\n",
+        "prod/patch.yaml": _cm("api-config", {"API_TOKEN": PROD_TOKEN}),
+    })
+    before = _reads(_build(tree / "prod"))
+    doc = _plan(tree, tmp_path)
+    assert doc["manual"] == [], doc["manual"]
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    built = _build(tree / "prod")
+    assert _reads(built, open_store(f"file://{tmp_path}/store.json")) == before
+    assert {(d["kind"], d["metadata"].get("namespace")) for d in built} >= {("ExternalSecret", "shop"),
+                                                                             ("SecretStore", "shop")}
+
+
+@needs_kubectl
+def test_a_value_only_an_overlay_patch_sets_moves_into_that_overlay_alone(tmp_path: Path) -> None:
+    tree = _kustomize_tree(tmp_path / "t")
+    worker = yaml.safe_load(_deploy("worker", "api-config"))
+    worker["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"configMapRef": {"name": "api-config"}}]
+    tree = write_tree(tree, {
+        "base/config.yaml": _cm("api-config", {"API_TOKEN": "${TOKEN}", "LOG_LEVEL": "info"}),
+        "base/worker.yaml": yaml.safe_dump(worker),
+        "base/kustomization.yaml": "resources:\n- deploy.yaml\n- config.yaml\n- worker.yaml\n",
+        "overlays/prod/patch.yaml": _cm("api-config", {"API_TOKEN": PROD_TOKEN}),
+    })
+    overlays = [tree / "overlays/dev", tree / "overlays/prod"]
+    before = {o.name: _reads(_build(o)) for o in overlays}
+    original = tree_bytes(tree)
+    doc = _plan(tree, tmp_path)
+    assert doc["manual"] == [], doc["manual"]
+    assert [s["providerKey"] for s in doc["secrets"]] == ["overlays/prod/prod/api-config/API_TOKEN"]
+    assert before["prod"]["Deployment/prod/prod-worker"]["containers/app"][0]["API_TOKEN"] == PROD_TOKEN.encode()
+    touched = {c["file"] for c in doc["changes"]} | {f["file"] for f in doc["newFiles"]}
+    assert all(f.startswith("overlays/prod/") for f in touched), touched
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    store = open_store(f"file://{tmp_path}/store.json")
+    assert {o.name: _reads(_build(o), store) for o in overlays} == before
+    assert not scan_paths([tree]).findings
+    assert rollback_journal(tmp_path / "plan.journal").problems == []
+    assert tree_bytes(tree) == original
+
+
+@needs_kubectl
+def test_an_env_literal_an_overlay_patch_sets_becomes_a_secret_key_ref_in_that_patch(tmp_path: Path) -> None:
+    tree = _kustomize_tree(tmp_path / "t")
+    patch = yaml.safe_load(_deploy("api", "api-config"))
+    patch["spec"] = {"template": {"spec": {"containers": [
+        {"name": "app", "env": [{"name": "DB_PASSWORD", "value": PROD_TOKEN}]}]}}}
+    write_tree(tree, {"overlays/prod/deploy-patch.yaml": yaml.safe_dump(patch),
+                      "overlays/prod/kustomization.yaml": "namespace: prod\nnamePrefix: prod-\nresources:\n"
+                                                          "- ../../base\npatches:\n- path: patch.yaml\n"
+                                                          "- path: deploy-patch.yaml\n"})
+    overlays = [tree / "overlays/dev", tree / "overlays/prod"]
+    before = {o.name: _reads(_build(o)) for o in overlays}
+    assert before["prod"]["Deployment/prod/prod-api"]["containers/app"][0]["DB_PASSWORD"] == PROD_TOKEN.encode()
+    original = tree_bytes(tree)
+    doc = _plan(tree, tmp_path, selection=Selection(exclude=("base/*",)))
+    assert doc["manual"] == [], doc["manual"]
+    assert [s["providerKey"] for s in doc["secrets"]] == ["overlays/prod/prod/api/DB_PASSWORD"]
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    store = open_store(f"file://{tmp_path}/store.json")
+    assert {o.name: _reads(_build(o), store) for o in overlays} == before
+    env = yaml.safe_load((tree / "overlays/prod/deploy-patch.yaml").read_text())["spec"]["template"]["spec"][
+        "containers"][0]["env"][0]
+    assert env["valueFrom"]["secretKeyRef"]["name"] == "prod-api-secrets" and "value" not in env
+    assert [f.file for f in scan_paths([tree]).findings] == ["base/config.yaml"]
+    assert rollback_journal(tmp_path / "plan.journal").problems == []
+    assert tree_bytes(tree) == original
 
 
 @needs_kubectl
@@ -229,17 +345,92 @@ def test_a_file_listed_by_two_kustomizations_goes_to_manual_with_the_reason(tmp_
 
 # -- Helm -------------------------------------------------------------------------------------------
 def test_a_chart_with_values_is_its_own_unit(tmp_path: Path) -> None:
+    pytest.importorskip("helm_python", reason="the Helm engine (helm-python-sdk) is not installed")
     tree = write_tree(tmp_path / "t", {
-        "charts/db/Chart.yaml": "apiVersion: v2\nname: db\nversion: 1.0.0\n",
-        "charts/db/values.yaml": f"auth:\n  password: {BASE_PW}\n  existingSecret: \"\"\n",
-        "charts/db/templates/deploy.yaml": "kind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n"
-                                           "{{- include \"x\" . | nindent 2 }}\n",
+        **_chart(),
         "apps/db.yaml": _deploy("db", "db-config"),
         "apps/config.yaml": _cm("db-config", {"API_TOKEN": DEV_TOKEN, "LOG_LEVEL": "info"}),
     })
     out = migrate_and_check(tree, tmp_path, values=[BASE_PW, DEV_TOKEN])
     keys = sorted(s["providerKey"] for s in out.plan["secrets"])
     assert keys == ["apps/default/db-config/API_TOKEN", "charts/db/default/db/password"]
+
+
+_CHART_DEPLOY = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-db
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+      - name: db
+        image: example/db:1
+        env:
+        - name: DB_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ .Values.auth.existingSecret | default (printf "%s-db" .Release.Name) }}
+              key: {{ .Values.auth.existingSecretPasswordKey | default "password" }}
+"""
+_CHART_SECRET = """{{- if not .Values.auth.existingSecret }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .Release.Name }}-db
+stringData:
+  password: {{ .Values.auth.password | quote }}
+{{- end }}
+"""
+
+
+def _chart(existing_secret_option: bool = True) -> dict[str, str]:
+    option = "  existingSecret: \"\"\n  existingSecretPasswordKey: \"\"\n" if existing_secret_option else ""
+    return {
+        "charts/db/Chart.yaml": "apiVersion: v2\nname: db\nversion: 1.0.0\n",
+        "charts/db/values.yaml": f"auth:\n  password: {BASE_PW}\n{option}",
+        "charts/db/templates/deploy.yaml": _CHART_DEPLOY,
+        "charts/db/templates/secret.yaml": _CHART_SECRET,
+    }
+
+
+def _release_reads(chart_dir: Path, store: Any = None) -> dict[str, Any]:
+    """What every container of the chart's release reads, rendered by Helm's own engine."""
+    from secretsync.manifests import helm
+
+    chart = helm.Chart.read(chart_dir)
+    assert chart is not None
+    docs = [d for _, t in helm.rendered_documents(helm.render(chart)) for d in yaml.safe_load_all(t) if d]
+    return _reads(docs, store)
+
+
+def test_a_helm_values_secret_moves_into_the_chart_templates_and_the_release_reads_the_same(tmp_path: Path) -> None:
+    pytest.importorskip("helm_python", reason="the Helm engine (helm-python-sdk) is not installed")
+    tree = write_tree(tmp_path / "t", _chart())
+    before = _release_reads(tree / "charts/db")
+    assert before["Deployment//db-db"]["containers/db"][0]["DB_PASSWORD"] == BASE_PW.encode()
+    doc = _plan(tree, tmp_path)
+    assert doc["manual"] == [], doc["manual"]
+    # Helm deploys templates/ only: the ExternalSecret and its store are there, with no namespace (the release's)
+    assert sorted(f["file"] for f in doc["newFiles"]) == [
+        "charts/db/templates/db-auth.externalsecret.yaml", "charts/db/templates/secretsync.secretstore.yaml"]
+    assert all("namespace" not in yaml.safe_load(f["text"])["metadata"] for f in doc["newFiles"])
+    assert BASE_PW not in (tmp_path / "plan.json").read_text()
+    assert apply_plan(tmp_path / "plan.json", ApplyOptions()).problems == []
+    values = yaml.safe_load((tree / "charts/db/values.yaml").read_text())
+    assert values["auth"] == {"password": "", "existingSecret": "db-auth", "existingSecretPasswordKey": "password"}
+    store = open_store(f"file://{tmp_path}/store.json")
+    assert _release_reads(tree / "charts/db", store) == before
+    assert not scan_paths([tree]).findings
+
+
+def test_a_chart_without_an_existing_secret_option_stays_manual_with_the_reason(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "t", _chart(existing_secret_option=False))
+    doc = _plan(tree, tmp_path)
+    assert doc["newFiles"] == [] and doc["changes"] == []
+    assert any("offers no existingSecret option" in m["reason"] for m in doc["manual"]), doc["manual"]
 
 
 # -- choosing what moves -------------------------------------------------------------------------
@@ -354,3 +545,24 @@ def test_a_plan_with_one_item_dropped_whole_applies_and_leaves_that_item_alone(t
     assert apply_plan(plan_file, ApplyOptions()).problems == []
     assert {k: v for k, v in tree_bytes(tree).items() if k.startswith("b/") and "secretstore" not in k} == b_before
     assert [f.file for f in scan_paths([tree]).findings] == ["b/config.yaml"]
+
+
+def test_an_overlay_patch_for_a_mounted_config_map_replaces_the_volume_by_name() -> None:
+    from secretsync.migrator.plan import consumer_ops_for_configmap
+    from secretsync.migrator.plan.overlay import strategic_patch
+
+    dep = yaml.safe_load(_deploy("api", "dev-api-config"))
+    spec = dep["spec"]["template"]["spec"]
+    spec["volumes"] = [{"name": "conf", "configMap": {"name": "dev-api-config", "defaultMode": 0o440}}]
+    spec["containers"][0]["envFrom"] = [{"configMapRef": {"name": "dev-api-config"}}]
+    ops, _ = consumer_ops_for_configmap(dep, "spec.template.spec", "dev-api-config", {"API_TOKEN"}, "t")
+    patch = strategic_patch(dep, ops, "api")
+    pod = patch["spec"]["template"]["spec"]
+    assert patch["metadata"] == {"name": "api"}
+    assert pod["volumes"] == [{"name": "conf", "configMap": None, "projected": {
+        "sources": [{"configMap": {"name": "dev-api-config"}}, {"secret": {"name": "t"}}], "defaultMode": 0o440}}]
+    app = pod["containers"][0]
+    # a list with no merge key is written whole, in order: the Secret right after the ConfigMap
+    assert app["envFrom"] == [{"configMapRef": {"name": "dev-api-config"}}, {"secretRef": {"name": "t"}}]
+    assert app["env"] == [{"name": "API_TOKEN", "valueFrom": {"configMapKeyRef": None,
+                                                              "secretKeyRef": {"name": "t", "key": "API_TOKEN"}}}]

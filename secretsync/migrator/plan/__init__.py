@@ -2,7 +2,8 @@
 
 A package because a plan has several reasons to change: the model (:mod:`.model`), one
 module per source kind (:mod:`.workload`, :mod:`.configmap`, :mod:`.secret`,
-:mod:`.kustomize`, :mod:`.helm`), consumer rewiring (:mod:`.consumers`), what is emitted
+:mod:`.kustomize`, :mod:`.helm`, and :mod:`.overlay` for per-overlay ExternalSecrets and patches),
+consumer rewiring (:mod:`.consumers`), what is emitted
 (:mod:`.output`, :mod:`.eso` for ``--emit eso``), which findings move (:mod:`.select`), the
 invariant check (:mod:`.invariant`) and the document on disk (:mod:`.document`). The deploy-unit
 resolver is :mod:`secretsync.migrator.units`, shared with :mod:`secretsync.migrator.resolve`.

@@ -116,7 +116,7 @@ class PlannerBase:
 
     def _secret_for(self, group: Group, secret_key: str, locator: dict[str, Any], value: SecretValue,
                     fields: dict[str, str], finding: Finding | None) -> PSecret:
-        loc_id = json.dumps(locator, sort_keys=True)
+        loc_id = self._loc_id(group, locator)
         ps = self._secret_by_loc.get(loc_id)
         if ps is None:
             taken = {s.secret_key: s for s in self.secrets if s.group == group.id}
@@ -140,6 +140,12 @@ class PlannerBase:
                 ps.findings.append(finding.fingerprint)
             self.dispositions[finding.fingerprint] = {"disposition": "migrate", "secret": ps.id}
         return ps
+
+    @staticmethod
+    def _loc_id(group: Group, locator: Mapping[str, Any]) -> str:
+        """One provider-key entry per source location and group: a base value read by two overlays is
+        stored once per overlay (their keys never collide, rotating one never rotates the other)."""
+        return group.id + "|" + json.dumps(locator, sort_keys=True)
 
     def _change(self, obj: Obj | None, file: str | None, document: int, resource: str) -> Change:
         key = (file, document, resource)

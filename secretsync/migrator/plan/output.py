@@ -133,6 +133,13 @@ class OutputSource(PlannerBase):
                 target_dir = os.path.dirname(g.home_file or "")
             else:
                 target_dir = os.path.dirname(g.home_file or "")
+                if g.kind == "HelmValues":
+                    # Helm deploys its templates only; a manifest with no ``{{`` renders as written, into
+                    # the release namespace (no namespace is written)
+                    target_dir = os.path.join(target_dir, "templates")
+                    if "{{" in text:
+                        self._early_drops.setdefault(g.id, "the ExternalSecret would hold '{{', which Helm reads "
+                                                     "as a template; move the value by hand")
                 g.es_file = self._new_file(os.path.join(target_dir, f"{g.name}.externalsecret.yaml"), text, g.id,
                                            "ExternalSecret")
             if g.kustomization is None and g.home_file:

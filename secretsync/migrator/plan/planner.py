@@ -18,6 +18,7 @@ Helm values block that has an ``existingSecret`` option.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,18 +26,19 @@ from typing import Any
 from .. import objpath
 from ..findings import Detection
 from ..manifests import (
+    KUSTOMIZATION_NAMES,
     LocateError,
 )
 from .configmap import ConfigMapSource
 from .helm import HelmSource
 from .kustomize import KustomizeSource
 from .model import Manual, Plan, same_file
-from .output import OutputSource
+from .overlay import OverlayEnvSource
 from .secret import SecretSource
 from .workload import WorkloadSource
 
 
-class Planner(WorkloadSource, ConfigMapSource, SecretSource, KustomizeSource, HelmSource, OutputSource):
+class Planner(WorkloadSource, ConfigMapSource, SecretSource, KustomizeSource, HelmSource, OverlayEnvSource):
     """Builds a plan for a manifest tree (``file`` set on objects) from detections: dispatch only."""
 
     def build(self, detections: Sequence[Detection | tuple[Detection, Path]], client: Any | None = None) -> Plan:
@@ -60,6 +62,7 @@ class Planner(WorkloadSource, ConfigMapSource, SecretSource, KustomizeSource, He
                 self._manual(det.finding, f"the object is malformed around this value ({type(exc).__name__}); "
                              "fix it and plan again")
         self._finish_configmaps()
+        self._finish_overlays()
         self._finish_last_applied()
         self._name_keys()
         self._finish_groups()
@@ -81,6 +84,11 @@ class Planner(WorkloadSource, ConfigMapSource, SecretSource, KustomizeSource, He
         if loc == "helm-values":
             self._helm(det)
             return
+        if f.path.startswith(("patches[", "patchesStrategicMerge[", "patchesJson6902[")) and \
+                os.path.basename(f.file or "") in KUSTOMIZATION_NAMES:
+            raise Manual(f"the value is inside an inline patch ({f.path.split('::')[0]}) of {f.file}, which kustomize "
+                          "reads as a string; move that patch into its own file (a strategic-merge patch the migrator "
+                          "edits per overlay), or move the value by hand")
         if loc == "field":
             kind, _, name = f.resource.partition("/")
             raise Manual(f"a value in a field of {kind} {name.lstrip('/')} the migrator does not rewrite (custom "
@@ -99,6 +107,17 @@ class Planner(WorkloadSource, ConfigMapSource, SecretSource, KustomizeSource, He
             rel = self.inv.resolve_file(f.file, [self._root] if self._root else self.roots)
             if rel is None:
                 raise Manual(f"file {f.file!r} is not under the planned paths")
+            if rel in self.units.patches and loc in ("configmap", "configmap-embedded"):
+                patch = self.inv.find(f.resource, rel, f.document)
+                if patch is not None and patch.kind == "ConfigMap":
+                    # a value an overlay's patch sets: that overlay reads it from its own ExternalSecret
+                    self._overlay_configmap(det, patch, self._data_key(patch, f, ("data",))[1])
+                    return
+            if rel in self.units.patches and loc == "env":
+                patch = self.inv.find(f.resource, rel, f.document)
+                if patch is not None:
+                    self._overlay_env(det, patch)
+                    return
             self._check_unit(rel)
             obj = self.inv.find(f.resource, rel, f.document)
             if obj is None:
@@ -120,6 +139,12 @@ class Planner(WorkloadSource, ConfigMapSource, SecretSource, KustomizeSource, He
         elif loc == "arg":
             self._arg(det, obj)
         elif loc in ("configmap", "configmap-embedded"):
+            if obj.kind == "ConfigMap" and not self.cluster:
+                section, key = self._data_key(obj, f, ("data", "binaryData"))
+                if section == "data" and self._overlays_differ(obj, key):
+                    # overlays render the base's key differently: each overlay moves the value it reads
+                    self._overlay_configmap(det, obj, key)
+                    return
             self._configmap(det, obj)
         elif loc == "secret":
             self._secret(det, obj)

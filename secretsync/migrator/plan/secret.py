@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .. import objpath
@@ -39,7 +38,7 @@ class SecretSource(PlannerBase):
         enc = "base64" if section == "data" else "text"
         locator = {"kind": "field", **where(obj),
                    "path": objpath.format_path([objpath.Key(section), objpath.Key(key)]), "encoding": enc}
-        ps = self._secret_by_loc.get(json.dumps(locator, sort_keys=True))
+        ps = self._secret_by_loc.get(self._loc_id(group, locator))
         if ps is None:
             raise Manual(f"key {key} of Secret {obj.name} is shadowed by stringData")
         ps.findings.append(f.fingerprint)
