@@ -170,6 +170,7 @@ def test_kill_9_at_representative_steps_then_resume(tmp_path: Path, monkeypatch:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # one process per kill point; about 4 min on an idle 2-core machine
 def test_kill_9_at_every_step_then_resume_loses_and_duplicates_nothing(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Every crash point: each journal line once durable, and each side effect before its line."""

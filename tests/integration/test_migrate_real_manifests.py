@@ -31,6 +31,7 @@ def _bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.timeout(1200)  # every tree of ../shared, each overlay and chart rendered before and after
 def test_real_manifests_migrate_resolve_the_same_and_roll_back(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     src = SHARED / "real-manifests"
