@@ -51,8 +51,10 @@ KIND_CLUSTER_SECRET_STORE: Final = "ClusterSecretStore"
 KIND_EXTERNAL_SECRET: Final = "ExternalSecret"
 KIND_CLUSTER_EXTERNAL_SECRET: Final = "ClusterExternalSecret"
 KIND_SECRET_ROTATION: Final = "SecretRotation"
+KIND_PUSH_SECRET: Final = "PushSecret"
+KIND_CLUSTER_PUSH_SECRET: Final = "ClusterPushSecret"
 KINDS: Final = (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE, KIND_EXTERNAL_SECRET, KIND_CLUSTER_EXTERNAL_SECRET,
-                KIND_SECRET_ROTATION)
+                KIND_SECRET_ROTATION, KIND_PUSH_SECRET, KIND_CLUSTER_PUSH_SECRET)
 #: kind -> plural resource name (what the REST paths and RBAC rules use).
 PLURALS: Final = {
     KIND_SECRET_STORE: "secretstores",
@@ -60,6 +62,8 @@ PLURALS: Final = {
     KIND_EXTERNAL_SECRET: "externalsecrets",
     KIND_CLUSTER_EXTERNAL_SECRET: "clusterexternalsecrets",
     KIND_SECRET_ROTATION: "secretrotations",
+    KIND_PUSH_SECRET: "pushsecrets",
+    KIND_CLUSTER_PUSH_SECRET: "clusterpushsecrets",
 }
 NAMESPACED: Final = {
     KIND_SECRET_STORE: True,
@@ -67,6 +71,8 @@ NAMESPACED: Final = {
     KIND_EXTERNAL_SECRET: True,
     KIND_CLUSTER_EXTERNAL_SECRET: False,
     KIND_SECRET_ROTATION: True,
+    KIND_PUSH_SECRET: True,
+    KIND_CLUSTER_PUSH_SECRET: False,
 }
 
 PROVIDERS: Final = ("aws", "gcp", "azure", "vault", "file", "memory")
@@ -554,6 +560,11 @@ class SecretStore:
 
 # --------------------------------------------------------------------------- ExternalSecret
 DECODING_STRATEGIES: Final = ("None", "Base64", "Base64URL", "Auto")
+CONVERSION_STRATEGIES: Final = ("Default", "Unicode")
+METADATA_POLICIES: Final = ("None", "Fetch")
+_CONVERSION_DOC = ("How remote names that are not valid Secret keys become keys (dataFrom): Default replaces each "
+                   "invalid character with '_', Unicode with _UXXXX_ (its code point), as ESO; not applied when "
+                   "rewrite is set.")
 REFRESH_POLICIES: Final = ("Periodic", "OnChange", "CreatedOnce")
 
 
@@ -577,6 +588,15 @@ class RemoteRef:
         "decodingStrategy", "Decode the fetched value: None, Base64, Base64URL, or Auto (base64 if it decodes).",
         enum=DECODING_STRATEGIES,
     )] = "None"
+    metadata_policy: Annotated[str, Wire(
+        "metadataPolicy", "Fetch: read the remote secret's metadata (AWS tags, GCP labels, Azure tags, Vault "
+        "custom_metadata) instead of its value; property selects one tag, none gives all as JSON.",
+        enum=METADATA_POLICIES,
+    )] = "None"
+    conversion_strategy: Annotated[str, Wire(
+        "conversionStrategy", "Accepted for ESO compatibility; a data item's key is its secretKey, so nothing "
+        "is converted.", enum=CONVERSION_STRATEGIES,
+    )] = "Default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -597,6 +617,12 @@ class ExtractSpec:
     decoding_strategy: Annotated[str, Wire(
         "decodingStrategy", "Decode each value: None, Base64, Base64URL or Auto.", enum=DECODING_STRATEGIES
     )] = "None"
+    metadata_policy: Annotated[str, Wire(
+        "metadataPolicy", "Fetch: every tag (label, custom_metadata entry) of the remote secret becomes a key.",
+        enum=METADATA_POLICIES,
+    )] = "None"
+    conversion_strategy: Annotated[str, Wire("conversionStrategy", _CONVERSION_DOC, enum=CONVERSION_STRATEGIES)] = (
+        "Default")
 
 
 @dataclass(frozen=True, slots=True)
@@ -616,6 +642,8 @@ class FindSpec:
     decoding_strategy: Annotated[str, Wire(
         "decodingStrategy", "Decode each value: None, Base64, Base64URL or Auto.", enum=DECODING_STRATEGIES
     )] = "None"
+    conversion_strategy: Annotated[str, Wire("conversionStrategy", _CONVERSION_DOC, enum=CONVERSION_STRATEGIES)] = (
+        "Default")
 
     def _validate(self, path: str, problems: Problems) -> None:
         if self.name is None and not self.path and not self.tags:
@@ -637,6 +665,19 @@ class Rewrite:
     def _validate(self, path: str, problems: Problems) -> None:
         if (problem := check_user_regex(self.regexp.source)) is not None:
             problems.add(child(child(path, "regexp"), "source"), f"invalid regular expression: {problem}")
+
+
+def convert_key(key: str, strategy: str) -> str:
+    """ESO's key conversion for dataFrom: every character that is not a letter, digit, '-', '.' or
+    '_' becomes '_' (Default) or ``_UXXXX_`` (Unicode, its code point: reversible by PushSecret's
+    ReverseUnicode). Letters and digits outside ASCII stay (as in ESO) and fail as invalid keys."""
+    out = []
+    for ch in key:
+        if ch.isalpha() or ch.isdigit() or ch in "-._":
+            out.append(ch)
+        else:
+            out.append(f"_U{ord(ch):04x}_" if strategy == "Unicode" else "_")
+    return "".join(out)
 
 
 def apply_rewrites(key: str, rewrites: Sequence[Rewrite]) -> str:
@@ -1333,6 +1374,286 @@ def parse_secret_rotation(obj: Mapping[str, Any], *, default_namespace: str | No
     if problems or spec is None:
         raise InvalidSpec(ref, problems.items)
     return SecretRotation(meta, spec, _decode_status(SecretRotationStatus, obj))
+
+
+# --------------------------------------------------------------------------- PushSecret (issue 12)
+PUSH_UPDATE_POLICIES: Final = ("Replace", "IfNotExists")
+PUSH_DELETION_POLICIES: Final = ("Delete", "None")
+
+
+@dataclass(frozen=True, slots=True)
+class PushStoreRef:
+    """A store to push to, by name or (ESO) by the labels of stores of that kind."""
+
+    name: Annotated[str | None, Wire("name", "Name of the store.", pattern=_DNS_SUBDOMAIN,
+                                     pattern_doc=_SUBDOMAIN_DOC)] = None
+    kind: Annotated[str, Wire(
+        "kind", "SecretStore (same namespace) or ClusterSecretStore.",
+        enum=(KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE), schema_default=True,
+    )] = KIND_SECRET_STORE
+    label_selector: Annotated[LabelSelector | None, Wire(
+        "labelSelector", "Every store of this kind whose labels match (instead of name).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if (self.name is None) == (self.label_selector is None):
+            problems.add(path, "set exactly one of name, labelSelector")
+
+
+@dataclass(frozen=True, slots=True)
+class PushSourceSecret:
+    name: Annotated[str | None, Wire("name", "The Secret (of the PushSecret's namespace) to push.",
+                                     pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC)] = None
+    selector: Annotated[LabelSelector | None, Wire(
+        "selector", "Every Secret of the namespace whose labels match (instead of name).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if (self.name is None) == (self.selector is None):
+            problems.add(path, "set exactly one of name, selector")
+
+
+@dataclass(frozen=True, slots=True)
+class PushSelector:
+    secret: Annotated[PushSourceSecret | None, Wire("secret", "Which Secret(s) to push.")] = None
+    generator_ref: Annotated[Mapping[str, Any] | None, Wire(
+        "generatorRef", "ESO generators are not supported (use SecretRotation to generate values).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.generator_ref is not None:
+            problems.add(child(path, "generatorRef"), "generators are not supported (SecretRotation generates "
+                                                      "and writes values); set selector.secret")
+        elif self.secret is None:
+            problems.add(child(path, "secret"), "required")
+
+
+@dataclass(frozen=True, slots=True)
+class PushRemoteRef:
+    remote_key: Annotated[str, Wire("remoteKey", "The remote secret written.")]
+    property: Annotated[str | None, Wire(
+        "property", "Write into this property of a JSON remote secret (the other properties are kept).")] = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushMatch:
+    secret_key: Annotated[str | None, Wire(
+        "secretKey", "Key of the Secret to push; omitted: the whole Secret as a JSON object.",
+        pattern=_SECRET_KEY, pattern_doc=_KEY_DOC)] = None
+    remote_ref: Annotated[PushRemoteRef, Wire("remoteRef", "Where it goes.")] = field(
+        default_factory=lambda: PushRemoteRef(""))
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if not self.remote_ref.remote_key:
+            problems.add(child(child(path, "remoteRef"), "remoteKey"), "required")
+
+
+#: Keys of ``data[].metadata`` (flat, or under ``spec`` as ESO's PushSecretMetadata) that are applied.
+PUSH_METADATA_KEYS: Final = ("tags", "secretPushFormat")
+
+
+@dataclass(frozen=True, slots=True)
+class PushData:
+    match: Annotated[PushMatch, Wire("match", "Which key goes where.")]
+    metadata: Annotated[Mapping[str, Any] | None, Wire(
+        "metadata", "Provider metadata of the remote secret: tags (AWS tags, GCP labels, Azure tags, Vault "
+        "custom_metadata). Flat or as ESO's PushSecretMetadata {apiVersion, kind, spec}.")] = None
+    conversion_strategy: Annotated[str, Wire(
+        "conversionStrategy", "None, or ReverseUnicode (turn _UXXXX_ back into the character, as ESO).",
+        enum=("None", "ReverseUnicode"), schema_default=True)] = "None"
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        md = self.push_metadata
+        base = child(path, "metadata")
+        for key in md:
+            if key not in PUSH_METADATA_KEYS:
+                problems.add(child(base, key), f"not supported (supported: {', '.join(PUSH_METADATA_KEYS)})")
+        tags = md.get("tags")
+        if tags is not None and not (isinstance(tags, Mapping)
+                                     and all(isinstance(v, str) for v in tags.values())):
+            problems.add(child(base, "tags"), "must map names to strings")
+        fmt = md.get("secretPushFormat")
+        if fmt is not None and fmt not in ("string", "binary"):
+            problems.add(child(base, "secretPushFormat"), "must be string or binary")
+
+    @property
+    def push_metadata(self) -> Mapping[str, Any]:
+        """The metadata's own keys (ESO's ``{apiVersion, kind, spec: {...}}`` unwrapped)."""
+        md = self.metadata or {}
+        if "spec" in md and isinstance(md["spec"], Mapping):
+            return dict(md["spec"])
+        return {k: v for k, v in md.items() if k not in ("apiVersion", "kind")}
+
+    @property
+    def tags(self) -> dict[str, str] | None:
+        tags = self.push_metadata.get("tags")
+        return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else None
+
+
+@dataclass(frozen=True, slots=True)
+class PushSecretSpec:
+    secret_store_refs: Annotated[tuple[PushStoreRef, ...], Wire("secretStoreRefs", "The stores written to.")]
+    selector: Annotated[PushSelector, Wire("selector", "The Secret(s) of this namespace to push.")]
+    data: Annotated[tuple[PushData, ...], Wire(
+        "data", "Which keys go where. Empty: each key of the Secret becomes the remote secret of that name.")] = ()
+    update_policy: Annotated[str, Wire(
+        "updatePolicy", "Replace: keep the remote secret equal to the Secret. IfNotExists: write only when the "
+        "remote secret (property) does not exist yet.", enum=PUSH_UPDATE_POLICIES, schema_default=True,
+    )] = "Replace"
+    deletion_policy: Annotated[str, Wire(
+        "deletionPolicy", "Delete: when the PushSecret (or a data entry) goes, delete the remote secrets "
+        "(properties) it created, never ones it found. None: leave them.", enum=PUSH_DELETION_POLICIES,
+        schema_default=True,
+    )] = "None"
+    refresh_interval: Annotated[float, Wire(
+        "refreshInterval", "How often to push again (Go duration; 0 = only on change).", codec=DURATION,
+        schema_default=True,
+    )] = DEFAULT_REFRESH_INTERVAL
+    template: Annotated[Mapping[str, Any] | None, Wire(
+        "template", "Not supported yet: push the Secret's keys as they are.")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if not self.secret_store_refs:
+            problems.add(child(path, "secretStoreRefs"), "must list at least one store")
+        if self.template is not None:
+            problems.add(child(path, "template"), "templates on PushSecrets are not supported; template the "
+                                                  "source Secret (e.g. with an ExternalSecret) instead")
+        seen: dict[tuple[str, str | None], int] = {}
+        for i, d in enumerate(self.data):
+            k = (d.match.remote_ref.remote_key, d.match.remote_ref.property)
+            if k in seen:
+                problems.add(child(index(child(path, "data"), i), "match.remoteRef"),
+                             f"writes the same remote secret (property) as data[{seen[k]}]")
+            seen.setdefault(k, i)
+
+
+@dataclass(frozen=True, slots=True)
+class PushedKey:
+    """One remote secret (property) a PushSecret wrote: names and versions, never values."""
+
+    store: Annotated[str, Wire("store", "Kind/name of the store.")]
+    remote_key: Annotated[str, Wire("remoteKey", "The remote secret.")]
+    property: Annotated[str | None, Wire("property", "The property written, if any.")] = None
+    version: Annotated[str | None, Wire("version", "Provider version written or found.")] = None
+    created: Annotated[bool, Wire(
+        "created", "This PushSecret created it (only such keys are deleted by deletionPolicy Delete).")] = False
+
+    def ident(self) -> tuple[str, str, str | None]:
+        """(store, remote key, property): what one entry of syncedPushSecrets is about."""
+        return (self.store, self.remote_key, self.property)
+
+
+@dataclass(frozen=True, slots=True)
+class PushSecretStatus:
+    conditions: Annotated[tuple[Condition, ...], Wire("conditions", "Ready: every key is pushed.")] = ()
+    refresh_time: Annotated[str | None, Wire("refreshTime", "When the last push ran (RFC 3339).")] = None
+    synced_resource_version: Annotated[str | None, Wire(
+        "syncedResourceVersion", "generation of the spec last pushed.")] = None
+    synced_push_secrets: Annotated[tuple[PushedKey, ...], Wire(
+        "syncedPushSecrets", "Every remote secret (property) pushed, per store.")] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self, omit_defaults=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PushSecret:
+    meta: ObjectMeta
+    spec: PushSecretSpec
+    status: PushSecretStatus | None = None
+    kind: str = KIND_PUSH_SECRET
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def namespace(self) -> str:
+        assert self.meta.namespace is not None  # parse_push_secret guarantees it
+        return self.meta.namespace
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.meta.name, self.meta.namespace)
+
+
+def parse_push_secret(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> PushSecret:
+    """Parse a PushSecret dict. Raises :class:`InvalidSpec` naming every bad field."""
+    problems = Problems()
+    kind = _check_header(obj, (KIND_PUSH_SECRET,), problems)
+    meta, ref = _metadata(obj, kind, True, default_namespace, problems)
+    spec = decode(PushSecretSpec, obj.get("spec"), "spec", problems)
+    if problems or spec is None:
+        raise InvalidSpec(ref, problems.items)
+    return PushSecret(meta, spec, _decode_status(PushSecretStatus, obj))
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPushSecretSpec:
+    push_secret_spec: Annotated[PushSecretSpec, Wire("pushSecretSpec", "The spec of each PushSecret created.")]
+    namespace_selectors: Annotated[tuple[LabelSelector, ...], Wire(
+        "namespaceSelectors", "Namespaces by label; any selector may match.")] = ()
+    namespaces: Annotated[tuple[str, ...], Wire(
+        "namespaces", "Namespaces by name; OR'd with the selectors.", pattern=_DNS_LABEL,
+        pattern_doc="a namespace name (DNS label)")] = ()
+    push_secret_name: Annotated[str | None, Wire(
+        "pushSecretName", "Name of each PushSecret (default: this object's name).",
+        pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC)] = None
+    push_secret_metadata: Annotated[ExternalSecretMetadata | None, Wire(
+        "pushSecretMetadata", "Labels and annotations of each PushSecret.")] = None
+    refresh_time: Annotated[float, Wire(
+        "refreshTime", "How often to re-check which namespaces match (Go duration).", codec=DURATION,
+        schema_default=True)] = DEFAULT_CES_REFRESH
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if not self.namespace_selectors and not self.namespaces:
+            problems.add(path, "set namespaces or namespaceSelectors (refusing to target every namespace "
+                         "implicitly; use namespaceSelectors: [{}] to mean all)")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPushSecretStatus:
+    conditions: Annotated[tuple[Condition, ...], Wire("conditions", "Ready: every namespace provisioned.")] = ()
+    push_secret_name: Annotated[str | None, Wire("pushSecretName", "Name of the PushSecrets created.")] = None
+    provisioned_namespaces: Annotated[tuple[str, ...], Wire(
+        "provisionedNamespaces", "Namespaces holding the PushSecret.")] = ()
+    failed_namespaces: Annotated[tuple[NamespaceFailure, ...], Wire(
+        "failedNamespaces", "Namespaces where it could not be created, and why.")] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self, omit_defaults=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPushSecret:
+    meta: ObjectMeta
+    spec: ClusterPushSecretSpec
+    status: ClusterPushSecretStatus | None = None
+    kind: str = KIND_CLUSTER_PUSH_SECRET
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.meta.name, None)
+
+    @property
+    def push_secret_name(self) -> str:
+        return self.spec.push_secret_name or self.meta.name
+
+    def selects(self, ns_name: str, ns_labels: Mapping[str, str] | None = None) -> bool:
+        labels = ns_labels or {}
+        return ns_name in self.spec.namespaces or any(s.matches(labels) for s in self.spec.namespace_selectors)
+
+
+def parse_cluster_push_secret(obj: Mapping[str, Any]) -> ClusterPushSecret:
+    """Parse a ClusterPushSecret dict. Raises :class:`InvalidSpec` naming every bad field."""
+    problems = Problems()
+    kind = _check_header(obj, (KIND_CLUSTER_PUSH_SECRET,), problems)
+    meta, ref = _metadata(obj, kind, False, None, problems)
+    spec = decode(ClusterPushSecretSpec, obj.get("spec"), "spec", problems)
+    if problems or spec is None:
+        raise InvalidSpec(ref, problems.items)
+    return ClusterPushSecret(meta, spec, _decode_status(ClusterPushSecretStatus, obj))
 
 
 # --------------------------------------------------------------------------- values

@@ -22,6 +22,7 @@ from secretsync.controller.settings import (
     LeaderSettings,
     MetricsSettings,
     ProviderSettings,
+    PushSettings,
     QueueSettings,
     RefreshSettings,
     RolloutSettings,
@@ -102,6 +103,9 @@ def _namespaces(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--rotation/--no-rotation", default=False, show_default=True,
               help="Run SecretRotations: generate values on their schedule and write them as new provider "
                    "versions (the stores' credentials need write access).")
+@click.option("--push-secrets/--no-push-secrets", default=False, show_default=True,
+              help="Run PushSecrets and ClusterPushSecrets: write keys of cluster Secrets to stores (the stores' "
+                   "credentials need write access).")
 def controller(
     namespaces: tuple[str, ...],
     namespace_selector: str | None,
@@ -126,6 +130,7 @@ def controller(
     rollout_rate: float,
     rollout_burst: int,
     rotation: bool,
+    push_secrets: bool,
 ) -> None:
     """Keep Kubernetes Secrets in sync with ExternalSecrets (runs until SIGTERM/SIGINT)."""
     ctx = current()
@@ -155,6 +160,7 @@ def controller(
                        webhook_host=webhook_host, rate=max(0.1, events_rate)),
         rollout=RolloutSettings(enabled=rollout, debounce=rollout_debounce, rate=rollout_rate, burst=rollout_burst),
         rotation=RotationSettings(enabled=rotation),
+        push=PushSettings(enabled=push_secrets),
     )
     api = KubeApi.from_config(ctx.kubeconfig, ctx.kube_context, timeout=settings.kube_timeout)
     ctl = Controller(api, settings)

@@ -16,7 +16,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,10 +28,12 @@ from secretsync.api.models import (
     Condition,
     ExternalSecret,
     ExternalSecretStatus,
+    Rewrite,
     SecretBinding,
     SecretStore,
     apply_decoding,
     apply_rewrites,
+    convert_key,
     get_condition,
     set_condition,
 )
@@ -292,8 +294,10 @@ class ExternalSecretReconciler:
         ExternalSecret's) problem, never the store's. ``dataFrom`` is applied first and
         ``data`` last, so ``data`` wins a key both write (ESO's order)."""
         got = Collected()
-        latest = [d.remote_ref.key for d in es.spec.data if d.remote_ref.version is None]
-        latest += [d.extract.key for d in es.spec.data_from if d.extract is not None and d.extract.version is None]
+        latest = [d.remote_ref.key for d in es.spec.data
+                  if d.remote_ref.version is None and d.remote_ref.metadata_policy != "Fetch"]
+        latest += [d.extract.key for d in es.spec.data_from if d.extract is not None and d.extract.version is None
+                   and d.extract.metadata_policy != "Fetch"]
         entries = h.cache.entries(latest) if latest else {}
 
         def entry_for(key: str, version: str | None) -> Entry:
@@ -305,9 +309,26 @@ class ExternalSecretReconciler:
 
     def _collect_data(self, es: ExternalSecret, h: StoreHandle, got: Collected,
                       entry_for: Callable[[str, str | None], Entry]) -> None:
-        for item in es.spec.data:
+        for i, item in enumerate(es.spec.data):
             ref = item.remote_ref
             got.expected += 1
+            if ref.metadata_policy == "Fetch":
+                tags = self._tags(h, ref.key, f"data[{i}].remoteRef", got)
+                if tags is None:
+                    continue
+                if ref.property is None:
+                    value = SecretValue(json.dumps(dict(sorted(tags.items())), separators=(",", ":")))
+                elif ref.property in tags:
+                    value = SecretValue(tags[ref.property])
+                else:
+                    got.errors.append(InvalidConfig(f"data[{i}].remoteRef.property: the remote secret has no tag "
+                                                    f"{ref.property!r} (metadataPolicy Fetch)", key=ref.key))
+                    continue
+                try:
+                    got.values[item.secret_key] = apply_decoding(value, ref.decoding_strategy)
+                except ValueError as exc:
+                    got.errors.append(InvalidConfig(f"data[{item.secret_key}]: {exc}", key=ref.key))
+                continue
             entry = entry_for(ref.key, ref.version)
             if entry.error is not None:
                 (got.absent.append(ref.key) if is_definitely_absent(entry.error) else got.errors.append(entry.error))
@@ -332,7 +353,13 @@ class ExternalSecretReconciler:
                            entry_for: Callable[[str, str | None], Entry], fresh: bool) -> None:
         for i, dfi in enumerate(es.spec.data_from):
             got.expected += 1
-            if dfi.extract is not None:
+            if dfi.extract is not None and dfi.extract.metadata_policy == "Fetch":
+                ex = dfi.extract
+                tags = self._tags(h, ex.key, f"dataFrom[{i}].extract", got)
+                for tag, text in sorted((tags or {}).items()):
+                    self._put(got, f"dataFrom[{i}]", _key_of(tag, dfi.rewrite, ex.conversion_strategy),
+                              SecretValue(text), ex.decoding_strategy, ex.key)
+            elif dfi.extract is not None:
                 ex = dfi.extract
                 entry = entry_for(ex.key, ex.version)
                 if entry.error is not None:
@@ -353,8 +380,8 @@ class ExternalSecretReconciler:
                     got.versions[ex.key] = entry.version
                 for prop, raw in doc.items():
                     value = SecretValue(raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":")))
-                    self._put(got, f"dataFrom[{i}]", apply_rewrites(str(prop), dfi.rewrite), value,
-                              ex.decoding_strategy, ex.key)
+                    self._put(got, f"dataFrom[{i}]", _key_of(str(prop), dfi.rewrite, ex.conversion_strategy),
+                              value, ex.decoding_strategy, ex.key)
             elif dfi.find is not None:
                 fs = dfi.find
                 flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags))
@@ -379,8 +406,22 @@ class ExternalSecretReconciler:
                     assert entry.value is not None
                     if entry.version:
                         got.versions[name] = entry.version
-                    key = apply_rewrites(name.replace("/", "_"), dfi.rewrite)
+                    key = _key_of(name, dfi.rewrite, fs.conversion_strategy, find=True)
                     self._put(got, f"dataFrom[{i}]", key, entry.value, fs.decoding_strategy, name)
+
+    @staticmethod
+    def _tags(h: StoreHandle, key: str, where: str, got: Collected) -> Mapping[str, str] | None:
+        """metadataPolicy Fetch: the remote secret's tags (AWS tags, GCP labels, Azure tags, Vault
+        custom_metadata), never its value. None when they could not be read (the reason is in ``got``)."""
+        if not h.client.capabilities.tags:
+            got.errors.append(InvalidConfig(f"{where}.metadataPolicy: Fetch is not supported by this store "
+                                            f"({h.id[2]}: its secrets carry no metadata)", key=key))
+            return None
+        try:
+            return h.client.describe(key).tags
+        except ProviderError as exc:
+            (got.absent.append(key) if is_definitely_absent(exc) else got.errors.append(exc))
+            return None
 
     @staticmethod
     def _put(got: Collected, where: str, key: str, value: SecretValue, strategy: str, remote: str) -> None:
@@ -555,6 +596,14 @@ class ExternalSecretReconciler:
             log.warning("ExternalSecret %s/%s: status update failed: %s", namespace, name, exc)
             return
         self.memo[(namespace, name)] = StatusMemo(new, time.monotonic())
+
+
+def _key_of(name: str, rewrites: Sequence[Rewrite], conversion: str, *, find: bool = False) -> str:
+    """The Secret key of a dataFrom entry, ESO's way: rewrites if any (a find's '/' first becomes
+    '_'), else the conversionStrategy."""
+    if rewrites:
+        return apply_rewrites(name.replace("/", "_") if find else name, rewrites)
+    return convert_key(name, conversion)
 
 
 def _describe_find(i: int, path: str | None, regexp: str | None) -> str:

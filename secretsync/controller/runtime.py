@@ -56,6 +56,7 @@ from .kubeapi import NAMESPACES, SECRETS, KubeApi, Resource
 from .leader import LeaderElector, default_identity
 from .metrics import HealthServer, Metrics
 from .providercache import Usage
+from .pushsecret import PushManager
 from .reconciler import ExternalSecretReconciler, Outcome
 from .rollout import RolloutManager
 from .rotation import RotationManager
@@ -213,6 +214,7 @@ class Controller:
         self.health: HealthServer | None = None
         self.rollout: RolloutManager | None = None
         self.rotation: RotationManager | None = None
+        self.push: PushManager | None = None
 
     # -- wiring ----------------------------------------------------------------------------
     def _build_informers(self) -> None:
@@ -350,6 +352,14 @@ class Controller:
                 namespace_labels=self.namespace_labels, in_scope=self.in_scope, tick=s.rotation.tick,
                 retry_max=s.rotation.retry_max)
             self.rotation.start()
+        if s.push.enabled:  # PushSecret / ClusterPushSecret (issue 12)
+            self.push = PushManager(
+                self.api, s.push, namespaces=self._per_ns, watch=s.watch, events=self.events, leading=self.leading,
+                find_store=self._find_store_ref, stores_of=self._stores_of,
+                open_client=lambda st, ns: self.stores.handle(st, ns).client,
+                namespace_labels=self.namespace_labels, in_scope=self.in_scope,
+                namespaces_in_scope=self._namespaces_in_scope)
+            self.push.start()
         if s.metrics.port is not None:
             self.health = HealthServer(s.metrics.host, s.metrics.port, self.metrics, self.healthy, self.ready)
             self.health.start()
@@ -394,6 +404,8 @@ class Controller:
             self.rollout.stop(max(0.1, deadline - time.monotonic()))
         if self.rotation is not None:  # scheduled rotation (issue 13)
             self.rotation.stop(max(0.1, deadline - time.monotonic()))
+        if self.push is not None:  # PushSecret (issue 12)
+            self.push.stop(max(0.1, deadline - time.monotonic()))
         self.events.stop(max(0.1, deadline - time.monotonic()))
         if self.health is not None:
             self.health.stop()
@@ -550,6 +562,15 @@ class Controller:
         if rec is None:
             return None
         return rec.store if rec.store is not None else (rec.error or "invalid")
+
+    def _stores_of(self, kind: str, namespace: str) -> list[SecretStore]:
+        """Every valid store of ``kind`` (SecretStores: of ``namespace``), for label selectors."""
+        if kind == KIND_CLUSTER_SECRET_STORE:
+            items = self.css_informer.items()
+        else:
+            inf = self.ss_informers.get(namespace if self.settings.scope.namespaces else None)
+            items = [(k, r) for k, r in (inf.items() if inf is not None else []) if k[0] == namespace]
+        return [r.store for _, r in items if r.store is not None]
 
     def _store_by_id(self, sid: StoreId) -> SecretStore | None:
         kind, ns, name = sid

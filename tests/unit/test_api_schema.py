@@ -59,8 +59,12 @@ def test_schemas_are_structural_and_use_nothing_newer_than_1_20() -> None:
         for path, node in nodes:
             assert "type" in node, f"{obj['metadata']['name']}{path} has no type"
             if node.get("x-kubernetes-preserve-unknown-fields"):
-                # only the open provider config blocks may keep unknown fields
-                assert re.fullmatch(r"\.spec\.provider\.(aws|gcp|azure|vault|file|memory)", path), path
+                # only the open provider config blocks may keep unknown fields, and the PushSecret
+                # fields whose content the controller checks itself (provider metadata) or refuses
+                # naming the field (generatorRef, template): pruned, they would be dropped silently.
+                assert re.fullmatch(r"\.spec\.provider\.(aws|gcp|azure|vault|file|memory)"
+                                    r"|(\.spec\.pushSecretSpec|\.spec)\.(selector\.generatorRef|template"
+                                    r"|data\[\]\.metadata)", path), path
             assert not ("properties" in node and "additionalProperties" in node), path
             if "default" in node:
                 assert "enum" not in node or node["default"] in node["enum"], path
@@ -76,8 +80,8 @@ def test_crd_names_scope_status_and_columns() -> None:
         assert spec["names"]["categories"] == ["secretsync"]
         # our short names must not collide with ESO's (es, ss, css, ces) during a migration
         assert not set(spec["names"]["shortNames"]) & {"es", "ss", "css", "ces"}
-        assert spec["scope"] == ("Namespaced" if kind in ("SecretStore", "ExternalSecret", "SecretRotation")
-                                 else "Cluster")
+        namespaced = ("SecretStore", "ExternalSecret", "SecretRotation", "PushSecret")
+        assert spec["scope"] == ("Namespaced" if kind in namespaced else "Cluster")
         version = spec["versions"][0]
         assert version["subresources"] == {"status": {}}
         schema_paths = {p for p, _ in _walk(version["schema"]["openAPIV3Schema"])}
