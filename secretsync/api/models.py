@@ -600,11 +600,30 @@ class RemoteRef:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where one item reads from instead of ``spec.secretStoreRef`` (ESO's ``sourceRef``)."""
+
+    store_ref: Annotated[StoreRef | None, Wire(
+        "storeRef", "Read this item from this store (the namespace rules of that store apply).")] = None
+    generator_ref: Annotated[Mapping[str, Any] | None, Wire(
+        "generatorRef", "ESO generators are not supported (SecretRotation generates values).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.generator_ref is not None:
+            problems.add(child(path, "generatorRef"), "generators are not supported (SecretRotation generates "
+                                                      "values into a store; read them with storeRef)")
+        elif self.store_ref is None:
+            problems.add(child(path, "storeRef"), "required")
+
+
+@dataclass(frozen=True, slots=True)
 class DataItem:
     secret_key: Annotated[str, Wire(
         "secretKey", "Key in the target Secret.", pattern=_SECRET_KEY, pattern_doc=_KEY_DOC, max_length=253
     )]
     remote_ref: Annotated[RemoteRef, Wire("remoteRef", "Which remote secret (and property) to read.")]
+    source_ref: Annotated[SourceRef | None, Wire(
+        "sourceRef", "Read this item from another store than spec.secretStoreRef.")] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -692,6 +711,8 @@ class DataFromItem:
     extract: Annotated[ExtractSpec | None, Wire("extract", "Take every property of one JSON secret.")] = None
     find: Annotated[FindSpec | None, Wire("find", "Take every secret matching name/path/tags.")] = None
     rewrite: Annotated[tuple[Rewrite, ...], Wire("rewrite", "Rename the resulting keys, in order.")] = ()
+    source_ref: Annotated[SourceRef | None, Wire(
+        "sourceRef", "Read this entry from another store than spec.secretStoreRef.")] = None
 
     def _validate(self, path: str, problems: Problems) -> None:
         if (self.extract is None) == (self.find is None):
@@ -849,7 +870,8 @@ class RolloutPolicy:
 
 @dataclass(frozen=True, slots=True)
 class ExternalSecretSpec:
-    secret_store_ref: Annotated[StoreRef, Wire("secretStoreRef", "The store to read from.")]
+    secret_store_ref: Annotated[StoreRef | None, Wire(
+        "secretStoreRef", "The store to read from (optional when every item names its sourceRef.storeRef).")] = None
     refresh_interval: Annotated[float, Wire(
         "refreshInterval", "How often to re-read the provider (Go duration: 1h, 30m, 1h30m; 0 = never).",
         codec=DURATION, schema_default=True,
@@ -883,14 +905,28 @@ class ExternalSecretSpec:
         has_template = tmpl is not None and (bool(tmpl.data) or bool(tmpl.template_from))
         if not self.data and not self.data_from and not has_template:
             problems.add(path, "at least one of data, dataFrom or target.template must be set")
+        if self.secret_store_ref is None:
+            sources = [("data", i, d.source_ref) for i, d in enumerate(self.data)]
+            sources += [("dataFrom", i, d.source_ref) for i, d in enumerate(self.data_from)]
+            for name, i, src in sources:
+                if src is None:
+                    problems.add(child(child(index(child(path, name), i), "sourceRef"), "storeRef"),
+                                 "required when spec.secretStoreRef is not set")
+
+    def stores(self) -> tuple[StoreRef, ...]:
+        """Every store read from: spec.secretStoreRef and each item's sourceRef.storeRef, once each."""
+        refs = [self.secret_store_ref] if self.secret_store_ref is not None else []
+        sources = [d.source_ref for d in self.data] + [d.source_ref for d in self.data_from]
+        refs += [src.store_ref for src in sources if src is not None and src.store_ref is not None]
+        return tuple(dict.fromkeys(refs))
 
     def to_dict(self) -> dict[str, Any]:
         return encode(self)
 
     def remote_keys(self) -> tuple[str, ...]:
-        """The remote keys named by ``data`` and ``dataFrom.extract`` (not ``find``), in order."""
-        keys = [d.remote_ref.key for d in self.data]
-        keys += [d.extract.key for d in self.data_from if d.extract is not None]
+        """The remote keys ``data`` and ``dataFrom.extract`` (not ``find``) read from spec.secretStoreRef."""
+        keys = [d.remote_ref.key for d in self.data if d.source_ref is None]
+        keys += [d.extract.key for d in self.data_from if d.extract is not None and d.source_ref is None]
         return tuple(dict.fromkeys(keys))
 
 

@@ -31,6 +31,8 @@ from secretsync.api.models import (
     Rewrite,
     SecretBinding,
     SecretStore,
+    SourceRef,
+    StoreRef,
     apply_decoding,
     apply_rewrites,
     convert_key,
@@ -111,6 +113,7 @@ class ExternalSecretReconciler:
         namespace_labels: Callable[[str], Mapping[str, str] | None],
         on_store_health: Callable[[StoreHandle], None],
         es_resource: Resource,
+        find_store_ref: Callable[[StoreRef, str], SecretStore | str | None] | None = None,
     ) -> None:
         self.api = api
         self.settings = settings
@@ -123,6 +126,8 @@ class ExternalSecretReconciler:
         self.namespace_labels = namespace_labels
         self.on_store_health = on_store_health
         self.es_resource = es_resource
+        #: Resolves an item's ``sourceRef.storeRef`` (per-item stores); None: no per-item stores.
+        self.find_store_ref = find_store_ref
         self.memo: dict[tuple[str, str], StatusMemo] = {}
         #: Told (store id, remote keys) after a Secret was written with new data: the event
         #: routing closes its notice-to-Secret latency there (controller/eventrouting.py).
@@ -198,6 +203,12 @@ class ExternalSecretReconciler:
             refresh = None
         if not fresh and self._up_to_date(es):
             return Outcome()
+        if es.spec.secret_store_ref is None:
+            # Every item names its own store (sourceRef.storeRef): no store of the whole object.
+            got = Collected()
+            self._collect_data_from(es, None, got, _no_main_store, fresh)
+            self._collect_data(es, None, got, _no_main_store)
+            return self._after_collect(es, got, refresh)
         store = self.find_store(es)
         kind, sname = es.spec.secret_store_ref.kind, es.spec.secret_store_ref.name
         if store is None:
@@ -257,6 +268,9 @@ class ExternalSecretReconciler:
         if handle.cache.listing_denied and not handle.listing_noted:
             handle.listing_noted = True
             self.on_store_health(handle)  # the store's status says so, once
+        return self._after_collect(es, got, refresh)
+
+    def _after_collect(self, es: ExternalSecret, got: Collected, refresh: float | None) -> Outcome:
         if got.errors:
             first = got.errors[0]
             text = "; ".join(str(e) for e in got.errors[:3]) + (
@@ -274,8 +288,9 @@ class ExternalSecretReconciler:
         if whole_store:
             h.cache.refresh(0.0)
             return
-        keys = [d.remote_ref.key for d in es.spec.data if d.remote_ref.version is None]
-        keys += [d.extract.key for d in es.spec.data_from if d.extract is not None and d.extract.version is None]
+        keys = [d.remote_ref.key for d in es.spec.data if d.remote_ref.version is None and d.source_ref is None]
+        keys += [d.extract.key for d in es.spec.data_from
+                 if d.extract is not None and d.extract.version is None and d.source_ref is None]
         if keys:
             h.cache.refetch(keys)
         elif not any(d.find is not None for d in es.spec.data_from):
@@ -284,7 +299,7 @@ class ExternalSecretReconciler:
     def _prefixes(self, es: ExternalSecret) -> list[str | None]:
         keys: list[str | None] = list(es.spec.remote_keys())
         for item in es.spec.data_from:
-            if item.find is not None:
+            if item.find is not None and item.source_ref is None:
                 keys.append(item.find.path)
         return keys
 
@@ -294,10 +309,10 @@ class ExternalSecretReconciler:
         ExternalSecret's) problem, never the store's. ``dataFrom`` is applied first and
         ``data`` last, so ``data`` wins a key both write (ESO's order)."""
         got = Collected()
-        latest = [d.remote_ref.key for d in es.spec.data
-                  if d.remote_ref.version is None and d.remote_ref.metadata_policy != "Fetch"]
+        latest = [d.remote_ref.key for d in es.spec.data if d.source_ref is None
+                  and d.remote_ref.version is None and d.remote_ref.metadata_policy != "Fetch"]
         latest += [d.extract.key for d in es.spec.data_from if d.extract is not None and d.extract.version is None
-                   and d.extract.metadata_policy != "Fetch"]
+                   and d.extract.metadata_policy != "Fetch" and d.source_ref is None]
         entries = h.cache.entries(latest) if latest else {}
 
         def entry_for(key: str, version: str | None) -> Entry:
@@ -307,11 +322,15 @@ class ExternalSecretReconciler:
         self._collect_data(es, h, got, entry_for)
         return got
 
-    def _collect_data(self, es: ExternalSecret, h: StoreHandle, got: Collected,
-                      entry_for: Callable[[str, str | None], Entry]) -> None:
+    def _collect_data(self, es: ExternalSecret, main: StoreHandle | None, got: Collected,
+                      main_entry: Callable[[str, str | None], Entry]) -> None:
         for i, item in enumerate(es.spec.data):
             ref = item.remote_ref
             got.expected += 1
+            src = self._source(es, item.source_ref, main, main_entry, f"data[{i}]", [ref.key], got)
+            if src is None:
+                continue
+            h, entry_for = src
             if ref.metadata_policy == "Fetch":
                 tags = self._tags(h, ref.key, f"data[{i}].remoteRef", got)
                 if tags is None:
@@ -349,10 +368,17 @@ class ExternalSecretReconciler:
             if entry.version:
                 got.versions[ref.key] = entry.version
 
-    def _collect_data_from(self, es: ExternalSecret, h: StoreHandle, got: Collected,
-                           entry_for: Callable[[str, str | None], Entry], fresh: bool) -> None:
+    def _collect_data_from(self, es: ExternalSecret, main: StoreHandle | None, got: Collected,
+                           main_entry: Callable[[str, str | None], Entry], fresh: bool) -> None:
         for i, dfi in enumerate(es.spec.data_from):
             got.expected += 1
+            keys: list[str | None] = [dfi.extract.key if dfi.extract is not None
+                                      else dfi.find.path if dfi.find is not None else None]
+            src = self._source(es, dfi.source_ref, main, main_entry, f"dataFrom[{i}]", keys, got)
+            if src is None:
+                continue
+            h, entry_for = src
+            item_fresh = fresh or dfi.source_ref is not None
             if dfi.extract is not None and dfi.extract.metadata_policy == "Fetch":
                 ex = dfi.extract
                 tags = self._tags(h, ex.key, f"dataFrom[{i}].extract", got)
@@ -386,10 +412,17 @@ class ExternalSecretReconciler:
                 fs = dfi.find
                 flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags))
                 try:
-                    names = h.cache.find(flt, fresh=fresh)
+                    names = h.cache.find(flt, fresh=item_fresh)
+                    if dfi.source_ref is not None and names:
+                        h.cache.refetch(names)  # another store's keys: read fresh (see _source)
                     found = h.cache.entries(names)
                 except (PermissionDenied, InvalidConfig, NotFound) as exc:
                     # This tenant may not list (or read) there: its problem, not the store's.
+                    got.errors.append(exc)
+                    continue
+                except ProviderError as exc:
+                    if dfi.source_ref is None:
+                        raise  # the main store's outage: its breaker counts it
                     got.errors.append(exc)
                     continue
                 if not names:
@@ -408,6 +441,56 @@ class ExternalSecretReconciler:
                         got.versions[name] = entry.version
                     key = _key_of(name, dfi.rewrite, fs.conversion_strategy, find=True)
                     self._put(got, f"dataFrom[{i}]", key, entry.value, fs.decoding_strategy, name)
+
+    def _source(self, es: ExternalSecret, source: SourceRef | None, main: StoreHandle | None,
+                main_entry: Callable[[str, str | None], Entry], where: str, keys: list[str | None],
+                got: Collected) -> tuple[StoreHandle, Callable[[str, str | None], Entry]] | None:
+        """The store an item reads from: spec.secretStoreRef's, or its own ``sourceRef.storeRef``,
+        checked like the main store (exists, allows this namespace, allowedKeyPrefix). Why items
+        of another store are read fresh at every sync: only spec.secretStoreRef's keys are in the
+        store caches' change detection (controller/runtime.py indexes one store per object), and a
+        cached entry nobody refreshes would go stale. A failure is this item's (and so this
+        ExternalSecret's), never the main store's breaker's."""
+        if source is None:
+            assert main is not None  # without spec.secretStoreRef every item has a sourceRef (parse check)
+            return main, main_entry
+        ref = source.store_ref
+        assert ref is not None  # SourceRef validation
+        problem: str | None = None
+        store = self.find_store_ref(ref, es.namespace) if self.find_store_ref is not None else None
+        if store is None:
+            problem = f"{where}.sourceRef.storeRef: {ref.kind} {ref.name!r} not found"
+        elif isinstance(store, str):
+            problem = f"{where}.sourceRef.storeRef: {ref.kind} {ref.name!r} is invalid: {store}"
+        elif not store.namespace_allowed(es.namespace, self.namespace_labels(es.namespace) or {}):
+            problem = (f"{where}.sourceRef.storeRef: {store.ref} does not allow namespace {es.namespace!r} "
+                       "(spec.conditions)")
+        elif store.spec.allowed_key_prefix and any(k is None or not store.key_allowed(k) for k in keys):
+            problem = (f"{where}.sourceRef.storeRef: {store.ref} allows only keys starting with "
+                       f"{store.spec.allowed_key_prefix!r}")
+        if problem is not None or not isinstance(store, SecretStore):
+            got.errors.append(InvalidConfig(problem or f"{where}: store unavailable"))
+            return None
+        try:
+            h = self.stores.handle(store, es.namespace)
+        except ProviderError as exc:
+            got.errors.append(exc)
+            return None
+        if not h.breaker.allow():
+            got.errors.append(Unavailable(f"{where}.sourceRef.storeRef: {store.ref} is paused after repeated "
+                                          "store-wide failures; it is retried automatically"))
+            return None
+
+        def entry_for(key: str, version: str | None) -> Entry:
+            try:
+                if version:
+                    return h.cache.pinned(key, version)
+                h.cache.refetch([key])
+                return h.cache.entries([key])[key]
+            except ProviderError as exc:
+                return Entry(None, None, exc, None)
+
+        return h, entry_for
 
     @staticmethod
     def _tags(h: StoreHandle, key: str, where: str, got: Collected) -> Mapping[str, str] | None:
@@ -493,8 +576,8 @@ class ExternalSecretReconciler:
         drift = res.drift or (res.outcome == "created" and was_synced)
         if res.outcome in ("created", "updated"):
             self.metrics.secrets_written.labels("create" if res.outcome == "created" else "update").inc()
-            if self.on_written is not None:
-                ref = es.spec.secret_store_ref
+            ref = es.spec.secret_store_ref
+            if self.on_written is not None and ref is not None:
                 self.on_written((ref.kind, es.namespace if ref.kind == KIND_SECRET_STORE else "", ref.name),
                                 frozenset(es.spec.remote_keys()))
             if drift:
@@ -596,6 +679,10 @@ class ExternalSecretReconciler:
             log.warning("ExternalSecret %s/%s: status update failed: %s", namespace, name, exc)
             return
         self.memo[(namespace, name)] = StatusMemo(new, time.monotonic())
+
+
+def _no_main_store(key: str, version: str | None) -> Entry:
+    raise AssertionError("every item has its own sourceRef.storeRef")  # pragma: no cover
 
 
 def _key_of(name: str, rewrites: Sequence[Rewrite], conversion: str, *, find: bool = False) -> str:

@@ -314,7 +314,7 @@ class Controller:
         self.writer = SecretWriter(wapi, self.hash_key, self._secret_cache, self._remember_secret)
         self.es_reconciler = ExternalSecretReconciler(
             wapi, s, self.stores, self.writer, self.events, self.metrics, self.engine,
-            find_store=self._find_store, namespace_labels=self.namespace_labels,
+            find_store=self._find_store, find_store_ref=self._find_store_ref, namespace_labels=self.namespace_labels,
             on_store_health=self._on_store_health, es_resource=ES_RES)
         self.routing = EventRouting(self.api, s, self.stores, self._store_by_id, self.metrics.registry, self.leading)
         self.es_reconciler.on_written = self.routing.secret_written
@@ -503,6 +503,8 @@ class Controller:
                 return
             es = rec.es
             ref = es.spec.secret_store_ref
+            if ref is None:
+                return  # every item names its own store: read fresh at each refresh (reconciler._source)
             sid: StoreId = (ref.kind, ns if ref.kind == KIND_SECRET_STORE else "", ref.name)
             remote_keys = frozenset(es.spec.remote_keys())
             finds = tuple(d.find.path for d in es.spec.data_from if d.find is not None)
@@ -551,7 +553,8 @@ class Controller:
             return sorted(self._by_ces.get(ces_name, set()))
 
     def _find_store(self, es: ExternalSecret) -> SecretStore | str | None:
-        return self._find_store_ref(es.spec.secret_store_ref, es.namespace)
+        ref = es.spec.secret_store_ref
+        return self._find_store_ref(ref, es.namespace) if ref is not None else None
 
     def _find_store_ref(self, ref: StoreRef, namespace: str) -> SecretStore | str | None:
         if ref.kind == KIND_CLUSTER_SECRET_STORE:

@@ -28,6 +28,7 @@ from tests.harness.controller import (
     ready_condition,
     running_controller,
     secret_data,
+    store_manifest,
     wait_for,
 )
 from tests.harness.kube import KubeCluster
@@ -221,3 +222,34 @@ def test_externalsecret_metadata_fetch_conversion_and_decoding_as_eso(
         assert secret_data(api, ns, "fields") == {
             "team": "payments", "env": "prod", "plain": "decoded!",
             "a_U002f_b": "1", "c_U0020_d": "2", "a-b": "1", "c-d": "2"}
+
+
+def test_items_read_from_their_own_sourceref_store_each_under_its_namespace_rules(
+        kube: KubeCluster, api: KubeApi, aws_endpoint: str) -> None:
+    sm = raw_boto3(aws_endpoint)
+    p = uuid.uuid4().hex[:6]
+    sm.create_secret(Name=f"{p}/a", SecretString="alpha")
+    sm.create_secret(Name=f"{p}/json", SecretString=json.dumps({"user": "u1"}))
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("sourceref", labels={"secretsync-test": label})
+    aws_store(api, ns, aws_endpoint)
+    denied = f"denied-{p}"
+    create(api, store_manifest(denied, None, "memory", {"name": denied}, conditions=[{"namespaces": ["nobody"]}]))
+    item_store = {"storeRef": {"name": "aws", "kind": "SecretStore"}}
+    # No spec.secretStoreRef: every item names its store (ESO's sourceRef.storeRef).
+    create(api, {"apiVersion": API_VERSION, "kind": "ExternalSecret", "metadata": {"name": "multi", "namespace": ns},
+                 "spec": {"refreshInterval": "1h",
+                          "data": [{"secretKey": "a", "remoteRef": {"key": f"{p}/a"}, "sourceRef": item_store}],
+                          "dataFrom": [{"extract": {"key": f"{p}/json"}, "sourceRef": item_store}]}})
+    # An item naming a ClusterSecretStore this namespace may not use fails the object, naming the item.
+    create(api, {"apiVersion": API_VERSION, "kind": "ExternalSecret", "metadata": {"name": "sneaky", "namespace": ns},
+                 "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "aws"},
+                          "data": [{"secretKey": "a", "remoteRef": {"key": f"{p}/a"}},
+                                   {"secretKey": "b", "remoteRef": {"key": "anything"},
+                                    "sourceRef": {"storeRef": {"name": denied, "kind": "ClusterSecretStore"}}}]}})
+    with running_controller(kube, _settings(label)):
+        wait_for(es_ready(api, ns, "multi"), message="multi-store ExternalSecret Ready")
+        assert secret_data(api, ns, "multi") == {"a": "alpha", "user": "u1"}
+        cond = wait_for(es_ready(api, ns, "sneaky", "False"), message="foreign store refused")
+        assert "data[1].sourceRef.storeRef" in cond["message"] and "does not allow namespace" in cond["message"]
+        assert secret_data(api, ns, "sneaky") is None

@@ -64,7 +64,9 @@ def test_schemas_are_structural_and_use_nothing_newer_than_1_20() -> None:
                 # naming the field (generatorRef, template): pruned, they would be dropped silently.
                 assert re.fullmatch(r"\.spec\.provider\.(aws|gcp|azure|vault|file|memory)"
                                     r"|(\.spec\.pushSecretSpec|\.spec)\.(selector\.generatorRef|template"
-                                    r"|data\[\]\.metadata)", path), path
+                                    r"|data\[\]\.metadata)"
+                                    r"|\.spec(\.externalSecretSpec)?\.(data|dataFrom)\[\]\.sourceRef\.generatorRef",
+                                    path), path
             assert not ("properties" in node and "additionalProperties" in node), path
             if "default" in node:
                 assert "enum" not in node or node["default"] in node["enum"], path
