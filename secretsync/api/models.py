@@ -1214,9 +1214,13 @@ def parse_cluster_external_secret(obj: Mapping[str, Any]) -> ClusterExternalSecr
 
 
 def parse_object(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> (
-        SecretStore | ExternalSecret | ClusterExternalSecret):
-    """Parse any of the four kinds, dispatching on ``kind``."""
+        SecretStore | ExternalSecret | ClusterExternalSecret | PushSecret | ClusterPushSecret):
+    """Parse any of the sync kinds (stores, ExternalSecrets, PushSecrets), dispatching on ``kind``."""
     kind = obj.get("kind") if isinstance(obj, Mapping) else None
+    if kind == KIND_PUSH_SECRET:
+        return parse_push_secret(obj, default_namespace=default_namespace)
+    if kind == KIND_CLUSTER_PUSH_SECRET:
+        return parse_cluster_push_secret(obj)
     if kind in (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE):
         return parse_secret_store(obj, default_namespace=default_namespace)
     if kind == KIND_EXTERNAL_SECRET:
@@ -1542,15 +1546,17 @@ class PushSecretSpec:
         "refreshInterval", "How often to push again (Go duration; 0 = only on change).", codec=DURATION,
         schema_default=True,
     )] = DEFAULT_REFRESH_INTERVAL
-    template: Annotated[Mapping[str, Any] | None, Wire(
-        "template", "Not supported yet: push the Secret's keys as they are.")] = None
+    template: Annotated[TargetTemplate | None, Wire(
+        "template", "Render the data pushed from the Secret's keys (as an ExternalSecret's target.template; "
+        "data.match.secretKey then names a rendered key). metadata and type do not apply.")] = None
 
     def _validate(self, path: str, problems: Problems) -> None:
         if not self.secret_store_refs:
             problems.add(child(path, "secretStoreRefs"), "must list at least one store")
-        if self.template is not None:
-            problems.add(child(path, "template"), "templates on PushSecrets are not supported; template the "
-                                                  "source Secret (e.g. with an ExternalSecret) instead")
+        tmpl = self.template
+        if tmpl is not None and tmpl.metadata is not None and (tmpl.metadata.labels or tmpl.metadata.annotations):
+            problems.add(child(child(path, "template"), "metadata"), "has no effect on a PushSecret (nothing is "
+                                                                   "written to Kubernetes); remove it")
         seen: dict[tuple[str, str | None], int] = {}
         for i, d in enumerate(self.data):
             k = (d.match.remote_ref.remote_key, d.match.remote_ref.property)

@@ -523,28 +523,33 @@ class TemplateEngine:
         Label and annotation values are rendered by :meth:`render_metadata`, which refuses any
         that would carry a fetched value.
         """
-        tmpl: TargetTemplate | None = es.spec.target.template
+        return self.render_data(es.ref, es.spec.target.template, values, lookup)
+
+    def render_data(self, ref: str, tmpl: TargetTemplate | None, values: Mapping[str, SecretValue],
+                    lookup: ResourceLookup | None = None) -> dict[str, SecretValue]:
+        """:meth:`render_target` for any object with a template (a PushSecret renders the data it
+        pushes the same way); ``ref`` names the object in errors."""
         if tmpl is None or (not tmpl.data and not tmpl.template_from):
             return dict(values)
         rendered: dict[str, SecretValue] = {}
         for i, tf in enumerate(tmpl.template_from):
-            kind, ref = ("ConfigMap", tf.config_map) if tf.config_map is not None else ("Secret", tf.secret)
-            assert ref is not None  # the parser guarantees exactly one
-            for item in ref.items:
-                label = f"templateFrom[{i}].{kind[0].lower() + kind[1:]}.{ref.name}/{item.key}"
+            kind, src = ("ConfigMap", tf.config_map) if tf.config_map is not None else ("Secret", tf.secret)
+            assert src is not None  # the parser guarantees exactly one
+            for item in src.items:
+                label = f"templateFrom[{i}].{kind[0].lower() + kind[1:]}.{src.name}/{item.key}"
                 if lookup is None:
-                    raise TemplateError(es.ref, label, f"{kind} lookups are not available here")
+                    raise TemplateError(ref, label, f"{kind} lookups are not available here")
                 try:
-                    source = lookup(kind, ref.name, item.key)
+                    source = lookup(kind, src.name, item.key)
                 except SecretSyncError as exc:
                     if exc.retryable:
                         raise
-                    raise TemplateError(es.ref, label, f"cannot read the template: {exc}") from None
+                    raise TemplateError(ref, label, f"cannot read the template: {exc}") from None
                 text = to_text(source.reveal()) if isinstance(source, SecretValue) else str(source)
-                rendered[item.key] = self.render(es.ref, label, text, values, lookup,
+                rendered[item.key] = self.render(ref, label, text, values, lookup,
                                                  source_is_secret=kind == "Secret")
         for key, source in tmpl.data.items():
-            rendered[key] = self.render(es.ref, key, source, values, lookup)
+            rendered[key] = self.render(ref, key, source, values, lookup)
         if tmpl.merge_policy == "Merge":
             return {**values, **rendered}
         return rendered

@@ -66,6 +66,7 @@ from secretsync.api.models import (
     parse_push_secret,
     set_condition,
 )
+from secretsync.api.template import ResourceLookup, TemplateEngine
 from secretsync.core.contract import SecretsClient, read_current, write_version
 from secretsync.core.errors import InvalidConfig, NotFound, ProviderError, SecretSyncError
 from secretsync.core.values import SecretValue
@@ -180,7 +181,8 @@ class PushManager:
                  open_client: Callable[[SecretStore, str], SecretsClient],
                  namespace_labels: Callable[[str], Mapping[str, str] | None],
                  in_scope: Callable[[str], bool],
-                 namespaces_in_scope: Callable[[], Iterable[tuple[str, Mapping[str, str], bool]]]) -> None:
+                 namespaces_in_scope: Callable[[], Iterable[tuple[str, Mapping[str, str], bool]]],
+                 engine: TemplateEngine, lookup: Callable[[str], ResourceLookup]) -> None:
         self.api = api
         self.settings = settings
         self.events = events
@@ -191,6 +193,8 @@ class PushManager:
         self.namespace_labels = namespace_labels
         self.in_scope = in_scope
         self.namespaces_in_scope = namespaces_in_scope
+        self.engine = engine
+        self.lookup = lookup
         self.informers: list[Informer[PushRecord]] = [
             Informer(api, PS_RES, PushRecord, settings=watch, namespace=ns, name=f"pushsecrets@{ns or '*'}")
             for ns in namespaces]
@@ -271,7 +275,8 @@ class PushManager:
             digest = _digest(sources)
             if not due and digest == memo.source_digest:
                 return
-            rnd = self.push(ps, stores, sources, memo.status)
+            values = self.engine.render_data(ps.ref, ps.spec.template, sources, self.lookup(ps.namespace))
+            rnd = self.push(ps, stores, values, memo.status)
         except (SecretSyncError, KubeError) as exc:
             self._failed(ps, memo, rec.generation, exc)
             return

@@ -601,13 +601,15 @@ class ExternalSecretReconciler:
 
     def _render(self, es: ExternalSecret, values: dict[str, SecretValue]) -> Desired:
         tmpl = es.spec.target.template
-        lookup = self._lookup(es.namespace)
+        lookup = self.lookup(es.namespace)
         data = self.engine.render_target(es, values, lookup)
         labels, annotations = self.engine.render_metadata(es, values, lookup)
         return Desired(dict(data), (tmpl.type if tmpl is not None and tmpl.type else "Opaque"),
                        labels, annotations)
 
-    def _lookup(self, namespace: str) -> ResourceLookup:
+    def lookup(self, namespace: str) -> ResourceLookup:
+        """Template lookups (templateFrom, configMapKey, secretKey) in ``namespace`` only; PushSecret
+        templates use it too."""
         def lookup(kind: str, name: str, key: str) -> str | SecretValue:
             res = CONFIGMAPS if kind == "ConfigMap" else SECRETS
             try:

@@ -358,7 +358,8 @@ class Controller:
                 find_store=self._find_store_ref, stores_of=self._stores_of,
                 open_client=lambda st, ns: self.stores.handle(st, ns).client,
                 namespace_labels=self.namespace_labels, in_scope=self.in_scope,
-                namespaces_in_scope=self._namespaces_in_scope)
+                namespaces_in_scope=self._namespaces_in_scope, engine=self.engine,
+                lookup=self.es_reconciler.lookup)
             self.push.start()
         if s.metrics.port is not None:
             self.health = HealthServer(s.metrics.host, s.metrics.port, self.metrics, self.healthy, self.ready)
