@@ -462,8 +462,7 @@ def _convert_store(doc: Mapping[str, Any], o: _Obj) -> dict[str, Any]:
     else:
         o.cannot("spec.provider", "required")
     if spec.get("controller"):
-        o.cannot("spec.controller", "controller classes are not supported: every secretsync controller serves "
-                                    "every store")
+        out["controller"] = str(spec["controller"])
     if "retrySettings" in spec:
         o.note("spec.retrySettings", "dropped: secretsync retries with its own bounded backoff")
     if spec.get("refreshInterval") is not None:

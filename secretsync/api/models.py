@@ -480,6 +480,9 @@ class SecretStoreSpec:
     events: Annotated[StoreEvents | None, Wire(
         "events", "Push notices of provider changes (optional; polling still runs)."
     )] = None
+    controller: Annotated[str | None, Wire(
+        "controller", "Controller class (ESO's): only the controller started with --controller-class of this "
+        "value serves the store and what reads or pushes through it; unset: every controller.")] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,6 +554,10 @@ class SecretStore:
             return True
         labels = ns_labels or {}
         return any(c.matches(ns_name, labels) for c in self.spec.conditions)
+
+    def served_by(self, controller_class: str) -> bool:
+        """ESO's controller classes: a store without ``spec.controller`` is every controller's."""
+        return not self.spec.controller or self.spec.controller == controller_class
 
     def key_allowed(self, key: str) -> bool:
         """Whether ``allowedKeyPrefix`` lets an ExternalSecret read ``key``."""

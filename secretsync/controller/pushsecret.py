@@ -182,7 +182,8 @@ class PushManager:
                  namespace_labels: Callable[[str], Mapping[str, str] | None],
                  in_scope: Callable[[str], bool],
                  namespaces_in_scope: Callable[[], Iterable[tuple[str, Mapping[str, str], bool]]],
-                 engine: TemplateEngine, lookup: Callable[[str], ResourceLookup]) -> None:
+                 engine: TemplateEngine, lookup: Callable[[str], ResourceLookup],
+                 controller_class: str = "") -> None:
         self.api = api
         self.settings = settings
         self.events = events
@@ -195,6 +196,7 @@ class PushManager:
         self.namespaces_in_scope = namespaces_in_scope
         self.engine = engine
         self.lookup = lookup
+        self.controller_class = controller_class
         self.informers: list[Informer[PushRecord]] = [
             Informer(api, PS_RES, PushRecord, settings=watch, namespace=ns, name=f"pushsecrets@{ns or '*'}")
             for ns in namespaces]
@@ -270,6 +272,8 @@ class PushManager:
         memo.polled_at = now
         try:
             stores = self._stores(ps)  # before any Secret is read: may this namespace use them?
+            if not stores:
+                return  # every store is another controller class's: that controller pushes
             self._ensure_finalizer(ps, rec)
             sources = self._sources(ps)
             digest = _digest(sources)
@@ -348,7 +352,8 @@ class PushManager:
                 if not store.namespace_allowed(ps.namespace, labels):
                     raise PushFailed("StoreNotAllowed", f"{where}: {store.ref} does not allow namespace "
                                                         f"{ps.namespace!r} (spec.conditions)")
-                out[store.ref] = store
+                if store.served_by(self.controller_class):
+                    out[store.ref] = store
         return list(out.values())
 
     def _resolve(self, ps: PushSecret, ref: PushStoreRef, where: str) -> list[SecretStore]:

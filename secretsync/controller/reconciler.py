@@ -215,6 +215,8 @@ class ExternalSecretReconciler:
             return self._fail(es, "StoreNotFound", f"{kind} {sname!r} not found", retry=True)
         if isinstance(store, str):
             return self._fail(es, "StoreInvalid", f"{kind} {sname!r} is invalid: {store}", retry=True)
+        if not store.served_by(self.settings.controller_class):
+            return Outcome()  # the store's controller class is another controller's: not ours to touch
         if not store.namespace_allowed(es.namespace, self.namespace_labels(es.namespace) or {}):
             return self._fail(es, "StoreNotAllowed",
                               f"{store.ref} does not allow namespace {es.namespace!r} (spec.conditions)",
@@ -462,6 +464,9 @@ class ExternalSecretReconciler:
             problem = f"{where}.sourceRef.storeRef: {ref.kind} {ref.name!r} not found"
         elif isinstance(store, str):
             problem = f"{where}.sourceRef.storeRef: {ref.kind} {ref.name!r} is invalid: {store}"
+        elif not store.served_by(self.settings.controller_class):
+            problem = (f"{where}.sourceRef.storeRef: {store.ref} belongs to controller class "
+                       f"{store.spec.controller!r}")
         elif not store.namespace_allowed(es.namespace, self.namespace_labels(es.namespace) or {}):
             problem = (f"{where}.sourceRef.storeRef: {store.ref} does not allow namespace {es.namespace!r} "
                        "(spec.conditions)")

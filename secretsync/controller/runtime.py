@@ -359,6 +359,7 @@ class Controller:
                 open_client=lambda st, ns: self.stores.handle(st, ns).client,
                 namespace_labels=self.namespace_labels, in_scope=self.in_scope,
                 namespaces_in_scope=self._namespaces_in_scope, engine=self.engine,
+                controller_class=s.controller_class,
                 lookup=self.es_reconciler.lookup)
             self.push.start()
         if s.metrics.port is not None:
@@ -791,6 +792,8 @@ class Controller:
             if srec.store is None:
                 skind = KIND_SECRET_STORE if kind == "store" else KIND_CLUSTER_SECRET_STORE
                 return self.store_reconciler.invalid(skind, ns, name, srec.error or "invalid spec", srec.generation)
+            if not srec.store.served_by(self.settings.controller_class):
+                return None  # another controller class's store: its status is that controller's
             t0 = time.perf_counter()
             try:
                 return self.store_reconciler.reconcile(srec.store)

@@ -241,6 +241,8 @@ class ControllerSettings:
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     rotation: RotationSettings = field(default_factory=RotationSettings)
     push: PushSettings = field(default_factory=PushSettings)
+    #: ESO's controller class: serve only stores whose spec.controller is unset or equal to it.
+    controller_class: str = ""
     #: Namespace of the controller's own objects (the HMAC key Secret). Defaults to the lease's.
     namespace: str | None = None
     #: Secret holding the per-installation HMAC key for data hashes (created when absent).

@@ -9,6 +9,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ from secretsync.api.eso import convert_text
 from secretsync.api.models import API_VERSION
 from secretsync.controller.kubeapi import CONFIGMAPS, EVENTS, SECRETS, KubeApi, KubeError
 from secretsync.controller.pushsecret import CPS_RES, PS_RES
-from secretsync.controller.runtime import ES_RES
+from secretsync.controller.runtime import ES_RES, SS_RES
 from secretsync.controller.settings import PushSettings, ScopeSettings
 from tests.harness.aws import raw_boto3
 from tests.harness.controller import (
     create,
+    es_manifest,
     es_ready,
     fast_settings,
     install_crds,
@@ -292,3 +294,26 @@ def test_esos_full_pushsecret_example_converted_by_import_eso_pushes_its_templat
         wait_for(_push_ready(api, ns, "pushsecret-example"), message="ESO example PushSecret Ready")
         assert json.loads(_remote(sm, f"{p}/destination-secret") or "{}") == {
             "best-pokemon-dst": "PIKACHU is the really best!"}
+
+
+def test_a_store_of_another_controller_class_is_left_to_that_controller(
+        kube: KubeCluster, api: KubeApi, aws_endpoint: str) -> None:
+    sm = raw_boto3(aws_endpoint)
+    p = uuid.uuid4().hex[:6]
+    sm.create_secret(Name=f"{p}/k", SecretString="v")
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("classes", labels={"secretsync-test": label})
+    aws_store(api, ns, aws_endpoint)
+    block = api.get(SS_RES, "aws", ns)["spec"]["provider"]["aws"]
+    create(api, store_manifest("aws-dev", ns, "aws", block, controller="dev"))
+    create(api, es_manifest("mine", ns, "aws", [("k", f"{p}/k")], refresh="1h"))
+    create(api, es_manifest("theirs", ns, "aws-dev", [("k", f"{p}/k")], refresh="1h"))
+    with running_controller(kube, _settings(label)):
+        wait_for(es_ready(api, ns, "mine"), message="default-class ExternalSecret Ready")
+        wait_for(lambda: ready_condition(api, SS_RES, ns, "aws") is not None, message="own store status")
+        assert ready_condition(api, ES_RES, ns, "theirs") is None
+        assert ready_condition(api, SS_RES, ns, "aws-dev") is None
+        assert secret_data(api, ns, "theirs") is None
+    with running_controller(kube, replace(_settings(label), controller_class="dev")):
+        wait_for(es_ready(api, ns, "theirs"), message="dev-class ExternalSecret Ready")
+        assert secret_data(api, ns, "theirs") == {"k": "v"}
