@@ -602,11 +602,12 @@ def _convert_template(t: Mapping[str, Any], o: _Obj, path: str, engine: Template
         if not isinstance(tf, Mapping):
             o.cannot(p, "must be an object")
             continue
-        if tf.get("target") not in (None, "Data"):
-            o.cannot(f"{p}.target", f"{tf['target']}: templating labels/annotations is not supported")
+        target = tf.get("target", "Data")
+        if target not in ("Data", "Annotations", "Labels"):
+            o.cannot(f"{p}.target", f"{target!r} is not supported (Data, Annotations, Labels)")
+        extra = {"target": target} if target != "Data" else {}
         if tf.get("literal") is not None:
-            o.cannot(f"{p}.literal", "literal templates in templateFrom are not supported: move them to "
-                                     "template.data")
+            tf_out.append({"literal": _template_text(tf["literal"], o, f"{p}.literal", engine), **extra})
         for kind in ("configMap", "secret"):
             ref = tf.get(kind)
             if not isinstance(ref, Mapping):
@@ -620,7 +621,7 @@ def _convert_template(t: Mapping[str, Any], o: _Obj, path: str, engine: Template
                     o.cannot(f"{p}.{kind}.items[{j}].templateAs", f"{item['templateAs']} is not supported")
                 items.append({"key": item.get("key")})
                 o.rest(item, f"{p}.{kind}.items[{j}]", {"key", "templateAs"})
-            tf_out.append({kind: {"name": ref.get("name"), "items": items}})
+            tf_out.append({kind: {"name": ref.get("name"), "items": items}, **extra})
             o.note(f"{p}.{kind}", "the referenced template is Go syntax: translate its content to Jinja2 "
                                   "(not done by import-eso)")
             o.rest(ref, f"{p}.{kind}", {"name", "items"})

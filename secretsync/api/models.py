@@ -745,16 +745,24 @@ class TemplateSourceRef:
             problems.add(child(path, "items"), "must list at least one key")
 
 
+TEMPLATE_TARGETS: Final = ("Data", "Annotations", "Labels")
+
+
 @dataclass(frozen=True, slots=True)
 class TemplateFrom:
-    """Templates kept in a ConfigMap or Secret of the ExternalSecret's own namespace."""
+    """Templates kept in a ConfigMap or Secret of the ExternalSecret's own namespace, or inline (literal)."""
 
     config_map: Annotated[TemplateSourceRef | None, Wire("configMap", "Read templates from a ConfigMap.")] = None
     secret: Annotated[TemplateSourceRef | None, Wire("secret", "Read templates from a Secret.")] = None
+    literal: Annotated[str | None, Wire(
+        "literal", "An inline template whose output is a YAML mapping of keys to values (as ESO).")] = None
+    target: Annotated[str, Wire(
+        "target", "Where the output goes: Data (the Secret's keys), Annotations or Labels (refused when a "
+        "rendered value carries a fetched value).", enum=TEMPLATE_TARGETS, schema_default=True)] = "Data"
 
     def _validate(self, path: str, problems: Problems) -> None:
-        if (self.config_map is None) == (self.secret is None):
-            problems.add(path, "exactly one of configMap, secret must be set")
+        if sum(x is not None for x in (self.config_map, self.secret, self.literal)) != 1:
+            problems.add(path, "exactly one of configMap, secret, literal must be set")
 
 
 @dataclass(frozen=True, slots=True)
@@ -788,6 +796,9 @@ class TargetTemplate:
         "mergePolicy", "Replace: only templated keys; Merge: fetched keys plus templated keys.",
         enum=("Replace", "Merge"),
     )] = "Replace"
+    engine_version: Annotated[str, Wire(
+        "engineVersion", "ESO's template engine version: only v2 (values are strings), which import-eso "
+        "translates to Jinja2.", enum=("v2",), schema_default=True)] = "v2"
 
     def _validate(self, path: str, problems: Problems) -> None:
         for key in self.data:
