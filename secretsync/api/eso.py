@@ -711,9 +711,16 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
             if isinstance(rw, Mapping) and isinstance(rw.get("regexp"), Mapping):
                 rewrites.append({"regexp": {"source": rw["regexp"].get("source"),
                                             "target": rw["regexp"].get("target")}})
-            for key in ("transform", "merge"):
-                if isinstance(rw, Mapping) and rw.get(key) is not None:
-                    o.cannot(f"{rp}.{key}", f"{key} rewrites are not supported (only regexp)")
+            if isinstance(rw, Mapping) and isinstance(rw.get("transform"), Mapping):
+                tr = rw["transform"]
+                rewrites.append({"transform": {"template": _template_text(tr.get("template"), o,
+                                                                          f"{rp}.transform.template", engine)}})
+                o.rest(tr, f"{rp}.transform", {"template"})
+            if isinstance(rw, Mapping) and isinstance(rw.get("merge"), Mapping):
+                mg = rw["merge"]
+                rewrites.append({"merge": {k: mg[k] for k in ("into", "priority", "strategy", "conflictPolicy")
+                                           if mg.get(k) is not None}})
+                o.rest(mg, f"{rp}.merge", {"into", "priority", "strategy", "conflictPolicy"})
             if isinstance(rw, Mapping):
                 o.rest(rw, rp, {"regexp", "transform", "merge"})
         if rewrites:

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Final
 
@@ -685,12 +686,84 @@ class RegexpRewrite:
 
 
 @dataclass(frozen=True, slots=True)
-class Rewrite:
-    regexp: Annotated[RegexpRewrite, Wire("regexp", "Rename keys by regular expression.")]
+class TransformRewrite:
+    template: Annotated[str, Wire(
+        "template", "Jinja2 template of the new key; the old key is `value` (ESO: Go template over .value).")]
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRewrite:
+    """ESO's merge rewrite: every value is a JSON object; their members are merged."""
+
+    strategy: Annotated[str, Wire(
+        "strategy", "Extract: the members become the keys; JSON: the merged object goes to key `into`.",
+        enum=("Extract", "JSON"), schema_default=True)] = "Extract"
+    into: Annotated[str | None, Wire("into", "The key the merged JSON object is written to (strategy JSON).")] = None
+    priority: Annotated[tuple[str, ...], Wire(
+        "priority", "Keys merged last, in this order (they win a collision); the others go alphabetically.")] = ()
+    conflict_policy: Annotated[str, Wire(
+        "conflictPolicy", "Error: a member two values define fails the sync, naming it; Ignore: the later wins.",
+        enum=("Error", "Ignore"), schema_default=True)] = "Error"
 
     def _validate(self, path: str, problems: Problems) -> None:
-        if (problem := check_user_regex(self.regexp.source)) is not None:
+        if self.strategy == "JSON" and not self.into:
+            problems.add(child(path, "into"), "required with strategy JSON")
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    regexp: Annotated[RegexpRewrite | None, Wire("regexp", "Rename keys by regular expression.")] = None
+    transform: Annotated[TransformRewrite | None, Wire("transform", "Rename keys with a template.")] = None
+    merge: Annotated[MergeRewrite | None, Wire("merge", "Merge JSON values into keys (ESO's merge).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if sum(x is not None for x in (self.regexp, self.transform, self.merge)) != 1:
+            problems.add(path, "set exactly one of regexp, transform, merge")
+        if self.regexp is not None and (problem := check_user_regex(self.regexp.source)) is not None:
             problems.add(child(child(path, "regexp"), "source"), f"invalid regular expression: {problem}")
+
+
+class RewriteError(ValueError):
+    """A rewrite could not be applied; the message names keys, never values."""
+
+
+def rewrite_map(data: Mapping[str, SecretValue], rewrites: Sequence[Rewrite],
+                transform: Callable[[str, str], str]) -> dict[str, SecretValue]:
+    """Apply dataFrom rewrites in order to a whole entry, as ESO does: ``regexp`` and ``transform``
+    rename each key (``transform(template, key)`` renders the new one), ``merge`` combines JSON
+    values. Raises :class:`RewriteError` naming the rewrite and key."""
+    out = dict(data)
+    for i, rw in enumerate(rewrites):
+        if rw.regexp is not None:
+            regexp = rw.regexp
+            out = {replace_all(regexp.source, regexp.target, k): v for k, v in out.items()}
+        elif rw.transform is not None:
+            template = rw.transform.template
+            out = {transform(template, k): v for k, v in out.items()}
+        elif rw.merge is not None:
+            out = _merge_rewrite(out, rw.merge, f"rewrite[{i}].merge")
+    return out
+
+
+def _merge_rewrite(data: dict[str, SecretValue], m: MergeRewrite, where: str) -> dict[str, SecretValue]:
+    order = sorted(k for k in data if k not in m.priority) + [k for k in m.priority if k in data]
+    merged: dict[str, Any] = {}
+    for key in order:
+        try:
+            doc = json.loads(data[key].reveal())
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise RewriteError(f"{where}: the value of {key!r} is not a JSON object")
+        for member, value in doc.items():
+            if member in merged and m.conflict_policy == "Error":
+                raise RewriteError(f"{where}: {member!r} is defined by more than one value (conflictPolicy Error)")
+            merged[member] = value
+    if m.strategy == "JSON":
+        assert m.into is not None  # validated
+        return {**data, m.into: SecretValue(json.dumps(merged, separators=(",", ":")))}
+    return {k: SecretValue(v if isinstance(v, str) else json.dumps(v, separators=(",", ":")))
+            for k, v in merged.items()}
 
 
 def convert_key(key: str, strategy: str) -> str:
@@ -707,9 +780,10 @@ def convert_key(key: str, strategy: str) -> str:
 
 
 def apply_rewrites(key: str, rewrites: Sequence[Rewrite]) -> str:
-    """Apply dataFrom rewrites in order, as ESO does (RE2 replace-all, Go group syntax)."""
+    """Apply the ``regexp`` rewrites in order to one key (RE2 replace-all, Go group syntax)."""
     for rw in rewrites:
-        key = replace_all(rw.regexp.source, rw.regexp.target, key)
+        if rw.regexp is not None:
+            key = replace_all(rw.regexp.source, rw.regexp.target, key)
     return key
 
 

@@ -16,7 +16,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,15 +28,15 @@ from secretsync.api.models import (
     Condition,
     ExternalSecret,
     ExternalSecretStatus,
-    Rewrite,
+    RewriteError,
     SecretBinding,
     SecretStore,
     SourceRef,
     StoreRef,
     apply_decoding,
-    apply_rewrites,
     convert_key,
     get_condition,
+    rewrite_map,
     set_condition,
 )
 from secretsync.api.template import ResourceLookup, TemplateEngine
@@ -384,9 +384,9 @@ class ExternalSecretReconciler:
             if dfi.extract is not None and dfi.extract.metadata_policy == "Fetch":
                 ex = dfi.extract
                 tags = self._tags(h, ex.key, f"dataFrom[{i}].extract", got)
-                for tag, text in sorted((tags or {}).items()):
-                    self._put(got, f"dataFrom[{i}]", _key_of(tag, dfi.rewrite, ex.conversion_strategy),
-                              SecretValue(text), ex.decoding_strategy, ex.key)
+                if tags is not None:
+                    self._put_entry(es, got, i, {t: SecretValue(v) for t, v in tags.items()},
+                                    ex.conversion_strategy, ex.decoding_strategy, ex.key)
             elif dfi.extract is not None:
                 ex = dfi.extract
                 entry = entry_for(ex.key, ex.version)
@@ -406,10 +406,9 @@ class ExternalSecretReconciler:
                     continue
                 if entry.version:
                     got.versions[ex.key] = entry.version
-                for prop, raw in doc.items():
-                    value = SecretValue(raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":")))
-                    self._put(got, f"dataFrom[{i}]", _key_of(str(prop), dfi.rewrite, ex.conversion_strategy),
-                              value, ex.decoding_strategy, ex.key)
+                props = {str(prop): SecretValue(raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":")))
+                         for prop, raw in doc.items()}
+                self._put_entry(es, got, i, props, ex.conversion_strategy, ex.decoding_strategy, ex.key)
             elif dfi.find is not None:
                 fs = dfi.find
                 flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags))
@@ -432,6 +431,7 @@ class ExternalSecretReconciler:
                     # (Retain keeps the Secret as it is instead of emptying it).
                     got.absent.append(_describe_find(i, fs.path, fs.name.regexp if fs.name else None))
                     continue
+                values: dict[str, SecretValue] = {}
                 for name in names:
                     entry = found[name]
                     if entry.error is not None:
@@ -441,8 +441,33 @@ class ExternalSecretReconciler:
                     assert entry.value is not None
                     if entry.version:
                         got.versions[name] = entry.version
-                    key = _key_of(name, dfi.rewrite, fs.conversion_strategy, find=True)
-                    self._put(got, f"dataFrom[{i}]", key, entry.value, fs.decoding_strategy, name)
+                    values[name] = entry.value
+                self._put_entry(es, got, i, values, fs.conversion_strategy, fs.decoding_strategy,
+                                _describe_find(i, fs.path, fs.name.regexp if fs.name else None), find=True)
+
+    def _put_entry(self, es: ExternalSecret, got: Collected, i: int, items: dict[str, SecretValue],
+                   conversion: str, strategy: str, remote: str, *, find: bool = False) -> None:
+        """One dataFrom entry's keys, ESO's way: its rewrites in order (a find's '/' first becomes
+        '_'), or without rewrites its conversionStrategy; then each value's decodingStrategy."""
+        dfi = es.spec.data_from[i]
+        where = f"dataFrom[{i}]"
+        if dfi.rewrite:
+            if find:
+                items = {k.replace("/", "_"): v for k, v in items.items()}
+
+            def transform(template: str, key: str) -> str:
+                return self.engine.render(es.ref, f"{where}.rewrite.transform", template,
+                                          {"value": SecretValue(key)}).reveal_text()
+
+            try:
+                items = rewrite_map(items, dfi.rewrite, transform)
+            except (RewriteError, SecretSyncError) as exc:
+                got.errors.append(InvalidConfig(f"{where}: {exc}", key=remote))
+                return
+        else:
+            items = {convert_key(k, conversion): v for k, v in items.items()}
+        for key, value in items.items():
+            self._put(got, where, key, value, strategy, remote)
 
     def _source(self, es: ExternalSecret, source: SourceRef | None, main: StoreHandle | None,
                 main_entry: Callable[[str, str | None], Entry], where: str, keys: list[str | None],
@@ -690,14 +715,6 @@ class ExternalSecretReconciler:
 
 def _no_main_store(key: str, version: str | None) -> Entry:
     raise AssertionError("every item has its own sourceRef.storeRef")  # pragma: no cover
-
-
-def _key_of(name: str, rewrites: Sequence[Rewrite], conversion: str, *, find: bool = False) -> str:
-    """The Secret key of a dataFrom entry, ESO's way: rewrites if any (a find's '/' first becomes
-    '_'), else the conversionStrategy."""
-    if rewrites:
-        return apply_rewrites(name.replace("/", "_") if find else name, rewrites)
-    return convert_key(name, conversion)
 
 
 def _describe_find(i: int, path: str | None, regexp: str | None) -> str:

@@ -196,9 +196,17 @@ def test_externalsecret_metadata_fetch_conversion_and_decoding_as_eso(
                      Tags=[{"Key": "team", "Value": "payments"}, {"Key": "env", "Value": "prod"}])
     sm.create_secret(Name=f"{p}/odd-keys", SecretString=json.dumps({"a/b": "1", "c d": "2"}))
     sm.create_secret(Name=f"{p}/b64", SecretString=base64.b64encode(b"decoded!").decode())
+    sm.create_secret(Name=f"{p}/merge/one", SecretString=json.dumps({"user": "u1"}))
+    sm.create_secret(Name=f"{p}/merge/two", SecretString=json.dumps({"pass": "p2"}))
     label = uuid.uuid4().hex[:10]
     ns = kube.new_namespace("esfields", labels={"secretsync-test": label})
     aws_store(api, ns, aws_endpoint)
+    # ESO's merge and transform rewrites: the JSON values merged into keys, then renamed.
+    create(api, {"apiVersion": API_VERSION, "kind": "ExternalSecret", "metadata": {"name": "merged", "namespace": ns},
+                 "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "aws"},
+                          "dataFrom": [{"find": {"path": f"{p}/merge/"},
+                                        "rewrite": [{"merge": {"strategy": "Extract", "conflictPolicy": "Error"}},
+                                                    {"transform": {"template": "DB_{{ value | upper }}"}}]}]}})
     create(api, {"apiVersion": API_VERSION, "kind": "ExternalSecret", "metadata": {"name": "fields", "namespace": ns},
                  "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "aws", "kind": "SecretStore"},
                           "data": [
@@ -223,6 +231,8 @@ def test_externalsecret_metadata_fetch_conversion_and_decoding_as_eso(
             {"extract": {"key": f"{p}/odd-keys", "conversionStrategy": "Default"},
              "rewrite": [{"regexp": {"source": "[/ ]", "target": "-"}}]}]}}, ns)
         wait_for(es_ready(api, ns, "fields"), message="ExternalSecret Ready")
+        wait_for(es_ready(api, ns, "merged"), message="merge/transform ExternalSecret Ready")
+        assert secret_data(api, ns, "merged") == {"DB_USER": "u1", "DB_PASS": "p2"}
         assert secret_data(api, ns, "fields") == {
             "team": "payments", "env": "prod", "plain": "decoded!",
             "a_U002f_b": "1", "c_U0020_d": "2", "a-b": "1", "c-d": "2"}

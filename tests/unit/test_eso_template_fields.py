@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from secretsync.api.eso import convert_text
-from secretsync.api.models import InvalidSpec, convert_key, parse_external_secret
+from secretsync.api.models import InvalidSpec, RewriteError, convert_key, parse_external_secret, rewrite_map
 from secretsync.api.template import TemplateEngine, TemplateError
 from secretsync.core.values import SecretValue
 
@@ -87,3 +89,44 @@ spec:
     assert spec["target"]["template"]["templateFrom"] == [
         {"literal": "team: '{{ team }}'", "target": "Labels"}]
     assert spec["dataFrom"][0]["extract"] == {"key": "k", "conversionStrategy": "Unicode", "metadataPolicy": "Fetch"}
+
+
+def _rw(*rewrites: dict[str, object]) -> list[object]:
+    es = parse_external_secret({
+        "apiVersion": "secretsync.io/v1alpha1", "kind": "ExternalSecret", "metadata": {"name": "x", "namespace": "n"},
+        "spec": {"secretStoreRef": {"name": "s"}, "dataFrom": [{"find": {"path": "p/"}, "rewrite": list(rewrites)}]}})
+    return list(es.spec.data_from[0].rewrite)
+
+
+def _transform(template: str, key: str) -> str:
+    return TemplateEngine().render("ExternalSecret/n/x", "rewrite", template, {"value": SecretValue(key)}).reveal_text()
+
+
+def _text(d: dict[str, SecretValue]) -> dict[str, str]:
+    return {k: v.reveal_text() for k, v in d.items()}
+
+
+DB = {"db": SecretValue('{"user": "alice-canary", "port": 5432}'),
+      "cache": SecretValue('{"user": "bob-canary", "ttl": "60"}')}
+
+
+def test_transform_rewrites_each_key_with_a_template_over_value() -> None:
+    out = rewrite_map({"db-password": SecretValue("x")}, _rw({"transform": {"template": "APP_{{ value | upper }}"}}),
+                      _transform)
+    assert list(out) == ["APP_DB-PASSWORD"]
+
+
+def test_merge_extract_hoists_members_and_a_collision_is_an_error_naming_the_member() -> None:
+    with pytest.raises(RewriteError, match="'user' is defined by more than one value") as err:
+        rewrite_map(DB, _rw({"merge": {}}), _transform)
+    assert "canary" not in str(err.value)
+    out = rewrite_map(DB, _rw({"merge": {"conflictPolicy": "Ignore", "priority": ["cache"]}}), _transform)
+    assert _text(out) == {"user": "bob-canary", "port": "5432", "ttl": "60"}  # cache last: it wins
+
+
+def test_merge_json_writes_the_merged_object_into_one_key() -> None:
+    out = rewrite_map(DB, _rw({"merge": {"strategy": "JSON", "into": "all", "conflictPolicy": "Ignore",
+                                         "priority": ["db"]}}), _transform)
+    assert json.loads(out["all"].reveal_text()) == {"user": "alice-canary", "port": 5432, "ttl": "60"}
+    with pytest.raises(InvalidSpec, match=r"merge\.into: required with strategy JSON"):
+        _rw({"merge": {"strategy": "JSON"}})
