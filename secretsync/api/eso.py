@@ -737,16 +737,19 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
     return out
 
 
-def _convert_ces(spec: Mapping[str, Any], o: _Obj, engine: TemplateEngine) -> dict[str, Any]:
+def _convert_fanout(spec: Mapping[str, Any], o: _Obj, engine: TemplateEngine, noun: str,
+                    inner: Callable[[Mapping[str, Any], _Obj, str, TemplateEngine], dict[str, Any]]) -> dict[str, Any]:
+    """ClusterExternalSecret (``noun`` externalSecret) and ClusterPushSecret (pushSecret): the same
+    shape around the stamped object's spec."""
     out: dict[str, Any] = {}
-    if spec.get("externalSecretName"):
-        out["externalSecretName"] = spec["externalSecretName"]
-    md = spec.get("externalSecretMetadata")
+    if spec.get(f"{noun}Name"):
+        out[f"{noun}Name"] = spec[f"{noun}Name"]
+    md = spec.get(f"{noun}Metadata")
     if isinstance(md, Mapping):
         m = {k: _labels(md.get(k)) for k in ("labels", "annotations") if _labels(md.get(k))}
         if m:
-            out["externalSecretMetadata"] = m
-        o.rest(md, "spec.externalSecretMetadata", {"labels", "annotations"})
+            out[f"{noun}Metadata"] = m
+        o.rest(md, f"spec.{noun}Metadata", {"labels", "annotations"})
     selectors = list(_list(spec.get("namespaceSelectors"), o, "spec.namespaceSelectors"))
     if spec.get("namespaceSelector") is not None:
         selectors.append(spec["namespaceSelector"])
@@ -757,13 +760,12 @@ def _convert_ces(spec: Mapping[str, Any], o: _Obj, engine: TemplateEngine) -> di
         out["namespaces"] = list(spec["namespaces"])
     if spec.get("refreshTime") is not None:
         out["refreshTime"] = _interval(spec["refreshTime"])
-    if isinstance(spec.get("externalSecretSpec"), Mapping):
-        out["externalSecretSpec"] = _convert_es_spec(spec["externalSecretSpec"], o, "spec.externalSecretSpec",
-                                                     engine)
+    if isinstance(spec.get(f"{noun}Spec"), Mapping):
+        out[f"{noun}Spec"] = inner(spec[f"{noun}Spec"], o, f"spec.{noun}Spec", engine)
     else:
-        o.cannot("spec.externalSecretSpec", "required")
-    o.rest(spec, "spec", {"externalSecretName", "externalSecretMetadata", "namespaceSelectors", "namespaceSelector",
-                          "namespaces", "refreshTime", "externalSecretSpec"})
+        o.cannot(f"spec.{noun}Spec", "required")
+    o.rest(spec, "spec", {f"{noun}Name", f"{noun}Metadata", "namespaceSelectors", "namespaceSelector",
+                          "namespaces", "refreshTime", f"{noun}Spec"})
     return out
 
 
@@ -836,30 +838,6 @@ def _convert_push_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Temp
     return out
 
 
-def _convert_cps(spec: Mapping[str, Any], o: _Obj, engine: TemplateEngine) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if spec.get("pushSecretName"):
-        out["pushSecretName"] = spec["pushSecretName"]
-    md = spec.get("pushSecretMetadata")
-    if isinstance(md, Mapping):
-        m = {k: _labels(md.get(k)) for k in ("labels", "annotations") if _labels(md.get(k))}
-        if m:
-            out["pushSecretMetadata"] = m
-        o.rest(md, "spec.pushSecretMetadata", {"labels", "annotations"})
-    for key in ("namespaceSelectors", "namespaces"):
-        if spec.get(key):
-            out[key] = list(spec[key])
-    if spec.get("refreshTime") is not None:
-        out["refreshTime"] = _interval(spec["refreshTime"])
-    if isinstance(spec.get("pushSecretSpec"), Mapping):
-        out["pushSecretSpec"] = _convert_push_spec(spec["pushSecretSpec"], o, "spec.pushSecretSpec", engine)
-    else:
-        o.cannot("spec.pushSecretSpec", "required")
-    o.rest(spec, "spec", {"pushSecretName", "pushSecretMetadata", "namespaceSelectors", "namespaces", "refreshTime",
-                          "pushSecretSpec"})
-    return out
-
-
 # --------------------------------------------------------------------------- documents
 def _metadata(md: Any) -> dict[str, Any]:
     if not isinstance(md, Mapping):
@@ -925,9 +903,9 @@ def convert_document(doc: Any, result: Conversion, *, default_namespace: str = "
         elif kind == KIND_PUSH_SECRET:
             new_spec = _convert_push_spec(spec, o, "spec", engine)
         elif kind == KIND_CLUSTER_PUSH_SECRET:
-            new_spec = _convert_cps(spec, o, engine)
+            new_spec = _convert_fanout(spec, o, engine, "pushSecret", _convert_push_spec)
         else:
-            new_spec = _convert_ces(spec, o, engine)
+            new_spec = _convert_fanout(spec, o, engine, "externalSecret", _convert_es_spec)
     except (TypeError, AttributeError, KeyError, ValueError) as exc:
         # A shape so far off ESO's schema that a converter tripped over it: say so, keep going.
         o.cannot("spec", f"malformed ({type(exc).__name__}); fix the fields named by `kubectl apply "

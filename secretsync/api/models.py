@@ -297,6 +297,27 @@ def object_ref(kind: str, name: str, namespace: str | None) -> str:
     return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
 
 
+class _NamespacedObject:
+    """name / namespace / ref of a parsed namespaced object (its parser guarantees a namespace)."""
+
+    __slots__ = ()
+    meta: ObjectMeta
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def namespace(self) -> str:
+        assert self.meta.namespace is not None  # the parser guarantees it
+        return self.meta.namespace
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.meta.name, self.meta.namespace)
+
+
 # --------------------------------------------------------------------------- stores
 #: Keys of a provider block that secretsync itself resolves (credential sources). They are
 #: removed before the block reaches the provider factory's ``validate_config``.
@@ -1477,35 +1498,17 @@ class SecretRotationStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class SecretRotation:
+class SecretRotation(_NamespacedObject):
     meta: ObjectMeta
     spec: SecretRotationSpec
     status: SecretRotationStatus | None = None
     kind: str = KIND_SECRET_ROTATION
 
-    @property
-    def name(self) -> str:
-        return self.meta.name
-
-    @property
-    def namespace(self) -> str:
-        assert self.meta.namespace is not None  # parse_secret_rotation guarantees it
-        return self.meta.namespace
-
-    @property
-    def ref(self) -> str:
-        return object_ref(self.kind, self.meta.name, self.meta.namespace)
-
 
 def parse_secret_rotation(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> SecretRotation:
     """Parse a SecretRotation dict. Raises :class:`InvalidSpec` naming every bad field."""
-    problems = Problems()
-    kind = _check_header(obj, (KIND_SECRET_ROTATION,), problems)
-    meta, ref = _metadata(obj, kind, True, default_namespace, problems)
-    spec = decode(SecretRotationSpec, obj.get("spec"), "spec", problems)
-    if problems or spec is None:
-        raise InvalidSpec(ref, problems.items)
-    return SecretRotation(meta, spec, _decode_status(SecretRotationStatus, obj))
+    return SecretRotation(*_parse_kind(obj, KIND_SECRET_ROTATION, SecretRotationSpec, SecretRotationStatus,
+                                       default_namespace))
 
 
 # --------------------------------------------------------------------------- PushSecret (issue 12)
@@ -1688,35 +1691,28 @@ class PushSecretStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class PushSecret:
+class PushSecret(_NamespacedObject):
     meta: ObjectMeta
     spec: PushSecretSpec
     status: PushSecretStatus | None = None
     kind: str = KIND_PUSH_SECRET
 
-    @property
-    def name(self) -> str:
-        return self.meta.name
 
-    @property
-    def namespace(self) -> str:
-        assert self.meta.namespace is not None  # parse_push_secret guarantees it
-        return self.meta.namespace
-
-    @property
-    def ref(self) -> str:
-        return object_ref(self.kind, self.meta.name, self.meta.namespace)
+def _parse_kind(obj: Mapping[str, Any], kind: str, spec_cls: type[Any], status_cls: type[Any],
+                default_namespace: str | None) -> tuple[ObjectMeta, Any, Any]:
+    """Header, metadata, spec and status of one kind; every problem at once as :class:`InvalidSpec`."""
+    problems = Problems()
+    kind = _check_header(obj, (kind,), problems)
+    meta, ref = _metadata(obj, kind, NAMESPACED[kind], default_namespace, problems)
+    spec = decode(spec_cls, obj.get("spec"), "spec", problems)
+    if problems or spec is None:
+        raise InvalidSpec(ref, problems.items)
+    return meta, spec, _decode_status(status_cls, obj)
 
 
 def parse_push_secret(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> PushSecret:
     """Parse a PushSecret dict. Raises :class:`InvalidSpec` naming every bad field."""
-    problems = Problems()
-    kind = _check_header(obj, (KIND_PUSH_SECRET,), problems)
-    meta, ref = _metadata(obj, kind, True, default_namespace, problems)
-    spec = decode(PushSecretSpec, obj.get("spec"), "spec", problems)
-    if problems or spec is None:
-        raise InvalidSpec(ref, problems.items)
-    return PushSecret(meta, spec, _decode_status(PushSecretStatus, obj))
+    return PushSecret(*_parse_kind(obj, KIND_PUSH_SECRET, PushSecretSpec, PushSecretStatus, default_namespace))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1781,13 +1777,8 @@ class ClusterPushSecret:
 
 def parse_cluster_push_secret(obj: Mapping[str, Any]) -> ClusterPushSecret:
     """Parse a ClusterPushSecret dict. Raises :class:`InvalidSpec` naming every bad field."""
-    problems = Problems()
-    kind = _check_header(obj, (KIND_CLUSTER_PUSH_SECRET,), problems)
-    meta, ref = _metadata(obj, kind, False, None, problems)
-    spec = decode(ClusterPushSecretSpec, obj.get("spec"), "spec", problems)
-    if problems or spec is None:
-        raise InvalidSpec(ref, problems.items)
-    return ClusterPushSecret(meta, spec, _decode_status(ClusterPushSecretStatus, obj))
+    return ClusterPushSecret(*_parse_kind(obj, KIND_CLUSTER_PUSH_SECRET, ClusterPushSecretSpec,
+                                          ClusterPushSecretStatus, None))
 
 
 # --------------------------------------------------------------------------- values
