@@ -1,15 +1,17 @@
-"""The sync controller's API: typed, frozen models of the four custom resources.
+"""The sync controller's API: typed, frozen models of the custom resources.
 
 Kinds (group ``secretsync.io``, version ``v1alpha1``): ``SecretStore`` (namespaced) and
 ``ClusterSecretStore`` say where secrets live and how to authenticate; ``ExternalSecret``
 (namespaced) says which remote secrets become which keys of which Kubernetes Secret;
-``ClusterExternalSecret`` stamps one ExternalSecret into many namespaces.
+``ClusterExternalSecret`` stamps one ExternalSecret into many namespaces; ``PushSecret`` and
+``ClusterPushSecret`` write keys of a Kubernetes Secret to stores; ``SecretRotation`` writes
+generated values.
 
 Field names follow External Secrets Operator (ESO) wherever the concept is the same, so
 people (and ``secretsync import-eso``) can move over without relearning. Differences:
 templates are Jinja2 (sandboxed), provider blocks are keyed by our provider names
-(``aws``, ``gcp``, ``azure``, ``vault``, ``file``, ``memory``), and there are no generators,
-PushSecrets or per-item store overrides.
+(``aws``, ``gcp``, ``azure``, ``vault``, ``file``, ``memory``), and there are no ESO generators
+(``SecretRotation`` generates values). docs/sync-api.md has the field-by-field table.
 
 Why frozen dataclasses and ``parse_*`` functions rather than raw dicts: the reconciler,
 the migrator and the CLI all read the same objects; parsing once, up front, turns every
