@@ -1673,6 +1673,9 @@ class PushedKey:
     version: Annotated[str | None, Wire("version", "Provider version written or found.")] = None
     created: Annotated[bool, Wire(
         "created", "This PushSecret created it (only such keys are deleted by deletionPolicy Delete).")] = False
+    proof: Annotated[str | None, Wire(
+        "proof", "The controller's HMAC over this PushSecret and the entry: status written by anyone else "
+        "cannot make the controller delete a key.")] = None
 
     def ident(self) -> tuple[str, str, str | None]:
         """(store, remote key, property): what one entry of syncedPushSecrets is about."""

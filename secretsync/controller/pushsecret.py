@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -98,10 +99,12 @@ def reverse_unicode(key: str) -> str:
 class PushRecord:
     """What the informer keeps of a PushSecret: the parsed object or the parse error."""
 
-    __slots__ = ("deleting", "error", "finalizers", "generation", "labels", "push", "resource_version", "status")
+    __slots__ = ("deleting", "error", "finalizers", "generation", "labels", "push", "resource_version", "status",
+                 "uid")
 
     def __init__(self, obj: Mapping[str, Any]) -> None:
         md = obj.get("metadata") or {}
+        self.uid = md.get("uid")
         self.generation = md.get("generation")
         self.deleting = bool(md.get("deletionTimestamp"))
         self.finalizers: tuple[str, ...] = tuple(md.get("finalizers") or ())
@@ -183,7 +186,7 @@ class PushManager:
                  in_scope: Callable[[str], bool],
                  namespaces_in_scope: Callable[[], Iterable[tuple[str, Mapping[str, str], bool]]],
                  engine: TemplateEngine, lookup: Callable[[str], ResourceLookup],
-                 controller_class: str = "") -> None:
+                 controller_class: str = "", hash_key: bytes = b"") -> None:
         self.api = api
         self.settings = settings
         self.events = events
@@ -197,6 +200,7 @@ class PushManager:
         self.engine = engine
         self.lookup = lookup
         self.controller_class = controller_class
+        self.hash_key = hash_key
         self.informers: list[Informer[PushRecord]] = [
             Informer(api, PS_RES, PushRecord, settings=watch, namespace=ns, name=f"pushsecrets@{ns or '*'}")
             for ns in namespaces]
@@ -407,7 +411,7 @@ class PushManager:
         for sid, old in before.items():
             if sid in wanted:
                 continue
-            if ps.spec.deletion_policy != "Delete" or not old.created:
+            if ps.spec.deletion_policy != "Delete" or not self._provably_created(ps, old):
                 continue
             try:
                 self._delete_pushed(ps, old)
@@ -439,14 +443,15 @@ class PushManager:
                   old: PushedKey | None) -> tuple[PushedKey, int] | None:
         """One remote secret (property): write it if it differs; returns what is tracked and 1 if written."""
         current = read_current(client, remote_key)
-        created_before = old.created if old is not None else False
         if prop is None:
             if current is not None and ps.spec.update_policy == "IfNotExists" and old is None:
                 return None  # somebody else's: left alone, not tracked
             if current is not None and current.value == value and tags is None:
-                return PushedKey(store.ref, remote_key, None, current.version, created_before), 0
+                return PushedKey(store.ref, remote_key, None, current.version,
+                                 *self._created(ps, store.ref, remote_key, None, old, False)), 0
             res = write_version(client, remote_key, value, current, tags=tags)
-            return PushedKey(store.ref, remote_key, None, res.version, created_before or current is None), 1
+            return PushedKey(store.ref, remote_key, None, res.version,
+                             *self._created(ps, store.ref, remote_key, None, old, current is None)), 1
         doc = _json_doc(current.value if current is not None else None, remote_key)
         had = prop in doc
         if had and ps.spec.update_policy == "IfNotExists" and old is None:
@@ -454,14 +459,38 @@ class PushManager:
         text = value.reveal_text()
         if had and doc[prop] == text and tags is None:
             version = current.version if current is not None else None
-            return PushedKey(store.ref, remote_key, prop, version, created_before), 0
+            return PushedKey(store.ref, remote_key, prop, version,
+                             *self._created(ps, store.ref, remote_key, prop, old, False)), 0
         doc[prop] = text
         res = write_version(client, remote_key, SecretValue(json.dumps(doc, separators=(",", ":"))), current,
                             tags=tags)
-        return PushedKey(store.ref, remote_key, prop, res.version, created_before or not had), 1
+        return PushedKey(store.ref, remote_key, prop, res.version,
+                         *self._created(ps, store.ref, remote_key, prop, old, not had)), 1
+
+    def _proof(self, ps: PushSecret, store: str, remote_key: str, prop: str | None) -> str:
+        """HMAC (the controller's per-installation key) binding a created entry to this PushSecret."""
+        msg = "\0".join((ps.namespace, ps.name, ps.meta.uid or "", store, remote_key, prop or ""))
+        return hmac.new(self.hash_key, msg.encode(), "sha256").hexdigest()
+
+    def _created(self, ps: PushSecret, store: str, remote_key: str, prop: str | None, old: PushedKey | None,
+                 now_created: bool) -> tuple[bool, str | None]:
+        """(created, proof) of an entry: created now, or before with a valid proof."""
+        proof = self._proof(ps, store, remote_key, prop)
+        if now_created or (old is not None and old.created and old.proof is not None
+                           and hmac.compare_digest(old.proof, proof)):
+            return True, proof
+        return False, None
+
+    def _provably_created(self, ps: PushSecret, pushed: PushedKey) -> bool:
+        expected = self._proof(ps, pushed.store, pushed.remote_key, pushed.property)
+        return bool(pushed.created and pushed.proof and hmac.compare_digest(pushed.proof, expected))
 
     def _delete_pushed(self, ps: PushSecret, pushed: PushedKey) -> None:
-        """Delete one remote secret (or remove one property) this PushSecret created."""
+        """Delete one remote secret (or remove one property) this PushSecret created: only an entry
+        whose proof is the controller's own, so a forged status deletes nothing."""
+        if not self._provably_created(ps, pushed):
+            raise PushFailed("NotCreatedHere", f"{pushed.remote_key!r} in {pushed.store} is not provably created "
+                                               "by this PushSecret; left alone")
         kind, _, name = pushed.store.partition("/")
         store_name = name.rpartition("/")[2]
         store = self.find_store(StoreRef(store_name, kind), ps.namespace)
@@ -499,10 +528,10 @@ class PushManager:
         status = memo.status if memo.status.synced_push_secrets else (rec.status or memo.status)
         left: list[PushedKey] = []
         errors: list[str] = []
-        ps = rec.push or PushSecret(ObjectMeta(name=name, namespace=ns), _FALLBACK_SPEC)
+        ps = rec.push or PushSecret(ObjectMeta(name=name, namespace=ns, uid=rec.uid), _FALLBACK_SPEC)
         for pushed in status.synced_push_secrets:
-            if not pushed.created:
-                continue
+            if not self._provably_created(ps, pushed):
+                continue  # found, not created, or a status entry the controller did not write
             try:
                 self._delete_pushed(ps, pushed)
             except (ProviderError, PushFailed) as exc:

@@ -359,7 +359,7 @@ class Controller:
                 open_client=lambda st, ns: self.stores.handle(st, ns).client,
                 namespace_labels=self.namespace_labels, in_scope=self.in_scope,
                 namespaces_in_scope=self._namespaces_in_scope, engine=self.engine,
-                controller_class=s.controller_class,
+                controller_class=s.controller_class, hash_key=self.hash_key,
                 lookup=self.es_reconciler.lookup)
             self.push.start()
         if s.metrics.port is not None:

@@ -117,8 +117,22 @@ def test_pushsecret_as_eso_documents_it_pushes_updates_and_deletes_only_what_it_
         "apiVersion": API_VERSION, "kind": "PushSecret", "metadata": {"name": "steal", "namespace": other},
         "spec": {"secretStoreRefs": [{"name": "aws"}], "selector": {"secret": {"name": "pokedex-credentials"}},
                  "data": [{"match": {"remoteRef": {"remoteKey": f"{p}/stolen"}}}]}}, other)
+    # A tenant who may write PushSecret status forges "created" for another team's key.
+    sm.create_secret(Name=f"{p}/theirs2", SecretString="another team's")
+    api.create(PS_RES, {
+        "apiVersion": API_VERSION, "kind": "PushSecret", "metadata": {"name": "forger", "namespace": ns},
+        "spec": {"deletionPolicy": "Delete", "secretStoreRefs": [{"name": "aws"}],
+                 "selector": {"secret": {"name": "pokedex-credentials"}},
+                 "data": [{"match": {"secretKey": "other", "remoteRef": {"remoteKey": f"{p}/theirs2"}}}]}}, ns)
+    api.patch(PS_RES, "forger", {"status": {"syncedPushSecrets": [
+        {"store": f"SecretStore/{ns}/aws", "remoteKey": f"{p}/theirs2", "created": True, "proof": "0" * 64}]}},
+        ns, subresource="status")
     with running_controller(kube, _settings(label)):
         wait_for(_push_ready(api, ns, "pokedex-credentials"), message="PushSecret Ready")
+        wait_for(_push_ready(api, ns, "forger"), message="forger pushed")
+        api.delete(PS_RES, "forger", ns)
+        wait_for(lambda: not _exists(api, ns, "forger"), message="forger's finalizer released")
+        assert _remote(sm, f"{p}/theirs2") == "two"  # overwritten (Replace), never deleted
         assert json.loads(_remote(sm, f"{p}/params") or "{}") == {"single-value-secret": CANARY}
         tags = {t["Key"]: t["Value"] for t in sm.describe_secret(SecretId=f"{p}/params").get("Tags", [])}
         assert tags == {"team": "a"}
