@@ -208,7 +208,7 @@ class PushManager:
             api, CPS_RES, ClusterPushRecord, settings=watch, name="clusterpushsecrets")
         self._memo: dict[tuple[str, str], _Memo] = {}
         self._cps_status: dict[str, ClusterPushSecretStatus] = {}
-        self._cps_checked: dict[str, float] = {}
+        self._cps_checked: dict[str, tuple[float, int | None]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -583,9 +583,12 @@ class PushManager:
         namespaces = list(self.namespaces_in_scope())
         for name, rec in cps_by_name.items():
             cps = rec.cps
-            if cps is None or now - self._cps_checked.get(name, -1e9) < min(cps.spec.refresh_time, 5.0):
+            if cps is None:
                 continue
-            self._cps_checked[name] = now
+            last, generation = self._cps_checked.get(name, (-1e9, None))
+            if generation == cps.meta.generation and now - last < cps.spec.refresh_time:
+                continue  # re-checked every refreshTime, and at once when the spec changes
+            self._cps_checked[name] = (now, cps.meta.generation)
             provisioned: list[str] = []
             failed: list[NamespaceFailure] = []
             for ns, labels, terminating in namespaces:
