@@ -21,7 +21,7 @@ Templates: Go templates are translated by :mod:`.gotemplate`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +35,12 @@ from .gotemplate import translate
 from .models import (
     API_VERSION,
     KIND_CLUSTER_EXTERNAL_SECRET,
+    KIND_CLUSTER_PUSH_SECRET,
     KIND_CLUSTER_SECRET_STORE,
     KIND_EXTERNAL_SECRET,
+    KIND_PUSH_SECRET,
     KIND_SECRET_STORE,
+    PUSH_METADATA_KEYS,
     InvalidSpec,
     check_provider_config,
     format_duration,
@@ -49,11 +52,9 @@ from .template import TemplateEngine
 
 ESO_GROUP = "external-secrets.io"
 ESO_VERSIONS = ("v1", "v1beta1", "v1alpha1")
-_CONVERTIBLE = (KIND_EXTERNAL_SECRET, KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE, KIND_CLUSTER_EXTERNAL_SECRET)
-_UNSUPPORTED_KINDS = {
-    "PushSecret": "PushSecret is not supported (use `secretsync migrate` to move values into a store once)",
-    "ClusterPushSecret": "ClusterPushSecret is not supported (use `secretsync migrate`)",
-}
+_CONVERTIBLE = (KIND_EXTERNAL_SECRET, KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE, KIND_CLUSTER_EXTERNAL_SECRET,
+                KIND_PUSH_SECRET, KIND_CLUSTER_PUSH_SECRET)
+_UNSUPPORTED_KINDS: dict[str, str] = {}
 #: metadata fields a cluster export carries that must not be re-applied.
 _DROP_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
                   "ownerReferences", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "finalizers")
@@ -217,8 +218,7 @@ def _convert_store(doc: Mapping[str, Any], o: _Obj) -> dict[str, Any]:
     else:
         o.cannot("spec.provider", "required")
     if spec.get("controller"):
-        o.cannot("spec.controller", "controller classes are not supported: every secretsync controller serves "
-                                    "every store")
+        out["controller"] = str(spec["controller"])
     if "retrySettings" in spec:
         o.note("spec.retrySettings", "dropped: secretsync retries with its own bounded backoff")
     if spec.get("refreshInterval") is not None:
@@ -281,29 +281,31 @@ def _remote_ref(ref: Mapping[str, Any], o: _Obj, path: str, fields: tuple[str, .
     out = {k: ref[k] for k in fields if ref.get(k) is not None}
     if ref.get("decodingStrategy") not in (None, "None"):
         out["decodingStrategy"] = ref["decodingStrategy"]
-    if ref.get("conversionStrategy") not in (None, "Default"):
-        o.cannot(f"{path}.conversionStrategy", f"{ref['conversionStrategy']} is not supported (only Default)")
-    if ref.get("metadataPolicy") not in (None, "None"):
-        o.cannot(f"{path}.metadataPolicy", f"{ref['metadataPolicy']}: fetching provider metadata/tags is not "
-                                           "supported (only values)")
+    if ref.get("conversionStrategy") == "Unicode":
+        out["conversionStrategy"] = "Unicode"
+    elif ref.get("conversionStrategy") not in (None, "Default"):
+        o.cannot(f"{path}.conversionStrategy", f"{ref['conversionStrategy']} is not supported (Default, Unicode)")
+    if ref.get("metadataPolicy") == "Fetch":
+        out["metadataPolicy"] = "Fetch"
+    elif ref.get("metadataPolicy") not in (None, "None"):
+        o.cannot(f"{path}.metadataPolicy", f"{ref['metadataPolicy']!r} is not supported (None, Fetch)")
     o.rest(ref, path, {*fields, *also, "decodingStrategy", "conversionStrategy", "metadataPolicy"})
     return out
 
 
-def _source_ref(item: Mapping[str, Any], o: _Obj, path: str, store: Mapping[str, Any] | None) -> None:
+def _source_ref(item: Mapping[str, Any], o: _Obj, path: str) -> dict[str, Any] | None:
+    """An item's own store (``sourceRef.storeRef``), converted; None when the item has none."""
     src = item.get("sourceRef")
     if not isinstance(src, Mapping):
-        return
+        return None
     if src.get("generatorRef") is not None:
         o.cannot(f"{path}.sourceRef.generatorRef", "generators are not supported")
+    o.rest(src, f"{path}.sourceRef", {"generatorRef", "storeRef"})
     sref = src.get("storeRef")
     if isinstance(sref, Mapping):
-        same = store is not None and sref.get("name") == store.get("name") and \
-            sref.get("kind", "SecretStore") == store.get("kind", "SecretStore")
-        if not same:
-            o.cannot(f"{path}.sourceRef.storeRef", "per-item stores are not supported: one ExternalSecret reads "
-                                                   "from spec.secretStoreRef (split it into one per store)")
-    o.rest(src, f"{path}.sourceRef", {"generatorRef", "storeRef"})
+        o.rest(sref, f"{path}.sourceRef.storeRef", {"name", "kind"})
+        return {"storeRef": {"name": sref.get("name"), "kind": sref.get("kind", KIND_SECRET_STORE)}}
+    return None
 
 
 def _template_text(text: Any, o: _Obj, path: str, engine: TemplateEngine) -> str:
@@ -364,11 +366,12 @@ def _convert_template(t: Mapping[str, Any], o: _Obj, path: str, engine: Template
         if not isinstance(tf, Mapping):
             o.cannot(p, "must be an object")
             continue
-        if tf.get("target") not in (None, "Data"):
-            o.cannot(f"{p}.target", f"{tf['target']}: templating labels/annotations is not supported")
+        target = tf.get("target", "Data")
+        if target not in ("Data", "Annotations", "Labels"):
+            o.cannot(f"{p}.target", f"{target!r} is not supported (Data, Annotations, Labels)")
+        extra = {"target": target} if target != "Data" else {}
         if tf.get("literal") is not None:
-            o.cannot(f"{p}.literal", "literal templates in templateFrom are not supported: move them to "
-                                     "template.data")
+            tf_out.append({"literal": _template_text(tf["literal"], o, f"{p}.literal", engine), **extra})
         for kind in ("configMap", "secret"):
             ref = tf.get(kind)
             if not isinstance(ref, Mapping):
@@ -382,7 +385,7 @@ def _convert_template(t: Mapping[str, Any], o: _Obj, path: str, engine: Template
                     o.cannot(f"{p}.{kind}.items[{j}].templateAs", f"{item['templateAs']} is not supported")
                 items.append({"key": item.get("key")})
                 o.rest(item, f"{p}.{kind}.items[{j}]", {"key", "templateAs"})
-            tf_out.append({kind: {"name": ref.get("name"), "items": items}})
+            tf_out.append({kind: {"name": ref.get("name"), "items": items}, **extra})
             o.note(f"{p}.{kind}", "the referenced template is Go syntax: translate its content to Jinja2 "
                                   "(not done by import-eso)")
             o.rest(ref, f"{p}.{kind}", {"name", "items"})
@@ -429,11 +432,16 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
         if not isinstance(item, Mapping):
             o.cannot(p, "must be an object")
             continue
-        _source_ref(item, o, p, store)
+        src = _source_ref(item, o, p)
         ref = item.get("remoteRef")
         converted: dict[str, Any] = {"secretKey": item.get("secretKey")}
         if isinstance(ref, Mapping):
             converted["remoteRef"] = _remote_ref(ref, o, f"{p}.remoteRef", ("key", "property", "version"))
+        if src is not None:
+            converted["sourceRef"] = src
+        elif store is None:
+            o.cannot(f"{p}.sourceRef.storeRef", "required when spec.secretStoreRef is not set (the item names no "
+                                                "store)")
         data_out.append(converted)
         o.rest(item, p, {"secretKey", "remoteRef", "sourceRef"})
     if data_out:
@@ -444,7 +452,10 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
         if not isinstance(item, Mapping):
             o.cannot(p, "must be an object")
             continue
-        _source_ref(item, o, p, store)
+        src = _source_ref(item, o, p)
+        if src is None and store is None:
+            o.cannot(f"{p}.sourceRef.storeRef", "required when spec.secretStoreRef is not set (the item names no "
+                                                "store)")
         conv: dict[str, Any] = {}
         if isinstance(item.get("extract"), Mapping):
             conv["extract"] = _remote_ref(item["extract"], o, f"{p}.extract", ("key", "property", "version"))
@@ -464,36 +475,45 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
             if isinstance(rw, Mapping) and isinstance(rw.get("regexp"), Mapping):
                 rewrites.append({"regexp": {"source": rw["regexp"].get("source"),
                                             "target": rw["regexp"].get("target")}})
-            for key in ("transform", "merge"):
-                if isinstance(rw, Mapping) and rw.get(key) is not None:
-                    o.cannot(f"{rp}.{key}", f"{key} rewrites are not supported (only regexp)")
+            if isinstance(rw, Mapping) and isinstance(rw.get("transform"), Mapping):
+                tr = rw["transform"]
+                rewrites.append({"transform": {"template": _template_text(tr.get("template"), o,
+                                                                          f"{rp}.transform.template", engine)}})
+                o.rest(tr, f"{rp}.transform", {"template"})
+            if isinstance(rw, Mapping) and isinstance(rw.get("merge"), Mapping):
+                mg = rw["merge"]
+                rewrites.append({"merge": {k: mg[k] for k in ("into", "priority", "strategy", "conflictPolicy")
+                                           if mg.get(k) is not None}})
+                o.rest(mg, f"{rp}.merge", {"into", "priority", "strategy", "conflictPolicy"})
             if isinstance(rw, Mapping):
                 o.rest(rw, rp, {"regexp", "transform", "merge"})
         if rewrites:
             conv["rewrite"] = rewrites
+        if src is not None:
+            conv["sourceRef"] = src
         if conv.get("extract") or conv.get("find"):
             df_out.append(conv)
         o.rest(item, p, {"extract", "find", "rewrite", "sourceRef", "key", "property", "version"})
     if df_out:
         out["dataFrom"] = df_out
-    if store is None:
-        o.cannot(f"{path}.secretStoreRef", "required: secretsync reads every item from one store "
-                                           "(ESO's per-item sourceRef is not supported)")
     o.rest(spec, path, {"secretStoreRef", "refreshInterval", "refreshPolicy", "syncWindows", "target", "data",
                         "dataFrom"})
     return out
 
 
-def _convert_ces(spec: Mapping[str, Any], o: _Obj, engine: TemplateEngine) -> dict[str, Any]:
+def _convert_fanout(spec: Mapping[str, Any], o: _Obj, engine: TemplateEngine, noun: str,
+                    inner: Callable[[Mapping[str, Any], _Obj, str, TemplateEngine], dict[str, Any]]) -> dict[str, Any]:
+    """ClusterExternalSecret (``noun`` externalSecret) and ClusterPushSecret (pushSecret): the same
+    shape around the stamped object's spec."""
     out: dict[str, Any] = {}
-    if spec.get("externalSecretName"):
-        out["externalSecretName"] = spec["externalSecretName"]
-    md = spec.get("externalSecretMetadata")
+    if spec.get(f"{noun}Name"):
+        out[f"{noun}Name"] = spec[f"{noun}Name"]
+    md = spec.get(f"{noun}Metadata")
     if isinstance(md, Mapping):
         m = {k: _labels(md.get(k)) for k in ("labels", "annotations") if _labels(md.get(k))}
         if m:
-            out["externalSecretMetadata"] = m
-        o.rest(md, "spec.externalSecretMetadata", {"labels", "annotations"})
+            out[f"{noun}Metadata"] = m
+        o.rest(md, f"spec.{noun}Metadata", {"labels", "annotations"})
     selectors = list(_list(spec.get("namespaceSelectors"), o, "spec.namespaceSelectors"))
     if spec.get("namespaceSelector") is not None:
         selectors.append(spec["namespaceSelector"])
@@ -504,13 +524,81 @@ def _convert_ces(spec: Mapping[str, Any], o: _Obj, engine: TemplateEngine) -> di
         out["namespaces"] = list(spec["namespaces"])
     if spec.get("refreshTime") is not None:
         out["refreshTime"] = _interval(spec["refreshTime"])
-    if isinstance(spec.get("externalSecretSpec"), Mapping):
-        out["externalSecretSpec"] = _convert_es_spec(spec["externalSecretSpec"], o, "spec.externalSecretSpec",
-                                                     engine)
+    if isinstance(spec.get(f"{noun}Spec"), Mapping):
+        out[f"{noun}Spec"] = inner(spec[f"{noun}Spec"], o, f"spec.{noun}Spec", engine)
     else:
-        o.cannot("spec.externalSecretSpec", "required")
-    o.rest(spec, "spec", {"externalSecretName", "externalSecretMetadata", "namespaceSelectors", "namespaceSelector",
-                          "namespaces", "refreshTime", "externalSecretSpec"})
+        o.cannot(f"spec.{noun}Spec", "required")
+    o.rest(spec, "spec", {f"{noun}Name", f"{noun}Metadata", "namespaceSelectors", "namespaceSelector",
+                          "namespaces", "refreshTime", f"{noun}Spec"})
+    return out
+
+
+# --------------------------------------------------------------------------- PushSecret
+def _convert_push_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: TemplateEngine) -> dict[str, Any]:
+    """ESO's PushSecret spec: the same field names; generators and provider options we do not apply
+    (kmsKeyID, description, replicationLocations) are reported."""
+    out: dict[str, Any] = {}
+    for key in ("updatePolicy", "deletionPolicy"):
+        if spec.get(key) is not None:
+            out[key] = spec[key]
+    if spec.get("refreshInterval") is not None:
+        out["refreshInterval"] = _interval(spec["refreshInterval"])
+    refs = []
+    for i, ref in enumerate(_list(spec.get("secretStoreRefs"), o, f"{path}.secretStoreRefs")):
+        if isinstance(ref, Mapping):
+            refs.append({k: ref[k] for k in ("name", "kind", "labelSelector") if ref.get(k) is not None})
+            o.rest(ref, f"{path}.secretStoreRefs[{i}]", {"name", "kind", "labelSelector"})
+    out["secretStoreRefs"] = refs
+    sel = _mapping(spec.get("selector"))
+    if sel.get("generatorRef") is not None:
+        o.cannot(f"{path}.selector.generatorRef", "generators are not supported (SecretRotation generates values"
+                 + ("; ESO's own example sets both secret and generatorRef, which ESO refuses too)"
+                    if sel.get("secret") is not None else ")"))
+    if isinstance(sel.get("secret"), Mapping):
+        out["selector"] = {"secret": {k: v for k, v in sel["secret"].items() if k in ("name", "selector")}}
+        o.rest(sel["secret"], f"{path}.selector.secret", {"name", "selector"})
+    o.rest(sel, f"{path}.selector", {"secret", "generatorRef"})
+    if isinstance(spec.get("template"), Mapping):
+        t = _convert_template(spec["template"], o, f"{path}.template", engine)
+        md = t.pop("metadata", None)
+        if md:
+            o.cannot(f"{path}.template.metadata", "has no effect on a PushSecret")
+        out["template"] = t
+    data = []
+    for i, item in enumerate(_list(spec.get("data"), o, f"{path}.data")):
+        p = f"{path}.data[{i}]"
+        if not isinstance(item, Mapping):
+            o.cannot(p, "must be an object")
+            continue
+        d: dict[str, Any] = {}
+        match = _mapping(item.get("match"))
+        m: dict[str, Any] = {}
+        if match.get("secretKey") is not None:
+            m["secretKey"] = match["secretKey"]
+        rref = _mapping(match.get("remoteRef"))
+        m["remoteRef"] = {k: rref[k] for k in ("remoteKey", "property") if rref.get(k) is not None}
+        o.rest(rref, f"{p}.match.remoteRef", {"remoteKey", "property"})
+        o.rest(match, f"{p}.match", {"secretKey", "remoteRef"})
+        d["match"] = m
+        if item.get("conversionStrategy") not in (None, "None"):
+            d["conversionStrategy"] = item["conversionStrategy"]
+        md = item.get("metadata")
+        if isinstance(md, Mapping):
+            wrapped = isinstance(md.get("spec"), Mapping)
+            inner: Mapping[str, Any] = md["spec"] if wrapped else md
+            mpath = f"{p}.metadata" + (".spec" if wrapped else "")
+            kept = {k: v for k, v in inner.items() if k in PUSH_METADATA_KEYS}
+            for k in inner:
+                if k not in (*PUSH_METADATA_KEYS, "apiVersion", "kind"):
+                    o.cannot(f"{mpath}.{k}", f"not supported (a PushSecret sets only {', '.join(PUSH_METADATA_KEYS)})")
+            if kept:
+                d["metadata"] = kept
+        data.append(d)
+        o.rest(item, p, {"match", "metadata", "conversionStrategy"})
+    if data:
+        out["data"] = data
+    o.rest(spec, path, {"updatePolicy", "deletionPolicy", "refreshInterval", "secretStoreRefs", "selector",
+                        "template", "data"})
     return out
 
 
@@ -576,8 +664,12 @@ def convert_document(doc: Any, result: Conversion, *, default_namespace: str = "
             new_spec = _convert_store(doc, o)
         elif kind == KIND_EXTERNAL_SECRET:
             new_spec = _convert_es_spec(spec, o, "spec", engine)
+        elif kind == KIND_PUSH_SECRET:
+            new_spec = _convert_push_spec(spec, o, "spec", engine)
+        elif kind == KIND_CLUSTER_PUSH_SECRET:
+            new_spec = _convert_fanout(spec, o, engine, "pushSecret", _convert_push_spec)
         else:
-            new_spec = _convert_ces(spec, o, engine)
+            new_spec = _convert_fanout(spec, o, engine, "externalSecret", _convert_es_spec)
     except (TypeError, AttributeError, KeyError, ValueError) as exc:
         # A shape so far off ESO's schema that a converter tripped over it: say so, keep going.
         o.cannot("spec", f"malformed ({type(exc).__name__}); fix the fields named by `kubectl apply "

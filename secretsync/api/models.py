@@ -1,15 +1,17 @@
-"""The sync controller's API: typed, frozen models of the four custom resources.
+"""The sync controller's API: typed, frozen models of the custom resources.
 
 Kinds (group ``secretsync.io``, version ``v1alpha1``): ``SecretStore`` (namespaced) and
 ``ClusterSecretStore`` say where secrets live and how to authenticate; ``ExternalSecret``
 (namespaced) says which remote secrets become which keys of which Kubernetes Secret;
-``ClusterExternalSecret`` stamps one ExternalSecret into many namespaces.
+``ClusterExternalSecret`` stamps one ExternalSecret into many namespaces; ``PushSecret`` and
+``ClusterPushSecret`` write keys of a Kubernetes Secret to stores; ``SecretRotation`` writes
+generated values.
 
 Field names follow External Secrets Operator (ESO) wherever the concept is the same, so
 people (and ``secretsync import-eso``) can move over without relearning. Differences:
 templates are Jinja2 (sandboxed), provider blocks are keyed by our provider names
-(``aws``, ``gcp``, ``azure``, ``vault``, ``file``, ``memory``), and there are no generators,
-PushSecrets or per-item store overrides.
+(``aws``, ``gcp``, ``azure``, ``vault``, ``file``, ``memory``), and there are no ESO generators
+(``SecretRotation`` generates values). docs/sync-api.md has the field-by-field table.
 
 Why frozen dataclasses and ``parse_*`` functions rather than raw dicts: the reconciler,
 the migrator and the CLI all read the same objects; parsing once, up front, turns every
@@ -29,9 +31,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Final
 
@@ -60,8 +63,10 @@ KIND_CLUSTER_SECRET_STORE: Final = "ClusterSecretStore"
 KIND_EXTERNAL_SECRET: Final = "ExternalSecret"
 KIND_CLUSTER_EXTERNAL_SECRET: Final = "ClusterExternalSecret"
 KIND_SECRET_ROTATION: Final = "SecretRotation"
+KIND_PUSH_SECRET: Final = "PushSecret"
+KIND_CLUSTER_PUSH_SECRET: Final = "ClusterPushSecret"
 KINDS: Final = (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE, KIND_EXTERNAL_SECRET, KIND_CLUSTER_EXTERNAL_SECRET,
-                KIND_SECRET_ROTATION)
+                KIND_SECRET_ROTATION, KIND_PUSH_SECRET, KIND_CLUSTER_PUSH_SECRET)
 #: kind -> plural resource name (what the REST paths and RBAC rules use).
 PLURALS: Final = {
     KIND_SECRET_STORE: "secretstores",
@@ -69,6 +74,8 @@ PLURALS: Final = {
     KIND_EXTERNAL_SECRET: "externalsecrets",
     KIND_CLUSTER_EXTERNAL_SECRET: "clusterexternalsecrets",
     KIND_SECRET_ROTATION: "secretrotations",
+    KIND_PUSH_SECRET: "pushsecrets",
+    KIND_CLUSTER_PUSH_SECRET: "clusterpushsecrets",
 }
 NAMESPACED: Final = {
     KIND_SECRET_STORE: True,
@@ -76,6 +83,8 @@ NAMESPACED: Final = {
     KIND_EXTERNAL_SECRET: True,
     KIND_CLUSTER_EXTERNAL_SECRET: False,
     KIND_SECRET_ROTATION: True,
+    KIND_PUSH_SECRET: True,
+    KIND_CLUSTER_PUSH_SECRET: False,
 }
 
 
@@ -300,6 +309,27 @@ def object_ref(kind: str, name: str, namespace: str | None) -> str:
     return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
 
 
+class _NamespacedObject:
+    """name / namespace / ref of a parsed namespaced object (its parser guarantees a namespace)."""
+
+    __slots__ = ()
+    meta: ObjectMeta
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def namespace(self) -> str:
+        assert self.meta.namespace is not None  # the parser guarantees it
+        return self.meta.namespace
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.meta.name, self.meta.namespace)
+
+
 # --------------------------------------------------------------------------- stores
 #: Keys of a generic provider block that secretsync itself resolves (credential sources).
 CREDENTIAL_KEYS: Final = GENERIC_CREDENTIAL_KEYS
@@ -497,6 +527,9 @@ class SecretStoreSpec:
     events: Annotated[StoreEvents | None, Wire(
         "events", "Push notices of provider changes (optional; polling still runs)."
     )] = None
+    controller: Annotated[str | None, Wire(
+        "controller", "Controller class (ESO's): only the controller started with --controller-class of this "
+        "value serves the store and what reads or pushes through it; unset: every controller.")] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,6 +602,10 @@ class SecretStore:
         labels = ns_labels or {}
         return any(c.matches(ns_name, labels) for c in self.spec.conditions)
 
+    def served_by(self, controller_class: str) -> bool:
+        """ESO's controller classes: a store without ``spec.controller`` is every controller's."""
+        return not self.spec.controller or self.spec.controller == controller_class
+
     def key_allowed(self, key: str) -> bool:
         """Whether ``allowedKeyPrefix`` lets an ExternalSecret read ``key``."""
         prefix = self.spec.allowed_key_prefix
@@ -577,6 +614,11 @@ class SecretStore:
 
 # --------------------------------------------------------------------------- ExternalSecret
 DECODING_STRATEGIES: Final = ("None", "Base64", "Base64URL", "Auto")
+CONVERSION_STRATEGIES: Final = ("Default", "Unicode")
+METADATA_POLICIES: Final = ("None", "Fetch")
+_CONVERSION_DOC = ("How remote names that are not valid Secret keys become keys (dataFrom): Default replaces each "
+                   "invalid character with '_', Unicode with _UXXXX_ (its code point), as ESO; not applied when "
+                   "rewrite is set.")
 REFRESH_POLICIES: Final = ("Periodic", "OnChange", "CreatedOnce")
 
 
@@ -600,6 +642,32 @@ class RemoteRef:
         "decodingStrategy", "Decode the fetched value: None, Base64, Base64URL, or Auto (base64 if it decodes).",
         enum=DECODING_STRATEGIES,
     )] = "None"
+    metadata_policy: Annotated[str, Wire(
+        "metadataPolicy", "Fetch: read the remote secret's metadata (AWS tags, GCP labels, Azure tags, Vault "
+        "custom_metadata) instead of its value; property selects one tag, none gives all as JSON.",
+        enum=METADATA_POLICIES,
+    )] = "None"
+    conversion_strategy: Annotated[str, Wire(
+        "conversionStrategy", "Accepted for ESO compatibility; a data item's key is its secretKey, so nothing "
+        "is converted.", enum=CONVERSION_STRATEGIES,
+    )] = "Default"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where one item reads from instead of ``spec.secretStoreRef`` (ESO's ``sourceRef``)."""
+
+    store_ref: Annotated[StoreRef | None, Wire(
+        "storeRef", "Read this item from this store (the namespace rules of that store apply).")] = None
+    generator_ref: Annotated[Mapping[str, Any] | None, Wire(
+        "generatorRef", "ESO generators are not supported (SecretRotation generates values).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.generator_ref is not None:
+            problems.add(child(path, "generatorRef"), "generators are not supported (SecretRotation generates "
+                                                      "values into a store; read them with storeRef)")
+        elif self.store_ref is None:
+            problems.add(child(path, "storeRef"), "required")
 
 
 @dataclass(frozen=True, slots=True)
@@ -608,6 +676,8 @@ class DataItem:
         "secretKey", "Key in the target Secret.", pattern=_SECRET_KEY, pattern_doc=_KEY_DOC, max_length=253
     )]
     remote_ref: Annotated[RemoteRef, Wire("remoteRef", "Which remote secret (and property) to read.")]
+    source_ref: Annotated[SourceRef | None, Wire(
+        "sourceRef", "Read this item from another store than spec.secretStoreRef.")] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -620,6 +690,12 @@ class ExtractSpec:
     decoding_strategy: Annotated[str, Wire(
         "decodingStrategy", "Decode each value: None, Base64, Base64URL or Auto.", enum=DECODING_STRATEGIES
     )] = "None"
+    metadata_policy: Annotated[str, Wire(
+        "metadataPolicy", "Fetch: every tag (label, custom_metadata entry) of the remote secret becomes a key.",
+        enum=METADATA_POLICIES,
+    )] = "None"
+    conversion_strategy: Annotated[str, Wire("conversionStrategy", _CONVERSION_DOC, enum=CONVERSION_STRATEGIES)] = (
+        "Default")
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,6 +715,8 @@ class FindSpec:
     decoding_strategy: Annotated[str, Wire(
         "decodingStrategy", "Decode each value: None, Base64, Base64URL or Auto.", enum=DECODING_STRATEGIES
     )] = "None"
+    conversion_strategy: Annotated[str, Wire("conversionStrategy", _CONVERSION_DOC, enum=CONVERSION_STRATEGIES)] = (
+        "Default")
 
     def _validate(self, path: str, problems: Problems) -> None:
         if self.name is None and not self.path and not self.tags:
@@ -654,18 +732,104 @@ class RegexpRewrite:
 
 
 @dataclass(frozen=True, slots=True)
-class Rewrite:
-    regexp: Annotated[RegexpRewrite, Wire("regexp", "Rename keys by regular expression.")]
+class TransformRewrite:
+    template: Annotated[str, Wire(
+        "template", "Jinja2 template of the new key; the old key is `value` (ESO: Go template over .value).")]
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRewrite:
+    """ESO's merge rewrite: every value is a JSON object; their members are merged."""
+
+    strategy: Annotated[str, Wire(
+        "strategy", "Extract: the members become the keys; JSON: the merged object goes to key `into`.",
+        enum=("Extract", "JSON"), schema_default=True)] = "Extract"
+    into: Annotated[str | None, Wire("into", "The key the merged JSON object is written to (strategy JSON).")] = None
+    priority: Annotated[tuple[str, ...], Wire(
+        "priority", "Keys merged last, in this order (they win a collision); the others go alphabetically.")] = ()
+    conflict_policy: Annotated[str, Wire(
+        "conflictPolicy", "Error: a member two values define fails the sync, naming it; Ignore: the later wins.",
+        enum=("Error", "Ignore"), schema_default=True)] = "Error"
 
     def _validate(self, path: str, problems: Problems) -> None:
-        if (problem := check_user_regex(self.regexp.source)) is not None:
+        if self.strategy == "JSON" and not self.into:
+            problems.add(child(path, "into"), "required with strategy JSON")
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    regexp: Annotated[RegexpRewrite | None, Wire("regexp", "Rename keys by regular expression.")] = None
+    transform: Annotated[TransformRewrite | None, Wire("transform", "Rename keys with a template.")] = None
+    merge: Annotated[MergeRewrite | None, Wire("merge", "Merge JSON values into keys (ESO's merge).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if sum(x is not None for x in (self.regexp, self.transform, self.merge)) != 1:
+            problems.add(path, "set exactly one of regexp, transform, merge")
+        if self.regexp is not None and (problem := check_user_regex(self.regexp.source)) is not None:
             problems.add(child(child(path, "regexp"), "source"), f"invalid regular expression: {problem}")
 
 
+class RewriteError(ValueError):
+    """A rewrite could not be applied; the message names keys, never values."""
+
+
+def rewrite_map(data: Mapping[str, SecretValue], rewrites: Sequence[Rewrite],
+                transform: Callable[[str, str], str]) -> dict[str, SecretValue]:
+    """Apply dataFrom rewrites in order to a whole entry, as ESO does: ``regexp`` and ``transform``
+    rename each key (``transform(template, key)`` renders the new one), ``merge`` combines JSON
+    values. Raises :class:`RewriteError` naming the rewrite and key."""
+    out = dict(data)
+    for i, rw in enumerate(rewrites):
+        if rw.regexp is not None:
+            regexp = rw.regexp
+            out = {replace_all(regexp.source, regexp.target, k): v for k, v in out.items()}
+        elif rw.transform is not None:
+            template = rw.transform.template
+            out = {transform(template, k): v for k, v in out.items()}
+        elif rw.merge is not None:
+            out = _merge_rewrite(out, rw.merge, f"rewrite[{i}].merge")
+    return out
+
+
+def _merge_rewrite(data: dict[str, SecretValue], m: MergeRewrite, where: str) -> dict[str, SecretValue]:
+    order = sorted(k for k in data if k not in m.priority) + [k for k in m.priority if k in data]
+    merged: dict[str, Any] = {}
+    for key in order:
+        try:
+            doc = json.loads(data[key].reveal())
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise RewriteError(f"{where}: the value of {key!r} is not a JSON object")
+        for member, value in doc.items():
+            if member in merged and m.conflict_policy == "Error":
+                raise RewriteError(f"{where}: {member!r} is defined by more than one value (conflictPolicy Error)")
+            merged[member] = value
+    if m.strategy == "JSON":
+        assert m.into is not None  # validated
+        return {**data, m.into: SecretValue(json.dumps(merged, separators=(",", ":")))}
+    return {k: SecretValue(v if isinstance(v, str) else json.dumps(v, separators=(",", ":")))
+            for k, v in merged.items()}
+
+
+def convert_key(key: str, strategy: str) -> str:
+    """ESO's key conversion for dataFrom: every character that is not a letter, digit, '-', '.' or
+    '_' becomes '_' (Default) or ``_UXXXX_`` (Unicode, its code point: reversible by PushSecret's
+    ReverseUnicode). Letters and digits outside ASCII stay (as in ESO) and fail as invalid keys."""
+    out = []
+    for ch in key:
+        if ch.isalpha() or ch.isdigit() or ch in "-._":
+            out.append(ch)
+        else:
+            out.append(f"_U{ord(ch):04x}_" if strategy == "Unicode" else "_")
+    return "".join(out)
+
+
 def apply_rewrites(key: str, rewrites: Sequence[Rewrite]) -> str:
-    """Apply dataFrom rewrites in order, as ESO does (RE2 replace-all, Go group syntax)."""
+    """Apply the ``regexp`` rewrites in order to one key (RE2 replace-all, Go group syntax)."""
     for rw in rewrites:
-        key = replace_all(rw.regexp.source, rw.regexp.target, key)
+        if rw.regexp is not None:
+            key = replace_all(rw.regexp.source, rw.regexp.target, key)
     return key
 
 
@@ -674,6 +838,8 @@ class DataFromItem:
     extract: Annotated[ExtractSpec | None, Wire("extract", "Take every property of one JSON secret.")] = None
     find: Annotated[FindSpec | None, Wire("find", "Take every secret matching name/path/tags.")] = None
     rewrite: Annotated[tuple[Rewrite, ...], Wire("rewrite", "Rename the resulting keys, in order.")] = ()
+    source_ref: Annotated[SourceRef | None, Wire(
+        "sourceRef", "Read this entry from another store than spec.secretStoreRef.")] = None
 
     def _validate(self, path: str, problems: Problems) -> None:
         if (self.extract is None) == (self.find is None):
@@ -699,16 +865,24 @@ class TemplateSourceRef:
             problems.add(child(path, "items"), "must list at least one key")
 
 
+TEMPLATE_TARGETS: Final = ("Data", "Annotations", "Labels")
+
+
 @dataclass(frozen=True, slots=True)
 class TemplateFrom:
-    """Templates kept in a ConfigMap or Secret of the ExternalSecret's own namespace."""
+    """Templates kept in a ConfigMap or Secret of the ExternalSecret's own namespace, or inline (literal)."""
 
     config_map: Annotated[TemplateSourceRef | None, Wire("configMap", "Read templates from a ConfigMap.")] = None
     secret: Annotated[TemplateSourceRef | None, Wire("secret", "Read templates from a Secret.")] = None
+    literal: Annotated[str | None, Wire(
+        "literal", "An inline template whose output is a YAML mapping of keys to values (as ESO).")] = None
+    target: Annotated[str, Wire(
+        "target", "Where the output goes: Data (the Secret's keys), Annotations or Labels (refused when a "
+        "rendered value carries a fetched value).", enum=TEMPLATE_TARGETS, schema_default=True)] = "Data"
 
     def _validate(self, path: str, problems: Problems) -> None:
-        if (self.config_map is None) == (self.secret is None):
-            problems.add(path, "exactly one of configMap, secret must be set")
+        if sum(x is not None for x in (self.config_map, self.secret, self.literal)) != 1:
+            problems.add(path, "exactly one of configMap, secret, literal must be set")
 
 
 @dataclass(frozen=True, slots=True)
@@ -742,6 +916,9 @@ class TargetTemplate:
         "mergePolicy", "Replace: only templated keys; Merge: fetched keys plus templated keys.",
         enum=("Replace", "Merge"),
     )] = "Replace"
+    engine_version: Annotated[str, Wire(
+        "engineVersion", "ESO's template engine version: only v2 (values are strings), which import-eso "
+        "translates to Jinja2.", enum=("v2",), schema_default=True)] = "v2"
 
     def _validate(self, path: str, problems: Problems) -> None:
         for key in self.data:
@@ -831,7 +1008,8 @@ class RolloutPolicy:
 
 @dataclass(frozen=True, slots=True)
 class ExternalSecretSpec:
-    secret_store_ref: Annotated[StoreRef, Wire("secretStoreRef", "The store to read from.")]
+    secret_store_ref: Annotated[StoreRef | None, Wire(
+        "secretStoreRef", "The store to read from (optional when every item names its sourceRef.storeRef).")] = None
     refresh_interval: Annotated[float, Wire(
         "refreshInterval", "How often to re-read the provider (Go duration: 1h, 30m, 1h30m; 0 = never).",
         codec=DURATION, schema_default=True,
@@ -865,14 +1043,28 @@ class ExternalSecretSpec:
         has_template = tmpl is not None and (bool(tmpl.data) or bool(tmpl.template_from))
         if not self.data and not self.data_from and not has_template:
             problems.add(path, "at least one of data, dataFrom or target.template must be set")
+        if self.secret_store_ref is None:
+            sources = [("data", i, d.source_ref) for i, d in enumerate(self.data)]
+            sources += [("dataFrom", i, d.source_ref) for i, d in enumerate(self.data_from)]
+            for name, i, src in sources:
+                if src is None:
+                    problems.add(child(child(index(child(path, name), i), "sourceRef"), "storeRef"),
+                                 "required when spec.secretStoreRef is not set")
+
+    def stores(self) -> tuple[StoreRef, ...]:
+        """Every store read from: spec.secretStoreRef and each item's sourceRef.storeRef, once each."""
+        refs = [self.secret_store_ref] if self.secret_store_ref is not None else []
+        sources = [d.source_ref for d in self.data] + [d.source_ref for d in self.data_from]
+        refs += [src.store_ref for src in sources if src is not None and src.store_ref is not None]
+        return tuple(dict.fromkeys(refs))
 
     def to_dict(self) -> dict[str, Any]:
         return encode(self)
 
     def remote_keys(self) -> tuple[str, ...]:
-        """The remote keys named by ``data`` and ``dataFrom.extract`` (not ``find``), in order."""
-        keys = [d.remote_ref.key for d in self.data]
-        keys += [d.extract.key for d in self.data_from if d.extract is not None]
+        """The remote keys ``data`` and ``dataFrom.extract`` (not ``find``) read from spec.secretStoreRef."""
+        keys = [d.remote_ref.key for d in self.data if d.source_ref is None]
+        keys += [d.extract.key for d in self.data_from if d.extract is not None and d.source_ref is None]
         return tuple(dict.fromkeys(keys))
 
 
@@ -1157,9 +1349,13 @@ def parse_cluster_external_secret(obj: Mapping[str, Any]) -> ClusterExternalSecr
 
 
 def parse_object(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> (
-        SecretStore | ExternalSecret | ClusterExternalSecret):
-    """Parse any of the four kinds, dispatching on ``kind``."""
+        SecretStore | ExternalSecret | ClusterExternalSecret | PushSecret | ClusterPushSecret):
+    """Parse any of the sync kinds (stores, ExternalSecrets, PushSecrets), dispatching on ``kind``."""
     kind = obj.get("kind") if isinstance(obj, Mapping) else None
+    if kind == KIND_PUSH_SECRET:
+        return parse_push_secret(obj, default_namespace=default_namespace)
+    if kind == KIND_CLUSTER_PUSH_SECRET:
+        return parse_cluster_push_secret(obj)
     if kind in (KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE):
         return parse_secret_store(obj, default_namespace=default_namespace)
     if kind == KIND_EXTERNAL_SECRET:
@@ -1343,35 +1539,290 @@ class SecretRotationStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class SecretRotation:
+class SecretRotation(_NamespacedObject):
     meta: ObjectMeta
     spec: SecretRotationSpec
     status: SecretRotationStatus | None = None
     kind: str = KIND_SECRET_ROTATION
+
+
+def parse_secret_rotation(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> SecretRotation:
+    """Parse a SecretRotation dict. Raises :class:`InvalidSpec` naming every bad field."""
+    return SecretRotation(*_parse_kind(obj, KIND_SECRET_ROTATION, SecretRotationSpec, SecretRotationStatus,
+                                       default_namespace))
+
+
+# --------------------------------------------------------------------------- PushSecret (issue 12)
+PUSH_UPDATE_POLICIES: Final = ("Replace", "IfNotExists")
+PUSH_DELETION_POLICIES: Final = ("Delete", "None")
+
+
+@dataclass(frozen=True, slots=True)
+class PushStoreRef:
+    """A store to push to, by name or (ESO) by the labels of stores of that kind."""
+
+    name: Annotated[str | None, Wire("name", "Name of the store.", pattern=_DNS_SUBDOMAIN,
+                                     pattern_doc=_SUBDOMAIN_DOC)] = None
+    kind: Annotated[str, Wire(
+        "kind", "SecretStore (same namespace) or ClusterSecretStore.",
+        enum=(KIND_SECRET_STORE, KIND_CLUSTER_SECRET_STORE), schema_default=True,
+    )] = KIND_SECRET_STORE
+    label_selector: Annotated[LabelSelector | None, Wire(
+        "labelSelector", "Every store of this kind whose labels match (instead of name).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if (self.name is None) == (self.label_selector is None):
+            problems.add(path, "set exactly one of name, labelSelector")
+
+
+@dataclass(frozen=True, slots=True)
+class PushSourceSecret:
+    name: Annotated[str | None, Wire("name", "The Secret (of the PushSecret's namespace) to push.",
+                                     pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC)] = None
+    selector: Annotated[LabelSelector | None, Wire(
+        "selector", "Every Secret of the namespace whose labels match (instead of name).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if (self.name is None) == (self.selector is None):
+            problems.add(path, "set exactly one of name, selector")
+
+
+@dataclass(frozen=True, slots=True)
+class PushSelector:
+    secret: Annotated[PushSourceSecret | None, Wire("secret", "Which Secret(s) to push.")] = None
+    generator_ref: Annotated[Mapping[str, Any] | None, Wire(
+        "generatorRef", "ESO generators are not supported (use SecretRotation to generate values).")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if self.generator_ref is not None:
+            problems.add(child(path, "generatorRef"), "generators are not supported (SecretRotation generates "
+                                                      "and writes values); set selector.secret")
+        elif self.secret is None:
+            problems.add(child(path, "secret"), "required")
+
+
+@dataclass(frozen=True, slots=True)
+class PushRemoteRef:
+    remote_key: Annotated[str, Wire("remoteKey", "The remote secret written.")]
+    property: Annotated[str | None, Wire(
+        "property", "Write into this property of a JSON remote secret (the other properties are kept).")] = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushMatch:
+    secret_key: Annotated[str | None, Wire(
+        "secretKey", "Key of the Secret to push; omitted: the whole Secret as a JSON object.",
+        pattern=_SECRET_KEY, pattern_doc=_KEY_DOC)] = None
+    remote_ref: Annotated[PushRemoteRef, Wire("remoteRef", "Where it goes.")] = field(
+        default_factory=lambda: PushRemoteRef(""))
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if not self.remote_ref.remote_key:
+            problems.add(child(child(path, "remoteRef"), "remoteKey"), "required")
+
+
+#: Keys of ``data[].metadata`` (flat, or under ``spec`` as ESO's PushSecretMetadata) that are applied.
+PUSH_METADATA_KEYS: Final = ("tags", "secretPushFormat")
+
+
+@dataclass(frozen=True, slots=True)
+class PushData:
+    match: Annotated[PushMatch, Wire("match", "Which key goes where.")]
+    metadata: Annotated[Mapping[str, Any] | None, Wire(
+        "metadata", "Provider metadata of the remote secret: tags (AWS tags, GCP labels, Azure tags, Vault "
+        "custom_metadata). Flat or as ESO's PushSecretMetadata {apiVersion, kind, spec}.")] = None
+    conversion_strategy: Annotated[str, Wire(
+        "conversionStrategy", "None, or ReverseUnicode (turn _UXXXX_ back into the character, as ESO).",
+        enum=("None", "ReverseUnicode"), schema_default=True)] = "None"
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        md = self.push_metadata
+        base = child(path, "metadata")
+        for key in md:
+            if key not in PUSH_METADATA_KEYS:
+                problems.add(child(base, key), f"not supported (supported: {', '.join(PUSH_METADATA_KEYS)})")
+        tags = md.get("tags")
+        if tags is not None and not (isinstance(tags, Mapping)
+                                     and all(isinstance(v, str) for v in tags.values())):
+            problems.add(child(base, "tags"), "must map names to strings")
+        fmt = md.get("secretPushFormat")
+        if fmt is not None and fmt not in ("string", "binary"):
+            problems.add(child(base, "secretPushFormat"), "must be string or binary")
+
+    @property
+    def push_metadata(self) -> Mapping[str, Any]:
+        """The metadata's own keys (ESO's ``{apiVersion, kind, spec: {...}}`` unwrapped)."""
+        md = self.metadata or {}
+        if "spec" in md and isinstance(md["spec"], Mapping):
+            return dict(md["spec"])
+        return {k: v for k, v in md.items() if k not in ("apiVersion", "kind")}
+
+    @property
+    def tags(self) -> dict[str, str] | None:
+        tags = self.push_metadata.get("tags")
+        return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else None
+
+
+@dataclass(frozen=True, slots=True)
+class PushSecretSpec:
+    secret_store_refs: Annotated[tuple[PushStoreRef, ...], Wire("secretStoreRefs", "The stores written to.")]
+    selector: Annotated[PushSelector, Wire("selector", "The Secret(s) of this namespace to push.")]
+    data: Annotated[tuple[PushData, ...], Wire(
+        "data", "Which keys go where. Empty: each key of the Secret becomes the remote secret of that name.")] = ()
+    update_policy: Annotated[str, Wire(
+        "updatePolicy", "Replace: keep the remote secret equal to the Secret. IfNotExists: write only when the "
+        "remote secret (property) does not exist yet.", enum=PUSH_UPDATE_POLICIES, schema_default=True,
+    )] = "Replace"
+    deletion_policy: Annotated[str, Wire(
+        "deletionPolicy", "Delete: when the PushSecret (or a data entry) goes, delete the remote secrets "
+        "(properties) it created, never ones it found. None: leave them.", enum=PUSH_DELETION_POLICIES,
+        schema_default=True,
+    )] = "None"
+    refresh_interval: Annotated[float, Wire(
+        "refreshInterval", "How often to push again (Go duration; 0 = only on change).", codec=DURATION,
+        schema_default=True,
+    )] = DEFAULT_REFRESH_INTERVAL
+    template: Annotated[TargetTemplate | None, Wire(
+        "template", "Render the data pushed from the Secret's keys (as an ExternalSecret's target.template; "
+        "data.match.secretKey then names a rendered key). metadata and type do not apply.")] = None
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if not self.secret_store_refs:
+            problems.add(child(path, "secretStoreRefs"), "must list at least one store")
+        tmpl = self.template
+        if tmpl is not None and tmpl.metadata is not None and (tmpl.metadata.labels or tmpl.metadata.annotations):
+            problems.add(child(child(path, "template"), "metadata"), "has no effect on a PushSecret (nothing is "
+                                                                   "written to Kubernetes); remove it")
+        seen: dict[tuple[str, str | None], int] = {}
+        for i, d in enumerate(self.data):
+            k = (d.match.remote_ref.remote_key, d.match.remote_ref.property)
+            if k in seen:
+                problems.add(child(index(child(path, "data"), i), "match.remoteRef"),
+                             f"writes the same remote secret (property) as data[{seen[k]}]")
+            seen.setdefault(k, i)
+
+
+@dataclass(frozen=True, slots=True)
+class PushedKey:
+    """One remote secret (property) a PushSecret wrote: names and versions, never values."""
+
+    store: Annotated[str, Wire("store", "Kind/name of the store.")]
+    remote_key: Annotated[str, Wire("remoteKey", "The remote secret.")]
+    property: Annotated[str | None, Wire("property", "The property written, if any.")] = None
+    version: Annotated[str | None, Wire("version", "Provider version written or found.")] = None
+    created: Annotated[bool, Wire(
+        "created", "This PushSecret created it (only such keys are deleted by deletionPolicy Delete).")] = False
+    proof: Annotated[str | None, Wire(
+        "proof", "The controller's HMAC over this PushSecret and the entry: status written by anyone else "
+        "cannot make the controller delete a key.")] = None
+
+    def ident(self) -> tuple[str, str, str | None]:
+        """(store, remote key, property): what one entry of syncedPushSecrets is about."""
+        return (self.store, self.remote_key, self.property)
+
+
+@dataclass(frozen=True, slots=True)
+class PushSecretStatus:
+    conditions: Annotated[tuple[Condition, ...], Wire("conditions", "Ready: every key is pushed.")] = ()
+    refresh_time: Annotated[str | None, Wire("refreshTime", "When the last push ran (RFC 3339).")] = None
+    synced_resource_version: Annotated[str | None, Wire(
+        "syncedResourceVersion", "generation of the spec last pushed.")] = None
+    synced_push_secrets: Annotated[tuple[PushedKey, ...], Wire(
+        "syncedPushSecrets", "Every remote secret (property) pushed, per store.")] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self, omit_defaults=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PushSecret(_NamespacedObject):
+    meta: ObjectMeta
+    spec: PushSecretSpec
+    status: PushSecretStatus | None = None
+    kind: str = KIND_PUSH_SECRET
+
+
+def _parse_kind(obj: Mapping[str, Any], kind: str, spec_cls: type[Any], status_cls: type[Any],
+                default_namespace: str | None) -> tuple[ObjectMeta, Any, Any]:
+    """Header, metadata, spec and status of one kind; every problem at once as :class:`InvalidSpec`."""
+    problems = Problems()
+    kind = _check_header(obj, (kind,), problems)
+    meta, ref = _metadata(obj, kind, NAMESPACED[kind], default_namespace, problems)
+    spec = decode(spec_cls, obj.get("spec"), "spec", problems)
+    if problems or spec is None:
+        raise InvalidSpec(ref, problems.items)
+    return meta, spec, _decode_status(status_cls, obj)
+
+
+def parse_push_secret(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> PushSecret:
+    """Parse a PushSecret dict. Raises :class:`InvalidSpec` naming every bad field."""
+    return PushSecret(*_parse_kind(obj, KIND_PUSH_SECRET, PushSecretSpec, PushSecretStatus, default_namespace))
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPushSecretSpec:
+    push_secret_spec: Annotated[PushSecretSpec, Wire("pushSecretSpec", "The spec of each PushSecret created.")]
+    namespace_selectors: Annotated[tuple[LabelSelector, ...], Wire(
+        "namespaceSelectors", "Namespaces by label; any selector may match.")] = ()
+    namespaces: Annotated[tuple[str, ...], Wire(
+        "namespaces", "Namespaces by name; OR'd with the selectors.", pattern=_DNS_LABEL,
+        pattern_doc="a namespace name (DNS label)")] = ()
+    push_secret_name: Annotated[str | None, Wire(
+        "pushSecretName", "Name of each PushSecret (default: this object's name).",
+        pattern=_DNS_SUBDOMAIN, pattern_doc=_SUBDOMAIN_DOC)] = None
+    push_secret_metadata: Annotated[ExternalSecretMetadata | None, Wire(
+        "pushSecretMetadata", "Labels and annotations of each PushSecret.")] = None
+    refresh_time: Annotated[float, Wire(
+        "refreshTime", "How often to re-check which namespaces match (Go duration).", codec=DURATION,
+        schema_default=True)] = DEFAULT_CES_REFRESH
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if not self.namespace_selectors and not self.namespaces:
+            problems.add(path, "set namespaces or namespaceSelectors (refusing to target every namespace "
+                         "implicitly; use namespaceSelectors: [{}] to mean all)")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPushSecretStatus:
+    conditions: Annotated[tuple[Condition, ...], Wire("conditions", "Ready: every namespace provisioned.")] = ()
+    push_secret_name: Annotated[str | None, Wire("pushSecretName", "Name of the PushSecrets created.")] = None
+    provisioned_namespaces: Annotated[tuple[str, ...], Wire(
+        "provisionedNamespaces", "Namespaces holding the PushSecret.")] = ()
+    failed_namespaces: Annotated[tuple[NamespaceFailure, ...], Wire(
+        "failedNamespaces", "Namespaces where it could not be created, and why.")] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self, omit_defaults=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPushSecret:
+    meta: ObjectMeta
+    spec: ClusterPushSecretSpec
+    status: ClusterPushSecretStatus | None = None
+    kind: str = KIND_CLUSTER_PUSH_SECRET
 
     @property
     def name(self) -> str:
         return self.meta.name
 
     @property
-    def namespace(self) -> str:
-        assert self.meta.namespace is not None  # parse_secret_rotation guarantees it
-        return self.meta.namespace
+    def ref(self) -> str:
+        return object_ref(self.kind, self.meta.name, None)
 
     @property
-    def ref(self) -> str:
-        return object_ref(self.kind, self.meta.name, self.meta.namespace)
+    def push_secret_name(self) -> str:
+        return self.spec.push_secret_name or self.meta.name
+
+    def selects(self, ns_name: str, ns_labels: Mapping[str, str] | None = None) -> bool:
+        labels = ns_labels or {}
+        return ns_name in self.spec.namespaces or any(s.matches(labels) for s in self.spec.namespace_selectors)
 
 
-def parse_secret_rotation(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> SecretRotation:
-    """Parse a SecretRotation dict. Raises :class:`InvalidSpec` naming every bad field."""
-    problems = Problems()
-    kind = _check_header(obj, (KIND_SECRET_ROTATION,), problems)
-    meta, ref = _metadata(obj, kind, True, default_namespace, problems)
-    spec = decode(SecretRotationSpec, obj.get("spec"), "spec", problems)
-    if problems or spec is None:
-        raise InvalidSpec(ref, problems.items)
-    return SecretRotation(meta, spec, _decode_status(SecretRotationStatus, obj))
+def parse_cluster_push_secret(obj: Mapping[str, Any]) -> ClusterPushSecret:
+    """Parse a ClusterPushSecret dict. Raises :class:`InvalidSpec` naming every bad field."""
+    return ClusterPushSecret(*_parse_kind(obj, KIND_CLUSTER_PUSH_SECRET, ClusterPushSecretSpec,
+                                          ClusterPushSecretStatus, None))
 
 
 # --------------------------------------------------------------------------- values

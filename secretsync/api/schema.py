@@ -24,8 +24,10 @@ from .fields import FieldInfo, Wire, encode_value, fields_of, is_open_mapping, u
 from .models import (
     GROUP,
     KIND_CLUSTER_EXTERNAL_SECRET,
+    KIND_CLUSTER_PUSH_SECRET,
     KIND_CLUSTER_SECRET_STORE,
     KIND_EXTERNAL_SECRET,
+    KIND_PUSH_SECRET,
     KIND_SECRET_ROTATION,
     KIND_SECRET_STORE,
     KINDS,
@@ -34,8 +36,12 @@ from .models import (
     VERSION,
     ClusterExternalSecretSpec,
     ClusterExternalSecretStatus,
+    ClusterPushSecretSpec,
+    ClusterPushSecretStatus,
     ExternalSecretSpec,
     ExternalSecretStatus,
+    PushSecretSpec,
+    PushSecretStatus,
     SecretRotationSpec,
     SecretRotationStatus,
     SecretStoreSpec,
@@ -50,6 +56,8 @@ SHORT_NAMES: Mapping[str, list[str]] = {
     KIND_EXTERNAL_SECRET: ["sses"],
     KIND_CLUSTER_EXTERNAL_SECRET: ["ssces"],
     KIND_SECRET_ROTATION: ["ssrot"],
+    KIND_PUSH_SECRET: ["ssps"],
+    KIND_CLUSTER_PUSH_SECRET: ["sscps"],
 }
 #: ``kubectl get secretsync`` lists every object of ours.
 CATEGORIES = ["secretsync"]
@@ -65,6 +73,9 @@ _DESCRIPTIONS: Mapping[str, str] = {
     "selected namespace.",
     KIND_SECRET_ROTATION: "SecretRotation generates a new value on a schedule and writes it to a store as "
     "a new version, after an optional hook applied it to the target system.",
+    KIND_PUSH_SECRET: "PushSecret writes keys of a Kubernetes Secret of its namespace to stores "
+    "(the reverse of an ExternalSecret).",
+    KIND_CLUSTER_PUSH_SECRET: "ClusterPushSecret creates the same PushSecret in every selected namespace.",
 }
 
 _SPEC_STATUS: Mapping[str, tuple[type, type]] = {
@@ -73,6 +84,8 @@ _SPEC_STATUS: Mapping[str, tuple[type, type]] = {
     KIND_EXTERNAL_SECRET: (ExternalSecretSpec, ExternalSecretStatus),
     KIND_CLUSTER_EXTERNAL_SECRET: (ClusterExternalSecretSpec, ClusterExternalSecretStatus),
     KIND_SECRET_ROTATION: (SecretRotationSpec, SecretRotationStatus),
+    KIND_PUSH_SECRET: (PushSecretSpec, PushSecretStatus),
+    KIND_CLUSTER_PUSH_SECRET: (ClusterPushSecretSpec, ClusterPushSecretStatus),
 }
 
 _READY_REASON = '.status.conditions[?(@.type=="Ready")].reason'
@@ -101,6 +114,19 @@ def _printer_columns(kind: str) -> list[dict[str, Any]]:
             {"name": "Store", "type": "string", "jsonPath": ".spec.secretStoreRef.name"},
             {"name": "Key", "type": "string", "jsonPath": ".spec.remoteKey"},
             {"name": "Last Rotation", "type": "string", "jsonPath": ".status.lastRotationTime"},
+            {"name": "Ready", "type": "string", "jsonPath": _READY_STATUS},
+            _AGE,
+        ]
+    if kind == KIND_PUSH_SECRET:
+        return [
+            {"name": "Refresh Interval", "type": "string", "jsonPath": ".spec.refreshInterval"},
+            {"name": "Status", "type": "string", "jsonPath": _READY_REASON},
+            {"name": "Ready", "type": "string", "jsonPath": _READY_STATUS},
+            _AGE,
+        ]
+    if kind == KIND_CLUSTER_PUSH_SECRET:
+        return [
+            {"name": "Refresh Interval", "type": "string", "jsonPath": ".spec.refreshTime"},
             {"name": "Ready", "type": "string", "jsonPath": _READY_STATUS},
             _AGE,
         ]

@@ -523,31 +523,59 @@ class TemplateEngine:
         Label and annotation values are rendered by :meth:`render_metadata`, which refuses any
         that would carry a fetched value.
         """
-        tmpl: TargetTemplate | None = es.spec.target.template
+        return self.render_data(es.ref, es.spec.target.template, values, lookup)
+
+    def render_data(self, ref: str, tmpl: TargetTemplate | None, values: Mapping[str, SecretValue],
+                    lookup: ResourceLookup | None = None) -> dict[str, SecretValue]:
+        """:meth:`render_target` for any object with a template (a PushSecret renders the data it
+        pushes the same way); ``ref`` names the object in errors."""
         if tmpl is None or (not tmpl.data and not tmpl.template_from):
             return dict(values)
-        rendered: dict[str, SecretValue] = {}
-        for i, tf in enumerate(tmpl.template_from):
-            kind, ref = ("ConfigMap", tf.config_map) if tf.config_map is not None else ("Secret", tf.secret)
-            assert ref is not None  # the parser guarantees exactly one
-            for item in ref.items:
-                label = f"templateFrom[{i}].{kind[0].lower() + kind[1:]}.{ref.name}/{item.key}"
-                if lookup is None:
-                    raise TemplateError(es.ref, label, f"{kind} lookups are not available here")
-                try:
-                    source = lookup(kind, ref.name, item.key)
-                except SecretSyncError as exc:
-                    if exc.retryable:
-                        raise
-                    raise TemplateError(es.ref, label, f"cannot read the template: {exc}") from None
-                text = to_text(source.reveal()) if isinstance(source, SecretValue) else str(source)
-                rendered[item.key] = self.render(es.ref, label, text, values, lookup,
-                                                 source_is_secret=kind == "Secret")
+        rendered = dict(self._render_from(ref, tmpl, "Data", values, lookup))
         for key, source in tmpl.data.items():
-            rendered[key] = self.render(es.ref, key, source, values, lookup)
+            rendered[key] = self.render(ref, key, source, values, lookup)
         if tmpl.merge_policy == "Merge":
             return {**values, **rendered}
         return rendered
+
+    def _render_from(self, ref: str, tmpl: TargetTemplate, target: str, values: Mapping[str, SecretValue],
+                     lookup: ResourceLookup | None) -> list[tuple[str, SecretValue]]:
+        """The (key, rendered value) pairs of the ``templateFrom`` entries aimed at ``target``
+        (Data, Annotations, Labels), in order. A ``literal`` renders to a YAML mapping (ESO)."""
+        out: list[tuple[str, SecretValue]] = []
+        for i, tf in enumerate(tmpl.template_from):
+            if tf.target != target:
+                continue
+            if tf.literal is not None:
+                label = f"templateFrom[{i}].literal"
+                text = to_text(self.render(ref, label, tf.literal, values, lookup).reveal())
+                try:
+                    doc = _from_yaml(text) if text.strip() else {}
+                except (_HelperError, yaml.YAMLError):
+                    raise TemplateError(ref, label, "the rendered literal is not valid YAML") from None
+                if not isinstance(doc, dict):
+                    raise TemplateError(ref, label, "the rendered literal must be a YAML mapping of keys to values")
+                for key, value in doc.items():
+                    if isinstance(value, (dict, list)):
+                        raise TemplateError(ref, f"{label}.{key}", "values must be scalars")
+                    out.append((str(key), SecretValue("" if value is None else str(value))))
+                continue
+            kind, src = ("ConfigMap", tf.config_map) if tf.config_map is not None else ("Secret", tf.secret)
+            assert src is not None  # the parser guarantees exactly one
+            for item in src.items:
+                label = f"templateFrom[{i}].{kind[0].lower() + kind[1:]}.{src.name}/{item.key}"
+                if lookup is None:
+                    raise TemplateError(ref, label, f"{kind} lookups are not available here")
+                try:
+                    source = lookup(kind, src.name, item.key)
+                except SecretSyncError as exc:
+                    if exc.retryable:
+                        raise
+                    raise TemplateError(ref, label, f"cannot read the template: {exc}") from None
+                text = to_text(source.reveal()) if isinstance(source, SecretValue) else str(source)
+                out.append((item.key, self.render(ref, label, text, values, lookup,
+                                                  source_is_secret=kind == "Secret")))
+        return out
 
     def render_metadata(
         self,
@@ -564,21 +592,32 @@ class TemplateEngine:
         use) are fine. A label value must also be a valid label value.
         """
         tmpl: TargetTemplate | None = es.spec.target.template
-        if tmpl is None or tmpl.metadata is None:
+        targeted = tmpl is not None and any(tf.target != "Data" for tf in tmpl.template_from)
+        if tmpl is None or (tmpl.metadata is None and not targeted):
             return {}, {}
         texts = [to_text(v.reveal()) for v in values.values()]
         needles = [t for t in texts if len(t) >= MIN_METADATA_NEEDLE]
         needles += [base64.b64encode(v.reveal()).decode() for v in values.values()
                     if len(v.reveal()) >= MIN_METADATA_NEEDLE]
         out: list[dict[str, str]] = []
-        for part, source in (("labels", tmpl.metadata.labels), ("annotations", tmpl.metadata.annotations)):
+        md = tmpl.metadata
+        for part, source, target in (("labels", md.labels if md else {}, "Labels"),
+                                     ("annotations", md.annotations if md else {}, "Annotations")):
             rendered: dict[str, str] = {}
-            for key, text in source.items():
-                field = f"metadata.{part}.{key}"
-                if "{{" not in text and "{%" not in text:
-                    rendered[key] = text
-                    continue
-                value = to_text(self.render(es.ref, field, text, values, lookup).reveal())
+            # templateFrom entries aimed at labels/annotations first; template.metadata wins a clash.
+            pending: list[tuple[str, str, str | None]] = [
+                (key, f"templateFrom(target {target}).{key}", to_text(v.reveal()))
+                for key, v in self._render_from(es.ref, tmpl, target, values, lookup)]
+            pending += [(key, f"metadata.{part}.{key}", None) for key in source]
+            for key, field, done in pending:
+                if done is None:
+                    text = source[key]
+                    if "{{" not in text and "{%" not in text:
+                        rendered[key] = text
+                        continue
+                    value = to_text(self.render(es.ref, field, text, values, lookup).reveal())
+                else:
+                    value = done
                 if any(n in value for n in needles):
                     raise TemplateError(es.ref, field, "the rendered value contains a fetched secret value; "
                                                        "Secret metadata is readable by anyone who may list "

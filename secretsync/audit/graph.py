@@ -300,7 +300,8 @@ def _expand_cluster_external_secrets(inv: Inventory, g: Graph) -> list[ExternalS
 
 
 def _store_ref(es: ExternalSecret) -> ObjRef:
-    ref = es.spec.secret_store_ref
+    # Per-item stores (sourceRef.storeRef): the audit attributes the object to its first store.
+    ref = es.spec.secret_store_ref or es.spec.stores()[0]
     return ObjRef(ref.kind, ref.name, es.namespace if ref.kind == KIND_SECRET_STORE else None)
 
 

@@ -49,8 +49,8 @@ def crds(output_dir: Path | None) -> None:
 def import_eso(files: tuple[str, ...], output: str, report: Path | None) -> None:
     """Convert External Secrets Operator manifests to secretsync ones.
 
-    Reads ExternalSecret, SecretStore, ClusterSecretStore and ClusterExternalSecret
-    (external-secrets.io v1beta1 and v1), writes the converted YAML (other objects, such as
+    Reads ExternalSecret, SecretStore, ClusterSecretStore, ClusterExternalSecret, PushSecret
+    and ClusterPushSecret (external-secrets.io v1beta1, v1, v1alpha1), writes the converted YAML (other objects, such as
     Secrets and ServiceAccounts, pass through unchanged), and prints on stderr exactly what
     could not be converted ("cannot convert: Kind/namespace/name: field: why") and what was
     dropped or changed without effect ("note: ..."). Objects with a problem are still

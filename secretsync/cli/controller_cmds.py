@@ -22,6 +22,7 @@ from secretsync.controller.settings import (
     LeaderSettings,
     MetricsSettings,
     ProviderSettings,
+    PushSettings,
     QueueSettings,
     RefreshSettings,
     RolloutSettings,
@@ -102,6 +103,12 @@ def _namespaces(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--rotation/--no-rotation", default=False, show_default=True,
               help="Run SecretRotations: generate values on their schedule and write them as new provider "
                    "versions (the stores' credentials need write access).")
+@click.option("--push-secrets/--no-push-secrets", default=False, show_default=True,
+              help="Run PushSecrets and ClusterPushSecrets: write keys of cluster Secrets to stores (the stores' "
+                   "credentials need write access).")
+@click.option("--controller-class", default="", show_default=True,
+              help="ESO's controller classes: serve only stores whose spec.controller is unset or this value "
+                   "(and the ExternalSecrets and PushSecrets that use them).")
 def controller(
     namespaces: tuple[str, ...],
     namespace_selector: str | None,
@@ -126,6 +133,8 @@ def controller(
     rollout_rate: float,
     rollout_burst: int,
     rotation: bool,
+    push_secrets: bool,
+    controller_class: str,
 ) -> None:
     """Keep Kubernetes Secrets in sync with ExternalSecrets (runs until SIGTERM/SIGINT)."""
     ctx = current()
@@ -155,6 +164,8 @@ def controller(
                        webhook_host=webhook_host, rate=max(0.1, events_rate)),
         rollout=RolloutSettings(enabled=rollout, debounce=rollout_debounce, rate=rollout_rate, burst=rollout_burst),
         rotation=RotationSettings(enabled=rotation),
+        push=PushSettings(enabled=push_secrets),
+        controller_class=controller_class,
     )
     api = KubeApi.from_config(ctx.kubeconfig, ctx.kube_context, timeout=settings.kube_timeout)
     ctl = Controller(api, settings)

@@ -28,11 +28,15 @@ from secretsync.api.models import (
     Condition,
     ExternalSecret,
     ExternalSecretStatus,
+    RewriteError,
     SecretBinding,
     SecretStore,
+    SourceRef,
+    StoreRef,
     apply_decoding,
-    apply_rewrites,
+    convert_key,
     get_condition,
+    rewrite_map,
     set_condition,
 )
 from secretsync.api.template import ResourceLookup, TemplateEngine
@@ -109,6 +113,7 @@ class ExternalSecretReconciler:
         namespace_labels: Callable[[str], Mapping[str, str] | None],
         on_store_health: Callable[[StoreHandle], None],
         es_resource: Resource,
+        find_store_ref: Callable[[StoreRef, str], SecretStore | str | None] | None = None,
     ) -> None:
         self.api = api
         self.settings = settings
@@ -121,6 +126,8 @@ class ExternalSecretReconciler:
         self.namespace_labels = namespace_labels
         self.on_store_health = on_store_health
         self.es_resource = es_resource
+        #: Resolves an item's ``sourceRef.storeRef`` (per-item stores); None: no per-item stores.
+        self.find_store_ref = find_store_ref
         self.memo: dict[tuple[str, str], StatusMemo] = {}
         #: Told (store id, remote keys) after a Secret was written with new data: the event
         #: routing closes its notice-to-Secret latency there (controller/eventrouting.py).
@@ -196,12 +203,20 @@ class ExternalSecretReconciler:
             refresh = None
         if not fresh and self._up_to_date(es):
             return Outcome()
+        if es.spec.secret_store_ref is None:
+            # Every item names its own store (sourceRef.storeRef): no store of the whole object.
+            got = Collected()
+            self._collect_data_from(es, None, got, _no_main_store, fresh)
+            self._collect_data(es, None, got, _no_main_store)
+            return self._after_collect(es, got, refresh)
         store = self.find_store(es)
         kind, sname = es.spec.secret_store_ref.kind, es.spec.secret_store_ref.name
         if store is None:
             return self._fail(es, "StoreNotFound", f"{kind} {sname!r} not found", retry=True)
         if isinstance(store, str):
             return self._fail(es, "StoreInvalid", f"{kind} {sname!r} is invalid: {store}", retry=True)
+        if not store.served_by(self.settings.controller_class):
+            return Outcome()  # the store's controller class is another controller's: not ours to touch
         if not store.namespace_allowed(es.namespace, self.namespace_labels(es.namespace) or {}):
             return self._fail(es, "StoreNotAllowed",
                               f"{store.ref} does not allow namespace {es.namespace!r} (spec.conditions)",
@@ -255,6 +270,9 @@ class ExternalSecretReconciler:
         if handle.cache.listing_denied and not handle.listing_noted:
             handle.listing_noted = True
             self.on_store_health(handle)  # the store's status says so, once
+        return self._after_collect(es, got, refresh)
+
+    def _after_collect(self, es: ExternalSecret, got: Collected, refresh: float | None) -> Outcome:
         if got.errors:
             first = got.errors[0]
             text = "; ".join(str(e) for e in got.errors[:3]) + (
@@ -272,8 +290,9 @@ class ExternalSecretReconciler:
         if whole_store:
             h.cache.refresh(0.0)
             return
-        keys = [d.remote_ref.key for d in es.spec.data if d.remote_ref.version is None]
-        keys += [d.extract.key for d in es.spec.data_from if d.extract is not None and d.extract.version is None]
+        keys = [d.remote_ref.key for d in es.spec.data if d.remote_ref.version is None and d.source_ref is None]
+        keys += [d.extract.key for d in es.spec.data_from
+                 if d.extract is not None and d.extract.version is None and d.source_ref is None]
         if keys:
             h.cache.refetch(keys)
         elif not any(d.find is not None for d in es.spec.data_from):
@@ -282,7 +301,7 @@ class ExternalSecretReconciler:
     def _prefixes(self, es: ExternalSecret) -> list[str | None]:
         keys: list[str | None] = list(es.spec.remote_keys())
         for item in es.spec.data_from:
-            if item.find is not None:
+            if item.find is not None and item.source_ref is None:
                 keys.append(item.find.path)
         return keys
 
@@ -292,8 +311,10 @@ class ExternalSecretReconciler:
         ExternalSecret's) problem, never the store's. ``dataFrom`` is applied first and
         ``data`` last, so ``data`` wins a key both write (ESO's order)."""
         got = Collected()
-        latest = [d.remote_ref.key for d in es.spec.data if d.remote_ref.version is None]
-        latest += [d.extract.key for d in es.spec.data_from if d.extract is not None and d.extract.version is None]
+        latest = [d.remote_ref.key for d in es.spec.data if d.source_ref is None
+                  and d.remote_ref.version is None and d.remote_ref.metadata_policy != "Fetch"]
+        latest += [d.extract.key for d in es.spec.data_from if d.extract is not None and d.extract.version is None
+                   and d.extract.metadata_policy != "Fetch" and d.source_ref is None]
         entries = h.cache.entries(latest) if latest else {}
 
         def entry_for(key: str, version: str | None) -> Entry:
@@ -303,11 +324,32 @@ class ExternalSecretReconciler:
         self._collect_data(es, h, got, entry_for)
         return got
 
-    def _collect_data(self, es: ExternalSecret, h: StoreHandle, got: Collected,
-                      entry_for: Callable[[str, str | None], Entry]) -> None:
-        for item in es.spec.data:
+    def _collect_data(self, es: ExternalSecret, main: StoreHandle | None, got: Collected,
+                      main_entry: Callable[[str, str | None], Entry]) -> None:
+        for i, item in enumerate(es.spec.data):
             ref = item.remote_ref
             got.expected += 1
+            src = self._source(es, item.source_ref, main, main_entry, f"data[{i}]", [ref.key], got)
+            if src is None:
+                continue
+            h, entry_for = src
+            if ref.metadata_policy == "Fetch":
+                tags = self._tags(h, ref.key, f"data[{i}].remoteRef", got)
+                if tags is None:
+                    continue
+                if ref.property is None:
+                    value = SecretValue(json.dumps(dict(sorted(tags.items())), separators=(",", ":")))
+                elif ref.property in tags:
+                    value = SecretValue(tags[ref.property])
+                else:
+                    got.errors.append(InvalidConfig(f"data[{i}].remoteRef.property: the remote secret has no tag "
+                                                    f"{ref.property!r} (metadataPolicy Fetch)", key=ref.key))
+                    continue
+                try:
+                    got.values[item.secret_key] = apply_decoding(value, ref.decoding_strategy)
+                except ValueError as exc:
+                    got.errors.append(InvalidConfig(f"data[{item.secret_key}]: {exc}", key=ref.key))
+                continue
             entry = entry_for(ref.key, ref.version)
             if entry.error is not None:
                 (got.absent.append(ref.key) if is_definitely_absent(entry.error) else got.errors.append(entry.error))
@@ -328,11 +370,24 @@ class ExternalSecretReconciler:
             if entry.version:
                 got.versions[ref.key] = entry.version
 
-    def _collect_data_from(self, es: ExternalSecret, h: StoreHandle, got: Collected,
-                           entry_for: Callable[[str, str | None], Entry], fresh: bool) -> None:
+    def _collect_data_from(self, es: ExternalSecret, main: StoreHandle | None, got: Collected,
+                           main_entry: Callable[[str, str | None], Entry], fresh: bool) -> None:
         for i, dfi in enumerate(es.spec.data_from):
             got.expected += 1
-            if dfi.extract is not None:
+            keys: list[str | None] = [dfi.extract.key if dfi.extract is not None
+                                      else dfi.find.path if dfi.find is not None else None]
+            src = self._source(es, dfi.source_ref, main, main_entry, f"dataFrom[{i}]", keys, got)
+            if src is None:
+                continue
+            h, entry_for = src
+            item_fresh = fresh or dfi.source_ref is not None
+            if dfi.extract is not None and dfi.extract.metadata_policy == "Fetch":
+                ex = dfi.extract
+                tags = self._tags(h, ex.key, f"dataFrom[{i}].extract", got)
+                if tags is not None:
+                    self._put_entry(es, got, i, {t: SecretValue(v) for t, v in tags.items()},
+                                    ex.conversion_strategy, ex.decoding_strategy, ex.key)
+            elif dfi.extract is not None:
                 ex = dfi.extract
                 entry = entry_for(ex.key, ex.version)
                 if entry.error is not None:
@@ -351,22 +406,26 @@ class ExternalSecretReconciler:
                     continue
                 if entry.version:
                     got.versions[ex.key] = entry.version
-                for prop, raw in doc.items():
-                    value = SecretValue(raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":")))
-                    self._put(got, f"dataFrom[{i}]", apply_rewrites(str(prop), dfi.rewrite), value,
-                              ex.decoding_strategy, ex.key)
+                props = {str(prop): SecretValue(raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":")))
+                         for prop, raw in doc.items()}
+                self._put_entry(es, got, i, props, ex.conversion_strategy, ex.decoding_strategy, ex.key)
             elif dfi.find is not None:
                 fs = dfi.find
                 flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags))
                 try:
-                    names = h.cache.find(flt, fresh=fresh)
-                    if fresh and names:
-                        # The cache keeps what a find read between cycles: a forced sync or a
-                        # retry reads it again instead.
+                    names = h.cache.find(flt, fresh=item_fresh)
+                    if item_fresh and names:
+                        # The cache keeps what a find read between cycles: a forced sync, a retry or
+                        # another store's keys (see _source) are read again instead.
                         h.cache.refetch(names)
                     found = h.cache.entries(names)
                 except (PermissionDenied, InvalidConfig, NotFound) as exc:
                     # This tenant may not list (or read) there: its problem, not the store's.
+                    got.errors.append(exc)
+                    continue
+                except ProviderError as exc:
+                    if dfi.source_ref is None:
+                        raise  # the main store's outage: its breaker counts it
                     got.errors.append(exc)
                     continue
                 if not names:
@@ -374,6 +433,7 @@ class ExternalSecretReconciler:
                     # (Retain keeps the Secret as it is instead of emptying it).
                     got.absent.append(_describe_find(i, fs.path, fs.name.regexp if fs.name else None))
                     continue
+                values: dict[str, SecretValue] = {}
                 for name in names:
                     entry = found[name]
                     if entry.error is not None:
@@ -383,8 +443,100 @@ class ExternalSecretReconciler:
                     assert entry.value is not None
                     if entry.version:
                         got.versions[name] = entry.version
-                    key = apply_rewrites(name.replace("/", "_"), dfi.rewrite)
-                    self._put(got, f"dataFrom[{i}]", key, entry.value, fs.decoding_strategy, name)
+                    values[name] = entry.value
+                self._put_entry(es, got, i, values, fs.conversion_strategy, fs.decoding_strategy,
+                                _describe_find(i, fs.path, fs.name.regexp if fs.name else None), find=True)
+
+    def _put_entry(self, es: ExternalSecret, got: Collected, i: int, items: dict[str, SecretValue],
+                   conversion: str, strategy: str, remote: str, *, find: bool = False) -> None:
+        """One dataFrom entry's keys, ESO's way: its rewrites in order (a find's '/' first becomes
+        '_'), or without rewrites its conversionStrategy; then each value's decodingStrategy."""
+        dfi = es.spec.data_from[i]
+        where = f"dataFrom[{i}]"
+        if dfi.rewrite:
+            if find:
+                items = {k.replace("/", "_"): v for k, v in items.items()}
+
+            def transform(template: str, key: str) -> str:
+                return self.engine.render(es.ref, f"{where}.rewrite.transform", template,
+                                          {"value": SecretValue(key)}).reveal_text()
+
+            try:
+                items = rewrite_map(items, dfi.rewrite, transform)
+            except (RewriteError, SecretSyncError) as exc:
+                got.errors.append(InvalidConfig(f"{where}: {exc}", key=remote))
+                return
+        else:
+            items = {convert_key(k, conversion): v for k, v in items.items()}
+        for key, value in items.items():
+            self._put(got, where, key, value, strategy, remote)
+
+    def _source(self, es: ExternalSecret, source: SourceRef | None, main: StoreHandle | None,
+                main_entry: Callable[[str, str | None], Entry], where: str, keys: list[str | None],
+                got: Collected) -> tuple[StoreHandle, Callable[[str, str | None], Entry]] | None:
+        """The store an item reads from: spec.secretStoreRef's, or its own ``sourceRef.storeRef``,
+        checked like the main store (exists, allows this namespace, allowedKeyPrefix). Why items
+        of another store are read fresh at every sync: only spec.secretStoreRef's keys are in the
+        store caches' change detection (controller/runtime.py indexes one store per object), and a
+        cached entry nobody refreshes would go stale. A failure is this item's (and so this
+        ExternalSecret's), never the main store's breaker's."""
+        if source is None:
+            assert main is not None  # without spec.secretStoreRef every item has a sourceRef (parse check)
+            return main, main_entry
+        ref = source.store_ref
+        assert ref is not None  # SourceRef validation
+        problem: str | None = None
+        store = self.find_store_ref(ref, es.namespace) if self.find_store_ref is not None else None
+        if store is None:
+            problem = f"{where}.sourceRef.storeRef: {ref.kind} {ref.name!r} not found"
+        elif isinstance(store, str):
+            problem = f"{where}.sourceRef.storeRef: {ref.kind} {ref.name!r} is invalid: {store}"
+        elif not store.served_by(self.settings.controller_class):
+            problem = (f"{where}.sourceRef.storeRef: {store.ref} belongs to controller class "
+                       f"{store.spec.controller!r}")
+        elif not store.namespace_allowed(es.namespace, self.namespace_labels(es.namespace) or {}):
+            problem = (f"{where}.sourceRef.storeRef: {store.ref} does not allow namespace {es.namespace!r} "
+                       "(spec.conditions)")
+        elif store.spec.allowed_key_prefix and any(k is None or not store.key_allowed(k) for k in keys):
+            problem = (f"{where}.sourceRef.storeRef: {store.ref} allows only keys starting with "
+                       f"{store.spec.allowed_key_prefix!r}")
+        if problem is not None or not isinstance(store, SecretStore):
+            got.errors.append(InvalidConfig(problem or f"{where}: store unavailable"))
+            return None
+        try:
+            h = self.stores.handle(store, es.namespace)
+        except ProviderError as exc:
+            got.errors.append(exc)
+            return None
+        if not h.breaker.allow():
+            got.errors.append(Unavailable(f"{where}.sourceRef.storeRef: {store.ref} is paused after repeated "
+                                          "store-wide failures; it is retried automatically"))
+            return None
+
+        def entry_for(key: str, version: str | None) -> Entry:
+            try:
+                if version:
+                    return h.cache.pinned(key, version)
+                h.cache.refetch([key])
+                return h.cache.entries([key])[key]
+            except ProviderError as exc:
+                return Entry(None, None, exc, None)
+
+        return h, entry_for
+
+    @staticmethod
+    def _tags(h: StoreHandle, key: str, where: str, got: Collected) -> Mapping[str, str] | None:
+        """metadataPolicy Fetch: the remote secret's tags (AWS tags, GCP labels, Azure tags, Vault
+        custom_metadata), never its value. None when they could not be read (the reason is in ``got``)."""
+        if not h.client.capabilities.tags:
+            got.errors.append(InvalidConfig(f"{where}.metadataPolicy: Fetch is not supported by this store "
+                                            f"({h.id[2]}: its secrets carry no metadata)", key=key))
+            return None
+        try:
+            return h.client.describe(key).tags
+        except ProviderError as exc:
+            (got.absent.append(key) if is_definitely_absent(exc) else got.errors.append(exc))
+            return None
 
     @staticmethod
     def _put(got: Collected, where: str, key: str, value: SecretValue, strategy: str, remote: str) -> None:
@@ -456,8 +608,8 @@ class ExternalSecretReconciler:
         drift = res.drift or (res.outcome == "created" and was_synced)
         if res.outcome in ("created", "updated"):
             self.metrics.secrets_written.labels("create" if res.outcome == "created" else "update").inc()
-            if self.on_written is not None:
-                ref = es.spec.secret_store_ref
+            ref = es.spec.secret_store_ref
+            if self.on_written is not None and ref is not None:
                 self.on_written((ref.kind, es.namespace if ref.kind == KIND_SECRET_STORE else "", ref.name),
                                 frozenset(es.spec.remote_keys()))
             if drift:
@@ -481,13 +633,15 @@ class ExternalSecretReconciler:
 
     def _render(self, es: ExternalSecret, values: dict[str, SecretValue]) -> Desired:
         tmpl = es.spec.target.template
-        lookup = self._lookup(es.namespace)
+        lookup = self.lookup(es.namespace)
         data = self.engine.render_target(es, values, lookup)
         labels, annotations = self.engine.render_metadata(es, values, lookup)
         return Desired(dict(data), (tmpl.type if tmpl is not None and tmpl.type else "Opaque"),
                        labels, annotations)
 
-    def _lookup(self, namespace: str) -> ResourceLookup:
+    def lookup(self, namespace: str) -> ResourceLookup:
+        """Template lookups (templateFrom, configMapKey, secretKey) in ``namespace`` only; PushSecret
+        templates use it too."""
         def lookup(kind: str, name: str, key: str) -> str | SecretValue:
             res = CONFIGMAPS if kind == "ConfigMap" else SECRETS
             try:
@@ -559,6 +713,10 @@ class ExternalSecretReconciler:
             log.warning("ExternalSecret %s/%s: status update failed: %s", namespace, name, exc)
             return
         self.memo[(namespace, name)] = StatusMemo(new, time.monotonic())
+
+
+def _no_main_store(key: str, version: str | None) -> Entry:
+    raise AssertionError("every item has its own sourceRef.storeRef")  # pragma: no cover
 
 
 def _describe_find(i: int, path: str | None, regexp: str | None) -> str:

@@ -54,8 +54,8 @@ from secretsync.api.models import (
     parse_secret_rotation,
     set_condition,
 )
-from secretsync.core.contract import Fetched, SecretsClient
-from secretsync.core.errors import ProviderError, SecretSyncError, is_definitely_absent
+from secretsync.core.contract import Fetched, SecretsClient, read_current, write_version
+from secretsync.core.errors import SecretSyncError
 from secretsync.core.values import SecretValue
 
 from .events import EventRecorder, ObjectRef
@@ -279,14 +279,7 @@ class RotationManager:
         spec = rot.spec
         store = self._store(rot)
         client = self.open_client(store, rot.namespace)
-        got = client.get_many([spec.remote_key]).get(spec.remote_key)
-        current: Fetched | None
-        if isinstance(got, ProviderError):
-            if not is_definitely_absent(got):
-                raise got
-            current = None  # first value of a new key
-        else:
-            current = got
+        current = read_current(client, spec.remote_key)  # None: first value of a new key
         old = _current_of(current.value, spec.dual_credentials) if current is not None else None
         if end_grace_only:
             if current is None or old is None:
@@ -327,9 +320,7 @@ class RotationManager:
                 end_grace_only: bool = False) -> str | None:
         """Write ``value`` as the provider's new current version (compare-and-set where offered)."""
         spec = rot.spec
-        caps = client.capabilities
-        expected = current.version if current is not None and caps.compare_and_set else None
-        res = client.put(spec.remote_key, value, expected_version=expected, if_absent=current is None)
+        res = write_version(client, spec.remote_key, value, current)
         version = res.version
         if end_grace_only:
             new_status = SecretRotationStatus(status.conditions, status.last_rotation_time, version,

@@ -56,6 +56,7 @@ from .kubeapi import NAMESPACES, SECRETS, KubeApi, Resource
 from .leader import LeaderElector, default_identity
 from .metrics import HealthServer, Metrics
 from .providercache import Usage
+from .pushsecret import PushManager
 from .reconciler import ExternalSecretReconciler, Outcome
 from .rollout import RolloutManager
 from .rotation import RotationManager
@@ -213,6 +214,7 @@ class Controller:
         self.health: HealthServer | None = None
         self.rollout: RolloutManager | None = None
         self.rotation: RotationManager | None = None
+        self.push: PushManager | None = None
 
     # -- wiring ----------------------------------------------------------------------------
     def _build_informers(self) -> None:
@@ -312,7 +314,7 @@ class Controller:
         self.writer = SecretWriter(wapi, self.hash_key, self._secret_cache, self._remember_secret)
         self.es_reconciler = ExternalSecretReconciler(
             wapi, s, self.stores, self.writer, self.events, self.metrics, self.engine,
-            find_store=self._find_store, namespace_labels=self.namespace_labels,
+            find_store=self._find_store, find_store_ref=self._find_store_ref, namespace_labels=self.namespace_labels,
             on_store_health=self._on_store_health, es_resource=ES_RES)
         self.routing = EventRouting(self.api, s, self.stores, self._store_by_id, self.metrics.registry, self.leading)
         self.es_reconciler.on_written = self.routing.secret_written
@@ -350,6 +352,16 @@ class Controller:
                 namespace_labels=self.namespace_labels, in_scope=self.in_scope, tick=s.rotation.tick,
                 retry_max=s.rotation.retry_max)
             self.rotation.start()
+        if s.push.enabled:  # PushSecret / ClusterPushSecret (issue 12)
+            self.push = PushManager(
+                self.api, s.push, namespaces=self._per_ns, watch=s.watch, events=self.events, leading=self.leading,
+                find_store=self._find_store_ref, stores_of=self._stores_of,
+                open_client=lambda st, ns: self.stores.handle(st, ns).client,
+                namespace_labels=self.namespace_labels, in_scope=self.in_scope,
+                namespaces_in_scope=self._namespaces_in_scope, engine=self.engine,
+                controller_class=s.controller_class, hash_key=self.hash_key,
+                lookup=self.es_reconciler.lookup)
+            self.push.start()
         if s.metrics.port is not None:
             self.health = HealthServer(s.metrics.host, s.metrics.port, self.metrics, self.healthy, self.ready)
             self.health.start()
@@ -394,6 +406,8 @@ class Controller:
             self.rollout.stop(max(0.1, deadline - time.monotonic()))
         if self.rotation is not None:  # scheduled rotation (issue 13)
             self.rotation.stop(max(0.1, deadline - time.monotonic()))
+        if self.push is not None:  # PushSecret (issue 12)
+            self.push.stop(max(0.1, deadline - time.monotonic()))
         self.events.stop(max(0.1, deadline - time.monotonic()))
         if self.health is not None:
             self.health.stop()
@@ -491,6 +505,8 @@ class Controller:
                 return
             es = rec.es
             ref = es.spec.secret_store_ref
+            if ref is None:
+                return  # every item names its own store: read fresh at each refresh (reconciler._source)
             sid: StoreId = (ref.kind, ns if ref.kind == KIND_SECRET_STORE else "", ref.name)
             remote_keys = frozenset(es.spec.remote_keys())
             finds = tuple(d.find.path for d in es.spec.data_from if d.find is not None)
@@ -548,7 +564,8 @@ class Controller:
             return sorted(self._by_ces.get(ces_name, set()))
 
     def _find_store(self, es: ExternalSecret) -> SecretStore | str | None:
-        return self._find_store_ref(es.spec.secret_store_ref, es.namespace)
+        ref = es.spec.secret_store_ref
+        return self._find_store_ref(ref, es.namespace) if ref is not None else None
 
     def _find_store_ref(self, ref: StoreRef, namespace: str) -> SecretStore | str | None:
         if ref.kind == KIND_CLUSTER_SECRET_STORE:
@@ -559,6 +576,15 @@ class Controller:
         if rec is None:
             return None
         return rec.store if rec.store is not None else (rec.error or "invalid")
+
+    def _stores_of(self, kind: str, namespace: str) -> list[SecretStore]:
+        """Every valid store of ``kind`` (SecretStores: of ``namespace``), for label selectors."""
+        if kind == KIND_CLUSTER_SECRET_STORE:
+            items = self.css_informer.items()
+        else:
+            inf = self.ss_informers.get(namespace if self.settings.scope.namespaces else None)
+            items = [(k, r) for k, r in (inf.items() if inf is not None else []) if k[0] == namespace]
+        return [r.store for _, r in items if r.store is not None]
 
     def _store_by_id(self, sid: StoreId) -> SecretStore | None:
         kind, ns, name = sid
@@ -775,6 +801,8 @@ class Controller:
             if srec.store is None:
                 skind = KIND_SECRET_STORE if kind == "store" else KIND_CLUSTER_SECRET_STORE
                 return self.store_reconciler.invalid(skind, ns, name, srec.error or "invalid spec", srec.generation)
+            if not srec.store.served_by(self.settings.controller_class):
+                return None  # another controller class's store: its status is that controller's
             t0 = time.perf_counter()
             try:
                 return self.store_reconciler.reconcile(srec.store)

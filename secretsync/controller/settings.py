@@ -214,6 +214,20 @@ class RotationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PushSettings:
+    """PushSecret / ClusterPushSecret (issue 12; see pushsecret.py). Opt-in, as rotation: it writes
+    to providers, so the store credentials need write access."""
+
+    enabled: bool = False
+    #: How often the leader walks the PushSecrets.
+    tick: float = 1.0
+    #: How often each PushSecret's source Secrets are re-read to notice a change.
+    source_poll: float = 10.0
+    #: Longest wait between retries of a failed push.
+    retry_max: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerSettings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
@@ -226,6 +240,9 @@ class ControllerSettings:
     events: EventSettings = field(default_factory=EventSettings)
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     rotation: RotationSettings = field(default_factory=RotationSettings)
+    push: PushSettings = field(default_factory=PushSettings)
+    #: ESO's controller class: serve only stores whose spec.controller is unset or equal to it.
+    controller_class: str = ""
     #: Namespace of the controller's own objects (the HMAC key Secret). Defaults to the lease's.
     namespace: str | None = None
     #: Secret holding the per-installation HMAC key for data hashes (created when absent).

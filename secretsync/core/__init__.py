@@ -21,6 +21,8 @@ from .contract import (
     ValidationStatus,
     chunked,
     extract_property,
+    read_current,
+    write_version,
 )
 from .errors import (
     AuthenticationFailed,
@@ -78,4 +80,6 @@ __all__ = [
     "open_store",
     "parse_store_url",
     "providers",
+    "read_current",
+    "write_version",
 ]

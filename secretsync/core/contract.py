@@ -292,6 +292,32 @@ def extract_property(value: SecretValue, prop: str | None, *, name: str, provide
         raise NotFound(str(exc.args[0]), provider=provider, operation="get", key=name) from None
 
 
+def read_current(client: SecretsClient, name: str) -> Fetched | None:
+    """Latest value and version of ``name``; None only on a definite NotFound (other errors raise).
+
+    The first half of every write (migration, rotation, PushSecret): what is there decides
+    between creating and adding a version, and its version is what compare-and-set expects.
+    """
+    got = client.get_many([name]).get(name)
+    if isinstance(got, Fetched):
+        return got
+    if got is None or isinstance(got, NotFound):
+        return None
+    raise got
+
+
+def write_version(client: SecretsClient, name: str, value: SecretValue, current: Fetched | None, *,
+                  tags: Mapping[str, str] | None = None) -> PutResult:
+    """The one way secretsync writes a value: create when ``current`` is None (``if_absent``, so a
+    concurrent creator is a Conflict, not an overwrite), otherwise a new version that expects
+    the version read, where the backend can compare-and-set (a concurrent writer is a Conflict,
+    not a lost update). Migration, rotation and PushSecret all write through here."""
+    if current is None:
+        return client.put(name, value, tags=tags, if_absent=True)
+    expected = current.version if client.capabilities.compare_and_set else None
+    return client.put(name, value, tags=tags, expected_version=expected)
+
+
 @runtime_checkable
 class ProviderFactory(Protocol):
     """Validates a store config and opens a client. One per provider, found by entry point."""

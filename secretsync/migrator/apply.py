@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from secretsync.core.contract import Fetched, SecretsClient
-from secretsync.core.errors import Conflict, InvalidConfig, NotFound, SecretSyncError
+from secretsync.core.contract import Fetched, SecretsClient, read_current, write_version
+from secretsync.core.errors import Conflict, InvalidConfig, SecretSyncError
 from secretsync.core.values import SecretValue
 
 from .edits import render_file
@@ -97,16 +97,6 @@ def sha256(data: bytes) -> str:
 
 
 # -- provider step, shared by manifest and cluster mode ---------------------------------------------
-def fetch(client: SecretsClient, key: str) -> Fetched | None:
-    """Current value and version of ``key``, None on a definite NotFound (other errors raise)."""
-    got = client.get_many([key]).get(key)
-    if isinstance(got, Fetched):
-        return got
-    if got is None or isinstance(got, NotFound):
-        return None
-    raise got
-
-
 def store_value(journal: Journal | None, step: str, client: SecretsClient, key: str, value: SecretValue,
                 digest_key: bytes, overwrite: bool, report: ApplyReport) -> dict[str, Any]:
     """Write ``value`` under ``key`` unless it is already there; read it back; journal it.
@@ -115,7 +105,7 @@ def store_value(journal: Journal | None, step: str, client: SecretsClient, key: 
     unless ``overwrite`` (then compare-and-set against the version we saw).
     """
     st = journal.state(step) if journal else None
-    cur = fetch(client, key)
+    cur = read_current(client, key)
     existed = st.begun["existed"] if st and st.begun else cur is not None
     if cur is not None and cur.value == value:
         version, reused = cur.version, True
@@ -130,11 +120,7 @@ def store_value(journal: Journal | None, step: str, client: SecretsClient, key: 
             return {}
         if not (st and st.begun):
             journal.begin(step, providerKey=key, existed=existed)
-        caps = client.capabilities
-        if cur is None:
-            result = client.put(key, value, if_absent=True)
-        else:
-            result = client.put(key, value, expected_version=cur.version if caps.compare_and_set else None)
+        result = write_version(client, key, value, cur)
         crash_point()
         version, reused = result.version, False
     back = client.get(key, version=version) if (version and client.capabilities.versions) else client.get(key)
@@ -289,7 +275,7 @@ class ManifestApply:
         except LocateError as exc:
             raise StalePlan(f"{step.id}: {exc}; run 'migrate plan' again") from None
         if self.opt.dry_run:
-            cur = fetch(self.client, s["providerKey"])
+            cur = read_current(self.client, s["providerKey"])
             if cur is None:
                 self.report.actions.append(f"would store {s['providerKey']}")
             elif cur.value == value:

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from secretsync.core.contract import SecretsClient
+from secretsync.core.contract import SecretsClient, read_current
 from secretsync.core.errors import NotFound, SecretSyncError
 from secretsync.core.values import SecretValue
 
-from .apply import fetch, sha256, value_digest
+from .apply import sha256, value_digest
 from .journal import Journal, StepState, atomic_delete, atomic_write, sweep_temps
 from .plan import file_digest
 from .restore import RestoreError, apply_reverse, fill
@@ -222,7 +222,7 @@ def delete_created_key(client: SecretsClient, rec: Mapping[str, Any], digest_key
                        report: RollbackReport) -> None:
     """Delete a provider key apply created, only while it still holds what apply wrote."""
     key = rec["providerKey"]
-    cur = fetch(client, key)
+    cur = read_current(client, key)
     if cur is None:
         return
     if value_digest(digest_key, cur.value) != rec.get("digest"):

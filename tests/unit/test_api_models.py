@@ -266,8 +266,10 @@ def test_cluster_external_secret_selects_namespaces_and_stamps_manifests() -> No
 def test_cluster_external_secret_must_select_something() -> None:
     with pytest.raises(InvalidSpec, match="ClusterExternalSecret/shared: spec: set namespaces or namespaceSelectors"):
         parse_cluster_external_secret(ces())
-    with pytest.raises(InvalidSpec, match=r"spec\.externalSecretSpec\.secretStoreRef: required"):
-        parse_cluster_external_secret(ces(namespaces=["a"], externalSecretSpec={"data": []}))
+    with pytest.raises(InvalidSpec, match=r"spec\.externalSecretSpec\.data\[0\]\.sourceRef\.storeRef: required "
+                                          r"when spec\.secretStoreRef is not set"):
+        parse_cluster_external_secret(ces(namespaces=["a"], externalSecretSpec={
+            "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}))
 
 
 def test_spec_round_trips_through_to_dict() -> None:

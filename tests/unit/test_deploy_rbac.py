@@ -21,10 +21,12 @@ pytest.importorskip("helm_python", reason="helm-python-sdk (test extra) renders 
 
 #: Every optional permission switched on: the chart at its widest.
 ALL_FEATURES = {"rbac": {"configMapTemplates": True, "serviceAccountTokens": True, "clusterExternalSecrets": True},
-                "rollout": {"enabled": True}, "rotation": {"enabled": True, "jobHooks": True}}
+                "rollout": {"enabled": True}, "rotation": {"enabled": True, "jobHooks": True},
+                "pushSecrets": {"enabled": True}}
 NAMESPACED = {"rbac": {"clusterWide": False, "configMapTemplates": True, "serviceAccountTokens": True},
               "controller": {"watchNamespaces": ["app", "shop"]},
-              "rollout": {"enabled": True}, "rotation": {"enabled": True, "jobHooks": True}}
+              "rollout": {"enabled": True}, "rotation": {"enabled": True, "jobHooks": True},
+              "pushSecrets": {"enabled": True}}
 
 #: Call sites that exist only for a cluster-scoped kind (ClusterExternalSecret fan-out): not
 #: needed, and not grantable, in namespaced-only mode.
@@ -129,6 +131,9 @@ def test_job_hooks_are_opt_in_within_rotation() -> None:
                                         ("argoproj.io", "rollouts")) for v in ("list", "watch", "patch")}),
     ("rotation", {("secretsync.io", "secretrotations", v) for v in ("list", "watch")}
      | {("secretsync.io", "secretrotations/status", "patch")} | JOB_HOOK_RULES),
+    ("pushSecrets", {("secretsync.io", "pushsecrets", v) for v in ("get", "list", "watch", "create", "patch", "delete")}
+     | {("secretsync.io", "pushsecrets/status", "patch"), ("secretsync.io", "clusterpushsecrets", "list"),
+        ("secretsync.io", "clusterpushsecrets", "watch"), ("secretsync.io", "clusterpushsecrets/status", "patch")}),
 ])
 def test_opt_in_features_add_exactly_their_rules(feature: str, dropped: set[tuple[str, str, str]]) -> None:
     full = _granted(render(ALL_FEATURES))

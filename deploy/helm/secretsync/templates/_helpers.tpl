@@ -100,6 +100,17 @@ the calls from secretsync/controller/ and fails when a call has no rule or a rul
   verbs: [get]
 {{- end }}
 {{- end }}
+{{- if .Values.pushSecrets.enabled }}
+# pushsecret.py (PushManager): the PushSecret cache (informer.py), its cleanup finalizer (patch), and the
+# PushSecrets a ClusterPushSecret stamps into namespaces (get, create, patch, delete). Opt-in: pushSecrets.enabled.
+- apiGroups: [secretsync.io]
+  resources: [pushsecrets]
+  verbs: [get, list, watch, create, patch, delete]
+# pushsecret.py (PushManager._set_status): status of each PushSecret, merge-patched.
+- apiGroups: [secretsync.io]
+  resources: [pushsecrets/status]
+  verbs: [patch]
+{{- end }}
 {{- if .Values.rollout.enabled }}
 # rollout.py (RolloutManager): watch the workloads that read Secrets (informer.py) and patch their pod
 # template's hash annotation in RolloutManager._fire (opt-in: rollout.enabled).
