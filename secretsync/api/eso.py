@@ -440,8 +440,9 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
         if src is not None:
             converted["sourceRef"] = src
         elif store is None:
-            o.cannot(f"{p}.sourceRef.storeRef", "required when spec.secretStoreRef is not set (the item names no "
-                                                "store)")
+            o.note(f"{p}.sourceRef.storeRef", "names no store (ESO's documentation fragments elide it): set "
+                                              "spec.secretStoreRef before applying, or the controller reports "
+                                              "StoreNotSet")
         data_out.append(converted)
         o.rest(item, p, {"secretKey", "remoteRef", "sourceRef"})
     if data_out:
@@ -454,8 +455,9 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
             continue
         src = _source_ref(item, o, p)
         if src is None and store is None:
-            o.cannot(f"{p}.sourceRef.storeRef", "required when spec.secretStoreRef is not set (the item names no "
-                                                "store)")
+            o.note(f"{p}.sourceRef.storeRef", "names no store (ESO's documentation fragments elide it): set "
+                                              "spec.secretStoreRef before applying, or the controller reports "
+                                              "StoreNotSet")
         conv: dict[str, Any] = {}
         if isinstance(item.get("extract"), Mapping):
             conv["extract"] = _remote_ref(item["extract"], o, f"{p}.extract", ("key", "property", "version"))

@@ -1043,13 +1043,18 @@ class ExternalSecretSpec:
         has_template = tmpl is not None and (bool(tmpl.data) or bool(tmpl.template_from))
         if not self.data and not self.data_from and not has_template:
             problems.add(path, "at least one of data, dataFrom or target.template must be set")
-        if self.secret_store_ref is None:
-            sources = [("data", i, d.source_ref) for i, d in enumerate(self.data)]
-            sources += [("dataFrom", i, d.source_ref) for i, d in enumerate(self.data_from)]
-            for name, i, src in sources:
-                if src is None:
-                    problems.add(child(child(index(child(path, name), i), "sourceRef"), "storeRef"),
-                                 "required when spec.secretStoreRef is not set")
+
+    def storeless_items(self) -> tuple[str, ...]:
+        """Items that name no store (no spec.secretStoreRef, no sourceRef.storeRef), as field paths.
+
+        Accepted at admission, as ESO's CRD accepts them (documentation fragments elide the
+        store); the reconciler reports them on the object's status instead of syncing.
+        """
+        if self.secret_store_ref is not None:
+            return ()
+        sources = [("data", i, d.source_ref) for i, d in enumerate(self.data)]
+        sources += [("dataFrom", i, d.source_ref) for i, d in enumerate(self.data_from)]
+        return tuple(f"spec.{name}[{i}]" for name, i, src in sources if src is None or src.store_ref is None)
 
     def stores(self) -> tuple[StoreRef, ...]:
         """Every store read from: spec.secretStoreRef and each item's sourceRef.storeRef, once each."""

@@ -205,6 +205,11 @@ class ExternalSecretReconciler:
             return Outcome()
         if es.spec.secret_store_ref is None:
             # Every item names its own store (sourceRef.storeRef): no store of the whole object.
+            # One that names none is accepted at admission (as ESO's CRD does) and fails here.
+            storeless = es.spec.storeless_items()
+            if storeless:
+                return self._fail(es, "StoreNotSet", f"{storeless[0]} names no store: set spec.secretStoreRef "
+                                                     "or the item's sourceRef.storeRef")
             got = Collected()
             self._collect_data_from(es, None, got, _no_main_store, fresh)
             self._collect_data(es, None, got, _no_main_store)

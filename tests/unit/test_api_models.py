@@ -266,10 +266,10 @@ def test_cluster_external_secret_selects_namespaces_and_stamps_manifests() -> No
 def test_cluster_external_secret_must_select_something() -> None:
     with pytest.raises(InvalidSpec, match="ClusterExternalSecret/shared: spec: set namespaces or namespaceSelectors"):
         parse_cluster_external_secret(ces())
-    with pytest.raises(InvalidSpec, match=r"spec\.externalSecretSpec\.data\[0\]\.sourceRef\.storeRef: required "
-                                          r"when spec\.secretStoreRef is not set"):
-        parse_cluster_external_secret(ces(namespaces=["a"], externalSecretSpec={
-            "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}))
+    # Naming no store is accepted as ESO's CRD accepts it; the reconciler reports StoreNotSet.
+    storeless = parse_cluster_external_secret(ces(namespaces=["a"], externalSecretSpec={
+        "data": [{"secretKey": "a", "remoteRef": {"key": "k"}}]}))
+    assert storeless.spec.external_secret_spec.storeless_items() == ("spec.data[0]",)
 
 
 def test_spec_round_trips_through_to_dict() -> None:

@@ -310,13 +310,13 @@ EXPECTED_ISSUES = {
     "aws-sm-push-secret-with-replication.yaml": ["metadata.kmsKeyID", "metadata.replicationLocations",
                                                  "metadata.description"],
     # ESO's template snippets elide the store (`# ...`): no item says where to read from.
-    "multikey-template-v2-external-secret.yaml": ["spec.data[0].sourceRef.storeRef: required"],
+    "multikey-template-v2-external-secret.yaml": [],
     "pkcs12-template-v2-external-secret.yaml": ["line 17: not valid YAML"],
     "gcpsm-sa-secret-store.yaml": [],
     "azkv-secret-store-spn-secret.yaml": [],
     "cluster-external-secret-fanout.yaml": [],
     "vault-cert-store.yaml": [],
-    "full-secret-store.yaml": ["spec.provider: exactly one provider must be set", "spec.controller"],
+    "full-secret-store.yaml": ["spec.provider: exactly one provider must be set"],
 }
 
 
@@ -377,3 +377,37 @@ spec:
     notes = [n for n in result.notes if "differs from ESO on purpose" in n]
     assert len(notes) == 1 and notes[0].startswith("SecretStore/n/s: spec.provider.aws: "), result.notes
     assert "must bring its own credentials" in notes[0]
+
+
+def test_an_external_secret_fragment_without_a_store_converts_with_a_note_and_names_its_items() -> None:
+    text = """
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata: {name: template, namespace: n}
+spec:
+  target: {template: {engineVersion: v2, data: {password: "{{ .mysecret }}"}}}
+  data:
+  - secretKey: mysecret
+    remoteRef: {key: /credentials}
+"""
+    result = convert_text(text)
+    assert result.issues == []
+    assert any("spec.data[0].sourceRef.storeRef: names no store" in n for n in result.notes)
+    es = parse_object(result.documents[0], default_namespace="n")
+    assert es.spec.storeless_items() == ("spec.data[0]",)
+
+
+def test_esos_documented_examples_convert_but_for_esos_own_defects_and_aws_push_options() -> None:
+    if not SHARED.is_dir():
+        pytest.skip("shared ESO examples not present")
+    files = sorted(SHARED.glob("*.yaml"))
+    failing = sorted(p.name for p in files if convert_text(p.read_text(encoding="utf-8"), p.name).issues)
+    # ESO's own defects: invalid YAML, a duplicate key, catalogue stores listing five providers,
+    # a ClusterPushSecret selecting both a Secret and a generator.
+    defects = {"pkcs12-template-v2-external-secret.yaml", "full-external-secret.yaml", "full-secret-store.yaml",
+               "full-cluster-secret-store.yaml", "full-cluster-push-secret.yaml"}
+    # Not supported yet, refused naming the field rather than dropped: AWS push options
+    # (kmsKeyID, description, replicationLocations) of a PushSecret's metadata.
+    aws_push_options = {"aws-sm-push-secret-with-metadata.yaml", "aws-sm-push-secret-with-replication.yaml"}
+    assert set(failing) <= defects | aws_push_options, failing
+    assert len(files) - len(failing) >= 43, failing
