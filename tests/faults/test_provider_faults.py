@@ -1,0 +1,206 @@
+"""The controller while the provider is down or throttling: moto behind the fault proxy.
+
+Short intervals (1-2 s refresh, breaker capped at 2 s) so that "several refresh intervals and
+the breaker" fit in seconds. The Secrets are watched the whole time: an outage or a throttle
+must never change or delete one (only a definite NotFound may).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from secretsync.controller.kubeapi import SECRETS, KubeApi, KubeError
+from secretsync.controller.runtime import ES_RES, SS_RES
+from secretsync.controller.settings import CircuitSettings, ScopeSettings
+from secretsync.core.settings import TimeoutSettings
+from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, raw_boto3
+from tests.harness.controller import (
+    create,
+    es_manifest,
+    es_ready,
+    fast_settings,
+    install_crds,
+    kube_api,
+    ready_condition,
+    running_controller,
+    secret_data,
+    store_manifest,
+    wait_for,
+)
+from tests.harness.faultproxy import Fault, FaultProxy, status
+from tests.harness.kube import KubeCluster
+
+pytestmark = pytest.mark.kube
+
+N = 8
+MAX_OPEN = 2.0
+
+
+@pytest.fixture
+def api(kube: KubeCluster) -> Iterator[KubeApi]:
+    install_crds(kube)
+    a = kube_api(kube)
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
+    moto_server.reset()
+    with FaultProxy(("127.0.0.1", moto_server.port), http=True) as p:
+        yield p
+
+
+def _settings(label: str) -> Any:
+    s = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+    # Short provider timeouts: a black-holed call fails in seconds, as it would with the
+    # defaults in tens of seconds.
+    return replace(s, provider=replace(s.provider, timeouts=TimeoutSettings(connect=1.0, read=2.0, sdk_retries=1),
+                                       circuit=CircuitSettings(failures=2, open_for=0.5, max_open=MAX_OPEN)))
+
+
+def _aws_store(api: KubeApi, ns: str, endpoint: str, **spec: Any) -> None:
+    create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds", "namespace": ns},
+                 "stringData": {"id": ACCESS_KEY, "secret": SECRET_KEY}})
+    create(api, store_manifest("aws", ns, "aws", {
+        "region": REGION, "endpoint": endpoint,
+        "secretRef": {"accessKeyID": {"name": "aws-creds", "key": "id"},
+                      "secretAccessKey": {"name": "aws-creds", "key": "secret"}}}, **spec))
+
+
+class SecretWatcher:
+    """Polls every managed Secret; records any change of data or resourceVersion, and deletions."""
+
+    def __init__(self, api: KubeApi, ns: str, names: list[str]) -> None:
+        self.api, self.ns, self.names = api, ns, names
+        self.changes: list[str] = []
+        self._stop = threading.Event()
+        self._base = {n: self._read(n) for n in names}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _read(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        try:
+            obj = self.api.get(SECRETS, name, self.ns)
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return obj["metadata"]["resourceVersion"], obj.get("data") or {}
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.3):
+            for n in self.names:
+                now = self._read(n)
+                if now != self._base[n]:
+                    self.changes.append(f"{n}: {'deleted' if now is None else 'changed'}")
+                    self._base[n] = now
+
+    def __enter__(self) -> SecretWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def test_provider_outage_changes_nothing_and_recovers_within_a_refresh(
+        kube: KubeCluster, api: KubeApi, moto_server: MotoServer, proxy: FaultProxy) -> None:
+    sm = raw_boto3(moto_server.endpoint)  # out-of-band writes go around the proxy
+    prefix = f"out-{uuid.uuid4().hex[:6]}/"
+    for i in range(N):
+        sm.create_secret(Name=f"{prefix}k{i}", SecretString=f"v{i}")
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("fault-out", labels={"secretsync-test": label})
+    _aws_store(api, ns, proxy.url())
+    refresh = 2.0
+    names = [f"s{i}" for i in range(N)]
+    for i, name in enumerate(names):
+        create(api, es_manifest(name, ns, "aws", [("v", f"{prefix}k{i}")], refresh=f"{refresh:g}s"))
+    with running_controller(kube, _settings(label)):
+        for i, name in enumerate(names):
+            wait_for(lambda i=i, n=name: secret_data(api, ns, n) == {"v": f"v{i}"}, message=f"{name} synced")
+        for fault in (Fault("reset"), Fault("blackhole"), status(500)):
+            with SecretWatcher(api, ns, names) as watcher:
+                with proxy.outage(fault) if fault.kind != "status" else _http_outage(proxy, fault):
+                    # Several refreshes and breaker openings, with the value rotated meanwhile.
+                    sm.put_secret_value(SecretId=f"{prefix}k0", SecretString=f"rotated-{fault.kind}")
+                    cond = wait_for(es_ready(api, ns, "s0", "False"), timeout=20,
+                                    message=f"Ready=False during the {fault.kind} outage")
+                    time.sleep(4 * refresh)
+                    conds = [ready_condition(api, ES_RES, ns, n) for n in names]
+                    store = ready_condition(api, SS_RES, ns, "aws")
+                    healed_at = time.monotonic()
+                assert watcher.changes == [], f"{fault.kind}: a Secret changed during the outage"
+            assert cond["reason"] and cond["reason"] != "SecretSynced"
+            not_false = [(n, c and (c["status"], c["reason"])) for n, c in zip(names, conds, strict=True)
+                         if not c or c["status"] != "False"]
+            assert not_false == [], (fault.kind, not_false)
+            assert {c["reason"] for c in conds if c} <= {cond["reason"], "StoreUnavailable", "ProviderUnavailable",
+                                                         "Unavailable", "Throttled"}, conds
+            assert store and store["status"] == "False", store
+            wait_for(lambda f=fault: secret_data(api, ns, "s0") == {"v": f"rotated-{f.kind}"},
+                     timeout=refresh + MAX_OPEN * 1.2 + 3, message=f"recovery after the {fault.kind} outage")
+            recovered = time.monotonic() - healed_at
+            assert recovered <= refresh + MAX_OPEN * 1.2 + 2, recovered
+            for n in names:
+                wait_for(es_ready(api, ns, n), timeout=refresh * 3, message=f"{n} Ready again")
+            assert [secret_data(api, ns, n) for n in names[1:]] == [{"v": f"v{i}"} for i in range(1, N)]
+
+
+class _http_outage:  # noqa: N801 (used like proxy.outage)
+    def __init__(self, proxy: FaultProxy, fault: Fault) -> None:
+        self.proxy, self.fault = proxy, fault
+
+    def __enter__(self) -> None:
+        self.proxy.request_fault(self.fault)
+
+    def __exit__(self, *exc: object) -> None:
+        self.proxy.heal()
+
+
+def test_throttle_storm_never_exceeds_the_store_rate_and_converges(
+        kube: KubeCluster, api: KubeApi, moto_server: MotoServer, proxy: FaultProxy) -> None:
+    sm = raw_boto3(moto_server.endpoint)
+    prefix = f"thr-{uuid.uuid4().hex[:6]}/"
+    for i in range(N):
+        sm.create_secret(Name=f"{prefix}k{i}", SecretString=f"v{i}")
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("fault-thr", labels={"secretsync-test": label})
+    rate, burst = 3.0, 2
+    _aws_store(api, ns, proxy.url(), rateLimit={"rate": rate, "burst": burst})
+    names = [f"s{i}" for i in range(N)]
+    for i, name in enumerate(names):
+        create(api, es_manifest(name, ns, "aws", [("v", f"{prefix}k{i}")], refresh="1s"))
+    with running_controller(kube, _settings(label)):
+        for i, name in enumerate(names):
+            wait_for(lambda i=i, n=name: secret_data(api, ns, n) == {"v": f"v{i}"}, message=f"{name} synced")
+        with SecretWatcher(api, ns, names) as watcher:
+            storm_start = time.monotonic()
+            proxy.request_fault(status(429, retry_after=1))
+            for i in range(N):
+                sm.put_secret_value(SecretId=f"{prefix}k{i}", SecretString=f"after-{i}")
+            time.sleep(8)
+            proxy.heal()
+            storm_end = time.monotonic()
+            assert watcher.changes == [], "a Secret changed while every read was throttled"
+        for i, name in enumerate(names):
+            wait_for(lambda i=i, n=name: secret_data(api, ns, n) == {"v": f"after-{i}"}, timeout=15,
+                     message=f"{name} converged after the storm")
+    seen = proxy.requests(storm_start)
+    storm = [r for r in seen if r.at <= storm_end]
+    assert storm and all(r.answered == 429 for r in storm)
+    # The configured rate holds at the wire, in any window, through the storm and the catch-up.
+    for window in (1.0, 3.0):
+        assert proxy.max_in_window(window, since=storm_start) <= rate * window + burst, (window, len(seen))
+    # Backoff: the storm costs far fewer calls than the rate would allow, spaced unevenly (jitter).
+    assert len(storm) <= rate * (storm_end - storm_start) / 2, len(storm)
+    gaps = {round(b.at - a.at, 2) for a, b in zip(storm, storm[1:], strict=False)}
+    assert len(gaps) > 1, gaps
