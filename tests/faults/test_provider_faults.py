@@ -7,6 +7,7 @@ must never change or delete one (only a definite NotFound may).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -155,7 +156,7 @@ def test_provider_outage_changes_nothing_and_recovers_within_a_refresh(
             assert [secret_data(api, ns, n) for n in names[1:]] == [{"v": f"v{i}"} for i in range(1, N)]
 
 
-class _http_outage:  # noqa: N801 (used like proxy.outage)
+class _http_outage:
     def __init__(self, proxy: FaultProxy, fault: Fault) -> None:
         self.proxy, self.fault = proxy, fault
 
@@ -202,5 +203,5 @@ def test_throttle_storm_never_exceeds_the_store_rate_and_converges(
         assert proxy.max_in_window(window, since=storm_start) <= rate * window + burst, (window, len(seen))
     # Backoff: the storm costs far fewer calls than the rate would allow, spaced unevenly (jitter).
     assert len(storm) <= rate * (storm_end - storm_start) / 2, len(storm)
-    gaps = {round(b.at - a.at, 2) for a, b in zip(storm, storm[1:], strict=False)}
+    gaps = {round(b.at - a.at, 2) for a, b in itertools.pairwise(storm)}
     assert len(gaps) > 1, gaps

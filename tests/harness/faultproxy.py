@@ -351,7 +351,7 @@ class _Reader:
         if head is None:
             return None
         lines = head[:-4].split(b"\r\n")
-        method, path = (lines[0].split(b" ") + [b"", b""])[:2]
+        method, path = [*lines[0].split(b" "), b"", b""][:2]
         headers = [ln for ln in lines[1:] if not ln.lower().startswith((b"connection:", b"keep-alive:"))]
         length, chunked = 0, False
         for ln in headers:
