@@ -10,11 +10,9 @@ Secret is ever emptied or deleted.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,12 +21,11 @@ from secretsync.controller.settings import ScopeSettings
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
 from tests.harness.controller import (
+    SecretPoller,
     create,
     es_manifest,
     es_ready,
     fast_settings,
-    install_crds,
-    kube_api,
     running_controller,
     secret_data,
     store_manifest,
@@ -40,14 +37,6 @@ pytestmark = pytest.mark.kube
 
 N = 10
 WRITES = {"create", "update", "patch", "delete"}
-
-
-@pytest.fixture
-def api(kube: KubeCluster) -> Iterator[KubeApi]:
-    install_crds(kube)
-    a = kube_api(kube)
-    yield a
-    a.close()
 
 
 def _secret_writes(kube: KubeCluster, ns: str, offset: int) -> Counter[tuple[str, str]]:
@@ -68,34 +57,6 @@ def _secret_writes(kube: KubeCluster, ns: str, offset: int) -> Counter[tuple[str
     return out
 
 
-class EmptiedWatch:
-    """Polls the Secrets (tolerating the apiserver being down); records any emptied or deleted one."""
-
-    def __init__(self, api: KubeApi, ns: str, names: list[str]) -> None:
-        self.api, self.ns, self.names = api, ns, names
-        self.bad: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            for n in self.names:
-                try:
-                    data = secret_data(self.api, self.ns, n)
-                except Exception:  # noqa: BLE001 - the apiserver is down: nothing to judge
-                    continue
-                if not data or not all(data.values()):
-                    self.bad.append(f"{n}: {data!r}")
-
-    def __enter__(self) -> EmptiedWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
 def test_apiserver_restart_mid_sync_loses_nothing_and_writes_once(kube: KubeCluster, api: KubeApi) -> None:
     label = uuid.uuid4().hex[:10]
     ns = kube.new_namespace("fault-api", labels={"secretsync-test": label})
@@ -108,7 +69,7 @@ def test_apiserver_restart_mid_sync_loses_nothing_and_writes_once(kube: KubeClus
     for i, n in enumerate(names):
         create(api, es_manifest(n, ns, "mem", [("v", f"k{i}")], refresh="1s"))
     settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
-    with running_controller(kube, settings) as ctl, EmptiedWatch(api, ns, names) as watch:
+    with running_controller(kube, settings) as ctl, SecretPoller(api, ns, names) as watch:
         for i, n in enumerate(names):
             wait_for(lambda i=i, n=n: secret_data(api, ns, n) == {"v": f"v{i}"}, message=f"{n} synced")
         time.sleep(1.5)  # let the first sync's status writes settle
@@ -136,7 +97,7 @@ def test_apiserver_restart_mid_sync_loses_nothing_and_writes_once(kube: KubeClus
             wait_for(es_ready(api, ns, n), timeout=20, message=f"{n} Ready")
         time.sleep(3)  # a few more refreshes: nothing may be written again
         assert ctl is not None
-    assert watch.bad == [], "a Secret was emptied or deleted"
+    assert watch.emptied == [], "a Secret was emptied or deleted"
     assert [secret_data(api, ns, n) for n in names] == (
         [{"v": f"v{i}-rotated"} for i in range(N // 2)] + [{"v": f"v{i}"} for i in range(N // 2, N)])
     writes = _secret_writes(kube, ns, offset)

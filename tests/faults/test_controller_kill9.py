@@ -25,8 +25,14 @@ import pytest
 from secretsync.controller.kubeapi import SECRETS, KubeApi
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
-from tests.harness.controller import create, es_manifest, es_ready, install_crds, kube_api, secret_data, \
-    store_manifest, wait_for
+from tests.harness.controller import (
+    create,
+    es_manifest,
+    es_ready,
+    secret_data,
+    store_manifest,
+    wait_for,
+)
 from tests.harness.kube import KubeCluster
 from tests.harness.workloads import deployment, restart_state
 
@@ -34,14 +40,6 @@ pytestmark = pytest.mark.kube
 
 N = 12
 KILLS = 3
-
-
-@pytest.fixture
-def api(kube: KubeCluster) -> Iterator[KubeApi]:
-    install_crds(kube)
-    a = kube_api(kube)
-    yield a
-    a.close()
 
 
 @pytest.fixture

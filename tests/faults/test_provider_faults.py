@@ -8,7 +8,6 @@ must never change or delete one (only a definite NotFound may).
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,39 +16,30 @@ from typing import Any
 
 import pytest
 
-from secretsync.controller.kubeapi import SECRETS, KubeApi, KubeError
+from secretsync.controller.kubeapi import KubeApi
 from secretsync.controller.runtime import ES_RES, SS_RES
 from secretsync.controller.settings import CircuitSettings, ScopeSettings
 from secretsync.core.settings import TimeoutSettings
-from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, raw_boto3
+from tests.harness.aws import MotoServer, raw_boto3
 from tests.harness.controller import (
+    SecretPoller,
     create,
     es_manifest,
     es_ready,
     fast_settings,
-    install_crds,
-    kube_api,
     ready_condition,
     running_controller,
     secret_data,
-    store_manifest,
     wait_for,
 )
 from tests.harness.faultproxy import Fault, FaultProxy, status
 from tests.harness.kube import KubeCluster
+from tests.harness.workloads import aws_store
 
 pytestmark = pytest.mark.kube
 
 N = 8
 MAX_OPEN = 2.0
-
-
-@pytest.fixture
-def api(kube: KubeCluster) -> Iterator[KubeApi]:
-    install_crds(kube)
-    a = kube_api(kube)
-    yield a
-    a.close()
 
 
 @pytest.fixture
@@ -67,51 +57,6 @@ def _settings(label: str) -> Any:
                                        circuit=CircuitSettings(failures=2, open_for=0.5, max_open=MAX_OPEN)))
 
 
-def _aws_store(api: KubeApi, ns: str, endpoint: str, **spec: Any) -> None:
-    create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds", "namespace": ns},
-                 "stringData": {"id": ACCESS_KEY, "secret": SECRET_KEY}})
-    create(api, store_manifest("aws", ns, "aws", {
-        "region": REGION, "endpoint": endpoint,
-        "secretRef": {"accessKeyID": {"name": "aws-creds", "key": "id"},
-                      "secretAccessKey": {"name": "aws-creds", "key": "secret"}}}, **spec))
-
-
-class SecretWatcher:
-    """Polls every managed Secret; records any change of data or resourceVersion, and deletions."""
-
-    def __init__(self, api: KubeApi, ns: str, names: list[str]) -> None:
-        self.api, self.ns, self.names = api, ns, names
-        self.changes: list[str] = []
-        self._stop = threading.Event()
-        self._base = {n: self._read(n) for n in names}
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _read(self, name: str) -> tuple[str, dict[str, Any]] | None:
-        try:
-            obj = self.api.get(SECRETS, name, self.ns)
-        except KubeError as exc:
-            if exc.not_found:
-                return None
-            raise
-        return obj["metadata"]["resourceVersion"], obj.get("data") or {}
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.3):
-            for n in self.names:
-                now = self._read(n)
-                if now != self._base[n]:
-                    self.changes.append(f"{n}: {'deleted' if now is None else 'changed'}")
-                    self._base[n] = now
-
-    def __enter__(self) -> SecretWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
 def test_provider_outage_changes_nothing_and_recovers_within_a_refresh(
         kube: KubeCluster, api: KubeApi, moto_server: MotoServer, proxy: FaultProxy) -> None:
     sm = raw_boto3(moto_server.endpoint)  # out-of-band writes go around the proxy
@@ -120,7 +65,7 @@ def test_provider_outage_changes_nothing_and_recovers_within_a_refresh(
         sm.create_secret(Name=f"{prefix}k{i}", SecretString=f"v{i}")
     label = uuid.uuid4().hex[:10]
     ns = kube.new_namespace("fault-out", labels={"secretsync-test": label})
-    _aws_store(api, ns, proxy.url())
+    aws_store(api, ns, proxy.url())
     refresh = 2.0
     names = [f"s{i}" for i in range(N)]
     for i, name in enumerate(names):
@@ -129,8 +74,8 @@ def test_provider_outage_changes_nothing_and_recovers_within_a_refresh(
         for i, name in enumerate(names):
             wait_for(lambda i=i, n=name: secret_data(api, ns, n) == {"v": f"v{i}"}, message=f"{name} synced")
         for fault in (Fault("reset"), Fault("blackhole"), status(500)):
-            with SecretWatcher(api, ns, names) as watcher:
-                with proxy.outage(fault) if fault.kind != "status" else _http_outage(proxy, fault):
+            with SecretPoller(api, ns, names) as watcher:
+                with proxy.outage(fault):
                     # Several refreshes and breaker openings, with the value rotated meanwhile.
                     sm.put_secret_value(SecretId=f"{prefix}k0", SecretString=f"rotated-{fault.kind}")
                     cond = wait_for(es_ready(api, ns, "s0", "False"), timeout=20,
@@ -156,17 +101,6 @@ def test_provider_outage_changes_nothing_and_recovers_within_a_refresh(
             assert [secret_data(api, ns, n) for n in names[1:]] == [{"v": f"v{i}"} for i in range(1, N)]
 
 
-class _http_outage:
-    def __init__(self, proxy: FaultProxy, fault: Fault) -> None:
-        self.proxy, self.fault = proxy, fault
-
-    def __enter__(self) -> None:
-        self.proxy.request_fault(self.fault)
-
-    def __exit__(self, *exc: object) -> None:
-        self.proxy.heal()
-
-
 def test_throttle_storm_never_exceeds_the_store_rate_and_converges(
         kube: KubeCluster, api: KubeApi, moto_server: MotoServer, proxy: FaultProxy) -> None:
     sm = raw_boto3(moto_server.endpoint)
@@ -176,14 +110,14 @@ def test_throttle_storm_never_exceeds_the_store_rate_and_converges(
     label = uuid.uuid4().hex[:10]
     ns = kube.new_namespace("fault-thr", labels={"secretsync-test": label})
     rate, burst = 3.0, 2
-    _aws_store(api, ns, proxy.url(), rateLimit={"rate": rate, "burst": burst})
+    aws_store(api, ns, proxy.url(), rateLimit={"rate": rate, "burst": burst})
     names = [f"s{i}" for i in range(N)]
     for i, name in enumerate(names):
         create(api, es_manifest(name, ns, "aws", [("v", f"{prefix}k{i}")], refresh="1s"))
     with running_controller(kube, _settings(label)):
         for i, name in enumerate(names):
             wait_for(lambda i=i, n=name: secret_data(api, ns, n) == {"v": f"v{i}"}, message=f"{name} synced")
-        with SecretWatcher(api, ns, names) as watcher:
+        with SecretPoller(api, ns, names) as watcher:
             storm_start = time.monotonic()
             proxy.request_fault(status(429, retry_after=1))
             for i in range(N):

@@ -143,9 +143,14 @@ class FaultProxy:
 
     @contextlib.contextmanager
     def outage(self, fault: Fault | None = None) -> Iterator[None]:
-        """Every connection fails (reset by default) until the block ends, open ones included."""
-        self.connection_fault(fault or Fault("reset"))
-        self.sever()
+        """The provider is down until the block ends: every connection fails (reset by default,
+        open ones included), or, for a ``status`` fault, every HTTP request gets that answer."""
+        fault = fault or Fault("reset")
+        if fault.kind == "status":
+            self.request_fault(fault)
+        else:
+            self.connection_fault(fault)
+            self.sever()
         try:
             yield
         finally:
