@@ -41,6 +41,7 @@ if str(REPO) not in sys.path:
 
 from bench.controller_bench import (  # noqa: E402
     aws_backend,
+    by_label,
     create_objects,
     log,
     metrics,
@@ -206,6 +207,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             time.sleep(5)
             wrong = wrong_secrets(api, nss, args.n, expected)
         sampler.stop.set()
+        m = metrics(port)
+        results["store_cycles"] = int(total(m, "secretsync_store_cycles_total"))
+        results["provider_calls_by_outcome"] = by_label(m, "secretsync_provider_calls_total", "outcome")
         samples = [s for s in sampler.samples if s[0] >= warm_minute]
         rss_end = vm_kb(ctl.pid, "VmRSS") / 1024
         results.update({
@@ -269,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== soak: {r['n']} ExternalSecrets, {r['minutes']} min, refresh {r['refresh']}, load "
           f"{r['loadavg_start']} -> {r['loadavg_end']} ({machine})")
     print(f"rotations {r['rotations']}, drift edits {r['drifts']}, provider faults {r['faults']}, "
-          f"requests through the proxy {r['proxy_requests']}")
+          f"requests through the proxy {r['proxy_requests']}, store cycles {r['store_cycles']}, provider calls "
+          f"{r['provider_calls_by_outcome']}")
     print(f"lost updates:   {r['lost_updates']} {r['lost_examples'] or ''}  (target 0)")
     print(f"memory:         RSS {r['rss_start_mb']} MB after the cold start -> {r['rss_end_mb']} MB at the end "
           f"(ratio {r['rss_ratio_end_vs_start']}), peak {r['rss_peak_mb']} MB; slope "

@@ -46,7 +46,8 @@ class Fault:
     #: ``status``: the HTTP status answered instead of forwarding, and its Retry-After.
     status: int = 503
     retry_after: float | None = None
-    body: bytes = b'{"__type":"ThrottlingException","message":"injected by the fault proxy"}'
+    #: The answer's body (None: an AWS-style JSON error matching the status).
+    body: bytes | None = None
 
 
 PASS = Fault()
@@ -311,13 +312,16 @@ def _reset(sock: socket.socket) -> None:
 
 
 def _response(fault: Fault) -> bytes:
+    code = {429: "ThrottlingException", 500: "InternalServiceError"}.get(fault.status, "ServiceUnavailable")
+    body = fault.body if fault.body is not None else (
+        f'{{"__type":"{code}","message":"injected by the fault proxy"}}'.encode())
     headers = [f"HTTP/1.1 {fault.status} {_REASONS.get(fault.status, 'Error')}",
                "Content-Type: application/x-amz-json-1.1",
-               f"Content-Length: {len(fault.body)}",
-               "x-amzn-ErrorType: ThrottlingException" if fault.status == 429 else "x-fault-proxy: 1"]
+               f"Content-Length: {len(body)}",
+               f"x-amzn-ErrorType: {code}"]
     if fault.retry_after is not None:
         headers.append(f"Retry-After: {fault.retry_after:g}")
-    return ("\r\n".join(headers) + "\r\n\r\n").encode() + fault.body
+    return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
 
 
 class _Reader:
