@@ -57,6 +57,11 @@ def _settings(label: str) -> Any:
                                        circuit=CircuitSettings(failures=2, open_for=0.5, max_open=MAX_OPEN)))
 
 
+def _all_not_ready(api: KubeApi, ns: str, names: list[str]) -> list[dict[str, Any]] | None:
+    conds = [ready_condition(api, ES_RES, ns, n) for n in names]
+    return [c for c in conds if c] if all(c and c["status"] == "False" for c in conds) else None
+
+
 def test_provider_outage_changes_nothing_and_recovers_within_a_refresh(
         kube: KubeCluster, api: KubeApi, moto_server: MotoServer, proxy: FaultProxy) -> None:
     sm = raw_boto3(moto_server.endpoint)  # out-of-band writes go around the proxy
@@ -83,14 +88,14 @@ def test_provider_outage_changes_nothing_and_recovers_within_a_refresh(
                     cond = wait_for(es_ready(api, ns, "s0", "False"), timeout=40,
                                     message=f"Ready=False during the {fault.kind} outage")
                     time.sleep(4 * refresh)
-                    conds = [ready_condition(api, ES_RES, ns, n) for n in names]
+                    # Every ExternalSecret says so (a black-holed one may still be waiting out
+                    # its call's deadline behind the store's cycle lock: give it that long).
+                    conds = wait_for(lambda: _all_not_ready(api, ns, names), timeout=30,
+                                     message=f"every ExternalSecret Ready=False ({fault.kind})")
                     store = ready_condition(api, SS_RES, ns, "aws")
                     healed_at = time.monotonic()
                 assert watcher.changes == [], f"{fault.kind}: a Secret changed during the outage"
             assert cond["reason"] and cond["reason"] != "SecretSynced"
-            not_false = [(n, c and (c["status"], c["reason"])) for n, c in zip(names, conds, strict=True)
-                         if not c or c["status"] != "False"]
-            assert not_false == [], (fault.kind, not_false)
             assert {c["reason"] for c in conds if c} <= {cond["reason"], "StoreUnavailable", "ProviderUnavailable",
                                                          "Unavailable", "Throttled"}, conds
             assert store and store["status"] == "False", store
