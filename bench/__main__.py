@@ -1,4 +1,4 @@
-"""One command for every benchmark: ``python -m bench [scan|audit|controller|templates|events|rotation|all] [-- ARGS]``.
+"""One command for every benchmark: ``python -m bench [scan|audit|controller|...|soak|all] [-- ARGS]``.
 
 Each benchmark measures its baseline in the same run and prints the ratio, so a number is
 never compared with one measured on another day or machine. Results go to docs/benchmarks.md.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from . import audit_bench, controller_bench, events_bench, rotation_bench, scan_bench, template_bench
+from . import audit_bench, controller_bench, events_bench, rotation_bench, scan_bench, soak_bench, template_bench
 
 BENCHES: dict[str, Callable[[list[str]], object]] = {
     "scan": scan_bench.main,
@@ -18,7 +18,10 @@ BENCHES: dict[str, Callable[[list[str]], object]] = {
     "templates": template_bench.main,
     "events": events_bench.main,
     "rotation": rotation_bench.main,
+    "soak": soak_bench.main,
 }
+#: Not in ``all``: the soak runs for half an hour by default.
+LONG = {"soak"}
 
 
 def main(argv: list[str]) -> int:
@@ -29,7 +32,7 @@ def main(argv: list[str]) -> int:
     if which not in (*BENCHES, "all"):
         print(f"usage: python -m bench [{'|'.join(BENCHES)}|all] [-- ARGS]", file=sys.stderr)
         return 2
-    names = list(BENCHES) if which == "all" else [which]
+    names = [b for b in BENCHES if b not in LONG] if which == "all" else [which]
     rc = 0
     for name in names:
         print(f"== bench {name} ==", flush=True)

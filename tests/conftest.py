@@ -1,4 +1,5 @@
-"""Test tiers by folder: unit (no servers), integration (real servers), e2e (CLI/controller).
+"""Test tiers by folder: unit (no servers), integration (real servers), e2e (CLI/controller),
+faults (real servers under injected faults).
 
 Server fixtures live in ``tests/harness/``; each starts its server once per session on a
 free loopback port, and only when a test asks for it, so ``pytest tests/unit`` needs none.
@@ -39,6 +40,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
         elif "security" in parts:
             item.add_marker(pytest.mark.security)
+        elif "faults" in parts:
+            item.add_marker(pytest.mark.faults)
 
 
 @pytest.fixture(autouse=True)

@@ -129,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)  # stdout closed early (| head): nothing left to say
+    except OSError as exc:
+        # The machine said no (a full disk, a read-only or missing location, permissions): the
+        # user's to fix, not a bug. The system's words and the path only, never str(exc) of an
+        # arbitrary library (it could quote anything). Writers name their file (atomicfile.naming).
+        logging.getLogger("secretsync.cli").debug("system error", exc_info=True)
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        click.echo(f"error: {exc.strerror or type(exc).__name__}{where}", err=True)
+        sys.exit(1)
     except Exception as exc:
         # A bug, not a user error: still one line (its type only; the message of an arbitrary
         # exception could quote anything, values included), the traceback at --log-level debug.

@@ -262,7 +262,7 @@ class ExternalSecretReconciler:
                 got = self._collect(es, handle, fresh=fresh)
             except ProviderError as exc:
                 outcome_known = True
-                if breaker.failure(exc):
+                if breaker.failure(exc, probe=admitted == PROBE):
                     self.on_store_health(handle)
                 return self._fail(es, exc.reason, str(exc), retry=True, at_least=exc.delay or 0.0)
             outcome_known = True

@@ -123,14 +123,24 @@ class CircuitBreaker:
             self.last_error = None
             return was_open
 
-    def failure(self, exc: ProviderError) -> bool:
-        """Record a store-wide failure; True if this opened (or re-opened) the circuit."""
+    def failure(self, exc: ProviderError, *, probe: bool = False) -> bool:
+        """Record a store-wide failure; True if this opened (or re-opened) the circuit.
+
+        ``probe``: this was the half-open probe. The pause doubles only on the opening failure
+        and on each failed probe. Calls admitted before the circuit opened fail one after the
+        other during the same outage (16 workers, each retrying its keys): had each doubled
+        the pause, a 30-second outage would pause the store for ``max_open`` (5 min) and its
+        ExternalSecrets would recover minutes after the provider did (found by bench soak).
+        """
         with self._lock:
             self.failures += 1
             self.last_error = exc
-            self._probing = False
+            if probe or not self._probing:
+                self._probing = False
             if self.failures < self.settings.failures:
                 return False
+            if not probe and (self._probing or self._clock() < self.open_until):
+                return False  # a straggler of this outage: the pause already runs
             pause = max(self._open_for, exc.delay or 0.0)
             self.open_until = self._clock() + jittered(pause, 0.2)
             self._open_for = min(self.settings.max_open, self._open_for * 2)

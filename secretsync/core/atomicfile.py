@@ -22,6 +22,7 @@ import contextlib
 import os
 import re
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
@@ -104,11 +105,33 @@ def sweep_temp(path: Path) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Give an OSError raised inside the block the file it is about.
+
+    Why: a ``write`` or ``fsync`` that fails (a full disk, a file size limit, an I/O error)
+    raises an OSError with no file name, so the user would read "File too large" without
+    knowing which file. The CLI prints an OSError as ``strerror: filename`` (a path and the
+    system's words: never a value); errno and the subclass (PermissionError...) are kept.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
 def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
     """Replace ``path`` by ``data``: after a crash it holds the old bytes or the new ones.
 
     Callers serialise writes of one path (the journal's step order, the store's lock).
     """
+    with naming(path):
+        _atomic_write(path, data, mode)
+
+
+def _atomic_write(path: Path, data: bytes, mode: int | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     with contextlib.suppress(FileNotFoundError):

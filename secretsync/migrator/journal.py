@@ -18,6 +18,7 @@ temp file and renaming it, half-way through a journal line...): see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ from secretsync.core.atomicfile import (
     atomic_delete,
     atomic_write,
     fsync_dir,
+    naming,
     sweep_temp,
     write_point,
 )
@@ -83,12 +85,13 @@ class Journal:
         self._fh: TextIO | None = None
 
     def __enter__(self) -> Journal:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._cut_torn_tail()
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._fh = os.fdopen(fd, "a", encoding="utf-8")
-        if not self.records:
-            _fsync_dir(self.path.parent)
+        with naming(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._cut_torn_tail()
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._fh = os.fdopen(fd, "a", encoding="utf-8")
+            if not self.records:
+                _fsync_dir(self.path.parent)
         return self
 
     def _cut_torn_tail(self) -> None:
@@ -107,10 +110,13 @@ class Journal:
                 fh.flush()
                 os.fsync(fh.fileno())
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            # After a failed write (a full disk) close() flushes the same bytes again and fails
+            # again: that second error must not replace the first, which names the journal.
+            with contextlib.suppress(OSError) if exc_type is not None else naming(self.path):
+                fh.close()
 
     def write(self, event: str, step: str | None = None, phase: str = "apply", **fields: Any) -> dict[str, Any]:
         if self._fh is None:
@@ -126,9 +132,10 @@ class Journal:
             self._fh.flush()
             write_point("journal-torn")
             line = line[len(line) // 2 :]
-        self._fh.write(line)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        with naming(self.path):  # a full disk: the torn line is cut by the next run (_cut_torn_tail)
+            self._fh.write(line)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
         self.records.append(rec)
         crash_point()
         return rec

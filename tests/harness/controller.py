@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -178,3 +179,47 @@ def es_ready(api: KubeApi, namespace: str, name: str, status: str = "True", reas
         return None
 
     return check
+
+
+class SecretPoller:
+    """Polls Secrets in a thread while a fault is injected: every change of data or
+    resourceVersion (``changes``) and every Secret found missing or with an empty value
+    (``emptied``). Reads that fail (the apiserver is down) are skipped, not judged."""
+
+    def __init__(self, api: KubeApi, namespace: str, names: list[str], every: float = 0.25) -> None:
+        self.api, self.namespace, self.names, self.every = api, namespace, names, every
+        self.changes: list[str] = []
+        self.emptied: list[str] = []
+        self._last = {n: self._read(n) for n in names}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _read(self, name: str) -> tuple[str, dict[str, str]] | None:
+        try:
+            obj = self.api.get(SECRETS, name, self.namespace)
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return obj["metadata"]["resourceVersion"], obj.get("data") or {}
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            for n in self.names:
+                try:
+                    now = self._read(n)
+                except Exception:
+                    continue
+                if now is None or not now[1] or not all(now[1].values()):
+                    self.emptied.append(f"{n}: {'deleted' if now is None else 'emptied'}")
+                if now != self._last[n]:
+                    self.changes.append(f"{n}: {'deleted' if now is None else 'changed'}")
+                    self._last[n] = now
+
+    def __enter__(self) -> SecretPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)

@@ -142,6 +142,8 @@ class KubeCluster:
     user_name: str = USER_NAME
     etcd_endpoint: str = ""
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
+    #: How the apiserver was started, so the fault suite can restart it on the same port and etcd.
+    _apiserver_argv: list[str] = field(default_factory=list, repr=False)
 
     def configuration(self, token: str | None = None) -> Any:
         """A ``kubernetes.client.Configuration`` for this cluster (admin unless ``token``)."""
@@ -182,6 +184,23 @@ class KubeCluster:
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self._procs)
+
+    def stop_apiserver(self, sig: int = signal.SIGTERM) -> None:
+        """Stop only the kube-apiserver (etcd keeps the data): a control-plane restart."""
+        api = self._procs[-1]
+        if sig == signal.SIGTERM:
+            _stop(api)
+        else:
+            _kill_group(api.pid, sig)
+            api.wait(10)
+            _live.pop(api.pid, None)
+
+    def start_apiserver(self, timeout: float = 60.0) -> None:
+        """Start the kube-apiserver again with the same flags (port, certs, tokens, etcd)."""
+        assert self._procs[-1].poll() is not None, "the apiserver is still running"
+        log = self.workdir / "kube-apiserver.log"
+        self._procs[-1] = _spawn(self._apiserver_argv, log)
+        _wait_ready(f"{self.server}/readyz", self.token, self._procs, log, timeout)
 
     def stop(self) -> None:
         for proc in reversed(self._procs):
@@ -278,7 +297,7 @@ def start_kube(workdir: Path | None = None, *, apiserver: Path | None = None, et
     try:
         wait_for_port(client_port, timeout=timeout, proc=procs[0])
         api_log = workdir / "kube-apiserver.log"
-        procs.append(_spawn([
+        apiserver_argv = [
             str(apiserver),
             f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
@@ -297,7 +316,8 @@ def start_kube(workdir: Path | None = None, *, apiserver: Path | None = None, et
             "--profiling=false",
             "--logtostderr=true", "--v=0",
             *(extra_args or []),
-        ], api_log))
+        ]
+        procs.append(_spawn(apiserver_argv, api_log))
         _wait_ready(f"https://127.0.0.1:{secure_port}/readyz", admin_token, procs, api_log, timeout)
         ca_file = cert_dir / "apiserver.crt"
         kubeconfig = workdir / "kubeconfig"
@@ -305,7 +325,7 @@ def start_kube(workdir: Path | None = None, *, apiserver: Path | None = None, et
         cluster = KubeCluster(
             kubeconfig=kubeconfig, server=f"https://127.0.0.1:{secure_port}", token=admin_token,
             user_token=user_token, audit_log=audit_log, ca_file=ca_file, workdir=workdir,
-            etcd_endpoint=etcd_url, _procs=procs,
+            etcd_endpoint=etcd_url, _procs=procs, _apiserver_argv=apiserver_argv,
         )
         _wait_default_namespace(cluster, timeout)
         return cluster

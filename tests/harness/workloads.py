@@ -42,11 +42,12 @@ def restart_state(api: KubeApi, ns: str, name: str) -> tuple[int, dict[str, str]
     return int(obj["metadata"]["generation"]), {k: v for k, v in ann.items() if k.startswith(STAMP_PREFIX)}
 
 
-def aws_store(api: KubeApi, ns: str, endpoint: str) -> None:
-    """A SecretStore ``aws`` on moto, credentials from a Secret of the namespace."""
+def aws_store(api: KubeApi, ns: str, endpoint: str, **spec: Any) -> None:
+    """A SecretStore ``aws`` on moto (``spec``: more store fields, e.g. rateLimit), credentials
+    from a Secret of the namespace."""
     create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds", "namespace": ns},
                  "stringData": {"id": ACCESS_KEY, "secret": SECRET_KEY}})
     create(api, store_manifest("aws", ns, "aws", {
         "region": REGION, "endpoint": endpoint,
         "secretRef": {"accessKeyID": {"name": "aws-creds", "key": "id"},
-                      "secretAccessKey": {"name": "aws-creds", "key": "secret"}}}))
+                      "secretAccessKey": {"name": "aws-creds", "key": "secret"}}}, **spec))

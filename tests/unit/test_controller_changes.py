@@ -189,6 +189,26 @@ def test_circuit_opens_after_consecutive_failures_and_allows_one_probe() -> None
     assert b.allow() and not b.is_open
 
 
+def test_failures_of_one_outage_do_not_lengthen_the_pause_only_failed_probes_do() -> None:
+    now = [0.0]
+    b = CircuitBreaker(CircuitSettings(failures=3, open_for=5, max_open=300), clock=lambda: now[0])
+    err = Unavailable("down")
+    for _ in range(3):
+        b.failure(err)
+    first = b.retry_in()
+    for _ in range(13):  # the other workers' calls, admitted before it opened, fail too
+        assert b.failure(err) is False
+    assert b.retry_in() == first <= 6  # still the first pause (5 s, jittered), not 5 min
+    now[0] = 10
+    assert b.allow() is True  # the probe
+    assert b.failure(err) is False  # a straggler does not end the probe's turn
+    assert b.admit() == "wait"
+    assert b.failure(err, probe=True) is True  # the failed probe doubles the pause
+    assert 8 <= b.retry_in() <= 12
+    now[0] = 30
+    assert b.allow() and b.success() is True and not b.is_open
+
+
 def test_namespaces_hash_to_stable_shards() -> None:
     counts = [0, 0, 0]
     for i in range(300):

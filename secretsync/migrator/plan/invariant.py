@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from secretsync.core.atomicfile import naming
 from secretsync.core.values import SecretValue
 from secretsync.manifests import helm
 from secretsync.manifests.loader import load_text
@@ -133,11 +134,13 @@ def materialize(inv: Inventory, planned: PlannedTree, dest: Path) -> Path:
         old = inv.texts.get(rel)
         if old is None:
             old = (root / rel).read_text(encoding="utf-8")
-        (dest / rel).write_text(render_file(old, changes, rel), encoding="utf-8")
+        with naming(dest / rel):
+            (dest / rel).write_text(render_file(old, changes, rel), encoding="utf-8")
     for nf in planned.new_files:
         p = dest / str(nf["file"])
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(str(nf["text"]), encoding="utf-8")
+        with naming(p):
+            p.write_text(str(nf["text"]), encoding="utf-8")
     for d in planned.delete_files:
         (dest / str(d["file"])).unlink(missing_ok=True)
     return dest

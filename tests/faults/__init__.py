@@ -1,0 +1,1 @@
+"""The fault suite: real servers under outages, throttles, restarts, kill -9 and bad input."""
