@@ -223,8 +223,35 @@ class AwsClientBase(ClientBase):
         return f"<{type(self).__name__} region={self.config.region!r} prefix={self.config.head!r}>"
 
 
+def _create_options(options: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """ESO's AWS push options -> CreateSecret arguments (checked: a wrong type names the option)."""
+    unknown = sorted(set(options) - PUT_OPTION_KEYS)
+    if unknown:
+        raise InvalidConfig(f"{unknown[0]}: not an AWS Secrets Manager push option (known: "
+                            f"{', '.join(sorted(PUT_OPTION_KEYS))})", provider=PROVIDER, operation="put", key=name)
+    out: dict[str, Any] = {}
+    for key, arg in (("kmsKeyID", "KmsKeyId"), ("description", "Description")):
+        if options.get(key) is not None:
+            if not isinstance(options[key], str):
+                raise InvalidConfig(f"{key}: must be a string", provider=PROVIDER, operation="put", key=name)
+            out[arg] = options[key]
+    regions = options.get("replicationLocations")
+    if regions is not None:
+        if not isinstance(regions, list | tuple) or not all(isinstance(r, str) and r for r in regions):
+            raise InvalidConfig("replicationLocations: must be a list of region names", provider=PROVIDER,
+                                operation="put", key=name)
+        out["AddReplicaRegions"] = [{"Region": r} for r in regions]
+    return out
+
+
+#: ESO's PushSecretMetadata fields for AWS Secrets Manager that put applies.
+PUT_OPTION_KEYS = frozenset({"kmsKeyID", "description", "replicationLocations"})
+
+
 class AwsClient(AwsClientBase):
     """A client for one Secrets Manager store (region + prefix)."""
+
+    put_option_keys = PUT_OPTION_KEYS
 
     _api: SecretsManagerAPI
 
@@ -406,8 +433,12 @@ class AwsClient(AwsClientBase):
         tags: Mapping[str, str] | None = None,
         if_absent: bool = False,
         expected_version: str | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> PutResult:
+        """Create or add a version. ``options`` (ESO's PushSecretMetadata for AWS): ``kmsKeyID``
+        and ``description`` on create and update, ``replicationLocations`` (regions) on create."""
         wire = self._wire(name, "PutSecretValue")
+        extra = _create_options(options or {}, name)
         if not value or len(value) > MAX_VALUE_BYTES:
             raise InvalidConfig(
                 f"the value is {len(value)} bytes; AWS Secrets Manager stores 1 to {MAX_VALUE_BYTES} bytes",
@@ -421,7 +452,7 @@ class AwsClient(AwsClientBase):
 
         if if_absent and expected_version is None:
             try:
-                return self._create(name, wire, token, payload, text, tags)
+                return self._create(name, wire, token, payload, text, tags, extra)
             except Conflict as exc:
                 if exc.code != "ResourceExistsException":
                     raise
@@ -435,8 +466,8 @@ class AwsClient(AwsClientBase):
                     raise
                 state = self._describe_raw(name, wire)
             if state is None:
-                return self._create(name, wire, token, payload, text, tags)
-            return self._update(name, wire, state, token, payload, text, tags)
+                return self._create(name, wire, token, payload, text, tags, extra)
+            return self._update(name, wire, state, token, payload, text, tags, extra)
 
         state = self._describe_raw(name, wire)
         live = state is not None and not state.get("DeletedDate")
@@ -449,13 +480,13 @@ class AwsClient(AwsClientBase):
                                provider=PROVIDER, operation="PutSecretValue", key=name)
         if state is None:
             try:
-                return self._create(name, wire, token, payload, text, tags)
+                return self._create(name, wire, token, payload, text, tags, extra)
             except Conflict as exc:
                 # Created by someone else between our describe and create: add a version.
                 if exc.code != "ResourceExistsException":
                     raise
                 state = self._describe_raw(name, wire) or {}
-        return self._update(name, wire, state, token, payload, text, tags)
+        return self._update(name, wire, state, token, payload, text, tags, extra)
 
     def _create(
         self,
@@ -465,8 +496,9 @@ class AwsClient(AwsClientBase):
         payload: Mapping[str, Any],
         text: str | None,
         tags: Mapping[str, str] | None,
+        extra: Mapping[str, Any],
     ) -> PutResult:
-        args: dict[str, Any] = {"Name": wire, "ClientRequestToken": token, **payload}
+        args: dict[str, Any] = {"Name": wire, "ClientRequestToken": token, **payload, **extra}
         if tags:
             args["Tags"] = aws_tags(tags)
         response = self._invoke("CreateSecret", self._api.create_secret, name, text, **args)
@@ -481,10 +513,15 @@ class AwsClient(AwsClientBase):
         payload: Mapping[str, Any],
         text: str | None,
         tags: Mapping[str, str] | None,
+        extra: Mapping[str, Any],
     ) -> PutResult:
         """Add a version to an existing secret, restoring it first if it is in its recovery window."""
         if state.get("DeletedDate"):
             self._invoke("RestoreSecret", self._api.restore_secret, name, SecretId=wire)
+        update = {k: v for k, v in extra.items() if k in ("KmsKeyId", "Description")
+                  and state.get(k) != v}
+        if update:  # before the value, so the new version is encrypted with the new key
+            self._invoke("UpdateSecret", self._api.update_secret, name, SecretId=wire, **update)
         response = self._invoke("PutSecretValue", self._api.put_secret_value, name, text,
                                 SecretId=wire, ClientRequestToken=token, **payload)
         if tags is not None:

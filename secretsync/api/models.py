@@ -1627,7 +1627,9 @@ class PushMatch:
 
 
 #: Keys of ``data[].metadata`` (flat, or under ``spec`` as ESO's PushSecretMetadata) that are applied.
-PUSH_METADATA_KEYS: Final = ("tags", "secretPushFormat")
+PUSH_METADATA_KEYS: Final = ("tags", "secretPushFormat", "kmsKeyID", "description", "replicationLocations")
+#: Of those, the provider-specific options handed to the store's put (it refuses any it does not apply).
+PUSH_OPTION_KEYS: Final = ("kmsKeyID", "description", "replicationLocations")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1661,6 +1663,13 @@ class PushData:
         if "spec" in md and isinstance(md["spec"], Mapping):
             return dict(md["spec"])
         return {k: v for k, v in md.items() if k not in ("apiVersion", "kind")}
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Provider-specific put options (ESO's AWS PushSecretMetadata: kmsKeyID, description,
+        replicationLocations); the store checks and applies them, or refuses them by name."""
+        md = self.push_metadata
+        return {k: md[k] for k in PUSH_OPTION_KEYS if md.get(k) is not None}
 
     @property
     def tags(self) -> dict[str, str] | None:

@@ -389,7 +389,7 @@ class PushManager:
                 rnd.errors.append(f"{store.ref} is read-only")
                 continue
             for i, item in enumerate(items):
-                for remote_key, prop, value, tags in self._entries(ps, i, item, sources, rnd):
+                for remote_key, prop, value, tags, options in self._entries(ps, i, item, sources, rnd):
                     sid = (store.ref, remote_key, prop)
                     wanted.add(sid)
                     where = f"data[{i}]" if item is not None else f"key {remote_key!r}"
@@ -398,7 +398,8 @@ class PushManager:
                                           f"{store.spec.allowed_key_prefix!r}")
                         continue
                     try:
-                        pushed = self._push_one(ps, client, store, remote_key, prop, value, tags, before.get(sid))
+                        pushed = self._push_one(ps, client, store, remote_key, prop, value, tags, before.get(sid),
+                                                options)
                     except ProviderError as exc:
                         rnd.errors.append(f"{where}: {store.ref}: {exc}")
                         if sid in before:
@@ -421,10 +422,10 @@ class PushManager:
         return rnd
 
     def _entries(self, ps: PushSecret, i: int, item: PushData | None, sources: Mapping[str, SecretValue],
-                 rnd: _Round) -> list[tuple[str, str | None, SecretValue, dict[str, str] | None]]:
+                 rnd: _Round) -> list[tuple[str, str | None, SecretValue, dict[str, str] | None, dict[str, Any]]]:
         if item is None:
             # No data: each key becomes the remote secret of that name (as it is).
-            return [(k, None, v, None) for k, v in sorted(sources.items())]
+            return [(k, None, v, None, {}) for k, v in sorted(sources.items())]
         conv = item.conversion_strategy == "ReverseUnicode"
         data = {(reverse_unicode(k) if conv else k): v for k, v in sources.items()}
         m = item.match
@@ -436,11 +437,11 @@ class PushManager:
         else:
             value = SecretValue(json.dumps({k: v.reveal_text() for k, v in sorted(data.items())},
                                            separators=(",", ":")))
-        return [(m.remote_ref.remote_key, m.remote_ref.property, value, item.tags)]
+        return [(m.remote_ref.remote_key, m.remote_ref.property, value, item.tags, item.options)]
 
     def _push_one(self, ps: PushSecret, client: SecretsClient, store: SecretStore, remote_key: str,
                   prop: str | None, value: SecretValue, tags: dict[str, str] | None,
-                  old: PushedKey | None) -> tuple[PushedKey, int] | None:
+                  old: PushedKey | None, options: Mapping[str, Any] | None = None) -> tuple[PushedKey, int] | None:
         """One remote secret (property): write it if it differs; returns what is tracked and 1 if written."""
         current = read_current(client, remote_key)
         if prop is None:
@@ -449,7 +450,7 @@ class PushManager:
             if current is not None and current.value == value and tags is None:
                 return PushedKey(store.ref, remote_key, None, current.version,
                                  *self._created(ps, store.ref, remote_key, None, old, False)), 0
-            res = write_version(client, remote_key, value, current, tags=tags)
+            res = write_version(client, remote_key, value, current, tags=tags, options=options)
             return PushedKey(store.ref, remote_key, None, res.version,
                              *self._created(ps, store.ref, remote_key, None, old, current is None)), 1
         doc = _json_doc(current.value if current is not None else None, remote_key)
@@ -463,7 +464,7 @@ class PushManager:
                              *self._created(ps, store.ref, remote_key, prop, old, False)), 0
         doc[prop] = text
         res = write_version(client, remote_key, SecretValue(json.dumps(doc, separators=(",", ":"))), current,
-                            tags=tags)
+                            tags=tags, options=options)
         return PushedKey(store.ref, remote_key, prop, res.version,
                          *self._created(ps, store.ref, remote_key, prop, old, not had)), 1
 

@@ -306,15 +306,38 @@ def read_current(client: SecretsClient, name: str) -> Fetched | None:
     raise got
 
 
+@runtime_checkable
+class AcceptsPutOptions(Protocol):
+    """A client that applies provider-specific options to what it writes (AWS: a KMS key, a
+    description, replica regions: ESO's PushSecretMetadata). Options it does not list are
+    refused naming them, never dropped: a KMS key silently ignored is a secret under the
+    wrong key."""
+
+    put_option_keys: frozenset[str]
+
+    def put(self, name: str, value: SecretValue, *, tags: Mapping[str, str] | None = None,
+            if_absent: bool = False, expected_version: str | None = None,
+            options: Mapping[str, Any] | None = None) -> PutResult: ...
+
+
 def write_version(client: SecretsClient, name: str, value: SecretValue, current: Fetched | None, *,
-                  tags: Mapping[str, str] | None = None) -> PutResult:
+                  tags: Mapping[str, str] | None = None, options: Mapping[str, Any] | None = None) -> PutResult:
     """The one way secretsync writes a value: create when ``current`` is None (``if_absent``, so a
     concurrent creator is a Conflict, not an overwrite), otherwise a new version that expects
     the version read, where the backend can compare-and-set (a concurrent writer is a Conflict,
     not a lost update). Migration, rotation and PushSecret all write through here."""
+    expected = current.version if current is not None and client.capabilities.compare_and_set else None
+    if options:
+        keys = client.put_option_keys if isinstance(client, AcceptsPutOptions) else frozenset()
+        unknown = sorted(set(options) - keys)
+        if unknown:
+            raise InvalidConfig(f"{unknown[0]}: this store does not apply it (it applies: "
+                                f"{', '.join(sorted(keys)) or 'no options'})", operation="put", key=name)
+        assert isinstance(client, AcceptsPutOptions)
+        return client.put(name, value, tags=tags, if_absent=current is None, expected_version=expected,
+                          options=options)
     if current is None:
         return client.put(name, value, tags=tags, if_absent=True)
-    expected = current.version if client.capabilities.compare_and_set else None
     return client.put(name, value, tags=tags, expected_version=expected)
 
 

@@ -325,3 +325,25 @@ def test_the_sts_call_behind_a_role_is_counted_and_rate_limited(
     assert settings.calls.total("aws", "AssumeRole") == 1
     assert settings.calls.total("aws", "GetSecretValue") == 1
     assert time.monotonic() - start >= 0.09  # two HTTP calls at 10/s with no burst
+
+
+def test_esos_aws_push_options_reach_the_secret_and_unknown_ones_are_refused(aws_endpoint: str, raw: Any) -> None:
+    """ESO's PushSecretMetadata for AWS (kmsKeyID, description, replicationLocations) as the
+    one write path hands them over: applied on create, key and description kept on update."""
+    from secretsync.core.contract import read_current, write_version
+    from secretsync.core.errors import InvalidConfig
+
+    client = open_aws(aws_endpoint)
+    options = {"kmsKeyID": "alias/team-a", "description": "pushed by secretsync", "replicationLocations": ["eu-west-2"]}
+    write_version(client, "push/opts", SecretValue("v1"), None, tags={"team": "a"}, options=options)
+    desc = raw.describe_secret(SecretId="push/opts")
+    assert (desc.get("KmsKeyId"), desc.get("Description")) == ("alias/team-a", "pushed by secretsync")
+    assert [r.get("Region") for r in desc.get("ReplicationStatus") or []] == ["eu-west-2"]
+    write_version(client, "push/opts", SecretValue("v2"), read_current(client, "push/opts"),
+                  options={"description": "changed"})
+    assert raw.describe_secret(SecretId="push/opts")["Description"] == "changed"
+    assert client.get("push/opts").reveal_text() == "v2"
+    with pytest.raises(InvalidConfig, match="resourcePolicy: this store does not apply it"):
+        write_version(client, "push/other", SecretValue("v"), None, options={"resourcePolicy": "{}"})
+    with pytest.raises(InvalidConfig, match="kmsKeyID: this store does not apply it"):
+        write_version(open_store("memory://push-opts"), "k", SecretValue("v"), None, options={"kmsKeyID": "x"})

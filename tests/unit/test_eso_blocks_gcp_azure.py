@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from secretsync.api.models import API_VERSION, parse_secret_store
 from secretsync.core.contract import CredentialSource
 from secretsync.core.errors import InvalidConfig
+from secretsync.core.registry import get_factory
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "eso-examples"
 GCP_PROJECT = "demo-project-1"
@@ -97,8 +98,10 @@ def test_gcp_workload_identity_with_cluster_names_targets_that_clusters_provider
 
 
 def test_gcp_federation_placeholder_audience_is_refused_and_a_real_one_is_used() -> None:
-    with pytest.raises(InvalidConfig, match=r"workloadIdentityFederation\.audience: .*placeholder"):
-        _store("gcpsm-wif-non-native-iam-secret-store.yaml", projectID=GCP_PROJECT)
+    # The block's shape is fine; the provider refuses the placeholder where the store is opened.
+    placeholder = _store("gcpsm-wif-non-native-iam-secret-store.yaml", projectID=GCP_PROJECT)
+    with pytest.raises(InvalidConfig, match=r"tokenExchange.*placeholder"):
+        get_factory("gcp").validate_config(placeholder.spec.provider.config)
     audience = "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/k8s"
     store = _store("gcpsm-wif-non-native-iam-secret-store.yaml", projectID=GCP_PROJECT,
                    auth__workloadIdentityFederation__audience=audience)
