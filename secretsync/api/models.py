@@ -1,3 +1,4 @@
+# long-file: five CRD models and shared field helpers; split by kind after wip/esofields and ProviderSpec merge
 """The sync controller's API: typed, frozen models of the four custom resources.
 
 Kinds (group ``secretsync.io``, version ``v1alpha1``): ``SecretStore`` (namespaced) and
@@ -35,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Final
 
-from secretsync.core.errors import InvalidConfig
+from secretsync.core.errors import InvalidConfig, InvalidInput
 from secretsync.core.regex import check_user_regex, replace_all
 from secretsync.core.regex import search as regex_search
 from secretsync.core.values import SecretValue
@@ -83,7 +84,7 @@ _SUBDOMAIN_DOC = "a DNS subdomain (lowercase letters, digits, '-' and '.')"
 _KEY_DOC = "a valid Secret key (letters, digits, '-', '_' and '.')"
 
 
-class InvalidSpec(InvalidConfig):
+class InvalidSpec(InvalidInput):
     """A custom resource is malformed. Names the object and every bad field; never a value.
 
     ``problems`` holds ``(field path, message)`` pairs so callers (status conditions, the

@@ -161,9 +161,7 @@ def _scan_cluster(root: CliContext, namespace: str | None, all_namespaces: bool,
     try:
         objects, errors = list_live_objects(api, None if all_namespaces else (namespace or default_ns))
     finally:
-        close = getattr(api, "close", None)
-        if callable(close):
-            close()
+        api.close()
     result = scan_objects(objects, options, source="cluster")
     result.errors[:0] = errors
     return result

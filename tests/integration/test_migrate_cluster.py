@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from secretsync.controller.kubeapi import KubeApi, Resource
 from secretsync.controller.runtime import ES_RES
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.registry import open_store
+from secretsync.kube.client import KubeApi, Resource
 from secretsync.migrator.apply import ApplyOptions
 from secretsync.migrator.cluster import plan_cluster
 from secretsync.migrator.journal import CRASH_ENV

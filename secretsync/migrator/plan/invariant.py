@@ -31,9 +31,8 @@ from secretsync.core.values import SecretValue
 from secretsync.manifests.tree import SKIP_DIRS
 
 from ..edits import render_file
-from ..manifests import Inventory, Obj
+from ..manifests import DeployUnits, Inventory, Obj, Unit
 from ..resolve import ContainerView, build_store, differences, resolve_workload
-from ..units import DeployUnits, Unit
 
 #: Seconds one ``kubectl kustomize`` may take before its unit counts as unverifiable.
 KUSTOMIZE_TIMEOUT = 60.0
@@ -141,7 +140,7 @@ def materialize(inv: Inventory, planned: PlannedTree, dest: Path) -> Path:
     return dest
 
 
-class Unverifiable(Exception):
+class _Unverifiable(Exception):
     """A unit whose containers cannot be resolved (the message says why)."""
 
 
@@ -150,14 +149,14 @@ def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str |
         out = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, timeout=KUSTOMIZE_TIMEOUT,
                              check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise Unverifiable(f"kubectl kustomize failed ({type(exc).__name__})") from None
+        raise _Unverifiable(f"kubectl kustomize failed ({type(exc).__name__})") from None
     if out.returncode != 0:
         # kustomize's errors may quote a resource whole (values included): never carried into a plan
-        raise Unverifiable(f"'kubectl kustomize {directory.name}' fails (exit {out.returncode}); run it to see why")
+        raise _Unverifiable(f"'kubectl kustomize {directory.name}' fails (exit {out.returncode}); run it to see why")
     try:
         docs = [d for d in yaml.safe_load_all(out.stdout) if isinstance(d, dict)]
     except yaml.YAMLError:
-        raise Unverifiable("kubectl kustomize printed something that is not YAML") from None
+        raise _Unverifiable("kubectl kustomize printed something that is not YAML") from None
     rendered = Inventory.from_objects(docs)
     st = build_store(rendered, getter)
     return UnitView({o.resource: resolve_workload(st, o) for o in rendered.objects if o.pod_spec() is not None},
@@ -167,7 +166,7 @@ def _kustomize_views(directory: Path, kubectl: str, getter: Callable[[str, str |
 
 def unit_views(inv: Inventory, units: DeployUnits, unit: Unit, kubectl: str | None,
                getter: Callable[[str, str | None], SecretValue]) -> UnitView:
-    """What every container of ``unit`` reads (Unverifiable when that cannot be known)."""
+    """What every container of ``unit`` reads (_Unverifiable when that cannot be known)."""
     if unit.kind == "kustomize":
         if kubectl is not None:
             return _kustomize_views(inv.path(unit.dir), kubectl, getter)
@@ -175,7 +174,7 @@ def unit_views(inv: Inventory, units: DeployUnits, unit: Unit, kubectl: str | No
             (f"{c.via[-1]} renames objects (namePrefix/nameSuffix)" for f in units.files_of(unit)
              for c in [units.chain(unit, f)] if c.prefixed), "")
         if why:
-            raise Unverifiable(f"{why}; kubectl is not on PATH to build it with the real kustomize")
+            raise _Unverifiable(f"{why}; kubectl is not on PATH to build it with the real kustomize")
     st = build_store(inv, getter, unit, units)
     objects = units.objects_of(unit)
     return UnitView({o.resource: resolve_workload(st, o) for o in objects if o.pod_spec() is not None},
@@ -218,7 +217,7 @@ def compare(inv: Inventory, after_inv: Inventory, unit_ids: list[str], kubectl: 
         if uid not in cache:
             try:
                 cache[uid] = unit_views(inv, units, unit, kubectl, _missing)
-            except Unverifiable as exc:
+            except _Unverifiable as exc:
                 cache[uid] = str(exc)
         before = cache[uid]
         if isinstance(before, str):
@@ -231,7 +230,7 @@ def compare(inv: Inventory, after_inv: Inventory, unit_ids: list[str], kubectl: 
             continue
         try:
             after = unit_views(after_inv, after_units, after_unit, kubectl, getter)
-        except Unverifiable as exc:
+        except _Unverifiable as exc:
             problems[uid] = f"deploy unit {unit.dir or '.'} after the migration: {exc}"
             continue
         diff = differences(before.views, after.views)
