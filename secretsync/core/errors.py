@@ -28,7 +28,7 @@ A second base in brackets keeps old ``except`` clauses working::
     |   |   +-- RenderProblem            manifests.helm: a chart that does not render
     |   |   +-- PathError                migrator.objpath: a field path that leads nowhere [ValueError]
     |   |   +-- MalformedConsumer        migrator.plan.consumers: a workload field of the wrong type [ValueError]
-    |   |   +-- BaselineError            migrator.scan.baseline: an unreadable scan baseline [ValueError]
+    |   |   +-- BaselineError            scan.baseline: an unreadable scan baseline [ValueError]
     |   |   `-- UnstorableName           providers.azure.names: a name Key Vault cannot hold [ValueError]
     |   +-- TargetRefused                controller.secretwriter: the target Secret is not ours to write
     |   `-- StoreUnusable                controller.rotation: a rotation's store is missing or invalid

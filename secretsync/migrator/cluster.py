@@ -135,8 +135,8 @@ def split_resource(resource: str) -> tuple[str, str, str]:
 def plan_cluster(kubeconfig: str | None, context: str | None, namespace: str | None, all_namespaces: bool,
                  options: PlanOptions, client: SecretsClient | None) -> Plan:
     """Scan the live objects of one namespace (or all) and plan them."""
-    from .scan import scan_objects
-    from .scan.cluster import list_live_objects
+    from secretsync.scan import scan_objects
+    from secretsync.scan.cluster import list_live_objects
 
     kube = Kube(kubeconfig, context)
     try:

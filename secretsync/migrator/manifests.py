@@ -28,10 +28,10 @@ from secretsync.manifests.units import KUSTOMIZATION_NAMES as KUSTOMIZATION_NAME
 from secretsync.manifests.units import DeployUnits as _DeployUnits
 from secretsync.manifests.units import Kustomization as Kustomization
 from secretsync.manifests.units import Unit as Unit
+from secretsync.scan.results import DEFAULT_MAX_FILE_SIZE
 
 from . import objpath
 from .rewrite import is_json_file, split_documents
-from .scan.results import DEFAULT_MAX_FILE_SIZE
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MANIFEST_SUFFIXES = (*YAML_SUFFIXES, ".json")
