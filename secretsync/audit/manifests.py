@@ -238,15 +238,19 @@ def _add_located(inv: Inventory, doc: dict[str, Any], node: yaml.Node | None, so
 
 @dataclass(slots=True)
 class _FileTree:
-    """The audit's files as the shared deploy-unit resolver reads a tree (objects are read later)."""
+    """The audit's files as the shared deploy-unit resolver reads a tree.
 
-    base: Path
+    Only the kustomize units matter here: objects are read afterwards, and charts are rendered
+    on their own (:func:`_add_rendered_charts`), so no folder is asked for a ``Chart.yaml``
+    (a stat per directory level per file would make a deep tree quadratic).
+    """
+
     texts: set[str]
     kustomizations: dict[str, Kustomization]
     objects: tuple[()] = ()
 
-    def path(self, rel: str) -> Path:
-        return self.base / rel
+    def is_chart_dir(self, rel_dir: str) -> bool:
+        return False
 
 
 def kustomize_namespaces(files: Sequence[Path]) -> dict[Path, set[str]]:
@@ -259,11 +263,11 @@ def kustomize_namespaces(files: Sequence[Path]) -> dict[Path, set[str]]:
     twice, so its objects are audited in both namespaces. Files no unit reaches, or reached
     without a namespace, keep ``-n`` / ``default``.
     """
+    if not any(f.name in KUSTOMIZATION_NAMES for f in files):
+        return {}  # no kustomize unit: every file keeps -n / default
     resolved = [f.resolve() for f in files]
-    if not resolved:
-        return {}
     base = Path(os.path.commonpath([str(f.parent) for f in resolved]))
-    tree = _FileTree(base, {str(f.relative_to(base)) for f in resolved}, {})
+    tree = _FileTree({str(f.relative_to(base)) for f in resolved}, {})
     for f in resolved:
         if f.name not in KUSTOMIZATION_NAMES:
             continue

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -79,7 +78,9 @@ class Tree(Protocol[_O_co]):
     @property
     def objects(self) -> Sequence[_O_co]: ...
 
-    def path(self, rel: str) -> Path: ...
+    def is_chart_dir(self, rel_dir: str) -> bool:
+        """Whether ``rel_dir`` holds a ``Chart.yaml`` (a Helm unit)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +224,7 @@ class DeployUnits(Generic[_O]):
     def _chart_dir(self, rel: str) -> str | None:
         d = os.path.dirname(rel)
         while True:
-            if self.inv.path(os.path.join(d, "Chart.yaml")).is_file():
+            if self.inv.is_chart_dir(d):
                 return d
             if not d:
                 return None

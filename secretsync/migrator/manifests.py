@@ -155,6 +155,9 @@ class Inventory:
     def path(self, rel: str) -> Path:
         return self.base / rel
 
+    def is_chart_dir(self, rel_dir: str) -> bool:
+        return self.path(os.path.join(rel_dir, "Chart.yaml")).is_file()
+
     def _add_file(self, f: Path) -> None:
         rel = self.rel(f)
         if f.is_symlink():
