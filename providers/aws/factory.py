@@ -8,7 +8,14 @@ from typing import Any
 from botocore.exceptions import NoRegionError
 
 from secretsync.core.changes import ChangeFeed
-from secretsync.core.contract import Capabilities, CredentialUse, SecretsClient
+from secretsync.core.contract import (
+    Capabilities,
+    CredentialUse,
+    NameRules,
+    SecretsClient,
+    StoreBlock,
+    generic_store_block,
+)
 from secretsync.core.errors import InvalidConfig, ProviderError
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
@@ -24,7 +31,20 @@ class AwsFactory:
     """Stateless: validates ``aws://REGION[/PREFIX]`` configs and opens clients."""
 
     name = PROVIDER
+    #: Other keys its SecretStore block may be written under.
+    aliases: tuple[str, ...] = ()
+    #: Names this provider stores verbatim (what the migrator may choose).
+    name_rules = NameRules(r"A-Za-z0-9/_+=.@-", 512, True)
+    #: The block's description in the SecretStore CRD.
+    block_doc = (
+        'AWS Secrets Manager: {region, prefix?, role?, endpoint?, recoveryWindowDays?, profile?, '
+        'secretRef?: {accessKeyID, secretAccessKey, sessionToken?}}.'
+    )
     capabilities: Capabilities = CAPABILITIES
+
+    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
+        """The block as written -> canonical config and the credentials it names."""
+        return generic_store_block(block, ("sts.amazonaws.com",))
 
     def config_from_url(self, url: str) -> dict[str, Any]:
         return config_from_url(url)

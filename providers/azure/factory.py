@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from secretsync.core.contract import Capabilities, CredentialUse, SecretsClient
+from secretsync.core.contract import (
+    Capabilities,
+    CredentialUse,
+    NameRules,
+    SecretsClient,
+    StoreBlock,
+    generic_store_block,
+)
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
@@ -198,7 +205,22 @@ class AzureKeyVaultFactory:
     """The ``azure`` provider: validates config and opens :class:`AzureKeyVaultClient`."""
 
     name = "azure"
+    #: Other keys its SecretStore block may be written under.
+    aliases: tuple[str, ...] = ("azurekv",)
+    #: Names this provider stores verbatim (what the migrator may choose).
+    name_rules = NameRules(r"0-9A-Za-z-", 127, False, first_alpha=True)
+    #: The block's description in the SecretStore CRD.
+    block_doc = (
+        'Azure Key Vault: {vaultUrl, authType?: '
+        'default|workloadIdentity|managedIdentity|servicePrincipal|accessToken, tenantId?, '
+        'clientId?, authorityHost?, secretRef?: {clientSecret | clientCertificate, '
+        'clientCertificatePassword?}}.'
+    )
     capabilities: Capabilities = CAPABILITIES
+
+    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
+        """The block as written -> canonical config and the credentials it names."""
+        return generic_store_block(block)
 
     def config_from_url(self, url: str) -> dict[str, Any]:
         try:

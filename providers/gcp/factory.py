@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from secretsync.core.changes import ChangeFeed
-from secretsync.core.contract import CredentialUse, SecretsClient
+from secretsync.core.contract import CredentialUse, NameRules, SecretsClient, StoreBlock, generic_store_block
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
@@ -46,7 +46,17 @@ _URL_KEYS = {"location", "endpoint"}
 
 class GcpFactory:
     name = "gcp"
+    #: Other keys its SecretStore block may be written under.
+    aliases: tuple[str, ...] = ("gcpsm",)
+    #: Names this provider stores verbatim (what the migrator may choose).
+    name_rules = NameRules(r"A-Za-z0-9_-", 255, False)
+    #: The block's description in the SecretStore CRD.
+    block_doc = 'GCP Secret Manager: {project, location?, endpoint?, secretRef?: {serviceAccountKey | accessToken}}.'
     capabilities = CAPABILITIES
+
+    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
+        """The block as written -> canonical config and the credentials it names."""
+        return generic_store_block(block)
 
     def config_from_url(self, url: str) -> dict[str, Any]:
         try:

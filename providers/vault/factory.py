@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from secretsync.core.contract import CredentialUse
+from secretsync.core.contract import CredentialUse, NameRules, StoreBlock, generic_store_block
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
@@ -19,7 +19,21 @@ class VaultFactory:
     """Stateless: parses URLs, validates config, opens :class:`VaultClient` (no call made yet)."""
 
     name = "vault"
+    #: Other keys its SecretStore block may be written under.
+    aliases: tuple[str, ...] = ()
+    #: Names this provider stores verbatim (what the migrator may choose).
+    name_rules = NameRules(r"A-Za-z0-9/_.@+=-", 512, True)
+    #: The block's description in the SecretStore CRD.
+    block_doc = (
+        'HashiCorp Vault / OpenBao KV: {address, mount, prefix?, kvVersion?, namespace?, caCert?, '
+        'auth?: {method: token|kubernetes|approle|jwt, mountPath?, role?, roleId?}, secretRef?: '
+        '{token | roleId, secretId | jwt}, serviceAccountRef?}.'
+    )
     capabilities = CAPABILITIES_V2
+
+    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
+        """The block as written -> canonical config and the credentials it names."""
+        return generic_store_block(block)
 
     def config_from_url(self, url: str) -> dict[str, Any]:
         return cfg.config_from_url(url)

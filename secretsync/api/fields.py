@@ -264,6 +264,10 @@ def decode(cls: type[T], raw: Any, path: str, problems: Problems) -> T | None:
     an unknown field can only come from a hand-written file, where it is almost always a typo.
     A model may define ``_validate(self, path, problems)`` for rules across fields.
     """
+    custom = getattr(cls, "__wire_decode__", None)
+    if custom is not None:  # a model that reads its own wire form (ProviderSpec: the provider reads it)
+        result: T | None = custom(raw, path, problems)
+        return result
     if not isinstance(raw, dict):
         problems.add(path, _type_error("an object", raw))
         return None
@@ -341,6 +345,10 @@ def encode_value(tp: Any, value: Any, wire: Wire | None = None, *, omit_defaults
 def encode(obj: Any, *, omit_defaults: bool = True) -> dict[str, Any]:
     """A model dataclass -> its wire dict. Omits None and empty collections (and, by default,
     values equal to the field default) so generated manifests stay short and readable."""
+    custom = getattr(obj, "__wire_encode__", None)
+    if custom is not None:
+        encoded: dict[str, Any] = custom()
+        return encoded
     out: dict[str, Any] = {}
     for fi in fields_of(type(obj)):
         value = getattr(obj, fi.attr)

@@ -36,12 +36,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Final
 
+from secretsync.core.contract import (
+    GENERIC_CREDENTIAL_KEYS,
+    GENERIC_TOKEN_CREDENTIAL,
+    CredentialSource,
+    StoreBlock,
+    generic_store_block,
+    read_store_block,
+)
 from secretsync.core.errors import InvalidConfig, InvalidInput
 from secretsync.core.regex import check_user_regex, replace_all
 from secretsync.core.regex import search as regex_search
+from secretsync.core.registry import get_factory, provider_for_block, provider_names, providers
 from secretsync.core.values import SecretValue
 
-from .fields import Problems, Wire, child, decode, decode_value, encode, index, plain
+from .fields import Problems, Wire, child, decode, encode, index, plain
 
 GROUP: Final = "secretsync.io"
 VERSION: Final = "v1alpha1"
@@ -70,7 +79,6 @@ NAMESPACED: Final = {
     KIND_SECRET_ROTATION: True,
 }
 
-PROVIDERS: Final = ("aws", "gcp", "azure", "vault", "file", "memory")
 
 #: ESO's default refresh interval, and ours.
 DEFAULT_REFRESH_INTERVAL: Final = 3600.0
@@ -191,6 +199,8 @@ class CredentialRef:
 
     credential: str
     selector: SecretKeySelector
+    #: Where in the provider block it is named (``secretRef.token``, ``auth.secretRef.accessKeyIDSecretRef``).
+    field: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,106 +302,119 @@ def object_ref(kind: str, name: str, namespace: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- stores
-#: Keys of a provider block that secretsync itself resolves (credential sources). They are
-#: removed before the block reaches the provider factory's ``validate_config``.
-CREDENTIAL_KEYS: Final = ("secretRef", "serviceAccountRef")
-#: The credential name a ``serviceAccountRef`` token is passed under.
-SERVICE_ACCOUNT_CREDENTIAL: Final = "jwt"
+#: Keys of a generic provider block that secretsync itself resolves (credential sources).
+CREDENTIAL_KEYS: Final = GENERIC_CREDENTIAL_KEYS
+#: The credential name a generic ``serviceAccountRef`` token is passed under.
+SERVICE_ACCOUNT_CREDENTIAL: Final = GENERIC_TOKEN_CREDENTIAL
+
+#: ``some.field[0]: why`` -> the path inside the block, and the reason.
+_BLOCK_PROBLEM = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\[\]'-]*): (.+)$", re.S)
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
-    """Exactly one provider block: the provider's own config plus where its credentials live.
+    """Exactly one provider block, as written, and what its provider read from it.
 
-    Shape of a block (``spec.provider.<name>``)::
+    Shape: ``spec.provider.<key>: {...}`` where ``<key>`` is any installed provider's name
+    (``aws``, ``gcp``, ``azure``, ``vault``, ``file``, ``memory``, or a third party's entry
+    point) or an alias the provider declares (ESO's ``gcpsm``, ``azurekv``).
 
-        <provider config keys, exactly as the provider factory's validate_config takes them>
-        secretRef:                       # optional: credentials from Secrets
-          <credentialName>: {name, key, namespace?}
-        serviceAccountRef:               # optional: a ServiceAccount token, passed as credential "jwt"
-          {name, namespace?, audiences?}
-
-    Why credentials sit apart from the config: the config is validated and logged freely,
-    credentials are resolved by the controller (which may read Secrets) and handed to
-    ``factory.open(config, credentials={credentialName: SecretValue})``. Credential names
-    are the provider's: aws ``accessKeyID``/``secretAccessKey``/``sessionToken``; gcp
-    ``serviceAccountKey``/``accessToken``; azure ``clientSecret``/``clientCertificate``/
-    ``clientCertificatePassword``/``accessToken``; vault ``token``/``roleId``/``secretId``/``jwt``.
+    Why the provider reads the block and not this module: the block's fields, its dialects
+    (secretsync's own keys and ESO's as ESO documents them) and where it names credentials
+    are the provider's knowledge (:class:`~secretsync.core.contract.ReadsStoreBlocks`). This
+    model keeps the block as written and the provider's reading of it: ``config`` for
+    ``validate_config``/``open``, ``credentials`` for the controller to resolve (Secrets,
+    ServiceAccount tokens) under the trust rules of the store's namespace.
     """
 
-    aws: Annotated[Mapping[str, Any] | None, Wire(
-        "aws", "AWS Secrets Manager: {region, prefix?, role?, endpoint?, recoveryWindowDays?, profile?, "
-        "secretRef?: {accessKeyID, secretAccessKey, sessionToken?}}."
-    )] = None
-    gcp: Annotated[Mapping[str, Any] | None, Wire(
-        "gcp", "GCP Secret Manager: {project, location?, endpoint?, secretRef?: {serviceAccountKey | accessToken}}."
-    )] = None
-    azure: Annotated[Mapping[str, Any] | None, Wire(
-        "azure", "Azure Key Vault: {vaultUrl, authType?: default|workloadIdentity|managedIdentity|"
-        "servicePrincipal|accessToken, tenantId?, clientId?, authorityHost?, secretRef?: {clientSecret | "
-        "clientCertificate, clientCertificatePassword?}}."
-    )] = None
-    vault: Annotated[Mapping[str, Any] | None, Wire(
-        "vault", "HashiCorp Vault / OpenBao KV: {address, mount, prefix?, kvVersion?, namespace?, caCert?, "
-        "auth?: {method: token|kubernetes|approle|jwt, mountPath?, role?, roleId?}, secretRef?: {token | "
-        "roleId, secretId | jwt}, serviceAccountRef?}."
-    )] = None
-    file: Annotated[Mapping[str, Any] | None, Wire(
-        "file", "Embedded file store (tests, demos, air-gapped): {path}."
-    )] = None
-    memory: Annotated[Mapping[str, Any] | None, Wire(
-        "memory", "Embedded in-process store (tests): {name?}."
-    )] = None
+    #: The key as written (``gcpsm``).
+    key: str
+    #: The provider's registry name (``gcp``).
+    name: str
+    block: Mapping[str, Any]
+    reading: StoreBlock
 
-    def _validate(self, path: str, problems: Problems) -> None:
-        set_ = [p for p in PROVIDERS if getattr(self, p) is not None]
-        if len(set_) != 1:
-            problems.add(path, f"exactly one of {', '.join(PROVIDERS)} must be set"
-                         + (f" (got {', '.join(set_)})" if set_ else ""))
-            return
-        block: Mapping[str, Any] = getattr(self, set_[0])
-        base = child(path, set_[0])
-        refs = block.get("secretRef")
-        if refs is not None:
-            decode_value(Mapping[str, SecretKeySelector], refs, child(base, "secretRef"), problems)
-        sa = block.get("serviceAccountRef")
-        if sa is not None:
-            decode(ServiceAccountSelector, sa, child(base, "serviceAccountRef"), problems)
+    @classmethod
+    def __wire_decode__(cls, raw: Any, path: str, problems: Problems) -> ProviderSpec | None:
+        if not isinstance(raw, dict):
+            problems.add(path, "must be an object with exactly one provider block")
+            return None
+        keys = [k for k, v in raw.items() if v is not None]
+        if len(keys) != 1:
+            problems.add(path, "exactly one provider block must be set" + (
+                f" (got {', '.join(map(str, keys))})" if keys else f" (installed: {', '.join(provider_names())})"))
+            return None
+        key = str(keys[0])
+        base = child(path, key)
+        block = raw[key]
+        if not isinstance(block, dict):
+            problems.add(base, "must be an object")
+            return None
+        name = provider_for_block(key)
+        if name is None:
+            problems.add(base, f"no installed provider is named {key!r} (installed: {', '.join(provider_names())})")
+            return None
+        try:
+            factory: object | None = get_factory(name)
+        except InvalidConfig:
+            factory = None  # not installed here: read generically; opening it says why
+        try:
+            reading = read_store_block(factory, block) if factory is not None else generic_store_block(block)
+        except InvalidConfig as exc:
+            for msg in (str(exc.args[0]) if exc.args else str(exc)).splitlines():
+                m = _BLOCK_PROBLEM.match(msg)
+                problems.add(f"{base}.{m.group(1)}" if m else base, m.group(2) if m else msg)
+            return None
+        before = len(problems)
+        for src in reading.credentials:
+            where = f"{base}.{src.field}"
+            if src.kind == "secret":
+                decode(SecretKeySelector, {"name": src.name, "key": src.key,
+                                           **({"namespace": src.namespace} if src.namespace else {})},
+                       where, problems)
+            elif not re.fullmatch(_DNS_SUBDOMAIN, src.name):
+                problems.add(f"{where}.name", f"must be {_SUBDOMAIN_DOC} (got {src.name!r})")
+        if len(problems) > before:
+            return None
+        return cls(key, name, block, reading)
 
-    @property
-    def name(self) -> str:
-        """The provider's registry name (``aws``...)."""
-        return next(p for p in PROVIDERS if getattr(self, p) is not None)
+    @classmethod
+    def __wire_schema__(cls) -> dict[str, Any]:
+        """Every installed provider's block (and its aliases) as the provider declares it; other
+        keys are kept, so a provider installed later is not pruned by the API server."""
+        props: dict[str, Any] = {}
+        for info in providers():
+            factory = info.factory
+            declared = getattr(factory, "block_schema", None) if factory is not None else None
+            schema = dict(declared) if isinstance(declared, Mapping) else {
+                "type": "object", "x-kubernetes-preserve-unknown-fields": True}
+            doc = getattr(factory, "block_doc", None)
+            if isinstance(doc, str) and doc:
+                schema = {"description": doc, **schema}
+            for key in (info.name, *tuple(getattr(factory, "aliases", ()) or ())):
+                props[key] = schema
+        return {"type": "object", "properties": dict(sorted(props.items())),
+                "x-kubernetes-preserve-unknown-fields": True}
 
-    @property
-    def block(self) -> Mapping[str, Any]:
-        """The whole provider block, credential sources included."""
-        value: Mapping[str, Any] = getattr(self, self.name)
-        return value
+    def __wire_encode__(self) -> dict[str, Any]:
+        return {self.key: plain(self.block)}
 
     @property
     def config(self) -> dict[str, Any]:
-        """The provider's config (credential sources removed): what ``validate_config``/``open`` take."""
-        return {k: plain(v) for k, v in self.block.items() if k not in CREDENTIAL_KEYS}
+        """The provider's canonical config (no credential references): what ``validate_config``
+        and ``open`` take."""
+        cfg: dict[str, Any] = plain(self.reading.config)
+        return cfg
+
+    @property
+    def credentials(self) -> tuple[CredentialSource, ...]:
+        """Every credential the controller resolves for this store."""
+        return self.reading.credentials
 
     def credential_refs(self) -> tuple[CredentialRef, ...]:
-        """Every credential to read from a Secret: ``secretRef.<credential>``."""
-        refs = self.block.get("secretRef") or {}
-        out: list[CredentialRef] = []
-        for credential, sel in refs.items():
-            ns = sel.get("namespace")
-            out.append(CredentialRef(credential, SecretKeySelector(sel["name"], sel["key"],
-                                                                   ns if isinstance(ns, str) else None)))
-        return tuple(out)
-
-    def service_account_ref(self) -> ServiceAccountSelector | None:
-        """The ServiceAccount whose token becomes credential ``jwt`` (Vault kubernetes/jwt auth)."""
-        sa = self.block.get("serviceAccountRef")
-        if not isinstance(sa, Mapping):
-            return None
-        aud = sa.get("audiences") or ()
-        ns = sa.get("namespace")
-        return ServiceAccountSelector(sa["name"], ns if isinstance(ns, str) else None, tuple(aud))
+        """The credentials read from Secrets (for audit edges and the ClusterSecretStore rules)."""
+        return tuple(CredentialRef(s.credential, SecretKeySelector(s.name, s.key, s.namespace), s.field)
+                     for s in self.reading.credentials if s.kind == "secret")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1082,15 +1105,12 @@ def _check_store_refs(kind: str, namespace: str | None, spec: SecretStoreSpec, p
         problems.add("spec.events.webhook.secretRef.namespace", "a ClusterSecretStore must name the namespace")
     if kind != KIND_SECRET_STORE or namespace is None:
         return
-    base = f"spec.provider.{spec.provider.name}"
-    for ref in spec.provider.credential_refs():
-        if ref.selector.namespace not in (None, namespace):
-            problems.add(child(child(f"{base}.secretRef", ref.credential), "namespace"),
-                         f"a SecretStore may only reference Secrets in its own namespace {namespace!r}")
-    sa = spec.provider.service_account_ref()
-    if sa is not None and sa.namespace not in (None, namespace):
-        problems.add(f"{base}.serviceAccountRef.namespace",
-                     f"a SecretStore may only reference ServiceAccounts in its own namespace {namespace!r}")
+    base = f"spec.provider.{spec.provider.key}"
+    for src in spec.provider.credentials:
+        if src.namespace not in (None, namespace):
+            what = "Secrets" if src.kind == "secret" else "ServiceAccounts"
+            problems.add(f"{base}.{src.field}.namespace",
+                         f"a SecretStore may only reference {what} in its own namespace {namespace!r}")
     if spec.conditions:
         problems.add("spec.conditions", "only a ClusterSecretStore takes conditions")
     hook = spec.events.webhook if spec.events is not None else None

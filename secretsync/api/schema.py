@@ -165,6 +165,10 @@ def _field_schema(fi: FieldInfo) -> dict[str, Any]:
 
 def object_schema(cls: Any) -> dict[str, Any]:
     """The structural schema of a model dataclass: one property per wire field."""
+    custom = getattr(cls, "__wire_schema__", None)
+    if custom is not None:  # a model whose schema another party declares (ProviderSpec: the providers)
+        declared: dict[str, Any] = custom()
+        return declared
     infos = fields_of(cls)
     out: dict[str, Any] = {
         "type": "object",

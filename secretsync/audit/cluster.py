@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from secretsync.core.gcpause import paused_gc
-from secretsync.kube import kinds
+from secretsync.kube import crds, kinds
 from secretsync.kube.client import JSON, METADATA_ONLY, KubeApi, KubeError, as_job_error
 
 from .inventory import Inventory, Problem
@@ -48,8 +48,8 @@ RESOURCES: Final = (
     _Listed(kinds.JOBS),
     _Listed(kinds.CRONJOBS),
     _Listed(kinds.INGRESSES, optional=True),
-    *(_Listed(r, optional=True) for r in (kinds.SECRET_STORES, kinds.CLUSTER_SECRET_STORES, kinds.EXTERNAL_SECRETS,
-                                          kinds.CLUSTER_EXTERNAL_SECRETS)),
+    *(_Listed(r, optional=True) for r in (crds.SECRET_STORES, crds.CLUSTER_SECRET_STORES, crds.EXTERNAL_SECRETS,
+                                          crds.CLUSTER_EXTERNAL_SECRETS)),
     _Listed(kinds.ROLES, rbac=True),
     _Listed(kinds.ROLE_BINDINGS, rbac=True),
     _Listed(kinds.CLUSTER_ROLES, rbac=True),

@@ -355,7 +355,7 @@ def _add_store_credentials(g: Graph, inv: Inventory) -> None:
     for es in g.external_secrets:
         users.setdefault(_store_ref(es), set()).add(es.namespace)
     for ref, store in inv.stores.items():
-        base = f"spec.provider.{store.spec.provider.name}.secretRef"
+        base = f"spec.provider.{store.spec.provider.key}"
         for cred in store.spec.provider.credential_refs():
             sel = cred.selector
             if sel.namespace or store.namespace:
@@ -364,7 +364,7 @@ def _add_store_credentials(g: Graph, inv: Inventory) -> None:
                 namespaces = users.get(ref, set()) if store.kind == KIND_CLUSTER_SECRET_STORE else set()
             for ns in sorted(namespaces):
                 g.node(ns, sel.name).consumers.append(Consumer(ref, SecretUse(
-                    sel.name, VIA_STORE_CREDENTIAL, f"{base}.{cred.credential}", keys=(sel.key,))))
+                    sel.name, VIA_STORE_CREDENTIAL, f"{base}.{cred.field}", keys=(sel.key,))))
 
 
 # ---------------------------------------------------------------------- findings

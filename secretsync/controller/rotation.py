@@ -54,7 +54,7 @@ from secretsync.core.contract import Fetched, SecretsClient
 from secretsync.core.errors import PermanentError, ProviderError, SecretSyncError, is_definitely_absent
 from secretsync.core.values import SecretValue
 from secretsync.kube.client import KubeApi, KubeError
-from secretsync.kube.kinds import SECRET_ROTATIONS
+from secretsync.kube.crds import SECRET_ROTATIONS
 
 from .events import EventRecorder, ObjectRef
 from .generators import generate

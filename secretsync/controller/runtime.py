@@ -44,7 +44,7 @@ from secretsync.api.models import (
 from secretsync.api.template import TemplateEngine, default_engine
 from secretsync.core.calls import CallRecorder
 from secretsync.kube.client import NAMESPACES, SECRETS, KubeApi
-from secretsync.kube.kinds import CLUSTER_EXTERNAL_SECRETS, CLUSTER_SECRET_STORES, EXTERNAL_SECRETS, SECRET_STORES
+from secretsync.kube.crds import CLUSTER_EXTERNAL_SECRETS, CLUSTER_SECRET_STORES, EXTERNAL_SECRETS, SECRET_STORES
 from secretsync.kube.labels import CES_LABEL, FORCE_SYNC_ANNOTATION, MANAGED_LABEL, MANAGED_VALUE
 
 from .clusterexternal import ClusterExternalSecretReconciler, ExistingES

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from secretsync.api.models import SERVICE_ACCOUNT_CREDENTIAL, SecretStore
+from secretsync.api.models import SecretStore
 from secretsync.core.calls import CallRecorder
 from secretsync.core.changes import ChangeFeed, ChangeFeedFactory
 from secretsync.core.contract import CredentialUse, DescribesCredentialUse, SecretsClient
@@ -43,7 +43,7 @@ from secretsync.core.errors import InvalidConfig, ProviderError, Unavailable
 from secretsync.core.registry import get_factory
 from secretsync.core.settings import ClientSettings, RateLimitSettings
 from secretsync.core.values import SecretValue
-from secretsync.kube.client import SECRETS, SERVICE_ACCOUNTS, KubeApi, KubeError
+from secretsync.kube.client import CONFIGMAPS, SECRETS, SERVICE_ACCOUNTS, KubeApi, KubeError
 
 from .hashing import data_hash
 from .providercache import StoreCache, Usage
@@ -57,7 +57,6 @@ StoreId = tuple[str, str, str]
 
 #: The audience a provider's token exchange expects when a serviceAccountRef names none
 #: (AWS STS AssumeRoleWithWebIdentity checks ``aud``, as EKS's IRSA webhook sets it).
-DEFAULT_AUDIENCES: dict[str, tuple[str, ...]] = {"aws": ("sts.amazonaws.com",)}
 #: Lifetime asked for a ServiceAccount token; it is reused until RENEW_FRACTION of it passed.
 TOKEN_SECONDS = 3600
 TOKEN_RENEW_FRACTION = 2 / 3
@@ -340,33 +339,66 @@ class StoreManager:
                 "own credentials in secretRef, or leave the field out")
 
     def _credentials(self, store: SecretStore, cred_ns: str) -> dict[str, SecretValue]:
+        """Resolve every credential the store's provider read from its block.
+
+        Each source names a Secret key, a ServiceAccount token or a ServiceAccount annotation;
+        a SecretStore's sources are in its own namespace (parse_secret_store refuses another)."""
         out: dict[str, SecretValue] = {}
-        provider = store.spec.provider.name
-        for ref in store.spec.provider.credential_refs():
-            ns = ref.selector.namespace or store.namespace or cred_ns
-            where = f"{store.ref}: spec.provider.{provider}.secretRef.{ref.credential}"
+        provider = store.spec.provider
+        for src in provider.credentials:
+            where = f"{store.ref}: spec.provider.{provider.key}.{src.field}"
+            ns = (src.namespace or store.namespace) if not store.cluster_scoped else (src.namespace or cred_ns)
             if not ns:
                 raise InvalidConfig(f"{where}: namespace is required in a ClusterSecretStore reference")
-            try:
-                secret = self.api.get(SECRETS, ref.selector.name, ns)
-            except KubeError as exc:
-                if exc.not_found:
-                    raise InvalidConfig(f"{where}: Secret {ns}/{ref.selector.name} not found") from None
-                raise Unavailable(f"{where}: cannot read Secret {ns}/{ref.selector.name}: {exc.status} "
-                                  f"{exc.reason}") from None
-            raw = (secret.get("data") or {}).get(ref.selector.key)
-            if raw is None:
-                raise InvalidConfig(f"{where}: Secret {ns}/{ref.selector.name} has no key {ref.selector.key!r}")
-            out[ref.credential] = SecretValue(base64.b64decode(raw))
-        sa = store.spec.provider.service_account_ref()
-        if sa is not None:
-            audiences = sa.audiences or DEFAULT_AUDIENCES.get(provider, ())
-            out[SERVICE_ACCOUNT_CREDENTIAL] = self._service_account_token(store, sa.name,
-                                                                           sa.namespace or store.namespace or cred_ns,
-                                                                           audiences)
+            if src.kind == "token":
+                out[src.credential] = self._service_account_token(store, where, src.name, ns, src.audiences)
+            elif src.kind == "annotation":
+                out[src.credential] = self._service_account_annotation(where, src.name, ns, src.key)
+            elif src.kind == "configmap":
+                out[src.credential] = self._configmap_key(where, src.name, ns, src.key)
+            else:
+                out[src.credential] = self._secret_key(where, src.name, ns, src.key)
         return out
 
-    def _service_account_token(self, store: SecretStore, name: str, namespace: str,
+    def _secret_key(self, where: str, name: str, ns: str, key: str) -> SecretValue:
+        try:
+            secret = self.api.get(SECRETS, name, ns)
+        except KubeError as exc:
+            if exc.not_found:
+                raise InvalidConfig(f"{where}: Secret {ns}/{name} not found") from None
+            raise Unavailable(f"{where}: cannot read Secret {ns}/{name}: {exc.status} {exc.reason}") from None
+        raw = (secret.get("data") or {}).get(key)
+        if raw is None:
+            raise InvalidConfig(f"{where}: Secret {ns}/{name} has no key {key!r}")
+        return SecretValue(base64.b64decode(raw))
+
+    def _configmap_key(self, where: str, name: str, ns: str, key: str) -> SecretValue:
+        """A ConfigMap key (a CA bundle named by ESO's ``caProvider``): public, but passed like a credential."""
+        try:
+            cm = self.api.get(CONFIGMAPS, name, ns)
+        except KubeError as exc:
+            if exc.not_found:
+                raise InvalidConfig(f"{where}: ConfigMap {ns}/{name} not found") from None
+            raise Unavailable(f"{where}: cannot read ConfigMap {ns}/{name}: {exc.status} {exc.reason}") from None
+        value = (cm.get("data") or {}).get(key)
+        if value is None:
+            raise InvalidConfig(f"{where}: ConfigMap {ns}/{name} has no key {key!r}")
+        return SecretValue(str(value))
+
+    def _service_account_annotation(self, where: str, name: str, ns: str, annotation: str) -> SecretValue:
+        """An annotation of a ServiceAccount (Azure workload identity keeps client and tenant ids there)."""
+        try:
+            sa = self.api.get(SERVICE_ACCOUNTS, name, ns)
+        except KubeError as exc:
+            if exc.not_found:
+                raise InvalidConfig(f"{where}: ServiceAccount {ns}/{name} not found") from None
+            raise Unavailable(f"{where}: cannot read ServiceAccount {ns}/{name}: {exc.status} {exc.reason}") from None
+        value = ((sa.get("metadata") or {}).get("annotations") or {}).get(annotation)
+        if not value:
+            raise InvalidConfig(f"{where}: ServiceAccount {ns}/{name} has no annotation {annotation!r}")
+        return SecretValue(str(value))
+
+    def _service_account_token(self, store: SecretStore, where: str, name: str, namespace: str,
                                audiences: tuple[str, ...]) -> SecretValue:
         """A short-lived token for the ServiceAccount (TokenRequest API), e.g. for Vault kubernetes auth.
 
@@ -374,7 +406,6 @@ class StoreManager:
         would change the credentials' fingerprint and reopen the client (a provider login,
         and a Vault token left behind) once a minute.
         """
-        where = f"{store.ref}: spec.provider.{store.spec.provider.name}.serviceAccountRef"
         if not namespace:
             raise InvalidConfig(f"{where}: namespace is required in a ClusterSecretStore reference")
         cache_key = (namespace, name, audiences)
@@ -418,9 +449,7 @@ def needs_es_namespace(store: SecretStore) -> bool:
     namespace of each ExternalSecret (one client per namespace then)."""
     if not store.cluster_scoped:
         return False
-    p = store.spec.provider
-    sa = p.service_account_ref()
-    return any(r.selector.namespace is None for r in p.credential_refs()) or (sa is not None and not sa.namespace)
+    return any(src.namespace is None for src in store.spec.provider.credentials)
 
 
 def _close(client: SecretsClient) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import NotFound, ProviderError
+from .errors import InvalidConfig, NotFound, ProviderError
 from .regex import search as regex_search
 from .settings import ClientSettings
 from .values import SecretValue
@@ -357,6 +357,187 @@ class DescribesCredentialUse(Protocol):
     def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
         """``credentials``: the names of the credentials the store supplies (``accessKeyID``...)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class NameRules:
+    """The secret names a provider stores verbatim (no encoding, no escaping).
+
+    Why the provider declares it: a tool that *chooses* names (the migrator's name template)
+    must pick ones the provider keeps as they are, so the name in a plan is the name in the
+    provider; only the provider knows its alphabet and limits.
+    """
+
+    #: Regex character-class body of the characters allowed in a name (``A-Za-z0-9_-``).
+    allowed: str
+    max_len: int
+    #: '/' may separate segments (otherwise segments are joined with '-').
+    slash: bool
+    #: The name must start with a letter (Azure Key Vault).
+    first_alpha: bool = False
+
+
+#: For a provider that declares none: conservative, portable names.
+DEFAULT_NAME_RULES = NameRules(r"A-Za-z0-9/_.-", 255, True)
+
+
+def name_rules_of(factory: object) -> NameRules:
+    """The factory's declared :class:`NameRules` (``name_rules`` attribute), or the default."""
+    rules = getattr(factory, "name_rules", None)
+    return rules if isinstance(rules, NameRules) else DEFAULT_NAME_RULES
+
+
+#: Block keys under which credentials are named in the generic (secretsync) block shape.
+GENERIC_CREDENTIAL_KEYS: tuple[str, ...] = ("secretRef", "serviceAccountRef")
+#: The credential name a generic ``serviceAccountRef`` token is passed under.
+GENERIC_TOKEN_CREDENTIAL = "jwt"
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialSource:
+    """One credential a store block draws from its cluster: where the controller reads it.
+
+    Why a flat record the provider fills in: only the provider knows how its block names
+    credentials (secretsync's ``secretRef.<credential>``, ESO's ``auth.secretRef.
+    accessKeyIDSecretRef``, ``auth.jwt.serviceAccountRef``, ``authSecretRef.clientId``...), while
+    only the controller may read Secrets and request ServiceAccount tokens, under the trust
+    rules of one namespace. So the provider translates, the controller resolves, and the
+    client receives ``{credential: SecretValue}``.
+
+    ``kind``:
+      * ``secret``: data key ``key`` of Secret ``name``;
+      * ``token``: a TokenRequest for ServiceAccount ``name`` with ``audiences``;
+      * ``annotation``: annotation ``key`` of ServiceAccount ``name`` (Azure workload identity
+        reads client and tenant ids there);
+      * ``configmap``: data key ``key`` of ConfigMap ``name`` (a CA bundle: ESO's
+        ``caProvider: {type: ConfigMap}``).
+    """
+
+    credential: str
+    #: Where in the block this comes from (``auth.secretRef.accessKeyIDSecretRef``), for errors.
+    field: str
+    kind: str
+    name: str
+    namespace: str | None = None
+    key: str = ""
+    audiences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreBlock:
+    """A store's provider block, read by its provider: the canonical config plus its credentials.
+
+    ``config`` is what :meth:`ProviderFactory.validate_config` and ``open`` take (no credential
+    references in it); ``credentials`` are resolved by the controller.
+    """
+
+    config: dict[str, Any]
+    credentials: tuple[CredentialSource, ...] = ()
+
+
+@runtime_checkable
+class ReadsStoreBlocks(Protocol):
+    """A factory that reads its own SecretStore block (every built-in provider does).
+
+    A factory without it gets :func:`generic_store_block`. ``aliases`` are other keys its block
+    may be written under (ESO's ``gcpsm``, ``azurekv``).
+    """
+
+    aliases: tuple[str, ...]
+
+    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
+        """Translate a block as written (secretsync's or ESO's dialect) into the canonical model.
+
+        Raises InvalidConfig whose message starts with the offending field's path inside the
+        block (``auth.jwt.serviceAccountRef.name: required``), one problem per line; never
+        quotes a credential.
+        """
+        ...
+
+
+def _str_field(sel: Mapping[str, Any], name: str, where: str) -> str:
+    value = sel.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidConfig(f"{where}.{name}: required (a non-empty string)")
+    return value
+
+
+def secret_source(credential: str, sel: Any, where: str) -> CredentialSource:
+    """A ``{name, key, namespace?}`` selector (secretsync's and ESO's SecretKeySelector)."""
+    if not isinstance(sel, Mapping):
+        raise InvalidConfig(f"{where}: must be an object {{name, key, namespace?}}")
+    ns = sel.get("namespace")
+    if ns is not None and not isinstance(ns, str):
+        raise InvalidConfig(f"{where}.namespace: must be a string")
+    return CredentialSource(credential, where, "secret", _str_field(sel, "name", where),
+                            ns or None, _str_field(sel, "key", where))
+
+
+def token_source(credential: str, sel: Any, where: str, default_audiences: tuple[str, ...] = ()) -> CredentialSource:
+    """A ``{name, namespace?, audiences?}`` ServiceAccount selector: a TokenRequest."""
+    if not isinstance(sel, Mapping):
+        raise InvalidConfig(f"{where}: must be an object {{name, namespace?, audiences?}}")
+    ns = sel.get("namespace")
+    if ns is not None and not isinstance(ns, str):
+        raise InvalidConfig(f"{where}.namespace: must be a string")
+    aud = sel.get("audiences") or ()
+    if not isinstance(aud, list | tuple) or not all(isinstance(a, str) for a in aud):
+        raise InvalidConfig(f"{where}.audiences: must be a list of strings")
+    return CredentialSource(credential, where, "token", _str_field(sel, "name", where), ns or None,
+                            audiences=tuple(aud) or default_audiences)
+
+
+def configmap_source(credential: str, sel: Any, where: str) -> CredentialSource:
+    """A ``{name, key, namespace?}`` ConfigMap key (public material, such as a CA bundle)."""
+    src = secret_source(credential, sel, where)
+    return CredentialSource(credential, where, "configmap", src.name, src.namespace, src.key)
+
+
+def ca_provider_source(credential: str, sel: Any, where: str) -> CredentialSource:
+    """ESO's ``caProvider: {type: Secret | ConfigMap, name, key, namespace?}``."""
+    if not isinstance(sel, Mapping):
+        raise InvalidConfig(f"{where}: must be an object {{type, name, key, namespace?}}")
+    kind = sel.get("type")
+    if kind == "Secret":
+        return secret_source(credential, sel, where)
+    if kind == "ConfigMap":
+        return configmap_source(credential, sel, where)
+    raise InvalidConfig(f"{where}.type: must be Secret or ConfigMap")
+
+
+def generic_store_block(block: Mapping[str, Any], default_audiences: tuple[str, ...] = ()) -> StoreBlock:
+    """secretsync's own block shape: config keys, ``secretRef.<credential>: {name, key,
+    namespace?}`` and ``serviceAccountRef`` (a token passed as credential ``jwt``).
+
+    Every problem is reported, one per line of the InvalidConfig (see ReadsStoreBlocks)."""
+    creds: list[CredentialSource] = []
+    problems: list[str] = []
+    refs = block.get("secretRef")
+    if refs is not None and not isinstance(refs, Mapping):
+        problems.append("secretRef: must be an object {credentialName: {name, key, namespace?}}")
+    elif refs is not None:
+        for c, sel in refs.items():
+            try:
+                creds.append(secret_source(str(c), sel, f"secretRef.{c}"))
+            except InvalidConfig as exc:
+                problems.append(str(exc.args[0]))
+    sa = block.get("serviceAccountRef")
+    if sa is not None:
+        try:
+            creds.append(token_source(GENERIC_TOKEN_CREDENTIAL, sa, "serviceAccountRef", default_audiences))
+        except InvalidConfig as exc:
+            problems.append(str(exc.args[0]))
+    if problems:
+        raise InvalidConfig("\n".join(problems))
+    config = {k: v for k, v in block.items() if k not in GENERIC_CREDENTIAL_KEYS}
+    return StoreBlock(config, tuple(creds))
+
+
+def read_store_block(factory: object, block: Mapping[str, Any]) -> StoreBlock:
+    """The factory's own reading of ``block``, or the generic one for factories without it."""
+    if isinstance(factory, ReadsStoreBlocks):
+        return factory.store_block(block)
+    return generic_store_block(block)
 
 
 def chunked(items: Iterable[str], size: int) -> Iterator[list[str]]:

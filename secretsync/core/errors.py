@@ -42,6 +42,7 @@ A second base in brackets keeps old ``except`` clauses working::
     |   +-- Throttled                    [TemporaryError] slow down, ``retry_after`` (exit 5)
     |   `-- Unavailable                  [TemporaryError] outage, timeout, 5xx (exit 5)
     +-- KubeError                        kube.client: a Kubernetes API call failed (status 0: not reached)
+    +-- ApiStatus                        providers.kubernetes.sdk: a non-2xx answer, mapped at its boundary
     +-- HookFailed                       controller.rotation: a rotation webhook did not answer 2xx
     +-- LocateError                      migrator.manifests: a plan's locator leads nowhere now [ValueError]
     +-- Manual                           migrator.plan.model: an item to move by hand (the reason)

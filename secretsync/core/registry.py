@@ -81,6 +81,24 @@ def get_factory(name: str) -> ProviderFactory:
     return info.factory
 
 
+def provider_for_block(key: str) -> str | None:
+    """The provider a SecretStore block key names: an entry-point name, or an alias a provider
+    declares for its block (ESO's ``gcpsm`` for gcp, ``azurekv`` for azure). None: no
+    installed provider answers to it.
+
+    Why aliases come from the factories: a block key is the provider's own knowledge, so a
+    third-party provider that mirrors another operator's block name can declare it too.
+    """
+    names = provider_names()
+    if key in names:
+        return key
+    for name in names:
+        info = _load(name)
+        if info.factory is not None and key in tuple(getattr(info.factory, "aliases", ()) or ()):
+            return name
+    return None
+
+
 def provider_for_url(url: str) -> str:
     """The provider name a store URL addresses (raises InvalidConfig when none does)."""
     if not isinstance(url, str):

@@ -41,6 +41,7 @@ from secretsync.core.contract import (
     CredentialUse,
     Fetched,
     ListFilter,
+    NameRules,
     PutResult,
     SecretMetadata,
     SecretsClient,
@@ -285,6 +286,10 @@ class FileClient(ClientBase):
 
 class FileFactory:
     name = "file"
+    #: Names this provider stores verbatim (what the migrator may choose).
+    name_rules = NameRules(r"A-Za-z0-9/_.@+=:-", 512, True)
+    #: The block's description in the SecretStore CRD.
+    block_doc = 'Embedded file store (tests, demos, air-gapped): {path}.'
     capabilities = CAPABILITIES
 
     def config_from_url(self, url: str) -> dict[str, Any]:

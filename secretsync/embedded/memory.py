@@ -17,6 +17,7 @@ from secretsync.core.contract import (
     CredentialUse,
     Fetched,
     ListFilter,
+    NameRules,
     PutResult,
     SecretMetadata,
     SecretsClient,
@@ -97,6 +98,10 @@ class MemoryClient(ClientBase):
 
 class MemoryFactory:
     name = "memory"
+    #: Names this provider stores verbatim (what the migrator may choose).
+    name_rules = NameRules(r"A-Za-z0-9/_.@+=:-", 512, True)
+    #: The block's description in the SecretStore CRD.
+    block_doc = 'Embedded in-process store (tests): {name?}.'
     capabilities = CAPABILITIES
 
     def config_from_url(self, url: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ workload keeps its pod spec; they drifted. Here a :class:`Resource` says where a
 (group, version, plural, namespaced), where its pod spec sits (``pod_spec``) and which older
 group versions a server may serve instead (``fallbacks``: CronJob is ``batch/v1beta1`` before
 Kubernetes 1.21). The client (:mod:`.client`) is the only code that turns a Resource into a
-path.
+path. Built-in kinds only, with no import of :mod:`secretsync.api`, so a provider may use this
+table (the ``kubernetes`` provider does); secretsync's own CRDs are in :mod:`.crds`.
 """
 
 from __future__ import annotations
@@ -15,18 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Final
 from urllib.parse import quote
-
-from secretsync.api.models import (
-    GROUP,
-    KIND_CLUSTER_EXTERNAL_SECRET,
-    KIND_CLUSTER_SECRET_STORE,
-    KIND_EXTERNAL_SECRET,
-    KIND_SECRET_ROTATION,
-    KIND_SECRET_STORE,
-    NAMESPACED,
-    PLURALS,
-    VERSION,
-)
 
 RBAC_GROUP: Final = "rbac.authorization.k8s.io"
 
@@ -106,22 +95,10 @@ CLUSTER_ROLE_BINDINGS: Final = Resource(RBAC_GROUP, "v1", "clusterrolebindings",
                                         namespaced=False)
 
 
-# -- secretsync's own kinds (the CRDs of secretsync.api) ----------------------------------------
-def _ours(kind: str) -> Resource:
-    return Resource(GROUP, VERSION, PLURALS[kind], kind, namespaced=NAMESPACED[kind])
-
-
-EXTERNAL_SECRETS: Final = _ours(KIND_EXTERNAL_SECRET)
-SECRET_STORES: Final = _ours(KIND_SECRET_STORE)
-CLUSTER_SECRET_STORES: Final = _ours(KIND_CLUSTER_SECRET_STORE)
-CLUSTER_EXTERNAL_SECRETS: Final = _ours(KIND_CLUSTER_EXTERNAL_SECRET)
-SECRET_ROTATIONS: Final = _ours(KIND_SECRET_ROTATION)
-
-#: Every kind above, by kind name.
+#: Every built-in kind above, by kind name.
 BY_KIND: Final = {r.kind: r for r in (
     SECRETS, CONFIGMAPS, NAMESPACES, EVENTS, SERVICE_ACCOUNTS, PODS, POD_TEMPLATES, REPLICATION_CONTROLLERS, LEASES,
     INGRESSES, DEPLOYMENTS, STATEFULSETS, DAEMONSETS, REPLICASETS, JOBS, CRONJOBS, ARGO_ROLLOUTS, ROLES,
-    ROLE_BINDINGS, CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS, EXTERNAL_SECRETS, SECRET_STORES, CLUSTER_SECRET_STORES,
-    CLUSTER_EXTERNAL_SECRETS, SECRET_ROTATIONS)}
+    ROLE_BINDINGS, CLUSTER_ROLES, CLUSTER_ROLE_BINDINGS)}
 #: The built-in kinds that run pods, in the order the scanner and the audit list them.
 POD_KINDS: Final = (PODS, REPLICATION_CONTROLLERS, DEPLOYMENTS, STATEFULSETS, DAEMONSETS, REPLICASETS, JOBS, CRONJOBS)

@@ -30,7 +30,8 @@ from secretsync.core.contract import SecretsClient
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.values import SecretValue
 from secretsync.kube.client import KubeApi, KubeError, as_job_error
-from secretsync.kube.kinds import BY_KIND, POD_KINDS, Resource
+from secretsync.kube.crds import ALL_BY_KIND
+from secretsync.kube.kinds import POD_KINDS, Resource
 from secretsync.kube.labels import LAST_APPLIED_ANNOTATION, merge_annotation
 
 from . import objpath
@@ -79,7 +80,7 @@ class Kube:
     def resource(self, kind: str) -> Resource:
         if kind not in _KINDS:
             raise InvalidConfig(f"kind {kind} is not supported by migrate --cluster")
-        return self._call(lambda: self.api.served(BY_KIND[kind]))
+        return self._call(lambda: self.api.served(ALL_BY_KIND[kind]))
 
     def list(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
         res = self.resource(kind)

@@ -1,7 +1,9 @@
 """Provider key names from a template, made legal for the target provider.
 
 Why per provider: ``default/api/DB_PASSWORD`` is a fine AWS or Vault name, but GCP allows
-only ``[A-Za-z0-9_-]`` and Azure Key Vault only ``[0-9A-Za-z-]`` (127 chars). A name that
+only ``[A-Za-z0-9_-]`` and Azure Key Vault only ``[0-9A-Za-z-]`` (127 chars). The rules are
+the provider's own declaration (:class:`~secretsync.core.contract.NameRules`), so a chosen name
+is stored verbatim, never encoded a second time by the provider. A name that
 had to be shortened keeps a short hash of the full name, so two long names never collapse
 into one.
 """
@@ -12,9 +14,10 @@ import hashlib
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from secretsync.core.contract import DEFAULT_NAME_RULES, NameRules, name_rules_of
 from secretsync.core.errors import InvalidConfig
+from secretsync.core.registry import get_factory
 
 #: ``{unit}`` first: ``envs/dev`` and ``envs/prod`` of one app get distinct keys (empty for a flat tree).
 DEFAULT_TEMPLATE = "{unit}/{namespace}/{name}/{key}"
@@ -34,24 +37,6 @@ PLACEHOLDERS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Rules:
-    allowed: str  # regex class body of allowed characters
-    max_len: int
-    slash: bool  # '/' allowed as a separator
-
-
-_RULES: dict[str, Rules] = {
-    "aws": Rules(r"A-Za-z0-9/_+=.@-", 512, True),
-    "gcp": Rules(r"A-Za-z0-9_-", 255, False),
-    "azure": Rules(r"0-9A-Za-z-", 127, False),
-    "vault": Rules(r"A-Za-z0-9/_.@+=-", 512, True),
-    "file": Rules(r"A-Za-z0-9/_.@+=:-", 512, True),
-    "memory": Rules(r"A-Za-z0-9/_.@+=:-", 512, True),
-}
-_DEFAULT_RULES = Rules(r"A-Za-z0-9/_.-", 255, True)
-
-
 def check_template(template: str) -> None:
     """Raise InvalidConfig naming an unknown placeholder (and listing the known ones)."""
     for _, field, _, _ in string.Formatter().parse(template):
@@ -62,22 +47,38 @@ def check_template(template: str) -> None:
             raise InvalidConfig(f"--name-template: unknown placeholder {{{field}}} (known: {known})")
 
 
+def rules_for(provider: str) -> NameRules:
+    """What ``provider`` declares it stores verbatim (its factory's ``name_rules``)."""
+    try:
+        return name_rules_of(get_factory(provider))
+    except InvalidConfig:  # not installed here: portable names
+        return DEFAULT_NAME_RULES
+
+
+def _filler(rules: NameRules) -> str:
+    """The character that replaces illegal ones: '-' where the provider allows it."""
+    return next((c for c in "-_." if re.fullmatch(f"[{rules.allowed}]", c)), "x")
+
+
 def sanitize(name: str, provider: str) -> str:
-    """``name`` made legal for ``provider``: bad characters -> '-', empty segments dropped."""
-    rules = _RULES.get(provider, _DEFAULT_RULES)
-    sep = "/" if rules.slash else "-"
+    """``name`` made legal for ``provider``: bad characters -> '-' (or the provider's nearest
+    legal filler), empty segments dropped, segments joined by '/' where allowed."""
+    rules = rules_for(provider)
+    fill = _filler(rules)
+    sep = "/" if rules.slash else fill
+    run = re.compile(f"{re.escape(fill)}{{2,}}")
     parts = [p for p in name.split("/") if p and p not in (".", "..")]
     cleaned = []
     for part in parts:
-        part = re.sub(f"[^{rules.allowed}]", "-", part)
-        part = re.sub(r"-{2,}", "-", part).strip("-") or "x"
+        part = re.sub(f"[^{rules.allowed}]", fill, part)
+        part = run.sub(fill, part).strip(fill) or "x"
         cleaned.append(part)
     out = sep.join(cleaned) or "secret"
-    if provider == "azure" and not out[0].isalpha():
-        out = "s-" + out
+    if rules.first_alpha and not out[0].isalpha():
+        out = "s" + fill + out
     if len(out) > rules.max_len:
         digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-        out = out[: rules.max_len - 11].rstrip("-/") + "-" + digest
+        out = out[: rules.max_len - 11].rstrip(fill + "/") + fill + digest
     return out
 
 

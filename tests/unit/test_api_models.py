@@ -183,7 +183,7 @@ def test_store_provider_config_and_credentials_are_separated() -> None:
 
 
 def test_store_needs_exactly_one_provider() -> None:
-    with pytest.raises(InvalidSpec, match=r"SecretStore/app/s: spec\.provider: exactly one of .* \(got aws, vault\)"):
+    with pytest.raises(InvalidSpec, match=r"SecretStore/app/s: spec\.provider: exactly one .* \(got aws, vault\)"):
         parse_secret_store(store(provider={"aws": {}, "vault": {}}))
 
 

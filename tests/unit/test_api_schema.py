@@ -59,8 +59,8 @@ def test_schemas_are_structural_and_use_nothing_newer_than_1_20() -> None:
         for path, node in nodes:
             assert "type" in node, f"{obj['metadata']['name']}{path} has no type"
             if node.get("x-kubernetes-preserve-unknown-fields"):
-                # only the open provider config blocks may keep unknown fields
-                assert re.fullmatch(r"\.spec\.provider\.(aws|gcp|azure|vault|file|memory)", path), path
+                # only the provider blocks (each provider's, and any provider installed later) keep unknown fields
+                assert re.fullmatch(r"\.spec\.provider(\.(aws|gcp|gcpsm|azure|azurekv|vault|kubernetes|file|memory))?", path), path
             assert not ("properties" in node and "additionalProperties" in node), path
             if "default" in node:
                 assert "enum" not in node or node["default"] in node["enum"], path

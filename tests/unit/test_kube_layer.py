@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from secretsync.core.errors import AuthenticationFailed, SecretSyncError, Unavailable
-from secretsync.kube import kinds
+from secretsync.kube import crds, kinds
 from secretsync.kube.client import KubeError, as_job_error
 from secretsync.kube.podspec import POD_SPEC_PATHS
 
@@ -46,7 +46,7 @@ def test_every_kind_that_runs_pods_says_where_its_pod_spec_is() -> None:
 
 
 def test_cluster_scoped_kinds_never_get_a_namespace_in_their_path() -> None:
-    shared = kinds.CLUSTER_SECRET_STORES.path("team", "shared")
+    shared = crds.CLUSTER_SECRET_STORES.path("team", "shared")
     assert shared == "/apis/secretsync.io/v1alpha1/clustersecretstores/shared"
     assert kinds.SECRETS.path("a/b", "c d") == "/api/v1/namespaces/a%2Fb/secrets/c%20d"
 

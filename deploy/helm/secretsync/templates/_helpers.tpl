@@ -109,7 +109,8 @@ the calls from secretsync/controller/ and fails when a call has no rule or a rul
   resources: [secrets]
   verbs: [get, list, watch, create, update, delete]
 {{- if .Values.rbac.configMapTemplates }}
-# reconciler.py (ExternalSecretReconciler._lookup): templateFrom a ConfigMap.
+# reconciler.py (ExternalSecretReconciler._lookup): templateFrom a ConfigMap; stores.py
+# (StoreManager._configmap_key): a CA bundle a store names in caProvider {type: ConfigMap}.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get]
@@ -119,6 +120,11 @@ the calls from secretsync/controller/ and fails when a call has no rule or a rul
 - apiGroups: [""]
   resources: [serviceaccounts/token]
   verbs: [create]
+# stores.py (StoreManager._service_account_annotation): workload identity ids kept on the
+# ServiceAccount a store names (Azure's azure.workload.identity/client-id and tenant-id).
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get]
 {{- end }}
 # events.py (EventRecorder._run): events on ExternalSecrets and stores (in their namespace).
 - apiGroups: [""]
