@@ -11,6 +11,7 @@ and is also how the tests authenticate against the fake vault.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -28,10 +29,15 @@ AUTH_TYPES: tuple[AuthType, ...] = (
     "default", "workloadIdentity", "managedIdentity", "servicePrincipal", "accessToken",
 )
 
+#: The credential holding a store's own ServiceAccount token (ESO's ``serviceAccountRef``),
+#: presented to Entra ID as a client assertion (workload identity federation).
+FEDERATED_TOKEN = "federatedToken"
 #: Environment variable holding a bearer token for ``authType: accessToken``.
 ACCESS_TOKEN_ENV = "SECRETSYNC_AZURE_ACCESS_TOKEN"
 #: Entra ID hosts MSAL knows (public, China, US Government clouds).
 WELL_KNOWN_AUTHORITIES = frozenset({"login.microsoftonline.com", "login.chinacloudapi.cn", "login.microsoftonline.us"})
+#: Tenant and client ids: GUIDs, or tenant domain names / "organizations".
+ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?$")
 #: Lifetime assumed for a fixed token (the SDK asks again five minutes before it ends).
 _STATIC_TOKEN_LIFETIME_S = 3600
 
@@ -107,6 +113,9 @@ def build_credential(
     from azure import identity  # imported here: only the modes that need it pay for it
 
     common: dict[str, Any] = dict(transport)
+    # azure-identity reads AZURE_AUTHORITY_HOST itself; named here so an unknown host (the
+    # process's own configuration) gets the same treatment as the field.
+    authority_host = authority_host or os.environ.get("AZURE_AUTHORITY_HOST") or None
     if authority_host:
         common["authority"] = authority_host
         if urlsplit(authority_host).hostname not in WELL_KNOWN_AUTHORITIES:
@@ -117,6 +126,16 @@ def build_credential(
     def invalid(message: str) -> InvalidConfig:
         return InvalidConfig(message, provider="azure", operation="open")
 
+    # ESO's authSecretRef.clientId / tenantId, or the ServiceAccount's workload identity
+    # annotations: credentials of the store, taking the place of the literal fields.
+    for name in ("clientId", "tenantId"):
+        value = _secret(credentials, name)
+        if value is not None and not ID.match(value.reveal_text().strip()):
+            raise invalid(f"credential {name!r} is not a GUID or a domain name")
+    from_store = {n: v.reveal_text().strip() for n in ("clientId", "tenantId")
+                  if (v := _secret(credentials, n)) is not None}
+    client_id = from_store.get("clientId", client_id)
+    tenant_id = from_store.get("tenantId", tenant_id)
     try:
         if auth_type == "accessToken":
             token = _secret(credentials, "accessToken")
@@ -141,6 +160,17 @@ def build_credential(
                     password=password.reveal() if password else None, **common,
                 )
             raise invalid("authType servicePrincipal needs credentials 'clientSecret' or 'clientCertificate'")
+        federated = _secret(credentials, FEDERATED_TOKEN)
+        if auth_type == "workloadIdentity" and federated is not None:
+            # The store's own ServiceAccount token (TokenRequest, audience api://AzureADTokenExchange),
+            # sent as client_assertion; the authority is the process's (AZURE_AUTHORITY_HOST or the
+            # cloud's), never a host a namespaced store names.
+            if not tenant_id or not client_id:
+                raise invalid("authType WorkloadIdentity with serviceAccountRef needs a client id and a tenant id "
+                              "(tenantId / authSecretRef, or the ServiceAccount annotations "
+                              "azure.workload.identity/client-id and azure.workload.identity/tenant-id)")
+            return identity.ClientAssertionCredential(tenant_id, client_id, lambda: federated.reveal_text(),
+                                                      **common)
         if auth_type == "workloadIdentity":
             # The Azure Workload Identity webhook injects these into pods whose service
             # account is labelled azure.workload.identity/use=true.

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from secretsync.core.contract import (
     Capabilities,
@@ -55,10 +55,10 @@ from secretsync.core.errors import (
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
-from ..http_deadline import call_deadline
-from .api import KeyVaultApi, SecretRecord
-from .errors import PROVIDER, is_deleted_but_recoverable, map_azure_error, sanitized_cause
+from ..calls import provider_call
+from .errors import PROVIDER, is_deleted_but_recoverable, mapper
 from .names import NameCodec, UnstorableName
+from .sdk import KeyVaultApi, SecretRecord
 
 log = logging.getLogger(__name__)
 
@@ -127,28 +127,12 @@ class AzureKeyVaultClient(ClientBase):
         return f"<AzureKeyVaultClient vault={self.vault_url}>"
 
     # ------------------------------------------------------------------ plumbing
-    @contextmanager
     def _call(self, operation: str, key: str | None = None,
-              values: tuple[SecretValue | str, ...] = ()) -> Iterator[None]:
-        """One SDK call: rate limit, count, a deadline for the whole call, and map any SDK
-        exception, chained to a value-free twin of it (see :func:`.errors.sanitized_cause`)."""
-        deadline = self.settings.timeouts.call_deadline
-        with self.settings.calls.call(PROVIDER, operation, self._limiter):
-            error: ProviderError | None = None
-            cause: BaseException | None = None
-            with call_deadline(deadline) as scope:
-                try:
-                    yield
-                except ProviderError:
-                    raise
-                except Exception as exc:
-                    error = map_azure_error(exc, operation=operation, key=key, values=values)
-                    cause = sanitized_cause(exc, error)
-                    if scope.expired and isinstance(error, Unavailable):
-                        error = Unavailable(f"no complete answer within {deadline:g}s (the vault or a proxy "
-                                            "is stalling)", provider=PROVIDER, operation=operation, key=key)
-            if error is not None:
-                raise error from cause
+              values: tuple[SecretValue | str, ...] = ()) -> AbstractContextManager[None]:
+        """One SDK call through :func:`providers.calls.provider_call` (rate limit, count, a
+        deadline for the whole call, the mapping of :func:`.errors.mapper`)."""
+        return provider_call(self.settings, PROVIDER, operation, mapper(values), key=key, limiter=self._limiter,
+                             server="the vault")
 
     def _vault_name(self, name: str, operation: str) -> str:
         if (not isinstance(name, str) or any(seg in (".", "..") for seg in name.split("/"))

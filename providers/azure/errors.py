@@ -14,7 +14,7 @@ page, an unknown route, a vault URL pointing at some other service) says nothing
 secret and is :class:`InvalidConfig`.
 
 What stays attached as ``__cause__`` is a value-free twin of the SDK exception
-(:func:`sanitized_cause`): same type, the summary below as its message, no response object.
+(:func:`mapper` returns it): same type, the summary below as its message, no response object.
 An ``HttpResponseError`` carries the raw response (and through it the request, whose body
 holds the value on a write), and a ``DecodeError`` quotes the body it could not parse (on a
 read, the value); ``traceback.format_exception`` of a mapped error must show neither.
@@ -52,6 +52,8 @@ from secretsync.core.errors import (
 )
 from secretsync.core.redact import mask_values
 from secretsync.core.values import SecretValue
+
+from ..calls import Mapper
 
 PROVIDER = "azure"
 _MAX_MESSAGE = 300
@@ -193,7 +195,18 @@ def map_azure_error(
     return Unavailable(text, **where)
 
 
-def sanitized_cause(exc: BaseException, mapped: ProviderError) -> BaseException:
+def mapper(values: tuple[SecretValue | str, ...] = ()) -> Mapper:
+    """The :data:`providers.calls.Mapper` of one call: the mapped error (``values`` masked) and a
+    value-free cause to chain."""
+
+    def mapping(exc: BaseException, operation: str, key: str | None) -> tuple[ProviderError, BaseException | None]:
+        error = map_azure_error(exc, operation=operation, key=key, values=values)
+        return error, _sanitized_cause(exc, error)
+
+    return mapping
+
+
+def _sanitized_cause(exc: BaseException, mapped: ProviderError) -> BaseException:
     """What to chain as ``__cause__``: the exception itself when it cannot hold a body or a
     value (transport errors), else a twin of the same type holding only the mapped summary."""
     if isinstance(exc, ServiceRequestError | ServiceResponseError) and not isinstance(exc, HttpResponseError):

@@ -134,6 +134,26 @@ def decode(vault_name: str) -> str | None:
     return name if canonical == text else None
 
 
+#: ESO's remoteRef key prefixes: which Key Vault object a key names.
+OBJECT_PREFIXES = ("secret/", "cert/", "key/")
+
+
+def _object_name(name: str) -> str:
+    """ESO's ``secret/NAME`` is the secret NAME; ``cert/NAME`` and ``key/NAME`` name a certificate
+    or a key, read through APIs this provider does not call: refused naming the prefix, rather
+    than read as a secret called ``cert/NAME`` (which Key Vault cannot even hold)."""
+    kind, sep, rest = name.partition("/")
+    if not sep or f"{kind}/" not in OBJECT_PREFIXES:
+        return name
+    if kind == "secret":
+        return rest
+    what = "certificates" if kind == "cert" else "keys"
+    raise UnstorableName(
+        f"'{kind}/' names a Key Vault {kind} (ESO reads it through the {what} API), which this provider "
+        f"does not read; a certificate's PEM/PFX with its private key is readable as the secret "
+        f"'secret/{rest}' (Key Vault keeps it there)")
+
+
 class NameCodec:
     """Maps names both ways in one mode (``verbatim`` by default, or ``escape``)."""
 
@@ -144,6 +164,7 @@ class NameCodec:
 
     def to_vault(self, name: str) -> str:
         if self.mode == "verbatim":
+            name = _object_name(name)
             if not VAULT_NAME.match(name):
                 raise UnstorableName(
                     "Key Vault names are 1-127 letters, digits and dashes "

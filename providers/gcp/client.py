@@ -1,4 +1,4 @@
-"""The Secret Manager adapter: the secretsync contract on top of :mod:`.api`.
+"""The Secret Manager adapter: the secretsync contract on top of :mod:`.sdk`.
 
 Cost per operation, in RPCs (each counted by ``settings.calls``):
 
@@ -52,8 +52,8 @@ from secretsync.core.errors import (
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
-from .api import Payload, SecretManagerApi, VersionInfo
-from .naming import decode_secret_id, encode_secret_id, label_problem, prefix_search_token, tags_to_labels
+from .names import decode_secret_id, encode_secret_id, label_problem, prefix_search_token, tags_to_labels
+from .sdk import Payload, SecretManagerApi, VersionInfo
 
 CAPABILITIES = Capabilities(
     batch_get=False,
@@ -105,8 +105,12 @@ class GcpClient(ClientBase):
     provider_name = "gcp"
 
     def __init__(self, project: str, location: str | None, api: SecretManagerApi,
-                 settings: ClientSettings | None = None, *, prefix: str = "", where: str = "") -> None:
+                 settings: ClientSettings | None = None, *, prefix: str = "", where: str = "",
+                 fallback: bool = True) -> None:
         super().__init__(settings)
+        #: secretVersionSelectionPolicy: LatestOrFetch (True) reads the newest ENABLED version when
+        #: ``latest`` is disabled or destroyed; LatestOrFail (False, ESO's default) fails instead.
+        self.fallback = fallback
         self.project = project
         self.location = location
         #: Names are relative to this folder (``gcp://PROJECT/PREFIX``), as with aws:// and vault://.
@@ -153,6 +157,10 @@ class GcpClient(ClientBase):
             # Conflict: the newest version is DISABLED. Either way an older ENABLED one may exist.
             if isinstance(exc, NotFound) and "destroyed" not in str(exc).lower():
                 raise
+            if not self.fallback:
+                # Conflict, not NotFound: the secret exists and may be re-enabled; never a prune.
+                raise Conflict("the newest version is disabled or destroyed and secretVersionSelectionPolicy "
+                               "is LatestOrFail", provider="gcp", operation="get", key=name) from exc
             latest = self._latest_enabled(path, name)
             if latest is None:
                 disabled, _ = self._api.list_versions(path, filter="state:DISABLED", page_size=1, key=name)

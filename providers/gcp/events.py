@@ -26,10 +26,11 @@ from secretsync.core.errors import InvalidConfig, ProviderError
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
+from ..calls import provider_call
 from ..http_deadline import call_deadline
-from .connect import _google_credentials, connection_spec
-from .errormap import map_error, sanitized_cause
-from .naming import decode_secret_id
+from .auth import _google_credentials, connection_spec
+from .errors import mapper
+from .names import decode_secret_id
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +74,14 @@ class PubSubFeed:
     def _call(self, operation: str, fn: Any, timeout: float, request: Mapping[str, Any]) -> Any:
         from google.api_core import exceptions as gexc
 
-        with self._settings.calls.call(PROVIDER, operation, self._settings.rate_limit.bucket()):
-            error: ProviderError | None = None
-            cause: BaseException | None = None
-            with call_deadline(timeout + self._settings.timeouts.call_deadline):
-                try:
-                    return fn(request=dict(request), timeout=timeout)
-                except gexc.DeadlineExceeded:
-                    return None  # nothing arrived within the wait
-                except Exception as exc:
-                    error = map_error(exc, operation=operation)
-                    cause = sanitized_cause(exc, error)
-            raise error from cause
+        # A pull waits up to ``timeout`` by design: its own deadline is that wait plus the usual one.
+        with provider_call(self._settings, PROVIDER, operation, mapper(), limiter=self._settings.rate_limit.bucket(),
+                           bounded=False, server="Pub/Sub"), \
+                call_deadline(timeout + self._settings.timeouts.call_deadline):
+            try:
+                return fn(request=dict(request), timeout=timeout)
+            except gexc.DeadlineExceeded:
+                return None  # nothing arrived within the wait
 
     def poll(self, timeout: float) -> Sequence[ChangeNotice]:
         wait = max(1.0, min(MAX_WAIT, timeout))
@@ -129,6 +126,6 @@ def open_feed(config: Mapping[str, Any], subscription: str, settings: ClientSett
     except ProviderError:
         raise
     except Exception as exc:
-        error = map_error(exc, operation="open")
-        raise error from sanitized_cause(exc, error)
+        error, cause = mapper()(exc, "open", None)
+        raise error from cause
     return PubSubFeed(subscriber, subscription, str(config.get("prefix") or ""), settings)

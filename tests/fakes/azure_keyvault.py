@@ -61,6 +61,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.fakes import jwt_claims
+
 #: Every permission a token may carry (the data actions of the Key Vault RBAC roles).
 ALL_PERMISSIONS = frozenset({"get", "list", "set", "delete", "recover", "purge"})
 #: What "Key Vault Secrets User" grants: read values and metadata.
@@ -221,6 +223,10 @@ class EntraApp:
     certificate: x509.Certificate | None = None
     federated_token: str | None = None
     permissions: frozenset[str] = ALL_PERMISSIONS
+    #: A federated identity credential: the subject (``system:serviceaccount:NS:NAME``) whose
+    #: Kubernetes token (audience api://AzureADTokenExchange) is accepted as client assertion.
+    #: The fake trusts the issuer (the test's apiserver) and reads, not verifies, the claims.
+    federated_subject: str | None = None
 
 
 class _ApiError(Exception):
@@ -561,6 +567,16 @@ def _verify_assertion(assertion: str, app: EntraApp) -> bool:
                 and float(payload.get("exp", 0)) > time.time())
 
 
+def _federated_subject_matches(assertion: str, app: EntraApp) -> bool:
+    """A Kubernetes ServiceAccount token for the app's federated identity credential."""
+    if app.federated_subject is None:
+        return False
+    claims = jwt_claims(assertion)
+    aud = claims.get("aud")
+    return bool(claims.get("sub") == app.federated_subject
+                and "api://AzureADTokenExchange" in (aud if isinstance(aud, list) else [aud]))
+
+
 def _aad_error(status: int, error: str, code: int, description: str) -> tuple[int, dict[str, Any]]:
     return status, {"error": error, "error_description": f"AADSTS{code}: {description}", "error_codes": [code],
                     "timestamp": dt.datetime.now(dt.UTC).isoformat(), "trace_id": str(uuid.uuid4()),
@@ -711,7 +727,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif form.get("client_assertion_type") == _JWT_BEARER:
             assertion = form.get("client_assertion", "")
             ok = (app.federated_token is not None and hmac.compare_digest(assertion, app.federated_token)) \
-                or _verify_assertion(assertion, app)
+                or _verify_assertion(assertion, app) or _federated_subject_matches(assertion, app)
             failure = (700027, "Client assertion failed signature validation.")
         else:
             return _aad_error(401, "invalid_client", 7000216,
@@ -857,11 +873,13 @@ class FakeKeyVault:
             self.state.tokens[token] = frozenset(permissions)
 
     def register_app(self, client_id: str, *, secret: str | None = None, certificate_pem: bytes | None = None,
-                     federated_token: str | None = None, permissions: Iterable[str] = ALL_PERMISSIONS) -> None:
+                     federated_token: str | None = None, permissions: Iterable[str] = ALL_PERMISSIONS,
+                     federated_subject: str | None = None) -> None:
         """An app the fake Entra ID issues vault tokens to, for any credential given here."""
         cert = x509.load_pem_x509_certificate(certificate_pem) if certificate_pem else None
         with self.state.lock:
-            self.state.apps[client_id] = EntraApp(client_id, secret, cert, federated_token, frozenset(permissions))
+            self.state.apps[client_id] = EntraApp(client_id, secret, cert, federated_token, frozenset(permissions),
+                                                  federated_subject)
 
     def inject(self, status: int, code: str, message: str = "injected fault", *, method: str | None = None,
                path: str | None = None, headers: Mapping[str, str] | None = None, times: int = 1,

@@ -62,7 +62,7 @@ def gcp_client(address: str, token: str | None, settings: ClientSettings | None 
 def backend_gcp(gcp_server: Any) -> Iterator[Backend]:
     from google.api_core import exceptions as gexc
     from google.cloud.secretmanager_v1 import types
-    from secretsync_providers.gcp.naming import encode_secret_id
+    from secretsync_providers.gcp.names import encode_secret_id
 
     from tests.fakes.gcp_secretmanager import sdk_client
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from secretsync_providers.azure import factory
 
-from secretsync.core.errors import AuthenticationFailed, PermissionDenied
+from secretsync.core.errors import AuthenticationFailed, InvalidConfig, PermissionDenied
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 from tests.fakes.azure_keyvault import SECRETS_USER, FakeKeyVault
@@ -120,3 +120,26 @@ def test_a_secrets_user_identity_reads_but_cannot_write(fake_keyvault: FakeKeyVa
     assert reader.get("ro/db").reveal() == b"v"
     with pytest.raises(PermissionDenied):
         reader.put("ro/db", SecretValue("w"), tags={})
+
+
+def test_eso_certificate_store_with_client_id_from_a_secret_and_object_prefixes(
+    fake_keyvault: FakeKeyVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ESO's azkv-secret-store-spn-certificate.yaml block (tenantId set to the fake's): the client
+    id and the certificate are Secret keys; remoteRef keys read as ESO reads them."""
+    pem = _certificate_pem()
+    fake_keyvault.register_app(CLIENT_ID, certificate_pem=pem.split(b"-----END PRIVATE KEY-----\n")[1])
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", fake_keyvault.url)
+    block = {"tenantId": fake_keyvault.tenant, "vaultUrl": "https://kvtestpushsecret.vault.azure.net",
+             "authSecretRef": {"clientId": {"name": "azure-secret-sp", "key": "ClientID"},
+                               "clientCertificate": {"name": "azure-secret-sp", "key": "ClientCertificate"}}}
+    reading = factory.store_block(block)
+    resolved = {"ClientID": SecretValue(CLIENT_ID), "ClientCertificate": SecretValue(pem)}
+    client = factory.open(reading.config, ClientSettings(),
+                          {src.credential: resolved[src.key] for src in reading.credentials})
+    client.put("database-password", SecretValue("pw"))
+    assert client.get("secret/database-password").reveal() == b"pw"
+    assert client.get("database-password").reveal() == b"pw"
+    for key in ("cert/db-client-cert", "key/encryption-pubkey"):
+        with pytest.raises(InvalidConfig, match=f"'{key.split('/')[0]}/' names a Key Vault"):
+            client.get(key)

@@ -114,6 +114,23 @@ def test_latest_disabled_version_falls_back_to_newest_enabled(client):
     assert client.get("rot").reveal_text() == "v2"
 
 
+@pytest.mark.parametrize("state", ["disable", "destroy"])
+def test_latest_or_fail_refuses_a_disabled_or_destroyed_latest_without_a_not_found(fake, settings, state):
+    """ESO's default secretVersionSelectionPolicy: never an older value, and never NotFound
+    (which could prune the Kubernetes Secret) while older versions exist."""
+    strict = gcp_client(fake.address, fake.token, settings, secretVersionSelectionPolicy="LatestOrFail")
+    strict.put("pinned", SecretValue("v1"))
+    strict.put("pinned", SecretValue("v2"))
+    getattr(strict, f"{state}_version")("pinned", "2")
+    with pytest.raises(Conflict, match="LatestOrFail"):
+        strict.get("pinned")
+    assert type(strict.get_many(["pinned"])["pinned"]) is Conflict
+    fetching = gcp_client(fake.address, fake.token, settings, secretVersionSelectionPolicy="LatestOrFetch")
+    assert fetching.get("pinned").reveal_text() == "v1"
+    strict.close()
+    fetching.close()
+
+
 def test_destroyed_version_reads_as_not_found(client):
     client.put("gone", SecretValue("v1"))
     client.put("gone", SecretValue("v2"))

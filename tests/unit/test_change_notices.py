@@ -254,7 +254,7 @@ def test_eventbridge_secrets_manager_events_name_the_secret() -> None:
 def test_pubsub_secret_ids_become_store_names() -> None:
     pytest.importorskip("google.cloud.secretmanager")
     from secretsync_providers.gcp.events import secret_name
-    from secretsync_providers.gcp.naming import encode_secret_id
+    from secretsync_providers.gcp.names import encode_secret_id
 
     rid = f"projects/p/secrets/{encode_secret_id('team/db/password')}"
     assert secret_name(rid, "") == "team/db/password"

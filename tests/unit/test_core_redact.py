@@ -55,7 +55,7 @@ def test_the_sdk_loggers_that_dump_bodies_are_guarded_on_import() -> None:
     pytest.importorskip("botocore")
     pytest.importorskip("google.cloud.secretmanager_v1")
     import secretsync_providers.aws.sdk
-    import secretsync_providers.gcp.connect  # noqa: F401
+    import secretsync_providers.gcp.auth  # noqa: F401
 
     transports = "google.cloud.secretmanager_v1.services.secret_manager_service.transports"
     for name in ("botocore.parsers", "botocore.endpoint", f"{transports}.grpc"):

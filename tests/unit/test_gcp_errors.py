@@ -14,8 +14,8 @@ from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 from google.rpc import error_details_pb2
 from secretsync_providers.gcp import factory
-from secretsync_providers.gcp.connect import connection_spec
-from secretsync_providers.gcp.errormap import map_error
+from secretsync_providers.gcp.auth import connection_spec
+from secretsync_providers.gcp.errors import map_error
 
 from secretsync.core.errors import (
     AuthenticationFailed,
@@ -131,13 +131,13 @@ def test_not_found_about_a_secret_or_its_version_is_not_found() -> None:
 def test_an_echoed_payload_is_masked_in_the_message_and_the_cause() -> None:
     import traceback
 
-    from secretsync_providers.gcp.errormap import sanitized_cause
+    from secretsync_providers.gcp.errors import mapper
 
     value = SecretValue("canary-gcp-echo-Zq8w")
     exc = gexc.InvalidArgument("payload canary-gcp-echo-Zq8w is refused")
-    mapped = map_error(exc, operation="AddSecretVersion", values=[value])
+    mapped, cause = mapper(values=[value])(exc, "AddSecretVersion", None)
     try:
-        raise mapped from sanitized_cause(exc, mapped, [value])
+        raise mapped from cause
     except InvalidConfig as raised:
         text = "".join(traceback.format_exception(raised))
     assert "canary-gcp-echo" not in text and "***" in text

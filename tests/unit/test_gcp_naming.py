@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("google.cloud.secretmanager_v1")
 
-from secretsync_providers.gcp.naming import (
+from secretsync_providers.gcp.names import (
     decode_secret_id,
     encode_secret_id,
     label_problem,

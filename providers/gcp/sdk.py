@@ -3,8 +3,8 @@
 Why a layer: the adapter (``client.py``) deals in plain dataclasses and secretsync errors;
 everything that knows about proto-plus messages, ``google.api_core`` exceptions, gRPC
 deadlines and retries lives here. Each method is exactly one RPC, wrapped in
-``settings.calls.call("gcp", "<RpcName>", limiter)`` so metrics, benchmarks and the rate
-limiter see every backend call, and errors are mapped inside that block.
+:func:`providers.calls.provider_call` (``"gcp", "<RpcName>"``) so metrics, benchmarks and the
+rate limiter see every backend call, and errors are mapped by :func:`.errors.mapper`.
 
 Timeouts and retries: every call gets ``timeout=`` from the settings and ``retry=None``
 (the SDK's own retry for AccessSecretVersion would otherwise wait up to 60 s). Reads that
@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from secretsync.core.errors import ProviderError, Unavailable
+from secretsync.core.errors import Unavailable
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
-from .errormap import PROVIDER, Precondition, is_connection_failure, map_error, sanitized_cause
+from ..calls import provider_call
+from .errors import PROVIDER, Precondition, is_connection_failure, mapper
 
 T = TypeVar("T")
 
@@ -116,17 +117,13 @@ class SecretManagerApi:
         values: tuple[SecretValue | bytes, ...] = (),
     ) -> T:
         attempts = 1 + (self._retries if idempotent else 0)
+        mapping = mapper(precondition, values)
         for attempt in range(attempts):
             try:
-                with self._settings.calls.call(PROVIDER, rpc, self._limiter):
-                    error: ProviderError | None = None
-                    cause: BaseException | None = None
-                    try:
-                        return call(self._client(), {"timeout": self._timeout, "retry": None})
-                    except Exception as exc:
-                        error = map_error(exc, operation=rpc, key=key, precondition=precondition, values=values)
-                        cause = sanitized_cause(exc, error, values)
-                    raise error from cause
+                # gRPC bounds each call itself (timeout=), so no urllib3 deadline (bounded=False).
+                with provider_call(self._settings, PROVIDER, rpc, mapping, key=key, limiter=self._limiter,
+                                   bounded=False, server="Secret Manager"):
+                    return call(self._client(), {"timeout": self._timeout, "retry": None})
             except Unavailable as err:
                 if attempt + 1 >= attempts or not is_connection_failure(err.__cause__):
                     raise

@@ -19,14 +19,15 @@ anything else (a location, a project, a method behind some gateway) says nothing
 secret and is :class:`InvalidConfig`.
 
 Messages are the server's and never hold a payload; on AddSecretVersion (the one RPC that
-carries a value) the value is masked anyway, and :func:`sanitized_cause` gives the adapter a
+carries a value) the value is masked anyway, and :func:`mapper` (what
+:func:`providers.calls.provider_call` takes) returns the mapped error together with a
 value-free twin of the SDK exception to chain.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import grpc
@@ -45,6 +46,8 @@ from secretsync.core.errors import (
 )
 from secretsync.core.redact import contains_value, mask_values
 from secretsync.core.values import SecretValue
+
+from ..calls import Mapper
 
 PROVIDER = "gcp"
 #: A NOT_FOUND about a secret or one of its versions (the only definite "absent").
@@ -103,7 +106,7 @@ def map_error(
     precondition: Precondition = "conflict",
     values: Iterable[SecretValue | bytes] = (),
 ) -> ProviderError:
-    """The secretsync error for ``exc``; callers ``raise map_error(...) from sanitized_cause(...)``.
+    """The secretsync error for ``exc``; :func:`mapper` pairs it with a value-free cause.
 
     ``values``: what the call sent (AddSecretVersion's payload), masked in any message.
     """
@@ -184,8 +187,19 @@ def _code_name(exc: BaseException) -> str | None:
     return None
 
 
-def sanitized_cause(exc: BaseException, mapped: ProviderError,
-                    values: Iterable[SecretValue | bytes] = ()) -> BaseException:
+def mapper(precondition: Precondition = "conflict", values: Sequence[SecretValue | bytes] = ()) -> Mapper:
+    """The :data:`providers.calls.Mapper` of one call: what FAILED_PRECONDITION means for it and
+    which values it sent (masked in the message and kept out of the chained cause)."""
+
+    def mapping(exc: BaseException, operation: str, key: str | None) -> tuple[ProviderError, BaseException | None]:
+        error = map_error(exc, operation=operation, key=key, precondition=precondition, values=values)
+        return error, _sanitized_cause(exc, error, values)
+
+    return mapping
+
+
+def _sanitized_cause(exc: BaseException, mapped: ProviderError,
+                     values: Iterable[SecretValue | bytes] = ()) -> BaseException:
     """The exception itself, unless its text could hold a value the call sent: then a twin of
     the same type (or a RuntimeError) holding only the mapped, masked summary."""
     values = list(values)
