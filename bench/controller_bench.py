@@ -74,10 +74,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from secretsync.controller.kubeapi import NAMESPACES, SECRETS, KubeApi, KubeError  # noqa: E402
 from secretsync.core.calls import CallRecorder  # noqa: E402
 from secretsync.core.contract import SecretsClient  # noqa: E402
 from secretsync.core.settings import ClientSettings  # noqa: E402
+from secretsync.kube.client import NAMESPACES, SECRETS, KubeApi, KubeError  # noqa: E402
 from tests.harness.controller import create, es_manifest, install_crds, store_manifest  # noqa: E402
 from tests.harness.kube import start_kube  # noqa: E402
 from tests.harness.ports import free_port  # noqa: E402

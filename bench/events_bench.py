@@ -36,10 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from secretsync.controller.kubeapi import SECRETS, KubeApi  # noqa: E402
 from secretsync.controller.runtime import Controller  # noqa: E402
 from secretsync.controller.settings import EventSettings, ScopeSettings  # noqa: E402
 from secretsync.core.calls import CallRecorder  # noqa: E402
+from secretsync.kube.client import SECRETS, KubeApi  # noqa: E402
 from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY, start_moto  # noqa: E402
 from tests.harness.controller import create, es_manifest, fast_settings, install_crds, store_manifest  # noqa: E402
 from tests.harness.kube import start_kube  # noqa: E402

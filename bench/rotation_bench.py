@@ -53,7 +53,6 @@ if str(REPO) not in sys.path:
 
 from secretsync.api.models import parse_duration  # noqa: E402
 from secretsync.controller import Controller  # noqa: E402
-from secretsync.controller.kubeapi import NAMESPACES, SECRETS, KubeApi, KubeError, Resource  # noqa: E402
 from secretsync.controller.settings import (  # noqa: E402
     MetricsSettings,
     QueueSettings,
@@ -61,6 +60,7 @@ from secretsync.controller.settings import (  # noqa: E402
     RolloutSettings,
 )
 from secretsync.core.calls import CallRecorder  # noqa: E402
+from secretsync.kube.client import NAMESPACES, SECRETS, KubeApi, KubeError, Resource  # noqa: E402
 from tests.harness.controller import create, es_manifest, fast_settings, install_crds, store_manifest  # noqa: E402
 from tests.harness.kube import start_kube  # noqa: E402
 

@@ -50,7 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # ``python bench/scan_bench.py``
     sys.path.insert(0, str(REPO))
 
-from secretsync.migrator.scan import ScanOptions, scan_paths  # noqa: E402
+from secretsync.scan import ScanOptions, scan_paths  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 

@@ -52,7 +52,7 @@ from bench.controller_bench import (  # noqa: E402
     total,
     vm_kb,
 )
-from secretsync.controller.kubeapi import SECRETS, KubeApi, KubeError  # noqa: E402
+from secretsync.kube.client import SECRETS, KubeApi, KubeError  # noqa: E402
 from tests.harness.controller import install_crds  # noqa: E402
 from tests.harness.faultproxy import Fault, FaultProxy, status  # noqa: E402
 from tests.harness.kube import start_kube  # noqa: E402

@@ -27,8 +27,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from secretsync.core.errors import TemporaryError
 
-class DeadlineExceeded(TimeoutError):
+
+class DeadlineExceeded(TemporaryError, TimeoutError):
     """Raised into the HTTP stack when a call asks for a connection after its deadline."""
 
 

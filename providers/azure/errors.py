@@ -45,6 +45,7 @@ from secretsync.core.errors import (
     NotFound,
     PermissionDenied,
     ProviderError,
+    TemporaryError,
     Throttled,
     Unavailable,
     parse_retry_after,
@@ -63,7 +64,7 @@ DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
 SECRET_NOT_FOUND = "SecretNotFound"
 
 
-class MalformedAnswer(Exception):
+class MalformedAnswer(TemporaryError):
     """A 2xx answer without the shape Key Vault gives it (raised by the api's response check)."""
 
 

@@ -36,6 +36,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from secretsync.core.errors import InvalidInput
+
 MAX_LENGTH = 127
 VAULT_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 
@@ -48,7 +50,7 @@ Mode = Literal["escape", "verbatim"]
 MODES: tuple[Mode, ...] = ("escape", "verbatim")
 
 
-class UnstorableName(ValueError):
+class UnstorableName(InvalidInput, ValueError):
     """A name that cannot be stored in Key Vault (the message says why, without a value)."""
 
 

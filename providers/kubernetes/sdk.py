@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import urllib3
+
+from secretsync.core.errors import SecretSyncError
+from secretsync.kube.kinds import SECRETS
 
 from ..http_deadline import install_on_pool_manager
 
 
-class ApiStatus(Exception):
+class ApiStatus(SecretSyncError):
     """A non-2xx answer: status, Retry-After and the Status body (no Secret data in it)."""
 
     def __init__(self, status: int, body: bytes, retry_after: str | None) -> None:
@@ -47,7 +50,7 @@ class SecretsApi:
         return doc
 
     def get_secret(self, namespace: str, name: str) -> dict[str, Any]:
-        return self._get(f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}")
+        return self._get(SECRETS.path(namespace, name))
 
     def list_secrets(self, namespace: str, label_selector: str = "", cont: str = "") -> dict[str, Any]:
         params = {"limit": "500"}
@@ -55,7 +58,7 @@ class SecretsApi:
             params["labelSelector"] = label_selector
         if cont:
             params["continue"] = cont
-        return self._get(f"/api/v1/namespaces/{quote(namespace)}/secrets", params)
+        return self._get(SECRETS.path(namespace), params)
 
     def close(self) -> None:
         self._pool.clear()

@@ -1,3 +1,4 @@
+# long-file: one ESO converter, kind by kind, one report; a split now would collide with wip/esofields
 """Convert External Secrets Operator manifests (external-secrets.io v1beta1 / v1) to secretsync's.
 
 Why a converter that reports instead of one that guesses: a migration tool that silently

@@ -1,3 +1,4 @@
+# long-file: the CRD models of seven kinds and their shared field helpers (one codec drives them all)
 """The sync controller's API: typed, frozen models of the custom resources.
 
 Kinds (group ``secretsync.io``, version ``v1alpha1``): ``SecretStore`` (namespaced) and
@@ -46,7 +47,7 @@ from secretsync.core.contract import (
     generic_store_block,
     read_store_block,
 )
-from secretsync.core.errors import InvalidConfig
+from secretsync.core.errors import InvalidConfig, InvalidInput
 from secretsync.core.regex import check_user_regex, replace_all
 from secretsync.core.regex import search as regex_search
 from secretsync.core.registry import get_factory, provider_for_block, provider_names, providers
@@ -100,7 +101,7 @@ _SUBDOMAIN_DOC = "a DNS subdomain (lowercase letters, digits, '-' and '.')"
 _KEY_DOC = "a valid Secret key (letters, digits, '-', '_' and '.')"
 
 
-class InvalidSpec(InvalidConfig):
+class InvalidSpec(InvalidInput):
     """A custom resource is malformed. Names the object and every bad field; never a value.
 
     ``problems`` holds ``(field path, message)`` pairs so callers (status conditions, the

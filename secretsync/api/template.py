@@ -59,7 +59,7 @@ from jinja2.filters import make_attrgetter
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from secretsync.core.errors import InvalidConfig, NotFound, SecretSyncError, Unavailable
+from secretsync.core.errors import InvalidInput, NotFound, SecretSyncError, Unavailable
 from secretsync.core.values import SecretValue
 
 from . import template_limits as limits
@@ -78,7 +78,7 @@ _UNDEFINED_NAME = re.compile(r"^'([A-Za-z_][A-Za-z0-9_]*)' is undefined$")
 ResourceLookup = Callable[[str, str, str], "str | SecretValue"]
 
 
-class TemplateError(InvalidConfig):
+class TemplateError(InvalidInput):
     """A template failed to compile or render. Names the object and key; never a value."""
 
     reason = "TemplateError"
@@ -465,7 +465,7 @@ class TemplateEngine:
         except SecretSyncError as exc:
             if exc.retryable:
                 raise
-            raise TemplateError(obj_ref, key, self._where(exc) + type(exc).__name__) from None
+            raise TemplateError(obj_ref, key, self._where(exc) + _detail(exc, names)) from None
         except Exception as exc:  # any error a filter, method or operator raised while handling a value
             raise TemplateError(obj_ref, key, self._where(exc) + _detail(exc, names)) from None
         return SecretValue(to_bytes("".join(out)))

@@ -35,6 +35,8 @@ from typing import Any
 from jinja2 import nodes, pass_context
 from jinja2.utils import Namespace
 
+from secretsync.core.errors import InvalidInput
+
 #: Kubernetes caps a Secret at 1 MiB; a template producing more is a bug or an attack.
 MAX_OUTPUT = 1024 * 1024
 #: Largest value (expanded size, in characters or items) any single step may build or take.
@@ -52,7 +54,7 @@ MAX_ITEMS = 1 << 16
 MAX_DEPTH = 200
 
 
-class LimitExceeded(Exception):
+class LimitExceeded(InvalidInput):
     """A bound was hit. The message is fixed text, safe for status and logs."""
 
 

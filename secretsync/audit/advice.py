@@ -23,9 +23,11 @@ from typing import Any, Final
 
 import yaml
 
+from secretsync.kube.kinds import RBAC_GROUP
+
 from .auditlog import AuditLogResult, SecretAccess
 from .graph import Finding
-from .inventory import RBAC_GROUP, Subject
+from .inventory import Subject
 from .rbac import HOW_RBAC, Grant, Rbac, is_system
 
 FINDING_UNUSED_PERMISSION: Final = "unused-permission"

@@ -38,6 +38,7 @@ from secretsync.api.models import (
     InvalidSpec,
     parse_external_secret,
 )
+from secretsync.kube.labels import CES_LABEL, MANAGED_LABEL, MANAGED_VALUE, OWNER_ANNOTATION
 from secretsync.kube.podspec import VIA_IMAGE_PULL, SecretUse
 
 from .inventory import Inventory, ObjRef, Problem, SecretInfo, Workload
@@ -47,9 +48,6 @@ VIA_SA_SECRET: Final = "serviceAccountSecret"
 VIA_STORE_CREDENTIAL: Final = "storeCredential"
 VIA_TEMPLATE: Final = "template"
 
-MANAGED_LABEL: Final = "app.kubernetes.io/managed-by"
-OWNER_ANNOTATION: Final = "secretsync.io/external-secret"
-CES_LABEL: Final = "secretsync.io/cluster-external-secret"
 SA_TOKEN_TYPE: Final = "kubernetes.io/service-account-token"
 SA_NAME_ANNOTATION: Final = "kubernetes.io/service-account.name"
 
@@ -134,7 +132,7 @@ class SecretNode:
             return "secretsync"
         if info is None:
             return None
-        if info.labels.get(MANAGED_LABEL) == "secretsync" and OWNER_ANNOTATION in info.annotations:
+        if info.labels.get(MANAGED_LABEL) == MANAGED_VALUE and OWNER_ANNOTATION in info.annotations:
             return "secretsync"
         if info.type in (SA_TOKEN_TYPE, "bootstrap.kubernetes.io/token") or SA_NAME_ANNOTATION in info.annotations:
             return "kubernetes"
@@ -245,7 +243,7 @@ def _add_workloads(g: Graph, inv: Inventory) -> None:
 
 
 def _sa_path(w: Workload) -> str:
-    from .inventory import POD_SPEC_PATHS
+    from secretsync.kube.podspec import POD_SPEC_PATHS
 
     return ".".join(POD_SPEC_PATHS[w.ref.kind]) + ".serviceAccountName"
 

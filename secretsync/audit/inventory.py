@@ -34,26 +34,14 @@ from secretsync.api.models import (
     parse_external_secret,
     parse_secret_store,
 )
-from secretsync.kube.podspec import VIA_INGRESS_TLS, VIA_STORAGE, SecretUse, pod_spec_uses
-
-#: kind -> where its pod spec sits. Pods are attributed to their top owner in :mod:`.graph`.
-POD_SPEC_PATHS: Final = {
-    "Pod": ("spec",),
-    "PodTemplate": ("template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
-RBAC_GROUP: Final = "rbac.authorization.k8s.io"
+from secretsync.kube.kinds import RBAC_GROUP
+from secretsync.kube.labels import OWNER_ANNOTATION
+from secretsync.kube.podspec import POD_SPEC_PATHS, VIA_INGRESS_TLS, VIA_STORAGE, SecretUse, pod_spec_uses
 
 #: The only annotations kept from a Secret: everything else may hold a copy of its data.
 _KEPT_SECRET_ANNOTATIONS: Final = (
     "kubernetes.io/service-account.name",
-    "secretsync.io/external-secret",
+    OWNER_ANNOTATION,
     "cert-manager.io/certificate-name",
 )
 

@@ -22,6 +22,7 @@ directory that lists them among its ``resources`` (the rule ``migrate plan`` use
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,14 +32,15 @@ from typing import Any, Final
 import yaml
 
 from secretsync.core.gcpause import paused_gc
+from secretsync.kube.podspec import POD_SPEC_PATHS
 from secretsync.manifests import helm
 from secretsync.manifests.loader import load_text
 from secretsync.manifests.tree import SKIP_DIRS, walk_tree
+from secretsync.manifests.units import KUSTOMIZATION_NAMES, DeployUnits, Kustomization
 
-from .inventory import POD_SPEC_PATHS, Inventory, Problem
+from .inventory import Inventory, Problem
 
 SUFFIXES: Final = (".yaml", ".yml", ".json")
-KUSTOMIZATION_NAMES: Final = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _LINE: Final = re.compile(r"\bline (\d+)")
 MAX_FILE_SIZE: Final = 10 * 1024 * 1024
 
@@ -234,18 +236,39 @@ def _add_located(inv: Inventory, doc: dict[str, Any], node: yaml.Node | None, so
             inv.field_lines[(ref, sa_path)] = f"{file}:{line}"
 
 
+@dataclass(slots=True)
+class _FileTree:
+    """The audit's files as the shared deploy-unit resolver reads a tree.
+
+    Only the kustomize units matter here: objects are read afterwards, and charts are rendered
+    on their own (:func:`_add_rendered_charts`), so no folder is asked for a ``Chart.yaml``
+    (a stat per directory level per file would make a deep tree quadratic).
+    """
+
+    texts: set[str]
+    kustomizations: dict[str, Kustomization]
+    objects: tuple[()] = ()
+
+    def is_chart_dir(self, rel_dir: str) -> bool:
+        return False
+
+
 def kustomize_namespaces(files: Sequence[Path]) -> dict[Path, set[str]]:
     """File -> the namespaces the kustomize units that deploy it put it in.
 
-    A unit is a kustomization no other kustomization in the tree includes (an overlay, or a
-    lone kustomization). Walking its ``resources``/``bases``/``components`` (files, and
-    folders holding a kustomization), a file gets the outermost ``namespace:`` on the way, as
-    kustomize applies the overlay's namespace last. A base shared by a dev and a prod overlay
-    is deployed twice, so its objects are audited in both namespaces. Files no unit reaches,
-    or reached without a namespace, keep ``-n`` / ``default``.
+    Through the deploy-unit resolver ``migrate`` uses (:mod:`secretsync.manifests.units`): a
+    unit is a kustomization no other kustomization in the tree includes (an overlay, or a lone
+    kustomization), and a file gets the outermost ``namespace:`` on the way to it, as kustomize
+    applies the overlay's namespace last. A base shared by a dev and a prod overlay is deployed
+    twice, so its objects are audited in both namespaces. Files no unit reaches, or reached
+    without a namespace, keep ``-n`` / ``default``.
     """
-    docs: dict[Path, dict[str, Any]] = {}
-    for f in files:
+    if not any(f.name in KUSTOMIZATION_NAMES for f in files):
+        return {}  # no kustomize unit: every file keeps -n / default
+    resolved = [f.resolve() for f in files]
+    base = Path(os.path.commonpath([str(f.parent) for f in resolved]))
+    tree = _FileTree({str(f.relative_to(base)) for f in resolved}, {})
+    for f in resolved:
         if f.name not in KUSTOMIZATION_NAMES:
             continue
         try:
@@ -254,33 +277,8 @@ def kustomize_namespaces(files: Sequence[Path]) -> dict[Path, set[str]]:
             continue
         doc = data[0].data if data else None
         if isinstance(doc, dict):
-            docs[f.parent.resolve()] = doc
-
-    def children(folder: Path, doc: dict[str, Any]) -> list[Path]:
-        out: list[Path] = []
-        for field in ("resources", "bases", "components"):
-            entries = doc.get(field)
-            for entry in entries if isinstance(entries, list) else ():
-                if isinstance(entry, str) and "://" not in entry and not entry.startswith(("github.com/", "git@")):
-                    out.append((folder / entry).resolve())
-        return out
-
-    included = {c for folder, doc in docs.items() for c in children(folder, doc) if c in docs}
-    out: dict[Path, set[str]] = {}
-    for top in (d for d in docs if d not in included):
-        stack: list[tuple[Path, str | None]] = [(top, None)]
-        seen: set[Path] = set()
-        while stack:  # no recursion: a deep or cyclic tree is no RecursionError
-            folder, outer = stack.pop()
-            if folder in seen:
-                continue
-            seen.add(folder)
-            doc = docs[folder]
-            own = doc.get("namespace")
-            ns = outer or (own if isinstance(own, str) and own else None)
-            for child in children(folder, doc):
-                if child in docs:
-                    stack.append((child, ns))
-                elif ns:
-                    out.setdefault(child, set()).add(ns)
-    return out
+            rel = str(f.relative_to(base))
+            folder = os.path.dirname(rel)
+            tree.kustomizations[folder] = Kustomization(folder, rel, doc)
+    units: DeployUnits[Any] = DeployUnits(tree)
+    return {f: found for f in resolved if (found := units.namespaces_of(str(f.relative_to(base))))}

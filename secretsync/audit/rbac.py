@@ -32,7 +32,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from .inventory import RBAC_GROUP, BindingInfo, ObjRef, PolicyRule, Problem, RoleInfo, Subject
+from secretsync.kube.kinds import RBAC_GROUP
+
+from .inventory import BindingInfo, ObjRef, PolicyRule, Problem, RoleInfo, Subject
 
 READ_VERBS: Final = ("get", "list", "watch")
 SUPERUSER_GROUP: Final = "system:masters"

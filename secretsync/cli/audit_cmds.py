@@ -138,11 +138,9 @@ def audit(
         try:
             count = load_cluster(api, inv, target, rbac=who_can)
         finally:
-            close = getattr(api, "close", None)
-            if callable(close):
-                close()
+            api.close()
         log.debug("audit: read %d objects from the cluster", count)
-        source = {"mode": "cluster", "server": getattr(api.configuration, "host", None),
+        source = {"mode": "cluster", "server": api.host,
                   "context": root.kube_context, "namespace": target}
         scope_ns = frozenset({target}) if target else None
     try:

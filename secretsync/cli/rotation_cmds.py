@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 import click
 
 from secretsync.controller import KubeApi
-from secretsync.controller.kubeapi import KubeError, Resource
 from secretsync.controller.rotation import ROTATE_NOW_ANNOTATION, SR_RES
 from secretsync.controller.runtime import ES_RES
-from secretsync.controller.settings import FORCE_SYNC_ANNOTATION
+from secretsync.kube.client import KubeError, Resource
+from secretsync.kube.labels import FORCE_SYNC_ANNOTATION
 
 from .context import current
 

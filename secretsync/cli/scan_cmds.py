@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from secretsync.manifests import EXIT_INCOMPLETE
-from secretsync.migrator.scan import (
+from secretsync.scan import (
     BaselineError,
     ScanOptions,
     ScanResult,
@@ -28,8 +28,8 @@ from secretsync.migrator.scan import (
     to_sarif,
     write_baseline,
 )
-from secretsync.migrator.scan.findings import Finding
-from secretsync.migrator.scan.results import DEFAULT_MAX_FILE_SIZE
+from secretsync.scan.findings import Finding
+from secretsync.scan.results import DEFAULT_MAX_FILE_SIZE
 
 from .context import CliContext
 from .output import render
@@ -155,15 +155,13 @@ def scan(
 
 def _scan_cluster(root: CliContext, namespace: str | None, all_namespaces: bool,
                   options: ScanOptions) -> ScanResult:
-    from secretsync.migrator.scan.cluster import api_client_for, list_live_objects
+    from secretsync.scan.cluster import api_client_for, list_live_objects
 
     api, default_ns = api_client_for(root.kubeconfig, root.kube_context)
     try:
         objects, errors = list_live_objects(api, None if all_namespaces else (namespace or default_ns))
     finally:
-        close = getattr(api, "close", None)
-        if callable(close):
-            close()
+        api.close()
     result = scan_objects(objects, options, source="cluster")
     result.errors[:0] = errors
     return result

@@ -5,7 +5,8 @@ Entry points: :class:`Controller` (built with a :class:`KubeApi` and
 measured numbers: docs/controller.md and docs/benchmarks.md.
 """
 
-from .kubeapi import KubeApi
+from secretsync.kube.client import KubeApi
+
 from .runtime import Controller
 from .settings import ControllerSettings
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from secretsync.api.models import (
     API_VERSION,
-    GROUP,
     KIND_CLUSTER_EXTERNAL_SECRET,
     ClusterExternalSecret,
     ClusterExternalSecretStatus,
@@ -29,15 +28,14 @@ from secretsync.api.models import (
     parse_cluster_external_secret,
     set_condition,
 )
+from secretsync.kube.client import KubeApi, KubeError, Resource
+from secretsync.kube.labels import CES_LABEL
 
 from .events import EventRecorder, ObjectRef
-from .kubeapi import KubeApi, KubeError, Resource
 from .metrics import ObjectCondition
 from .reconciler import Outcome, now_rfc3339
 
 log = logging.getLogger(__name__)
-
-CES_LABEL = f"{GROUP}/cluster-external-secret"
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,9 @@ from prometheus_client import CollectorRegistry
 
 from secretsync.api.models import SecretStore
 from secretsync.core.errors import ProviderError
+from secretsync.kube.client import SECRETS, KubeApi, KubeError
 
 from .changefeed import ChangeHub, PrometheusEventMetrics, StoreId
-from .kubeapi import SECRETS, KubeApi, KubeError
 from .settings import ControllerSettings
 from .stores import StoreManager, store_id_of
 from .webhooks import WebhookReceiver, WebhookServer

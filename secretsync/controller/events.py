@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .kubeapi import EVENTS, KubeApi, KubeError
+from secretsync.kube.client import EVENTS, KubeApi, KubeError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import os
 import struct
 from collections.abc import Mapping
 
-from .kubeapi import SECRETS, KubeApi, KubeError
+from secretsync.kube.client import SECRETS, KubeApi, KubeError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from .kubeapi import KubeApi, KubeError, Resource, WatchStream
+from secretsync.kube.client import KubeApi, KubeError, Resource, WatchStream
+
 from .settings import WatchSettings
 
 log = logging.getLogger(__name__)

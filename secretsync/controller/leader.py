@@ -21,7 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .kubeapi import LEASES, KubeApi, KubeError
+from secretsync.kube.client import LEASES, KubeApi, KubeError
+
 from .settings import LeaderSettings
 
 log = logging.getLogger(__name__)

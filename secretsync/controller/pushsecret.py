@@ -71,10 +71,10 @@ from secretsync.api.template import ResourceLookup, TemplateEngine
 from secretsync.core.contract import SecretsClient, read_current, write_version
 from secretsync.core.errors import InvalidConfig, NotFound, ProviderError, SecretSyncError
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import SECRETS, KubeApi, KubeError, Resource
 
 from .events import EventRecorder, ObjectRef
 from .informer import Informer
-from .kubeapi import SECRETS, KubeApi, KubeError, Resource
 from .reconciler import now_rfc3339
 from .rollout import stop_threads
 from .settings import PushSettings, WatchSettings

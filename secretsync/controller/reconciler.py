@@ -51,9 +51,9 @@ from secretsync.core.errors import (
     is_definitely_absent,
 )
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import CONFIGMAPS, SECRETS, KubeApi, KubeError, Resource
 
 from .events import EventRecorder, ObjectRef
-from .kubeapi import CONFIGMAPS, SECRETS, KubeApi, KubeError, Resource
 from .metrics import Metrics, ObjectCondition
 from .providercache import Entry
 from .secretwriter import Desired, SecretWriter, TargetRefused

@@ -43,6 +43,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from secretsync.api.models import ROLLOUT_NONE, ROLLOUT_TARGETS, RolloutPolicy
 from secretsync.core.ratelimit import TokenBucket
+from secretsync.kube.client import KubeApi, KubeError, Resource
 from secretsync.kube.consumers import (
     WORKLOAD_KINDS,
     ConsumerIndex,
@@ -53,19 +54,18 @@ from secretsync.kube.consumers import (
     stamp_annotation,
     workload_record,
 )
+from secretsync.kube.labels import OWNER_ANNOTATION
 
 from .events import EventRecorder, ObjectRef
 from .hashing import canonical, data_hash, decode_data
 from .informer import Informer, Key
-from .kubeapi import KubeApi, KubeError, Resource
-from .settings import OWNER_ANNOTATION, RolloutSettings, WatchSettings
+from .settings import RolloutSettings, WatchSettings
 
 log = logging.getLogger(__name__)
 
 #: The workload kinds as API resources, one module-level constant each, so the chart's RBAC test
 #: (tests/harness/kubecalls.py) can name the exact resources this module reads and patches.
-DEPLOYMENTS, STATEFULSETS, DAEMONSETS, ROLLOUTS = (Resource(k.group, k.version, k.plural, k.kind)
-                                                   for k in WORKLOAD_KINDS)
+DEPLOYMENTS, STATEFULSETS, DAEMONSETS, ROLLOUTS = WORKLOAD_KINDS
 #: Kind -> resource, for the informers and the restart patch.
 WORKLOAD_RESOURCES: dict[str, Resource] = {r.kind: r for r in (DEPLOYMENTS, STATEFULSETS, DAEMONSETS, ROLLOUTS)}
 
@@ -166,13 +166,13 @@ class RolloutManager:
         self._thread.start()
 
     def _served(self, group: str) -> bool:
-        version = next(k.version for k in WORKLOAD_KINDS if k.group == group)
+        res = next(k for k in WORKLOAD_KINDS if k.group == group)
         try:
-            self.api.request("GET", f"/apis/{group}/{version}")
+            self.api.request("GET", res.group_version_path)
             return True
         except KubeError as exc:
             if exc.status == 404:
-                log.info("rollout: %s/%s is not served; its workloads are not watched", group, version)
+                log.info("rollout: %s is not served; its workloads are not watched", res.api_version)
                 return False
             return True  # forbidden or flaky: let the informer report it
 

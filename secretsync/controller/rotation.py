@@ -39,11 +39,8 @@ from typing import Any
 from secretsync.api.cron import next_after
 from secretsync.api.models import (
     API_VERSION,
-    GROUP,
     KIND_SECRET_ROTATION,
     KIND_SECRET_STORE,
-    PLURALS,
-    VERSION,
     Condition,
     InvalidSpec,
     SecretRotation,
@@ -55,20 +52,21 @@ from secretsync.api.models import (
     set_condition,
 )
 from secretsync.core.contract import Fetched, SecretsClient, read_current, write_version
-from secretsync.core.errors import SecretSyncError
+from secretsync.core.errors import PermanentError, SecretSyncError
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import KubeApi, KubeError
+from secretsync.kube.crds import SECRET_ROTATIONS
 
 from .events import EventRecorder, ObjectRef
 from .generators import generate
 from .informer import Informer
-from .kubeapi import KubeApi, KubeError, Resource
 from .rollout import stop_threads
 from .rotationjob import HookFailed, JobHookRunner, JobRun
 from .settings import WatchSettings
 
 log = logging.getLogger(__name__)
 
-SR_RES = Resource(GROUP, VERSION, PLURALS[KIND_SECRET_ROTATION], KIND_SECRET_ROTATION)
+SR_RES = SECRET_ROTATIONS
 #: Changing this annotation's value on a SecretRotation rotates it now (``secretsync rotate``).
 ROTATE_NOW_ANNOTATION = "secretsync.io/rotate-now"
 
@@ -216,7 +214,7 @@ class RotationManager:
     def _failed(self, key: tuple[str, str], rec: Record, status: SecretRotationStatus, fails: int,
                 exc: SecretSyncError | KubeError) -> None:
         assert rec.rotation is not None
-        reason = getattr(exc, "reason", None) if isinstance(exc, SecretSyncError) else "KubernetesError"
+        reason = "KubernetesError" if isinstance(exc, KubeError) else getattr(exc, "reason", None)
         delay = min(self.retry_max, 5.0 * 2 ** fails)
         self._backoff[key] = (fails + 1, time.monotonic() + delay)
         msg = f"rotation of {rec.rotation.spec.remote_key!r} failed, nothing written: {exc}"
@@ -260,16 +258,16 @@ class RotationManager:
         ref = rot.spec.secret_store_ref
         store = self.find_store(ref, rot.namespace)
         if store is None:
-            raise InvalidSpecError("StoreNotFound", f"{ref.kind} {ref.name!r} not found")
+            raise StoreUnusable("StoreNotFound", f"{ref.kind} {ref.name!r} not found")
         if isinstance(store, str):
-            raise InvalidSpecError("StoreInvalid", f"{ref.kind} {ref.name!r} is invalid: {store}")
+            raise StoreUnusable("StoreInvalid", f"{ref.kind} {ref.name!r} is invalid: {store}")
         if ref.kind == KIND_SECRET_STORE and store.namespace != rot.namespace:
-            raise InvalidSpecError("StoreNotAllowed", f"{store.ref} is not in namespace {rot.namespace!r}")
+            raise StoreUnusable("StoreNotAllowed", f"{store.ref} is not in namespace {rot.namespace!r}")
         if not store.namespace_allowed(rot.namespace, self.namespace_labels(rot.namespace) or {}):
-            raise InvalidSpecError("StoreNotAllowed",
+            raise StoreUnusable("StoreNotAllowed",
                                    f"{store.ref} does not allow namespace {rot.namespace!r} (spec.conditions)")
         if not store.key_allowed(rot.spec.remote_key):
-            raise InvalidSpecError("KeyNotAllowed", f"{store.ref} allows only keys starting with "
+            raise StoreUnusable("KeyNotAllowed", f"{store.ref} allows only keys starting with "
                                                     f"{store.spec.allowed_key_prefix!r}")
         return store
 
@@ -371,7 +369,7 @@ class _HookWait:
     requested: str | None
 
 
-class InvalidSpecError(SecretSyncError):
+class StoreUnusable(PermanentError):
     """The rotation cannot use its store (missing, invalid, not allowed); nothing was called."""
 
     def __init__(self, reason: str, message: str) -> None:

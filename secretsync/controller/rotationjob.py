@@ -38,8 +38,7 @@ from typing import Any
 from secretsync.api.models import API_VERSION, KIND_SECRET_ROTATION, JobHook, SecretRotation
 from secretsync.core.errors import SecretSyncError
 from secretsync.core.values import SecretValue
-
-from .kubeapi import SECRETS, KubeApi, KubeError, Resource
+from secretsync.kube.client import SECRETS, KubeApi, KubeError, Resource
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,10 @@ from typing import Any
 
 from secretsync.api.models import (
     API_VERSION,
-    GROUP,
     KIND_CLUSTER_EXTERNAL_SECRET,
     KIND_CLUSTER_SECRET_STORE,
     KIND_EXTERNAL_SECRET,
     KIND_SECRET_STORE,
-    PLURALS,
-    VERSION,
     ClusterExternalSecret,
     ExternalSecret,
     ExternalSecretStatus,
@@ -46,13 +43,15 @@ from secretsync.api.models import (
 )
 from secretsync.api.template import TemplateEngine, default_engine
 from secretsync.core.calls import CallRecorder
+from secretsync.kube.client import NAMESPACES, SECRETS, KubeApi
+from secretsync.kube.crds import CLUSTER_EXTERNAL_SECRETS, CLUSTER_SECRET_STORES, EXTERNAL_SECRETS, SECRET_STORES
+from secretsync.kube.labels import CES_LABEL, FORCE_SYNC_ANNOTATION, MANAGED_LABEL, MANAGED_VALUE
 
-from .clusterexternal import CES_LABEL, ClusterExternalSecretReconciler, ExistingES
+from .clusterexternal import ClusterExternalSecretReconciler, ExistingES
 from .eventrouting import EventRouting
 from .events import EventRecorder, ObjectRef
 from .hashing import load_or_create_key
 from .informer import Informer, Key
-from .kubeapi import NAMESPACES, SECRETS, KubeApi, Resource
 from .leader import LeaderElector, default_identity
 from .metrics import HealthServer, Metrics
 from .providercache import Usage
@@ -61,19 +60,17 @@ from .reconciler import ExternalSecretReconciler, Outcome
 from .rollout import RolloutManager
 from .rotation import RotationManager
 from .secretwriter import ManagedSecret, SecretWriter, managed_secret_transform
-from .settings import FORCE_SYNC_ANNOTATION, MANAGED_LABEL, MANAGED_VALUE, ControllerSettings
+from .settings import ControllerSettings
 from .stores import StoreHandle, StoreId, StoreManager
 from .storestatus import StoreStatusReconciler
 from .workqueue import Backoff, WorkQueue
 
 log = logging.getLogger(__name__)
 
-ES_RES = Resource(GROUP, VERSION, PLURALS[KIND_EXTERNAL_SECRET], KIND_EXTERNAL_SECRET)
-SS_RES = Resource(GROUP, VERSION, PLURALS[KIND_SECRET_STORE], KIND_SECRET_STORE)
-CSS_RES = Resource(GROUP, VERSION, PLURALS[KIND_CLUSTER_SECRET_STORE], KIND_CLUSTER_SECRET_STORE,
-                   namespaced=False)
-CES_RES = Resource(GROUP, VERSION, PLURALS[KIND_CLUSTER_EXTERNAL_SECRET], KIND_CLUSTER_EXTERNAL_SECRET,
-                   namespaced=False)
+ES_RES = EXTERNAL_SECRETS
+SS_RES = SECRET_STORES
+CSS_RES = CLUSTER_SECRET_STORES
+CES_RES = CLUSTER_EXTERNAL_SECRETS
 
 #: Work-queue keys: (kind, namespace or "", name).
 QKey = tuple[str, str, str]

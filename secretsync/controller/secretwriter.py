@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -36,11 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secretsync.api.models import API_VERSION, KIND_EXTERNAL_SECRET, PRIVILEGED_SECRET_TYPES, ExternalSecret
+from secretsync.core.errors import PermanentError
 from secretsync.core.values import SecretValue
-
-from .hashing import STATE_VERSION, data_hash, decode_data, state_hash
-from .kubeapi import SECRETS, KubeApi, KubeError
-from .settings import (
+from secretsync.kube.client import SECRETS, KubeApi, KubeError
+from secretsync.kube.labels import (
     ADOPT_ANNOTATION,
     HASH_ANNOTATION,
     MANAGED_LABEL,
@@ -49,7 +47,10 @@ from .settings import (
     MERGED_KEYS_ANNOTATION,
     OWNED_METADATA_ANNOTATION,
     OWNER_ANNOTATION,
+    merge_annotation,
 )
+
+from .hashing import STATE_VERSION, data_hash, decode_data, state_hash
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class Desired:
         return {k: v.b64() for k, v in self.data.items()}
 
 
-class TargetRefused(Exception):
+class TargetRefused(PermanentError):
     """The Secret cannot be written without breaking an ownership rule. Reason is CamelCase."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -165,15 +166,6 @@ class WriteResult:
     resource_version: str | None = None
     #: The write undid a change made outside the controller (hand edit, deletion).
     drift: bool = False
-
-
-def merge_annotation(es_name: str) -> str:
-    """``merge.secretsync.io/<name>``; names longer than an annotation name allows are shortened
-    with a hash suffix (stable, so the same ExternalSecret always finds its own entry)."""
-    if len(es_name) <= 63:
-        return MERGE_ANNOTATION_PREFIX + es_name
-    digest = hashlib.sha256(es_name.encode()).hexdigest()[:8]
-    return f"{MERGE_ANNOTATION_PREFIX}{es_name[:54].rstrip('.-')}-{digest}"
 
 
 def _is_ours(ref: Mapping[str, Any], es: ExternalSecret) -> bool:

@@ -12,27 +12,6 @@ from dataclasses import dataclass, field
 
 from secretsync.core.settings import RateLimitSettings, TimeoutSettings
 
-#: Label on every Secret the controller writes: the managed-Secret watch selects on it, so
-#: Secrets it does not manage cost the controller neither memory nor events.
-MANAGED_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_VALUE = "secretsync"
-#: Annotations on managed Secrets (never values: the hash is keyed, see hashing.py).
-HASH_ANNOTATION = "secretsync.io/data-hash"
-OWNER_ANNOTATION = "secretsync.io/external-secret"
-#: Legacy (one merging ExternalSecret per Secret); read to convert, never written.
-MERGED_KEYS_ANNOTATION = "secretsync.io/merged-keys"
-#: Which template labels/annotations of a managed Secret are ours (so removing one from the
-#: template removes it from the Secret).
-OWNED_METADATA_ANNOTATION = "secretsync.io/owned-metadata"
-#: creationPolicy Merge: one annotation per merging ExternalSecret (``merge.secretsync.io/<name>``)
-#: listing the keys, labels and annotations it owns in that Secret.
-MERGE_ANNOTATION_PREFIX = "merge.secretsync.io/"
-#: On an ExternalSecret or an existing Secret: allow taking over an unmanaged Secret.
-ADOPT_ANNOTATION = "secretsync.io/adopt"
-#: Changing this annotation on an ExternalSecret forces an immediate refresh (like ESO's force-sync).
-FORCE_SYNC_ANNOTATION = "secretsync.io/force-sync"
-FIELD_MANAGER = "secretsync-controller"
-
 
 @dataclass(frozen=True, slots=True)
 class WatchSettings:

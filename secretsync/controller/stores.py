@@ -44,9 +44,9 @@ from secretsync.core.errors import InvalidConfig, ProviderError, Unavailable
 from secretsync.core.registry import get_factory
 from secretsync.core.settings import ClientSettings, RateLimitSettings
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import CONFIGMAPS, SECRETS, SERVICE_ACCOUNTS, KubeApi, KubeError, Resource
 
 from .hashing import data_hash
-from .kubeapi import CONFIGMAPS, SECRETS, SERVICE_ACCOUNTS, KubeApi, KubeError, Resource
 from .providercache import StoreCache, Usage
 from .settings import CircuitSettings, ControllerSettings
 from .workqueue import jittered

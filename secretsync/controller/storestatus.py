@@ -22,8 +22,8 @@ from secretsync.api.models import (
 from secretsync.core.contract import ValidationStatus
 from secretsync.core.errors import ProviderError
 from secretsync.core.registry import get_factory
+from secretsync.kube.client import KubeApi, KubeError, Resource
 
-from .kubeapi import KubeApi, KubeError, Resource
 from .metrics import ObjectCondition
 from .reconciler import Outcome, now_rfc3339
 from .stores import StoreManager, needs_es_namespace

@@ -9,6 +9,50 @@ Like kopf's ``TemporaryError`` / ``PermanentError``, each class says whether it 
 retryable and, where the backend told us, after how long. Messages name the store, the
 operation and the key, never a value. Provider adapters map their SDK's exceptions into
 this tree at the boundary with ``raise ... from exc`` so no SDK type leaks out.
+
+The whole tree, drawn once (every public exception of ``secretsync`` and
+``secretsync_providers``; ``tests/unit/test_error_tree.py`` fails on one that is missing).
+A second base in brackets keeps old ``except`` clauses working::
+
+    SecretSyncError                      core.errors: anything raised on purpose (exit 1)
+    +-- TemporaryError                   retry after ``delay``
+    |   +-- DeadlineExceeded             providers.http_deadline: a call's own deadline [TimeoutError]
+    |   `-- MalformedAnswer              providers.azure.errors: a 2xx without Key Vault's shape
+    +-- PermanentError                   needs a change of input or config
+    |   +-- InvalidInput                 a user's object, file, template or flag is malformed (exit 6)
+    |   |   +-- InvalidSpec              api.models: a custom resource, every bad field named
+    |   |   +-- TemplateError            api.template: a template failed to compile or render
+    |   |   +-- LimitExceeded            api.template_limits: a render hit a bound (fixed text)
+    |   |   +-- RegexError               core.regex: a tenant's pattern is refused [ValueError]
+    |   |   +-- TooManyNodes             manifests.documents: a YAML text past any manifest's size
+    |   |   +-- RenderProblem            manifests.helm: a chart that does not render
+    |   |   +-- PathError                migrator.objpath: a field path that leads nowhere [ValueError]
+    |   |   +-- MalformedConsumer        migrator.plan.consumers: a workload field of the wrong type [ValueError]
+    |   |   +-- BaselineError            scan.baseline: an unreadable scan baseline [ValueError]
+    |   |   `-- UnstorableName           providers.azure.names: a name Key Vault cannot hold [ValueError]
+    |   +-- TargetRefused                controller.secretwriter: the target Secret is not ours to write
+    |   `-- StoreUnusable                controller.rotation: a rotation's store is missing or invalid
+    +-- ProviderError                    a provider call failed (provider, operation, key; never a value)
+    |   +-- NotFound                     [PermanentError] the ONLY error that may delete or prune (exit 3)
+    |   +-- PermissionDenied             [PermanentError] 403 (exit 4)
+    |   +-- AuthenticationFailed         [PermanentError] 401 (exit 4)
+    |   +-- InvalidConfig                [PermanentError] store config or request malformed (exit 6)
+    |   |   `-- RolledBack               migrator.journal: a migration already rolled back
+    |   +-- Conflict                     [PermanentError] a precondition failed (exit 7)
+    |   +-- Throttled                    [TemporaryError] slow down, ``retry_after`` (exit 5)
+    |   `-- Unavailable                  [TemporaryError] outage, timeout, 5xx (exit 5)
+    +-- KubeError                        kube.client: a Kubernetes API call failed (status 0: not reached)
+    +-- ApiStatus                        providers.kubernetes.sdk: a non-2xx answer, mapped at its boundary
+    +-- HookFailed                       controller.rotation: a rotation webhook did not answer 2xx
+    +-- LocateError                      migrator.manifests: a plan's locator leads nowhere now [ValueError]
+    +-- Manual                           migrator.plan.model: an item to move by hand (the reason)
+    +-- Unverifiable                     migrator.plan.invariant: what a unit's containers read cannot be known
+    +-- ApplyError                       migrator.apply: apply stopped
+    |   +-- StalePlan                    the cluster or files moved since the plan
+    |   `-- UnsafePlan                   the plan would change what a container reads
+    +-- RestoreError                     migrator.restore: a snapshot cannot be restored [ValueError]
+    +-- RewriteError                     migrator.rewrite: a file cannot be edited in place [ValueError]
+    `-- RollbackError                    migrator.rollback: one rollback step cannot be done
 """
 
 from __future__ import annotations
@@ -41,6 +85,17 @@ class PermanentError(SecretSyncError):
     """A failure that retrying will not fix without a change of input or config."""
 
     retryable = False
+
+
+class InvalidInput(PermanentError):
+    """A user's object, file, template or flag is malformed; the message names it and the field.
+
+    Not a :class:`ProviderError`: a bad ExternalSecret or template says nothing about the
+    provider, so it must not trip a provider's circuit breaker or read as a store failure.
+    """
+
+    reason: ClassVar[str] = "InvalidInput"
+    exit_code = 6
 
 
 class ProviderError(SecretSyncError):

@@ -21,11 +21,13 @@ from typing import Any
 
 import re2
 
+from .errors import InvalidInput
+
 #: Longest pattern accepted; RE2 bounds its program size too, this keeps the error clear.
 MAX_PATTERN = 4096
 
 
-class RegexError(ValueError):
+class RegexError(InvalidInput, ValueError):
     """A pattern RE2 cannot (or will not) compile. The message names the problem, not input."""
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .kinds import ARGO_ROLLOUTS, DAEMONSETS, DEPLOYMENTS, STATEFULSETS, Resource
 from .podspec import VIA_ENV, VIA_ENV_FROM, VIA_PROJECTED, VIA_VOLUME, pod_spec_uses
 
 #: On a workload: ``"false"`` opts it out of rollout restarts (apps that reload mounted files).
@@ -34,25 +35,13 @@ _CONTAINER_VIAS: Final = (VIA_ENV, VIA_ENV_FROM, VIA_VOLUME, VIA_PROJECTED)
 Keys = frozenset[str] | None
 
 
-@dataclass(frozen=True, slots=True)
-class WorkloadKind:
-    """A kind that runs pods from a template at ``spec.template`` (what a restart patches)."""
-
-    kind: str
-    group: str
-    version: str
-    plural: str
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-
-DEPLOYMENT: Final = WorkloadKind("Deployment", "apps", "v1", "deployments")
-STATEFULSET: Final = WorkloadKind("StatefulSet", "apps", "v1", "statefulsets")
-DAEMONSET: Final = WorkloadKind("DaemonSet", "apps", "v1", "daemonsets")
+#: A kind that runs pods from a template at ``spec.template`` (what a restart patches).
+WorkloadKind = Resource
+DEPLOYMENT: Final = DEPLOYMENTS
+STATEFULSET: Final = STATEFULSETS
+DAEMONSET: Final = DAEMONSETS
 #: Argo Rollouts: watched when the CRD exists (an absent CRD is an empty list, not an error).
-ARGO_ROLLOUT: Final = WorkloadKind("Rollout", "argoproj.io", "v1alpha1", "rollouts")
+ARGO_ROLLOUT: Final = ARGO_ROLLOUTS
 WORKLOAD_KINDS: Final = (DEPLOYMENT, STATEFULSET, DAEMONSET, ARGO_ROLLOUT)
 KIND_NAMES: Final = tuple(k.kind for k in WORKLOAD_KINDS)
 

@@ -21,6 +21,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .kinds import POD_KINDS, POD_TEMPLATES
+
+#: Built-in kind -> where its pod spec sits (from the one table of kinds, :mod:`.kinds`).
+POD_SPEC_PATHS: Final = {r.kind: r.pod_spec for r in (*POD_KINDS, POD_TEMPLATES)}
+#: Where a kind we do not know (a CRD that embeds a pod template) may keep one.
+TEMPLATE_PATHS: Final = (("spec", "template", "spec"), ("spec", "jobTemplate", "spec", "template", "spec"))
+#: The lists of containers in a pod spec (every one of them may read a Secret).
+CONTAINER_LISTS: Final = ("initContainers", "containers", "ephemeralContainers")
+
+
+def pod_spec_paths(kind: str) -> tuple[tuple[str, ...], ...]:
+    """Where an object of ``kind`` may keep its pod spec: the known place, else every template place."""
+    known = POD_SPEC_PATHS.get(kind)
+    return (known,) if known else TEMPLATE_PATHS
+
 #: How a Secret is consumed (``via`` values; the JSON report documents them).
 VIA_ENV: Final = "env"
 VIA_ENV_FROM: Final = "envFrom"
@@ -43,7 +58,6 @@ _PLUGINS: Final = {
     "storageos": ("secretRef", True),
     "csi": ("nodePublishSecretRef", True),
 }
-_CONTAINER_LISTS: Final = ("initContainers", "containers", "ephemeralContainers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +79,7 @@ def pod_spec_uses(spec: Mapping[str, Any], base: str, problems: list[tuple[str, 
     """The Secret references of a pod spec at path ``base``; bad fields go to ``problems``."""
     uses: list[SecretUse] = []
     mounts: dict[str, list[str]] = {}
-    for list_name in _CONTAINER_LISTS:
+    for list_name in CONTAINER_LISTS:
         containers = spec.get(list_name)
         if containers is None:
             continue

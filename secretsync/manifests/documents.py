@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from secretsync.core.errors import InvalidInput
+
 _NULL_TAG = "tag:yaml.org,2002:null"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -121,7 +123,7 @@ def is_literal_block(container: Any, key: str) -> bool:
     return isinstance(container, LocatedMap) and key in container.literal
 
 
-class TooManyNodes(Exception):
+class TooManyNodes(InvalidInput):
     """A document expands to more values than the budget (an alias bomb or a data dump)."""
 
 

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from secretsync.core.errors import InvalidInput
+
 from .loader import load_one
 
 #: A rendered chart bigger than this is a dump, not a release (the scanner's file limit x 10).
@@ -34,7 +36,7 @@ MAX_RENDERED_BYTES = 100 * 1024 * 1024
 _QUOTED = re.compile(r"""(["'`])(?:(?!\1).){0,400}\1""")
 
 
-class RenderProblem(Exception):
+class RenderProblem(InvalidInput):
     """A chart that could not be rendered; the message names the chart, never a value."""
 
 

@@ -29,10 +29,9 @@ from secretsync.core.values import SecretValue
 
 from .edits import render_file
 from .journal import Journal, atomic_delete, atomic_write, crash_point, sweep_temps
-from .manifests import Inventory, LocateError, read_locator
+from .manifests import DeployUnits, Inventory, LocateError, read_locator
 from .plan import file_digest, invariant
 from .restore import value_free_reverse
-from .units import DeployUnits
 
 log = logging.getLogger("secretsync.migrator")
 

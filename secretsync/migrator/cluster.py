@@ -20,17 +20,19 @@ Differences from manifest mode, and why:
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-from urllib.parse import quote
+from typing import Any, TypeVar
 
 from secretsync.core.contract import SecretsClient
-from secretsync.core.errors import InvalidConfig, SecretSyncError, Unavailable
+from secretsync.core.errors import InvalidConfig
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import KubeApi, KubeError, as_job_error
+from secretsync.kube.crds import ALL_BY_KIND
+from secretsync.kube.kinds import POD_KINDS, Resource
+from secretsync.kube.labels import LAST_APPLIED_ANNOTATION, merge_annotation
 
 from . import objpath
 from .apply import ApplyError, ApplyOptions, ApplyReport, StalePlan, Step, store_value, value_digest
@@ -48,142 +50,77 @@ from .rollback import (
 )
 
 log = logging.getLogger("secretsync.migrator")
+_T = TypeVar("_T")
 
-#: kind -> (API path prefix, plural, fallback prefix)
-_KINDS: dict[str, tuple[str, str, str | None]] = {
-    "Pod": ("/api/v1", "pods", None),
-    "ReplicationController": ("/api/v1", "replicationcontrollers", None),
-    "ConfigMap": ("/api/v1", "configmaps", None),
-    "Secret": ("/api/v1", "secrets", None),
-    "Deployment": ("/apis/apps/v1", "deployments", None),
-    "StatefulSet": ("/apis/apps/v1", "statefulsets", None),
-    "DaemonSet": ("/apis/apps/v1", "daemonsets", None),
-    "ReplicaSet": ("/apis/apps/v1", "replicasets", None),
-    "Job": ("/apis/batch/v1", "jobs", None),
-    "CronJob": ("/apis/batch/v1", "cronjobs", "/apis/batch/v1beta1"),
-    "ExternalSecret": ("/apis/secretsync.io/v1alpha1", "externalsecrets", None),
-    "SecretStore": ("/apis/secretsync.io/v1alpha1", "secretstores", None),
-    "ClusterSecretStore": ("/apis/secretsync.io/v1alpha1", "clustersecretstores", None),
-}
+#: The kinds ``migrate --cluster`` reads and writes (paths and versions: :mod:`secretsync.kube.kinds`).
+_KINDS: frozenset[str] = frozenset({*(r.kind for r in POD_KINDS), "ConfigMap", "Secret", "ExternalSecret",
+                                    "SecretStore", "ClusterSecretStore"})
 #: Fields of each kind whose state the migration changes (snapshot, compare, restore).
 _TOUCHED = {"ConfigMap": ("data", "binaryData"), "Secret": ("data", "metadata.labels", "metadata.annotations")}
-_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
-
-class KubeError(SecretSyncError):
-    """A failed API call: status and the API's message (which never echoes Secret data)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Kube:
-    """Plain-JSON calls on the official client's configuration and connection pool."""
+    """The migrator's view of the one client (:class:`~secretsync.kube.client.KubeApi`): objects by
+    kind name, a 404 on ``get``/``delete`` as "absent", an unreachable server as Unavailable."""
 
     def __init__(self, kubeconfig: str | None, context: str | None) -> None:
-        from secretsync.migrator.scan.cluster import api_client_for
-
-        self.client, self.default_namespace = api_client_for(kubeconfig, context)
-        self._cronjob_base: str | None = None
+        self.api, self.default_namespace = KubeApi.for_cli(kubeconfig, context, operation="migrate")
 
     def close(self) -> None:
-        closer = getattr(self.client, "close", None)
-        if callable(closer):
-            closer()
+        self.api.close()
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
+    def _call(self, call: Callable[[], _T]) -> _T:
         try:
-            req = self.client.param_serialize(method, path, header_params=headers, body=body,
-                                              query_params=[("fieldManager", "secretsync-migrate")]
-                                              if method in ("POST", "PUT") else [],
-                                              auth_settings=["BearerToken"])
-            resp = self.client.call_api(*req, _request_timeout=(10, 60))
-            resp.read()
-        except ApiException as exc:
-            raise KubeError(int(exc.status or 0), f"{method} {path}: {exc.status} {exc.reason}") from None
-        except (OSError, HTTPError) as exc:
-            raise Unavailable(f"cannot reach the Kubernetes API server ({type(exc).__name__})",
-                              operation="migrate") from None
-        if resp.status >= 300:
-            try:
-                msg = json.loads(resp.data).get("message", "")
-            except ValueError:
-                msg = ""
-            raise KubeError(resp.status, f"{method} {path}: {resp.status} {msg}")
-        return json.loads(resp.data) if resp.data else None
+            return call()
+        except KubeError as exc:
+            if exc.unreachable:
+                raise as_job_error(exc, operation="migrate") from exc
+            raise
 
-    def path(self, kind: str, namespace: str | None, name: str | None = None) -> str:
+    def resource(self, kind: str) -> Resource:
         if kind not in _KINDS:
             raise InvalidConfig(f"kind {kind} is not supported by migrate --cluster")
-        base, plural, fallback = _KINDS[kind]
-        if kind == "CronJob":
-            base = self._cronjob_base or self._probe_cronjob(base, fallback or base)
-        p = base + (f"/namespaces/{quote(namespace, safe='')}" if namespace else "") + f"/{plural}"
-        return p + (f"/{quote(name, safe='')}" if name else "")
+        return self._call(lambda: self.api.served(ALL_BY_KIND[kind]))
 
-    def _probe_cronjob(self, base: str, fallback: str) -> str:
-        try:
-            self.request("GET", f"{base}/cronjobs?limit=1")
-            self._cronjob_base = base
-        except KubeError as exc:
-            if exc.status != 404:
-                raise
-            self._cronjob_base = fallback
-        return self._cronjob_base
+    def list(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        res = self.resource(kind)
+        return self._call(lambda: list(self.api.list_pages(res, namespace)))
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        res = self.resource(kind)
         try:
-            out: dict[str, Any] = self.request("GET", self.path(kind, namespace, name))
+            out = self._call(lambda: self.api.get(res, name, namespace))
         except KubeError as exc:
-            if exc.status == 404:
+            if exc.not_found:
                 return None
             raise
         out.setdefault("kind", kind)
         return out
 
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        md = obj["metadata"]
-        out: dict[str, Any] = self.request("POST", self.path(obj["kind"], md.get("namespace")), body=obj)
-        return out
+        res = self.resource(obj["kind"])
+        return self._call(lambda: self.api.create(res, obj, obj["metadata"].get("namespace")))
 
     def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         md = obj["metadata"]
-        out: dict[str, Any] = self.request("PUT", self.path(obj["kind"], md.get("namespace"), md["name"]), body=obj)
-        return out
+        res = self.resource(obj["kind"])
+        return self._call(lambda: self.api.replace(res, md["name"], obj, md.get("namespace")))
 
     def delete(self, kind: str, namespace: str | None, name: str, uid: str | None = None) -> None:
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}} if uid else None
+        res = self.resource(kind)
         try:
-            self.request("DELETE", self.path(kind, namespace, name), body=body)
+            self._call(lambda: self.api.delete(res, name, namespace, uid=uid))
         except KubeError as exc:
-            if exc.status != 404:
+            if not exc.not_found:
                 raise
 
 
-#: The controller's ``creationPolicy: Merge`` bookkeeping (secretsync.controller.secretwriter):
-#: one ``merge.secretsync.io/<ExternalSecret>`` annotation per merging ExternalSecret, ``{"keys": [...]}``.
-_MERGE_PREFIX = "merge.secretsync.io/"
-
-
-def _merge_annotation(es_name: str) -> str:
-    if len(es_name) <= 63:
-        return _MERGE_PREFIX + es_name
-    digest = hashlib.sha256(es_name.encode()).hexdigest()[:8]
-    return f"{_MERGE_PREFIX}{es_name[:54].rstrip('.-')}-{digest}"
-
-
 def merged_keys(secret: Mapping[str, Any], es_name: str) -> set[str]:
-    """The keys of ``secret`` the controller has merged for ExternalSecret ``es_name``."""
+    """The keys of ``secret`` the controller has merged for ExternalSecret ``es_name`` (its
+    ``creationPolicy: Merge`` bookkeeping: one annotation per merging ExternalSecret, ``{"keys": [...]}``)."""
     ann = (secret.get("metadata") or {}).get("annotations") or {}
     try:
-        doc = json.loads(ann.get(_merge_annotation(es_name)) or "{}")
+        doc = json.loads(ann.get(merge_annotation(es_name)) or "{}")
     except ValueError:
         return set()
     keys = doc.get("keys") if isinstance(doc, dict) else None
@@ -199,13 +136,13 @@ def split_resource(resource: str) -> tuple[str, str, str]:
 def plan_cluster(kubeconfig: str | None, context: str | None, namespace: str | None, all_namespaces: bool,
                  options: PlanOptions, client: SecretsClient | None) -> Plan:
     """Scan the live objects of one namespace (or all) and plan them."""
-    from .scan import scan_objects
-    from .scan.cluster import list_live_objects
+    from secretsync.scan import scan_objects
+    from secretsync.scan.cluster import list_live_objects
 
     kube = Kube(kubeconfig, context)
     try:
         ns = None if all_namespaces else (namespace or kube.default_namespace)
-        objects, errors = list_live_objects(kube.client, ns)
+        objects, errors = list_live_objects(kube.api, ns)
         protected = store_credentials(kube, ns)
     finally:
         kube.close()
@@ -222,7 +159,7 @@ def store_credentials(kube: Kube, namespace: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for kind, ns in (("SecretStore", namespace), ("ClusterSecretStore", None)):
         try:
-            items = (kube.request("GET", kube.path(kind, ns)) or {}).get("items") or []
+            items = kube.list(kind, ns)
         except KubeError as exc:
             if exc.status in (403, 404):
                 continue  # CRDs not installed, or not allowed: nothing to protect we can see
@@ -249,8 +186,8 @@ def _canonical(obj: Mapping[str, Any], kind: str) -> dict[str, Any]:
         if objpath.exists(obj, f):
             out[f] = copy.deepcopy(objpath.get(obj, f))
     ann = ((obj.get("metadata") or {}).get("annotations") or {})
-    if _LAST_APPLIED in ann and "metadata.annotations" not in fields:
-        out["lastApplied"] = ann[_LAST_APPLIED]
+    if LAST_APPLIED_ANNOTATION in ann and "metadata.annotations" not in fields:
+        out["lastApplied"] = ann[LAST_APPLIED_ANNOTATION]
     return out
 
 
@@ -266,7 +203,7 @@ def _put_back(obj: dict[str, Any], kind: str, saved: Mapping[str, Any]) -> None:
         md = obj.setdefault("metadata", {})
         if not md.get("annotations"):
             md["annotations"] = {}
-        md["annotations"][_LAST_APPLIED] = saved["lastApplied"]
+        md["annotations"][LAST_APPLIED_ANNOTATION] = saved["lastApplied"]
 
 
 class ClusterApply:

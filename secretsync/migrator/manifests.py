@@ -18,29 +18,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from secretsync.core.errors import SecretSyncError
 from secretsync.core.values import SecretValue
+from secretsync.kube.kinds import POD_KINDS
+from secretsync.kube.podspec import POD_SPEC_PATHS
 from secretsync.manifests.loader import load_json, load_one
 from secretsync.manifests.tree import SKIP_DIRS, walk_tree
+from secretsync.manifests.units import KUSTOMIZATION_NAMES as KUSTOMIZATION_NAMES
+from secretsync.manifests.units import DeployUnits as _DeployUnits
+from secretsync.manifests.units import Kustomization as Kustomization
+from secretsync.manifests.units import Unit as Unit
+from secretsync.scan.results import DEFAULT_MAX_FILE_SIZE
 
 from . import objpath
 from .rewrite import is_json_file, split_documents
-from .scan.results import DEFAULT_MAX_FILE_SIZE
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MANIFEST_SUFFIXES = (*YAML_SUFFIXES, ".json")
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-#: Kinds whose pod template we can rewrite, and where the pod spec stands in each.
-POD_SPEC_PATH = {
-    "Pod": "spec",
-    "CronJob": "spec.jobTemplate.spec.template.spec",
-}
-WORKLOAD_KINDS = (
-    "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob",
-)
-CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+#: Kinds whose pod template we can rewrite (where each keeps it: :data:`~secretsync.kube.podspec.POD_SPEC_PATHS`).
+WORKLOAD_KINDS = tuple(r.kind for r in POD_KINDS)
 
 
-class LocateError(ValueError):
+class LocateError(SecretSyncError, ValueError):
     """A locator does not lead to a value any more (message names file/object and field)."""
 
 
@@ -94,29 +93,17 @@ class Obj:
     def pod_spec_path(self) -> str | None:
         if self.kind not in WORKLOAD_KINDS and not objpath.exists(self.data, "spec.template.spec.containers"):
             return None
-        path = POD_SPEC_PATH.get(self.kind, "spec.template.spec")
+        path = ".".join(POD_SPEC_PATHS[self.kind]) if self.kind in WORKLOAD_KINDS else "spec.template.spec"
         spec = objpath.get(self.data, path) if objpath.exists(self.data, path) else None
         return path if isinstance(spec, dict) else None
+
+    def with_namespace(self, namespace: str) -> Obj:
+        """The same object as deployed into ``namespace`` (a kustomize unit's)."""
+        return Obj(self.file, self.document, self.data, namespace, self.explicit_namespace)
 
     def pod_spec(self) -> dict[str, Any] | None:
         path = self.pod_spec_path()
         return objpath.get(self.data, path) if path else None
-
-
-@dataclass
-class Kustomization:
-    dir: str  # relative directory ('' for the root)
-    file: str  # relative path of the kustomization file
-    data: dict[str, Any]
-
-    @property
-    def namespace(self) -> str | None:
-        ns = self.data.get("namespace")
-        return ns if isinstance(ns, str) and ns else None
-
-    def resources(self) -> list[str]:
-        res = self.data.get("resources")
-        return [r for r in res if isinstance(r, str)] if isinstance(res, list) else []
 
 
 @dataclass
@@ -167,6 +154,9 @@ class Inventory:
 
     def path(self, rel: str) -> Path:
         return self.base / rel
+
+    def is_chart_dir(self, rel_dir: str) -> bool:
+        return self.path(os.path.join(rel_dir, "Chart.yaml")).is_file()
 
     def _add_file(self, f: Path) -> None:
         rel = self.rel(f)
@@ -479,3 +469,7 @@ def read_locator(inv: Inventory, loc: Mapping[str, Any]) -> SecretValue:
     if doc not in docs:
         raise LocateError(f"{rel}: has no document {doc}")
     return read_field(load_document(rel, docs[doc]), loc, f"{rel} document {doc}")
+
+
+#: The shared deploy-unit resolver (:mod:`secretsync.manifests.units`) over the migrator's objects.
+DeployUnits = _DeployUnits[Obj]

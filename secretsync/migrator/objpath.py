@@ -27,6 +27,8 @@ from collections.abc import MutableMapping, MutableSequence
 from dataclasses import dataclass
 from typing import Any
 
+from secretsync.core.errors import InvalidInput
+
 _IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
 
 
@@ -51,7 +53,7 @@ class Match:
 Segment = Key | Index | Match
 
 
-class PathError(ValueError):
+class PathError(InvalidInput, ValueError):
     """A path does not parse, or does not lead anywhere in this object (message names the path)."""
 
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secretsync.core.values import SecretValue
+from secretsync.kube.podspec import CONTAINER_LISTS
 
-from .manifests import CONTAINER_LISTS, Inventory, Kustomization, Obj, parse_env_file, scalar_text
-from .units import DeployUnits, Unit
+from .manifests import DeployUnits, Inventory, Kustomization, Obj, Unit, parse_env_file, scalar_text
 
 _EXPAND = re.compile(r"\$\$|\$\(([^)]*)\)")
 DEFAULT_MODE = 0o644

@@ -34,7 +34,7 @@ def open_store_quietly(url: str) -> SecretsClient | None:
 def plan_paths(paths: Sequence[Path], options: PlanOptions, client: SecretsClient | None = None,
                on_scan_error: Callable[[str], None] | None = None) -> Plan:
     """Scan ``paths`` and plan every finding (no side effects)."""
-    from .scan import scan_paths
+    from secretsync.scan import scan_paths
 
     roots = [p.resolve() for p in paths] or [Path(".").resolve()]
     detections: list[Any] = []

@@ -15,8 +15,8 @@ import pytest
 from secretsync.core.registry import open_store
 from secretsync.migrator.apply import ApplyOptions
 from secretsync.migrator.journal import CRASH_ENV
-from secretsync.migrator.scan import scan_paths
 from secretsync.migrator.workflow import apply_plan, rollback_journal
+from secretsync.scan import scan_paths
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

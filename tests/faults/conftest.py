@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from secretsync.controller.kubeapi import KubeApi
+from secretsync.kube.client import KubeApi
 from tests.harness.controller import install_crds, kube_api
 from tests.harness.kube import KubeCluster
 

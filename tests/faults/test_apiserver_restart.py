@@ -16,10 +16,10 @@ from collections import Counter
 
 import pytest
 
-from secretsync.controller.kubeapi import SECRETS, KubeApi
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import SECRETS, KubeApi
 from tests.harness.controller import (
     SecretPoller,
     create,

@@ -29,11 +29,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from secretsync.controller.kubeapi import KubeApi, KubeError
 from secretsync.controller.runtime import ES_RES, SS_RES
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import KubeApi, KubeError
 from tests.harness.controller import (
     create,
     es_manifest,

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from secretsync.controller.kubeapi import SECRETS, KubeApi
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import SECRETS, KubeApi
 from tests.harness.controller import (
     create,
     es_manifest,

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from secretsync.core.atomicfile import is_temp_name
-from secretsync.migrator.scan import scan_paths
+from secretsync.scan import scan_paths
 
 REPO = Path(__file__).resolve().parents[2]
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 24, 1, 2, 3

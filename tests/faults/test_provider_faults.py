@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from secretsync.controller.kubeapi import KubeApi
 from secretsync.controller.runtime import ES_RES, SS_RES
 from secretsync.controller.settings import CircuitSettings, ScopeSettings
 from secretsync.core.settings import TimeoutSettings
+from secretsync.kube.client import KubeApi
 from tests.harness.aws import MotoServer, raw_boto3
 from tests.harness.controller import (
     SecretPoller,

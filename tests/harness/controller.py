@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 from secretsync.api.models import API_VERSION
 from secretsync.api.schema import all_crds
 from secretsync.controller import Controller, ControllerSettings, KubeApi
-from secretsync.controller.kubeapi import SECRETS, KubeError
 from secretsync.controller.runtime import CES_RES, CSS_RES, ES_RES, SS_RES
 from secretsync.controller.settings import (
     CircuitSettings,
@@ -29,6 +28,7 @@ from secretsync.controller.settings import (
     TrustSettings,
 )
 from secretsync.core.calls import CallRecorder
+from secretsync.kube.client import SECRETS, KubeError
 from tests.harness.kube import KubeCluster
 
 T = TypeVar("T")
@@ -54,7 +54,7 @@ def kube_api(cluster: KubeCluster, **kw: Any) -> KubeApi:
 def install_crds(cluster: KubeCluster, timeout: float = 30.0) -> None:
     """Create (or update) our four CRDs and wait until each is served."""
     api = kube_api(cluster)
-    from secretsync.controller.kubeapi import Resource
+    from secretsync.kube.client import Resource
 
     crd_res = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
                        namespaced=False)

@@ -1,7 +1,7 @@
 """Which Kubernetes API calls the controller's code makes, read from the code itself.
 
 Every call the controller makes to the API server goes through one client layer,
-``secretsync/controller/kubeapi.py`` (``KubeApi.get/list/watch/create/replace/patch/delete`` and
+``secretsync/kube/client.py`` (``KubeApi.get/list/watch/create/replace/patch/delete`` and
 ``request`` for the odd subresource). This module parses ``secretsync/controller/`` and turns
 each such call into the RBAC permission it needs ``(apiGroup, resource[/subresource], verb)``,
 with the file and line that needs it, so the chart's rules can be compared with the code both
@@ -23,7 +23,6 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +31,12 @@ CONTROLLER = REPO / "secretsync" / "controller"
 
 #: KubeApi method -> RBAC verb.
 VERBS = {"get": "get", "list": "list", "watch": "watch", "create": "create", "replace": "update",
-         "patch": "patch", "delete": "delete"}
+         "patch": "patch", "delete": "delete", "list_pages": "list", "served": "list"}
 #: HTTP method of ``KubeApi.request`` -> RBAC verb (GET with a name is get; without, list).
 HTTP_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 #: KubeApi's other public names: no API call of their own (``request`` is parsed separately).
 #: ``fenced`` returns the same client with writes gated by leadership: not a call itself.
-NOT_CALLS = {"request", "close", "from_config", "configuration", "timeout", "host", "fenced"}
+NOT_CALLS = {"request", "close", "from_config", "for_cli", "configuration", "timeout", "host", "fenced"}
 
 
 @dataclass(frozen=True, order=True)
@@ -59,7 +58,7 @@ class Call:
 
 def _resource_constants() -> dict[str, object]:
     """Every module-level ``Resource`` in secretsync.controller, by name."""
-    from secretsync.controller.kubeapi import Resource
+    from secretsync.kube.client import Resource
 
     found: dict[str, object] = {}
     for info in pkgutil.iter_modules([str(CONTROLLER)]):
@@ -110,7 +109,7 @@ class _Module:
 class _Analyzer:
     def __init__(self) -> None:
         self.constants = _resource_constants()
-        self.modules = [_Module(p) for p in sorted(CONTROLLER.glob("*.py")) if p.name != "kubeapi.py"]
+        self.modules = [_Module(p) for p in sorted(CONTROLLER.glob("*.py"))]
         self.calls: list[Call] = []
         self.unresolved: list[str] = []
 
@@ -207,8 +206,7 @@ class _Analyzer:
         """``api.request("POST", RES.path(ns, name, "token"), ...)``."""
         where = f"{mod.rel}:{node.lineno} ({mod.qualname(node)})"
         if (len(node.args) >= 2 and isinstance(node.args[0], ast.Constant) and node.args[0].value == "GET"
-                and isinstance(node.args[1], ast.JoinedStr)
-                and re.fullmatch(r"f[\"']/apis/\{[^}]+\}/\{[^}]+\}[\"']", ast.unparse(node.args[1]))):
+                and isinstance(node.args[1], ast.Attribute) and node.args[1].attr == "group_version_path"):
             return  # API discovery (GET /apis/GROUP/VERSION): every authenticated user may, no rule needed
         if (len(node.args) < 2 or not isinstance(node.args[0], ast.Constant)
                 or not isinstance(node.args[1], ast.Call) or not isinstance(node.args[1].func, ast.Attribute)

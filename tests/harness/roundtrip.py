@@ -19,8 +19,8 @@ from secretsync.migrator.apply import ApplyOptions, ApplyReport
 from secretsync.migrator.manifests import Inventory
 from secretsync.migrator.plan import PlanOptions
 from secretsync.migrator.resolve import differences, resolve_tree
-from secretsync.migrator.scan import scan_paths
 from secretsync.migrator.workflow import apply_plan, plan_paths, rollback_journal, write_plan
+from secretsync.scan import scan_paths
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

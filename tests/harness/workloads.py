@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from secretsync.controller.kubeapi import KubeApi, Resource
+from secretsync.kube.client import KubeApi, Resource
 from secretsync.kube.consumers import STAMP_PREFIX
 from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY
 from tests.harness.controller import create, store_manifest

@@ -16,6 +16,7 @@ from kubernetes import client
 
 from secretsync.audit import Inventory, Scope, audit, load_cluster
 from secretsync.audit.rbac import Rbac
+from secretsync.kube.client import KubeApi
 from tests.conftest import CANARY
 from tests.harness.controller import install_crds
 from tests.harness.kube import KubeCluster
@@ -204,9 +205,9 @@ def test_cli_reports_the_graph_readers_and_reads(kube: KubeCluster, world: dict[
 def test_rbac_answers_agree_with_subject_access_review(kube: KubeCluster, world: dict[str, str]) -> None:
     ns, other, sfx = world["ns"], world["other"], world["sfx"]
     inv = Inventory()
+    load_cluster(KubeApi(kube.configuration()), inv, None, rbac=True)
+    rbac = Rbac(inv.roles, inv.bindings)
     with kube.api_client() as api:
-        load_cluster(api, inv, None, rbac=True)
-        rbac = Rbac(inv.roles, inv.bindings)
         sa_groups = ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"]
         identities = [
             (f"alice-{sfx}", ["system:authenticated"]),
@@ -247,30 +248,30 @@ def test_aggregated_role_is_resolved_where_no_controller_manager_does_it(kube: K
     aggregated ClusterRole and its SubjectAccessReview denies; a real cluster allows, as we do."""
     ns, sfx = world["ns"], world["sfx"]
     inv = Inventory()
-    with kube.api_client() as api:
-        load_cluster(api, inv, ns, rbac=True)
+    load_cluster(KubeApi(kube.configuration()), inv, ns, rbac=True)
     rbac = Rbac(inv.roles, inv.bindings)
     (step,) = rbac.allowed(f"carol-{sfx}", [], "get", "", "secrets", ns, "db")
     assert step.aggregated_from == f"ClusterRole/agg-piece-{sfx}"
 
 
-def test_secret_values_never_reach_the_process(kube: KubeCluster, world: dict[str, str], canary: str) -> None:
-    """Every byte the API server sends is recorded: the canary is not among them (Secrets are
-    listed metadata-only), and the annotation copy, which metadata does carry, goes no further."""
-    from kubernetes.client import ApiClient
+def test_secret_values_never_reach_the_process(kube: KubeCluster, world: dict[str, str], canary: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every byte the API server sends is recorded at the HTTP pool: the canary is not among them
+    (Secrets are listed metadata-only), and the annotation copy, which metadata does carry, goes
+    no further."""
+    import urllib3
 
     bodies: list[bytes] = []
+    send = urllib3.PoolManager.request
 
-    class Recording(ApiClient):  # type: ignore[misc]
-        def call_api(self, *args: Any, **kwargs: Any) -> Any:
-            response = super().call_api(*args, **kwargs)
-            response.read()
-            bodies.append(response.data)
-            return response
+    def recording(self: Any, *args: Any, **kwargs: Any) -> Any:
+        response = send(self, *args, **kwargs)
+        bodies.append(response.data)
+        return response
 
+    monkeypatch.setattr(urllib3.PoolManager, "request", recording)
     inv = Inventory()
-    with Recording(kube.configuration()) as api:
-        load_cluster(api, inv, None, rbac=True)
+    load_cluster(KubeApi(kube.configuration()), inv, None, rbac=True)
     seen = b"".join(bodies)
     assert f"{world['ns']}".encode() in seen and APPLIED_CANARY.encode() in seen  # the recorder works
     assert canary.encode() not in seen

@@ -17,7 +17,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from secretsync.api.models import API_VERSION
-from secretsync.controller.kubeapi import SERVICE_ACCOUNTS, KubeApi
+from secretsync.kube.client import SERVICE_ACCOUNTS, KubeApi
 from tests.harness.controller import (
     create,
     es_manifest,

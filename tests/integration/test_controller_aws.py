@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from secretsync.controller.kubeapi import SECRETS, KubeApi
 from secretsync.controller.runtime import SS_RES
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.calls import CallRecorder
+from secretsync.kube.client import SECRETS, KubeApi
 from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY, raw_boto3
 from tests.harness.controller import (
     create,

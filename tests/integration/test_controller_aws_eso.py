@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from secretsync.api.models import API_VERSION
-from secretsync.controller.kubeapi import SERVICE_ACCOUNTS, KubeApi
 from secretsync.controller.runtime import SS_RES
 from secretsync.controller.settings import ScopeSettings
+from secretsync.kube.client import SERVICE_ACCOUNTS, KubeApi
 from tests.harness.aws import ACCESS_KEY, SECRET_KEY
 from tests.harness.controller import (
     create,

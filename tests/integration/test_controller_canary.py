@@ -9,11 +9,11 @@ import uuid
 
 import pytest
 
-from secretsync.controller.kubeapi import EVENTS, SECRETS
 from secretsync.controller.runtime import ES_RES, SS_RES
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import EVENTS, SECRETS
 from tests.conftest import CANARY
 from tests.harness.controller import (
     create,

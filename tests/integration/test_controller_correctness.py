@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from secretsync.controller.kubeapi import EVENTS, SECRETS, KubeApi, KubeError
 from secretsync.controller.runtime import CES_RES, CSS_RES, ES_RES
 from secretsync.controller.settings import CircuitSettings, ProviderSettings, ScopeSettings
 from secretsync.core.calls import CallRecorder
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import EVENTS, SECRETS, KubeApi, KubeError
 from tests.harness.controller import (
     create,
     es_manifest,
@@ -511,8 +511,8 @@ def test_cluster_external_secret_status_under_sharding_keeps_every_shard_namespa
 def test_lost_lease_fences_writes_and_a_new_term_rewrites_status(crds, api, ns, scope, mem) -> None:
     """A replica whose lease was taken writes nothing more, even from a reconcile in flight, and
     when it leads again it does not trust the status it wrote in its previous term."""
-    from secretsync.controller.kubeapi import LEASES
     from secretsync.controller.settings import LeaderSettings
+    from secretsync.kube.client import LEASES
 
     mem_name, store = mem
     store.put("k", SecretValue("v1"))

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from secretsync.controller.kubeapi import KubeApi
 from secretsync.controller.settings import EventSettings, ScopeSettings
 from secretsync.controller.webhooks import sign
 from secretsync.core.calls import CallRecorder
+from secretsync.kube.client import KubeApi
 from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY, raw_boto3
 from tests.harness.controller import (
     create,

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from secretsync.controller import Controller
-from secretsync.controller.kubeapi import KubeApi
 from secretsync.controller.settings import LeaderSettings, RolloutSettings, ScopeSettings
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import KubeApi
 from tests.harness.aws import raw_boto3
 from tests.harness.controller import (
     create,
@@ -200,8 +200,8 @@ def test_controller_restart_and_leader_failover_restart_nothing(
 
 def test_namespaced_mode_with_the_charts_role_restarts_readers(kube: KubeCluster, api: KubeApi) -> None:
     """The controller under exactly the Role the chart renders for a namespace (rollout enabled)."""
-    from secretsync.controller.kubeapi import Resource
     from secretsync.core.registry import open_store
+    from secretsync.kube.client import Resource
     from tests.harness.helm import by_kind, render
 
     pytest.importorskip("helm_python", reason="helm-python-sdk (test extra) renders the chart")

@@ -22,11 +22,11 @@ from cryptography.x509.oid import NameOID
 
 from secretsync.api.models import API_VERSION
 from secretsync.cli.main import cli
-from secretsync.controller.kubeapi import EVENTS, SECRETS, KubeApi, KubeError
 from secretsync.controller.rotation import ROTATE_NOW_ANNOTATION, SR_RES
 from secretsync.controller.rotationjob import HOOK_LABEL, JOBS, PODTEMPLATES
 from secretsync.controller.runtime import ES_RES
 from secretsync.controller.settings import RolloutSettings, RotationSettings, ScopeSettings
+from secretsync.kube.client import EVENTS, SECRETS, KubeApi, KubeError
 from tests.harness.aws import raw_boto3
 from tests.harness.controller import (
     create,

@@ -69,7 +69,7 @@ def test_namespaces_option_limits_the_controller_to_a_list(kube: KubeCluster) ->
 def test_namespaced_only_rbac_mode_works_without_cluster_scoped_kinds(kube: KubeCluster) -> None:
     """A Role in one namespace only (no namespaces, ClusterSecretStores or ClusterExternalSecrets)."""
     from secretsync.controller import Controller, KubeApi
-    from secretsync.controller.kubeapi import Resource
+    from secretsync.kube.client import Resource
 
     install_crds(kube)
     admin = kube_api(kube)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from secretsync.controller.kubeapi import SECRETS, KubeApi
 from secretsync.controller.runtime import CSS_RES, ES_RES, SS_RES
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.calls import CallRecorder
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import SECRETS, KubeApi
 from tests.harness.controller import (
     create,
     es_manifest,

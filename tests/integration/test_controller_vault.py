@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from secretsync.controller.kubeapi import SECRETS
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import SECRETS
 from tests.harness.controller import (
     create,
     es_manifest,

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from secretsync.api.models import KINDS
-from secretsync.controller.kubeapi import EVENTS, LEASES, SECRETS, KubeApi, KubeError, Resource
 from secretsync.controller.runtime import ES_RES
+from secretsync.kube.client import EVENTS, LEASES, SECRETS, KubeApi, KubeError, Resource
 from tests.conftest import CANARY
 from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY, raw_boto3
 from tests.harness.controller import create, es_manifest, es_ready, kube_api, secret_data, store_manifest, wait_for

@@ -17,10 +17,10 @@ import pytest
 
 from secretsync.api.eso import convert_text
 from secretsync.api.models import API_VERSION
-from secretsync.controller.kubeapi import CONFIGMAPS, EVENTS, SECRETS, KubeApi, KubeError
 from secretsync.controller.pushsecret import CPS_RES, PS_RES
 from secretsync.controller.runtime import ES_RES, SS_RES
 from secretsync.controller.settings import PushSettings, ScopeSettings
+from secretsync.kube.client import CONFIGMAPS, EVENTS, SECRETS, KubeApi, KubeError
 from tests.harness.aws import raw_boto3
 from tests.harness.controller import (
     create,

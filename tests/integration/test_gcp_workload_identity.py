@@ -19,8 +19,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from secretsync.api.models import API_VERSION
-from secretsync.controller.kubeapi import SERVICE_ACCOUNTS, KubeApi
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import SERVICE_ACCOUNTS, KubeApi
 from tests.fakes.gcp_sts import FakeGoogleSts
 from tests.harness.controller import (
     create,

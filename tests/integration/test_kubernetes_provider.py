@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from secretsync.api.models import API_VERSION, parse_secret_store
-from secretsync.controller.kubeapi import CONFIGMAPS, SECRETS, SERVICE_ACCOUNTS, KubeApi, Resource
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.calls import CallRecorder
+from secretsync.kube.client import CONFIGMAPS, SECRETS, SERVICE_ACCOUNTS, KubeApi, Resource
 from tests.harness.controller import (
     create,
     es_manifest,

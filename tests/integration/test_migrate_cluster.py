@@ -20,17 +20,17 @@ from typing import Any
 
 import pytest
 
-from secretsync.controller.kubeapi import KubeApi, Resource
 from secretsync.controller.runtime import ES_RES
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.registry import open_store
+from secretsync.kube.client import KubeApi, Resource
 from secretsync.migrator.apply import ApplyOptions
 from secretsync.migrator.cluster import plan_cluster
 from secretsync.migrator.journal import CRASH_ENV
 from secretsync.migrator.plan import PlanOptions
-from secretsync.migrator.scan import scan_objects
-from secretsync.migrator.scan.cluster import list_live_objects
 from secretsync.migrator.workflow import apply_plan, rollback_journal, write_plan
+from secretsync.scan import scan_objects
+from secretsync.scan.cluster import list_live_objects
 from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY, client_env
 from tests.harness.controller import create, fast_settings, install_crds, kube_api, running_controller, store_manifest
 from tests.harness.kube import KubeCluster
@@ -178,7 +178,7 @@ def _check_migrated(api: KubeApi, ns: str, url: str, plan_file: Path) -> None:
             assert base64.b64decode(data[s["secretKey"]]) == store.get(s["providerKey"]).reveal()
     store.close()
     # and a scan of the namespace finds nothing left
-    from secretsync.migrator.scan.cluster import api_client_for
+    from secretsync.scan.cluster import api_client_for
 
     client, _ = api_client_for(str(api_kubeconfig(api)), None)
     objects, _ = list_live_objects(client, ns)

@@ -17,12 +17,11 @@ import pytest
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
 from secretsync.migrator.apply import ApplyOptions
-from secretsync.migrator.manifests import Inventory
+from secretsync.migrator.manifests import DeployUnits, Inventory
 from secretsync.migrator.plan import PlanOptions
 from secretsync.migrator.resolve import build_store, differences, resolve_tree, resolve_workload
-from secretsync.migrator.scan import scan_paths
-from secretsync.migrator.units import DeployUnits
 from secretsync.migrator.workflow import apply_plan, plan_paths, rollback_journal, write_plan
+from secretsync.scan import scan_paths
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 

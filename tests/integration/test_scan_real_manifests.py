@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from secretsync.manifests import helm
-from secretsync.migrator.scan import ScanResult, scan_paths
+from secretsync.scan import ScanResult, scan_paths
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO.parent / "shared" / "real-manifests"

@@ -20,11 +20,11 @@ from dataclasses import replace
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from secretsync.controller.kubeapi import EVENTS
 from secretsync.controller.runtime import ES_RES
 from secretsync.controller.settings import MetricsSettings, ScopeSettings
 from secretsync.core.registry import open_store
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import EVENTS
 from tests.conftest import CANARY
 from tests.harness.controller import (
     create,

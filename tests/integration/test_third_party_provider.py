@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from secretsync.api.models import InvalidSpec, parse_secret_store
-from secretsync.controller.kubeapi import SECRETS, KubeApi
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core import registry
 from secretsync.core.calls import CallRecorder
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import SECRETS, KubeApi
 from secretsync.migrator import naming
 from tests.harness import toyprovider
 from tests.harness.controller import (

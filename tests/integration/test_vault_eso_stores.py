@@ -25,9 +25,9 @@ import pytest
 import yaml
 
 from secretsync.api.models import API_VERSION
-from secretsync.controller.kubeapi import CONFIGMAPS, SERVICE_ACCOUNTS
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.values import SecretValue
+from secretsync.kube.client import CONFIGMAPS, SERVICE_ACCOUNTS
 from tests.harness.controller import (
     create,
     es_manifest,

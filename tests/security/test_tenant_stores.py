@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from secretsync.controller.kubeapi import SECRETS, KubeApi, KubeError, Resource
 from secretsync.controller.runtime import SS_RES
 from secretsync.controller.settings import ScopeSettings, TrustSettings
+from secretsync.kube.client import SECRETS, KubeApi, KubeError, Resource
 from tests.harness.canned import CannedServer, Reply
 from tests.harness.controller import (
     create,

@@ -26,7 +26,7 @@ from secretsync.api.models import (
     secret_store_manifest,
     set_condition,
 )
-from secretsync.core.errors import InvalidConfig
+from secretsync.core.errors import InvalidInput, ProviderError
 from secretsync.core.values import SecretValue
 
 ES: dict[str, Any] = {
@@ -94,11 +94,12 @@ def test_error_names_object_and_field_path() -> None:
         parse_external_secret(bad)
 
 
-def test_all_problems_are_reported_at_once_and_are_invalid_config() -> None:
+def test_all_problems_are_reported_at_once_and_are_invalid_input_not_a_provider_error() -> None:
     bad = es(refreshInterval="1x", target={"creationPolicy": "Sometimes", "name": "Bad_Name"}, taget={})
     bad["spec"]["secretStoreRef"]["kind"] = "Store"
-    with pytest.raises(InvalidConfig) as info:
+    with pytest.raises(InvalidInput) as info:
         parse_external_secret(bad)
+    assert not isinstance(info.value, ProviderError)  # a bad object must not read as a store failure
     found = problems(info.value)  # type: ignore[arg-type]
     assert set(found) == {"spec.refreshInterval", "spec.target.creationPolicy", "spec.target.name",
                           "spec.taget", "spec.secretStoreRef.kind"}

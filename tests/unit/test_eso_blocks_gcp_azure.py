@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 
 from secretsync.api.models import API_VERSION, parse_secret_store
 from secretsync.core.contract import CredentialSource
-from secretsync.core.errors import InvalidConfig
+from secretsync.core.errors import InvalidConfig, InvalidInput
 from secretsync.core.registry import get_factory
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "eso-examples"
@@ -57,7 +57,7 @@ def _sources(store: Any) -> dict[str, CredentialSource]:
 ])
 def test_gcp_doc_placeholder_project_is_refused_naming_projectID(name: str) -> None:
     """ESO's docs write ``projectID: [PROJECT_ID]``: YAML reads a list, so the field is named."""
-    with pytest.raises(InvalidConfig, match=r"spec\.provider\.gcpsm\.projectID: .*list"):
+    with pytest.raises(InvalidInput, match=r"spec\.provider\.gcpsm\.projectID: .*list"):
         _store(name)
 
 
@@ -122,7 +122,7 @@ def test_gcp_federation_placeholder_audience_is_refused_and_a_real_one_is_used()
 def test_gcp_unsupported_or_wrong_eso_fields_are_named(block: dict[str, Any], field: str) -> None:
     doc = {"apiVersion": API_VERSION, "kind": "SecretStore", "metadata": {"name": "s", "namespace": "demo"},
            "spec": {"provider": {"gcpsm": block}}}
-    with pytest.raises(InvalidConfig, match=rf"spec\.provider\.gcpsm\.{field}"):
+    with pytest.raises(InvalidInput, match=rf"spec\.provider\.gcpsm\.{field}"):
         parse_secret_store(doc)
 
 
@@ -182,7 +182,7 @@ def test_azure_workload_identity_without_a_service_account_is_the_controllers_ow
 def test_azure_unsupported_or_wrong_eso_fields_are_named(block: dict[str, Any], field: str) -> None:
     doc = {"apiVersion": API_VERSION, "kind": "SecretStore", "metadata": {"name": "s", "namespace": "demo"},
            "spec": {"provider": {"azurekv": block}}}
-    with pytest.raises(InvalidConfig, match=rf"spec\.provider\.azurekv\.{field}"):
+    with pytest.raises(InvalidInput, match=rf"spec\.provider\.azurekv\.{field}"):
         parse_secret_store(doc)
 
 

@@ -23,8 +23,8 @@ from secretsync.manifests import EXIT_INCOMPLETE, helm
 from secretsync.manifests.loader import load_yaml
 from secretsync.migrator.manifests import Inventory
 from secretsync.migrator.plan import PlanOptions
-from secretsync.migrator.scan import scan_paths
 from secretsync.migrator.workflow import plan_paths
+from secretsync.scan import scan_paths
 
 REPO = Path(__file__).resolve().parents[2]
 

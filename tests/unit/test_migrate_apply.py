@@ -17,8 +17,8 @@ from secretsync.migrator.apply import ApplyOptions, StalePlan
 from secretsync.migrator.manifests import Inventory
 from secretsync.migrator.plan import PlanOptions
 from secretsync.migrator.resolve import differences, resolve_tree
-from secretsync.migrator.scan import scan_paths
 from secretsync.migrator.workflow import apply_plan, plan_paths, rollback_journal, write_plan
+from secretsync.scan import scan_paths
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

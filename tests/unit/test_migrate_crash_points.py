@@ -30,8 +30,8 @@ from secretsync.core.atomicfile import CRASH_AT_ENV, is_temp_name
 from secretsync.migrator.apply import ApplyOptions
 from secretsync.migrator.journal import RolledBack
 from secretsync.migrator.plan import PlanOptions
-from secretsync.migrator.scan import scan_paths
 from secretsync.migrator.workflow import apply_plan, plan_paths, rollback_journal, write_plan
+from secretsync.scan import scan_paths
 
 PASSWORDS = ("Kx9-crash-DB-pass-41", "Qz7-crash-API-tok-93", "Wm3-crash-SEC-val-57")
 

@@ -25,8 +25,8 @@ from secretsync.migrator.manifests import Inventory
 from secretsync.migrator.plan import PlanOptions
 from secretsync.migrator.plan.select import Selection
 from secretsync.migrator.resolve import build_store, resolve_tree, resolve_workload
-from secretsync.migrator.scan import scan_paths, write_baseline
 from secretsync.migrator.workflow import apply_plan, plan_paths, rollback_journal, write_plan
+from secretsync.scan import scan_paths, write_baseline
 from tests.harness.roundtrip import migrate_and_check, tree_bytes, write_tree
 
 KUBECTL = shutil.which("kubectl")
@@ -452,7 +452,7 @@ def test_min_confidence_exclude_only_and_baseline_leave_findings_listed_as_skipp
     assert "DB_PASSWORD" not in moved or not low
     only = _plan(tree, tmp_path, selection=Selection(only=("no-such-rule",)))
     assert only["secrets"] == [] and all(f["disposition"] == "skipped" for f in only["findings"])
-    from secretsync.migrator.scan import load_baseline
+    from secretsync.scan import load_baseline
 
     by_base = _plan(tree, tmp_path, selection=Selection(baseline=load_baseline(base)))
     assert all(f["disposition"] == "skipped" for f in by_base["findings"] if f["file"].startswith("b/"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from secretsync.migrator.plan import PlanOptions
-from secretsync.migrator.scan import scan_paths
 from secretsync.migrator.workflow import plan_paths
+from secretsync.scan import scan_paths
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -156,7 +156,7 @@ def test_cluster_plan_creates_a_cluster_store_per_namespace_admitting_only_it(tm
     from secretsync.api.models import parse_secret_store
     from secretsync.migrator.manifests import Inventory
     from secretsync.migrator.plan import Planner
-    from secretsync.migrator.scan import scan_objects
+    from secretsync.scan import scan_objects
 
     objects = _live("shop") + _live("billing")
     plan = Planner(Inventory.from_objects(objects), [], _opts(tmp_path)).build(

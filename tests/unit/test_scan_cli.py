@@ -198,7 +198,7 @@ def test_a_planted_value_never_appears_in_any_output(tmp_path: Path, canary: str
 
 def test_sarif_uris_for_absolute_and_odd_paths() -> None:
     from secretsync.migrator.findings import Finding
-    from secretsync.migrator.scan import to_sarif
+    from secretsync.scan import to_sarif
 
     def finding(file: str | None) -> Finding:
         return Finding(file=file, line=3, resource="Secret/ns/s", path="data.x", key="x", rule="secret-object",

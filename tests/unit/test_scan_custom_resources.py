@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from secretsync.migrator.scan import scan_text
+from secretsync.scan import scan_text
 
 PW = "Rk8-cr-" + "pw-" + "u3Vt9"
 JAAS = "org.apache.kafka.common.security.plain.PlainLoginModule required"

@@ -12,7 +12,7 @@ import string
 
 import pytest
 
-from secretsync.migrator.scan.detectors import (
+from secretsync.scan.detectors import (
     RULES,
     classify_key,
     find_tokens,

@@ -11,7 +11,7 @@ from secretsync.manifests.documents import (
     parse_yaml_stream,
     value_line,
 )
-from secretsync.migrator.scan.formats import path_join, split_path
+from secretsync.scan.formats import path_join, split_path
 
 
 def test_every_value_knows_its_line() -> None:

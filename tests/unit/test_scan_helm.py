@@ -17,7 +17,7 @@ import pytest
 
 from secretsync.manifests import helm
 from secretsync.manifests.documents import parse_yaml_stream
-from secretsync.migrator.scan import ScanOptions, scan_paths, scan_text
+from secretsync.scan import ScanOptions, scan_paths, scan_text
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "real-manifests"
 BITNAMI = REAL / "bitnami-charts" / "bitnami"

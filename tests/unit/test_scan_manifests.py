@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from secretsync.migrator.findings import Finding
-from secretsync.migrator.scan import ScanOptions, scan_objects, scan_paths, split_path
+from secretsync.scan import ScanOptions, scan_objects, scan_paths, split_path
 
 PW = "Xq7-pw-" + "u3Vt9"  # a password-ish value, not credential-shaped
 TOKEN = "gh" + "p_" + "aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"

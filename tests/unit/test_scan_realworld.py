@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from secretsync.migrator.scan import scan_paths
+from secretsync.scan import scan_paths
 
 # Credential-shaped values are built at runtime (no literal keys in the repo).
 AWS_ID = "AKIA" + "T4RZ2K7PLM9QWX3B"
@@ -508,7 +508,7 @@ def test_passwords_in_sql_init_scripts_are_found_and_public_signatures_are_not(t
 
 
 def test_chart_values_that_name_secrets_and_their_keys_are_not_secrets() -> None:
-    from secretsync.migrator.scan.detectors import judge
+    from secretsync.scan.detectors import judge
 
     for key, value in (("clientSecretKey", "client-secret"), ("apiKeySecret", "api-key-secret"),
                        ("encryptionKeySecret", "enc-key"), ("tokenSecretKey", "token"),

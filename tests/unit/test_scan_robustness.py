@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from secretsync.manifests.documents import parse_yaml_stream, too_deep
-from secretsync.migrator.scan import scan_objects, scan_paths, scan_text
+from secretsync.scan import scan_objects, scan_paths, scan_text
 
 GOOD = """\
 apiVersion: v1
@@ -139,7 +139,7 @@ def test_deep_nesting_is_refused_before_the_c_parser_overflows_its_stack(tmp_pat
     (tmp_path / "block.yaml").write_text("- " * 100_000 + "x\n")
     (tmp_path / "deep.json").write_text('{"a":' * 50_000 + "1" + "}" * 50_000)
     (tmp_path / "good.yaml").write_text(GOOD)
-    code = ("import sys; from secretsync.migrator.scan import scan_paths; r = scan_paths([sys.argv[1]]); "
+    code = ("import sys; from secretsync.scan import scan_paths; r = scan_paths([sys.argv[1]]); "
             "print(len(r.findings)); [print(e) for e in r.errors]")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120,
                           check=False)

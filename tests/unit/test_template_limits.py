@@ -15,9 +15,9 @@ import pytest
 from secretsync.api.models import InvalidSpec, parse_external_secret
 from secretsync.api.template import TemplateEngine, TemplateError
 from secretsync.controller.secretwriter import Desired, ManagedSecret, SecretWriter, TargetRefused
-from secretsync.controller.settings import ADOPT_ANNOTATION
 from secretsync.core.errors import NotFound, Unavailable
 from secretsync.core.values import SecretValue
+from secretsync.kube.labels import ADOPT_ANNOTATION
 from tests.conftest import CANARY
 
 REF = "ExternalSecret/tenant/attack"

@@ -6,7 +6,7 @@ module per source kind (:mod:`.workload`, :mod:`.configmap`, :mod:`.secret`,
 consumer rewiring (:mod:`.consumers`), what is emitted
 (:mod:`.output`, :mod:`.eso` for ``--emit eso``), which findings move (:mod:`.select`), the
 invariant check (:mod:`.invariant`) and the document on disk (:mod:`.document`). The deploy-unit
-resolver is :mod:`secretsync.migrator.units`, shared with :mod:`secretsync.migrator.resolve`.
+resolver is :mod:`secretsync.manifests.units` (shared with the audit), used by :mod:`secretsync.migrator.resolve`.
 :class:`Planner` only dispatches.
 """
 

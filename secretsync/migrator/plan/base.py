@@ -13,13 +13,14 @@ from typing import Any
 from secretsync.core.errors import InvalidConfig
 from secretsync.core.registry import provider_for_url
 from secretsync.core.values import SecretValue
+from secretsync.kube.podspec import CONTAINER_LISTS
 
 from .. import naming, objpath
 from ..edits import render_file
 from ..findings import Detection, Finding
 from ..manifests import (
-    CONTAINER_LISTS,
     KUSTOMIZATION_NAMES,
+    DeployUnits,
     Inventory,
     LocateError,
     Obj,
@@ -28,7 +29,6 @@ from ..manifests import (
     stabilize,
 )
 from ..restore import RestoreError, value_free_reverse
-from ..units import DeployUnits
 from . import invariant
 from .model import LAST_APPLIED, Change, Group, Manual, PlanOptions, PSecret, same_or_inside
 

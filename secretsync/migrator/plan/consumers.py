@@ -6,13 +6,13 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from secretsync.core.errors import InvalidInput
+from secretsync.kube.podspec import CONTAINER_LISTS
+
 from .. import objpath
-from ..manifests import (
-    CONTAINER_LISTS,
-)
 
 
-class MalformedConsumer(ValueError):
+class MalformedConsumer(InvalidInput, ValueError):
     """A workload field that may reference a ConfigMap has the wrong type (message: the path)."""
 
 

@@ -28,15 +28,15 @@ from typing import Any
 import yaml
 
 from secretsync.core.atomicfile import naming
+from secretsync.core.errors import SecretSyncError
 from secretsync.core.values import SecretValue
 from secretsync.manifests import helm
 from secretsync.manifests.loader import load_text
 from secretsync.manifests.tree import SKIP_DIRS
 
 from ..edits import render_file
-from ..manifests import Inventory, Obj
+from ..manifests import DeployUnits, Inventory, Obj, Unit
 from ..resolve import ContainerView, build_store, differences, resolve_workload
-from ..units import DeployUnits, Unit
 
 #: Seconds one ``kubectl kustomize`` may take before its unit counts as unverifiable.
 KUSTOMIZE_TIMEOUT = 60.0
@@ -146,8 +146,8 @@ def materialize(inv: Inventory, planned: PlannedTree, dest: Path) -> Path:
     return dest
 
 
-class Unverifiable(Exception):
-    """A unit whose containers cannot be resolved (the message says why)."""
+class Unverifiable(SecretSyncError):
+    """A unit whose containers cannot be resolved (the message says why): its items go to manual."""
 
 
 def kustomize_build(directory: Path, kubectl: str) -> list[dict[str, Any]]:

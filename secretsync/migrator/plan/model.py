@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from secretsync.api import models
+from secretsync.core.errors import SecretSyncError
 from secretsync.core.values import SecretValue
+from secretsync.kube import labels
 
 from .. import naming
 from ..manifests import (
@@ -21,9 +23,9 @@ from .select import Selection
 
 PLAN_KIND = "MigrationPlan"
 PLAN_API_VERSION = f"{models.GROUP}/{models.VERSION}"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "secretsync"}
-MIGRATED_FROM = "secretsync.io/migrated-from"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+MANAGED_BY = labels.MANAGED_BY
+MIGRATED_FROM = labels.MIGRATED_FROM_ANNOTATION
+LAST_APPLIED = labels.LAST_APPLIED_ANNOTATION
 #: Helm values siblings that name the key inside the existing Secret.
 HELM_KEY_SIBLINGS = ("existingSecretPasswordKey", "existingSecretKey", "existingSecretKeyName")
 HELM_SECRET_SIBLINGS = ("existingSecret", "existingSecretName")
@@ -144,7 +146,7 @@ class Plan:
 
 
 
-class Manual(Exception):
+class Manual(SecretSyncError):
     """A finding the planner will not automate; the message is the reason shown to the user."""
 
 

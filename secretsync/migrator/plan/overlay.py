@@ -27,11 +27,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from secretsync.manifests.units import Unit
+
 from .. import naming, objpath
 from ..findings import Detection
 from ..manifests import Obj, normalize_path, read_locator, stabilize
 from ..rewrite import dump_new
-from ..units import Unit
 from . import invariant
 from .consumers import MalformedConsumer, consumer_ops_for_configmap
 from .model import Group, Manual, where

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from secretsync.kube.podspec import CONTAINER_LISTS
+
 from .. import naming, objpath
 from ..findings import Detection
 from ..manifests import (
-    CONTAINER_LISTS,
     LocateError,
     Obj,
     normalize_path,

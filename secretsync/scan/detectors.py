@@ -1,3 +1,4 @@
+# long-file: key rules, value shapes and the one function that orders them, read top to bottom
 """Deciding whether one value, known by one key, is a plaintext secret.
 
 The scanner only asks about values that stand where Kubernetes puts configuration (env values,

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from secretsync.kube.labels import LAST_APPLIED_ANNOTATION
+from secretsync.kube.podspec import CONTAINER_LISTS, pod_spec_paths
 from secretsync.manifests.documents import (
     TEMPLATE_MARKER,
     is_literal_block,
@@ -115,16 +117,6 @@ def resource_id(obj: Mapping[str, Any], kind: str | None = None) -> str:
 # Kubernetes objects
 # --------------------------------------------------------------------------------------------
 
-_POD_SPEC_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "Pod": (("spec",),),
-    "PodTemplate": (("template", "spec"),),
-    "CronJob": (("spec", "jobTemplate", "spec", "template", "spec"),),
-}
-_TEMPLATE_PATHS: tuple[tuple[str, ...], ...] = (
-    ("spec", "template", "spec"),
-    ("spec", "jobTemplate", "spec", "template", "spec"),
-)
-_CONTAINER_GROUPS = ("initContainers", "containers", "ephemeralContainers")
 _PUBLIC_KEY_NAMES = re.compile(r"(?i)(^|[./_-])(known_hosts|authorized_keys|[\w.-]*\.pub|ca\.crt|tls\.crt|"
                                r"ca-bundle\.crt|ca\.pem|cert\.pem|[\w.-]*\.crt)$")
 
@@ -164,7 +156,7 @@ def walk_object(obj: Any, sink: Sink, *, prefix: str = "", kind_hint: str | None
     if kind == "ConfigMap":
         yield from _walk_configmap(obj, resource, prefix, sink)
         return
-    for spec_path in _POD_SPEC_PATHS.get(kind, _TEMPLATE_PATHS):
+    for spec_path in pod_spec_paths(kind):
         spec: Any = obj
         for part in spec_path:
             spec = spec.get(part) if isinstance(spec, Mapping) else None
@@ -180,7 +172,7 @@ def walk_object(obj: Any, sink: Sink, *, prefix: str = "", kind_hint: str | None
 
 
 #: kubectl keeps the whole object it last applied here, as JSON: every plaintext value again.
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+LAST_APPLIED = LAST_APPLIED_ANNOTATION
 
 
 def _walk_last_applied(obj: Mapping[str, Any], kind: str, resource: str, prefix: str,
@@ -238,8 +230,8 @@ def _under(base: str, path: str) -> str:
 
 def _covered(kind: str) -> set[tuple[str, ...]]:
     paths = set(_COVERED.get(kind, ())) | set(_VALUES_FIELDS.get(kind, ()))
-    for spec_path in _POD_SPEC_PATHS.get(kind, _TEMPLATE_PATHS):
-        paths |= {(*spec_path, group) for group in _CONTAINER_GROUPS}
+    for spec_path in pod_spec_paths(kind):
+        paths |= {(*spec_path, group) for group in CONTAINER_LISTS}
     return paths
 
 
@@ -305,7 +297,7 @@ def is_custom_resource(obj: Mapping[str, Any]) -> bool:
 
 
 def _is_pod_spec(node: Mapping[str, Any]) -> bool:
-    return any(isinstance(node.get(g), list) for g in _CONTAINER_GROUPS)
+    return any(isinstance(node.get(g), list) for g in CONTAINER_LISTS)
 
 
 def _is_container(node: Mapping[str, Any]) -> bool:
@@ -343,9 +335,9 @@ def _walk_custom_resource(obj: Mapping[str, Any], kind: str, resource: str, pref
             continue
         if isinstance(node, Mapping):
             if steps and _is_pod_spec(node):
-                covered |= {(*steps, g) for g in _CONTAINER_GROUPS}
+                covered |= {(*steps, g) for g in CONTAINER_LISTS}
                 yield from _walk_pod_spec(node, resource, path, sink)
-                rest = {k: v for k, v in node.items() if k not in _CONTAINER_GROUPS}
+                rest = {k: v for k, v in node.items() if k not in CONTAINER_LISTS}
                 node = rest
             elif steps and _is_container(node):
                 covered |= {(*steps, f) for f in ("env", "command", "args")}
@@ -377,7 +369,7 @@ def _walk_custom_resource(obj: Mapping[str, Any], kind: str, resource: str, pref
 
 
 def _walk_pod_spec(spec: Mapping[str, Any], resource: str, base: str, sink: Sink) -> Iterator[Candidate]:
-    for group in _CONTAINER_GROUPS:
+    for group in CONTAINER_LISTS:
         containers = spec.get(group)
         if containers is None:
             continue

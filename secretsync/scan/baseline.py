@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from secretsync.core.errors import InvalidInput
+
 from .findings import Finding
 
 BASELINE_VERSION = 1
 
 
-class BaselineError(ValueError):
+class BaselineError(InvalidInput, ValueError):
     """The baseline file is not one we wrote (the message names the file, not its content)."""
 
 

@@ -14,19 +14,73 @@ unit*, the way the tree is deployed:
 
 A file can belong to several kustomize units (a base shared by overlays). Two units never
 share an object by name: each unit is resolved on its own.
+
+Shared by ``migrate`` (which references resolve where) and ``audit`` (the namespace a
+kustomize unit deploys each file into): one reading of a kustomize tree, so the two commands
+never disagree about where an object lands. The tree is anything with the few fields of
+:class:`Tree` (the migrator's inventory, or the audit's list of files).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, Self, TypeVar
 
-from .manifests import KUSTOMIZATION_NAMES, Inventory, Kustomization, Obj
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 #: kustomization fields whose entries are files or directories deployed as objects.
 _RESOURCE_FIELDS = ("resources", "bases", "components")
+
+
+@dataclass
+class Kustomization:
+    dir: str  # relative directory ('' for the root)
+    file: str  # relative path of the kustomization file
+    data: dict[str, Any]
+
+    @property
+    def namespace(self) -> str | None:
+        ns = self.data.get("namespace")
+        return ns if isinstance(ns, str) and ns else None
+
+    def resources(self) -> list[str]:
+        res = self.data.get("resources")
+        return [r for r in res if isinstance(r, str)] if isinstance(res, list) else []
+
+
+class TreeObject(Protocol):
+    """An object read from a file of the tree (what :meth:`DeployUnits.objects_of` returns)."""
+
+    @property
+    def file(self) -> str | None: ...
+
+    @property
+    def explicit_namespace(self) -> str | None: ...
+
+    def with_namespace(self, namespace: str) -> Self: ...
+
+
+_O = TypeVar("_O", bound=TreeObject)
+_O_co = TypeVar("_O_co", bound=TreeObject, covariant=True)
+
+
+class Tree(Protocol[_O_co]):
+    """What the resolver reads of a manifest tree: files by relative path, their kustomizations."""
+
+    @property
+    def texts(self) -> Collection[str]: ...
+
+    @property
+    def kustomizations(self) -> Mapping[str, Kustomization]: ...
+
+    @property
+    def objects(self) -> Sequence[_O_co]: ...
+
+    def is_chart_dir(self, rel_dir: str) -> bool:
+        """Whether ``rel_dir`` holds a ``Chart.yaml`` (a Helm unit)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +109,10 @@ def _is_remote(entry: str) -> bool:
     return "://" in entry or entry.startswith(("github.com/", "git@", "ssh:"))
 
 
-class DeployUnits:
-    """Deploy units of an inventory (manifest mode)."""
+class DeployUnits(Generic[_O]):
+    """Deploy units of a manifest tree."""
 
-    def __init__(self, inv: Inventory) -> None:
+    def __init__(self, inv: Tree[_O]) -> None:
         self.inv = inv
         self.units: dict[str, Unit] = {}
         #: file -> kustomize units that deploy it, with how
@@ -170,7 +224,7 @@ class DeployUnits:
     def _chart_dir(self, rel: str) -> str | None:
         d = os.path.dirname(rel)
         while True:
-            if self.inv.path(os.path.join(d, "Chart.yaml")).is_file():
+            if self.inv.is_chart_dir(d):
                 return d
             if not d:
                 return None
@@ -210,9 +264,9 @@ class DeployUnits:
             return a == b
         return bool({u.id for u in self.units_of(a)} & {u.id for u in self.units_of(b)})
 
-    def objects_of(self, unit: Unit) -> list[Obj]:
+    def objects_of(self, unit: Unit) -> list[_O]:
         """The unit's objects, with the namespace the unit gives them."""
-        out = []
+        out: list[_O] = []
         members = set(self.files_of(unit))
         for o in self.inv.objects:
             if o.file is None or o.file not in members:
@@ -220,8 +274,12 @@ class DeployUnits:
             ns = o.explicit_namespace
             if unit.kind == "kustomize":
                 ns = self.chain(unit, o.file).namespace or ns
-            out.append(Obj(o.file, o.document, o.data, ns or "default", o.explicit_namespace))
+            out.append(o.with_namespace(ns or "default"))
         return out
+
+    def namespaces_of(self, rel: str) -> set[str]:
+        """The namespaces the kustomize units that deploy ``rel`` put it in (outermost ``namespace:``)."""
+        return {chain.namespace for chain in self._kunits.get(rel, {}).values() if chain.namespace}
 
     def home_kustomization(self, rel: str) -> str | None:
         """The one kustomization file that lists ``rel`` (None when none or several do)."""

@@ -1,4 +1,7 @@
-"""A thin JSON client for the Kubernetes API, on the official client's configuration and pool.
+"""The one Kubernetes API client: thin JSON on the official client's configuration and pool.
+
+The controller, ``migrate --cluster``, ``scan --cluster``, the audit and ``rotate`` all call the
+API server through :class:`KubeApi`; paths come only from :class:`~.kinds.Resource`.
 
 Why not the generated ``CoreV1Api`` models: deserializing every Secret, ExternalSecret and
 watch event into model objects is what made an off-the-shelf operator hold ~440 MB for 10k
@@ -15,52 +18,32 @@ import copy
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote, urlencode
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from secretsync.core.errors import AuthenticationFailed, SecretSyncError, Unavailable
+
+from .config import load_configuration
+from .kinds import CONFIGMAPS, EVENTS, LEASES, NAMESPACES, SECRETS, SERVICE_ACCOUNTS, Resource
+from .labels import FIELD_MANAGER
+
+__all__ = ["CONFIGMAPS", "EVENTS", "LEASES", "NAMESPACES", "SECRETS", "SERVICE_ACCOUNTS", "KubeApi", "KubeError",
+           "Resource", "WatchStream", "as_job_error"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """One REST resource (``group`` empty for the core API)."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool = True
-
-    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
-        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{quote(namespace, safe='')}"
-        base += f"/{self.plural}"
-        if name is not None:
-            base += f"/{quote(name, safe='')}"
-            if subresource:
-                base += f"/{subresource}"
-        return base
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
+JSON: Final = "application/json"
+#: Secrets listed as metadata only: the API server sends no ``data``, so no value reaches us.
+METADATA_ONLY: Final = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
-SECRETS = Resource("", "v1", "secrets", "Secret")
-CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
-NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
-EVENTS = Resource("", "v1", "events", "Event")
-SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
-LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
-
-
-class KubeError(Exception):
+class KubeError(SecretSyncError):
     """A failed Kubernetes API call: HTTP status, the API's reason, and its message.
 
     API messages name objects and fields, never Secret values (the API server does not
-    echo data back in errors).
+    echo data back in errors). Status 0: the server was not reached (connection refused,
+    timeout, TLS). A 404 here is the API's answer about a Kubernetes object, never a
+    provider's :class:`~secretsync.core.errors.NotFound`.
     """
 
     def __init__(self, status: int, reason: str, message: str, *, method: str = "", path: str = "") -> None:
@@ -81,37 +64,53 @@ class KubeError(Exception):
     def gone(self) -> bool:
         return self.status == 410
 
+    @property
+    def unreachable(self) -> bool:
+        return self.status == 0
+
+
+def as_job_error(exc: KubeError, *, operation: str, host: str = "") -> SecretSyncError:
+    """What a CLI job (scan, migrate, audit) raises for a failed call: an unreachable server is
+    :class:`Unavailable` (exit code 5: an unreachable cluster is not a clean one), rejected
+    credentials :class:`AuthenticationFailed`, anything else the KubeError itself."""
+    where = f" at {host}" if host else ""
+    if exc.unreachable:
+        return Unavailable(f"cannot reach the Kubernetes API server{where} ({exc.message})", operation=operation)
+    if exc.status == 401:
+        return AuthenticationFailed("the Kubernetes API server rejected the credentials (HTTP 401)",
+                                    operation=operation)
+    return exc
+
 
 class KubeApi:
     """JSON over the official client's urllib3 pool (thread-safe; one per controller)."""
 
     def __init__(self, configuration: Any, *, timeout: tuple[float, float] = (5.0, 30.0),
-                 pool_size: int = 32) -> None:
+                 pool_size: int = 32, field_manager: str = FIELD_MANAGER) -> None:
         from kubernetes.client import rest
 
         self.configuration = configuration
+        #: Who the writes are from (``managedFields``) and the User-Agent: the controller or a CLI job.
+        self.field_manager = field_manager
         configuration.connection_pool_maxsize = pool_size
         self._pool = rest.RESTClientObject(configuration).pool_manager
         self.timeout = timeout
         self.host = str(configuration.host).rstrip("/")
         self._fence: Callable[[], bool] | None = None
+        self._served: dict[str, Resource] = {}
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
     def from_config(cls, kubeconfig: str | None = None, context: str | None = None, **kw: Any) -> KubeApi:
         """In-cluster config when running in a pod and no kubeconfig is given, else the kubeconfig."""
-        import os
-
-        from kubernetes import config
-        from kubernetes.client import Configuration
-
-        cfg = Configuration()
-        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        else:
-            config.load_kube_config(config_file=kubeconfig, context=context,  # type: ignore[no-untyped-call]
-                                  client_configuration=cfg)
+        cfg, _ = load_configuration(kubeconfig, context, operation="controller", prefer_incluster=True)
         return cls(cfg, **kw)
+
+    @classmethod
+    def for_cli(cls, kubeconfig: str | None, context: str | None, *, operation: str) -> tuple[KubeApi, str]:
+        """A client for a CLI job (kubeconfig first, in-cluster as a fallback) and the context's namespace."""
+        cfg, namespace = load_configuration(kubeconfig, context, operation=operation)
+        return cls(cfg, timeout=(10.0, 120.0), field_manager=f"secretsync-{operation}"), namespace
 
     def close(self) -> None:
         self._pool.clear()
@@ -124,8 +123,8 @@ class KubeApi:
         return twin
 
     # -- raw -------------------------------------------------------------------------------
-    def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "secretsync-controller"}
+    def _headers(self, content_type: str | None, accept: str = JSON) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": self.field_manager}
         if content_type:
             headers["Content-Type"] = content_type
         for auth in self.configuration.auth_settings().values():
@@ -139,8 +138,8 @@ class KubeApi:
         return self.host + path + (("?" + urlencode(q)) if q else "")
 
     def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
-                body: Any = None, content_type: str | None = "application/json",
-                timeout: tuple[float, float] | None = None) -> Any:
+                body: Any = None, content_type: str | None = JSON,
+                timeout: tuple[float, float] | None = None, accept: str = JSON) -> Any:
         import urllib3
 
         if method != "GET" and self._fence is not None and not self._fence():
@@ -150,7 +149,7 @@ class KubeApi:
         try:
             resp = self._pool.request(
                 method, self._url(path, query), body=data,
-                headers=self._headers(content_type if body is not None else None),
+                headers=self._headers(content_type if body is not None else None, accept),
                 timeout=urllib3.Timeout(connect=(timeout or self.timeout)[0], read=(timeout or self.timeout)[1]),
                 retries=False, preload_content=True,
             )
@@ -160,7 +159,10 @@ class KubeApi:
             raise _error(resp.status, resp.data, method, path)
         if not resp.data:
             return None
-        return json.loads(resp.data)
+        try:
+            return json.loads(resp.data)
+        except ValueError as exc:
+            raise KubeError(resp.status, "UnreadableResponse", type(exc).__name__, method=method, path=path) from exc
 
     # -- verbs -----------------------------------------------------------------------------
     def get(self, res: Resource, name: str, namespace: str | None = None) -> dict[str, Any]:
@@ -169,22 +171,67 @@ class KubeApi:
 
     def list(self, res: Resource, namespace: str | None = None, *, label_selector: str | None = None,
              field_selector: str | None = None, limit: int | None = None, continue_: str | None = None,
-             resource_version: str | None = None) -> dict[str, Any]:
+             resource_version: str | None = None, accept: str = JSON) -> dict[str, Any]:
         out: dict[str, Any] = self.request("GET", res.path(namespace), query={
             "labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit,
             "continue": continue_, "resourceVersion": resource_version,
-        })
+        }, accept=accept)
         return out
+
+    def list_pages(self, res: Resource, namespace: str | None = None, *, page: int = 500,
+                   accept: str = JSON) -> Iterator[dict[str, Any]]:
+        """Every item, page by page (``limit``/``continue``), at the first version the server serves.
+
+        A 404 on a version with ``fallbacks`` (CronJob ``batch/v1`` on 1.20) tries the next one;
+        items get the ``kind`` and ``apiVersion`` a list leaves out.
+        """
+        versions = res.versions()
+        for i, at in enumerate(versions):
+            token: str | None = None
+            try:
+                while True:
+                    doc = self.list(at, namespace, limit=page, continue_=token, accept=accept)
+                    for item in doc.get("items") or ():
+                        if isinstance(item, dict):
+                            item.setdefault("kind", res.kind)
+                            item.setdefault("apiVersion", at.api_version)
+                            yield item
+                    token = (doc.get("metadata") or {}).get("continue")
+                    if not token:
+                        return
+            except KubeError as exc:
+                if exc.not_found and token is None and i + 1 < len(versions):
+                    continue
+                raise
+
+    def served(self, res: Resource) -> Resource:
+        """``res`` at the first of its versions this server serves (one probe per kind, remembered)."""
+        if not res.fallbacks:
+            return res
+        known = self._served.get(res.kind)
+        if known is None:
+            known = res.versions()[-1]
+            for at in res.versions()[:-1]:
+                try:
+                    self.list(at, limit=1)
+                except KubeError as exc:
+                    if not exc.not_found:
+                        raise
+                    continue
+                known = at
+                break
+            self._served[res.kind] = known
+        return known
 
     def create(self, res: Resource, body: Mapping[str, Any], namespace: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = self.request("POST", res.path(namespace), body=body,
-                                           query={"fieldManager": "secretsync-controller"})
+                                           query={"fieldManager": self.field_manager})
         return out
 
     def replace(self, res: Resource, name: str, body: Mapping[str, Any], namespace: str | None = None,
                 *, subresource: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = self.request("PUT", res.path(namespace, name, subresource), body=body,
-                                           query={"fieldManager": "secretsync-controller"})
+                                           query={"fieldManager": self.field_manager})
         return out
 
     def patch(self, res: Resource, name: str, patch: Any, namespace: str | None = None, *,
@@ -192,7 +239,7 @@ class KubeApi:
         ctype = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
                  "strategic": "application/strategic-merge-patch+json"}[patch_type]
         out: dict[str, Any] = self.request("PATCH", res.path(namespace, name, subresource), body=patch,
-                                           content_type=ctype, query={"fieldManager": "secretsync-controller"})
+                                           content_type=ctype, query={"fieldManager": self.field_manager})
         return out
 
     def delete(self, res: Resource, name: str, namespace: str | None = None, *, uid: str | None = None,

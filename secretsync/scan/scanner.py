@@ -18,9 +18,11 @@ from typing import Any, Literal
 
 from secretsync.core.atomicfile import is_temp_name, target_of_temp
 from secretsync.core.values import SecretValue
+from secretsync.kube.labels import MANAGED_LABEL, MANAGED_VALUE, MERGE_ANNOTATION_PREFIX, MERGED_KEYS_ANNOTATION
 from secretsync.manifests import helm
 from secretsync.manifests.documents import ParsedStream, parse_json_text, parse_yaml_stream
 from secretsync.manifests.tree import walk_tree
+from secretsync.manifests.units import KUSTOMIZATION_NAMES
 
 from .detectors import Verdict, judge
 from .findings import Detection, Finding, redact
@@ -31,8 +33,6 @@ from .walker import Candidate, FileReader, Sink, resource_id, walk_kustomization
 _IGNORE = re.compile(r"#\s*secretsync:ignore(?:=([\w,\-]+))?")
 _VALUES_NAME = re.compile(r"^values(?:[._-][\w.-]*)?\.ya?ml$")
 _VALUES_LIKE = re.compile(r"(?:^|[._-])values(?:[._-][\w.-]*)?\.ya?ml$")
-_KUSTOMIZATION_NAMES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
-_MANAGED_BY = "app.kubernetes.io/managed-by"
 _SKIPPED_SECRET_TYPES = frozenset({
     "kubernetes.io/service-account-token", "helm.sh/release.v1", "bootstrap.kubernetes.io/token",
 })
@@ -42,8 +42,6 @@ _GENERATED_SECRET_ANNOTATIONS = ("cert-manager.io/", "sealedsecrets.bitnami.com/
 #: ``creationPolicy: Merge``: the controller writes the keys each ExternalSecret lists in its own
 #: ``merge.secretsync.io/<name>`` annotation (``{"keys": [...]}``) into a Secret it does not own
 #: (no managed-by label); older controllers listed them in ``secretsync.io/merged-keys`` (a, b).
-_MERGE_ANNOTATION_PREFIX = "merge.secretsync.io/"
-_LEGACY_MERGED_KEYS = "secretsync.io/merged-keys"
 
 FileKind = Literal["manifest", "helm-values", "kustomization"]
 
@@ -239,7 +237,7 @@ def _file_kind(path: Path, *, check_chart: bool = True) -> FileKind:
     if is_temp_name(path.name):  # a stray temp of an interrupted write: read as the file it was for
         path = path.with_name(target_of_temp(path.name))
     name = path.name
-    if name in _KUSTOMIZATION_NAMES:
+    if name in KUSTOMIZATION_NAMES:
         return "kustomization"
     if _VALUES_NAME.match(name) and (
         name in ("values.yaml", "values.yml") or (check_chart and (path.parent / "Chart.yaml").is_file())
@@ -543,14 +541,14 @@ def _merged_keys(obj: Mapping[str, Any]) -> frozenset[str]:
     for name, raw in annotations.items():
         if not isinstance(raw, str):
             continue
-        if str(name).startswith(_MERGE_ANNOTATION_PREFIX):
+        if str(name).startswith(MERGE_ANNOTATION_PREFIX):
             try:
                 doc = json.loads(raw)
             except ValueError:
                 continue
             listed = doc.get("keys") if isinstance(doc, Mapping) else None
             keys.update(k for k in listed or () if isinstance(k, str))
-        elif name == _LEGACY_MERGED_KEYS:
+        elif name == MERGED_KEYS_ANNOTATION:
             keys.update(k for k in raw.split(",") if k)
     return frozenset(path_join("data", k) for k in keys)
 
@@ -561,7 +559,7 @@ def _skip_live(obj: Mapping[str, Any], uids: set[str | None]) -> bool:
     owners = meta.get("ownerReferences")
     if obj.get("kind") == "Secret":
         labels = meta.get("labels")
-        if isinstance(labels, Mapping) and labels.get(_MANAGED_BY) == "secretsync":
+        if isinstance(labels, Mapping) and labels.get(MANAGED_LABEL) == MANAGED_VALUE:
             return True
         stype = obj.get("type")
         if isinstance(stype, str) and stype in _SKIPPED_SECRET_TYPES:
