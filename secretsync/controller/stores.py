@@ -372,10 +372,13 @@ class StoreManager:
                 out[src.credential] = self._secret_key(where, src.name, ns, src.key)
         return out
 
-    def _read_object(self, where: str, res: Resource, name: str, ns: str) -> dict[str, Any]:
-        """One object a store's credentials come from: absent is the store's error, anything else an outage."""
+    @staticmethod
+    def _read_object(where: str, res: Resource, name: str, ns: str,
+                     read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """One object a store's credentials come from (``read`` names the resource at its call, so
+        the chart's RBAC is derived from it): absent is the store's error, anything else an outage."""
         try:
-            obj: dict[str, Any] = self.api.get(res, name, ns)
+            obj: dict[str, Any] = read()
         except KubeError as exc:
             if exc.not_found:
                 raise InvalidConfig(f"{where}: {res.kind} {ns}/{name} not found") from None
@@ -383,14 +386,15 @@ class StoreManager:
         return obj
 
     def _secret_key(self, where: str, name: str, ns: str, key: str) -> SecretValue:
-        raw = (self._read_object(where, SECRETS, name, ns).get("data") or {}).get(key)
+        secret = self._read_object(where, SECRETS, name, ns, lambda: self.api.get(SECRETS, name, ns))
+        raw = (secret.get("data") or {}).get(key)
         if raw is None:
             raise InvalidConfig(f"{where}: Secret {ns}/{name} has no key {key!r}")
         return SecretValue(base64.b64decode(raw))
 
     def _configmap_key(self, where: str, name: str, ns: str, key: str) -> SecretValue:
         """A ConfigMap key (a CA bundle is public data, often kept in a ConfigMap: Vault's caProvider)."""
-        cm = self._read_object(where, CONFIGMAPS, name, ns)
+        cm = self._read_object(where, CONFIGMAPS, name, ns, lambda: self.api.get(CONFIGMAPS, name, ns))
         text = (cm.get("data") or {}).get(key)
         if text is not None:
             return SecretValue(str(text))
@@ -401,7 +405,8 @@ class StoreManager:
 
     def _service_account_annotation(self, where: str, name: str, ns: str, annotation: str) -> SecretValue:
         """An annotation of a ServiceAccount (Azure workload identity keeps client and tenant ids there)."""
-        sa = self._read_object(where, SERVICE_ACCOUNTS, name, ns)
+        sa = self._read_object(where, SERVICE_ACCOUNTS, name, ns,
+                               lambda: self.api.get(SERVICE_ACCOUNTS, name, ns))
         value = ((sa.get("metadata") or {}).get("annotations") or {}).get(annotation)
         if not value:
             raise InvalidConfig(f"{where}: ServiceAccount {ns}/{name} has no annotation {annotation!r}")
