@@ -770,7 +770,7 @@ class Rewrite:
             problems.add(child(child(path, "regexp"), "source"), f"invalid regular expression: {problem}")
 
 
-class RewriteError(ValueError):
+class RewriteError(InvalidInput, ValueError):
     """A rewrite could not be applied; the message names keys, never values."""
 
 

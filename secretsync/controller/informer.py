@@ -246,3 +246,26 @@ class Informer(Generic[T]):
                 handler(etype, key, old, new)
             except Exception:
                 log.exception("informer %s: handler failed for %s/%s", self.name, *key)
+
+
+def step_each(informers: list[Informer[T]], stop: threading.Event, leading: threading.Event,
+              in_scope: Callable[[str], bool], step: Callable[[str, str, T], None], what: str) -> bool:
+    """One leader's pass over every cached object of ``informers``: ``step`` each one in scope,
+    logging (never raising) one object's failure so the others go on. False when the pass was
+    cut short because the process stops or lost the lease.
+
+    Why one place: rotation and PushSecret run the same loop, and both must stop writing the
+    moment another replica leads.
+    """
+    for inf in informers:
+        for (ns, name), rec in inf.items():
+            if stop.is_set() or not leading.is_set():
+                return False
+            if not in_scope(ns):
+                continue
+            try:
+                step(ns, name, rec)
+            except Exception:
+                log.exception("%s %s/%s failed", what, ns, name)
+    return True
+

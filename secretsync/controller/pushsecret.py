@@ -69,12 +69,12 @@ from secretsync.api.models import (
 )
 from secretsync.api.template import ResourceLookup, TemplateEngine
 from secretsync.core.contract import SecretsClient, read_current, write_version
-from secretsync.core.errors import InvalidConfig, NotFound, ProviderError, SecretSyncError
+from secretsync.core.errors import InvalidConfig, NotFound, PermanentError, ProviderError, SecretSyncError
 from secretsync.core.values import SecretValue
 from secretsync.kube.client import SECRETS, KubeApi, KubeError, Resource
 
 from .events import EventRecorder, ObjectRef
-from .informer import Informer
+from .informer import Informer, step_each
 from .reconciler import now_rfc3339
 from .rollout import stop_threads
 from .settings import PushSettings, WatchSettings
@@ -146,7 +146,7 @@ class ClusterPushRecord:
             self.error = str(exc)
 
 
-class PushFailed(SecretSyncError):
+class PushFailed(PermanentError):
     """A PushSecret cannot be pushed as a whole (its source or a store); nothing was written."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -236,16 +236,8 @@ class PushManager:
                 self._cluster_round()
             except Exception:
                 log.exception("ClusterPushSecret round failed")
-            for inf in self.informers:
-                for (ns, name), rec in inf.items():
-                    if self._stop.is_set() or not self.leading.is_set():
-                        return
-                    if not self.in_scope(ns):
-                        continue
-                    try:
-                        self.step(ns, name, rec)
-                    except Exception:
-                        log.exception("PushSecret %s/%s failed", ns, name)
+            if not step_each(self.informers, self._stop, self.leading, self.in_scope, self.step, "PushSecret"):
+                return
 
     # -- one PushSecret ----------------------------------------------------------------------------
     def step(self, ns: str, name: str, rec: PushRecord) -> None:

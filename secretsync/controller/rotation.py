@@ -59,7 +59,7 @@ from secretsync.kube.crds import SECRET_ROTATIONS
 
 from .events import EventRecorder, ObjectRef
 from .generators import generate
-from .informer import Informer
+from .informer import Informer, step_each
 from .rollout import stop_threads
 from .rotationjob import HookFailed, JobHookRunner, JobRun
 from .settings import WatchSettings
@@ -172,16 +172,9 @@ class RotationManager:
         while not self._stop.wait(self.tick):
             if not self.leading.is_set() or not all(i.synced.is_set() for i in self.informers):
                 continue
-            for inf in self.informers:
-                for (ns, name), rec in inf.items():
-                    if self._stop.is_set() or not self.leading.is_set():
-                        return
-                    if not self.in_scope(ns):
-                        continue
-                    try:
-                        self.step(ns, name, rec)
-                    except Exception:
-                        log.exception("rotation of SecretRotation %s/%s failed", ns, name)
+            if not step_each(self.informers, self._stop, self.leading, self.in_scope, self.step,
+                             "rotation of SecretRotation"):
+                return
 
     # -- one object --------------------------------------------------------------------------
     def step(self, ns: str, name: str, rec: Record) -> None:

@@ -1,3 +1,4 @@
+# long-file: the wiring of every reconciler, informer and loop in one place (each part is its own module)
 """The controller runtime: informers -> work queue -> workers, behind a leader Lease.
 
 Level-triggered: every watch event only queues a key; a worker reads the current state

@@ -22,6 +22,7 @@ A second base in brackets keeps old ``except`` clauses working::
     |   +-- InvalidInput                 a user's object, file, template or flag is malformed (exit 6)
     |   |   +-- InvalidSpec              api.models: a custom resource, every bad field named
     |   |   +-- TemplateError            api.template: a template failed to compile or render
+    |   |   +-- RewriteError             api.models: a dataFrom rewrite cannot apply (keys named) [ValueError]
     |   |   +-- LimitExceeded            api.template_limits: a render hit a bound (fixed text)
     |   |   +-- RegexError               core.regex: a tenant's pattern is refused [ValueError]
     |   |   +-- TooManyNodes             manifests.documents: a YAML text past any manifest's size
@@ -31,6 +32,7 @@ A second base in brackets keeps old ``except`` clauses working::
     |   |   +-- BaselineError            scan.baseline: an unreadable scan baseline [ValueError]
     |   |   `-- UnstorableName           providers.azure.names: a name Key Vault cannot hold [ValueError]
     |   +-- TargetRefused                controller.secretwriter: the target Secret is not ours to write
+    |   +-- PushFailed                   controller.pushsecret: a PushSecret's source or store is unusable
     |   `-- StoreUnusable                controller.rotation: a rotation's store is missing or invalid
     +-- ProviderError                    a provider call failed (provider, operation, key; never a value)
     |   +-- NotFound                     [PermanentError] the ONLY error that may delete or prune (exit 3)

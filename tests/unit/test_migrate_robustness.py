@@ -88,7 +88,10 @@ def _styled_tree(draw: st.DrawFn) -> tuple[str, list[str]]:
     """One file: a Deployment, the ConfigMap it reads and a Secret, holding random values in every
     scalar style, with comments, CRLF, a BOM or no final newline."""
     count = draw(st.integers(1, 3))
-    values = [draw(st.text(alphabet=_ALPHABET, min_size=6, max_size=16)) + "9Qz" for _ in range(count)]
+    # Not a shell command's output (`...` or $(...)): the scanner rightly takes those for references.
+    value = st.text(alphabet=_ALPHABET, min_size=6, max_size=16).filter(
+        lambda v: not v.lstrip("\"'").startswith(("$(", "`")))
+    values = [draw(value) + "9Qz" for _ in range(count)]
     styles = st.sampled_from(["plain", "sq", "dq", "lit"])
     env = "".join(
         (draw(st.sampled_from(["", f"          # about {i}\n"])) + f"        - name: VAR{i}_PASSWORD"

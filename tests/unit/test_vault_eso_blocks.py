@@ -19,7 +19,7 @@ pytest.importorskip("hvac")
 from secretsync_providers.vault.auth import authenticator
 from secretsync_providers.vault.config import credential_use, endpoint, store_block
 
-from secretsync.api.models import API_VERSION, parse_secret_store
+from secretsync.api.models import API_VERSION, InvalidSpec, parse_secret_store
 from secretsync.core.errors import AuthenticationFailed, InvalidConfig
 from secretsync.core.values import SecretValue
 
@@ -134,7 +134,7 @@ def test_a_tenant_namespace_in_an_eso_ref_is_refused_in_a_namespaced_store() -> 
     doc = {"apiVersion": API_VERSION, "kind": "SecretStore", "metadata": {"name": "v", "namespace": "team-a"},
            "spec": {"provider": {"vault": {"server": "https://vault:8200", "path": "secret", "auth": {
                "userPass": {"username": "u", "secretRef": {"name": "s", "key": "p", "namespace": "team-b"}}}}}}}
-    with pytest.raises(InvalidConfig, match=r"spec\.provider\.vault\.auth\.userPass\.secretRef"):
+    with pytest.raises(InvalidSpec, match=r"spec\.provider\.vault\.auth\.userPass\.secretRef"):
         parse_secret_store(doc)
 
 
