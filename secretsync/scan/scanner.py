@@ -28,7 +28,17 @@ from .detectors import Verdict, judge
 from .findings import Detection, Finding, redact
 from .formats import iter_leaves, path_join
 from .results import ScanError, ScanOptions, ScanResult, confidence_at_least
-from .walker import Candidate, FileReader, Sink, resource_id, walk_kustomization, walk_object, walk_values
+from .walker import (
+    Candidate,
+    FileReader,
+    Sink,
+    is_json6902,
+    json6902_candidates,
+    resource_id,
+    walk_kustomization,
+    walk_object,
+    walk_values,
+)
 
 _IGNORE = re.compile(r"#\s*secretsync:ignore(?:=([\w,\-]+))?")
 _VALUES_NAME = re.compile(r"^values(?:[._-][\w.-]*)?\.ya?ml$")
@@ -322,6 +332,11 @@ def _scan_parsed(text: str, shown: str, kind: FileKind, opts: ScanOptions, resul
     values_named = bool(_VALUES_LIKE.search(Path(shown).name))
     for doc in stream.documents:
         root = doc.root
+        if is_json6902(root):  # a kustomize JSON 6902 patch file: the values it sets
+            for cand in json6902_candidates(root, f"Patch//{shown}"):
+                _emit(cand, opts, result, file=shown, texts=texts, document=doc.index, source="manifest",
+                      templated=doc.templated)
+            continue
         if not isinstance(root, Mapping):
             continue
         sink = Sink()

@@ -789,6 +789,29 @@ def _inline_patches(doc: Mapping[str, Any], sink: Sink) -> Iterator[Candidate]:
                     cand.path = f"{path}::{cand.path}"
                     yield cand
             elif isinstance(root, list):  # JSON 6902 operations
-                for leaf_path, key, value, vline in iter_leaves(root):
-                    if leaf_path.endswith(".value") or ".value." in leaf_path or leaf_path.endswith("value"):
-                        yield Candidate("env", f"{path}::{leaf_path}", key, value, vline, "Kustomization//")
+                for cand in json6902_candidates(root, "Kustomization//"):
+                    cand.path = f"{path}::{cand.path}"
+                    yield cand
+
+
+def is_json6902(root: Any) -> bool:
+    """A JSON 6902 patch document: a list of ``{op, path, ...}`` operations."""
+    return isinstance(root, list) and bool(root) and all(
+        isinstance(op, Mapping) and isinstance(op.get("op"), str) and isinstance(op.get("path"), str) for op in root)
+
+
+def json6902_candidates(ops: list[Any], resource: str) -> Iterator[Candidate]:
+    """The values a JSON 6902 patch sets (``add``/``replace``), each named by the last segment of
+    its target path (``/data/DB_PASSWORD`` -> ``DB_PASSWORD``; an env entry ``{name, value}`` by
+    its name), so keyword rules judge them as they judge the object the patch lands in."""
+    for index, op in enumerate(ops):
+        if not isinstance(op, Mapping) or op.get("op") not in ("add", "replace") or "value" not in op:
+            continue
+        where = f"json6902[{index}].value"
+        value = op["value"]
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            segment = str(op.get("path") or "").rstrip("/").rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
+            yield Candidate("field", where, segment or "value", str(value), value_line(op, "value"), resource)
+        elif isinstance(value, Mapping | list):
+            for leaf_path, key, leaf, vline in iter_leaves(value):
+                yield Candidate("field", path_join(where, leaf_path), key, leaf, vline, resource)

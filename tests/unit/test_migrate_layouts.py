@@ -566,3 +566,19 @@ def test_an_overlay_patch_for_a_mounted_config_map_replaces_the_volume_by_name()
     assert app["envFrom"] == [{"configMapRef": {"name": "dev-api-config"}}, {"secretRef": {"name": "t"}}]
     assert app["env"] == [{"name": "API_TOKEN", "valueFrom": {"configMapKeyRef": None,
                                                               "secretKeyRef": {"name": "t", "key": "API_TOKEN"}}}]
+
+
+def test_a_value_a_json6902_patch_file_sets_is_found_and_sent_to_manual_with_the_reason(tmp_path: Path) -> None:
+    """A JSON 6902 patch file is a list of operations, not an object: its values are plaintext too."""
+    tree = write_tree(tmp_path / "t", {
+        "base/kustomization.yaml": "resources: [cm.yaml]\n",
+        "base/cm.yaml": _cm("api-config", {"LOG_LEVEL": "info"}),
+        "overlays/prod/kustomization.yaml": "resources: [../../base]\npatches:\n- path: cm-json.yaml\n"
+                                            "  target: {kind: ConfigMap, name: api-config}\n",
+        "overlays/prod/cm-json.yaml": f"- op: add\n  path: /data/API_TOKEN\n  value: {PROD_TOKEN}\n"
+                                      "- op: remove\n  path: /data/LOG_LEVEL\n",
+    })
+    doc = _plan(tree, tmp_path)
+    assert doc["secrets"] == []
+    (manual,) = [m for m in doc["manual"] if m["file"].endswith("cm-json.yaml")]
+    assert "JSON 6902 patch" in manual["reason"] and PROD_TOKEN not in json.dumps(doc)

@@ -89,6 +89,9 @@ class Planner(WorkloadSource, ConfigMapSource, SecretSource, KustomizeSource, He
             raise Manual(f"the value is inside an inline patch ({f.path.split('::')[0]}) of {f.file}, which kustomize "
                           "reads as a string; move that patch into its own file (a strategic-merge patch the migrator "
                           "edits per overlay), or move the value by hand")
+        if f.path.startswith("json6902["):
+            raise Manual(f"the value is set by a JSON 6902 patch ({f.file}); the migrator edits strategic-merge "
+                          "patches: rewrite this one as a strategic-merge patch, or move the value by hand")
         if loc == "field":
             kind, _, name = f.resource.partition("/")
             raise Manual(f"a value in a field of {kind} {name.lstrip('/')} the migrator does not rewrite (custom "
