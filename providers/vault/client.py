@@ -542,13 +542,6 @@ class VaultClient(ClientBase):
             if meta is not None and flt.matches(meta):
                 yield meta
 
-    def exists(self, name: str) -> bool:
-        try:
-            self.describe(name)
-        except NotFound:
-            return False
-        return True
-
     def validate(self) -> Validation:
         """One LIST of the store's root: proves address, token and list permission."""
         try:
