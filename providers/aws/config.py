@@ -41,7 +41,8 @@ from secretsync.core.errors import InvalidConfig
 
 from .names import MAX_NAME_LENGTH, NAME_CHARS, PROVIDER, SSM_NAME_CHARS, has_dot_segment
 
-__all__ = ["PROVIDER", "AwsConfig", "config_from_url", "credential_use", "parse_config", "read_block"]
+__all__ = ["PROVIDER", "AwsConfig", "config_from_url", "credential_use", "parse_config", "read_block", "store_block",
+           "validate_config"]
 
 SECRETS_MANAGER = "SecretsManager"
 PARAMETER_STORE = "ParameterStore"
@@ -432,3 +433,13 @@ def credential_use(config: Mapping[str, Any], credentials: frozenset[str]) -> Cr
         local_files=("profile",) if config.get("profile") else (),
         destinations=("endpoint",) if config.get("endpoint") else (),
     )
+
+
+def store_block(block: Mapping[str, Any]) -> StoreBlock:
+    """The factory's reading of a SecretStore block (either dialect): see :func:`read_block`."""
+    return read_block(block)
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    """Raise InvalidConfig naming the offending canonical field."""
+    parse_config(config)

@@ -15,17 +15,17 @@ from botocore.exceptions import NoRegionError
 from secretsync.core.changes import ChangeFeed
 from secretsync.core.contract import (
     Capabilities,
-    CredentialUse,
     SecretsClient,
-    StoreBlock,
 )
 from secretsync.core.errors import InvalidConfig, ProviderError
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
+from ..factorybase import ConfiguredFactory
+from . import config as cfg_module
 from .auth import build_session
 from .client import CAPABILITIES, AwsClient
-from .config import PARAMETER_STORE, PROVIDER, config_from_url, credential_use, parse_config, read_block
+from .config import PARAMETER_STORE, PROVIDER, parse_config
 from .errors import mapper
 from .events import open_feed, validate_queue_url
 from .names import NAME_RULES
@@ -33,9 +33,10 @@ from .parameters import ParameterStoreClient
 from .sdk import service_client
 
 
-class AwsFactory:
+class AwsFactory(ConfiguredFactory):
     """Stateless: validates ``aws://REGION[/PREFIX]`` configs and opens clients."""
 
+    config_module = cfg_module
     name = PROVIDER
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ()
@@ -52,19 +53,6 @@ class AwsFactory:
         'jwt: {serviceAccountRef}}, secretsManager?: {forceDeleteWithoutRecovery?, recoveryWindowInDays?}}.'
     )
     capabilities: Capabilities = CAPABILITIES
-
-    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
-        """The block as written -> canonical config and the credentials it names."""
-        return read_block(block)
-
-    def config_from_url(self, url: str) -> dict[str, Any]:
-        return config_from_url(url)
-
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        parse_config(config)
-
-    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
-        return credential_use(config, credentials)
 
     def open(
         self,

@@ -355,3 +355,8 @@ def store_block(block: Mapping[str, Any]) -> StoreBlock:
     if problems:
         raise InvalidConfig("\n".join(problems))
     return StoreBlock(config, tuple(creds))
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    """Raise InvalidConfig naming the offending canonical field."""
+    AzureConfig.parse(config)

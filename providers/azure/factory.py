@@ -10,10 +10,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from secretsync.core.contract import Capabilities, CredentialUse, NameRules, SecretsClient, StoreBlock
+from secretsync.core.contract import Capabilities, NameRules, SecretsClient
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
+from ..factorybase import ConfiguredFactory
 from . import config as cfg
 from .auth import CountedCredential, StaticTokenCredential, build_credential
 from .client import CAPABILITIES, AzureKeyVaultClient
@@ -22,9 +23,10 @@ from .names import NameCodec
 from .sdk import SdkKeyVaultApi, pipeline_options
 
 
-class AzureKeyVaultFactory:
+class AzureKeyVaultFactory(ConfiguredFactory):
     """The ``azure`` provider: validates config and opens :class:`AzureKeyVaultClient`."""
 
+    config_module = cfg
     name = "azure"
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ("azurekv",)
@@ -40,19 +42,6 @@ class AzureKeyVaultFactory:
         'clientCertificate?}, serviceAccountRef?}.'
     )
     capabilities: Capabilities = CAPABILITIES
-
-    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
-        """The block as written (secretsync's or ESO's ``azurekv``) -> canonical config and credentials."""
-        return cfg.store_block(block)
-
-    def config_from_url(self, url: str) -> dict[str, Any]:
-        return cfg.config_from_url(url)
-
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        AzureConfig.parse(config)
-
-    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
-        return cfg.credential_use(config, credentials)
 
     def open(
         self,

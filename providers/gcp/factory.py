@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from secretsync.core.changes import ChangeFeed
-from secretsync.core.contract import CredentialUse, NameRules, SecretsClient, StoreBlock
+from secretsync.core.contract import NameRules, SecretsClient
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
+from ..factorybase import ConfiguredFactory
 from . import config as cfg
 from .auth import build_sdk_client, connection_spec
 from .client import CAPABILITIES, GcpClient
@@ -23,7 +24,8 @@ from .events import open_feed, validate_subscription
 from .sdk import SecretManagerApi
 
 
-class GcpFactory:
+class GcpFactory(ConfiguredFactory):
+    config_module = cfg
     name = "gcp"
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ("gcpsm",)
@@ -34,19 +36,6 @@ class GcpFactory:
                  'or ESO gcpsm: {projectID, location?, secretVersionSelectionPolicy?, auth?: {secretRef | '
                  'workloadIdentity | workloadIdentityFederation}}.')
     capabilities = CAPABILITIES
-
-    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
-        """The block as written (secretsync's or ESO's ``gcpsm``) -> canonical config and credentials."""
-        return cfg.store_block(block)
-
-    def config_from_url(self, url: str) -> dict[str, Any]:
-        return cfg.config_from_url(url)
-
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        cfg.validate_config(config)
-
-    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
-        return cfg.credential_use(config, credentials)
 
     def open(
         self,

@@ -126,3 +126,8 @@ def credential_use(config: Mapping[str, Any], credentials: frozenset[str]) -> Cr
     store's own token goes there, which is the store author's to decide)."""
     return CredentialUse(ambient=None if TOKEN in credentials else "auth: no token (required)",
                          destinations=("server.url",) if config.get("url") else ())
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    """Raise InvalidConfig naming the offending canonical field."""
+    parse_config(config)

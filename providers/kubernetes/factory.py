@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from secretsync.core.contract import Capabilities, CredentialUse, StoreBlock
+from secretsync.core.contract import Capabilities
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
+from ..factorybase import ConfiguredFactory
 from . import config as cfg
 from .auth import target
 from .client import CAPABILITIES, KubernetesClient
@@ -16,7 +17,8 @@ from .names import NAME_RULES
 from .sdk import SecretsApi
 
 
-class KubernetesFactory:
+class KubernetesFactory(ConfiguredFactory):
+    config_module = cfg
     name = cfg.PROVIDER
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ()
@@ -29,18 +31,6 @@ class KubernetesFactory:
         "token.bearerToken}}."
     )
     capabilities: Capabilities = CAPABILITIES
-
-    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
-        return cfg.store_block(block)
-
-    def config_from_url(self, url: str) -> dict[str, Any]:
-        return cfg.config_from_url(url)
-
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        cfg.parse_config(config)
-
-    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
-        return cfg.credential_use(config, credentials)
 
     def open(self, config: Mapping[str, Any], settings: ClientSettings | None = None,
              credentials: Mapping[str, SecretValue] | None = None) -> KubernetesClient:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from secretsync.core.contract import CredentialUse, StoreBlock
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
+from ..factorybase import ConfiguredFactory
 from . import config as cfg
 from .auth import TokenSession, authenticator
 from .client import CAPABILITIES_V2, VaultClient
@@ -16,9 +16,10 @@ from .names import NAME_RULES
 from .sdk import HvacTransport
 
 
-class VaultFactory:
+class VaultFactory(ConfiguredFactory):
     """Stateless: parses URLs, validates config, opens :class:`VaultClient` (no call made yet)."""
 
+    config_module = cfg
     name = "vault"
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ()
@@ -33,19 +34,6 @@ class VaultFactory:
         'username?, namespace?}, secretRef?: {credential: {name, key}}, serviceAccountRef?}.'
     )
     capabilities = CAPABILITIES_V2
-
-    def store_block(self, block: Mapping[str, Any]) -> StoreBlock:
-        """The block as written -> canonical config and the credentials it names."""
-        return cfg.store_block(block)
-
-    def config_from_url(self, url: str) -> dict[str, Any]:
-        return cfg.config_from_url(url)
-
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        cfg.validate_config(config)
-
-    def credential_use(self, config: Mapping[str, Any], credentials: frozenset[str]) -> CredentialUse:
-        return cfg.credential_use(config, credentials)
 
     def open(
         self,
