@@ -1,3 +1,4 @@
+# long-file: every place a value can stand in an object (pod specs, env, flags, CRs, kustomize, patches), walked once
 """Where values stand in Kubernetes objects, Helm values and kustomizations.
 
 The walker knows the shape of the objects and nothing about secrets: it yields a
