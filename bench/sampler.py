@@ -7,6 +7,7 @@ that are running Python code (a thread blocked in a socket read shows as that re
 report separates waiting from working by the leaf function's module).
 
     python -m bench.sampler OUT.txt -- controller --kubeconfig ...      (what bench.controller_bench --profile runs)
+    python -m bench.sampler --cpu OUT.txt -- controller ...            (CPU: a cProfile per thread, merged)
 
 The report is written on SIGUSR1 (and sampling goes on), and when the process gets SIGTERM or exits.
 """
@@ -15,9 +16,12 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
+import cProfile
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -73,10 +77,54 @@ class Sampler(threading.Thread):
         self.out.write_text("\n".join(lines) + "\n")
 
 
+class CpuProfiler:
+    """``--cpu``: a cProfile per thread (``threading.setprofile``), merged in the report.
+
+    The wall-clock sampler cannot tell a thread waiting for the GIL or a C-level lock from one
+    that works (both show the Python frame that called into C); on 2 cores shared with the
+    API server the question is whose *CPU* a cold start spends, which this answers."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.profiles: list[cProfile.Profile] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        def begin(frame: FrameType, event: str, arg: object) -> None:
+            sys.setprofile(None)
+            prof = cProfile.Profile(time.thread_time)
+            with self._lock:
+                self.profiles.append(prof)
+            prof.enable()
+
+        threading.setprofile(begin)
+        main_prof = cProfile.Profile(time.thread_time)
+        self.profiles.append(main_prof)
+        main_prof.enable()
+
+    def report(self, stop: bool = True) -> None:
+        import io
+        import pstats
+
+        with self._lock:
+            profiles = list(self.profiles)
+        threading.setprofile(None)
+        buf = io.StringIO()
+        stats = pstats.Stats(profiles[0], stream=buf)
+        for prof in profiles[1:]:
+            with contextlib.suppress(TypeError, ValueError):
+                stats.add(prof)
+        stats.sort_stats("tottime").print_stats(60)
+        stats.sort_stats("cumulative").print_stats(80)
+        self.out.write_text(buf.getvalue())  # (profiling ends at the first report)
+
+
 def main() -> None:
-    out = Path(sys.argv[1])
+    cpu = sys.argv[1] == "--cpu"
+    args = sys.argv[2:] if cpu else sys.argv[1:]
+    out = Path(args[0])
     argv = sys.argv[sys.argv.index("--") + 1:]
-    sampler = Sampler(out)
+    sampler: Sampler | CpuProfiler = CpuProfiler(out) if cpu else Sampler(out)
     sampler.start()
     done = False
 

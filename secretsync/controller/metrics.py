@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from typing import Any
+from urllib.parse import parse_qs
 
 from prometheus_client import (
     CollectorRegistry,
@@ -236,8 +237,13 @@ class Metrics:
         """Feed the ESO condition gauges from the statuses a reconciler last wrote."""
         self.eso.watch(source)
 
-    def render(self) -> bytes:
-        return bytes(generate_latest(self.registry))
+    def render(self, names: Iterable[str] = ()) -> bytes:
+        """The exposition; ``names`` (the ``name[]`` query parameter, as prometheus_client's own
+        handler reads it) restricts it to those metrics. At 10k ExternalSecrets the whole page
+        is tens of thousands of series: a probe that wants one gauge should not pay for all."""
+        wanted = list(names)
+        registry = self.registry.restricted_registry(wanted) if wanted else self.registry
+        return bytes(generate_latest(registry))
 
 
 class HealthServer:
@@ -252,9 +258,10 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
+                path, _, query = self.path.partition("?")
                 if path == "/metrics":
-                    self._send(200, outer.metrics.render(), CONTENT_TYPE)
+                    names = parse_qs(query).get("name[]", [])
+                    self._send(200, outer.metrics.render(names), CONTENT_TYPE)
                 elif path in ("/healthz", "/livez"):
                     ok = outer.healthy()
                     self._send(200 if ok else 500, b"ok\n" if ok else b"unhealthy\n")

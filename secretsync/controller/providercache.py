@@ -163,6 +163,14 @@ class StoreCache:
         self._in_settle = False
         #: A cycle is running (under ``_io``): other refreshes answer from the last one.
         self._cycling = False
+        #: While a *cold* cycle runs (an empty cache: start-up, a changed store): the keys it
+        #: has still to fetch (None: no cold cycle; ``_cold_planned`` False: not known yet).
+        #: Readers wait for their own keys instead of for the whole cycle (see :meth:`entries`).
+        self._cold: set[str] | None = None
+        self._cold_planned = False
+        #: Keys readers are waiting for: the cold cycle fetches their batches first.
+        self._asked: list[str] = []
+        self._arrived = threading.Condition(self._lock)
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -181,6 +189,12 @@ class StoreCache:
         """
         if self.fresh(max_age):
             return False
+        if self._cycling and max_age > 0 and self._cold is not None:
+            # A cold cycle is fetching every key in use: the caller's keys arrive batch by
+            # batch, and :meth:`entries` waits for those alone. Waiting here for all 10k
+            # keys left the API server idle through the fetch and the provider idle through
+            # the writes that followed (a cold start is both, one after the other).
+            return False
         if self._cycling and self.cycles > 0 and max_age > 0:
             # Another worker is running the cycle: answer from the last one instead of
             # waiting. The cycle queues (urgently) every ExternalSecret whose keys it finds
@@ -193,6 +207,9 @@ class StoreCache:
             if self.fresh(max_age):  # another worker just ran it
                 return False
             self._cycling = True
+            with self._lock:
+                if not self._entries:
+                    self._cold, self._cold_planned = set(), False
             try:
                 self._run_cycle()
                 if self.settling:
@@ -208,6 +225,7 @@ class StoreCache:
                         self.settling = False
             finally:
                 self._cycling = False
+                self._end_cold()
             return True
 
     def _run_cycle(self) -> None:
@@ -275,8 +293,15 @@ class StoreCache:
         keep = wanted | held
         before = self._calls()
         fetched: dict[str, Entry] = {}
+        deliver = None
+        if cold and self._cold is not None:
+            with self._lock:
+                self._cold.update(to_fetch)
+                self._cold_planned = True
+                self._arrived.notify_all()
+            deliver = self._deliver_cold
         try:
-            self._fetch(to_fetch, tokens, fetched)
+            self._fetch(to_fetch, tokens, fetched, deliver=deliver)
         except ProviderError:
             # Keep what the batches before the failure brought; the cycle itself failed.
             changed = self._commit(fetched)
@@ -375,9 +400,49 @@ class StoreCache:
         self.mode = new_mode
         self._direct_cycles = 0
 
+    def _end_cold(self) -> None:
+        with self._lock:
+            if self._cold is not None:
+                self._cold, self._cold_planned = None, False
+                self._asked.clear()
+                self._arrived.notify_all()
+
+    def _deliver_cold(self, got: Mapping[str, Entry]) -> None:
+        """A cold cycle's batch is in: readers waiting for these keys go on now.
+
+        First entries are not *changes*: every ExternalSecret that uses them is queued
+        already (the informer's initial list, or the store's change queued its dependents),
+        so the cycle's ``on_changed`` must not queue them all a second time."""
+        with self._lock:
+            for key, entry in got.items():
+                if key not in self._entries:
+                    self._entries[key] = entry
+                if self._cold is not None:
+                    self._cold.discard(key)
+            self._arrived.notify_all()
+
+    def _next_batch(self, batches: list[list[str]], batch_of: dict[str, int], taken: set[int],
+                    order: Iterator[int]) -> list[str] | None:
+        """The next batch to fetch: one a reader waits for first, else the next in order."""
+        with self._lock:
+            while self._asked:
+                i = batch_of.get(self._asked.pop(), -1)
+                if i >= 0 and i not in taken:
+                    taken.add(i)
+                    return batches[i]
+            for i in order:
+                if i not in taken:
+                    taken.add(i)
+                    return batches[i]
+        return None
+
     def _fetch(self, keys: list[str], listing: Mapping[str, SecretMetadata] | None,
-               out: dict[str, Entry] | None = None) -> dict[str, Entry]:
-        """Fetch ``keys`` in batches into ``out`` (filled batch by batch, so a failure keeps the rest)."""
+               out: dict[str, Entry] | None = None, *,
+               deliver: Callable[[Mapping[str, Entry]], None] | None = None) -> dict[str, Entry]:
+        """Fetch ``keys`` in batches into ``out`` (filled batch by batch, so a failure keeps the rest).
+
+        ``deliver`` (a cold cycle) gets each batch as it arrives, and batches that readers
+        wait for (:meth:`entries`) go ahead of the rest."""
         if out is None:
             out = {}
         if not keys:
@@ -406,22 +471,35 @@ class StoreCache:
                     got[key] = Entry(res.value, res.version, None, token)
             return got
 
-        if len(batches) == 1 or self.fetch_concurrency <= 1:
-            for batch in batches:
-                out.update(one(batch))
-            return out
-        # A few batches in flight at once: a cold start of 10k keys is 500 round trips on AWS.
-        # The store's rate limiter (in the client) still bounds the call rate.
-        error: ProviderError | None = None
-        with ThreadPoolExecutor(min(self.fetch_concurrency, len(batches)),
-                                thread_name_prefix="fetch") as pool:
-            for fut in [pool.submit(one, b) for b in batches]:
+        batch_of = {key: i for i, batch in enumerate(batches) for key in batch}
+        taken: set[int] = set()
+        order = iter(range(len(batches)))
+        errors: list[ProviderError] = []
+        out_lock = threading.Lock()
+
+        def run() -> None:
+            while (batch := self._next_batch(batches, batch_of, taken, order)) is not None:
                 try:
-                    out.update(fut.result())
+                    got = one(batch)
                 except ProviderError as exc:
-                    error = error or exc
-        if error is not None:
-            raise error
+                    errors.append(exc)
+                    continue
+                with out_lock:
+                    out.update(got)
+                if deliver is not None:
+                    deliver(got)
+
+        if len(batches) == 1 or self.fetch_concurrency <= 1:
+            run()
+        else:
+            # A few batches in flight at once: a cold start of 10k keys is 500 round trips on
+            # AWS. The store's rate limiter (in the client) still bounds the call rate.
+            with ThreadPoolExecutor(min(self.fetch_concurrency, len(batches)),
+                                    thread_name_prefix="fetch") as pool:
+                for fut in [pool.submit(run) for _ in range(min(self.fetch_concurrency, len(batches)))]:
+                    fut.result()
+        if errors:
+            raise errors[0]
         return out
 
     def _one(self, key: str) -> Fetched | ProviderError:
@@ -449,7 +527,17 @@ class StoreCache:
         keys = list(dict.fromkeys(keys))
         with self._lock:
             found = {k: self._entries[k] for k in keys if k in self._entries}
-        missing = [k for k in keys if k not in found]
+            missing = [k for k in keys if k not in found]
+            if missing and self._cold is not None:
+                # A cold cycle is running: ask for these keys' batches first, then wait for
+                # them alone (a key it does not fetch falls through to the catch-up below,
+                # which waits for the cycle to end).
+                self._asked.extend(missing)
+                while self._cold is not None and (
+                        not self._cold_planned or any(k in self._cold for k in missing)):
+                    self._arrived.wait(1.0)
+                found.update({k: self._entries[k] for k in missing if k in self._entries})
+                missing = [k for k in missing if k not in found]
         if missing:
             with self._io:
                 with self._lock:

@@ -138,3 +138,25 @@ def test_the_rules_cover_what_an_operator_is_paged_for() -> None:
                    "SecretSyncStoreCircuitOpen", "SecretSyncLeaderMissing"):
         assert needed in alerts
         assert alerts[needed]["for"] and alerts[needed]["labels"]["severity"]
+
+
+def test_a_probe_can_ask_for_one_metric_by_name_as_prometheus_client_allows() -> None:
+    """``/metrics?name[]=X`` serves X alone: at 10k ExternalSecrets the whole page is tens of
+    thousands of series, and a readiness probe polling one gauge must not render them all."""
+    import urllib.request
+
+    from secretsync.controller.metrics import HealthServer
+
+    m = _exercised()
+    server = HealthServer("127.0.0.1", 0, m, lambda: True, lambda: True)
+    server.start()
+    try:
+        for wanted in ("secretsync_externalsecrets", "externalsecret_status_condition"):
+            url = f"http://127.0.0.1:{server.port}/metrics?name[]={wanted}"
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                names = {s.name for fam in text_string_to_metric_families(resp.read().decode()) for s in fam.samples}
+            assert names == {wanted}
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10) as resp:
+            assert b"externalsecret_sync_calls_total" in resp.read()
+    finally:
+        server.stop()
