@@ -10,7 +10,6 @@ private members Key Vault never returns. Only a definite ``CertificateNotFound``
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import logging
 from typing import Any
@@ -21,9 +20,7 @@ pytest.importorskip("azure.keyvault.certificates")
 pytest.importorskip("azure.keyvault.keys")
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from secretsync.controller.providercache import StoreCache, Usage
 from secretsync.core.calls import CallRecorder
@@ -38,19 +35,8 @@ from secretsync.core.errors import (
 )
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
-from tests.fakes.azure_keyvault import SECRETS_USER, FakeKeyVault, private_jwk
+from tests.fakes.azure_keyvault import SECRETS_USER, FakeKeyVault, certificate_der, private_jwk
 from tests.harness.azure import open_azure
-
-
-def certificate_der(common_name: str) -> bytes:
-    """A small self-signed certificate (EC P-256: fast to make), DER."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.DER)
 
 
 def _eso_names(fake: FakeKeyVault, **kw: Any) -> SecretsClient:

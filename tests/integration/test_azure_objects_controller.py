@@ -8,7 +8,6 @@ ExternalSecret is the object-prefix part of ESO's azkv-external-secret.yaml.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -18,14 +17,11 @@ import pytest
 pytest.importorskip("azure.keyvault.certificates")
 pytest.importorskip("azure.keyvault.keys")
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from secretsync.api.models import API_VERSION
 from secretsync.kube.client import SECRETS, KubeApi
-from tests.fakes.azure_keyvault import SECRETS_USER, FakeKeyVault, private_jwk
+from tests.fakes.azure_keyvault import SECRETS_USER, FakeKeyVault, certificate_der, private_jwk
 from tests.harness.azure import VAULT_URL, sdk_client
 from tests.harness.controller import (
     create,
@@ -42,16 +38,6 @@ from tests.harness.kube import KubeCluster
 
 CLIENT_ID = "5a0c4c1e-0000-4000-8000-0000c3e7a11e"
 CLIENT_SECRET = "sp-" + "k" * 30
-
-
-def _der(common_name: str) -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256())
-            .public_bytes(serialization.Encoding.DER))
 
 
 def _data(api: KubeApi, ns: str, name: str) -> dict[str, bytes]:
@@ -82,7 +68,7 @@ def world(kube: KubeCluster, fake_keyvault: FakeKeyVault) -> Iterator[tuple[Kube
 def test_an_external_secret_syncs_a_certificate_and_a_key_and_follows_a_renewed_certificate(
         world: tuple[KubeApi, str], fake_keyvault: FakeKeyVault) -> None:
     api, ns = world
-    first = _der("db-client v1")
+    first = certificate_der("db-client v1")
     fake_keyvault.put_certificate("db-client-cert", first)
     held = private_jwk(ec.generate_private_key(ec.SECP256R1()))
     fake_keyvault.put_key("encryption-pubkey", held)
@@ -99,7 +85,7 @@ def test_an_external_secret_syncs_a_certificate_and_a_key_and_follows_a_renewed_
     assert (jwk["x"], jwk["y"]) == (held["x"], held["y"]) and held["d"] not in data["encryption-pubkey"].decode()
 
     # The certificate is renewed (a new version): the next refresh brings it.
-    renewed = _der("db-client v2")
+    renewed = certificate_der("db-client v2")
     fake_keyvault.put_certificate("db-client-cert", renewed)
     wait_for(lambda: _data(api, ns, "objects")["db-client-cert"] == renewed or None, 20,
              message="renewed certificate synced")
