@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 pytest.importorskip("azure.keyvault.certificates")
 pytest.importorskip("azure.keyvault.keys")
@@ -36,6 +38,7 @@ from tests.harness.controller import (
 from tests.harness.env import environ
 from tests.harness.kube import KubeCluster
 
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "eso-examples"
 CLIENT_ID = "5a0c4c1e-0000-4000-8000-0000c3e7a11e"
 CLIENT_SECRET = "sp-" + "k" * 30
 
@@ -101,3 +104,32 @@ def test_an_external_secret_syncs_a_certificate_and_a_key_and_follows_a_renewed_
     kept = _data(api, ns, "objects")
     assert kept["db-client-cert"] == renewed and kept["encryption-pubkey"] == data["encryption-pubkey"]
     assert kept["database-password"] == b"pw"
+
+
+def test_esos_azkv_external_secret_example_syncs_as_written(world: tuple[KubeApi, str],
+                                                            fake_keyvault: FakeKeyVault) -> None:
+    """ESO's azkv-external-secret.yaml with only its apiVersion changed: plain and ``secret/``
+    keys, metadataPolicy Fetch (all tags, one tag), ``cert/`` and ``key/``."""
+    path = EXAMPLES / "azkv-external-secret.yaml"
+    if not path.is_file():
+        pytest.skip("shared ESO examples not present")
+    api, ns = world
+    (es,) = [d for d in YAML(typ="safe").load_all(path.read_text()) if isinstance(d, dict)]
+    es["apiVersion"] = API_VERSION
+    es["metadata"]["namespace"] = ns
+    raw = sdk_client(fake_keyvault)
+    raw.set_secret("database-username", "admin")
+    raw.set_secret("database-password", "pw")
+    raw.set_secret("database-credentials", "{}", tags={"environment": "prod", "team": "payments"})
+    der = certificate_der("db-client-cert")
+    fake_keyvault.put_certificate("db-client-cert", der)
+    fake_keyvault.put_key("encryption-pubkey", private_jwk(ec.generate_private_key(ec.SECP256R1())))
+    create(api, es)
+    name = es["metadata"]["name"]
+    wait_for(es_ready(api, ns, name), 30, message=f"{name} Ready")
+    data = _data(api, ns, es["spec"]["target"]["name"])
+    assert data["database-username"] == b"admin" and data["database-password"] == b"pw"
+    assert json.loads(data["database-credentials-metadata"]) == {"environment": "prod", "team": "payments"}
+    assert data["database-credentials"] == b"prod"
+    assert data["db-client-cert"] == der
+    assert json.loads(data["encryption-pubkey"])["kty"] == "EC" and b'"d"' not in data["encryption-pubkey"]
