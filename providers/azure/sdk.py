@@ -54,8 +54,9 @@ guard_sdk_loggers(["azure.core.pipeline.policies._universal"])
 
 _LIST_PATH = re.compile(r"/(?:deleted)?secrets/?$|/secrets/[^/]+/versions/?$")
 _ITEM_PATH = re.compile(r"/(?:deleted)?secrets/[^/]+(?:/[^/]*)?$")
-_CERTIFICATE_PATH = re.compile(r"/certificates/[^/]+(?:/[^/]*)?$")
-_KEY_PATH = re.compile(r"/keys/[^/]+(?:/[^/]*)?$")
+#: Anchored: a secret called ``keys`` read at a version is ``/secrets/keys/VERSION``.
+_CERTIFICATE_PATH = re.compile(r"^/certificates/[^/]+(?:/[^/]*)?$")
+_KEY_PATH = re.compile(r"^/keys/[^/]+(?:/[^/]*)?$")
 #: A JSON Web Key's public members, in the order ESO's ``json.Marshal(keyResp.Key)`` writes
 #: them; the private ones (``d``, ``dp``, ``dq``, ``qi``, ``p``, ``q``, ``k``, ``key_hsm``)
 #: are never copied, whatever the answer holds.

@@ -204,3 +204,14 @@ def test_change_detection_reads_certificates_and_keys_each_cycle_and_sees_one_ap
     assert [p for m, p in window if p.startswith("/secrets")] == ["/secrets"]
     assert sorted(p for m, p in window if not p.startswith("/secrets")) == [
         "/certificates/db-client-cert/", "/keys/encryption-pubkey/"]
+
+
+def test_secrets_called_keys_or_certificates_still_read_as_secrets_at_any_version(
+        fake_keyvault: FakeKeyVault) -> None:
+    from tests.harness.azure import sdk_client
+
+    client = _eso_names(fake_keyvault)
+    for name in ("keys", "certificates", "cert", "key"):
+        version = sdk_client(fake_keyvault).set_secret(name, f"value of {name}").properties.version
+        assert client.get(name, version=version).reveal_text() == f"value of {name}"
+        assert client.get(f"secret/{name}").reveal_text() == f"value of {name}"
