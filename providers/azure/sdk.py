@@ -52,9 +52,10 @@ PAGE_SIZE = 25
 #: ``logging_enable``, which we never set, and is guarded in case a caller does.
 guard_sdk_loggers(["azure.core.pipeline.policies._universal"])
 
-_LIST_PATH = re.compile(r"/(?:deleted)?secrets/?$|/secrets/[^/]+/versions/?$")
-_ITEM_PATH = re.compile(r"/(?:deleted)?secrets/[^/]+(?:/[^/]*)?$")
-#: Anchored: a secret called ``keys`` read at a version is ``/secrets/keys/VERSION``.
+#: Every route is anchored at the path's root: a key called ``secrets`` is ``/keys/secrets/``
+#: and a secret called ``keys`` read at a version is ``/secrets/keys/VERSION``.
+_LIST_PATH = re.compile(r"^/(?:deleted)?secrets/?$|^/secrets/[^/]+/versions/?$")
+_ITEM_PATH = re.compile(r"^/(?:deleted)?secrets/[^/]+(?:/[^/]*)?$")
 _CERTIFICATE_PATH = re.compile(r"^/certificates/[^/]+(?:/[^/]*)?$")
 _KEY_PATH = re.compile(r"^/keys/[^/]+(?:/[^/]*)?$")
 #: A JSON Web Key's public members, in the order ESO's ``json.Marshal(keyResp.Key)`` writes

@@ -206,7 +206,7 @@ def test_change_detection_reads_certificates_and_keys_each_cycle_and_sees_one_ap
         "/certificates/db-client-cert/", "/keys/encryption-pubkey/"]
 
 
-def test_secrets_called_keys_or_certificates_still_read_as_secrets_at_any_version(
+def test_objects_named_like_another_route_read_as_what_they_are(
         fake_keyvault: FakeKeyVault) -> None:
     from tests.harness.azure import sdk_client
 
@@ -215,3 +215,8 @@ def test_secrets_called_keys_or_certificates_still_read_as_secrets_at_any_versio
         version = sdk_client(fake_keyvault).set_secret(name, f"value of {name}").properties.version
         assert client.get(name, version=version).reveal_text() == f"value of {name}"
         assert client.get(f"secret/{name}").reveal_text() == f"value of {name}"
+    der = certificate_der("named secrets")
+    fake_keyvault.put_certificate("secrets", der)
+    fake_keyvault.put_key("secrets", {"kty": "EC", "crv": "P-256", "x": "eA", "y": "eQ"})
+    assert client.get("cert/secrets").reveal() == der
+    assert json.loads(client.get("key/secrets").reveal_text())["kty"] == "EC"
