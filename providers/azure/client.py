@@ -19,6 +19,12 @@ contract anyway:
 * **List gives no versions** (list ids are ``/secrets/NAME``), only ``updated`` to the
   second: change detection compares ``updated``; an exact version costs one GET.
 * **No batch read**: ``get_many`` runs single GETs on a small thread pool.
+* **Certificates and keys** (``cert/NAME``, ``key/NAME``, ESO's remoteRef prefixes, read in
+  the default ``verbatim`` names only) are read as ESO reads them: a certificate's X.509
+  certificate in DER, a key's public JSON Web Key as JSON. They are read-only here (ESO's
+  PushSecret imports them; this provider's writes are secrets only) and the secrets
+  listing does not hold them, so the capabilities name their prefixes as unlisted and
+  change detection reads them directly each cycle.
 
 Every HTTP call runs inside :meth:`AzureKeyVaultClient._call`: rate limit, call count and
 error mapping; one list page is one call.
@@ -27,6 +33,7 @@ error mapping; one list page is one call.
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import logging
 import re
 import threading
@@ -57,7 +64,7 @@ from secretsync.core.values import SecretValue
 
 from ..calls import provider_call
 from .errors import PROVIDER, is_deleted_but_recoverable, mapper
-from .names import NameCodec, UnstorableName
+from .names import Kind, NameCodec, UnstorableName
 from .sdk import KeyVaultApi, SecretRecord
 
 log = logging.getLogger(__name__)
@@ -118,10 +125,13 @@ class AzureKeyVaultClient(ClientBase):
         #: How long delete/recover may take to complete on the service side.
         self._poll_timeout = poll_timeout if poll_timeout is not None else max(30.0, 2 * (t.connect + t.read))
         self._closed = threading.Event()
+        self._capabilities = dataclasses.replace(CAPABILITIES, unlisted_prefixes=self._names.unlisted_prefixes())
+        self._readers: dict[Kind, Callable[[str, str | None], SecretRecord]] = {
+            "secret": api.get, "cert": api.get_certificate, "key": api.get_key}
 
     @property
     def capabilities(self) -> Capabilities:
-        return CAPABILITIES
+        return self._capabilities
 
     def __repr__(self) -> str:
         return f"<AzureKeyVaultClient vault={self.vault_url}>"
@@ -134,16 +144,28 @@ class AzureKeyVaultClient(ClientBase):
         return provider_call(self.settings, PROVIDER, operation, mapper(values), key=key, limiter=self._limiter,
                              server="the vault")
 
-    def _vault_name(self, name: str, operation: str) -> str:
+    def _target(self, name: str, operation: str) -> tuple[Kind, str]:
+        """Which vault object ``name`` is (secret, certificate or key) and its vault name."""
         if (not isinstance(name, str) or any(seg in (".", "..") for seg in name.split("/"))
                 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)):
             raise InvalidConfig("invalid secret name: a '.' or '..' segment, or a control character",
                                 provider=PROVIDER, operation=operation, key=str(name))
         try:
-            return self._names.to_vault(name)
+            return self._names.resolve(name)
         except UnstorableName as exc:
             raise InvalidConfig(f"invalid secret name: {exc}", provider=PROVIDER, operation=operation,
                                 key=name) from None
+
+    def _vault_name(self, name: str, operation: str) -> str:
+        """The vault name of a secret this provider may write (or delete, recover, purge)."""
+        kind, vault_name = self._target(name, operation)
+        if kind != "secret":
+            what = "certificate" if kind == "cert" else "key"
+            raise InvalidConfig(
+                f"'{kind}/' names a Key Vault {what}: readable here, but {operation} works on secrets only "
+                f"(ESO's PushSecret imports a {what}; secretsync does not)",
+                provider=PROVIDER, operation=operation, key=name)
+        return vault_name
 
     @staticmethod
     def _encode_value(name: str, value: SecretValue) -> tuple[str, str | None]:
@@ -180,13 +202,13 @@ class AzureKeyVaultClient(ClientBase):
         return value
 
     def _get_record(self, name: str, version: str | None, operation: str) -> SecretRecord:
-        vault_name = self._vault_name(name, operation)
+        kind, vault_name = self._target(name, operation)
         if version is not None and not _VERSION.match(version):
             # Key Vault version ids are 32 hex digits; a '/', '.' or '..' would change the URL path.
             raise InvalidConfig(f"version {version[:40]!r} is not a Key Vault version id", provider=PROVIDER,
                                 operation=operation, key=name)
         with self._call(operation, name):
-            return self._api.get(vault_name, version)
+            return self._readers[kind](vault_name, version)
 
     def _wait_until(self, operation: str, name: str, probe: Callable[[], None]) -> None:
         """Poll ``probe`` until it stops answering 404 (as the SDK's poller does), bounded."""

@@ -8,8 +8,9 @@ Why here and only here: every SDK call of this provider runs inside
 Messages carry the service's error code and message (Key Vault never echoes a value) or
 the exception's first line, cut short; never a request body.
 
-Only Key Vault's own ``404`` with error code ``SecretNotFound`` (a missing secret or version,
-or a missing deleted secret) is :class:`NotFound`. A 404 from anything else (a proxy's HTML
+Only Key Vault's own ``404`` with error code ``SecretNotFound``, ``CertificateNotFound`` or
+``KeyNotFound`` (a missing secret, certificate or key, or version, or a missing deleted
+secret) is :class:`NotFound`. A 404 from anything else (a proxy's HTML
 page, an unknown route, a vault URL pointing at some other service) says nothing about the
 secret and is :class:`InvalidConfig`.
 
@@ -62,6 +63,8 @@ _MAX_MESSAGE = 300
 DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
 #: Key Vault's error code for a secret (or version, or deleted secret) that does not exist.
 SECRET_NOT_FOUND = "SecretNotFound"
+#: Key Vault's error codes for a missing object of each kind (secret, certificate, key).
+NOT_FOUND_CODES = frozenset({SECRET_NOT_FOUND, "CertificateNotFound", "KeyNotFound"})
 
 
 class MalformedAnswer(TemporaryError):
@@ -167,10 +170,11 @@ def map_azure_error(
     if isinstance(exc, HttpResponseError):
         status = exc.status_code or 0
         if status == 404 or isinstance(exc, ResourceNotFoundError):
-            if SECRET_NOT_FOUND in codes:
+            if NOT_FOUND_CODES.intersection(codes):
                 return NotFound(text, **where)
             return InvalidConfig(
-                f"{text} (a 404 that is not Key Vault's SecretNotFound: check the vault URL / endpoint, "
+                f"{text} (a 404 that is not Key Vault's SecretNotFound, CertificateNotFound or KeyNotFound: "
+                "check the vault URL / endpoint, "
                 "or a proxy in front of it)", **where)
         if isinstance(exc, ResourceExistsError):
             return Conflict(text, **where)

@@ -79,7 +79,8 @@ class AzureKeyVaultFactory(ConfiguredFactory):
         try:
             api = SdkKeyVaultApi(
                 cfg.endpoint or cfg.vault_url, credential,
-                verify_challenge_resource=cfg.endpoint is None, **pipeline_options(limiter, **transport),
+                lambda: {"verify_challenge_resource": cfg.endpoint is None,
+                         **pipeline_options(limiter, **transport)},
             )
         except (ValueError, NotImplementedError) as exc:
             raise _fail(f"cannot open {cfg.vault_url}: {exc}") from exc

@@ -134,24 +134,24 @@ def decode(vault_name: str) -> str | None:
     return name if canonical == text else None
 
 
-#: ESO's remoteRef key prefixes: which Key Vault object a key names.
-OBJECT_PREFIXES = ("secret/", "cert/", "key/")
+#: What a remoteRef key names in Key Vault: a secret, a certificate or a key (ESO's object types).
+Kind = Literal["secret", "cert", "key"]
+#: Keys naming objects that are not secrets: the secrets listing never holds them.
+NON_SECRET_PREFIXES = ("cert/", "key/")
 
 
-def _object_name(name: str) -> str:
-    """ESO's ``secret/NAME`` is the secret NAME; ``cert/NAME`` and ``key/NAME`` name a certificate
-    or a key, read through APIs this provider does not call: refused naming the prefix, rather
-    than read as a secret called ``cert/NAME`` (which Key Vault cannot even hold)."""
-    kind, sep, rest = name.partition("/")
-    if not sep or f"{kind}/" not in OBJECT_PREFIXES:
-        return name
-    if kind == "secret":
-        return rest
-    what = "certificates" if kind == "cert" else "keys"
-    raise UnstorableName(
-        f"'{kind}/' names a Key Vault {kind} (ESO reads it through the {what} API), which this provider "
-        f"does not read; a certificate's PEM/PFX with its private key is readable as the secret "
-        f"'secret/{rest}' (Key Vault keeps it there)")
+def _object_name(name: str) -> tuple[Kind, str]:
+    """ESO's ``secret/NAME`` is the secret NAME, ``cert/NAME`` the certificate NAME and ``key/NAME``
+    the key NAME (ESO splits at the first ``/``); a name with no such prefix is a secret."""
+    prefix, sep, rest = name.partition("/")
+    kind = _KINDS.get(prefix) if sep else None
+    return (kind, rest) if kind is not None else ("secret", name)
+
+
+_KINDS: dict[str, Kind] = {"secret": "secret", "cert": "cert", "key": "key"}
+
+
+_KIND_WORD = {"secret": "secret", "cert": "certificate", "key": "key"}
 
 
 class NameCodec:
@@ -163,15 +163,28 @@ class NameCodec:
         self.mode: Mode = mode
 
     def to_vault(self, name: str) -> str:
+        """The vault name of a secret; a ``cert/`` or ``key/`` key is refused (it names no secret)."""
+        kind, vault_name = self.resolve(name)
+        if kind != "secret":
+            raise UnstorableName(f"'{kind}/' names a Key Vault {_KIND_WORD[kind]}, not a secret")
+        return vault_name
+
+    def resolve(self, name: str) -> tuple[Kind, str]:
+        """Which object a key names and its vault name. Only ``verbatim`` (ESO's names) reads
+        the prefixes: in ``escape`` every name is a secret's, ``/`` included."""
         if self.mode == "verbatim":
-            name = _object_name(name)
+            kind, name = _object_name(name)
             if not VAULT_NAME.match(name):
                 raise UnstorableName(
                     "Key Vault names are 1-127 letters, digits and dashes "
                     "(use nameEncoding: escape to store other names)"
                 )
-            return name
-        return encode(name)
+            return kind, name
+        return "secret", encode(name)
+
+    def unlisted_prefixes(self) -> tuple[str, ...]:
+        """Key prefixes the secrets listing never holds (certificates and keys, verbatim only)."""
+        return NON_SECRET_PREFIXES if self.mode == "verbatim" else ()
 
     def from_vault(self, vault_name: str) -> str | None:
         if self.mode == "verbatim":

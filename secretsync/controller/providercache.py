@@ -246,17 +246,20 @@ class StoreCache:
     def _cycle(self) -> None:
         usage = self.usage()
         wanted = set(usage.keys)
+        # Keys the listing never holds (Azure's certificates and keys) are read every cycle.
+        unlisted = self.client.capabilities.unlisted_prefixes
+        listable = {k for k in wanted if not k.startswith(unlisted)} if unlisted else wanted
         probe = (self.mode == DIRECT and self._direct_cycles >= self.probe_every
                  and not self.listing_per_secret and self.listing_denied is None)
         with self._lock:
             cold = not self._entries
         # An empty cache fetches every key anyway: listing first would only add calls. The
         # next cycle lists and recognises the fetched versions.
-        do_list = bool(wanted) and not cold and (self.mode == LIST or probe)
+        do_list = bool(listable) and not cold and (self.mode == LIST or probe)
         start_calls = self._calls()
         listing: dict[str, SecretMetadata] | None = None
         if do_list:
-            prefix = common_prefix(wanted)
+            prefix = common_prefix(listable)
             before = self._calls()
             try:
                 listing = {m.name: m for m in self.client.list(ListFilter(prefix=prefix or None))}
@@ -278,7 +281,8 @@ class StoreCache:
         to_fetch: list[str] = []
         for key in wanted:
             entry = entries.get(key)
-            if listing is None or entry is None or (entry.error is not None and not entry.absent):
+            if (listing is None or entry is None or key not in listable
+                    or (entry.error is not None and not entry.absent)):
                 to_fetch.append(key)
                 continue
             if key not in listing:
@@ -329,7 +333,7 @@ class StoreCache:
             self.cycle_at = self._clock()
             self.cycles += 1
         self.last_cycle_calls = self._calls() - start_calls
-        self._choose_mode(listing, len(wanted))
+        self._choose_mode(listing, len(listable))
         if changed and self.settle and not self._in_settle and self.cycles > 1:
             self.settling = True  # before on_changed: the writes it starts see it
         if changed and self.on_changed is not None:

@@ -59,6 +59,10 @@ class Capabilities:
     #: not (only ``updated``, to the second): change detection then compares ``updated``
     #: and an exact version costs a describe() per secret.
     versions_in_list: bool = True
+    #: Names under these prefixes are readable but never in list() (Azure Key Vault's
+    #: ``cert/`` and ``key/`` objects next to its secrets): change detection cannot learn
+    #: from the listing that they changed or appeared, so it reads them directly.
+    unlisted_prefixes: tuple[str, ...] = ()
 
     @property
     def read_write(self) -> bool:
@@ -76,6 +80,7 @@ class Capabilities:
             "softDelete": self.soft_delete,
             "maxValueBytes": self.max_value_bytes,
             "versionsInList": self.versions_in_list,
+            "unlistedPrefixes": list(self.unlisted_prefixes),
         }
 
 

@@ -14,6 +14,15 @@ mapping all run unchanged against it:
   each with a set of permissions (missing permission: ``403 Forbidden``/``ForbiddenByRbac``).
 * Secrets with versions, per-version tags / contentType / attributes; ``GET /secrets`` and
   ``/versions`` paging with ``maxresults`` (1..25) and an opaque ``$skiptoken`` in ``nextLink``.
+* Certificates and keys with versions, read as the real ``CertificateClient`` / ``KeyClient``
+  read them: ``GET /certificates/{name}[/{version}]`` (a CertificateBundle: ``id``, ``kid``,
+  ``sid``, ``x5t``, ``cer`` = base64 DER, ``attributes``, ``policy``, ``tags``) and ``GET
+  /keys/{name}[/{version}]`` (a KeyBundle whose ``key`` holds the PUBLIC members of the JWK
+  only, as the service answers; the private members it holds never leave it). A missing one
+  answers ``404 CertificateNotFound`` / ``KeyNotFound``; reading them needs the
+  ``read-certificate`` / ``read-key`` permission (RBAC ``certificates/read``, ``keys/read``:
+  not in "Key Vault Secrets User"). Tests create them with :meth:`FakeKeyVault.put_certificate`
+  and :meth:`FakeKeyVault.put_key` (the import APIs are not served).
 * Soft delete: ``DELETE /secrets/{name}`` moves the secret to ``/deletedsecrets`` and
   reserves the name (``PUT`` then answers ``409 Conflict``/``ObjectIsDeletedButRecoverable``);
   ``POST /deletedsecrets/{name}/recover`` brings it back; ``DELETE /deletedsecrets/{name}``
@@ -37,6 +46,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -64,7 +74,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tests.fakes import jwt_claims
 
 #: Every permission a token may carry (the data actions of the Key Vault RBAC roles).
-ALL_PERMISSIONS = frozenset({"get", "list", "set", "delete", "recover", "purge"})
+ALL_PERMISSIONS = frozenset({"get", "list", "set", "delete", "recover", "purge", "read-certificate", "read-key"})
 #: What "Key Vault Secrets User" grants: read values and metadata.
 SECRETS_USER = frozenset({"get", "list"})
 
@@ -84,7 +94,11 @@ _RBAC_ACTION = {
     "delete": "Microsoft.KeyVault/vaults/secrets/delete",
     "recover": "Microsoft.KeyVault/vaults/secrets/recover/action",
     "purge": "Microsoft.KeyVault/vaults/deletedSecrets/purge/action",
+    "read-certificate": "Microsoft.KeyVault/vaults/certificates/read",
+    "read-key": "Microsoft.KeyVault/vaults/keys/read",
 }
+#: A JWK's public members, as ``GET /keys`` answers them (the private ones stay in the vault).
+JWK_PUBLIC = ("kty", "key_ops", "n", "e", "crv", "x", "y")
 
 
 # --------------------------------------------------------------------------- TLS material
@@ -246,11 +260,12 @@ class _ApiError(Exception):
         return {"error": err}
 
 
-def _not_found(name: str) -> _ApiError:
+def _not_found(name: str, kind: str = "secret") -> _ApiError:
+    code = {"secret": "SecretNotFound", "certificate": "CertificateNotFound", "key": "KeyNotFound"}[kind]
     return _ApiError(
-        404, "SecretNotFound",
-        f"A secret with (name/id) {name} was not found in this key vault. If you recently deleted this "
-        "secret you may be able to recover it using the correct recovery command. For help resolving "
+        404, code,
+        f"A {kind} with (name/id) {name} was not found in this key vault. If you recently deleted this "
+        f"{kind} you may be able to recover it using the correct recovery command. For help resolving "
         "this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182",
     )
 
@@ -283,20 +298,29 @@ class KeyVaultState:
         self.tenant = tenant
         self.tokens: dict[str, frozenset[str]] = {t: frozenset(p) for t, p in tokens.items()}
         self.secrets: dict[str, _Secret] = {}
+        #: Certificates (value: base64 DER) and keys (value: the full JWK as JSON, private
+        #: members included, as the vault holds them), versioned like secrets.
+        self.certificates: dict[str, _Secret] = {}
+        self.keys: dict[str, _Secret] = {}
         self.deleted: dict[str, _Deleted] = {}
         self.faults: list[Fault] = []
         self.apps: dict[str, EntraApp] = {}
         #: (method, path, status) of every request, for tests that count calls.
         self.requests: list[tuple[str, str, int]] = []
         self.purge_protection = False
+        #: A broken proxy (or a future API) that answers a key's private members too.
+        self.private_key_members = False
 
     def reset(self) -> None:
         with self.lock:
             self.secrets.clear()
+            self.certificates.clear()
+            self.keys.clear()
             self.deleted.clear()
             self.faults.clear()
             self.requests.clear()
             self.purge_protection = False
+            self.private_key_members = False
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
@@ -347,6 +371,72 @@ def _item(base: str, s: _Secret, v: _Version, *, versioned: bool) -> dict[str, A
     if v.tags is not None:
         out["tags"] = dict(v.tags)
     return out
+
+
+def _certificate_bundle(base: str, c: _Secret, v: _Version) -> dict[str, Any]:
+    """``GET /certificates/NAME[/VERSION]``: the certificate, its key's and secret's ids, its policy."""
+    der = base64.b64decode(v.value)
+    x5t = base64.urlsafe_b64encode(hashlib.sha1(der, usedforsecurity=False).digest()).decode().rstrip("=")
+    out: dict[str, Any] = {
+        "id": f"{base}/certificates/{c.name}/{v.id}",
+        "kid": f"{base}/keys/{c.name}/{v.id}",
+        "sid": f"{base}/secrets/{c.name}/{v.id}",
+        "x5t": x5t,
+        "cer": v.value,
+        "attributes": _attributes(v),
+        "policy": {
+            "id": f"{base}/certificates/{c.name}/policy",
+            "key_props": {"exportable": True, "kty": "EC", "key_size": 256, "reuse_key": False, "crv": "P-256"},
+            "secret_props": {"contentType": "application/x-pem-file"},
+            "issuer": {"name": "Self"},
+            "attributes": {"enabled": True, "created": v.created, "updated": v.updated},
+        },
+    }
+    if v.tags is not None:
+        out["tags"] = dict(v.tags)
+    return out
+
+
+def _key_bundle(base: str, k: _Secret, v: _Version, *, private: bool) -> dict[str, Any]:
+    """``GET /keys/NAME[/VERSION]``: the public JWK (``private``: every member, a broken proxy)."""
+    jwk = json.loads(v.value)
+    members = {m: jwk[m] for m in jwk if private or m in JWK_PUBLIC}
+    out: dict[str, Any] = {"key": {"kid": f"{base}/keys/{k.name}/{v.id}", **members},
+                           "attributes": {**_attributes(v), "exportable": False}}
+    if v.tags is not None:
+        out["tags"] = dict(v.tags)
+    return out
+
+
+def certificate_der(common_name: str) -> bytes:
+    """A small self-signed X.509 certificate (EC P-256: fast to make) in DER, to store with
+    :meth:`FakeKeyVault.put_certificate`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def private_jwk(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+                key_ops: Iterable[str] = ("sign", "verify")) -> dict[str, Any]:
+    """The full JWK (private members included) of a key, as a vault holds an imported key."""
+    def b64(n: int, size: int | None = None) -> str:
+        raw = n.to_bytes(size or max(1, (n.bit_length() + 7) // 8), "big")
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    if isinstance(key, rsa.RSAPrivateKey):
+        priv = key.private_numbers()
+        pub = priv.public_numbers
+        return {"kty": "RSA", "key_ops": list(key_ops), "n": b64(pub.n), "e": b64(pub.e), "d": b64(priv.d),
+                "p": b64(priv.p), "q": b64(priv.q), "dp": b64(priv.dmp1), "dq": b64(priv.dmq1),
+                "qi": b64(priv.iqmp)}
+    enum = key.private_numbers()
+    size = (key.curve.key_size + 7) // 8
+    return {"kty": "EC", "key_ops": list(key_ops), "crv": "P-256", "x": b64(enum.public_numbers.x, size),
+            "y": b64(enum.public_numbers.y, size), "d": b64(enum.private_value, size)}
 
 
 def _deleted_fields(base: str, d: _Deleted) -> dict[str, Any]:
@@ -489,6 +579,23 @@ class _Api:
         self.state.deleted[key] = d
         return {**_deleted_fields(base, d), **_bundle(base, s, s.current, with_value=False)}
 
+    # ---- certificates and keys (read-only here)
+    def _object(self, table: dict[str, _Secret], name: str, version: str, kind: str) -> tuple[_Secret, _Version]:
+        obj = table.get(self._check_name(name))
+        if obj is None:
+            raise _not_found(name, kind)
+        v = obj.version(version) if version else obj.current
+        if v is None:
+            raise _not_found(f"{name}/{version}", kind)
+        return obj, v
+
+    def get_certificate(self, base: str, name: str, version: str) -> dict[str, Any]:
+        return _certificate_bundle(base, *self._object(self.state.certificates, name, version, "certificate"))
+
+    def get_key(self, base: str, name: str, version: str) -> dict[str, Any]:
+        k, v = self._object(self.state.keys, name, version, "key")
+        return _key_bundle(base, k, v, private=self.state.private_key_members)
+
     # ---- deleted secrets
     def list_deleted(self, base: str, query: Mapping[str, str], api_version: str) -> dict[str, Any]:
         items = [{**_deleted_fields(base, d), **_item(base, d.secret, d.secret.current, versioned=False)}
@@ -528,6 +635,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
     ("GET", re.compile(r"^/deletedsecrets/(?P<name>[^/]+)/?$"), "get_deleted", "get"),
     ("DELETE", re.compile(r"^/deletedsecrets/(?P<name>[^/]+)/?$"), "purge", "purge"),
     ("POST", re.compile(r"^/deletedsecrets/(?P<name>[^/]+)/recover/?$"), "recover", "recover"),
+    ("GET", re.compile(r"^/certificates/(?P<name>[^/]+)(?:/(?P<version>[^/]*))?$"), "get_certificate",
+     "read-certificate"),
+    ("GET", re.compile(r"^/keys/(?P<name>[^/]+)(?:/(?P<version>[^/]*))?$"), "get_key", "read-key"),
 ]
 
 
@@ -785,6 +895,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return 204, None
                 if op == "recover":
                     return 200, api.recover(base, name)
+                if op == "get_certificate":
+                    return 200, api.get_certificate(base, name, version)
+                if op == "get_key":
+                    return 200, api.get_key(base, name, version)
         if any(p.match(path) for _, p, _, _ in _ROUTES):
             raise _ApiError(405, "MethodNotAllowed", f"The requested method {method} is not allowed.")
         raise _ApiError(404, "NotFound", f"The requested resource {path} does not exist.")
@@ -908,6 +1022,29 @@ class FakeKeyVault:
         with self.state.lock:
             return [r for r in self.state.requests
                     if (method is None or r[0] == method) and r[1].startswith(path_prefix)]
+
+    def _add_version(self, table: dict[str, _Secret], name: str, value: str,
+                     tags: Mapping[str, str] | None) -> str:
+        if not NAME_RE.match(name):
+            raise ValueError(f"not a Key Vault name: {name!r}")
+        with self.state.lock:
+            obj = table.setdefault(name.lower(), _Secret(name))
+            now = int(time.time())
+            # A new version must read as updated after the last one (the listing-free read
+            # compares versions, but a test may look at ``updated`` too).
+            now = max([now, *(v.updated + 1 for v in obj.versions)])
+            v = _Version(uuid.uuid4().hex, value, None, dict(tags) if tags is not None else None, True,
+                         None, None, now, now)
+            obj.versions.append(v)
+            return v.id
+
+    def put_certificate(self, name: str, der: bytes, tags: Mapping[str, str] | None = None) -> str:
+        """A new version of certificate ``name`` holding the X.509 certificate ``der``; its id."""
+        return self._add_version(self.state.certificates, name, base64.b64encode(der).decode(), tags)
+
+    def put_key(self, name: str, jwk: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> str:
+        """A new version of key ``name`` holding ``jwk`` (private members too, see :func:`private_jwk`)."""
+        return self._add_version(self.state.keys, name, json.dumps(dict(jwk)), tags)
 
     def raw_names(self) -> list[str]:
         """Names as stored in the vault (the encoded form an adapter wrote)."""

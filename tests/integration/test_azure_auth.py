@@ -140,6 +140,11 @@ def test_eso_certificate_store_with_client_id_from_a_secret_and_object_prefixes(
     client.put("database-password", SecretValue("pw"))
     assert client.get("secret/database-password").reveal() == b"pw"
     assert client.get("database-password").reveal() == b"pw"
-    for key in ("cert/db-client-cert", "key/encryption-pubkey"):
-        with pytest.raises(InvalidConfig, match=f"'{key.split('/')[0]}/' names a Key Vault"):
-            client.get(key)
+    der = x509.load_pem_x509_certificate(pem.split(b"-----END PRIVATE KEY-----\n")[1]).public_bytes(
+        serialization.Encoding.DER)
+    fake_keyvault.put_certificate("db-client-cert", der)
+    fake_keyvault.put_key("encryption-pubkey", {"kty": "EC", "crv": "P-256", "x": "eA", "y": "eQ", "d": "ZA"})
+    assert client.get("cert/db-client-cert").reveal() == der
+    assert b'"crv":"P-256"' in client.get("key/encryption-pubkey").reveal()
+    with pytest.raises(InvalidConfig, match="'cert/' names a Key Vault certificate"):
+        client.put("cert/db-client-cert", SecretValue("not a certificate"))

@@ -84,3 +84,21 @@ def test_verbatim_mode_passes_valid_vault_names_and_refuses_the_rest() -> None:
         codec.to_vault("a/b")
     with pytest.raises(ValueError):
         NameCodec("base32")  # type: ignore[arg-type]
+
+
+def test_eso_object_prefixes_name_a_secret_a_certificate_or_a_key_in_verbatim_mode_only() -> None:
+    eso = NameCodec("verbatim")
+    assert eso.resolve("db-password") == ("secret", "db-password")
+    assert eso.resolve("secret/db-password") == ("secret", "db-password")
+    assert eso.resolve("cert/db-client-cert") == ("cert", "db-client-cert")
+    assert eso.resolve("key/encryption-pubkey") == ("key", "encryption-pubkey")
+    assert eso.unlisted_prefixes() == ("cert/", "key/")
+    with pytest.raises(UnstorableName, match="certificate, not a secret"):
+        eso.to_vault("cert/db-client-cert")  # what a write would address
+    with pytest.raises(UnstorableName):
+        eso.resolve("cert/a/b")  # one '/' only, as ESO splits: 'a/b' is no vault name
+    with pytest.raises(UnstorableName):
+        eso.resolve("vault/x")  # not an object prefix: a name with '/', not storable
+    own = NameCodec("escape")
+    assert own.resolve("cert/db") == ("secret", "cert-sdb")
+    assert own.unlisted_prefixes() == ()
