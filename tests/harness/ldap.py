@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.ports import stop_process
+
 BASE = "dc=secretsync,dc=test"
 USERS = f"ou=users,{BASE}"
 GROUPS = f"ou=groups,{BASE}"
@@ -100,12 +102,7 @@ def ldap_directory() -> Iterator[LdapDirectory]:
             raise RuntimeError(f"{exc}\n{log.read_text(errors='replace')[-2000:]}") from None
         yield LdapDirectory(f"ldap://127.0.0.1:{port}", password, proc, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         if proc.stdout is not None:
             proc.stdout.close()
         shutil.rmtree(home, ignore_errors=True)

@@ -34,7 +34,7 @@ from secretsync.core.registry import get_factory
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 from tests.harness.backends import Backend
-from tests.harness.ports import closed_port, free_port
+from tests.harness.ports import closed_port, free_port, stop_process
 
 KV1_MOUNT = "kv1"
 APPROLE_MOUNT = "approle"
@@ -281,12 +281,7 @@ def serve_openbao(binary: str) -> Iterator[OpenBao]:
         raw.sys.enable_auth_method("approle", path=APPROLE_MOUNT)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -33,7 +33,6 @@ from typing import Any
 import pytest
 
 from secretsync.api.models import API_VERSION
-from secretsync.controller.runtime import SS_RES
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.values import SecretValue
 from secretsync.kube.client import SECRETS
@@ -44,9 +43,9 @@ from tests.harness.controller import (
     fast_settings,
     install_crds,
     kube_api,
-    ready_condition,
     running_controller,
     secret_data,
+    store_refused,
     wait_for,
 )
 from tests.harness.kube import KubeCluster
@@ -100,7 +99,7 @@ def test_eso_ldap_store_logs_in_through_a_real_directory_and_a_wrong_password_de
         wait_for(lambda: secret_data(api, ns, "ldap") == {"password": "pw-ldap"}, timeout=30,
                  message="the ldap store synced")
         assert any(f"dn=b'cn={USER},{USERS}'" in line for line in ldap_directory.binds())
-        refused = wait_for(lambda: _refused(api, ns, "foreign"), timeout=20, message="the foreign store refused")
+        refused = wait_for(lambda: store_refused(api, ns, "foreign"), timeout=20, message="the foreign store refused")
         assert "auth.ldap.secretRef" in refused["message"] and "namespace" in refused["message"], refused
         assert not any("resultCode=49" in line for line in ldap_directory.responses()), "a refused bind so far"
 
@@ -112,7 +111,3 @@ def test_eso_ldap_store_logs_in_through_a_real_directory_and_a_wrong_password_de
     assert secret_data(api, ns, "foreign") is None
     api.close()
 
-
-def _refused(api: Any, ns: str, name: str) -> dict[str, Any] | None:
-    cond = ready_condition(api, SS_RES, ns, name)
-    return cond if cond and cond.get("status") == "False" and cond.get("message") else None
