@@ -27,6 +27,7 @@ and that password never reaches the directory.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -66,7 +67,9 @@ def _ldap_store(name: str, ns: str, address: str, mount: str, secret_ref: dict[s
 
 
 def test_eso_ldap_store_logs_in_through_a_real_directory_and_a_wrong_password_deletes_nothing(
-        kube: KubeCluster, openbao_ldap: OpenBao, ldap_directory: LdapDirectory) -> None:
+        kube: KubeCluster, openbao_ldap: OpenBao, ldap_directory: LdapDirectory,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     raw = openbao_ldap.raw()
     run = uuid.uuid4().hex[:6]
     mount, policy, key = f"ldap-{run}", f"ldap-read-{run}", f"ldap-{run}/db"
@@ -109,5 +112,7 @@ def test_eso_ldap_store_logs_in_through_a_real_directory_and_a_wrong_password_de
     assert "ldap login" in cond["message"] and "not-the-password" not in cond["message"], cond
     assert secret_data(api, ns, "ldap") == {"password": "pw-ldap"}  # stale, not deleted
     assert secret_data(api, ns, "foreign") is None
+    for password in (ldap_directory.password, "not-the-password", foreign_password):
+        assert password not in caplog.text
     api.close()
 
