@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.harness.kube",
     "tests.harness.aws",
     "tests.harness.vault",
+    "tests.harness.ldap",
     "tests.harness.gcp",
     "tests.harness.azure",
 ]

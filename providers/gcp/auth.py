@@ -12,7 +12,12 @@ Three ways in, first match wins:
    ``type`` is refused: google-auth's ``external_account`` / ``impersonated_service_account``
    / ``authorized_user`` JSON makes the client read a local file (``credential_source.file``)
    or call a token URL named in the JSON, i.e. lets whoever wrote the Secret pick a file of
-   the controller and where to send it.
+   the controller and where to send it. A ``service_account`` key signs its own access token
+   (a self-signed JWT with the ``cloud-platform`` scope, what the Secret Manager client makes
+   of such credentials, ``always_use_jwt_access``) and contacts nothing but Secret Manager;
+   the key's ``token_uri`` is replaced by Google's anyway, so no URL the tenant wrote is ever
+   called should google-auth fall back to the OAuth2 assertion grant. On the plaintext test
+   channel that token rides as ``authorization`` metadata, as the token exchange's does.
 3. A ``subjectToken`` credential (the store's ServiceAccount token, ``tokenExchange`` in the
    config: ESO's ``auth.workloadIdentity`` / ``auth.workloadIdentityFederation``): google-auth's
    ``identity_pool.Credentials`` exchanges it at STS for the pool audience and, with
@@ -50,6 +55,8 @@ STS_ENDPOINT_ENV = "SECRETSYNC_GCP_STS_ENDPOINT"
 DEFAULT_STS_ENDPOINT = "https://sts.googleapis.com/v1/token"
 IAM_CREDENTIALS_ENV = "SECRETSYNC_GCP_IAM_CREDENTIALS_ENDPOINT"
 DEFAULT_IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
+#: Google's OAuth2 token endpoint: the only ``token_uri`` a service-account key keeps.
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 #: A Google service account email, as the KSA annotation must name it.
 _GSA_EMAIL = re.compile(r"^[a-z0-9-]{1,63}@[a-z0-9.:-]+\.iam\.gserviceaccount\.com$")
@@ -265,8 +272,10 @@ def _google_credentials(spec: ConnectionSpec) -> Any:
         from google.oauth2 import service_account
 
         _check_service_account_key(spec.service_account_info)
-        return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-            _key_info(spec.service_account_info), scopes=list(SCOPES))
+        info = {**_key_info(spec.service_account_info), "token_uri": GOOGLE_TOKEN_URI}
+        creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=list(SCOPES))
+        return creds.with_always_use_jwt_access(True)
     if spec.access_token is not None:
         from google.oauth2.credentials import Credentials
 
@@ -287,7 +296,7 @@ def build_sdk_client(spec: ConnectionSpec) -> Any:
 
     if spec.insecure_endpoint:
         channel = grpc.insecure_channel(spec.insecure_endpoint, options=_CHANNEL_OPTIONS)
-        if spec.exchange is not None:
+        if spec.exchange is not None or spec.service_account_info is not None:
             channel = grpc.intercept_channel(channel, _BearerToken(_refreshing(_google_credentials(spec))))
         elif spec.access_token is not None:
             channel = grpc.intercept_channel(channel, _BearerToken(spec.access_token))

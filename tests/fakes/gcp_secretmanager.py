@@ -30,6 +30,13 @@ What it implements, as documented by Google (cloud.google.com/secret-manager/doc
   google.rpc.RetryInfo detail) and delays (:meth:`delay`).
 * A garbled answer on demand (:meth:`garble_next`): bytes that do not parse as the response
   message, as a broken proxy or a truncated frame would deliver.
+* Service-account keys (:meth:`FakeSecretManager.create_service_account_key`, what IAM's
+  ``keys.create`` returns: the key JSON with a fresh RSA private key): a bearer token that is
+  a JWT signed with such a key (RS256, ``kid`` = the key id, ``iss`` = ``sub`` = the service
+  account, the ``cloud-platform`` scope or the service as ``aud``, unexpired: the self-signed
+  JWT google-auth makes of a key for the Secret Manager client) authenticates as that service
+  account, whose roles reach only the projects it was granted (PERMISSION_DENIED elsewhere).
+  A bad signature, an unknown key or an expired token is UNAUTHENTICATED.
 * A broken pager on demand (:meth:`endless_pages`): ListSecrets answers an empty page with a
   next-page token forever (a fresh token each time, or the same one), to prove a client's
   paging is bounded.
@@ -64,6 +71,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
+SERVICE_HOST = "secretmanager.googleapis.com"
 MAX_PAYLOAD = 64 * 1024
 MAX_PAGE = 25000
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -301,6 +309,11 @@ class FakeSecretManager:
 
     def __init__(self, *, token: str = "fake-token", projects: dict[str, str] | None = None) -> None:
         self.token = token
+        #: key id -> (service account email, RSA public key); email -> projects it may read.
+        self._keys: dict[str, tuple[str, Any]] = {}
+        self._grants: dict[str, set[str]] = {}
+        #: Calls authenticated by a service-account key, per service account.
+        self.principals: Counter[str] = Counter()
         #: project id -> project number (responses use the number, as the real API does).
         self.projects = dict(projects or {"test-project": "123456789012"})
         self.calls: Counter[str] = Counter()
@@ -345,6 +358,9 @@ class FakeSecretManager:
             self._endless = None
             self._garble.clear()
             self.calls.clear()
+            self._keys.clear()
+            self._grants.clear()
+            self.principals.clear()
 
     # -- test controls --------------------------------------------------------------------
     def fail_next(self, method: str | None, code: grpc.StatusCode, *, times: int = 1, message: str = "",
@@ -385,6 +401,28 @@ class FakeSecretManager:
         corrupting proxy would do. Lets a test prove the client verifies the checksum."""
         with self._lock:
             self._corrupt += times
+
+    def create_service_account_key(self, email: str, projects: set[str]) -> str:
+        """A new key of the service account ``email``, whose roles reach ``projects``: the key
+        JSON as IAM hands it out (``"type": "service_account"``, a PKCS#8 RSA private key)."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key_id = hashlib.sha1(str(time.time_ns()).encode() + email.encode()).hexdigest()
+        with self._lock:
+            self._keys[key_id] = (email, key.public_key())
+            self._grants.setdefault(email, set()).update(projects)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+        return json.dumps({
+            "type": "service_account", "project_id": email.split("@")[1].split(".")[0],
+            "private_key_id": key_id, "private_key": pem, "client_email": email,
+            "client_id": str(int(key_id[:12], 16)), "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": "https://oauth2.googleapis.com/token",
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{email}",
+            "universe_domain": "googleapis.com"}, indent=2)
 
     def secret_ids(self) -> list[str]:
         with self._lock:
@@ -431,11 +469,11 @@ class FakeSecretManager:
                 self.calls[method] += 1
                 delay = self._delays.get(method, 0.0)
             try:
-                self._authenticate(context)
+                principal = self._authenticate(context)
                 if delay:
                     time.sleep(delay)
                 self._injected_fault(method)
-                self._authorize(method, request)
+                self._authorize(method, request, principal)
                 with self._lock:
                     if self._garble[method] > 0:
                         self._garble[method] -= 1
@@ -456,15 +494,49 @@ class FakeSecretManager:
 
         return handle
 
-    def _authenticate(self, context: grpc.ServicerContext) -> None:
+    def _authenticate(self, context: grpc.ServicerContext) -> str | None:
+        """None for the fake's own token (every project), else the service account of a key."""
         metadata = dict(context.invocation_metadata() or ())
-        if metadata.get("authorization") != f"Bearer {self.token}":
+        auth = str(metadata.get("authorization") or "")
+        if auth == f"Bearer {self.token}":
+            return None
+        principal = self._key_principal(auth.removeprefix("Bearer "))
+        if principal is None:
             raise _Abort(
                 grpc.StatusCode.UNAUTHENTICATED,
                 "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
                 "cookie or other valid authentication credential. See "
                 "https://developers.google.com/identity/sign-in/web/devconsole-project.",
             )
+        with self._lock:
+            self.principals[principal] += 1
+        return principal
+
+    def _key_principal(self, token: str) -> str | None:
+        """The service account whose key signed ``token`` (a self-signed JWT), if it verifies."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def part(text: str) -> bytes:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+        try:
+            head, body, signature = token.split(".")
+            header, claims = json.loads(part(head)), json.loads(part(body))
+            email, public = self._keys[header["kid"]]
+            if header.get("alg") != "RS256":
+                return None
+            public.verify(part(signature), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        except (ValueError, KeyError, TypeError, AttributeError, InvalidSignature):
+            return None
+        now = time.time()
+        scoped = "https://www.googleapis.com/auth/cloud-platform" in str(claims.get("scope", "")).split()
+        fresh = float(claims.get("iat", now + 1e9)) <= now + 60 < float(claims.get("exp", 0)) + 60
+        if claims.get("iss") != email or claims.get("sub") != email or not fresh or not (
+                scoped or claims.get("aud") == f"https://{SERVICE_HOST}/"):
+            return None
+        return str(email)
 
     def _injected_fault(self, method: str) -> None:
         with self._lock:
@@ -473,7 +545,7 @@ class FakeSecretManager:
                     fault.remaining -= 1
                     raise _Abort(fault.code, fault.message, fault.retry_after)
 
-    def _authorize(self, method: str, request: Any) -> None:
+    def _authorize(self, method: str, request: Any, principal: str | None = None) -> None:
         resource = getattr(request, "parent", "") or getattr(request, "name", "")
         if method == "UpdateSecret":
             resource = request.secret.name
@@ -482,6 +554,10 @@ class FakeSecretManager:
         denied_msg = f"Permission '{permission}' denied for resource '{resource}' (or it may not exist)."
         if match and match.group(1) not in self.projects and match.group(1) not in self.projects.values():
             raise _Abort(grpc.StatusCode.PERMISSION_DENIED, denied_msg)
+        if principal is not None and match:
+            granted = {self._canonical(f"projects/{p}") for p in self._grants.get(principal, set())}
+            if self._canonical(f"projects/{match.group(1)}") not in granted:
+                raise _Abort(grpc.StatusCode.PERMISSION_DENIED, denied_msg)
         canonical = self._canonical(resource)
         with self._lock:
             for rule in self._denies:

@@ -169,6 +169,12 @@ def ready_condition(api: KubeApi, res: Any, namespace: str | None, name: str) ->
     return None
 
 
+def store_refused(api: KubeApi, namespace: str, name: str) -> dict[str, Any] | None:
+    """A predicate body for wait_for: the SecretStore's Ready condition is False with a message."""
+    cond = ready_condition(api, SS_RES, namespace, name)
+    return cond if cond and cond.get("status") == "False" and cond.get("message") else None
+
+
 def es_ready(api: KubeApi, namespace: str, name: str, status: str = "True", reason: str | None = None
              ) -> Callable[[], dict[str, Any] | None]:
     """A predicate for wait_for: the ExternalSecret's Ready condition has this status (and reason)."""

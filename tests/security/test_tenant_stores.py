@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 
-from secretsync.controller.runtime import SS_RES
 from secretsync.controller.settings import ScopeSettings, TrustSettings
 from secretsync.kube.client import SECRETS, KubeApi, KubeError, Resource
 from tests.harness.canned import CannedServer, Reply
@@ -34,9 +33,9 @@ from tests.harness.controller import (
     fast_settings,
     install_crds,
     kube_api,
-    ready_condition,
     running_controller,
     store_manifest,
+    store_refused,
     wait_for,
 )
 from tests.harness.env import environ
@@ -164,7 +163,7 @@ def test_hostile_tenant_stores_are_refused_and_nothing_of_the_controller_leaves(
     settings = fast_settings(scope=ScopeSettings(namespaces=(ns,)))
     with environ(**identity), running_controller(kube, settings):
         for name, (_, _, field) in stores.items():
-            cond = wait_for(lambda n=name: _refused(admin, ns, n), timeout=30, message=f"{name} refused")
+            cond = wait_for(lambda n=name: store_refused(admin, ns, n), timeout=30, message=f"{name} refused")
             assert field in cond["message"], (name, cond)
             assert f"SecretStore/{ns}/{name}" in cond["message"] or cond["reason"] == "InvalidSpec", (name, cond)
         wait_for(lambda: own.requests, timeout=30, message="the tenant's own store was used")
@@ -177,10 +176,6 @@ def test_hostile_tenant_stores_are_refused_and_nothing_of_the_controller_leaves(
     tenant.close()
     admin.close()
 
-
-def _refused(api: KubeApi, ns: str, name: str) -> dict[str, Any] | None:
-    cond = ready_condition(api, SS_RES, ns, name)
-    return cond if cond and cond.get("status") == "False" and cond.get("message") else None
 
 
 def _secret(api: KubeApi, ns: str, name: str) -> dict[str, Any] | None:
@@ -218,7 +213,7 @@ def test_with_the_admin_flag_a_tenant_still_cannot_send_the_controller_identity_
                              trust=TrustSettings(namespaced_ambient_identity=True))
     with environ(**identity), running_controller(kube, settings):
         for name, (_, _, field) in stores.items():
-            cond = wait_for(lambda n=name: _refused(admin, ns, n), timeout=30, message=f"{name} refused")
+            cond = wait_for(lambda n=name: store_refused(admin, ns, n), timeout=30, message=f"{name} refused")
             assert f"SecretStore/{ns}/{name}: {field}: a SecretStore that uses the controller's identity" in \
                 cond["message"], cond
     assert trap.requests[before:] == []
