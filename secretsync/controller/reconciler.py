@@ -416,7 +416,8 @@ class ExternalSecretReconciler:
                 self._put_entry(es, got, i, props, ex.conversion_strategy, ex.decoding_strategy, ex.key)
             elif dfi.find is not None:
                 fs = dfi.find
-                flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags))
+                flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags),
+                                 folder=h.client.capabilities.find_path_is_folder)
                 try:
                     names = h.cache.find(flt, fresh=item_fresh)
                     if item_fresh and names:

@@ -59,6 +59,9 @@ class Capabilities:
     #: not (only ``updated``, to the second): change detection then compares ``updated``
     #: and an exact version costs a describe() per secret.
     versions_in_list: bool = True
+    #: ESO's ``find.path`` names a folder here, not a name prefix (Parameter Store serves it with
+    #: GetParametersByPath): ``/prod`` finds ``/prod/db`` but never ``/production/db``.
+    find_path_is_folder: bool = False
 
     @property
     def read_write(self) -> bool:
@@ -76,6 +79,7 @@ class Capabilities:
             "softDelete": self.soft_delete,
             "maxValueBytes": self.max_value_bytes,
             "versionsInList": self.versions_in_list,
+            "findPathIsFolder": self.find_path_is_folder,
         }
 
 
@@ -104,10 +108,16 @@ class ListFilter:
     prefix: str | None = None
     name_regex: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: ``prefix`` is a folder (see ``Capabilities.find_path_is_folder``): only names under
+    #: ``prefix/`` match (a trailing ``/`` in it changes nothing). A listing by ``prefix`` as a
+    #: plain name prefix is a superset, so an adapter's server-side filtering stays valid.
+    folder: bool = False
 
     def matches(self, meta: SecretMetadata) -> bool:
         """Client-side check; adapters apply it after any server-side filtering."""
         if self.prefix and not meta.name.startswith(self.prefix):
+            return False
+        if self.folder and self.prefix and not meta.name.startswith(self.prefix.rstrip("/") + "/"):
             return False
         if self.name_regex and not regex_search(self.name_regex, meta.name):
             return False
