@@ -434,14 +434,45 @@ class NameRules:
     slash: bool
     #: The name must start with a letter (Azure Key Vault).
     first_alpha: bool = False
+    #: The name starts with '/' (SSM Parameter Store paths, when no store prefix comes first).
+    leading_slash: bool = False
+    #: At most this many '/'-separated segments (SSM: 15 levels, fewer under a prefix).
+    max_depth: int | None = None
+    #: Words no name may begin with, any case (SSM reserves ``aws`` and ``ssm``).
+    reserved_starts: tuple[str, ...] = ()
+    #: Whose rules these are, for a plan to say (``SSM Parameter Store names``).
+    label: str = ""
+
+    def describe(self) -> str:
+        """One line for a plan: which names the target store keeps verbatim."""
+        parts = [f"characters [{self.allowed}]", f"at most {self.max_len} characters"]
+        if not self.slash:
+            parts.append("no '/'")
+        if self.leading_slash:
+            parts.append("starting with '/'")
+        if self.max_depth is not None:
+            parts.append(f"at most {self.max_depth} levels")
+        if self.first_alpha:
+            parts.append("starting with a letter")
+        if self.reserved_starts:
+            parts.append("not beginning with " + " or ".join(repr(w) for w in self.reserved_starts))
+        return f"{self.label or 'names'}: " + ", ".join(parts)
 
 
 #: For a provider that declares none: conservative, portable names.
 DEFAULT_NAME_RULES = NameRules(r"A-Za-z0-9/_.-", 255, True)
 
 
-def name_rules_of(factory: object) -> NameRules:
-    """The factory's declared :class:`NameRules` (``name_rules`` attribute), or the default."""
+def name_rules_of(factory: object, config: Mapping[str, Any] | None = None) -> NameRules:
+    """The names a store keeps verbatim: the factory's answer for this store's ``config``
+    (``name_rules_for(config)``: one provider can front services with different rules, as
+    ``aws`` fronts Secrets Manager and Parameter Store, and a store prefix shortens them), else
+    its declared ``name_rules``, else the default."""
+    answer = getattr(factory, "name_rules_for", None)
+    if config is not None and callable(answer):
+        rules = answer(config)
+        if isinstance(rules, NameRules):
+            return rules
     rules = getattr(factory, "name_rules", None)
     return rules if isinstance(rules, NameRules) else DEFAULT_NAME_RULES
 
