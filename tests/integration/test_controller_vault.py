@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import uuid
+from pathlib import Path
 
 import pytest
 
+from secretsync.controller.runtime import SS_RES
 from secretsync.controller.settings import ScopeSettings
 from secretsync.core.values import SecretValue
 from secretsync.kube.client import SECRETS
@@ -17,13 +19,14 @@ from tests.harness.controller import (
     fast_settings,
     install_crds,
     kube_api,
+    ready_condition,
     running_controller,
     secret_data,
     store_manifest,
     wait_for,
 )
 from tests.harness.kube import KubeCluster
-from tests.harness.vault import OpenBao, encode
+from tests.harness.vault import OpenBao, ThrowawayCA, encode
 
 pytestmark = pytest.mark.kube
 
@@ -56,4 +59,39 @@ def test_vault_sync_bad_token_keeps_secret_and_recovers(kube: KubeCluster, openb
                   ns)
         openbao.kv2_write(path, encode(SecretValue('{"password":"pw-3"}')))
         wait_for(lambda: secret_data(api, ns, "db") == {"password": "pw-3"}, timeout=20, message="recovered")
+    api.close()
+
+
+def test_a_store_pinned_to_another_ca_fails_naming_the_store_never_falling_back(
+        kube: KubeCluster, openbao: OpenBao, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The machine trusts the server's CA (as it would a public one); the store's caBundle names
+    another. The store's status and its ExternalSecret say why, and nothing is written."""
+    assert openbao.ca is not None
+    machine = tmp_path / "machine-bundle.pem"
+    machine.write_text(openbao.ca.cert_pem)
+    monkeypatch.setenv("SSL_CERT_FILE", str(machine))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(machine))
+    install_crds(kube)
+    api = kube_api(kube)
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("ctl-vault-ca", labels={"secretsync-test": label})
+    path = f"ca-{uuid.uuid4().hex[:6]}/db"
+    openbao.kv2_write(path, encode(SecretValue('{"password":"pinned-pw"}')))
+    create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bao-token", "namespace": ns},
+                 "stringData": {"token": openbao.root_token}})
+    other = base64.b64encode(ThrowawayCA.create("the store's own CA").cert_pem.encode()).decode()
+    create(api, store_manifest("pinned", ns, "vault", {
+        "address": openbao.tls_address, "mount": "secret", "caBundle": other,
+        "secretRef": {"token": {"name": "bao-token", "key": "token"}}}))
+    es = es_manifest("db", ns, "pinned", refresh="1h")
+    es["spec"]["data"] = [{"secretKey": "password", "remoteRef": {"key": path, "property": "password"}}]
+    create(api, es)
+    settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+    with running_controller(kube, settings):
+        cond = wait_for(es_ready(api, ns, "db", "False"), timeout=20, message="untrusted server reported")
+        store = wait_for(lambda: (ready_condition(api, SS_RES, ns, "pinned") or {}).get("status") == "False"
+                         and ready_condition(api, SS_RES, ns, "pinned"), timeout=20, message="store not ready")
+    assert cond["reason"] == "InvalidConfig" and "certificate is not trusted" in cond["message"], cond
+    assert "certificate is not trusted" in store["message"], store
+    assert secret_data(api, ns, "db") is None
     api.close()
