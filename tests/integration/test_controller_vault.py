@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from secretsync.controller.runtime import SS_RES
-from secretsync.controller.settings import ScopeSettings
+from secretsync.controller.settings import ControllerSettings, ScopeSettings
 from secretsync.core.values import SecretValue
-from secretsync.kube.client import SECRETS
+from secretsync.kube.client import SECRETS, KubeApi
 from tests.harness.controller import (
     create,
     es_manifest,
@@ -31,21 +33,30 @@ from tests.harness.vault import OpenBao, ThrowawayCA, encode
 pytestmark = pytest.mark.kube
 
 
-def test_vault_sync_bad_token_keeps_secret_and_recovers(kube: KubeCluster, openbao: OpenBao) -> None:
+def _tenant(kube: KubeCluster, openbao: OpenBao, password: str, store: dict[str, Any],
+            refresh: str) -> tuple[KubeApi, str, str, ControllerSettings]:
+    """A labelled namespace with a token Secret, a vault SecretStore ``bao`` (``store`` on top of
+    the token config) and ExternalSecret ``db`` reading ``password`` from a fresh KV secret:
+    (api, namespace, the secret's path, settings scoped to that namespace)."""
     install_crds(kube)
     api = kube_api(kube)
     label = uuid.uuid4().hex[:10]
     ns = kube.new_namespace("ctl-vault", labels={"secretsync-test": label})
     path = f"ctl-{uuid.uuid4().hex[:6]}/db"
-    openbao.kv2_write(path, encode(SecretValue('{"password":"pw-1"}')))
+    openbao.kv2_write(path, encode(SecretValue(json.dumps({"password": password}))))
     create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bao-token", "namespace": ns},
                  "stringData": {"token": openbao.root_token}})
     create(api, store_manifest("bao", ns, "vault", {
-        "address": openbao.address, "mount": "secret", "secretRef": {"token": {"name": "bao-token", "key": "token"}}}))
-    es = es_manifest("db", ns, "bao", refresh="1s")
+        "address": openbao.address, "mount": "secret", "secretRef": {"token": {"name": "bao-token", "key": "token"}},
+        **store}))
+    es = es_manifest("db", ns, "bao", refresh=refresh)
     es["spec"]["data"] = [{"secretKey": "password", "remoteRef": {"key": path, "property": "password"}}]
     create(api, es)
-    settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+    return api, ns, path, fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+
+
+def test_vault_sync_bad_token_keeps_secret_and_recovers(kube: KubeCluster, openbao: OpenBao) -> None:
+    api, ns, path, settings = _tenant(kube, openbao, "pw-1", {}, refresh="1s")
     with running_controller(kube, settings):
         wait_for(lambda: secret_data(api, ns, "db") == {"password": "pw-1"}, message="first sync")
         openbao.kv2_write(path, encode(SecretValue('{"password":"pw-2"}')))
@@ -71,26 +82,13 @@ def test_a_store_pinned_to_another_ca_fails_naming_the_store_never_falling_back(
     machine.write_text(openbao.ca.cert_pem)
     monkeypatch.setenv("SSL_CERT_FILE", str(machine))
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(machine))
-    install_crds(kube)
-    api = kube_api(kube)
-    label = uuid.uuid4().hex[:10]
-    ns = kube.new_namespace("ctl-vault-ca", labels={"secretsync-test": label})
-    path = f"ca-{uuid.uuid4().hex[:6]}/db"
-    openbao.kv2_write(path, encode(SecretValue('{"password":"pinned-pw"}')))
-    create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bao-token", "namespace": ns},
-                 "stringData": {"token": openbao.root_token}})
     other = base64.b64encode(ThrowawayCA.create("the store's own CA").cert_pem.encode()).decode()
-    create(api, store_manifest("pinned", ns, "vault", {
-        "address": openbao.tls_address, "mount": "secret", "caBundle": other,
-        "secretRef": {"token": {"name": "bao-token", "key": "token"}}}))
-    es = es_manifest("db", ns, "pinned", refresh="1h")
-    es["spec"]["data"] = [{"secretKey": "password", "remoteRef": {"key": path, "property": "password"}}]
-    create(api, es)
-    settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+    api, ns, _, settings = _tenant(kube, openbao, "pinned-pw", {"address": openbao.tls_address, "caBundle": other},
+                                   refresh="1h")
     with running_controller(kube, settings):
         cond = wait_for(es_ready(api, ns, "db", "False"), timeout=20, message="untrusted server reported")
-        store = wait_for(lambda: (ready_condition(api, SS_RES, ns, "pinned") or {}).get("status") == "False"
-                         and ready_condition(api, SS_RES, ns, "pinned"), timeout=20, message="store not ready")
+        store = wait_for(lambda: (ready_condition(api, SS_RES, ns, "bao") or {}).get("status") == "False"
+                         and ready_condition(api, SS_RES, ns, "bao"), timeout=20, message="store not ready")
     assert cond["reason"] == "InvalidConfig" and "certificate is not trusted" in cond["message"], cond
     assert "certificate is not trusted" in store["message"], store
     assert secret_data(api, ns, "db") is None
