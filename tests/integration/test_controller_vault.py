@@ -76,7 +76,7 @@ def test_vault_sync_bad_token_keeps_secret_and_recovers(kube: KubeCluster, openb
 def test_a_store_pinned_to_another_ca_fails_naming_the_store_never_falling_back(
         kube: KubeCluster, openbao: OpenBao, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The machine trusts the server's CA (as it would a public one); the store's caBundle names
-    another. The store's status and its ExternalSecret say why, and nothing is written."""
+    another. The store's status and its ExternalSecret (naming the store) say why; nothing is written."""
     assert openbao.ca is not None
     machine = tmp_path / "machine-bundle.pem"
     machine.write_text(openbao.ca.cert_pem)
@@ -90,6 +90,7 @@ def test_a_store_pinned_to_another_ca_fails_naming_the_store_never_falling_back(
         store = wait_for(lambda: (ready_condition(api, SS_RES, ns, "bao") or {}).get("status") == "False"
                          and ready_condition(api, SS_RES, ns, "bao"), timeout=20, message="store not ready")
     assert cond["reason"] == "InvalidConfig" and "certificate is not trusted" in cond["message"], cond
+    assert cond["message"].startswith(f"SecretStore/{ns}/bao: "), cond  # which store, for an ExternalSecret
     assert "certificate is not trusted" in store["message"], store
     assert secret_data(api, ns, "db") is None
     api.close()
