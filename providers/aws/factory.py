@@ -15,6 +15,7 @@ from botocore.exceptions import NoRegionError
 from secretsync.core.changes import ChangeFeed
 from secretsync.core.contract import (
     Capabilities,
+    NameRules,
     SecretsClient,
 )
 from secretsync.core.errors import InvalidConfig, ProviderError
@@ -28,7 +29,7 @@ from .client import CAPABILITIES, AwsClient
 from .config import PARAMETER_STORE, PROVIDER, parse_config
 from .errors import mapper
 from .events import open_feed, validate_queue_url
-from .names import NAME_RULES
+from .names import NAME_RULES, name_rules
 from .parameters import ParameterStoreClient
 from .sdk import service_client
 
@@ -40,9 +41,7 @@ class AwsFactory(ConfiguredFactory):
     name = PROVIDER
     #: Other keys its SecretStore block may be written under.
     aliases: tuple[str, ...] = ()
-    #: Names this provider stores verbatim (what the migrator may choose).
-    #: (Secrets Manager's; a ParameterStore store takes names.SSM_NAME_RULES, which fit in these
-    #: apart from '+=@', so the migrator's names are stored verbatim by both.)
+    #: Names Secrets Manager stores verbatim; a store's own rules come from name_rules_for.
     name_rules = NAME_RULES
     #: The block's description in the SecretStore CRD.
     block_doc = (
@@ -53,6 +52,10 @@ class AwsFactory(ConfiguredFactory):
         'jwt: {serviceAccountRef}}, secretsManager?: {forceDeleteWithoutRecovery?, recoveryWindowInDays?}}.'
     )
     capabilities: Capabilities = CAPABILITIES
+
+    def name_rules_for(self, config: Mapping[str, Any]) -> NameRules:
+        """The names this store keeps verbatim: its service's rules, after its prefix."""
+        return name_rules(parse_config(config))
 
     def open(
         self,

@@ -28,8 +28,8 @@ PROVIDER = "aws"
 #: What AWS allows in a secret name: ASCII letters, digits and /_+=.@- (1-512 chars).
 NAME_CHARS = re.compile(r"^[A-Za-z0-9/_+=.@-]+$")
 MAX_NAME_LENGTH = 512
-#: Names Secrets Manager stores verbatim (what the migrator may choose).
-NAME_RULES = NameRules(r"A-Za-z0-9/_+=.@-", MAX_NAME_LENGTH, True)
+#: Names Secrets Manager stores verbatim without a prefix (a store's own: :func:`name_rules`).
+NAME_RULES = NameRules(r"A-Za-z0-9/_+=.@-", MAX_NAME_LENGTH, True, label="AWS Secrets Manager names")
 
 #: A full secret ARN (any partition, region and account: cross-account reads name the ARN).
 SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]{1,512}$")
@@ -40,9 +40,31 @@ _MANAGED_NAME_CHARS = re.compile(r"^[A-Za-z0-9/_+=.@!-]+$")
 SSM_NAME_CHARS = re.compile(r"^[A-Za-z0-9_./-]+$")
 SSM_MAX_NAME_LENGTH = 1011
 SSM_MAX_DEPTH = 15
-#: Names Parameter Store stores verbatim.
-SSM_NAME_RULES = NameRules(r"A-Za-z0-9_./-", SSM_MAX_NAME_LENGTH, True)
+_SSM_RESERVED_WORDS = ("aws", "ssm")
 _SSM_RESERVED = re.compile(r"^/?(aws|ssm)", re.IGNORECASE)
+
+
+def name_rules(config: AwsConfig) -> NameRules:
+    """The names this store keeps verbatim (what the migrator may choose), after its prefix.
+
+    Why per store: Secrets Manager and Parameter Store differ (a Parameter Store path starts
+    with '/', has at most 15 levels, and may not begin with 'aws' or 'ssm'), and the prefix
+    takes its share of the length and levels; :func:`check_name` and
+    :func:`check_parameter_name` hold the same limits at put time.
+    """
+    from .config import PARAMETER_STORE
+
+    head = config.head
+    if config.service != PARAMETER_STORE:
+        return NameRules(r"A-Za-z0-9/_+=.@-", MAX_NAME_LENGTH - len(head), True, label="AWS Secrets Manager names")
+    label = "SSM Parameter Store names" + (f" (after the store's prefix {head!r})" if head else "")
+    if head and not head.startswith("/"):
+        # ESO's prefix without a leading '/' ("app-"): a name with '/' could never be legal.
+        return NameRules(r"A-Za-z0-9_.-", SSM_MAX_NAME_LENGTH - len(head), False, label=label)
+    return NameRules(r"A-Za-z0-9_./-", SSM_MAX_NAME_LENGTH - len(head), True, leading_slash=not head,
+                     # '/x/y' has 2 levels; under '/team/' a name 'x/y' adds 1 to the head's 2 '/'.
+                     max_depth=SSM_MAX_DEPTH - (head.count("/") - 1 if head else 0),
+                     reserved_starts=() if head else _SSM_RESERVED_WORDS, label=label)
 
 
 def has_dot_segment(path: str) -> bool:

@@ -55,6 +55,7 @@ CAPABILITIES = Capabilities(
     binary=False,
     soft_delete=False,
     max_value_bytes=MAX_VALUE_BYTES,
+    find_path_is_folder=True,
 )
 #: GetParameters takes at most 10 names.
 MAX_BATCH = 10

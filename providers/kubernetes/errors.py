@@ -15,6 +15,7 @@ from secretsync.core.errors import (
     Unavailable,
 )
 
+from ..tls import UNTRUSTED, handshake_failure
 from .config import PROVIDER
 from .sdk import ApiStatus
 
@@ -32,6 +33,10 @@ def map_error(exc: BaseException, operation: str, key: str | None) -> tuple[Prov
     the status line (an API server never echoes Secret data in a Status)."""
     where: dict[str, Any] = {"provider": PROVIDER, "operation": operation, "key": key}
     if not isinstance(exc, ApiStatus):
+        if handshake_failure(exc) == UNTRUSTED:
+            # The store's CA does not vouch for this server: configuration, not an outage to wait out.
+            return InvalidConfig("TLS handshake failed: the API server's certificate is not trusted by the "
+                                 "store's CA (server.caBundle / server.caProvider)", **where), None
         return Unavailable(f"cannot reach the API server: {type(exc).__name__}", provider=PROVIDER,
                            operation=operation, key=key), None
     doc = _status(exc.body)

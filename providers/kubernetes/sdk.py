@@ -17,6 +17,8 @@ from secretsync.core.errors import SecretSyncError
 from secretsync.kube.kinds import SECRETS
 
 from ..http_deadline import install_on_pool_manager
+from ..tls import pinned_context
+from .config import PROVIDER
 
 
 class ApiStatus(SecretSyncError):
@@ -35,7 +37,10 @@ class SecretsApi:
     def __init__(self, server: str, token: str, ca_pem: str | None, timeout: float) -> None:
         self._server = server.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        self._pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_cert_data=ca_pem,
+        # A store's CA is its whole trust (ESO's rule); without one, the system's roots.
+        context = pinned_context(ca_pem, provider=PROVIDER, field="server.caBundle / server.caProvider") \
+            if ca_pem else None
+        self._pool = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ssl_context=context,
                                          timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False)
         install_on_pool_manager(self._pool)
 

@@ -51,6 +51,8 @@ from secretsync.core.errors import (
 from secretsync.core.redact import mask_values
 from secretsync.core.values import SecretValue
 
+from ..tls import CLIENT_CERT_REQUIRED, UNTRUSTED, handshake_failure
+
 PROVIDER = "vault"
 _MAX_MESSAGE = 300
 
@@ -113,11 +115,11 @@ def map_error(exc: BaseException, *, operation: str, key: str | None = None) -> 
             return where(Unavailable, f"precondition failed{_suffix(detail)}")
         return where(InvalidConfig, f"{type(exc).__name__}{_suffix(detail)}")
     if isinstance(exc, requests.exceptions.SSLError):
-        text = str(exc).upper()
-        if "CERTIFICATE_VERIFY_FAILED" in text:
+        failure = handshake_failure(exc)
+        if failure == UNTRUSTED:
             return where(InvalidConfig, "TLS handshake failed: the server's certificate is not trusted; give its "
                          "CA (caBundle, caProvider, caCert / VAULT_CACERT)")
-        if "CERTIFICATE_REQUIRED" in text or "CERTIFICATE REQUIRED" in text:
+        if failure == CLIENT_CERT_REQUIRED:
             return where(InvalidConfig, "TLS handshake failed: the server requires a client certificate "
                          "(tls.certSecretRef/keySecretRef, or auth.cert)")
         return where(InvalidConfig, "TLS handshake failed: check the address scheme (?tls=false or http:// "

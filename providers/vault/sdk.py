@@ -35,6 +35,7 @@ from secretsync.core.values import SecretValue
 
 from ..calls import provider_call
 from ..http_deadline import deadline_http_adapter
+from ..tls import pinned_context
 from .errors import PROVIDER, error_for_response, json_object, mapper
 
 
@@ -77,7 +78,7 @@ class Endpoint:
     namespace: str | None = None
     #: A CA bundle path, or False to skip verification, or True for the system store.
     verify: str | bool = True
-    #: CA certificates as PEM data (``caBundle``, ``caProvider``): trusted on top of ``verify``.
+    #: CA certificates as PEM data (``caBundle``, ``caProvider``): with a ``verify`` path, the only trust.
     ca_pem: str | None = None
     #: Mutual TLS (``tls.certSecretRef``/``keySecretRef``, or ``cert`` auth's certificate).
     client_cert: ClientCert | None = None
@@ -97,16 +98,17 @@ def ssl_context(endpoint: Endpoint) -> ssl.SSLContext | None:
     """
     if endpoint.ca_pem is None and endpoint.client_cert is None:
         return None
-    ctx = ssl.create_default_context(cafile=endpoint.verify if isinstance(endpoint.verify, str) else None)
+    ca_file = endpoint.verify if isinstance(endpoint.verify, str) else None
     if endpoint.verify is False:
+        ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    if endpoint.ca_pem is not None:
-        try:
-            ctx.load_verify_locations(cadata=endpoint.ca_pem)
-        except (ssl.SSLError, ValueError):
-            raise InvalidConfig("the CA bundle (caBundle / caProvider) holds no valid PEM certificate",
-                                provider=PROVIDER, operation="config") from None
+    elif endpoint.ca_pem is not None or ca_file is not None:
+        # The store's CAs (and the controller's caCert file) are the whole trust (ESO's rule).
+        ctx = pinned_context(endpoint.ca_pem, ca_file=ca_file, provider=PROVIDER,
+                             field="caBundle / caProvider / caCert")
+    else:
+        ctx = ssl.create_default_context()
     if endpoint.client_cert is not None:
         with tempfile.TemporaryDirectory(prefix="secretsync-vault-tls-") as tmp:
             cert_path, key_path = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
@@ -143,7 +145,8 @@ class HvacTransport:
         session.mount("http://", mounted)
         session.mount("https://", mounted)
         session.headers.update(dict(endpoint.headers))
-        # With a context, it decides what is trusted (requests would otherwise add its own bundle).
+        # With a context, it decides what is trusted: requests still loads its bundle (certifi or
+        # REQUESTS_CA_BUNDLE) into it on each connection, which a pinned context ignores.
         verify: str | bool = endpoint.verify if context is None else endpoint.verify is not False
         session.verify = verify
         options: dict[str, Any] = {

@@ -901,6 +901,25 @@ PRIVILEGED_SECRET_TYPES: Final = frozenset({"kubernetes.io/service-account-token
 PRIVILEGED_ANNOTATIONS: Final = frozenset({"kubernetes.io/service-account.name", "kubernetes.io/service-account.uid"})
 
 
+def reserved_metadata_key(key: str) -> str | None:
+    """Why an ExternalSecret's template may not set this label or annotation on its Secret, or None.
+
+    Why: the controller's own keys (``secretsync.io/`` and its subdomains: the owner, the hash,
+    the owned-metadata list, ``merge.secretsync.io/<other ExternalSecret>``) decide who owns a
+    Secret and its keys, so a tenant writing them could forge ownership or release another
+    ExternalSecret's keys; the ServiceAccount annotations make Kubernetes put a token in. Compared
+    without regard to case: a guard a capital letter slips past is none (the API server's
+    prefixes are lower case, but other readers of these keys need not be so strict).
+    """
+    folded = key.strip().lower()
+    prefix = folded.split("/", 1)[0] if "/" in folded else ""
+    if prefix == GROUP or prefix.endswith("." + GROUP):
+        return f"not allowed: {GROUP} keys are the controller's own (ownership and merge bookkeeping)"
+    if folded in PRIVILEGED_ANNOTATIONS:
+        return "not allowed: it asks Kubernetes to put a ServiceAccount's token into the Secret"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class TargetTemplate:
     """Shape the target Secret: its type, metadata and Jinja2-templated data."""
@@ -928,11 +947,12 @@ class TargetTemplate:
         if self.type is not None and self.type.strip().lower() in PRIVILEGED_SECRET_TYPES:
             problems.add(child(path, "type"), f"{self.type!r} is not allowed: Kubernetes itself fills Secrets of "
                                               "this type with credentials (as External Secrets Operator refuses)")
-        annotations = self.metadata.annotations if self.metadata is not None else {}
-        for name in annotations:
-            if name.lower() in PRIVILEGED_ANNOTATIONS:
-                problems.add(child(child(child(path, "metadata"), "annotations"), name),
-                             "not allowed: it asks Kubernetes to put a ServiceAccount's token into the Secret")
+        md = self.metadata or TemplateMetadata()
+        for part, keys in (("labels", md.labels), ("annotations", md.annotations)):
+            for name in keys:
+                why = reserved_metadata_key(name)
+                if why is not None:
+                    problems.add(child(child(child(path, "metadata"), part), name), why)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ from secretsync.core.errors import InvalidInput, NotFound, SecretSyncError, Unav
 from secretsync.core.values import SecretValue
 
 from . import template_limits as limits
-from .models import ExternalSecret, TargetTemplate
+from .models import ExternalSecret, TargetTemplate, reserved_metadata_key
 from .template_limits import MAX_OUTPUT, LimitExceeded
 
 __all__ = ["MAX_OUTPUT", "ResourceLookup", "TemplateEngine", "TemplateError", "default_engine"]
@@ -586,19 +586,22 @@ class TemplateEngine:
         """The target Secret's labels and annotations, templates rendered (as ESO does).
 
         Why a guard: metadata is returned by every list of Secrets' metadata and copied into
-        tools that index it, so a value there is a leak. A rendered label or annotation that
-        contains any fetched value, or its base64, is refused naming the field (never the
-        value); derived values such as ``{{ password | sha256sum }}`` (what reload annotations
-        use) are fine. A label value must also be a valid label value.
+        tools that index it, so a value there is a leak. A rendered label or annotation (or a
+        key a ``templateFrom`` renders) that contains any fetched value in any letter case, or
+        its base64, is refused naming the field (never the value); derived values such as
+        ``{{ password | sha256sum }}`` (what reload annotations use) are fine. A label value
+        must also be a valid label value. Keys the controller owns (``reserved_metadata_key``)
+        are refused here too: a ``templateFrom``'s keys are known only now.
         """
         tmpl: TargetTemplate | None = es.spec.target.template
         targeted = tmpl is not None and any(tf.target != "Data" for tf in tmpl.template_from)
         if tmpl is None or (tmpl.metadata is None and not targeted):
             return {}, {}
-        texts = [to_text(v.reveal()) for v in values.values()]
-        needles = [t for t in texts if len(t) >= MIN_METADATA_NEEDLE]
-        needles += [base64.b64encode(v.reveal()).decode() for v in values.values()
-                    if len(v.reveal()) >= MIN_METADATA_NEEDLE]
+        # Compared case-folded, and base64 of the case forms too: `{{ password | upper }}` in a
+        # label is the password.
+        texts = [t for t in (to_text(v.reveal()) for v in values.values()) if len(t) >= MIN_METADATA_NEEDLE]
+        needles = {t.casefold() for t in texts}
+        needles |= {_b64enc(form).casefold() for t in texts for form in (t, t.upper(), t.lower())}
         out: list[dict[str, str]] = []
         md = tmpl.metadata
         for part, source, target in (("labels", md.labels if md else {}, "Labels"),
@@ -610,6 +613,12 @@ class TemplateEngine:
                 for key, v in self._render_from(es.ref, tmpl, target, values, lookup)]
             pending += [(key, f"metadata.{part}.{key}", None) for key in source]
             for key, field, done in pending:
+                why = reserved_metadata_key(key)
+                if why is not None:
+                    raise TemplateError(es.ref, field, why)
+                if done is not None and any(n in key.casefold() for n in needles):
+                    raise TemplateError(es.ref, f"templateFrom(target {target})", "a rendered key contains a "
+                                                                                  "fetched secret value")
                 if done is None:
                     text = source[key]
                     if "{{" not in text and "{%" not in text:
@@ -618,7 +627,7 @@ class TemplateEngine:
                     value = to_text(self.render(es.ref, field, text, values, lookup).reveal())
                 else:
                     value = done
-                if any(n in value for n in needles):
+                if any(n in value.casefold() for n in needles):
                     raise TemplateError(es.ref, field, "the rendered value contains a fetched secret value; "
                                                        "Secret metadata is readable by anyone who may list "
                                                        "Secrets, so values may only appear hashed")

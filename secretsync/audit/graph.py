@@ -28,14 +28,16 @@ Findings (``type``, severity):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from secretsync.api.models import (
     KIND_CLUSTER_SECRET_STORE,
     KIND_SECRET_STORE,
     ExternalSecret,
     InvalidSpec,
+    SourceRef,
     parse_external_secret,
 )
 from secretsync.kube.labels import CES_LABEL, MANAGED_LABEL, MANAGED_VALUE, OWNER_ANNOTATION
@@ -297,10 +299,25 @@ def _expand_cluster_external_secrets(inv: Inventory, g: Graph) -> list[ExternalS
     return out
 
 
-def _store_ref(es: ExternalSecret) -> ObjRef:
-    # Per-item stores (sourceRef.storeRef): the audit attributes the object to its first store.
-    ref = es.spec.secret_store_ref or es.spec.stores()[0]
+def _store_ref(es: ExternalSecret, source: SourceRef | None = None) -> ObjRef:
+    """The store one item reads from: its own ``sourceRef.storeRef``, else spec.secretStoreRef
+    (as the controller reads it, so each key is attributed to the store that serves it)."""
+    ref = source.store_ref if source is not None and source.store_ref is not None else es.spec.secret_store_ref
+    assert ref is not None  # parse check: without spec.secretStoreRef every item names its store
     return ObjRef(ref.kind, ref.name, es.namespace if ref.kind == KIND_SECRET_STORE else None)
+
+
+def _store_fields(es: ExternalSecret) -> dict[ObjRef, str]:
+    """Every store an ExternalSecret reads from, with the field that first names it."""
+    out: dict[ObjRef, str] = {}
+    if es.spec.secret_store_ref is not None:
+        out[_store_ref(es)] = "spec.secretStoreRef"
+    items = [("data", i, d.source_ref) for i, d in enumerate(es.spec.data)]
+    items += [("dataFrom", i, d.source_ref) for i, d in enumerate(es.spec.data_from)]
+    for part, i, src in items:
+        if src is not None and src.store_ref is not None:
+            out.setdefault(_store_ref(es, src), f"spec.{part}[{i}].sourceRef.storeRef")
+    return out
 
 
 def _find_text(find: object) -> str:
@@ -315,30 +332,42 @@ def _find_text(find: object) -> str:
     return " ".join(parts)
 
 
+def _sources(es: ExternalSecret, es_ref: ObjRef, providers: Mapping[ObjRef, str | None],
+             origin: ObjRef | None) -> list[ProviderSource]:
+    """Each item's provider source, attributed to the store that item reads from."""
+
+    def source(item_source: SourceRef | None, **what: Any) -> ProviderSource:
+        ref = _store_ref(es, item_source)
+        return ProviderSource(es_ref, ref, providers.get(ref), origin=origin, **what)
+
+    out = [source(d.source_ref, remote_key=d.remote_ref.key, property=d.remote_ref.property,
+                  secret_keys=(d.secret_key,)) for d in es.spec.data]
+    for item in es.spec.data_from:
+        if item.extract is not None:
+            out.append(source(item.source_ref, remote_key=item.extract.key, property=item.extract.property))
+        elif item.find is not None:
+            out.append(source(item.source_ref, find=_find_text(item.find)))
+    return out
+
+
 def _add_external_secrets(g: Graph, inv: Inventory) -> None:
     for es in g.external_secrets:
         es_ref = ObjRef(es.kind, es.name, es.namespace)
         origin_name = es.meta.labels.get(CES_LABEL)
         origin = ObjRef("ClusterExternalSecret", origin_name) if origin_name else None
-        store_ref = _store_ref(es)
-        store = inv.stores.get(store_ref)
-        if store is None:
-            if store_ref.kind not in inv.incomplete:
-                g.findings.append(Finding(FINDING_BROKEN_REF, "error", str(es_ref), "spec.secretStoreRef",
-                                          f"{store_ref} not found"))
-        elif store.cluster_scoped and es.namespace in inv.namespaces and not store.namespace_allowed(
-                es.namespace, inv.namespaces[es.namespace]):
-            g.findings.append(Finding(FINDING_BROKEN_REF, "error", str(es_ref), "spec.secretStoreRef",
-                                      f"{store_ref} does not serve namespace {es.namespace} (spec.conditions)"))
-        provider = store.spec.provider.name if store is not None else None
-        sources = [ProviderSource(es_ref, store_ref, provider, d.remote_ref.key, d.remote_ref.property,
-                                  secret_keys=(d.secret_key,), origin=origin) for d in es.spec.data]
-        for item in es.spec.data_from:
-            if item.extract is not None:
-                sources.append(ProviderSource(es_ref, store_ref, provider, item.extract.key, item.extract.property,
-                                              origin=origin))
-            elif item.find is not None:
-                sources.append(ProviderSource(es_ref, store_ref, provider, find=_find_text(item.find), origin=origin))
+        providers: dict[ObjRef, str | None] = {}
+        for store_ref, field_ in _store_fields(es).items():
+            store = inv.stores.get(store_ref)
+            providers[store_ref] = store.spec.provider.name if store is not None else None
+            if store is None:
+                if store_ref.kind not in inv.incomplete:
+                    g.findings.append(Finding(FINDING_BROKEN_REF, "error", str(es_ref), field_,
+                                              f"{store_ref} not found"))
+            elif store.cluster_scoped and es.namespace in inv.namespaces and not store.namespace_allowed(
+                    es.namespace, inv.namespaces[es.namespace]):
+                g.findings.append(Finding(FINDING_BROKEN_REF, "error", str(es_ref), field_,
+                                          f"{store_ref} does not serve namespace {es.namespace} (spec.conditions)"))
+        sources = _sources(es, es_ref, providers, origin)
         if es.spec.target.creation_policy != "None":
             node = g.node(es.namespace, es.target_name)
             node.external_secrets.append(es_ref)
@@ -354,7 +383,8 @@ def _add_external_secrets(g: Graph, inv: Inventory) -> None:
 def _add_store_credentials(g: Graph, inv: Inventory) -> None:
     users: dict[ObjRef, set[str]] = {}
     for es in g.external_secrets:
-        users.setdefault(_store_ref(es), set()).add(es.namespace)
+        for ref in _store_fields(es):
+            users.setdefault(ref, set()).add(es.namespace)
     for ref, store in inv.stores.items():
         base = f"spec.provider.{store.spec.provider.key}"
         for cred in store.spec.provider.credential_refs():

@@ -177,6 +177,8 @@ def _print_plan_summary(doc: dict[str, Any], out: Path) -> None:
              "secret/key": f"{_group(doc, s['group'])['externalSecret']['target']}/{s['secretKey']}",
              "state": s["providerState"]} for s in doc["secrets"]]
     click.echo(render(rows, ["provider key", "from", "secret/key", "state"], "table"), err=True)
+    if doc["store"].get("names"):
+        click.echo(f"provider keys follow the target's {doc['store']['names']}", err=True)
     for m in doc["manual"]:
         where = f"{m['file']}:{m['line']}" if m.get("file") else m["resource"]
         click.echo(f"MANUAL  {where} {m['path']} ({m['key']}): {m['reason']}", err=True)

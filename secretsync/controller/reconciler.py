@@ -235,7 +235,7 @@ class ExternalSecretReconciler:
         try:
             handle = self.stores.handle(store, es.namespace)
         except ProviderError as exc:
-            return self._fail(es, exc.reason, str(exc), retry=True, at_least=exc.delay or 0.0)
+            return self._fail(es, exc.reason, f"{store.ref}: {exc}", retry=True, at_least=exc.delay or 0.0)
         breaker = handle.breaker
         admitted = breaker.admit()
         if admitted not in ("closed", PROBE):
@@ -264,7 +264,7 @@ class ExternalSecretReconciler:
                 outcome_known = True
                 if breaker.failure(exc, probe=admitted == PROBE):
                     self.on_store_health(handle)
-                return self._fail(es, exc.reason, str(exc), retry=True, at_least=exc.delay or 0.0)
+                return self._fail(es, exc.reason, f"{store.ref}: {exc}", retry=True, at_least=exc.delay or 0.0)
             outcome_known = True
             if breaker.success():
                 self.on_store_health(handle)
@@ -275,12 +275,15 @@ class ExternalSecretReconciler:
         if handle.cache.listing_denied and not handle.listing_noted:
             handle.listing_noted = True
             self.on_store_health(handle)  # the store's status says so, once
-        return self._after_collect(es, got, refresh)
+        # Every error of a one-store ExternalSecret is that store's: say which (a provider's own
+        # text, "TLS handshake failed...", does not). Items of other stores name theirs by field.
+        return self._after_collect(es, got, refresh, store.ref if len(es.spec.stores()) == 1 else None)
 
-    def _after_collect(self, es: ExternalSecret, got: Collected, refresh: float | None) -> Outcome:
+    def _after_collect(self, es: ExternalSecret, got: Collected, refresh: float | None,
+                       store: str | None = None) -> Outcome:
         if got.errors:
             first = got.errors[0]
-            text = "; ".join(str(e) for e in got.errors[:3]) + (
+            text = (f"{store}: " if store else "") + "; ".join(str(e) for e in got.errors[:3]) + (
                 f" (+{len(got.errors) - 3} more)" if len(got.errors) > 3 else "")
             delay = getattr(first, "delay", None) or 0.0
             reason = getattr(first, "reason", type(first).__name__)
@@ -416,7 +419,8 @@ class ExternalSecretReconciler:
                 self._put_entry(es, got, i, props, ex.conversion_strategy, ex.decoding_strategy, ex.key)
             elif dfi.find is not None:
                 fs = dfi.find
-                flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags))
+                flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags),
+                                 folder=h.client.capabilities.find_path_is_folder)
                 try:
                     names = h.cache.find(flt, fresh=item_fresh)
                     if item_fresh and names:

@@ -189,8 +189,9 @@ class SecretWriter:
 
     @staticmethod
     def _labels(desired: Desired) -> Mapping[str, str]:
-        """Template labels; the managed-by label is the controller's own (never a template's)."""
-        return {k: v for k, v in desired.labels.items() if k != MANAGED_LABEL}
+        """Template labels; the managed-by label is the controller's own (never a template's), in
+        any letter case (the controller's other keys are refused at parse: reserved_metadata_key)."""
+        return {k: v for k, v in desired.labels.items() if k.lower() != MANAGED_LABEL}
 
     def in_sync(self, es: ExternalSecret) -> bool:
         """The target Secret exists as this ExternalSecret last wrote it (informer's view).

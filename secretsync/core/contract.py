@@ -63,6 +63,9 @@ class Capabilities:
     #: ``cert/`` and ``key/`` objects next to its secrets): change detection cannot learn
     #: from the listing that they changed or appeared, so it reads them directly.
     unlisted_prefixes: tuple[str, ...] = ()
+    #: ESO's ``find.path`` names a folder here, not a name prefix (Parameter Store serves it with
+    #: GetParametersByPath): ``/prod`` finds ``/prod/db`` but never ``/production/db``.
+    find_path_is_folder: bool = False
 
     @property
     def read_write(self) -> bool:
@@ -81,6 +84,7 @@ class Capabilities:
             "maxValueBytes": self.max_value_bytes,
             "versionsInList": self.versions_in_list,
             "unlistedPrefixes": list(self.unlisted_prefixes),
+            "findPathIsFolder": self.find_path_is_folder,
         }
 
 
@@ -109,10 +113,16 @@ class ListFilter:
     prefix: str | None = None
     name_regex: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: ``prefix`` is a folder (see ``Capabilities.find_path_is_folder``): only names under
+    #: ``prefix/`` match (a trailing ``/`` in it changes nothing). A listing by ``prefix`` as a
+    #: plain name prefix is a superset, so an adapter's server-side filtering stays valid.
+    folder: bool = False
 
     def matches(self, meta: SecretMetadata) -> bool:
         """Client-side check; adapters apply it after any server-side filtering."""
         if self.prefix and not meta.name.startswith(self.prefix):
+            return False
+        if self.folder and self.prefix and not meta.name.startswith(self.prefix.rstrip("/") + "/"):
             return False
         if self.name_regex and not regex_search(self.name_regex, meta.name):
             return False
@@ -429,14 +439,45 @@ class NameRules:
     slash: bool
     #: The name must start with a letter (Azure Key Vault).
     first_alpha: bool = False
+    #: The name starts with '/' (SSM Parameter Store paths, when no store prefix comes first).
+    leading_slash: bool = False
+    #: At most this many '/'-separated segments (SSM: 15 levels, fewer under a prefix).
+    max_depth: int | None = None
+    #: Words no name may begin with, any case (SSM reserves ``aws`` and ``ssm``).
+    reserved_starts: tuple[str, ...] = ()
+    #: Whose rules these are, for a plan to say (``SSM Parameter Store names``).
+    label: str = ""
+
+    def describe(self) -> str:
+        """One line for a plan: which names the target store keeps verbatim."""
+        parts = [f"characters [{self.allowed}]", f"at most {self.max_len} characters"]
+        if not self.slash:
+            parts.append("no '/'")
+        if self.leading_slash:
+            parts.append("starting with '/'")
+        if self.max_depth is not None:
+            parts.append(f"at most {self.max_depth} levels")
+        if self.first_alpha:
+            parts.append("starting with a letter")
+        if self.reserved_starts:
+            parts.append("not beginning with " + " or ".join(repr(w) for w in self.reserved_starts))
+        return f"{self.label or 'names'}: " + ", ".join(parts)
 
 
 #: For a provider that declares none: conservative, portable names.
 DEFAULT_NAME_RULES = NameRules(r"A-Za-z0-9/_.-", 255, True)
 
 
-def name_rules_of(factory: object) -> NameRules:
-    """The factory's declared :class:`NameRules` (``name_rules`` attribute), or the default."""
+def name_rules_of(factory: object, config: Mapping[str, Any] | None = None) -> NameRules:
+    """The names a store keeps verbatim: the factory's answer for this store's ``config``
+    (``name_rules_for(config)``: one provider can front services with different rules, as
+    ``aws`` fronts Secrets Manager and Parameter Store, and a store prefix shortens them), else
+    its declared ``name_rules``, else the default."""
+    answer = getattr(factory, "name_rules_for", None)
+    if config is not None and callable(answer):
+        rules = answer(config)
+        if isinstance(rules, NameRules):
+            return rules
     rules = getattr(factory, "name_rules", None)
     return rules if isinstance(rules, NameRules) else DEFAULT_NAME_RULES
 

@@ -1,8 +1,9 @@
 """Provider key names from a template, made legal for the target provider.
 
-Why per provider: ``default/api/DB_PASSWORD`` is a fine AWS or Vault name, but GCP allows
-only ``[A-Za-z0-9_-]`` and Azure Key Vault only ``[0-9A-Za-z-]`` (127 chars). The rules are
-the provider's own declaration (:class:`~secretsync.core.contract.NameRules`), so a chosen name
+Why per store: ``default/api/DB_PASSWORD`` is a fine Secrets Manager or Vault name, but GCP
+allows only ``[A-Za-z0-9_-]``, Azure Key Vault only ``[0-9A-Za-z-]`` (127 chars), and an SSM
+Parameter Store path must start with '/'. The rules are the provider's own answer for the
+target store (:class:`~secretsync.core.contract.NameRules`), so a chosen name
 is stored verbatim, never encoded a second time by the provider. A name that
 had to be shortened keeps a short hash of the full name, so two long names never collapse
 into one.
@@ -47,12 +48,15 @@ def check_template(template: str) -> None:
             raise InvalidConfig(f"--name-template: unknown placeholder {{{field}}} (known: {known})")
 
 
-def rules_for(provider: str) -> NameRules:
-    """What ``provider`` declares it stores verbatim (its factory's ``name_rules``)."""
+def rules_for(provider: str, store_url: str | None = None) -> NameRules:
+    """What the target stores verbatim: the rules its factory gives for the store at
+    ``store_url`` (an ``aws`` store on Parameter Store names paths, not Secrets Manager names),
+    else the provider's declared ``name_rules``. A bad URL raises InvalidConfig naming it."""
     try:
-        return name_rules_of(get_factory(provider))
+        factory = get_factory(provider)
     except InvalidConfig:  # not installed here: portable names
         return DEFAULT_NAME_RULES
+    return name_rules_of(factory, factory.config_from_url(store_url) if store_url else None)
 
 
 def _filler(rules: NameRules) -> str:
@@ -60,10 +64,12 @@ def _filler(rules: NameRules) -> str:
     return next((c for c in "-_." if re.fullmatch(f"[{rules.allowed}]", c)), "x")
 
 
-def sanitize(name: str, provider: str) -> str:
-    """``name`` made legal for ``provider``: bad characters -> '-' (or the provider's nearest
-    legal filler), empty segments dropped, segments joined by '/' where allowed."""
-    rules = rules_for(provider)
+def sanitize(name: str, target: str | NameRules) -> str:
+    """``name`` made legal for ``target`` (a store's :class:`NameRules`, or a provider's declared
+    ones): bad characters -> '-' (or the nearest legal filler), empty segments dropped, segments
+    joined by '/' where allowed (the deepest ones merged past ``max_depth``), a reserved first
+    word or a non-letter start guarded by ``s-``, a leading '/' where the store wants one."""
+    rules = target if isinstance(target, NameRules) else rules_for(target)
     fill = _filler(rules)
     sep = "/" if rules.slash else fill
     run = re.compile(f"{re.escape(fill)}{{2,}}")
@@ -73,22 +79,27 @@ def sanitize(name: str, provider: str) -> str:
         part = re.sub(f"[^{rules.allowed}]", fill, part)
         part = run.sub(fill, part).strip(fill) or "x"
         cleaned.append(part)
+    if rules.slash and rules.max_depth and len(cleaned) > rules.max_depth:
+        cleaned[rules.max_depth - 1:] = [fill.join(cleaned[rules.max_depth - 1:])]
     out = sep.join(cleaned) or "secret"
-    if rules.first_alpha and not out[0].isalpha():
+    if ((rules.first_alpha and not out[0].isalpha())
+            or any(out.lower().startswith(word.lower()) for word in rules.reserved_starts)):
         out = "s" + fill + out
-    if len(out) > rules.max_len:
+    lead = "/" if rules.leading_slash else ""
+    room = rules.max_len - len(lead)
+    if len(out) > room:
         digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-        out = out[: rules.max_len - 11].rstrip(fill + "/") + fill + digest
-    return out
+        out = out[: room - 11].rstrip(fill + "/") + fill + digest
+    return lead + out
 
 
-def render(template: str, fields: Mapping[str, str | None], provider: str) -> str:
-    """Fill the template (unknown placeholders raise InvalidConfig) and sanitize for ``provider``."""
+def render(template: str, fields: Mapping[str, str | None], target: str | NameRules) -> str:
+    """Fill the template (unknown placeholders raise InvalidConfig) and sanitize for ``target``."""
     check_template(template)
     values = {k: (fields.get(k) or "") for k in PLACEHOLDERS}
     values["name"] = values["name"] or values["workload"]  # two names for one field
     values["workload"] = values["workload"] or values["name"]
-    return sanitize(template.format_map(values), provider)
+    return sanitize(template.format_map(values), target)
 
 
 def secret_key(name: str) -> str:

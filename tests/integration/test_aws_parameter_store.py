@@ -4,6 +4,9 @@ a PushSecret writes there."""
 
 from __future__ import annotations
 
+import json
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +15,7 @@ from secretsync.core.contract import Fetched, ListFilter
 from secretsync.core.errors import InvalidConfig, NotFound
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
-from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY, open_aws
+from tests.harness.aws import ACCESS_KEY, REGION, SECRET_KEY, client_env, open_aws
 
 pytest.importorskip("boto3")
 
@@ -111,3 +114,54 @@ def test_an_ssm_error_that_echoes_the_written_value_shows_it_nowhere(canary: str
             client.put("/app/db", SecretValue(canary))
     text = "".join(traceback.format_exception(info.value))
     assert "ParameterPatternMismatchException" in text and canary not in text
+
+
+_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: payments, namespace: shop}
+spec:
+  selector: {matchLabels: {app: payments}}
+  template:
+    metadata: {labels: {app: payments}}
+    spec:
+      containers:
+        - name: app
+          image: registry.local/payments:1.0
+          env:
+            - name: DB_PASSWORD
+              value: "Wq7-rT2v!Lp9-ssm-demo"
+"""
+
+
+def test_a_migration_to_parameter_store_plans_legal_parameter_names_and_applies(
+        aws_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A platform team's monorepo keeps its AWS workloads under ``aws/``: the default name template
+    gives ``aws/payments/shop/payments/DB_PASSWORD``, a fine Secrets Manager name but no Parameter
+    Store name (a path must start with '/', and may not begin with 'aws'). The plan must already
+    show the names Parameter Store will hold, and say which rules made them; apply stores them."""
+    from secretsync.migrator.apply import ApplyOptions
+    from secretsync.migrator.plan import PlanOptions
+    from secretsync.migrator.workflow import apply_plan, plan_paths, write_plan
+
+    for var, value in client_env(aws_endpoint).items():
+        monkeypatch.setenv(var, value)
+    raw = _ssm(aws_endpoint)
+    for url, head in ((f"aws://{REGION}?service=ParameterStore&endpoint={aws_endpoint}", ""),
+                      (f"aws://{REGION}/team-{uuid.uuid4().hex[:6]}?service=ParameterStore&endpoint={aws_endpoint}",
+                       "team")):
+        repo = tmp_path / f"repo{head}"
+        (repo / "aws" / "payments").mkdir(parents=True)
+        (repo / "aws" / "payments" / "kustomization.yaml").write_text("resources: [deployment.yaml]\n")
+        (repo / "aws" / "payments" / "deployment.yaml").write_text(_DEPLOYMENT)
+        plan_file = tmp_path / f"plan{head}.json"
+        write_plan(plan_paths([repo], PlanOptions(store_url=url)), plan_file)
+        doc = json.loads(plan_file.read_text())
+        assert "Parameter Store" in doc["store"]["names"]
+        (key,) = [s["providerKey"] for s in doc["secrets"]]
+        wire = f"/{url.split('/')[3].split('?')[0]}/{key}" if head else key
+        assert wire.startswith("/") and not wire.lower().lstrip("/").startswith(("aws", "ssm")), key
+        assert key.endswith("payments/shop/payments/DB_PASSWORD"), key
+        apply_plan(plan_file, ApplyOptions())
+        stored = raw.get_parameter(Name=wire, WithDecryption=True)["Parameter"]
+        assert stored["Value"] == "Wq7-rT2v!Lp9-ssm-demo"

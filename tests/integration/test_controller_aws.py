@@ -134,3 +134,32 @@ def test_a_quiet_cycle_of_a_find_over_50_secrets_costs_only_the_listing(
                  timeout=10, message="rotation under the find synced")
         fetched = sum(n for (p, op, _), n in calls.snapshot().items() if p == "aws" and op != "ListSecrets")
         assert fetched == 1, calls.snapshot()
+
+
+def test_a_parameter_store_find_path_is_a_folder_not_a_name_prefix(
+        kube: KubeCluster, api: KubeApi, aws_endpoint: str) -> None:
+    """ESO reads ``find.path`` on Parameter Store with GetParametersByPath (recursive): ``/prod``
+    is a folder, so a neighbour ``/production`` (another team's parameters) is not pulled in."""
+    import boto3
+
+    ssm = boto3.client("ssm", region_name=REGION, endpoint_url=aws_endpoint, aws_access_key_id=ACCESS_KEY,
+                       aws_secret_access_key=SECRET_KEY)
+    root = f"/prod{uuid.uuid4().hex[:6]}"
+    ssm.put_parameter(Name=f"{root}/db/password", Value="ours-1", Type="SecureString")
+    ssm.put_parameter(Name=f"{root}/api/token", Value="ours-2", Type="SecureString")
+    ssm.put_parameter(Name=f"{root}uction/db/password", Value="the-neighbours", Type="SecureString")
+    label = uuid.uuid4().hex[:10]
+    ns = kube.new_namespace("ctl-ps-find", labels={"secretsync-test": label})
+    create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "aws-creds", "namespace": ns},
+                 "stringData": {"id": ACCESS_KEY, "secret": SECRET_KEY}})
+    create(api, store_manifest("params", ns, "aws", {
+        "region": REGION, "endpoint": aws_endpoint, "service": "ParameterStore",
+        "secretRef": {"accessKeyID": {"name": "aws-creds", "key": "id"},
+                      "secretAccessKey": {"name": "aws-creds", "key": "secret"}}}))
+    es = es_manifest("found", ns, "params", refresh="1h")
+    es["spec"]["dataFrom"] = [{"find": {"path": root}}]
+    create(api, es)
+    settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+    with running_controller(kube, settings):
+        found = wait_for(lambda: secret_data(api, ns, "found"), message="dataFrom.find over a path synced")
+    assert sorted(found.values()) == ["ours-1", "ours-2"], found

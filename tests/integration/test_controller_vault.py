@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from secretsync.controller.settings import ScopeSettings
+from secretsync.controller.runtime import SS_RES
+from secretsync.controller.settings import ControllerSettings, ScopeSettings
 from secretsync.core.values import SecretValue
-from secretsync.kube.client import SECRETS
+from secretsync.kube.client import SECRETS, KubeApi
 from tests.harness.controller import (
     create,
     es_manifest,
@@ -17,32 +21,42 @@ from tests.harness.controller import (
     fast_settings,
     install_crds,
     kube_api,
+    ready_condition,
     running_controller,
     secret_data,
     store_manifest,
     wait_for,
 )
 from tests.harness.kube import KubeCluster
-from tests.harness.vault import OpenBao, encode
+from tests.harness.vault import OpenBao, ThrowawayCA, encode
 
 pytestmark = pytest.mark.kube
 
 
-def test_vault_sync_bad_token_keeps_secret_and_recovers(kube: KubeCluster, openbao: OpenBao) -> None:
+def _tenant(kube: KubeCluster, openbao: OpenBao, password: str, store: dict[str, Any],
+            refresh: str) -> tuple[KubeApi, str, str, ControllerSettings]:
+    """A labelled namespace with a token Secret, a vault SecretStore ``bao`` (``store`` on top of
+    the token config) and ExternalSecret ``db`` reading ``password`` from a fresh KV secret:
+    (api, namespace, the secret's path, settings scoped to that namespace)."""
     install_crds(kube)
     api = kube_api(kube)
     label = uuid.uuid4().hex[:10]
     ns = kube.new_namespace("ctl-vault", labels={"secretsync-test": label})
     path = f"ctl-{uuid.uuid4().hex[:6]}/db"
-    openbao.kv2_write(path, encode(SecretValue('{"password":"pw-1"}')))
+    openbao.kv2_write(path, encode(SecretValue(json.dumps({"password": password}))))
     create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bao-token", "namespace": ns},
                  "stringData": {"token": openbao.root_token}})
     create(api, store_manifest("bao", ns, "vault", {
-        "address": openbao.address, "mount": "secret", "secretRef": {"token": {"name": "bao-token", "key": "token"}}}))
-    es = es_manifest("db", ns, "bao", refresh="1s")
+        "address": openbao.address, "mount": "secret", "secretRef": {"token": {"name": "bao-token", "key": "token"}},
+        **store}))
+    es = es_manifest("db", ns, "bao", refresh=refresh)
     es["spec"]["data"] = [{"secretKey": "password", "remoteRef": {"key": path, "property": "password"}}]
     create(api, es)
-    settings = fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+    return api, ns, path, fast_settings(scope=ScopeSettings(namespace_selector=f"secretsync-test={label}"))
+
+
+def test_vault_sync_bad_token_keeps_secret_and_recovers(kube: KubeCluster, openbao: OpenBao) -> None:
+    api, ns, path, settings = _tenant(kube, openbao, "pw-1", {}, refresh="1s")
     with running_controller(kube, settings):
         wait_for(lambda: secret_data(api, ns, "db") == {"password": "pw-1"}, message="first sync")
         openbao.kv2_write(path, encode(SecretValue('{"password":"pw-2"}')))
@@ -56,4 +70,27 @@ def test_vault_sync_bad_token_keeps_secret_and_recovers(kube: KubeCluster, openb
                   ns)
         openbao.kv2_write(path, encode(SecretValue('{"password":"pw-3"}')))
         wait_for(lambda: secret_data(api, ns, "db") == {"password": "pw-3"}, timeout=20, message="recovered")
+    api.close()
+
+
+def test_a_store_pinned_to_another_ca_fails_naming_the_store_never_falling_back(
+        kube: KubeCluster, openbao: OpenBao, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The machine trusts the server's CA (as it would a public one); the store's caBundle names
+    another. The store's status and its ExternalSecret (naming the store) say why; nothing is written."""
+    assert openbao.ca is not None
+    machine = tmp_path / "machine-bundle.pem"
+    machine.write_text(openbao.ca.cert_pem)
+    monkeypatch.setenv("SSL_CERT_FILE", str(machine))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(machine))
+    other = base64.b64encode(ThrowawayCA.create("the store's own CA").cert_pem.encode()).decode()
+    api, ns, _, settings = _tenant(kube, openbao, "pinned-pw", {"address": openbao.tls_address, "caBundle": other},
+                                   refresh="1h")
+    with running_controller(kube, settings):
+        cond = wait_for(es_ready(api, ns, "db", "False"), timeout=20, message="untrusted server reported")
+        store = wait_for(lambda: (ready_condition(api, SS_RES, ns, "bao") or {}).get("status") == "False"
+                         and ready_condition(api, SS_RES, ns, "bao"), timeout=20, message="store not ready")
+    assert cond["reason"] == "InvalidConfig" and "certificate is not trusted" in cond["message"], cond
+    assert cond["message"].startswith(f"SecretStore/{ns}/bao: "), cond  # which store, for an ExternalSecret
+    assert "certificate is not trusted" in store["message"], store
+    assert secret_data(api, ns, "db") is None
     api.close()

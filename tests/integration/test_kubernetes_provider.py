@@ -131,3 +131,32 @@ def test_a_tenants_store_reaches_only_what_its_service_account_may_read(
         cond = wait_for(es_ready(api, tenant, "stolen", status="False"), message="refused", timeout=30)
         assert "403" in cond["message"] or "PermissionDenied" in cond.get("reason", "") + cond["message"]
         assert secret_data(api, tenant, "stolen") is None
+
+
+@pytest.mark.kube
+def test_a_stores_ca_is_the_only_trust_even_for_an_api_server_the_machine_trusts(
+        kube: KubeCluster, env: tuple[KubeApi, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store that brings its own CA (server.caBundle / caProvider) trusts that CA alone: the
+    machine's bundle trusting the API server (as it would a public CA) must not make a store
+    pinned to another CA accept it. The refusal is a TLS configuration error, not an outage."""
+    from secretsync.core.errors import InvalidConfig
+    from secretsync.core.registry import get_factory
+    from secretsync.core.values import SecretValue
+    from tests.harness.vault import ThrowawayCA
+
+    api, _ = env
+    ns = kube.new_namespace("pinned-ca")
+    _secret(api, ns, "db", {"password": "pinned-pw"})
+    monkeypatch.setenv("SSL_CERT_FILE", str(kube.ca_file))
+    token = {"token": SecretValue(kube.token)}
+    other = ThrowawayCA.create("the store's own CA").cert_pem
+    factory = get_factory("kubernetes")
+    with factory.open({"remoteNamespace": ns, "url": kube.server, "caBundle": kube.ca_file.read_text()},
+                      credentials=token) as client:
+        assert "pinned-pw" in client.get("db").reveal_text()
+    for config, creds in (({"caBundle": other}, {}), ({}, {"caBundle": SecretValue(other)})):
+        with factory.open({"remoteNamespace": ns, "url": kube.server, **config},
+                          credentials={**token, **creds}) as client, \
+                pytest.raises(InvalidConfig, match="certificate is not trusted") as info:
+            client.get("db")
+        assert "caBundle" in str(info.value) and "pinned-pw" not in str(info.value)

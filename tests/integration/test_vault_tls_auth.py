@@ -107,3 +107,25 @@ def test_auth_namespace_logs_in_apart_from_the_secrets_namespace(openbao: OpenBa
             pytest.raises((AuthenticationFailed, InvalidConfig)) as info:
         client.get("db")
     assert "pw-of-app" not in str(info.value)
+
+
+def test_a_store_ca_is_the_only_trust_even_for_a_server_the_machine_trusts(
+        openbao: OpenBao, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """ESO's rule: a store that names its CA (caBundle, caProvider) trusts that CA alone. Here the
+    machine's bundles (OpenSSL's and requests') trust the server's CA, as they would a public CA; a
+    store pinned to another CA must still refuse the server, never fall back to those bundles."""
+    assert openbao.ca is not None
+    name, _ = _seed(openbao)
+    machine = tmp_path / "machine-bundle.pem"
+    machine.write_text(openbao.ca.cert_pem)
+    monkeypatch.setenv("SSL_CERT_FILE", str(machine))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(machine))
+    token = {"token": SecretValue(openbao.root_token)}
+    with openbao.open({"address": openbao.tls_address}, credentials=token) as client:
+        assert client.get(name).reveal_text() == "pw-1"  # the machine's trust, when the store names no CA
+    other = ThrowawayCA.create("the store's own CA").cert_pem
+    pinned = ({"caBundle": base64.b64encode(other.encode()).decode()}, {}),  ({}, {"caBundle": SecretValue(other)})
+    for config, creds in pinned:
+        with openbao.open({"address": openbao.tls_address, **config}, credentials={**token, **creds}) as client, \
+                pytest.raises(InvalidConfig, match="certificate is not trusted"):
+            client.get(name)

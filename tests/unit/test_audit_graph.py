@@ -359,3 +359,25 @@ def test_scope_by_workload_keeps_only_its_secrets() -> None:
     doc = audit(inv, Scope(workload=("Deployment", "web")))
     assert [s["name"] for s in doc["secrets"]] == ["a"]
     assert [w["name"] for w in doc["workloads"]] == ["web"]
+
+
+def test_a_multi_store_external_secret_attributes_each_key_to_its_own_store() -> None:
+    """ESO's per-item ``sourceRef.storeRef``: one ExternalSecret reads its password from the
+    namespace's store and its token from a shared ClusterSecretStore (whose credentials come from
+    the ExternalSecret's namespace); a third item names a store that does not exist."""
+    shared = store("shared", "ClusterSecretStore", None,
+                   vault={"address": "http://v", "mount": "secret",
+                          "auth": {"method": "token"}, "secretRef": {"token": {"name": "team-token", "key": "t"}}})
+    es = external_secret("db-es", target="db", data=[
+        {"secretKey": "password", "remoteRef": {"key": "prod/db", "property": "pw"}},
+        {"secretKey": "token", "remoteRef": {"key": "shared/api"},
+         "sourceRef": {"storeRef": {"name": "shared", "kind": "ClusterSecretStore"}}}],
+        dataFrom=[{"extract": {"key": "legacy/all"}, "sourceRef": {"storeRef": {"name": "gone"}}}])
+    g = graph(store(), shared, es, secret("team-token", keys=("t",)))
+    by_key = {s.remote_key: (str(s.store), s.provider) for s in g.secrets[(NS, "db")].sources}
+    assert by_key == {"prod/db": ("SecretStore/app/aws", "aws"),
+                      "shared/api": ("ClusterSecretStore/shared", "vault"),
+                      "legacy/all": ("SecretStore/app/gone", None)}
+    assert consumers(g, "team-token") == [("ClusterSecretStore/shared", "storeCredential")]
+    assert findings(g, "broken-ref") == [
+        ("broken-ref", "ExternalSecret/app/db-es", "spec.dataFrom[0].sourceRef.storeRef")]

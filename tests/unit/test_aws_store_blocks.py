@@ -16,7 +16,7 @@ pytest.importorskip("boto3")
 
 from secretsync_providers.aws import factory
 from secretsync_providers.aws.config import parse_config
-from secretsync_providers.aws.names import SSM_NAME_RULES, check_parameter_name
+from secretsync_providers.aws.names import check_name, check_parameter_name
 
 from secretsync.api.models import API_VERSION, InvalidSpec, parse_secret_store
 from secretsync.core.contract import CredentialSource
@@ -169,7 +169,26 @@ def test_parameter_names_follow_ssm_rules() -> None:
             check_parameter_name(cfg, bad, "get")
     ours = parse_config({"service": "ParameterStore", "prefix": "team"})
     assert check_parameter_name(ours, "db", "get") == "/team/db"
-    assert SSM_NAME_RULES.max_len == 1011 and "+" not in SSM_NAME_RULES.allowed
+    rules = factory.name_rules_for({"service": "ParameterStore"})
+    assert rules.max_len == 1011 and "+" not in rules.allowed
+
+
+@pytest.mark.parametrize("config", [{"service": "ParameterStore"}, {"service": "ParameterStore", "prefix": "team"},
+                                    {"service": "ParameterStore", "namePrefix": "/eso/"},
+                                    {"service": "ParameterStore", "namePrefix": "app-"},
+                                    {}, {"prefix": "team"}])
+def test_names_the_migrator_chooses_for_a_store_are_names_that_store_accepts(config: dict[str, Any]) -> None:
+    """What the migrator's template can give (a monorepo's ``aws/`` or ``ssm/`` folder, deep
+    kustomize units, odd characters, very long names) made legal by the store's own rules."""
+    from secretsync.migrator.naming import sanitize
+
+    cfg = parse_config(config)
+    check = check_parameter_name if cfg.service == "ParameterStore" else check_name
+    rules = factory.name_rules_for(config)
+    for raw in ("aws/payments/shop/api/DB_PASSWORD", "ssm/x", "SSM-agent/k", "/already/rooted/k",
+                "/".join("abcdefghijklmnopqrstu") + "/KEY", "team+1/a=b@c/k", "x" * 1500, "y/" * 600 + "k"):
+        chosen = sanitize(raw, rules)
+        check(cfg, chosen, "put")  # raises InvalidConfig when the store would refuse it
 
 
 def test_a_parameter_store_url_opens_the_ssm_client_without_calling_aws() -> None:

@@ -271,3 +271,56 @@ def test_no_write_path_writes_into_a_privileged_secret(secret_type: str, target:
     assert info.value.reason == "SecretTypeNotAllowed"
     assert canary not in info.value.message and "cluster-token" not in info.value.message
     assert api.writes == []
+
+
+# --------------------------------------------------------------------------- metadata a tenant may not set
+@pytest.mark.parametrize("source", ["{{ t | upper }}", "{{ t | capitalize }}", "{{ t.swapcase() }}",
+                                    "{{ t | title }}", "{{ t | upper | b64enc }}"])
+def test_a_value_in_another_case_is_still_refused_in_metadata(engine: TemplateEngine, source: str) -> None:
+    """Labels and annotations are readable by whoever may list Secrets: a fetched value upper-cased
+    (or base64 of that) is as much a leak as the value itself."""
+    es = _es({"metadata": {"annotations": {"leak": source}}})
+    with pytest.raises(TemplateError) as err:
+        engine.render_metadata(es, {"t": SecretValue(CANARY)})  # type: ignore[arg-type]
+    assert "metadata.annotations.leak" in str(err.value)
+    assert not any(form in str(err.value) for form in _forms(CANARY))
+
+
+def test_a_rendered_metadata_key_may_not_carry_a_value_either(engine: TemplateEngine) -> None:
+    es = _es({"templateFrom": [{"target": "Annotations", "literal": "{{ t | lower }}: x"}]})
+    with pytest.raises(TemplateError) as err:
+        engine.render_metadata(es, {"t": SecretValue(CANARY)})  # type: ignore[arg-type]
+    assert not any(form in str(err.value) for form in _forms(CANARY))
+
+
+CONTROLLER_OWNED = [("annotations", "secretsync.io/external-secret"), ("annotations", "SecretSync.io/adopt"),
+                    ("annotations", "merge.secretsync.io/victim-es"), ("annotations", "secretsync.io/Data-Hash"),
+                    ("labels", "Rollout.SECRETSYNC.io/x"), ("annotations", "Kubernetes.io/Service-Account.Name"),
+                    ("labels", "kubernetes.io/service-account.uid")]
+
+
+@pytest.mark.parametrize("part, key", CONTROLLER_OWNED)
+def test_a_template_may_not_set_controller_owned_metadata_in_any_case(part: str, key: str) -> None:
+    """The controller's bookkeeping (owner, hash, merge entries of other ExternalSecrets) and the
+    annotations that make Kubernetes mint a token are not a tenant's to set, however spelled."""
+    with pytest.raises(InvalidSpec) as err:
+        _es({"metadata": {part: {key: "victim"}}})
+    assert f"spec.target.template.metadata.{part}[{key!r}]" in str(err.value)
+
+
+@pytest.mark.parametrize("part, key", CONTROLLER_OWNED)
+def test_templatefrom_may_not_set_controller_owned_metadata_either(engine: TemplateEngine, part: str,
+                                                                  key: str) -> None:
+    """Keys a templateFrom renders are only known at sync time: the same guard holds there."""
+    es = _es({"templateFrom": [{"target": part.capitalize(), "literal": f"{key}: victim"}]})
+    with pytest.raises(TemplateError) as err:
+        engine.render_metadata(es, {"t": SecretValue(CANARY)})  # type: ignore[arg-type]
+    assert f"templateFrom(target {part.capitalize()}).{key}" in str(err.value)
+
+
+def test_ordinary_metadata_next_to_the_guard_still_renders(engine: TemplateEngine) -> None:
+    es = _es({"metadata": {"labels": {"app.kubernetes.io/name": "api", "tier": "{{ 'gold' | upper }}"},
+                           "annotations": {"reloader.example/hash": "{{ t | sha256sum }}"}}})
+    labels, annotations = engine.render_metadata(es, {"t": SecretValue(CANARY)})  # type: ignore[arg-type]
+    assert labels == {"app.kubernetes.io/name": "api", "tier": "GOLD"}
+    assert len(annotations["reloader.example/hash"]) == 64

@@ -47,6 +47,8 @@ class PlannerBase:
         self.roots = list(roots)
         self.opt = options
         self.provider = provider_for_url(options.store_url)
+        #: The names the target store keeps verbatim (its own rules, not only its provider's).
+        self.name_rules = naming.rules_for(self.provider, options.store_url)
         self.digest_key = digest_key or secrets.token_bytes(32)
         self.groups: dict[str, Group] = {}
         self.secrets: list[PSecret] = []

@@ -35,12 +35,12 @@ class OutputSource(PlannerBase):
     def _name_keys(self) -> None:
         used: dict[str, PSecret] = {}
         for ps in self.secrets:
-            key = naming.render(self.opt.name_template, ps.fields, self.provider)
+            key = naming.render(self.opt.name_template, ps.fields, self.name_rules)
             base, n = key, 2
             # the same value shares a key within a unit only: rotating dev's must never rotate prod's
             while key in used and (used[key].value != ps.value
                                    or used[key].fields.get("unit") != ps.fields.get("unit")):
-                key = naming.sanitize(f"{base}-{n}", self.provider)
+                key = naming.sanitize(f"{base}-{n}", self.name_rules)
                 n += 1
             if key in used:
                 ps.note = f"same value as {used[key].id}; shares its provider key"
@@ -293,7 +293,8 @@ class OutputSource(PlannerBase):
             "mode": "manifests",
             "root": str(self.inv.base),
             "store": {"url": self.opt.store_url, "provider": self.provider,
-                      "ref": {"name": self.opt.store_name, "kind": self.opt.store_kind}},
+                      "ref": {"name": self.opt.store_name, "kind": self.opt.store_kind},
+                      "names": self.name_rules.describe()},
             "nameTemplate": self.opt.name_template,
             "paths": [self.inv.rel(p) for p in self.inv.roots] or ["."],
             "kubectl": bool(self.opt.use_kubectl and invariant.kubectl_path()),
@@ -327,7 +328,8 @@ def emit_cluster_doc(planner: OutputSource, groups: list[dict[str, Any]], findin
         "id": "mp-" + secrets.token_hex(6),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "cluster",
-        "store": {"url": planner.opt.store_url, "provider": planner.provider, "ref": _cluster_store_ref(planner)},
+        "store": {"url": planner.opt.store_url, "provider": planner.provider, "ref": _cluster_store_ref(planner),
+                  "names": planner.name_rules.describe()},
         "nameTemplate": planner.opt.name_template,
         "objects": objects,
         "secrets": [s.as_dict() for s in planner.secrets],
