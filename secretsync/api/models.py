@@ -631,6 +631,7 @@ class SecretStore:
         if any(seg in (".", "..") for seg in key.split("/")):
             return (f"{key!r} has a '.' or '..' segment, which a provider may resolve to another path "
                     f"(allowedKeyPrefix {prefix!r})")
+        bound = prefix
         if listing:
             names: tuple[str, ...] = (key,)
         else:
@@ -638,17 +639,25 @@ class SecretStore:
                 factory: object | None = get_factory(self.spec.provider.name)
             except InvalidConfig:
                 factory = None  # not installed here: opening the store says why, nothing is read
+            config = self.spec.provider.config
             try:
-                names = addressed_names(factory, self.spec.provider.config, key)
+                names = addressed_names(factory, config, key)
             except (InvalidConfig, InvalidInput) as exc:
                 return f"{key!r} names no single object of this store ({exc}; allowedKeyPrefix {prefix!r})"
-        outside = [n for n in names if not n.startswith(prefix)]
+            # The admin's prefix in the provider's spelling too: Azure's ``secret/team-a-`` bounds
+            # the secrets ``team-a-*``. A prefix that is no single name is compared as written.
+            try:
+                spelled = addressed_names(factory, config, prefix)
+            except (InvalidConfig, InvalidInput):
+                spelled = (prefix,)
+            bound = spelled[0] if len(spelled) == 1 else prefix
+        outside = [n for n in names if not n.startswith(bound)]
         if not outside:
             return None
+        shown = repr(prefix) + (f" (the names {bound!r}...)" if bound != prefix else "")
         if outside == [key]:
-            return f"{key!r} does not start with allowedKeyPrefix {prefix!r}"
-        return (f"{key!r} reads {outside[0]!r} in this store, which does not start with allowedKeyPrefix "
-                f"{prefix!r}")
+            return f"{key!r} does not start with allowedKeyPrefix {shown}"
+        return f"{key!r} reads {outside[0]!r} in this store, outside allowedKeyPrefix {shown}"
 
 
 # --------------------------------------------------------------------------- ExternalSecret

@@ -23,7 +23,7 @@ AZURE = {"azurekv": {"vaultUrl": "https://team-a-kv.vault.azure.net", "authType"
 AZURE_ESCAPE = {"azure": {"vaultUrl": "https://team-a-kv.vault.azure.net", "nameEncoding": "escape"}}
 
 
-@pytest.mark.parametrize("prefix", ["secret", "se", "secret/", "s"])
+@pytest.mark.parametrize("prefix", ["secret", "se", "secret/", "s", "Secret"])
 def test_azure_secret_slash_reads_the_bare_name_so_a_prefix_of_secret_slash_bounds_nothing(prefix: str) -> None:
     why = _store(AZURE, prefix).key_refusal("secret/other-team-db")
     assert why is not None and "'other-team-db'" in why and "allowedKeyPrefix" in why
@@ -36,6 +36,10 @@ def test_azure_secret_slash_inside_the_prefix_is_allowed_and_cert_key_keep_their
     assert store.key_refusal("cert/team-a-tls") is not None  # the certificate is 'cert/team-a-tls'
     assert _store(AZURE, "cert/team-a-").key_refusal("cert/team-a-tls") is None
     assert _store(AZURE, "key/").key_refusal("key/any") is None
+    # the admin's ESO spelling of the prefix bounds the same secrets
+    assert _store(AZURE, "secret/team-a-").key_refusal("team-a-db") is None
+    assert _store(AZURE, "secret/team-a-").key_refusal("secret/team-a-db") is None
+    assert _store(AZURE, "secret/team-a-").key_refusal("secret/team-b-db") is not None
 
 
 def test_azure_key_that_is_no_vault_name_is_refused_under_a_prefix() -> None:
