@@ -8,7 +8,8 @@ controller, the Azure wire-level fake and OpenBao.
   ``team-b/x``.
 
 Both must end Ready=False (KeyNotAllowed) naming the ExternalSecret field, with no request
-for the outside secret, while a key really inside the prefix still syncs.
+for the outside secret, while a key really inside the prefix still syncs; a PushSecret to
+``secret/OTHER`` is refused the same way and the other team's secret is not overwritten.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import uuid
 
 import pytest
 
+from secretsync.api.models import API_VERSION
+from secretsync.controller.pushsecret import PS_RES
+from secretsync.controller.settings import PushSettings
 from secretsync.core.calls import CallRecorder
 from secretsync.core.values import SecretValue
 from secretsync.kube.client import SECRETS, KubeError
@@ -29,6 +33,7 @@ from tests.harness.controller import (
     fast_settings,
     install_crds,
     kube_api,
+    ready_condition,
     running_controller,
     store_manifest,
     wait_for,
@@ -73,19 +78,32 @@ def test_keys_the_provider_rewrites_outside_the_prefix_are_refused_naming_the_fi
     create(api, es_manifest("az-inside", ns, az, [("v", f"secretive-{tag}")], store_kind="ClusterSecretStore"))
     create(api, es_manifest("bao-outside", ns, bao, [
         ("a", f"team-a-{tag}/db"), ("x", f"team-a-{tag}/../team-b-{tag}/x")], store_kind="ClusterSecretStore"))
+    # PushSecret remote keys are bounded the same way: no overwrite of the other team's secret.
+    create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "src", "namespace": ns},
+                 "stringData": {"v": "tenant-value"}})
+    api.create(PS_RES, {
+        "apiVersion": API_VERSION, "kind": "PushSecret", "metadata": {"name": "push-outside", "namespace": ns},
+        "spec": {"secretStoreRefs": [{"name": az, "kind": "ClusterSecretStore"}],
+                 "selector": {"secret": {"name": "src"}},
+                 "data": [{"match": {"secretKey": "v", "remoteRef": {"remoteKey": f"secret/team-b-db-{tag}"}}}]}}, ns)
     calls = CallRecorder()
     fake_keyvault.state.requests.clear()
     with environ(AZURE_AUTHORITY_HOST=fake_keyvault.url, SECRETSYNC_AZURE_ACCESS_TOKEN=None,
                  AZURE_CLIENT_ID=None, AZURE_TENANT_ID=None, AZURE_FEDERATED_TOKEN_FILE=None), \
-            running_controller(kube, fast_settings(), calls=calls):
+            running_controller(kube, fast_settings(push=PushSettings(enabled=True, tick=0.2, source_poll=0.5)),
+                               calls=calls):
         wait_for(es_ready(api, ns, "az-inside"), 30, message="a key inside the prefix syncs")
         cond = wait_for(es_ready(api, ns, "az-outside", "False", "KeyNotAllowed"), 20, message="azure refusal")
         assert "spec.data[0].remoteRef.key" in cond["message"] and f"'team-b-db-{tag}'" in cond["message"]
         cond = wait_for(es_ready(api, ns, "bao-outside", "False", "KeyNotAllowed"), 20, message="vault refusal")
         assert "spec.data[1].remoteRef.key" in cond["message"] and "'..'" in cond["message"]
         assert "spec.data[0]" not in cond["message"]
+        pushed = wait_for(lambda: (c := ready_condition(api, PS_RES, ns, "push-outside")) and c.get("status") == "False"
+                          and c, 20, message="push refusal")
+        assert "spec.data[0].match.remoteRef.remoteKey" in pushed["message"], pushed
         seen = [path for _, path, _ in fake_keyvault.state.requests]
     assert not [p for p in seen if f"team-b-db-{tag}" in p], seen
+    assert vault.get_secret(f"team-b-db-{tag}").value == "other-team-value"
     assert calls.total("vault", "read") == 0  # nothing of the refused ExternalSecret was read
     for name in ("az-outside", "bao-outside"):
         with pytest.raises(KubeError) as err:
