@@ -410,6 +410,10 @@ class ExternalSecretReconciler:
                 flt = ListFilter(prefix=fs.path, name_regex=fs.name.regexp if fs.name else None, tags=dict(fs.tags))
                 try:
                     names = h.cache.find(flt, fresh=item_fresh)
+                    refused = _listed_refusals(h, names)
+                    if refused:
+                        got.errors.append(InvalidConfig(f"spec.dataFrom[{i}].find: {refused[0]}"))
+                        continue
                     if item_fresh and names:
                         # The cache keeps what a find read between cycles: a forced sync, a retry or
                         # another store's keys (see _source) are read again instead.
@@ -741,6 +745,17 @@ def _key_refusals(store: SecretStore, keys: list[KeyRead]) -> list[str]:
         if why is not None:
             out.append(f"{where}: {why}")
     return out
+
+
+def _listed_refusals(h: StoreHandle, names: list[str]) -> list[str]:
+    """Listed names the store's ``allowedKeyPrefix`` refuses: a listed name is read like a key,
+    and one the provider would read elsewhere (Vault reads ``MOUNT/x`` as ``x``) is outside the
+    prefix however it was listed. Why an error and not a filter: the find's result would shrink
+    without a word, and an emptied result would read as absence (deletionPolicy Delete)."""
+    store = h.store
+    if store is None or not store.spec.allowed_key_prefix:
+        return []
+    return [why for n in names if (why := store.key_refusal(n)) is not None]
 
 
 def _no_main_store(key: str, version: str | None) -> Entry:

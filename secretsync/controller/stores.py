@@ -161,6 +161,8 @@ class StoreHandle:
     validated: bool = False
     #: The store's status already says that listing is denied and keys are read directly.
     listing_noted: bool = False
+    #: The store this handle was opened for (its ``allowedKeyPrefix`` bounds what a find reads).
+    store: SecretStore | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -248,7 +250,8 @@ class StoreManager:
                                fetch_concurrency=self.settings.provider.fetch_concurrency,
                                settle=self.settings.rollout.enabled)
             h = StoreHandle(sid, cns, store.meta.generation, client, cache,
-                            CircuitBreaker(self.settings.provider.circuit, self._clock), fp, now, recorder)
+                            CircuitBreaker(self.settings.provider.circuit, self._clock), fp, now, recorder,
+                            store=store)
             with self._lock:
                 self._handles[hkey] = h
             return h

@@ -78,6 +78,18 @@ def test_keys_the_provider_rewrites_outside_the_prefix_are_refused_naming_the_fi
     create(api, es_manifest("az-inside", ns, az, [("v", f"secretive-{tag}")], store_kind="ClusterSecretStore"))
     create(api, es_manifest("bao-outside", ns, bao, [
         ("a", f"team-a-{tag}/db"), ("x", f"team-a-{tag}/../team-b-{tag}/x")], store_kind="ClusterSecretStore"))
+    # A mount named like the prefix's first segment: a listed ``team/x`` is read as ``x`` (the
+    # path after the mount) first, which is outside the prefix however it was listed.
+    mount = f"kp{tag}"
+    openbao.raw().sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    openbao.kv2_write(f"{mount}/x", encode(SecretValue('{"v":"inside"}')), mount=mount)
+    openbao.kv2_write("x", encode(SecretValue('{"v":"outside-the-prefix"}')), mount=mount)
+    create(api, store_manifest(f"{bao}-m", None, "vault", {
+        "address": openbao.address, "mount": mount, "kvVersion": 2,
+        "secretRef": {"token": {"name": "creds", "key": "token", "namespace": admin_ns}}},
+        allowedKeyPrefix=f"{mount}/"))
+    create(api, es_manifest("bao-find", ns, f"{bao}-m", store_kind="ClusterSecretStore",
+                            dataFrom=[{"find": {"path": f"{mount}/"}}]))
     # PushSecret remote keys are bounded the same way: no overwrite of the other team's secret.
     create(api, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "src", "namespace": ns},
                  "stringData": {"v": "tenant-value"}})
@@ -98,14 +110,16 @@ def test_keys_the_provider_rewrites_outside_the_prefix_are_refused_naming_the_fi
         cond = wait_for(es_ready(api, ns, "bao-outside", "False", "KeyNotAllowed"), 20, message="vault refusal")
         assert "spec.data[1].remoteRef.key" in cond["message"] and "'..'" in cond["message"]
         assert "spec.data[0]" not in cond["message"]
+        cond = wait_for(es_ready(api, ns, "bao-find", "False"), 20, message="listed alias refused")
+        assert "spec.dataFrom[0].find" in cond["message"] and "'x'" in cond["message"], cond
         pushed = wait_for(lambda: (c := ready_condition(api, PS_RES, ns, "push-outside")) and c.get("status") == "False"
                           and c, 20, message="push refusal")
         assert "spec.data[0].match.remoteRef.remoteKey" in pushed["message"], pushed
         seen = [path for _, path, _ in fake_keyvault.state.requests]
     assert not [p for p in seen if f"team-b-db-{tag}" in p], seen
     assert vault.get_secret(f"team-b-db-{tag}").value == "other-team-value"
-    assert calls.total("vault", "read") == 0  # nothing of the refused ExternalSecret was read
-    for name in ("az-outside", "bao-outside"):
+    assert calls.total("vault", "read") == 0  # no value read by either Vault store: only listings
+    for name in ("az-outside", "bao-outside", "bao-find"):
         with pytest.raises(KubeError) as err:
             api.get(SECRETS, name, ns)
         assert err.value.not_found
