@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from secretsync.core.contract import Capabilities, NameRules, SecretsClient
+from secretsync.core.errors import InvalidConfig
 from secretsync.core.settings import ClientSettings
 from secretsync.core.values import SecretValue
 
@@ -19,7 +20,7 @@ from . import config as cfg
 from .auth import CountedCredential, StaticTokenCredential, build_credential
 from .client import CAPABILITIES, AzureKeyVaultClient
 from .config import TEST_CA_CERT_ENV, AzureConfig, _fail
-from .names import NameCodec
+from .names import MODES, NameCodec, UnstorableName
 from .sdk import SdkKeyVaultApi, pipeline_options
 
 
@@ -42,6 +43,17 @@ class AzureKeyVaultFactory(ConfiguredFactory):
         'clientCertificate?}, serviceAccountRef?}.'
     )
     capabilities: Capabilities = CAPABILITIES
+
+    def addressed_names(self, config: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        """The object a read of ``key`` addresses (see :meth:`.names.NameCodec.addressed_name`)."""
+        mode = config.get("nameEncoding") or "verbatim"
+        if mode not in MODES:
+            return (key,)  # the store does not open (validate_config says why): nothing is read
+        try:
+            return (NameCodec(mode).addressed_name(key),)
+        except UnstorableName as exc:
+            raise InvalidConfig(f"invalid secret name: {exc}", provider=self.name, operation="name",
+                                key=key) from None
 
     def open(
         self,

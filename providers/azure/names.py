@@ -182,6 +182,16 @@ class NameCodec:
             return kind, name
         return "secret", encode(name)
 
+    def addressed_name(self, name: str) -> str:
+        """The key a read of ``name`` really addresses, as ``allowedKeyPrefix`` is compared with it:
+        a secret's bare name (``secret/NAME`` is the secret ``NAME``, the name the listing gives),
+        ``cert/NAME`` and ``key/NAME`` for the other objects. In ``escape`` the key is its own
+        address (the encoding is injective and prefix-preserving). Raises UnstorableName."""
+        kind, vault_name = self.resolve(name)
+        if self.mode == "escape":
+            return name
+        return vault_name if kind == "secret" else f"{kind}/{vault_name}"
+
     def unlisted_prefixes(self) -> tuple[str, ...]:
         """Key prefixes the secrets listing never holds (certificates and keys, verbatim only)."""
         return NON_SECRET_PREFIXES if self.mode == "verbatim" else ()

@@ -57,7 +57,7 @@ from secretsync.core.values import SecretValue
 
 from .auth import TokenSession, error_detail
 from .errors import PROVIDER
-from .names import quote_path
+from .names import quote_path, read_paths
 from .sdk import Transport
 
 T = TypeVar("T")
@@ -292,17 +292,8 @@ class VaultClient(ClientBase):
 
     # -- reads -------------------------------------------------------------------------------
     def _aliases(self, name: str) -> list[str]:
-        """The paths a read of ``name`` tries, in order: as ESO, a key written with the mount
-        (``secret/foo``, and on KV v2 ``secret/data/foo``) means ``foo`` inside the mount; the
-        literal path comes next, so a secret really named ``secret/foo`` is still found and a
-        NotFound means neither exists."""
-        head = self.mount + "/"
-        if not name.startswith(head) or len(name) == len(head):
-            return [name]
-        rest = name[len(head):]
-        if rest.startswith("data/") and len(rest) > 5 and self.kv_version == 2:
-            rest = rest[5:]
-        return [rest, name]
+        """The paths a read of ``name`` tries (see :func:`.names.read_paths`)."""
+        return read_paths(name, self.mount, lambda: self.kv_version == 2)
 
     def _first_found(self, name: str, read: Callable[[str], T]) -> T:
         check_name(name)

@@ -11,8 +11,8 @@ from secretsync.core.values import SecretValue
 from ..factorybase import ConfiguredFactory
 from . import config as cfg
 from .auth import TokenSession, authenticator
-from .client import CAPABILITIES_V2, VaultClient
-from .names import NAME_RULES
+from .client import CAPABILITIES_V2, VaultClient, check_name
+from .names import NAME_RULES, read_paths
 from .sdk import HvacTransport
 
 
@@ -34,6 +34,14 @@ class VaultFactory(ConfiguredFactory):
         'username?, namespace?}, secretRef?: {credential: {name, key}}, serviceAccountRef?}.'
     )
     capabilities = CAPABILITIES_V2
+
+    def addressed_names(self, config: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        """Every path a read of ``key`` may try (a key starting with the mount reads the path
+        after it first); a name with '.', '..' or empty segments is refused, as every read does."""
+        check_name(key)
+        version = cfg.kv_version(config)
+        mount = str(config.get("mount") or cfg.DEFAULT_MOUNT).strip("/")
+        return tuple(read_paths(key, mount, lambda: None if version is None else version == 2))
 
     def open(
         self,

@@ -44,6 +44,7 @@ from secretsync.core.contract import (
     GENERIC_TOKEN_CREDENTIAL,
     CredentialSource,
     StoreBlock,
+    addressed_names,
     generic_store_block,
     read_store_block,
 )
@@ -608,9 +609,55 @@ class SecretStore:
         return not self.spec.controller or self.spec.controller == controller_class
 
     def key_allowed(self, key: str) -> bool:
-        """Whether ``allowedKeyPrefix`` lets an ExternalSecret read ``key``."""
+        """Whether ``allowedKeyPrefix`` lets an ExternalSecret read ``key`` (see :meth:`key_refusal`)."""
+        return self.key_refusal(key) is None
+
+    def key_refusal(self, key: str | None, *, listing: bool = False) -> str | None:
+        """Why ``allowedKeyPrefix`` refuses ``key`` (None: allowed), checked before any call.
+
+        Why not ``key.startswith(prefix)``: providers rewrite keys before reading (Azure's
+        ``secret/NAME`` is the secret ``NAME``, Vault reads ``MOUNT/x`` as ``x``, URL paths
+        drop ``..``), so a key can start with the prefix and read outside it. So every name
+        the provider says a read of the key reaches (:func:`addressed_names`) must start with
+        the prefix, and a '.' or '..' segment is refused outright: no provider reads such a
+        name as written, and a URL may resolve it. ``listing``: ``key`` is a ``find.path``
+        (a prefix of listed names, compared as written; None: the whole store).
+        """
         prefix = self.spec.allowed_key_prefix
-        return not prefix or key.startswith(prefix)
+        if not prefix:
+            return None
+        if key is None:
+            return f"a find without path lists the whole store, not only keys starting with {prefix!r}"
+        if any(seg in (".", "..") for seg in key.split("/")):
+            return (f"{key!r} has a '.' or '..' segment, which a provider may resolve to another path "
+                    f"(allowedKeyPrefix {prefix!r})")
+        bound = prefix
+        if listing:
+            names: tuple[str, ...] = (key,)
+        else:
+            try:
+                factory: object | None = get_factory(self.spec.provider.name)
+            except InvalidConfig:
+                factory = None  # not installed here: opening the store says why, nothing is read
+            config = self.spec.provider.config
+            try:
+                names = addressed_names(factory, config, key)
+            except (InvalidConfig, InvalidInput) as exc:
+                return f"{key!r} names no single object of this store ({exc}; allowedKeyPrefix {prefix!r})"
+            # The admin's prefix in the provider's spelling too: Azure's ``secret/team-a-`` bounds
+            # the secrets ``team-a-*``. A prefix that is no single name is compared as written.
+            try:
+                spelled = addressed_names(factory, config, prefix)
+            except (InvalidConfig, InvalidInput):
+                spelled = (prefix,)
+            bound = spelled[0] if len(spelled) == 1 else prefix
+        outside = [n for n in names if not n.startswith(bound)]
+        if not outside:
+            return None
+        shown = repr(prefix) + (f" (the names {bound!r}...)" if bound != prefix else "")
+        if outside == [key]:
+            return f"{key!r} does not start with allowedKeyPrefix {shown}"
+        return f"{key!r} reads {outside[0]!r} in this store, outside allowedKeyPrefix {shown}"
 
 
 # --------------------------------------------------------------------------- ExternalSecret

@@ -385,9 +385,10 @@ class PushManager:
                     sid = (store.ref, remote_key, prop)
                     wanted.add(sid)
                     where = f"data[{i}]" if item is not None else f"key {remote_key!r}"
-                    if not store.key_allowed(remote_key):
-                        rnd.errors.append(f"{where}: {store.ref} allows only keys starting with "
-                                          f"{store.spec.allowed_key_prefix!r}")
+                    refused = store.key_refusal(remote_key)
+                    if refused is not None:
+                        field = f"spec.data[{i}].match.remoteRef.remoteKey" if item is not None else where
+                        rnd.errors.append(f"{field}: {store.ref}: {refused}")
                         continue
                     try:
                         pushed = self._push_one(ps, client, store, remote_key, prop, value, tags, before.get(sid),

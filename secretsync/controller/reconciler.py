@@ -226,11 +226,10 @@ class ExternalSecretReconciler:
             return self._fail(es, "StoreNotAllowed",
                               f"{store.ref} does not allow namespace {es.namespace!r} (spec.conditions)",
                               requeue_after=refresh)
-        bad = [k for k in self._prefixes(es) if k is None or not store.key_allowed(k)]
-        if bad and store.spec.allowed_key_prefix:
-            shown = ", ".join(repr(k if k is not None else "<all>") for k in bad[:3])
-            return self._fail(es, "KeyNotAllowed", f"{store.ref} allows only keys starting with "
-                                                   f"{store.spec.allowed_key_prefix!r}; not {shown}",
+        bad = _key_refusals(store, [k for item in _keys_read(es) if item[0] is None for k in item[1]])
+        if bad:
+            return self._fail(es, "KeyNotAllowed", f"{store.ref}: " + "; ".join(bad[:3])
+                              + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""),
                               requeue_after=refresh)
         try:
             handle = self.stores.handle(store, es.namespace)
@@ -306,13 +305,6 @@ class ExternalSecretReconciler:
         elif not any(d.find is not None for d in es.spec.data_from):
             h.cache.refresh(0.0)
 
-    def _prefixes(self, es: ExternalSecret) -> list[str | None]:
-        keys: list[str | None] = list(es.spec.remote_keys())
-        for item in es.spec.data_from:
-            if item.find is not None and item.source_ref is None:
-                keys.append(item.find.path)
-        return keys
-
     # -- reading values --------------------------------------------------------------------
     def _collect(self, es: ExternalSecret, h: StoreHandle, *, fresh: bool = False) -> Collected:
         """Values for every key, per key: an error of one key is that key's (and so this
@@ -337,7 +329,7 @@ class ExternalSecretReconciler:
         for i, item in enumerate(es.spec.data):
             ref = item.remote_ref
             got.expected += 1
-            src = self._source(es, item.source_ref, main, main_entry, f"data[{i}]", [ref.key], got)
+            src = self._source(es, item.source_ref, main, main_entry, f"data[{i}]", _item_keys(es, "data", i), got)
             if src is None:
                 continue
             h, entry_for = src
@@ -382,9 +374,8 @@ class ExternalSecretReconciler:
                            main_entry: Callable[[str, str | None], Entry], fresh: bool) -> None:
         for i, dfi in enumerate(es.spec.data_from):
             got.expected += 1
-            keys: list[str | None] = [dfi.extract.key if dfi.extract is not None
-                                      else dfi.find.path if dfi.find is not None else None]
-            src = self._source(es, dfi.source_ref, main, main_entry, f"dataFrom[{i}]", keys, got)
+            src = self._source(es, dfi.source_ref, main, main_entry, f"dataFrom[{i}]",
+                               _item_keys(es, "dataFrom", i), got)
             if src is None:
                 continue
             h, entry_for = src
@@ -423,6 +414,10 @@ class ExternalSecretReconciler:
                                  folder=h.client.capabilities.find_path_is_folder)
                 try:
                     names = h.cache.find(flt, fresh=item_fresh)
+                    refused = _listed_refusals(h, names)
+                    if refused:
+                        got.errors.append(InvalidConfig(f"spec.dataFrom[{i}].find: {refused[0]}"))
+                        continue
                     if item_fresh and names:
                         # The cache keeps what a find read between cycles: a forced sync, a retry or
                         # another store's keys (see _source) are read again instead.
@@ -481,7 +476,7 @@ class ExternalSecretReconciler:
             self._put(got, where, key, value, strategy, remote)
 
     def _source(self, es: ExternalSecret, source: SourceRef | None, main: StoreHandle | None,
-                main_entry: Callable[[str, str | None], Entry], where: str, keys: list[str | None],
+                main_entry: Callable[[str, str | None], Entry], where: str, keys: list[KeyRead],
                 got: Collected) -> tuple[StoreHandle, Callable[[str, str | None], Entry]] | None:
         """The store an item reads from: spec.secretStoreRef's, or its own ``sourceRef.storeRef``,
         checked like the main store (exists, allows this namespace, allowedKeyPrefix). Why items
@@ -506,9 +501,8 @@ class ExternalSecretReconciler:
         elif not store.namespace_allowed(es.namespace, self.namespace_labels(es.namespace) or {}):
             problem = (f"{where}.sourceRef.storeRef: {store.ref} does not allow namespace {es.namespace!r} "
                        "(spec.conditions)")
-        elif store.spec.allowed_key_prefix and any(k is None or not store.key_allowed(k) for k in keys):
-            problem = (f"{where}.sourceRef.storeRef: {store.ref} allows only keys starting with "
-                       f"{store.spec.allowed_key_prefix!r}")
+        elif refused := _key_refusals(store, keys):
+            problem = f"{where}.sourceRef.storeRef: {store.ref}: {refused[0]}"
         if problem is not None or not isinstance(store, SecretStore):
             got.errors.append(InvalidConfig(problem or f"{where}: store unavailable"))
             return None
@@ -722,6 +716,50 @@ class ExternalSecretReconciler:
             log.warning("ExternalSecret %s/%s: status update failed: %s", namespace, name, exc)
             return
         self.memo[(namespace, name)] = StatusMemo(new, time.monotonic())
+
+
+#: One remote key an ExternalSecret reads: its field (``spec.data[0].remoteRef.key``), the key
+#: (None: a find without path, the whole store) and whether it is a ``find.path`` (a prefix).
+KeyRead = tuple[str, str | None, bool]
+
+
+def _item_keys(es: ExternalSecret, section: str, i: int) -> list[KeyRead]:
+    """The remote keys of ``spec.<section>[i]`` (none for a generator)."""
+    if section == "data":
+        return [(f"spec.data[{i}].remoteRef.key", es.spec.data[i].remote_ref.key, False)]
+    dfi = es.spec.data_from[i]
+    if dfi.extract is not None:
+        return [(f"spec.dataFrom[{i}].extract.key", dfi.extract.key, False)]
+    if dfi.find is not None:
+        return [(f"spec.dataFrom[{i}].find.path", dfi.find.path, True)]
+    return []
+
+
+def _keys_read(es: ExternalSecret) -> list[tuple[SourceRef | None, list[KeyRead]]]:
+    """Every item's own store (None: spec.secretStoreRef's) and the keys it reads there."""
+    return ([(d.source_ref, _item_keys(es, "data", i)) for i, d in enumerate(es.spec.data)]
+            + [(d.source_ref, _item_keys(es, "dataFrom", i)) for i, d in enumerate(es.spec.data_from)])
+
+
+def _key_refusals(store: SecretStore, keys: list[KeyRead]) -> list[str]:
+    """What the store's ``allowedKeyPrefix`` refuses of ``keys``, each naming its field."""
+    out: list[str] = []
+    for where, key, listing in keys:
+        why = store.key_refusal(key, listing=listing)
+        if why is not None:
+            out.append(f"{where}: {why}")
+    return out
+
+
+def _listed_refusals(h: StoreHandle, names: list[str]) -> list[str]:
+    """Listed names the store's ``allowedKeyPrefix`` refuses: a listed name is read like a key,
+    and one the provider would read elsewhere (Vault reads ``MOUNT/x`` as ``x``) is outside the
+    prefix however it was listed. Why an error and not a filter: the find's result would shrink
+    without a word, and an emptied result would read as absence (deletionPolicy Delete)."""
+    store = h.store
+    if store is None or not store.spec.allowed_key_prefix:
+        return []
+    return [why for n in names if (why := store.key_refusal(n)) is not None]
 
 
 def _no_main_store(key: str, version: str | None) -> Entry:

@@ -259,9 +259,8 @@ class RotationManager:
         if not store.namespace_allowed(rot.namespace, self.namespace_labels(rot.namespace) or {}):
             raise StoreUnusable("StoreNotAllowed",
                                    f"{store.ref} does not allow namespace {rot.namespace!r} (spec.conditions)")
-        if not store.key_allowed(rot.spec.remote_key):
-            raise StoreUnusable("KeyNotAllowed", f"{store.ref} allows only keys starting with "
-                                                    f"{store.spec.allowed_key_prefix!r}")
+        if (refused := store.key_refusal(rot.spec.remote_key)) is not None:
+            raise StoreUnusable("KeyNotAllowed", f"spec.remoteKey: {store.ref}: {refused}")
         return store
 
     def rotate(self, rot: SecretRotation, status: SecretRotationStatus, now: datetime, *,

@@ -161,6 +161,8 @@ class StoreHandle:
     validated: bool = False
     #: The store's status already says that listing is denied and keys are read directly.
     listing_noted: bool = False
+    #: The store this handle was opened for (its ``allowedKeyPrefix`` bounds what a find reads).
+    store: SecretStore | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -243,12 +245,13 @@ class StoreManager:
                 h.cred_fingerprint = fp
                 h.validated = False
                 return h
-            cache = StoreCache(client, recorder, lambda: self._usage(sid, cns),
+            cache = StoreCache(client, recorder, lambda: bounded_usage(store, self._usage(sid, cns)),
                                lambda keys: self._on_changed(sid, keys), name=store.ref, on_cycle=self._on_cycle,
                                fetch_concurrency=self.settings.provider.fetch_concurrency,
                                settle=self.settings.rollout.enabled)
             h = StoreHandle(sid, cns, store.meta.generation, client, cache,
-                            CircuitBreaker(self.settings.provider.circuit, self._clock), fp, now, recorder)
+                            CircuitBreaker(self.settings.provider.circuit, self._clock), fp, now, recorder,
+                            store=store)
             with self._lock:
                 self._handles[hkey] = h
             return h
@@ -456,6 +459,17 @@ def credential_use(factory: object, config: dict[str, object], credentials: froz
     if isinstance(factory, DescribesCredentialUse):
         return factory.credential_use(config, credentials)
     return CredentialUse(ambient=f"provider {getattr(factory, 'name', '?')!r} does not declare its credential use")
+
+
+def bounded_usage(store: SecretStore, usage: Usage) -> Usage:
+    """What a store's change-detection cycle may read: only the keys and find paths its
+    ``allowedKeyPrefix`` lets ExternalSecrets read. Why here too: the cycle reads every key
+    the store's ExternalSecrets name before any of them is reconciled, so a refused key must
+    never reach it (the reconciler refuses the ExternalSecret itself, naming the field)."""
+    if not store.spec.allowed_key_prefix:
+        return usage
+    return Usage(frozenset(k for k in usage.keys if store.key_refusal(k) is None),
+                 tuple(p for p in usage.find_prefixes if store.key_refusal(p, listing=True) is None))
 
 
 def needs_es_namespace(store: SecretStore) -> bool:

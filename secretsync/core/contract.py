@@ -482,6 +482,31 @@ def name_rules_of(factory: object, config: Mapping[str, Any] | None = None) -> N
     return rules if isinstance(rules, NameRules) else DEFAULT_NAME_RULES
 
 
+@runtime_checkable
+class NamesAddressed(Protocol):
+    """A factory that can say which names a read of a key reaches (a provider that rewrites keys).
+
+    Why the provider declares it: a store's ``allowedKeyPrefix`` must bound what the provider
+    actually reads, not the key as a tenant wrote it. Only the provider knows how it rewrites
+    a key before reading (Azure's ``secret/NAME`` is the secret ``NAME``; Vault reads
+    ``MOUNT/x`` as ``x`` inside the mount first), so it names every name the read may reach.
+    """
+
+    def addressed_names(self, config: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        """The names (in the store's key space, as ``allowedKeyPrefix`` is written) a read of
+        ``key`` may reach, in the order it tries them. Raises InvalidConfig (saying why, without
+        a value) when the provider cannot tell which object the key names."""
+        ...
+
+
+def addressed_names(factory: object, config: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """The factory's :meth:`NamesAddressed.addressed_names`, or the key itself for a provider
+    that reads every key as written."""
+    if isinstance(factory, NamesAddressed):
+        return factory.addressed_names(config, key)
+    return (key,)
+
+
 #: Block keys under which credentials are named in the generic (secretsync) block shape.
 GENERIC_CREDENTIAL_KEYS: tuple[str, ...] = ("secretRef", "serviceAccountRef")
 #: The credential name a generic ``serviceAccountRef`` token is passed under.
