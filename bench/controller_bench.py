@@ -433,8 +433,8 @@ def apiserver_write_baseline(api: KubeApi, nss: list[str], n: int, workers: int)
 
 def start_controller(kubeconfig: Path, port: int, workers: int, logfile: Path,
                      profile: Path | None = None) -> subprocess.Popen[bytes]:
-    cpu = ["--cpu"] if os.environ.get("BENCH_PROFILE_CPU") else []
-    runner = ["-m", "bench.sampler", *cpu, str(profile), "--"] if profile else ["-m", "secretsync.cli.main"]
+    mode = {"cpu": ["--cpu"], "mem": ["--mem"]}.get(os.environ.get("BENCH_PROFILE", ""), [])
+    runner = ["-m", "bench.sampler", *mode, str(profile), "--"] if profile else ["-m", "secretsync.cli.main"]
     argv = [sys.executable, *runner, "--kubeconfig", str(kubeconfig), "--log-level", "info",
             "controller", "--no-leader-elect", "--metrics-port", str(port), "--metrics-host", "127.0.0.1",
             "--lease-namespace", CRED_NAMESPACE, "--workers", str(workers)]

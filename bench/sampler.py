@@ -8,6 +8,7 @@ report separates waiting from working by the leaf function's module).
 
     python -m bench.sampler OUT.txt -- controller --kubeconfig ...      (what bench.controller_bench --profile runs)
     python -m bench.sampler --cpu OUT.txt -- controller ...            (CPU: a cProfile per thread, merged)
+    python -m bench.sampler --mem OUT.txt -- controller ...            (memory held, by tracemalloc)
 
 The report is written on SIGUSR1 (and sampling goes on), and when the process gets SIGTERM or exits.
 """
@@ -119,12 +120,39 @@ class CpuProfiler:
         self.out.write_text(buf.getvalue())  # (profiling ends at the first report)
 
 
+class MemoryProfiler:
+    """``--mem``: tracemalloc from the start; the report lists what is held when it is written
+    (the bench writes it once every ExternalSecret is Ready), by line and by file."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def start(self) -> None:
+        import tracemalloc
+
+        tracemalloc.start(1)
+
+    def report(self, stop: bool = True) -> None:
+        import gc
+        import tracemalloc
+
+        gc.collect()
+        snap = tracemalloc.take_snapshot()
+        current, peak = tracemalloc.get_traced_memory()
+        lines = [f"traced now {current / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB", "", "by line:"]
+        lines += [str(st) for st in snap.statistics("lineno")[:40]]
+        lines += ["", "by file:"]
+        lines += [str(st) for st in snap.statistics("filename")[:30]]
+        self.out.write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
-    cpu = sys.argv[1] == "--cpu"
-    args = sys.argv[2:] if cpu else sys.argv[1:]
+    mode = sys.argv[1] if sys.argv[1] in ("--cpu", "--mem") else ""
+    args = sys.argv[2:] if mode else sys.argv[1:]
     out = Path(args[0])
     argv = sys.argv[sys.argv.index("--") + 1:]
-    sampler: Sampler | CpuProfiler = CpuProfiler(out) if cpu else Sampler(out)
+    sampler: Sampler | CpuProfiler | MemoryProfiler = (
+        CpuProfiler(out) if mode == "--cpu" else MemoryProfiler(out) if mode == "--mem" else Sampler(out))
     sampler.start()
     done = False
 
