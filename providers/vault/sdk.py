@@ -148,6 +148,14 @@ class HvacTransport:
         # With a context, it decides what is trusted: requests still loads its bundle (certifi or
         # REQUESTS_CA_BUNDLE) into it on each connection, which a pinned context ignores.
         verify: str | bool = endpoint.verify if context is None else endpoint.verify is not False
+        # The environment's proxies (HTTPS_PROXY / NO_PROXY for this address) and CA bundle
+        # (REQUESTS_CA_BUNDLE when verify is True), read once: requests reads them on every
+        # request, scanning the whole environment each time (a pod has one variable per
+        # Service in its namespace): 0.3 ms of CPU per read here, 10k reads at a cold start.
+        env = session.merge_environment_settings(endpoint.address, {}, None, verify, None)
+        session.trust_env = False
+        session.proxies.update(env.get("proxies") or {})
+        verify = env.get("verify", verify)
         session.verify = verify
         options: dict[str, Any] = {
             "base_uri": endpoint.address.rstrip("/"),

@@ -186,7 +186,7 @@ class Controller:
         self.queue: WorkQueue[QKey] = WorkQueue(Backoff(s.queue.backoff_base, s.queue.backoff_max, s.queue.jitter))
         self.metrics.queue_depth.set_function(lambda: len(self.queue))
         self.metrics.queue_waiting.set_function(lambda: self.queue.waiting())
-        self.events = EventRecorder(api, instance=self.identity)
+        self.events = EventRecorder(api, instance=self.identity, yield_to=lambda: len(self.queue) > 0)
         self.engine = engine or default_engine()
         self.leading = threading.Event()
         self._stop = threading.Event()
