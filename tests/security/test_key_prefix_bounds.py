@@ -20,7 +20,7 @@ import pytest
 
 from secretsync.api.models import API_VERSION
 from secretsync.controller.pushsecret import PS_RES
-from secretsync.controller.settings import PushSettings
+from secretsync.controller.settings import PushSettings, ScopeSettings
 from secretsync.core.calls import CallRecorder
 from secretsync.core.values import SecretValue
 from secretsync.kube.client import SECRETS, KubeError
@@ -102,7 +102,11 @@ def test_keys_the_provider_rewrites_outside_the_prefix_are_refused_naming_the_fi
     fake_keyvault.state.requests.clear()
     with environ(AZURE_AUTHORITY_HOST=fake_keyvault.url, SECRETSYNC_AZURE_ACCESS_TOKEN=None,
                  AZURE_CLIENT_ID=None, AZURE_TENANT_ID=None, AZURE_FEDERATED_TOKEN_FILE=None), \
-            running_controller(kube, fast_settings(push=PushSettings(enabled=True, tick=0.2, source_poll=0.5)),
+            running_controller(kube, fast_settings(push=PushSettings(enabled=True, tick=0.2, source_poll=0.5),
+                                                   # Only this test's namespaces: the call count below
+                                                   # must not see other tests' ExternalSecrets on the
+                                                   # shared OpenBao.
+                                                   scope=ScopeSettings(namespaces=(ns, admin_ns))),
                                calls=calls):
         wait_for(es_ready(api, ns, "az-inside"), 30, message="a key inside the prefix syncs")
         cond = wait_for(es_ready(api, ns, "az-outside", "False", "KeyNotAllowed"), 20, message="azure refusal")
