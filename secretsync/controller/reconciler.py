@@ -251,13 +251,14 @@ class ExternalSecretReconciler:
         outcome_known = False
         try:
             try:
+                called = True
                 if admitted == PROBE or fresh:
                     # The half-open probe must really call the provider; a forced or retried
                     # sync must not be answered from the cache.
                     self._read_fresh(es, handle, whole_store=admitted == PROBE)
                 else:
-                    handle.cache.refresh(refresh * self.settings.refresh.cache_age
-                                         if refresh is not None else math.inf)
+                    called = handle.cache.refresh(refresh * self.settings.refresh.cache_age
+                                                  if refresh is not None else math.inf)
                 got = self._collect(es, handle, fresh=fresh)
             except ProviderError as exc:
                 outcome_known = True
@@ -265,7 +266,10 @@ class ExternalSecretReconciler:
                     self.on_store_health(handle)
                 return self._fail(es, exc.reason, f"{store.ref}: {exc}", retry=True, at_least=exc.delay or 0.0)
             outcome_known = True
-            if breaker.success():
+            # Only an answer from the provider says it is healthy: a reconcile served from the
+            # cache while another worker's cycle is failing must not reset the failure count
+            # (under a throttle storm those resets kept the circuit from ever opening).
+            if called and breaker.success():
                 self.on_store_health(handle)
         finally:
             if admitted == PROBE and not outcome_known:
