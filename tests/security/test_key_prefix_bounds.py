@@ -116,8 +116,10 @@ def test_keys_the_provider_rewrites_outside_the_prefix_are_refused_naming_the_fi
         assert "spec.data[0]" not in cond["message"]
         cond = wait_for(es_ready(api, ns, "bao-find", "False"), 20, message="listed alias refused")
         assert "spec.dataFrom[0].find" in cond["message"] and "'x'" in cond["message"], cond
+        # (Before the controller's store informer has the ClusterSecretStore, the PushSecret may
+        # first say StoreNotFound: wait for the refusal itself.)
         pushed = wait_for(lambda: (c := ready_condition(api, PS_RES, ns, "push-outside")) and c.get("status") == "False"
-                          and c, 20, message="push refusal")
+                          and "remoteKey" in c.get("message", "") and c, 20, message="push refusal")
         assert "spec.data[0].match.remoteRef.remoteKey" in pushed["message"], pushed
         seen = [path for _, path, _ in fake_keyvault.state.requests]
     assert not [p for p in seen if f"team-b-db-{tag}" in p], seen
