@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,6 +230,13 @@ def test_cluster_external_secret_fans_out_with_one_fetch(api, crds, scope_label,
     css = f"css-{uuid.uuid4().hex[:6]}"
     create(api, store_manifest(css, None, "memory", {"name": mem_name}))
     ces_name = f"ces-{uuid.uuid4().hex[:6]}"
+    # The controller is shared with this module's other tests: count only once their
+    # ExternalSecrets have stopped fetching (no provider get for 2 s).
+    def quiet() -> bool:
+        before = calls.total(provider="memory", operation="get")
+        time.sleep(2.0)
+        return calls.total(provider="memory", operation="get") == before
+    wait_for(quiet, 30, message="earlier tests' fetches settled")
     calls.reset()
     create(api, {"apiVersion": "secretsync.io/v1alpha1", "kind": "ClusterExternalSecret",
                  "metadata": {"name": ces_name},
