@@ -54,7 +54,7 @@ from secretsync.core.regex import search as regex_search
 from secretsync.core.registry import get_factory, provider_for_block, provider_names, providers
 from secretsync.core.values import SecretValue
 
-from .fields import Problems, Wire, child, decode, encode, index, plain
+from .fields import Problems, Wire, child, decode, encode, index, plain, shared
 
 GROUP: Final = "secretsync.io"
 VERSION: Final = "v1alpha1"
@@ -1324,13 +1324,14 @@ def _metadata(obj: Mapping[str, Any], kind: str, namespaced: bool, default_names
     labels = md.get("labels") or {}
     annotations = md.get("annotations") or {}
     meta = ObjectMeta(
-        name=name,
-        namespace=ns if namespaced else None,
+        name=shared(name),
+        namespace=shared(ns) if namespaced and isinstance(ns, str) else None,
         uid=md.get("uid") if isinstance(md.get("uid"), str) else None,
         generation=gen if isinstance(gen, int) and not isinstance(gen, bool) else None,
         resource_version=md.get("resourceVersion") if isinstance(md.get("resourceVersion"), str) else None,
-        labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {},
-        annotations={str(k): str(v) for k, v in annotations.items()} if isinstance(annotations, Mapping) else {},
+        labels={shared(str(k)): shared(str(v)) for k, v in labels.items()} if isinstance(labels, Mapping) else {},
+        annotations={shared(str(k)): shared(str(v)) for k, v in annotations.items()}
+        if isinstance(annotations, Mapping) else {},
     )
     return meta, ref
 
@@ -1408,6 +1409,30 @@ def parse_external_secret(obj: Mapping[str, Any], *, default_namespace: str | No
     if problems or spec is None:
         raise InvalidSpec(ref, problems.items)
     return ExternalSecret(meta, spec, _decode_status(ExternalSecretStatus, obj))
+
+
+def reparse_external_secret(obj: Mapping[str, Any], prior: ExternalSecret) -> ExternalSecret | None:
+    """``obj`` parsed reusing ``prior``'s spec when the API server says the spec is the same.
+
+    Why: every status write the controller makes comes back as a watch event, and parsing
+    the whole spec again for it costs CPU and a second copy of the spec in memory at 10k
+    objects. ``metadata.generation`` moves on every spec change (the status subresource keeps
+    status writes from moving it), so the same uid and generation mean the same spec. None:
+    not provably the same (parse it in full).
+    """
+    md = obj.get("metadata")
+    if not isinstance(md, Mapping):
+        return None
+    gen = md.get("generation")
+    if (not isinstance(gen, int) or isinstance(gen, bool) or gen != prior.meta.generation
+            or md.get("uid") != prior.meta.uid or prior.meta.uid is None):
+        return None
+    problems = Problems()
+    kind = _check_header(obj, (KIND_EXTERNAL_SECRET,), problems)
+    meta, _ = _metadata(obj, kind, True, None, problems)
+    if problems:
+        return None
+    return ExternalSecret(meta, prior.spec, _decode_status(ExternalSecretStatus, obj))
 
 
 def parse_cluster_external_secret(obj: Mapping[str, Any]) -> ClusterExternalSecret:

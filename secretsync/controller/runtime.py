@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from secretsync.api.models import (
@@ -41,6 +41,7 @@ from secretsync.api.models import (
     parse_cluster_external_secret,
     parse_external_secret,
     parse_secret_store,
+    reparse_external_secret,
 )
 from secretsync.api.template import TemplateEngine, default_engine
 from secretsync.core.calls import CallRecorder
@@ -52,7 +53,7 @@ from .clusterexternal import ClusterExternalSecretReconciler, ExistingES
 from .eventrouting import EventRouting
 from .events import EventRecorder, ObjectRef
 from .hashing import load_or_create_key
-from .informer import Informer, Key
+from .informer import Informer, Key, key_of
 from .leader import LeaderElector, default_identity
 from .metrics import HealthServer, Metrics
 from .providercache import Usage
@@ -102,10 +103,20 @@ def _meta(obj: Mapping[str, Any]) -> tuple[str, str, str | None, int | None, Map
             gen if isinstance(gen, int) else None, md.get("labels") or {}, md.get("annotations") or {})
 
 
-def es_record(obj: dict[str, Any]) -> ESRecord:
+def es_record(obj: dict[str, Any], prior: ESRecord | None = None,
+              written: ExternalSecretStatus | None = None) -> ESRecord:
+    """The informer's record of an ExternalSecret.
+
+    ``prior``: the record this event replaces; its parsed spec is reused when the API server
+    says the spec is unchanged (a status write's echo). ``written``: the status the controller
+    last wrote; a parsed status equal to it is replaced by it, so the two stay one copy.
+    """
     ns, name, uid, gen, labels, ann = _meta(obj)
     try:
-        es = parse_external_secret(obj)
+        es = (reparse_external_secret(obj, prior.es) if prior is not None and prior.es is not None else None) \
+            or parse_external_secret(obj)
+        if written is not None and es.status is not None and es.status is not written and es.status == written:
+            es = replace(es, status=written)
         return ESRecord(ns, name, uid, gen, es, None, ann.get(FORCE_SYNC_ANNOTATION), labels.get(CES_LABEL),
                         es.status)
     except InvalidSpec as exc:
@@ -196,9 +207,13 @@ class Controller:
         self.hash_key = b""
         # Indexes, all guarded by _lock.
         self._es_store: dict[Key, StoreId] = {}
-        self._es_usage: dict[Key, tuple[frozenset[str], tuple[str | None, ...]]] = {}
+        #: (its remote keys, its find paths). Tuples, not sets: most read one or two keys, and
+        #: a one-key frozenset is four times a one-key tuple (10k ExternalSecrets, issue 16).
+        self._es_usage: dict[Key, tuple[tuple[str, ...], tuple[str | None, ...]]] = {}
         self._by_store: dict[StoreId, set[Key]] = {}
-        self._by_remote: dict[StoreId, dict[str, set[Key]]] = {}
+        #: remote key -> the ExternalSecret reading it, or a set of them when more than one does.
+        self._by_remote: dict[StoreId, dict[str, Key | set[Key]]] = {}
+        self._sids: dict[StoreId, StoreId] = {}  # one tuple per store id, shared by every index
         self._by_ns: dict[str, set[Key]] = {}
         self._by_ces: dict[str, set[Key]] = {}
         #: ExternalSecrets whose next reconcile must read the provider (force-sync).
@@ -224,7 +239,8 @@ class Controller:
             api, NAMESPACES, namespace_record, settings=w, label_selector=s.scope.namespace_selector,
             name="namespaces")
         self.es_informers: dict[str | None, Informer[ESRecord]] = {
-            ns: Informer(api, ES_RES, es_record, settings=w, namespace=ns, name=f"externalsecrets@{ns or '*'}")
+            ns: Informer(api, ES_RES, self._es_record, settings=w, namespace=ns,
+                         name=f"externalsecrets@{ns or '*'}")
             for ns in per_ns}
         self.ss_informers: dict[str | None, Informer[StoreRecord]] = {
             ns: Informer(api, SS_RES, store_record, settings=w, namespace=ns, name=f"secretstores@{ns or '*'}")
@@ -240,6 +256,13 @@ class Controller:
     def _all_informers(self) -> list[Informer[Any]]:
         return [self.ns_informer, *self.es_informers.values(), *self.ss_informers.values(), self.css_informer,
                 self.ces_informer, *self.secret_informers.values()]
+
+    def _es_record(self, obj: dict[str, Any]) -> ESRecord:
+        key = key_of(obj)
+        inf = self._es_informer(key[0])
+        reconciler = getattr(self, "es_reconciler", None)
+        memo = reconciler.memo.get(key) if reconciler is not None else None
+        return es_record(obj, inf.get(key) if inf is not None else None, memo.status if memo is not None else None)
 
     def _es_informer(self, ns: str) -> Informer[ESRecord] | None:
         return self.es_informers.get(ns if self.settings.scope.namespaces else None)
@@ -495,10 +518,12 @@ class Controller:
                     remote = self._by_remote.get(old_sid, {})
                     for k in old_usage[0]:
                         holders = remote.get(k)
-                        if holders is not None:
+                        if isinstance(holders, set):
                             holders.discard(key)
-                            if not holders:
-                                del remote[k]
+                            if len(holders) == 1:
+                                remote[k] = next(iter(holders))
+                        elif holders == key:
+                            del remote[k]
             if rec is None or rec.es is None or not self.in_scope(ns):
                 return
             es = rec.es
@@ -506,14 +531,21 @@ class Controller:
             if ref is None:
                 return  # every item names its own store: read fresh at each refresh (reconciler._source)
             sid: StoreId = (ref.kind, ns if ref.kind == KIND_SECRET_STORE else "", ref.name)
-            remote_keys = frozenset(es.spec.remote_keys())
+            sid = self._sids.setdefault(sid, sid)
+            remote_keys = tuple(dict.fromkeys(es.spec.remote_keys()))
             finds = tuple(d.find.path for d in es.spec.data_from if d.find is not None)
             self._es_store[key] = sid
             self._es_usage[key] = (remote_keys, finds)
             self._by_store.setdefault(sid, set()).add(key)
             remote = self._by_remote.setdefault(sid, {})
             for rk in remote_keys:
-                remote.setdefault(rk, set()).add(key)
+                holders = remote.get(rk)
+                if holders is None:
+                    remote[rk] = key
+                elif isinstance(holders, set):
+                    holders.add(key)
+                elif holders != key:
+                    remote[rk] = {holders, key}
 
     def usage(self, sid: StoreId, cred_ns: str) -> Usage:
         """What the ExternalSecrets of a store need (the change-detection cycle's input)."""
@@ -523,8 +555,8 @@ class Controller:
             for key in self._by_store.get(sid, ()):
                 if cred_ns and key[0] != cred_ns:
                     continue
-                k, f = self._es_usage.get(key, (frozenset(), ()))
-                keys |= k
+                k, f = self._es_usage.get(key, ((), ()))
+                keys.update(k)
                 finds.extend(f)
         return Usage(frozenset(keys), tuple(finds))
 
@@ -532,7 +564,13 @@ class Controller:
         """A cycle saw remote keys change: queue exactly the ExternalSecrets that use them."""
         with self._lock:
             remote = self._by_remote.get(sid, {})
-            hit = {k for n in names for k in remote.get(n, ())}
+            hit: set[Key] = set()
+            for n in names:
+                holders = remote.get(n)
+                if isinstance(holders, set):
+                    hit |= holders
+                elif holders is not None:
+                    hit.add(holders)
             hit |= {k for k in self._by_store.get(sid, ()) if self._es_usage.get(k, ((), ()))[1]}
         for ns, name in hit:
             self.queue.add(("es", ns, name), urgent=True)
@@ -614,7 +652,9 @@ class Controller:
     # -- event handlers (informer threads: only queue keys, never call out) -----------------
     def _on_es(self, etype: str, key: Key, old: ESRecord | None, new: ESRecord | None) -> None:
         ns, name = key
-        self._index(key, new)
+        if not (old is not None and new is not None and old.es is not None and new.es is not None
+                and old.es.spec is new.es.spec and old.ces == new.ces):
+            self._index(key, new)  # a status write's echo (same parsed spec) changes no index
         if new is not None and new.ces and (etype != "ADDED" or old is not None):
             self.queue.add(("ces", "", new.ces))
         if etype == "DELETED":
