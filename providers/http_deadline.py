@@ -37,6 +37,8 @@ class DeadlineExceeded(TemporaryError, TimeoutError):
 class CallScope:
     """One call's deadline and the connections it has used."""
 
+    __slots__ = ("_conns", "_done", "_lock", "deadline", "expired", "seconds")
+
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
@@ -51,6 +53,10 @@ class CallScope:
                 self.expired = True
                 raise DeadlineExceeded(f"call deadline of {self.seconds:g}s exceeded")
             self._conns.append(conn)
+
+    @property
+    def done(self) -> bool:
+        return self._done
 
     def expire(self) -> None:
         with self._lock:
@@ -71,6 +77,7 @@ class CallScope:
         with self._lock:
             self._done = True
             self._conns.clear()
+        _WATCHDOG.finished()
 
 
 class _Watchdog:
@@ -81,6 +88,22 @@ class _Watchdog:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        #: Finished scopes still in the heap (they leave it at their deadline otherwise).
+        self._finished = 0
+
+    def finished(self) -> None:
+        """A scope ended before its deadline: drop ended scopes once they are most of the heap.
+
+        Why: a finished call's scope would stay queued until its deadline passed, so a cold
+        start reading thousands of keys within one deadline (30 s) held thousands of dead
+        scopes (their lock, list and tuple) at the controller's memory peak.
+        """
+        with self._cond:
+            self._finished += 1
+            if self._finished > 64 and self._finished * 2 > len(self._heap):
+                self._heap = [e for e in self._heap if not e[2].done]
+                heapq.heapify(self._heap)
+                self._finished = 0
 
     def add(self, scope: CallScope) -> None:
         with self._cond:
@@ -101,6 +124,9 @@ class _Watchdog:
                     self._cond.wait(wait)
                     continue
                 heapq.heappop(self._heap)
+                if scope.done:
+                    self._finished = max(0, self._finished - 1)
+                    continue
             scope.expire()
 
 

@@ -61,3 +61,16 @@ def test_deadline_pools_are_cached_subclasses_that_keep_the_sdk_pool_behaviour()
     cls = with_deadline(HTTPConnectionPool)
     assert issubclass(cls, HTTPConnectionPool)
     assert with_deadline(HTTPConnectionPool) is cls and with_deadline(cls) is cls
+
+
+def test_finished_calls_do_not_stay_queued_until_their_deadline() -> None:
+    """Thousands of quick calls within one deadline hold no dead scopes (memory at a cold start)."""
+    for _ in range(2000):
+        with call_deadline(300):
+            pass
+    with http_deadline._WATCHDOG._cond:
+        queued = len(http_deadline._WATCHDOG._heap)
+    assert queued < 200
+    with call_deadline(0.1) as live:  # a call still running is still expired at its deadline
+        time.sleep(0.3)
+        assert live.expired
