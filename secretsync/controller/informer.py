@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from secretsync.api.fields import shared
 from secretsync.kube.client import KubeApi, KubeError, Resource, WatchStream
 
 from .settings import WatchSettings
@@ -33,8 +34,9 @@ Handler = Callable[[str, Key, Any, Any], None]
 
 
 def key_of(obj: dict[str, Any]) -> Key:
+    """(namespace, name), as the records' own shared strings (one copy per name, not per index)."""
     md = obj.get("metadata") or {}
-    return (str(md.get("namespace") or ""), str(md.get("name") or ""))
+    return (shared(str(md.get("namespace") or "")), shared(str(md.get("name") or "")))
 
 
 class Informer(Generic[T]):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from secretsync.api.fields import shared
 from secretsync.api.models import (
     API_VERSION,
     KIND_EXTERNAL_SECRET,
@@ -67,7 +68,8 @@ _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Now, to the second; one shared string per second (every status written in it holds it)."""
+    return shared(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from secretsync.api.fields import shared
 from secretsync.api.models import API_VERSION, KIND_EXTERNAL_SECRET, PRIVILEGED_SECRET_TYPES, ExternalSecret
 from secretsync.core.errors import PermanentError
 from secretsync.core.values import SecretValue
@@ -125,7 +126,7 @@ def managed_secret_transform(key: bytes) -> Callable[[dict[str, Any]], ManagedSe
         else:  # legacy data-only hash: matches, so an upgrade is a rewrite, not "drift"
             actual = data_hash(key, data, obj.get("type") or "Opaque")
         return ManagedSecret(
-            namespace=str(md.get("namespace") or ""), name=str(md.get("name") or ""),
+            namespace=shared(str(md.get("namespace") or "")), name=shared(str(md.get("name") or "")),
             uid=str(md.get("uid") or ""), resource_version=str(md.get("resourceVersion") or ""),
             owner=ann.get(OWNER_ANNOTATION), hash=want, matches=want is not None and actual == want,
             merged=merged_keys is not None,
