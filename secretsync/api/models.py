@@ -520,8 +520,9 @@ class SecretStoreSpec:
     )] = None
     allowed_key_prefix: Annotated[str | None, Wire(
         "allowedKeyPrefix",
-        "If set, ExternalSecrets may only read remote keys starting with this prefix (and find only "
-        "under it).",
+        "If set, ExternalSecrets may only read remote keys that reach names starting with this prefix, "
+        "as the provider resolves them (Azure's secret/NAME is NAME; a '.' or '..' segment is refused), "
+        "and find only under it.",
     )] = None
     rate_limit: Annotated[RateLimit | None, Wire("rateLimit", "Client-side rate limit for this store.")] = None
     conditions: Annotated[tuple[NamespaceCondition, ...], Wire(
