@@ -90,6 +90,9 @@ class Collected:
     absent: list[str] = field(default_factory=list)
     errors: list[SecretSyncError] = field(default_factory=list)
     expected: int = 0
+    #: id(error) -> the field and store it came from, for errors of an item's own
+    #: ``sourceRef.storeRef`` (a provider's text never says which store answered).
+    origin: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +291,8 @@ class ExternalSecretReconciler:
                        store: str | None = None) -> Outcome:
         if got.errors:
             first = got.errors[0]
-            text = (f"{store}: " if store else "") + "; ".join(str(e) for e in got.errors[:3]) + (
+            text = (f"{store}: " if store else "") + "; ".join(
+                f"{got.origin[id(e)]}: {e}" if id(e) in got.origin else str(e) for e in got.errors[:3]) + (
                 f" (+{len(got.errors) - 3} more)" if len(got.errors) > 3 else "")
             delay = getattr(first, "delay", None) or 0.0
             reason = getattr(first, "reason", type(first).__name__)
@@ -525,11 +529,15 @@ class ExternalSecretReconciler:
         def entry_for(key: str, version: str | None) -> Entry:
             try:
                 if version:
-                    return h.cache.pinned(key, version)
-                h.cache.refetch([key])
-                return h.cache.entries([key])[key]
+                    entry = h.cache.pinned(key, version)
+                else:
+                    h.cache.refetch([key])
+                    entry = h.cache.entries([key])[key]
             except ProviderError as exc:
-                return Entry(None, None, exc, None)
+                entry = Entry(None, None, exc, None)
+            if entry.error is not None:
+                got.origin[id(entry.error)] = f"{where}.sourceRef.storeRef {store.ref}"
+            return entry
 
         return h, entry_for
 

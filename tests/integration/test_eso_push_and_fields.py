@@ -275,12 +275,25 @@ def test_items_read_from_their_own_sourceref_store_each_under_its_namespace_rule
                           "data": [{"secretKey": "a", "remoteRef": {"key": f"{p}/a"}},
                                    {"secretKey": "b", "remoteRef": {"key": "anything"},
                                     "sourceRef": {"storeRef": {"name": denied, "kind": "ClusterSecretStore"}}}]}})
+    # An item whose own store cannot be reached: the message names that item and store, not the
+    # main store (a provider's "connection refused" never says which store answered).
+    create(api, store_manifest("down", ns, "aws", {
+        "region": "us-east-1", "endpoint": "http://127.0.0.1:9",
+        "secretRef": {"accessKeyID": {"name": "aws-creds", "key": "id"},
+                      "secretAccessKey": {"name": "aws-creds", "key": "secret"}}}))
+    create(api, {"apiVersion": API_VERSION, "kind": "ExternalSecret", "metadata": {"name": "partly", "namespace": ns},
+                 "spec": {"refreshInterval": "1h", "secretStoreRef": {"name": "aws"},
+                          "data": [{"secretKey": "a", "remoteRef": {"key": f"{p}/a"}},
+                                   {"secretKey": "b", "remoteRef": {"key": "anything"},
+                                    "sourceRef": {"storeRef": {"name": "down"}}}]}})
     with running_controller(kube, _settings(label)):
         wait_for(es_ready(api, ns, "multi"), message="multi-store ExternalSecret Ready")
         assert secret_data(api, ns, "multi") == {"a": "alpha", "user": "u1"}
         cond = wait_for(es_ready(api, ns, "sneaky", "False"), message="foreign store refused")
         assert "data[1].sourceRef.storeRef" in cond["message"] and "does not allow namespace" in cond["message"]
         assert secret_data(api, ns, "sneaky") is None
+        cond = wait_for(es_ready(api, ns, "partly", "False"), message="unreachable item store named")
+        assert f"data[1].sourceRef.storeRef SecretStore/{ns}/down: " in cond["message"], cond["message"]
 
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "eso-examples"
