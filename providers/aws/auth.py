@@ -23,6 +23,7 @@ limiter and call count (``aws/AssumeRole``...); AWS_ENDPOINT_URL_STS / AWS_ENDPO
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -47,6 +48,31 @@ from .config import PROVIDER, WEB_IDENTITY_ROLE, AwsConfig
 from .sdk import botocore_config, instrument
 
 ROLE_SESSION_NAME = "secretsync"
+
+_LOADER: Any = None
+_LOADER_LOCK = threading.Lock()
+
+
+def new_session(core: botocore.session.Session | None = None, **kwargs: Any) -> boto3.Session:
+    """A boto3 session whose botocore data (endpoints, service models) is the process's one copy.
+
+    Why: each botocore session has its own data loader, and the first client of a session
+    parses botocore's ``endpoints.json`` (6.9 MB of Python objects, measured) and the service
+    model again. The controller makes a session per store (each has its own credentials), so
+    a cluster with 50 AWS SecretStores held 50 copies. The loader only reads botocore's own
+    read-only data files and caches what it parsed, so sharing it shares nothing of a store's.
+    """
+    global _LOADER
+    core = core or botocore.session.Session()
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _LOADER)
+        session = boto3.Session(botocore_session=core, **kwargs)
+        # boto3 adds its own data folder to the loader on every Session: keep each path once.
+        _LOADER.search_paths[:] = list(dict.fromkeys(_LOADER.search_paths))
+    return session
 
 
 def _text(credentials: Mapping[str, SecretValue], field: str) -> str | None:
@@ -114,7 +140,7 @@ def _sts_creator(source: boto3.Session, auth: _Auth) -> Callable[..., Any]:
 def _session_with(credentials: Credentials, region: str | None) -> boto3.Session:
     core = botocore.session.Session()
     core.get_component("credential_provider").insert_before("env", _FixedProvider(credentials))
-    return boto3.Session(botocore_session=core, region_name=region)
+    return new_session(core, region_name=region)
 
 
 def _assume_role(source: boto3.Session, role_arn: str, region: str | None, auth: _Auth,
@@ -136,7 +162,7 @@ def _assume_role(source: boto3.Session, role_arn: str, region: str | None, auth:
 def _assume_role_with_web_identity(token: SecretValue, role_arn: str, region: str | None,
                                    auth: _Auth) -> boto3.Session:
     """sts:AssumeRoleWithWebIdentity with a ServiceAccount token (unsigned: the token is the proof)."""
-    source = boto3.Session(region_name=region)
+    source = new_session(region_name=region)
     fetcher = AssumeRoleWithWebIdentityCredentialFetcher(
         client_creator=_sts_creator(source, auth),
         web_identity_token_loader=token.reveal_text,
@@ -193,12 +219,12 @@ def build_session(
         return _assume_role_with_web_identity(jwt, config.role, config.region, auth)
     if creds:
         keys = _static_keys(creds)
-        session = boto3.Session(
+        session = new_session(
             aws_access_key_id=keys["aws_access_key_id"],
             aws_secret_access_key=keys["aws_secret_access_key"],
             aws_session_token=keys.get("aws_session_token"),
             region_name=config.region,
         )
     else:
-        session = boto3.Session(profile_name=config.profile, region_name=config.region)
+        session = new_session(profile_name=config.profile, region_name=config.region)
     return _chain(session, config, auth)
