@@ -8,9 +8,10 @@ import pytest
 
 pytest.importorskip("boto3")
 
-from secretsync.core.values import SecretValue
 from secretsync_providers.aws.auth import build_session
 from secretsync_providers.aws.config import AwsConfig
+
+from secretsync.core.values import SecretValue
 
 _ENDPOINT = "http://127.0.0.1:9"  # never called: clients are only built
 
