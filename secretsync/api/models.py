@@ -1412,39 +1412,25 @@ def parse_secret_store(obj: Mapping[str, Any], *, default_namespace: str | None 
     return SecretStore(kind, meta, spec, _decode_status(SecretStoreStatus, obj))
 
 
-def parse_external_secret(obj: Mapping[str, Any], *, default_namespace: str | None = None) -> ExternalSecret:
-    """Parse an ExternalSecret dict. Raises :class:`InvalidSpec` naming every bad field."""
+def parse_external_secret(obj: Mapping[str, Any], *, default_namespace: str | None = None,
+                          prior: ExternalSecret | None = None) -> ExternalSecret:
+    """Parse an ExternalSecret dict. Raises :class:`InvalidSpec` naming every bad field.
+
+    ``prior``: the same object parsed before. Its spec is reused when the API server says the
+    spec is unchanged. Why: every status write the controller makes comes back as a watch
+    event, and parsing the whole spec again costs CPU and a second copy of it in memory at
+    10k objects. ``metadata.generation`` moves on every spec change (the status subresource
+    keeps status writes from moving it), so the same uid and generation mean the same spec.
+    """
     problems = Problems()
     kind = _check_header(obj, (KIND_EXTERNAL_SECRET,), problems)
     meta, ref = _metadata(obj, kind, True, default_namespace, problems)
-    spec = decode(ExternalSecretSpec, obj.get("spec"), "spec", problems)
+    same = (prior is not None and meta.uid is not None and meta.uid == prior.meta.uid
+            and meta.generation is not None and meta.generation == prior.meta.generation)
+    spec = prior.spec if same and prior is not None else decode(ExternalSecretSpec, obj.get("spec"), "spec", problems)
     if problems or spec is None:
         raise InvalidSpec(ref, problems.items)
     return ExternalSecret(meta, spec, _decode_status(ExternalSecretStatus, obj))
-
-
-def reparse_external_secret(obj: Mapping[str, Any], prior: ExternalSecret) -> ExternalSecret | None:
-    """``obj`` parsed reusing ``prior``'s spec when the API server says the spec is the same.
-
-    Why: every status write the controller makes comes back as a watch event, and parsing
-    the whole spec again for it costs CPU and a second copy of the spec in memory at 10k
-    objects. ``metadata.generation`` moves on every spec change (the status subresource keeps
-    status writes from moving it), so the same uid and generation mean the same spec. None:
-    not provably the same (parse it in full).
-    """
-    md = obj.get("metadata")
-    if not isinstance(md, Mapping):
-        return None
-    gen = md.get("generation")
-    if (not isinstance(gen, int) or isinstance(gen, bool) or gen != prior.meta.generation
-            or md.get("uid") != prior.meta.uid or prior.meta.uid is None):
-        return None
-    problems = Problems()
-    kind = _check_header(obj, (KIND_EXTERNAL_SECRET,), problems)
-    meta, _ = _metadata(obj, kind, True, None, problems)
-    if problems:
-        return None
-    return ExternalSecret(meta, prior.spec, _decode_status(ExternalSecretStatus, obj))
 
 
 def parse_cluster_external_secret(obj: Mapping[str, Any]) -> ClusterExternalSecret:

@@ -41,7 +41,6 @@ from secretsync.api.models import (
     parse_cluster_external_secret,
     parse_external_secret,
     parse_secret_store,
-    reparse_external_secret,
 )
 from secretsync.api.template import TemplateEngine, default_engine
 from secretsync.core.calls import CallRecorder
@@ -113,8 +112,7 @@ def es_record(obj: dict[str, Any], prior: ESRecord | None = None,
     """
     ns, name, uid, gen, labels, ann = _meta(obj)
     try:
-        es = (reparse_external_secret(obj, prior.es) if prior is not None and prior.es is not None else None) \
-            or parse_external_secret(obj)
+        es = parse_external_secret(obj, prior=prior.es if prior is not None else None)
         if written is not None and es.status is not None and es.status is not written and es.status == written:
             es = replace(es, status=written)
         return ESRecord(ns, name, uid, gen, es, None, ann.get(FORCE_SYNC_ANNOTATION), labels.get(CES_LABEL),
