@@ -130,6 +130,9 @@ def test_hand_edited_secret_is_restored(api, ns, controller, memstore) -> None:
     wait_for(lambda: secret_data(api, ns, "s") == {"k": "real"}, message="first sync")
     api.patch(SECRETS, "s", {"data": {"k": base64.b64encode(b"hacked").decode(), "extra": "eA=="}}, ns)
     wait_for(lambda: secret_data(api, ns, "s") == {"k": "real"}, timeout=5, message="drift repaired")
+    # The counter moves once the write has returned to the worker: a moment after the
+    # restored Secret is visible to this test (asserting at once raced it under load).
+    wait_for(lambda: controller.metrics.drift_repaired._value.get() >= 1, timeout=5, message="drift counted")
     assert controller.metrics.drift_repaired._value.get() >= 1
 
 
