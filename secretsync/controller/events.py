@@ -45,9 +45,17 @@ _Pending = tuple[ObjectRef, str, str, str, int]
 
 class EventRecorder:
     def __init__(self, api: KubeApi, *, component: str = "secretsync-controller", instance: str = "",
-                 maxsize: int = 20000, repeat_after: float = 600.0, fallback_namespace: str = "default",
-                 yield_to: Callable[[], bool] | None = None, max_defer: float = 120.0) -> None:
+                 maxsize: int = 20000, normal_backlog: int = 1000, repeat_after: float = 600.0,
+                 fallback_namespace: str = "default", yield_to: Callable[[], bool] | None = None,
+                 max_defer: float = 120.0, on_drop: Callable[[], None] | None = None) -> None:
         self.api = api
+        #: Normal events are dropped (and counted) while this many events wait; Warnings queue
+        #: on up to ``maxsize``. Why: a cold start of 10k ExternalSecrets queues 10k "Created"
+        #: events behind the reconciles (see ``yield_to``), ~3 MB of the controller's peak, for
+        #: news the status already carries; a failure's Warning is the one an operator looks
+        #: for. client-go's broadcaster drops everything past 1,000 queued events alike.
+        self.normal_backlog = normal_backlog
+        self.on_drop = on_drop
         #: Reconciles are waiting: an event (a record of what happened, timestamped when it
         #: happened) waits for them, at most ``max_defer`` seconds. A cold start of 10k
         #: ExternalSecrets makes 10k "Created" events, and on 2 cores every CPU second the
@@ -83,6 +91,9 @@ class EventRecorder:
 
     def emit(self, ref: ObjectRef, type_: str, reason: str, message: str) -> None:
         """Queue one event. ``message`` must be value-free (callers pass error texts only)."""
+        if type_ == "Normal" and self._queue.qsize() >= self.normal_backlog:
+            self._drop()
+            return
         now = time.monotonic()
         okey = (ref.kind, ref.namespace, ref.name)
         sig = hash((reason, message))
@@ -100,7 +111,12 @@ class EventRecorder:
         try:
             self._queue.put_nowait((ref, type_, reason, message[:1024], int(time.time())))
         except queue.Full:
-            self.dropped += 1
+            self._drop()
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        if self.on_drop is not None:
+            self.on_drop()
 
     def _body(self, pending: _Pending) -> tuple[str, dict[str, object]]:
         ref, type_, reason, message, at = pending

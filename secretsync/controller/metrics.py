@@ -212,6 +212,9 @@ class Metrics:
             registry=r)
         self.queue_depth = Gauge("secretsync_workqueue_depth", "Keys ready to be processed.", registry=r)
         self.queue_waiting = Gauge("secretsync_workqueue_scheduled", "Keys scheduled for later.", registry=r)
+        self.events_dropped = Counter(
+            "secretsync_events_dropped", "Kubernetes Events not recorded because too many were waiting.",
+            registry=r)
         self.leader = Gauge("secretsync_leader", "1 while this replica holds the leader lease.", registry=r)
         self.store_cycles = Counter(
             "secretsync_store_cycles", "Change-detection cycles per store kind, by mode and outcome.",
