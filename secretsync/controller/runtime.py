@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from secretsync.api.fields import shared
 from secretsync.api.models import (
     API_VERSION,
     KIND_CLUSTER_EXTERNAL_SECRET,
@@ -98,7 +99,8 @@ class ESRecord:
 def _meta(obj: Mapping[str, Any]) -> tuple[str, str, str | None, int | None, Mapping[str, str], Mapping[str, str]]:
     md = obj.get("metadata") or {}
     gen = md.get("generation")
-    return (str(md.get("namespace") or ""), str(md.get("name") or ""), md.get("uid"),
+    # The parsed object's shared strings: a record must not keep its own copy of the name.
+    return (shared(str(md.get("namespace") or "")), shared(str(md.get("name") or "")), md.get("uid"),
             gen if isinstance(gen, int) else None, md.get("labels") or {}, md.get("annotations") or {})
 
 
@@ -195,7 +197,8 @@ class Controller:
         self.queue: WorkQueue[QKey] = WorkQueue(Backoff(s.queue.backoff_base, s.queue.backoff_max, s.queue.jitter))
         self.metrics.queue_depth.set_function(lambda: len(self.queue))
         self.metrics.queue_waiting.set_function(lambda: self.queue.waiting())
-        self.events = EventRecorder(api, instance=self.identity, yield_to=lambda: len(self.queue) > 0)
+        self.events = EventRecorder(api, instance=self.identity, yield_to=lambda: len(self.queue) > 0,
+                                    on_drop=self.metrics.events_dropped.inc)
         self.engine = engine or default_engine()
         self.leading = threading.Event()
         self._stop = threading.Event()
