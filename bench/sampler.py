@@ -143,7 +143,24 @@ class MemoryProfiler:
         lines += [str(st) for st in snap.statistics("lineno")[:40]]
         lines += ["", "by file:"]
         lines += [str(st) for st in snap.statistics("filename")[:30]]
+        lines += ["", "by type (objects the collector tracks; their own size, not what they point to):"]
+        lines += _by_type(gc.get_objects())
         self.out.write_text("\n".join(lines) + "\n")
+
+
+def _by_type(objects: list[object], top: int = 30) -> list[str]:
+    """Count and shallow size per type (dataclasses by their module.name): which of the
+    controller's per-object structures add up, where tracemalloc's lines only say who allocated."""
+    import collections
+
+    count: collections.Counter[str] = collections.Counter()
+    size: collections.Counter[str] = collections.Counter()
+    for obj in objects:
+        tp = type(obj)
+        name = tp.__name__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
+        count[name] += 1
+        size[name] += sys.getsizeof(obj)
+    return [f"{size[n] / 2**10:10.0f} KiB {count[n]:9d} {n}" for n, _ in size.most_common(top)]
 
 
 def main() -> None:
