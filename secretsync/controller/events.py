@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Distinct (reason, message) pairs remembered per object.
 _PER_OBJECT = 8
+#: Every this many recorded events, entries older than ``repeat_after`` are swept out.
+_SWEEP_EVERY = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class EventRecorder:
         #: 10k ExternalSecrets after a cold start was ~0.5 KB each as dicts, ~0.15 KB as this.
         self._last: dict[tuple[str, str | None, str], tuple[tuple[int, float], ...]] = {}
         self._lock = threading.Lock()
+        self._recorded = 0
         self._thread: threading.Thread | None = None
         self.dropped = 0
         self.sent = 0
@@ -98,13 +101,15 @@ class EventRecorder:
         okey = (ref.kind, ref.namespace, ref.name)
         sig = hash((reason, message))
         with self._lock:
-            seen = self._last.get(okey, ())
-            if any(s == sig and now - at < self.repeat_after for s, at in seen):
+            # Only what was sent within repeat_after can suppress an event: older entries go.
+            seen = tuple(p for p in self._last.get(okey, ()) if now - p[1] < self.repeat_after)
+            if any(s == sig for s, _ in seen):
                 return
             # Newest first, at most _PER_OBJECT; the oldest falls off.
-            self._last[okey] = ((sig, now), *(p for p in seen if p[0] != sig))[:_PER_OBJECT]
-            if len(self._last) > 50000:
-                self._last.clear()
+            self._last[okey] = ((sig, now), *seen)[:_PER_OBJECT]
+            self._recorded += 1
+            if self._recorded % _SWEEP_EVERY == 0 or len(self._last) > 50000:
+                self._sweep(now)
         # Queued as a tuple, turned into the Event body only when sent: a cold start queues
         # ~10k events faster than one sender posts them, and 10k nested dicts are ~14 MB of
         # the controller's peak (about 4 MB as tuples).
@@ -112,6 +117,20 @@ class EventRecorder:
             self._queue.put_nowait((ref, type_, reason, message[:1024], int(time.time())))
         except queue.Full:
             self._drop()
+
+    def _sweep(self, now: float) -> None:
+        """Forget what can no longer suppress anything, into a new dict.
+
+        Why: a long-running controller sends events for every object now and then (rotations,
+        drift, outages with changing messages); entries of objects that went quiet would stay
+        forever, and a dict never gives back its table when entries are deleted from it.
+        """
+        kept: dict[tuple[str, str | None, str], tuple[tuple[int, float], ...]] = {}
+        for okey, seen in self._last.items():
+            fresh = tuple(p for p in seen if now - p[1] < self.repeat_after)
+            if fresh:
+                kept[okey] = fresh
+        self._last = kept
 
     def _drop(self) -> None:
         self.dropped += 1

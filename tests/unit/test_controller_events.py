@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from secretsync.controller.events import EventRecorder, ObjectRef
@@ -48,3 +49,23 @@ def test_a_dropped_normal_event_is_sent_when_it_happens_again_after_the_burst() 
     rec._queue.get_nowait()
     rec.emit(_ref(1), "Normal", "Updated", "updated")
     assert rec._queue.qsize() == 1 and rec.dropped == 1
+
+
+def test_what_can_no_longer_suppress_an_event_is_forgotten() -> None:
+    """A long-running controller must not keep an entry for every object it ever reported on."""
+    rec = EventRecorder(_Api(), repeat_after=600.0)  # type: ignore[arg-type]
+    for i in range(100):
+        rec.emit(_ref(i), "Warning", "ProviderError", f"outage {i}")
+    assert len(rec._last) == 100
+    rec._sweep(time.monotonic() + 601)
+    assert rec._last == {}
+
+
+def test_a_repeat_within_the_window_is_suppressed_and_after_it_is_sent_again() -> None:
+    rec = EventRecorder(_Api(), repeat_after=0.2)  # type: ignore[arg-type]
+    rec.emit(_ref(0), "Warning", "ProviderError", "down")
+    rec.emit(_ref(0), "Warning", "ProviderError", "down")
+    assert rec._queue.qsize() == 1
+    time.sleep(0.25)
+    rec.emit(_ref(0), "Warning", "ProviderError", "down")
+    assert rec._queue.qsize() == 2 and len(rec._last[("ExternalSecret", "team-a", "es-0")]) == 1
