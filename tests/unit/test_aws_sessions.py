@@ -53,7 +53,8 @@ def test_stores_sharing_botocores_data_keep_their_own_credentials_and_search_pat
     assert len(paths) == len(set(paths))  # boto3 adds its data folder on every Session: kept once
 
 
-_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1", "us-gov-west-1", "us-iso-east-1")
+_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "il-central-1", "cn-north-1", "us-gov-west-1",
+            "us-iso-east-1", "eusc-de-east-1", "xx-future-1")
 
 
 def _resolved(session: object, service: str, region: str) -> tuple[object, ...]:
