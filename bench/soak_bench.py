@@ -81,6 +81,19 @@ class Sampler(threading.Thread):
             self.samples.append(((time.monotonic() - self.t0) / 60, rss, threads))
 
 
+def rss_profile(samples: list[tuple[float, float, int]], width: float) -> list[float]:
+    """Median RSS (MB) of each ``width``-minute window after the cold start, in order."""
+    import statistics
+
+    if not samples:
+        return []
+    start = samples[0][0]
+    windows: dict[int, list[float]] = {}
+    for minute, rss, _ in samples:
+        windows.setdefault(int((minute - start) // width), []).append(rss)
+    return [round(statistics.median(windows[k]), 1) for k in sorted(windows)]
+
+
 def slope(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of y over x."""
     n = len(points)
@@ -222,6 +235,10 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "memory_slope_mb_per_min": round(slope([(m, r) for m, r, _ in samples]), 3),
             "memory_slope_second_half_mb_per_min": round(slope([(m, r) for m, r, _ in
                                                                  samples[len(samples) // 2:]]), 3),
+            "memory_slope_last_third_mb_per_min": round(slope([(m, r) for m, r, _ in
+                                                                samples[2 * len(samples) // 3:]]), 3),
+            # The curve's shape: a leak climbs at the same rate to the end, a warm-up levels off.
+            "rss_median_mb_by_5_min": rss_profile(samples, 5.0),
             "threads_min": min(s[2] for s in samples) if samples else None,
             "threads_max": max(s[2] for s in samples) if samples else None,
             "threads_start": samples[0][2] if samples else None, "threads_end": samples[-1][2] if samples else None,
@@ -278,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lost updates:   {r['lost_updates']} {r['lost_examples'] or ''}  (target 0)")
     print(f"memory:         RSS {r['rss_start_mb']} MB after the cold start -> {r['rss_end_mb']} MB at the end "
           f"(ratio {r['rss_ratio_end_vs_start']}), peak {r['rss_peak_mb']} MB; slope "
-          f"{r['memory_slope_mb_per_min']} MB/min (second half {r['memory_slope_second_half_mb_per_min']})")
+          f"{r['memory_slope_mb_per_min']} MB/min (second half {r['memory_slope_second_half_mb_per_min']}, "
+          f"last third {r['memory_slope_last_third_mb_per_min']}); median by 5 min {r['rss_median_mb_by_5_min']}")
     print(f"threads:        {r['threads_start']} -> {r['threads_end']} (min {r['threads_min']}, "
           f"max {r['threads_max']}), {r['samples']} samples")
     return 0 if r["lost_updates"] == 0 else 1
