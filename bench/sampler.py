@@ -25,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 #: Leaf functions that mean "this thread waits" (I/O, locks, sleeps), not "this thread works".
 WAITING = ("wait", "acquire", "readinto", "recv_into", "recv", "select", "poll", "sleep", "_wait_for_tstate_lock",
@@ -126,6 +127,8 @@ class MemoryProfiler:
 
     def __init__(self, out: Path) -> None:
         self.out = out
+        #: The first report's snapshot: later reports add what grew since (a soak's leak hunt).
+        self.first: Any = None
 
     def start(self) -> None:
         import tracemalloc
@@ -145,6 +148,11 @@ class MemoryProfiler:
         lines += [str(st) for st in snap.statistics("filename")[:30]]
         lines += ["", "by type (objects the collector tracks; their own size, not what they point to):"]
         lines += _by_type(gc.get_objects())
+        if self.first is None:
+            self.first = snap
+        else:
+            lines += ["", "grown since the first report, by line:"]
+            lines += [str(st) for st in snap.compare_to(self.first, "lineno")[:40]]
         self.out.write_text("\n".join(lines) + "\n")
 
 

@@ -160,7 +160,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
         port = free_port()
         t0 = time.monotonic()
-        ctl = start_controller(kube.kubeconfig, port, args.workers, work / "controller.log")
+        ctl = start_controller(kube.kubeconfig, port, args.workers, work / "controller.log", args.profile)
         sampler = Sampler(ctl.pid)
         sampler.start()
         while True:
@@ -178,6 +178,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         warm_minute = (time.monotonic() - sampler.t0) / 60
         rss_start = vm_kb(ctl.pid, "VmRSS") / 1024
         log(f"cold start {results['cold_start_seconds']} s, RSS {rss_start:.0f} MB; soaking {args.minutes} min")
+        if args.profile is not None:
+            os.kill(ctl.pid, signal.SIGUSR1)  # the profiler's first report: what growth is measured from
 
         rotations = drifts = 0
         faults: dict[str, int] = {}
@@ -268,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    ap.add_argument("--profile", type=Path, help="run the controller under bench/sampler.py (BENCH_PROFILE=mem: "
+                    "tracemalloc; the report written at the end lists what grew since the cold start)")
     args = ap.parse_args(argv)
 
     def interrupted(signum: int, frame: object) -> None:
