@@ -129,6 +129,7 @@ class MemoryProfiler:
         self.out = out
         #: The first report's snapshot: later reports add what grew since (a soak's leak hunt).
         self.first: Any = None
+        self.reports = 1
 
     def start(self) -> None:
         import tracemalloc
@@ -148,12 +149,15 @@ class MemoryProfiler:
         lines += [str(st) for st in snap.statistics("filename")[:30]]
         lines += ["", "by type (objects the collector tracks; their own size, not what they point to):"]
         lines += _by_type(gc.get_objects())
+        out = self.out
         if self.first is None:
             self.first = snap
         else:
             lines += ["", "grown since the first report, by line:"]
             lines += [str(st) for st in snap.compare_to(self.first, "lineno")[:40]]
-        self.out.write_text("\n".join(lines) + "\n")
+            self.reports += 1
+            out = out.with_name(f"{out.name}.{self.reports}")  # the first report stays
+        out.write_text("\n".join(lines) + "\n")
 
 
 def _by_type(objects: list[object], top: int = 30) -> list[str]:

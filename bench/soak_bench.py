@@ -222,6 +222,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             time.sleep(5)
             wrong = wrong_secrets(api, nss, args.n, expected)
         sampler.stop.set()
+        if args.profile is not None:
+            os.kill(ctl.pid, signal.SIGUSR1)  # what grew over the soak, written while still running
+            time.sleep(min(60.0, 5 + args.n / 200))
         m = metrics(port)
         results["store_cycles"] = int(total(m, "secretsync_store_cycles_total"))
         results["provider_calls_by_outcome"] = by_label(m, "secretsync_provider_calls_total", "outcome")
