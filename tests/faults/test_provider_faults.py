@@ -143,9 +143,8 @@ def test_throttle_storm_never_exceeds_the_store_rate_and_converges(
     for window in (1.0, 3.0):
         assert proxy.max_in_window(window, since=storm_start) <= rate * window + burst, (window, len(seen))
     # Backoff: the storm costs fewer calls than the rate would allow (the breaker pauses the
-    # store between probes; each ExternalSecret honours Retry-After), spaced unevenly (jitter).
-    # Quiet runs make 9-12 calls in the 8 s; one CI run under load made 20, when the storm met
-    # the first syncs' per-key reads: still under the 24 the rate allows, which is the bound.
-    assert len(storm) < rate * (storm_end - storm_start), [round(r.at - storm_start, 2) for r in storm]
+    # store between probes), spaced unevenly (jitter). On failure the message lists the calls'
+    # times since the storm began (quiet runs make 9-12 calls in the 8 s).
+    assert len(storm) <= 0.75 * rate * (storm_end - storm_start), [round(r.at - storm_start, 2) for r in storm]
     gaps = {round(b.at - a.at, 2) for a, b in itertools.pairwise(storm)}
     assert len(gaps) > 1, gaps
