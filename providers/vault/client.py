@@ -62,13 +62,15 @@ from .sdk import Transport
 
 T = TypeVar("T")
 
+# ``find_path_is_folder``: ESO lists ``find.path`` as the folder ``<path>/`` (recursively), so
+# ``path: prod`` never pulls in ``production/`` (another team's secrets) or the secret ``prod``.
 CAPABILITIES_V2 = Capabilities(
     batch_get=False, max_batch=1, versions=True, tags=True, compare_and_set=True, binary=True,
-    soft_delete=True,
+    soft_delete=True, find_path_is_folder=True,
 )
 CAPABILITIES_V1 = Capabilities(
     batch_get=False, max_batch=1, versions=False, tags=False, compare_and_set=False, binary=True,
-    soft_delete=False,
+    soft_delete=False, find_path_is_folder=True,
 )
 
 VALUE_KEY = "value"

@@ -73,6 +73,26 @@ def test_vault_sync_bad_token_keeps_secret_and_recovers(kube: KubeCluster, openb
     api.close()
 
 
+def test_a_find_path_is_a_folder_as_in_eso_so_a_neighbour_folder_is_not_pulled_in(
+        kube: KubeCluster, openbao: OpenBao) -> None:
+    """ESO lists ``find.path`` on Vault as the folder ``path/`` (recursively): an ESO user's
+    ``path: prod`` must not also pull in ``production/`` (another team's secrets, or keys that
+    clash with theirs), nor a secret named ``prod`` itself."""
+    api, ns, _, settings = _tenant(kube, openbao, "pw-1", {}, refresh="1h")
+    root = f"prod{uuid.uuid4().hex[:6]}"
+    for path, doc in ((f"{root}/db", {"password": "ours-1"}), (f"{root}/api/token", {"token": "ours-2"}),
+                      (f"{root}uction/db", {"password": "the-neighbours"}), (root, {"x": "not-in-the-folder"})):
+        openbao.kv2_write(path, encode(SecretValue(json.dumps(doc))))
+    es = es_manifest("found", ns, "bao", refresh="1h")
+    es["spec"]["dataFrom"] = [{"find": {"path": root}}]
+    create(api, es)
+    with running_controller(kube, settings):
+        found = wait_for(lambda: secret_data(api, ns, "found"), message="dataFrom.find over a folder synced")
+    assert sorted(found) == [f"{root}_api_token", f"{root}_db"], sorted(found)
+    assert "the-neighbours" not in json.dumps(found)
+    api.close()
+
+
 def test_a_store_pinned_to_another_ca_fails_naming_the_store_never_falling_back(
         kube: KubeCluster, openbao: OpenBao, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The machine trusts the server's CA (as it would a public one); the store's caBundle names
