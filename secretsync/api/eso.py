@@ -410,8 +410,19 @@ def _convert_es_spec(spec: Mapping[str, Any], o: _Obj, path: str, engine: Templa
         out["refreshPolicy"] = policy
     elif policy != "Periodic":
         o.cannot(f"{path}.refreshPolicy", f"{policy!r} is not supported")
-    if spec.get("syncWindows") is not None:
-        o.cannot(f"{path}.syncWindows", "sync windows are not supported")
+    windows = spec.get("syncWindows")
+    if windows is not None:
+        if isinstance(windows, Mapping):
+            items = windows.get("windows")
+            out["syncWindows"] = {"kind": windows.get("kind"), "windows": [
+                {k: w[k] for k in ("schedule", "duration") if w.get(k) is not None}
+                for w in (items if isinstance(items, list) else []) if isinstance(w, Mapping)]}
+            o.rest(windows, f"{path}.syncWindows", {"kind", "windows"})
+            for i, w in enumerate(items if isinstance(items, list) else []):
+                if isinstance(w, Mapping):
+                    o.rest(w, f"{path}.syncWindows.windows[{i}]", {"schedule", "duration"})
+        else:
+            o.cannot(f"{path}.syncWindows", "must be an object {kind, windows}")
     target = spec.get("target")
     if isinstance(target, Mapping):
         t_out: dict[str, Any] = {}

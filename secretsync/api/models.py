@@ -37,6 +37,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import MappingProxyType
 from typing import Annotated, Any, Final
 
@@ -1076,6 +1077,61 @@ class RolloutPolicy:
             problems.add(child(path, "targets"), f"only with policy targets (policy is {self.mode})")
 
 
+SYNC_WINDOW_KINDS: Final = ("allow", "deny")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncWindow:
+    """One window of ``spec.syncWindows``: it opens at each firing of ``schedule`` (UTC) and
+    stays open for ``duration``."""
+
+    schedule: Annotated[str, Wire(
+        "schedule", "When the window opens (UTC): five cron fields, a shorthand such as @daily, or "
+        "@every <duration>.")]
+    duration: Annotated[float, Wire("duration", "How long the window stays open (Go duration: 8h).",
+                                    codec=DURATION)]
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        from .cron import check_window_schedule
+
+        err = check_window_schedule(self.schedule)
+        if err:
+            problems.add(child(path, "schedule"), err)
+        if self.duration <= 0:
+            problems.add(child(path, "duration"), "must be longer than 0")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncWindows:
+    """``spec.syncWindows`` (as ESO's): when periodic refreshes may change the Secret.
+
+    ``allow``: only while a window is open; ``deny``: never while one is. They hold back what a
+    refresh would bring (a rotated value, a provider edit) under the Periodic policy. The first
+    sync, a spec change, a force-sync, a retry after a failure and the repair of an edited or
+    deleted Secret are not refreshes: they run at once, as without windows."""
+
+    kind: Annotated[str, Wire("kind", "allow: refresh only inside a window; deny: never inside one.",
+                              enum=SYNC_WINDOW_KINDS)]
+    windows: Annotated[tuple[SyncWindow, ...], Wire("windows", "Schedule + duration pairs.")] = ()
+
+    def _validate(self, path: str, problems: Problems) -> None:
+        if not self.windows:
+            problems.add(child(path, "windows"), "must list at least one window")
+
+    def blocked_until(self, now: datetime) -> datetime | None:
+        """None when a refresh may run at ``now``, else the earliest time it may."""
+        from .cron import sync_blocked_until
+
+        return sync_blocked_until(self.kind, [(w.schedule, w.duration) for w in self.windows], now)
+
+    def wait_seconds(self, now: datetime) -> float | None:
+        """None when a refresh may run at ``now``, else how long to wait before looking again:
+        until the window changes, at least 1 s and at most an hour (a window edited meanwhile is
+        a spec change and syncs at once anyway; the hour bounds a clock that jumps)."""
+        until = self.blocked_until(now)
+        return None if until is None else min(max((until - now).total_seconds(), 1.0), 3600.0)
+
+
 @dataclass(frozen=True, slots=True)
 class ExternalSecretSpec:
     secret_store_ref: Annotated[StoreRef | None, Wire(
@@ -1100,6 +1156,10 @@ class ExternalSecretSpec:
     rollout: Annotated[RolloutPolicy | None, Wire(
         "rollout", "Restart the workloads reading the Secret when its data changes: {policy: none} (default), "
         "{policy: auto} (every consumer of a changed key), or {targets: [{kind, name}]}.",
+    )] = None
+    sync_windows: Annotated[SyncWindows | None, Wire(
+        "syncWindows", "When periodic refreshes may change the Secret (UTC, Periodic policy): kind allow "
+        "(only inside a window) or deny (never inside one), with windows [{schedule, duration}].",
     )] = None
 
     def _validate(self, path: str, problems: Problems) -> None:

@@ -1,3 +1,4 @@
+# long-file: one ExternalSecret's sync end to end (stores, cache, render, write, status), each failure named
 """Reconcile one ExternalSecret: read through the store's cache, render, write, report.
 
 The safety rules live here, in one function each:
@@ -192,11 +193,16 @@ class ExternalSecretReconciler:
         policy = es.spec.refresh_policy
         if policy == "Periodic" and es.spec.refresh_interval > 0:
             return False
+        return self._synced(es, any_generation=policy == "CreatedOnce")
+
+    def _synced(self, es: ExternalSecret, *, any_generation: bool = False) -> bool:
+        """This spec generation (any, with ``any_generation``) was synced, Ready, and the Secret
+        is still there as written: what is left to do is a refresh, not a sync."""
         memo = self.memo.get((es.namespace, es.name))
         status = memo.status if memo is not None else es.status
         if status is None or status.synced_resource_version is None or _ready(status) != "True":
             return False
-        if policy != "CreatedOnce" and status.synced_resource_version != str(es.meta.generation):
+        if not any_generation and status.synced_resource_version != str(es.meta.generation):
             return False
         if status.binding is not None and status.binding.name != es.target_name:
             return False
@@ -208,6 +214,13 @@ class ExternalSecretReconciler:
             refresh = None
         if not fresh and self._up_to_date(es):
             return Outcome()
+        windows = es.spec.sync_windows
+        if windows is not None and not fresh and es.spec.refresh_policy == "Periodic" and self._synced(es):
+            # Only a refresh waits for its window: a first sync, a spec change, a force-sync,
+            # a retry or a drift repair (the Secret is no longer as written) runs now.
+            wait = windows.wait_seconds(datetime.now(UTC))
+            if wait is not None:
+                return Outcome(requeue_after=wait)
         if es.spec.secret_store_ref is None:
             # Every item names its own store (sourceRef.storeRef): no store of the whole object.
             # One that names none is accepted at admission (as ESO's CRD does) and fails here.

@@ -441,6 +441,62 @@ def test_merge_lets_several_external_secrets_share_a_helm_secret(api, ns, contro
     assert (_secret(api, ns, "app") or {})["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
 
 
+def test_a_deny_sync_window_holds_back_refreshes_but_not_syncs_or_repairs(api, ns, controller, mem) -> None:
+    """ESO's spec.syncWindows: inside a deny window a rotated value waits; the first sync, the
+    repair of a deleted Secret and a spec change (here: the window removed) still run at once."""
+    import time
+
+    mem_name, store = mem
+    store.put("k", SecretValue("v1"))
+    _store(api, ns, mem_name)
+    always = {"kind": "deny", "windows": [{"schedule": "* * * * *", "duration": "2m"}]}  # open all the time
+    create(api, es_manifest("s", ns, "mem", [("k", "k")], refresh="1s", syncWindows=always))
+    wait_for(lambda: secret_data(api, ns, "s") == {"k": "v1"}, message="first sync inside the deny window")
+    store.put("k", SecretValue("v2"))
+    time.sleep(4)  # four refresh intervals
+    assert secret_data(api, ns, "s") == {"k": "v1"}, "a refresh changed the Secret inside a deny window"
+    cond = ready_condition(api, ES_RES, ns, "s")
+    assert cond and cond["status"] == "True", cond
+    api.delete(SECRETS, "s", ns)  # a repair is not a refresh: the Secret comes back (with the new value)
+    wait_for(lambda: secret_data(api, ns, "s") is not None, timeout=10, message="deleted Secret repaired")
+    store.put("k", SecretValue("v3"))
+    time.sleep(3)
+    assert secret_data(api, ns, "s") != {"k": "v3"}, "a refresh changed the Secret inside a deny window"
+    _patch_es(api, ns, "s", {"syncWindows": None})
+    wait_for(lambda: secret_data(api, ns, "s") == {"k": "v3"}, timeout=10, message="synced once the window went")
+
+
+def test_an_allow_sync_window_that_is_closed_holds_back_refreshes(api, ns, controller, mem) -> None:
+    mem_name, store = mem
+    store.put("k", SecretValue("v1"))
+    _store(api, ns, mem_name)
+    # Open one minute a year (1 January, 00:00-00:01 UTC): closed now, bar that minute.
+    closed = {"kind": "allow", "windows": [{"schedule": "@yearly", "duration": "1m"}]}
+    create(api, es_manifest("s", ns, "mem", [("k", "k")], refresh="1s", syncWindows=closed))
+    wait_for(lambda: secret_data(api, ns, "s") == {"k": "v1"}, message="first sync outside the allow window")
+    store.put("k", SecretValue("v2"))
+    import time
+
+    time.sleep(4)
+    assert secret_data(api, ns, "s") == {"k": "v1"}, "a refresh ran outside every allow window"
+    _patch_es(api, ns, "s", {"syncWindows": {"kind": "allow", "windows": [{"schedule": "* * * * *",
+                                                                          "duration": "2m"}]}})
+    wait_for(lambda: secret_data(api, ns, "s") == {"k": "v2"}, timeout=10, message="synced inside the window")
+
+
+def test_a_bad_sync_window_is_refused_naming_its_field(api, ns, controller, mem) -> None:
+    mem_name, _ = mem
+    _store(api, ns, mem_name)
+    bad = {"kind": "deny", "windows": [{"schedule": "61 * * * *", "duration": "1h"}]}
+    try:
+        create(api, es_manifest("s", ns, "mem", [("k", "k")], refresh="1h", syncWindows=bad))
+    except KubeError as exc:  # refused at admission (the webhook, when installed)
+        assert "spec.syncWindows.windows[0].schedule" in str(exc), exc
+        return
+    cond = wait_for(es_ready(api, ns, "s", "False", "InvalidSpec"), message="bad window reported")
+    assert "spec.syncWindows.windows[0].schedule" in cond["message"], cond
+
+
 def test_find_matching_nothing_keeps_the_secret_under_retain(api, ns, controller, mem) -> None:
     mem_name, store = mem
     store.put("app/x", SecretValue("1"))

@@ -296,8 +296,8 @@ EXPECTED_ISSUES = {
     "vault-kubernetes-store.yaml": [],
     "gcpsm-external-secret.yaml": [],
     "gcpsm-tls-externalsecret.yaml": [],
-    # ESO's own defects: a duplicated dataFrom key; and sync windows, which secretsync does not have.
-    "full-external-secret.yaml": ["line 123: duplicate key 'dataFrom'", "spec.syncWindows"],
+    # ESO's own defect: a duplicated dataFrom key (its syncWindows convert as they are).
+    "full-external-secret.yaml": ["line 123: duplicate key 'dataFrom'"],
     "aws-sm-external-secret.yaml": [],
     "azkv-external-secret.yaml": [],
     "azkv-datafrom-external-secret.yaml": [],
@@ -350,7 +350,20 @@ def test_output_directory_and_report(tmp_path: Path) -> None:
     assert res.exit_code == 1
     assert (out / "es.yaml").is_file()
     assert report.read_text().splitlines() == [
-        "cannot convert: " + str(src) + ": ExternalSecret/team/x: spec.syncWindows: sync windows are not supported"]
+        "cannot convert: " + str(src) + ": ExternalSecret/team/x: spec.syncWindows.windows: must list at least "
+        "one window"]
+
+
+def test_sync_windows_convert_as_they_are_and_a_stray_field_is_named() -> None:
+    text = ("apiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {name: x, namespace: team}\n"
+            "spec:\n  secretStoreRef: {name: s}\n  data: [{secretKey: a, remoteRef: {key: k}}]\n"
+            "  syncWindows:\n    kind: deny\n    windows:\n"
+            "    - {schedule: '0 22 * * 1-5', duration: 10h}\n    - {schedule: '@every 6h', duration: 30m, x: 1}\n")
+    result = convert_text(text, "es.yaml")
+    assert result.issues == ["ExternalSecret/team/x: spec.syncWindows.windows[1].x: no equivalent in secretsync "
+                             "(field not converted)"], result.issues
+    assert result.documents[0]["spec"]["syncWindows"] == {"kind": "deny", "windows": [
+        {"schedule": "0 22 * * 1-5", "duration": "10h"}, {"schedule": "@every 6h", "duration": "30m"}]}
 
 
 def test_a_secret_store_on_the_pod_identity_is_converted_with_a_note_that_it_will_be_refused() -> None:
