@@ -7,10 +7,10 @@ seconds and year fields would make a schedule mean something else elsewhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from croniter import croniter  # type: ignore[import-untyped]
+from croniter import CroniterBadDateError, croniter  # type: ignore[import-untyped]
 
 
 def check_cron(expr: str) -> str | None:
@@ -19,6 +19,10 @@ def check_cron(expr: str) -> str | None:
         return "must have five fields: minute hour day-of-month month day-of-week (UTC)"
     if not croniter.is_valid(expr):
         return f"not a valid cron expression: {expr!r}"
+    try:
+        next_after(expr, datetime.now(UTC))
+    except CroniterBadDateError:
+        return f"never fires: {expr!r}"
     return None
 
 
@@ -35,8 +39,9 @@ SHORTHANDS: Final = {
     "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
 }
 #: How many chained windows a "when may it sync" answer follows before it settles for "look
-#: again then" (deny windows whose durations overlap the next firing chain into one).
-_MAX_CHAIN = 64
+#: again then" (deny windows whose durations overlap the next firing chain into one): bounds
+#: what one tenant's windows cost a reconcile.
+_MAX_CHAIN = 8
 
 
 def _every(expr: str) -> float | None:
@@ -101,10 +106,10 @@ def sync_blocked_until(kind: str, windows: Sequence[tuple[str, float]], now: dat
         return min(nxt for _, _, nxt in states)
     if not any(is_open for is_open, _, _ in states):
         return None
-    at = now
+    at = max(end for is_open, end, _ in states if is_open)
     for _ in range(_MAX_CHAIN):
         open_ends = [end for is_open, end, _ in (_window(e, d, at) for e, d in windows) if is_open]
         if not open_ends:
-            return at
+            break
         at = max(open_ends)
     return at

@@ -1078,6 +1078,8 @@ class RolloutPolicy:
 
 
 SYNC_WINDOW_KINDS: Final = ("allow", "deny")
+#: Each window is evaluated at every refresh of its ExternalSecret: a tenant's list is bounded.
+MAX_SYNC_WINDOWS: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -1117,6 +1119,8 @@ class SyncWindows:
     def _validate(self, path: str, problems: Problems) -> None:
         if not self.windows:
             problems.add(child(path, "windows"), "must list at least one window")
+        if len(self.windows) > MAX_SYNC_WINDOWS:
+            problems.add(child(path, "windows"), f"at most {MAX_SYNC_WINDOWS} windows (got {len(self.windows)})")
 
     def blocked_until(self, now: datetime) -> datetime | None:
         """None when a refresh may run at ``now``, else the earliest time it may."""

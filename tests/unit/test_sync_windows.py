@@ -36,9 +36,25 @@ def test_overlapping_deny_windows_chain_into_one() -> None:
         hour=13, minute=0)
 
 
-def test_a_deny_window_that_never_closes_is_looked_at_again_later() -> None:
-    until = sync_blocked_until("deny", [("* * * * *", 120.0)], WED_1030)
-    assert until is not None and until > WED_1030 + timedelta(minutes=30)
+def test_a_deny_window_that_never_closes_is_looked_at_again_later_at_a_bounded_cost() -> None:
+    import time
+
+    t0 = time.perf_counter()
+    chained = sync_blocked_until("deny", [("* * * * *", 120.0)] * 16, WED_1030)  # open every minute
+    year = sync_blocked_until("deny", [("* * * * *", 365 * 86400.0)] * 16, WED_1030)
+    assert chained is not None and chained >= WED_1030 + timedelta(minutes=2)
+    assert year is not None and year >= WED_1030 + timedelta(days=365)
+    assert time.perf_counter() - t0 < 2.0  # a few dozen cron steps, not a year of minutes
+
+
+def test_the_wait_before_looking_again_is_between_a_second_and_an_hour() -> None:
+    from secretsync.api.models import SyncWindow, SyncWindows
+
+    deny_year = SyncWindows("deny", (SyncWindow("* * * * *", 365 * 86400.0),))
+    assert deny_year.wait_seconds(WED_1030) == 3600.0
+    office = SyncWindows("deny", (SyncWindow("0 9 * * 1-5", 8 * 3600.0),))
+    assert office.wait_seconds(WED_1030.replace(hour=16, minute=59, second=59, microsecond=500000)) == 1.0
+    assert office.wait_seconds(WED_1030.replace(hour=18)) is None
 
 
 @pytest.mark.parametrize(("shorthand", "opens"), [
@@ -64,6 +80,7 @@ def test_every_counts_from_the_epoch_so_every_replica_agrees() -> None:
     ("0 9 * * 1-5", None), ("@daily", None), ("@every 90m", None),
     ("@every 0s", "@every needs"), ("@every soon", "@every needs"), ("@fortnightly", "unknown shorthand"),
     ("61 * * * *", "not a valid cron"), ("* * * *", "five fields"), ("0 0 * * * 2027", "five fields"),
+    ("0 0 31 2 *", "never fires"), ("0 0 29 2 *", None),
 ])
 def test_schedules_are_checked(expr: str, fragment: str | None) -> None:
     err = check_window_schedule(expr)
@@ -94,3 +111,5 @@ def test_every_bad_field_of_a_sync_window_is_named() -> None:
         assert field in text, text
     with pytest.raises(InvalidSpec, match=r"spec\.syncWindows\.windows: must list at least one window"):
         parse_external_secret(_es({"kind": "allow"}))
+    with pytest.raises(InvalidSpec, match=r"spec\.syncWindows\.windows: at most 16 windows \(got 17\)"):
+        parse_external_secret(_es({"kind": "allow", "windows": [{"schedule": "@daily", "duration": "1h"}] * 17}))
