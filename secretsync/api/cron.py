@@ -42,6 +42,9 @@ SHORTHANDS: Final = {
 #: again then" (deny windows whose durations overlap the next firing chain into one): bounds
 #: what one tenant's windows cost a reconcile.
 _MAX_CHAIN = 8
+#: The longest window, and the longest ``@every``: a year. Longer ones mean nothing a yearly
+#: schedule cannot say, and the calendar arithmetic stays far from datetime's limits.
+MAX_WINDOW_SECONDS: Final = 366 * 86400.0
 
 
 def _every(expr: str) -> float | None:
@@ -62,7 +65,9 @@ def check_window_schedule(expr: str) -> str | None:
             every = _every(expr)
         except ValueError:
             every = None
-        return None if every is not None and every >= 1 else "@every needs a duration of at least 1s (@every 1h)"
+        if every is None or every < 1:
+            return "@every needs a duration of at least 1s (@every 1h)"
+        return None if every <= MAX_WINDOW_SECONDS else "@every is at most 8784h (a year)"
     if expr.startswith("@"):
         return None if expr in SHORTHANDS else f"unknown shorthand {expr!r} (use {', '.join(sorted(SHORTHANDS))})"
     return check_cron(expr)

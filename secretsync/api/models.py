@@ -1099,8 +1099,12 @@ class SyncWindow:
         err = check_window_schedule(self.schedule)
         if err:
             problems.add(child(path, "schedule"), err)
+        from .cron import MAX_WINDOW_SECONDS
+
         if self.duration <= 0:
             problems.add(child(path, "duration"), "must be longer than 0")
+        elif self.duration > MAX_WINDOW_SECONDS:
+            problems.add(child(path, "duration"), "must be at most 8784h (a year)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,7 @@ def test_every_counts_from_the_epoch_so_every_replica_agrees() -> None:
     ("@every 0s", "@every needs"), ("@every soon", "@every needs"), ("@fortnightly", "unknown shorthand"),
     ("61 * * * *", "not a valid cron"), ("* * * *", "five fields"), ("0 0 * * * 2027", "five fields"),
     ("0 0 31 2 *", "never fires"), ("0 0 29 2 *", None),
+    ("@every 8784h", None), ("@every 100000000h", "at most 8784h"),
 ])
 def test_schedules_are_checked(expr: str, fragment: str | None) -> None:
     err = check_window_schedule(expr)
@@ -111,5 +112,7 @@ def test_every_bad_field_of_a_sync_window_is_named() -> None:
         assert field in text, text
     with pytest.raises(InvalidSpec, match=r"spec\.syncWindows\.windows: must list at least one window"):
         parse_external_secret(_es({"kind": "allow"}))
+    with pytest.raises(InvalidSpec, match=r"spec\.syncWindows\.windows\[0\]\.duration: must be at most 8784h"):
+        parse_external_secret(_es({"kind": "deny", "windows": [{"schedule": "@daily", "duration": "100000000h"}]}))
     with pytest.raises(InvalidSpec, match=r"spec\.syncWindows\.windows: at most 16 windows \(got 17\)"):
         parse_external_secret(_es({"kind": "allow", "windows": [{"schedule": "@daily", "duration": "1h"}] * 17}))
